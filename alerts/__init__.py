@@ -1,0 +1,1 @@
+"""Alert engine: detectors (pure) -> alert lifecycle -> events."""

@@ -1,0 +1,1 @@
+"""Dispatch: service workers, work orders, assignment."""

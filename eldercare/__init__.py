@@ -1,0 +1,1 @@
+"""Eldercare: the shared package (settings, domain types, protocol, database, CLI)."""

@@ -1,0 +1,158 @@
+"""The `eldercare` command line: one entry point for every service and tool."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from eldercare.logs import configure_logging
+from eldercare.settings import Settings
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    return settings
+
+
+def run_until_signalled(main: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
+    """Run a service until SIGINT/SIGTERM, then let it drain and close."""
+
+    async def runner() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await main(stop)
+
+    asyncio.run(runner())
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from eldercare.migrate import migrate
+
+    settings = _settings()
+    path, applied = migrate(settings.require_database_url(), prefer=args.storage)
+    print(json.dumps({"storage": path.value, "applied": applied}))
+    return 0
+
+
+def cmd_doctor(_args: argparse.Namespace) -> int:
+    from eldercare.doctor import doctor
+
+    settings = _settings()
+    report = asyncio.run(doctor(settings))
+    for key, value in report.items():
+        print(f"{key:<22} {value}")
+    return 0 if report.get("database") == "ok" else 1
+
+
+def cmd_ingest(_args: argparse.Namespace) -> int:
+    from ingest.service import IngestService
+
+    settings = _settings()
+    run_until_signalled(IngestService(settings).run)
+    return 0
+
+
+def cmd_falls_score(args: argparse.Namespace) -> int:
+    from alerts.falls.cli import score_main
+
+    return score_main(list(args.paths), model_path=args.model)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from eldercare.demo import run_demo
+
+    configure_logging("WARNING")
+    return run_demo(bands=args.bands, duration_s=args.duration, seed=args.seed)
+
+
+def cmd_wristband_list(_args: argparse.Namespace) -> int:
+    from eldercare.registry_cli import list_bands
+
+    return list_bands(_settings())
+
+
+def cmd_wristband_passwd(_args: argparse.Namespace) -> int:
+    from eldercare.registry_cli import password_file
+
+    return password_file(_settings())
+
+
+def cmd_wristband_revoke(args: argparse.Namespace) -> int:
+    from eldercare.registry_cli import revoke
+
+    return revoke(_settings(), args.device_id)
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    from eldercare.registry_cli import register_file
+
+    return register_file(_settings(), args.file)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eldercare", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("migrate", help="apply database migrations (idempotent)")
+    p.add_argument("--storage", choices=["auto", "timescaledb", "plain"], default="auto",
+                   help="storage path for a new database (default: TimescaleDB if available)")  # fmt: skip
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("doctor", help="check the database and broker; print the storage path")
+    p.set_defaults(func=cmd_doctor)
+
+    p = sub.add_parser("ingest", help="run the wristband ingest service")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("demo", help="run the whole platform with embedded services and a fleet")
+    p.add_argument("--bands", type=int, default=50)
+    p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    p.add_argument("--seed", type=int, default=1)
+    p.set_defaults(func=cmd_demo)
+
+    falls = sub.add_parser("falls", help="the fall detector").add_subparsers(dest="falls_cmd",
+                                                                            required=True)  # fmt: skip
+    p = falls.add_parser("score", help="score wrist recordings (CSV t_s,ax_g,ay_g,az_g)")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--model", default=None, help="model JSON (default: the packaged one)")
+    p.set_defaults(func=cmd_falls_score)
+
+    p = sub.add_parser("register", help="register residents and wristbands from a JSON file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_register)
+
+    bands = sub.add_parser("wristband", help="the wristband registry").add_subparsers(
+        dest="wristband_cmd", required=True
+    )
+    p = bands.add_parser("list")
+    p.set_defaults(func=cmd_wristband_list)
+    p = bands.add_parser("revoke")
+    p.add_argument("device_id")
+    p.set_defaults(func=cmd_wristband_revoke)
+    p = bands.add_parser("passwd-file", help="print a Mosquitto password_file of active bands")
+    p.set_defaults(func=cmd_wristband_passwd)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except (ValueError, RuntimeError) as exc:
+        print(f"eldercare: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Device protocol v1: the wire messages, their validation, and pure decoding.
+
+The same Struct types are the platform's domain values for what a wristband
+said: ingest decodes each MQTT payload once, here, and nothing paho- or
+JSON-shaped travels further. docs/protocol.md is the prose of this module and
+docs/asyncapi.yaml its machine-readable twin (a test keeps them equal).
+
+Units are fixed: heart rate in beats/min, SpO2 in %, blood pressure in mmHg,
+skin temperature in degrees Celsius, steps as today's cumulative count,
+battery in %, acceleration in g with gravity, timestamps in integer
+milliseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from eldercare.topics import DEVICE_ID_PATTERN, Channel, parse_device_topic
+
+PROTOCOL_VERSION = 1
+
+DeviceId = Annotated[str, Meta(pattern=f"^{DEVICE_ID_PATTERN}$")]
+EpochMs = Annotated[int, Meta(ge=946_684_800_000, le=4_102_444_800_000)]  # 2000..2100
+Seq = Annotated[int, Meta(ge=0, le=4_294_967_295)]
+HeartRate = Annotated[int, Meta(ge=20, le=250)]
+SpO2 = Annotated[int, Meta(ge=50, le=100)]
+Systolic = Annotated[int, Meta(ge=50, le=280)]
+Diastolic = Annotated[int, Meta(ge=20, le=180)]
+SkinTemp = Annotated[float, Meta(ge=20.0, le=45.0)]
+Steps = Annotated[int, Meta(ge=0, le=200_000)]
+Percent = Annotated[int, Meta(ge=0, le=100)]
+Latitude = Annotated[float, Meta(ge=-90.0, le=90.0)]
+Longitude = Annotated[float, Meta(ge=-180.0, le=180.0)]
+AccuracyM = Annotated[float, Meta(ge=0.0, le=100_000.0)]
+AccelG = Annotated[float, Meta(ge=-64.0, le=64.0)]
+IntervalS = Annotated[int, Meta(ge=1, le=86_400)]
+MAX_IMU_SAMPLES = 12_000  # 60 s at 200 Hz
+
+
+class LocationSource(StrEnum):
+    GPS = "gps"
+    LBS = "lbs"  # cell towers
+    WIFI = "wifi"
+    BEACON = "beacon"  # indoor Bluetooth beacon
+
+
+class EventType(StrEnum):
+    SOS = "sos"
+    FALL = "fall"  # detected by the band itself
+    IM_OK = "im_ok"  # the wearer cancels an alarm on the band
+    POWER_ON = "power_on"
+    POWER_OFF = "power_off"
+    CHARGING_START = "charging_start"
+    CHARGING_STOP = "charging_stop"
+    LOW_BATTERY = "low_battery"
+    REMOVED = "removed"  # band taken off the wrist
+    WORN = "worn"  # band put back on
+
+
+class CommandType(StrEnum):
+    LOCATE = "locate"  # report location now
+    SET_INTERVAL = "set_interval"  # args: {"interval_s": int}
+    MESSAGE = "message"  # show/speak a message; args: {"text": str}
+    ALERT_ACK = "alert_ack"  # tell the wearer help is coming; args: {"alert_id": int}
+    REBOOT = "reboot"
+
+
+class _Wire(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
+    """Base of the wire messages: immutable, compact on encode."""
+
+
+class Location(_Wire):
+    lat: Latitude
+    lon: Longitude
+    acc_m: AccuracyM
+    src: LocationSource
+
+
+class Telemetry(_Wire, kw_only=True):
+    """A periodic reading: every vital is optional, a band sends what it measured."""
+
+    v: Literal[1] = 1
+    device_id: DeviceId
+    seq: Seq
+    ts: EpochMs
+    hr: HeartRate | None = None
+    spo2: SpO2 | None = None
+    bp_sys: Systolic | None = None
+    bp_dia: Diastolic | None = None
+    skin_temp_c: SkinTemp | None = None
+    steps: Steps | None = None
+    battery_pct: Percent | None = None
+    worn: bool | None = None
+    loc: Location | None = None
+    extra: dict[str, Any] | None = None
+
+
+class DeviceEvent(_Wire, kw_only=True):
+    v: Literal[1] = 1
+    device_id: DeviceId
+    seq: Seq
+    ts: EpochMs
+    type: EventType
+    loc: Location | None = None
+    data: dict[str, Any] | None = None
+
+
+class ImuWindow(_Wire, kw_only=True):
+    """An accelerometer window: sample i was taken at ``ts + t_ms[i]``."""
+
+    v: Literal[1] = 1
+    device_id: DeviceId
+    seq: Seq
+    ts: EpochMs
+    t_ms: Annotated[list[Annotated[int, Meta(ge=0, le=600_000)]], Meta(max_length=MAX_IMU_SAMPLES)]
+    ax: Annotated[list[AccelG], Meta(max_length=MAX_IMU_SAMPLES)]
+    ay: Annotated[list[AccelG], Meta(max_length=MAX_IMU_SAMPLES)]
+    az: Annotated[list[AccelG], Meta(max_length=MAX_IMU_SAMPLES)]
+    trigger: Literal["impact", "motion", "periodic", "manual"] | None = None
+
+
+class StatusReport(_Wire, kw_only=True):
+    """Online/offline, published retained; the offline one is the band's MQTT last will,
+    fixed at connect time, so it carries no timestamp or sequence number."""
+
+    v: Literal[1] = 1
+    device_id: DeviceId
+    state: Literal["online", "offline"]
+    ts: EpochMs | None = None
+    interval_s: IntervalS | None = None  # the band's telemetry interval, announced when online
+    firmware: Annotated[str, Meta(max_length=64)] | None = None
+    reason: Annotated[str, Meta(max_length=200)] | None = None
+
+
+class Command(_Wire, kw_only=True):
+    """Downlink on ``.../cmd``: platform to band."""
+
+    v: Literal[1] = 1
+    cmd_id: Annotated[str, Meta(min_length=1, max_length=64)]
+    ts: EpochMs
+    type: CommandType
+    args: dict[str, Any] | None = None
+
+
+Uplink = Telemetry | DeviceEvent | ImuWindow | StatusReport
+
+_DECODERS: dict[Channel, msgspec.json.Decoder[Any]] = {
+    Channel.TELEMETRY: msgspec.json.Decoder(Telemetry),
+    Channel.EVENTS: msgspec.json.Decoder(DeviceEvent),
+    Channel.IMU: msgspec.json.Decoder(ImuWindow),
+    Channel.STATUS: msgspec.json.Decoder(StatusReport),
+}
+_ENCODER = msgspec.json.Encoder()
+
+
+class RejectReason(StrEnum):
+    """Why a message went to the dead-letter table instead of telemetry."""
+
+    BAD_TOPIC = "bad_topic"
+    OVERSIZED = "oversized"
+    MALFORMED = "malformed"  # not UTF-8 JSON
+    INVALID = "invalid"  # JSON, but not protocol v1 (wrong type, out of range, missing field)
+    DEVICE_MISMATCH = "device_mismatch"  # payload device_id differs from the topic
+    FUTURE_TIMESTAMP = "future_timestamp"
+    STALE_TIMESTAMP = "stale_timestamp"
+    UNKNOWN_DEVICE = "unknown_device"
+    REVOKED_DEVICE = "revoked_device"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: RejectReason
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What ingest accepts; see Settings for the configured values."""
+
+    max_payload_bytes: int = 16_384
+    max_imu_payload_bytes: int = 524_288
+    max_future_ms: int = 300_000  # band clocks drift; five minutes ahead is tolerated
+    max_age_ms: int = 30 * 86_400_000  # older than this is beyond raw retention
+
+
+def decode(topic: str, payload: bytes, *, now_ms: int, limits: Limits) -> Uplink | Rejected:
+    """Decode and validate one uplink message. Pure: the clock comes in as ``now_ms``."""
+    parsed = parse_device_topic(topic)
+    if parsed is None or parsed.channel is Channel.CMD:
+        return Rejected(RejectReason.BAD_TOPIC, f"not a protocol v1 uplink topic: {topic[:200]!r}")
+    cap = limits.max_imu_payload_bytes if parsed.channel is Channel.IMU else limits.max_payload_bytes
+    if len(payload) > cap:
+        return Rejected(RejectReason.OVERSIZED, f"{len(payload)} bytes exceeds the {cap}-byte limit")
+    try:
+        message: Uplink = _DECODERS[parsed.channel].decode(payload)
+    except msgspec.ValidationError as exc:
+        return Rejected(RejectReason.INVALID, str(exc))
+    except msgspec.DecodeError as exc:
+        return Rejected(RejectReason.MALFORMED, str(exc))
+    if message.device_id != parsed.device_id:
+        return Rejected(
+            RejectReason.DEVICE_MISMATCH,
+            f"payload device_id {message.device_id!r} != topic device {parsed.device_id!r}",
+        )
+    problem = _check(message, now_ms=now_ms, limits=limits)
+    return problem if problem is not None else message
+
+
+def _check(message: Uplink, *, now_ms: int, limits: Limits) -> Rejected | None:
+    ts = message.ts
+    if ts is not None:
+        if ts > now_ms + limits.max_future_ms:
+            return Rejected(
+                RejectReason.FUTURE_TIMESTAMP,
+                f"ts {ts} is {(ts - now_ms) / 1000:.0f} s ahead of the platform clock",
+            )
+        if ts < now_ms - limits.max_age_ms:
+            return Rejected(
+                RejectReason.STALE_TIMESTAMP,
+                f"ts {ts} is {(now_ms - ts) / 86_400_000:.1f} days old, beyond raw retention",
+            )
+    if isinstance(message, Telemetry):
+        if (
+            message.bp_sys is not None
+            and message.bp_dia is not None
+            and message.bp_dia >= message.bp_sys
+        ):
+            return Rejected(RejectReason.INVALID, "bp_dia must be below bp_sys")
+        if (message.bp_sys is None) != (message.bp_dia is None):
+            return Rejected(RejectReason.INVALID, "bp_sys and bp_dia come together")
+    elif isinstance(message, ImuWindow):
+        n = len(message.t_ms)
+        if not (len(message.ax) == len(message.ay) == len(message.az) == n):
+            return Rejected(RejectReason.INVALID, "t_ms, ax, ay and az must have equal lengths")
+        if n < 3:
+            return Rejected(RejectReason.INVALID, "an imu window needs at least 3 samples")
+        if any(b < a for a, b in zip(message.t_ms, message.t_ms[1:], strict=False)):
+            return Rejected(RejectReason.INVALID, "t_ms must be non-decreasing")
+    return None
+
+
+def encode(message: Uplink | Command) -> bytes:
+    """The wire bytes of a message."""
+    return _ENCODER.encode(message)

@@ -1,0 +1,168 @@
+"""Registries of residents and wristbands (shared by the CLI, the API and the simulators)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg.rows import class_row
+
+from eldercare.credentials import hash_secret, new_secret
+
+CONDITIONS = frozenset(
+    {
+        "hypertension",
+        "copd",
+        "copd_hypercapnic",
+        "heart_failure",
+        "dementia",
+        "frailty",
+        "diabetes",
+        "parkinsons",
+        "stroke_history",
+    }
+)
+
+
+class RegistryError(Exception):
+    """A registry change that cannot be made (unknown resident, duplicate band...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EmergencyContact:
+    name: str
+    relation: str
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewResident:
+    name: str
+    birth_year: int
+    sex: str | None = None
+    address: str = ""
+    district: str = ""
+    home_lat: float | None = None
+    home_lon: float | None = None
+    living_alone: bool = False
+    conditions: tuple[str, ...] = ()
+    emergency_contacts: tuple[EmergencyContact, ...] = ()
+    external_ref: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = set(self.conditions) - CONDITIONS
+        if unknown:
+            raise RegistryError(f"unknown conditions {sorted(unknown)}; known: {sorted(CONDITIONS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class Wristband:
+    device_id: str
+    model: str
+    firmware: str
+    resident_id: int | None
+    expected_interval_s: int
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ProvisionedWristband:
+    """Returned once at provisioning: the only time the plaintext secret exists."""
+
+    device_id: str
+    mqtt_username: str
+    mqtt_password: str = field(repr=False)
+
+
+async def add_residents(
+    conn: psycopg.AsyncConnection[object], residents: Sequence[NewResident]
+) -> list[int]:
+    """Insert residents; returns their ids in order. Does not commit."""
+    ids: list[int] = []
+    async with conn.cursor() as cur:
+        for r in residents:
+            await cur.execute(
+                "INSERT INTO residents (external_ref, name, birth_year, sex, address, district,"
+                " home_lat, home_lon, living_alone, conditions, emergency_contacts)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING resident_id",
+                (
+                    r.external_ref,
+                    r.name,
+                    r.birth_year,
+                    r.sex,
+                    r.address,
+                    r.district,
+                    r.home_lat,
+                    r.home_lon,
+                    r.living_alone,
+                    list(r.conditions),
+                    json.dumps([_contact(c) for c in r.emergency_contacts]),
+                ),
+            )
+            row = await cur.fetchone()
+            assert row is not None
+            ids.append(int(row[0]))  # type: ignore[call-overload]
+    return ids
+
+
+def _contact(c: EmergencyContact) -> dict[str, str]:
+    return {"name": c.name, "relation": c.relation, "phone": c.phone}
+
+
+async def provision_wristbands(
+    conn: psycopg.AsyncConnection[object],
+    bands: Sequence[tuple[str, int | None]],
+    *,
+    model: str = "",
+    firmware: str = "",
+    expected_interval_s: int = 60,
+) -> list[ProvisionedWristband]:
+    """Register bands (device id, paired resident) with fresh MQTT credentials. No commit."""
+    out: list[ProvisionedWristband] = []
+    async with conn.cursor() as cur:
+        for device_id, resident_id in bands:
+            secret = new_secret()
+            try:
+                await cur.execute(
+                    "INSERT INTO wristbands (device_id, model, firmware, resident_id, secret_hash,"
+                    " expected_interval_s) VALUES (%s, %s, %s, %s, %s, %s)",
+                    (device_id, model, firmware, resident_id, hash_secret(secret),
+                     expected_interval_s),
+                )
+            except psycopg.errors.UniqueViolation as exc:
+                raise RegistryError(f"wristband {device_id} or its resident is already paired") from exc
+            except psycopg.errors.CheckViolation as exc:
+                raise RegistryError(f"invalid device id {device_id!r}") from exc
+            except psycopg.errors.ForeignKeyViolation as exc:
+                raise RegistryError(f"no resident {resident_id}") from exc
+            out.append(ProvisionedWristband(device_id, device_id, secret))
+    return out
+
+
+async def revoke_wristband(conn: psycopg.AsyncConnection[object], device_id: str) -> bool:
+    cur = await conn.execute(
+        "UPDATE wristbands SET revoked_at = now(), secret_hash = NULL"
+        " WHERE device_id = %s AND revoked_at IS NULL",
+        (device_id,),
+    )
+    return cur.rowcount == 1
+
+
+async def list_wristbands(conn: psycopg.AsyncConnection[object]) -> list[Wristband]:
+    async with conn.cursor(row_factory=class_row(Wristband)) as cur:
+        await cur.execute(
+            "SELECT device_id, model, firmware, resident_id, expected_interval_s,"
+            " revoked_at IS NOT NULL AS revoked FROM wristbands ORDER BY device_id"
+        )
+        return await cur.fetchall()
+
+
+async def mosquitto_password_lines(conn: psycopg.AsyncConnection[object]) -> list[str]:
+    """``username:hash`` lines for every active band, for Mosquitto's password_file."""
+    cur = await conn.execute(
+        "SELECT device_id, secret_hash FROM wristbands"
+        " WHERE revoked_at IS NULL AND secret_hash IS NOT NULL ORDER BY device_id"
+    )
+    return [f"{device_id}:{secret_hash}" for device_id, secret_hash in await cur.fetchall()]

@@ -1,0 +1,101 @@
+"""The platform's one Settings object, read from ELDERCARE_* environment variables.
+
+Built in ``main()`` or a lifespan and passed down, never at import time, so
+tests build their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from eldercare.protocol import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+
+def parse_mqtt_url(url: str) -> MqttEndpoint:
+    """``mqtt://[user[:password]@]host[:port]`` (mqtts:// for TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ValueError(f"MQTT URL must start with mqtt:// or mqtts://, got {parts.scheme!r}")
+    tls = parts.scheme == "mqtts"
+    return MqttEndpoint(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or (8883 if tls else 1883),
+        tls=tls,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ELDERCARE_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    # None means "not configured": `eldercare demo` then starts embedded services.
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    db_pool_max: int = Field(default=10, ge=1)
+
+    # Ingest
+    ingest_client_id: str = "eldercare-ingest"
+    ingest_shared_group: str | None = None  # MQTT v5 $share group for several ingest processes
+    ingest_batch_max: int = Field(default=5000, ge=1)
+    ingest_batch_max_age_ms: int = Field(default=100, ge=1)
+    ingest_receive_maximum: int = Field(default=20000, ge=1, le=65535)
+    ingest_publish_internal: bool = True
+    max_payload_bytes: int = Field(default=16_384, ge=256)
+    max_imu_payload_bytes: int = Field(default=524_288, ge=1024)
+    max_clock_skew_s: int = Field(default=300, ge=0)
+
+    # Storage
+    raw_retention_days: int = Field(default=30, ge=1)
+    compress_after_days: int = Field(default=7, ge=1)
+    rollup_retention_days: int = Field(default=730, ge=1)
+    imu_retention_days: int = Field(default=90, ge=1)
+    partitions_ahead_days: int = Field(default=3, ge=1)
+
+    log_level: str = "INFO"
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+
+    api_secret_key: SecretStr = SecretStr("development-only-secret-change-me")
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if (
+            self.environment == "production"
+            and self.api_secret_key.get_secret_value() == "development-only-secret-change-me"
+        ):
+            raise ValueError("ELDERCARE_API_SECRET_KEY must be set in production")
+        return self
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_payload_bytes=self.max_payload_bytes,
+            max_imu_payload_bytes=self.max_imu_payload_bytes,
+            max_future_ms=self.max_clock_skew_s * 1000,
+            max_age_ms=self.raw_retention_days * 86_400_000,
+        )
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise ValueError("ELDERCARE_DATABASE_URL is not set")
+        return self.database_url
+
+    def mqtt(self) -> MqttEndpoint:
+        if not self.mqtt_url:
+            raise ValueError("ELDERCARE_MQTT_URL is not set")
+        return parse_mqtt_url(self.mqtt_url)

@@ -1,0 +1,1 @@
+"""Wristband ingest: MQTT in -> decode (pure) -> batch writer (COPY) -> PostgreSQL."""

@@ -1,0 +1,222 @@
+"""The MQTT side of ingest: a paho-mqtt client whose deliveries wait in a bounded
+inbox until the batch that holds them is committed, and only then are acked.
+
+paho-mqtt 2.x is used here because it has manual acknowledgements; aiomqtt
+2.5 acks on receipt (and drops messages when its queue is full), which would
+lose acknowledged readings on a crash. The network loop runs in its own
+thread; reconnects back off exponentially with full jitter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from eldercare.logs import get_logger
+from eldercare.settings import MqttEndpoint
+from ingest.rows import RawMessage
+
+log = get_logger(__name__)
+SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscription and unacked messages a week
+
+
+def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rnd: float) -> float:
+    """Full-jitter exponential backoff (pure: ``rnd`` in [0, 1) comes from the caller)."""
+    return min(cap, base * (2 ** min(attempt, 16))) * (0.5 + rnd / 2)
+
+
+class Inbox:
+    """Deliveries between the paho thread and the asyncio pipeline.
+
+    Full policy: the paho thread waits (backpressure: the socket is not read,
+    the broker holds the messages). It never drops. With MQTT v5 the broker's
+    Receive Maximum keeps it from filling at all.
+    """
+
+    def __init__(self, *, capacity: int, wake_at: int, loop: asyncio.AbstractEventLoop) -> None:
+        self._items: list[RawMessage] = []
+        self._cond = threading.Condition()
+        self._capacity = capacity
+        self._wake_at = wake_at
+        self._loop = loop
+        self.nonempty = asyncio.Event()
+        self.full_batch = asyncio.Event()
+        self.first_at = 0.0
+        self.blocked_s = 0.0
+
+    def put(self, message: RawMessage) -> None:  # paho thread
+        with self._cond:
+            if len(self._items) >= self._capacity:
+                started = time.monotonic()
+                while len(self._items) >= self._capacity:
+                    self._cond.wait(0.5)
+                self.blocked_s += time.monotonic() - started
+            self._items.append(message)
+            n = len(self._items)
+            if n == 1:
+                self.first_at = time.monotonic()
+        if n == 1:
+            self._loop.call_soon_threadsafe(self.nonempty.set)
+        if n == self._wake_at:
+            self._loop.call_soon_threadsafe(self.full_batch.set)
+
+    def take(self, limit: int) -> list[RawMessage]:  # asyncio side
+        with self._cond:
+            batch = self._items[:limit]
+            del self._items[:limit]
+            remaining = len(self._items)
+            if remaining:
+                self.first_at = time.monotonic()
+            self._cond.notify_all()
+        if not remaining:
+            self.nonempty.clear()
+        if remaining < self._wake_at:
+            self.full_batch.clear()
+        return batch
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._items)
+
+
+class MqttSource:
+    """Subscribes to the uplink filters and feeds the inbox; acks on request."""
+
+    def __init__(
+        self,
+        endpoint: MqttEndpoint,
+        *,
+        client_id: str,
+        filters: list[str],
+        protocol: str,
+        receive_maximum: int,
+        inbox: Inbox,
+    ) -> None:
+        self._endpoint = endpoint
+        self._filters = filters
+        self._v5 = protocol == "5"
+        self._receive_maximum = receive_maximum
+        self._inbox = inbox
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.connected = threading.Event()
+        self.on_connected: Callable[[], None] | None = None
+        self.connects = 0
+        kwargs: dict[str, object] = {}
+        if not self._v5:
+            kwargs["clean_session"] = False
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            manual_ack=True,
+            **kwargs,
+        )
+        if endpoint.username:
+            self.client.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.tls:
+            self.client.tls_set()
+        self.client.max_inflight_messages_set(1000)  # our own publishes (internal topic)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # paho callbacks (network thread)
+    def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object,
+                    _p: object) -> None:  # fmt: skip
+        if getattr(reason, "is_failure", False):
+            log.warning("mqtt_connect_refused", reason=str(reason))
+            return
+        self.connects += 1
+        if self._v5:
+            client.subscribe([(f, SubscribeOptions(qos=1)) for f in self._filters])
+        else:
+            client.subscribe([(f, 1) for f in self._filters])
+        self.connected.set()
+        log.info("mqtt_connected", host=self._endpoint.host, port=self._endpoint.port,
+                 protocol="5" if self._v5 else "3.1.1", filters=len(self._filters))  # fmt: skip
+        if self.on_connected is not None:
+            self.on_connected()
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: object, _f: object, reason: object,
+                       _p: object) -> None:  # fmt: skip
+        self.connected.clear()
+        if not self._stop.is_set():
+            log.warning("mqtt_disconnected", reason=str(reason))
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.put(RawMessage(msg.mid, msg.qos, msg.topic, msg.payload))
+
+    # lifecycle
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt-ingest", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:
+            self.client.disconnect()
+        except Exception:  # noqa: S110  (already disconnected)
+            pass
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def ack(self, messages: list[RawMessage]) -> None:
+        """Acknowledge committed deliveries (thread-safe in paho)."""
+        for m in messages:
+            if m.qos > 0:
+                self.client.ack(m.mid, m.qos)
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+        self.client.publish(topic, payload, qos=qos)
+
+    def _run(self) -> None:
+        attempt = 0
+        first = True
+        while not self._stop.is_set():
+            try:
+                if first:
+                    self._connect()
+                    first = False
+                else:
+                    self.client.reconnect()
+            except (OSError, mqtt.WebsocketConnectionError) as exc:
+                delay = backoff_delay(attempt, rnd=random.random())  # noqa: S311
+                attempt += 1
+                log.warning("mqtt_connect_failed", error=str(exc), retry_in_s=round(delay, 2))
+                self._stop.wait(delay)
+                continue
+            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+            while not self._stop.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                rc = self.client.loop(timeout=0.5)
+                if self.connected.is_set():
+                    attempt = 0
+            if self._stop.is_set():
+                break
+            delay = backoff_delay(attempt, rnd=random.random())  # noqa: S311
+            attempt += 1
+            self._stop.wait(delay)
+        # flush pending acks and the DISCONNECT before the thread ends
+        for _ in range(20):
+            if self.client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                break
+
+    def _connect(self) -> None:
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = self._receive_maximum
+            self.client.connect(self._endpoint.host, self._endpoint.port, keepalive=30,
+                                clean_start=False, properties=props)  # fmt: skip
+        else:
+            self.client.connect(self._endpoint.host, self._endpoint.port, keepalive=30)

@@ -1,0 +1,184 @@
+"""Pure conversion of decoded protocol messages into database rows.
+
+Nothing here touches the network or the database: `sort_batch` takes the raw
+messages of one batch, the device directory and the clock, and says what each
+message becomes (a telemetry/event/imu row, a status change, or a dead letter).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from psycopg.types.json import Jsonb
+
+from eldercare.protocol import (
+    DeviceEvent,
+    ImuWindow,
+    Limits,
+    Location,
+    Rejected,
+    RejectReason,
+    StatusReport,
+    Telemetry,
+    decode,
+)
+from eldercare.topics import parse_device_topic
+
+
+@dataclass(frozen=True, slots=True)
+class RawMessage:
+    """One MQTT delivery as it came off the wire (mid is the packet id to acknowledge)."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInfo:
+    resident_id: int | None
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    topic: str
+    device_id: str | None
+    reason: RejectReason
+    detail: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A valid message and the resident its band is paired with at ingest time."""
+
+    message: Telemetry | DeviceEvent | ImuWindow | StatusReport
+    resident_id: int | None
+
+
+@dataclass(slots=True)
+class SortedBatch:
+    telemetry: list[Accepted] = field(default_factory=list)
+    events: list[Accepted] = field(default_factory=list)
+    imu: list[Accepted] = field(default_factory=list)
+    status: list[Accepted] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    duplicates_in_batch: int = 0
+
+    def accepted(self) -> int:
+        return len(self.telemetry) + len(self.events) + len(self.imu) + len(self.status)
+
+
+def sort_batch(
+    raw: Sequence[RawMessage],
+    *,
+    lookup: Callable[[str], DeviceInfo | None],
+    now_ms: int,
+    limits: Limits,
+) -> SortedBatch:
+    """Decode, validate and classify a batch; repeats of one reading inside it are dropped."""
+    out = SortedBatch()
+    seen: set[tuple[str, str, int, int]] = set()
+    for m in raw:
+        decoded = decode(m.topic, m.payload, now_ms=now_ms, limits=limits)
+        if isinstance(decoded, Rejected):
+            parsed = parse_device_topic(m.topic)
+            out.dead.append(
+                DeadLetter(m.topic, parsed.device_id if parsed else None, decoded.reason,
+                           decoded.detail, m.payload)
+            )
+            continue
+        info = lookup(decoded.device_id)
+        if info is None or info.revoked:
+            reason = RejectReason.UNKNOWN_DEVICE if info is None else RejectReason.REVOKED_DEVICE
+            detail = f"wristband {decoded.device_id} is {'not registered' if info is None else 'revoked'}"
+            out.dead.append(DeadLetter(m.topic, decoded.device_id, reason, detail, m.payload))
+            continue
+        accepted = Accepted(decoded, info.resident_id)
+        if isinstance(decoded, StatusReport):
+            out.status.append(accepted)
+            continue
+        key = (type(decoded).__name__, decoded.device_id, decoded.ts, decoded.seq)
+        if key in seen:
+            out.duplicates_in_batch += 1
+            continue
+        seen.add(key)
+        if isinstance(decoded, Telemetry):
+            out.telemetry.append(accepted)
+        elif isinstance(decoded, DeviceEvent):
+            out.events.append(accepted)
+        else:
+            out.imu.append(accepted)
+    return out
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+TELEMETRY_COLUMNS = (
+    "time", "device_id", "seq", "resident_id", "hr", "spo2", "bp_sys", "bp_dia", "skin_temp_c",
+    "steps", "battery_pct", "worn", "lat", "lon", "loc_acc_m", "loc_src", "extra",
+)  # fmt: skip
+TELEMETRY_TYPES = (
+    "timestamptz", "text", "int8", "int8", "int2", "int2", "int2", "int2", "float4",
+    "int4", "int2", "bool", "float8", "float8", "float4", "text", "jsonb",
+)  # fmt: skip
+
+
+def _loc(loc: Location | None) -> tuple[float | None, float | None, float | None, str | None]:
+    if loc is None:
+        return None, None, None, None
+    return loc.lat, loc.lon, loc.acc_m, loc.src.value
+
+
+def telemetry_row(a: Accepted) -> tuple[object, ...]:
+    t = a.message
+    assert isinstance(t, Telemetry)
+    return (
+        ms_to_datetime(t.ts), t.device_id, t.seq, a.resident_id, t.hr, t.spo2, t.bp_sys,
+        t.bp_dia, t.skin_temp_c, t.steps, t.battery_pct, t.worn, *_loc(t.loc),
+        Jsonb(t.extra) if t.extra is not None else None,
+    )  # fmt: skip
+
+
+EVENT_COLUMNS = (
+    "time", "device_id", "seq", "resident_id", "type", "lat", "lon", "loc_acc_m", "loc_src",
+    "data",
+)  # fmt: skip
+EVENT_TYPES = (
+    "timestamptz", "text", "int8", "int8", "text", "float8", "float8", "float4", "text", "jsonb",
+)  # fmt: skip
+
+
+def event_row(a: Accepted) -> tuple[object, ...]:
+    e = a.message
+    assert isinstance(e, DeviceEvent)
+    return (
+        ms_to_datetime(e.ts), e.device_id, e.seq, a.resident_id, e.type.value, *_loc(e.loc),
+        Jsonb(e.data) if e.data is not None else None,
+    )  # fmt: skip
+
+
+IMU_COLUMNS = ("time", "device_id", "seq", "resident_id", "trigger", "t_ms", "ax", "ay", "az")
+IMU_TYPES = ("timestamptz", "text", "int8", "int8", "text", "int4[]", "float4[]", "float4[]",
+             "float4[]")  # fmt: skip
+
+
+def imu_row(a: Accepted) -> tuple[object, ...]:
+    w = a.message
+    assert isinstance(w, ImuWindow)
+    return (ms_to_datetime(w.ts), w.device_id, w.seq, a.resident_id, w.trigger, w.t_ms, w.ax,
+            w.ay, w.az)  # fmt: skip
+
+
+def status_row(a: Accepted, *, now_ms: int) -> tuple[object, ...]:
+    s = a.message
+    assert isinstance(s, StatusReport)
+    ts = s.ts if s.ts is not None else now_ms  # a last will carries no time: use arrival
+    at = ms_to_datetime(ts)
+    return (s.device_id, a.resident_id, at, at, s.state == "online", s.interval_s, s.firmware)

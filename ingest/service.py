@@ -1,0 +1,260 @@
+"""`eldercare ingest`: MQTT -> decode -> batch COPY -> commit -> ack -> hand on.
+
+Two stages joined by a bounded queue run in one TaskGroup: the decoder takes
+what the inbox holds (a full batch, or whatever is older than the batch age),
+classifies it; the writer commits it and only then acknowledges every message
+of the batch to the broker. While the database is away the writer retries the
+same batch, the queue and then the inbox fill, and the broker stops sending
+(backpressure); nothing is acked that is not committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from eldercare.db import StoragePath
+from eldercare.logs import get_logger
+from eldercare.migrate import migrate
+from eldercare.settings import Settings
+from eldercare.storage import RetentionPolicy, apply_timescale_policies, maintain
+from eldercare.topics import INGESTED, parse_device_topic, uplink_filters
+from ingest.devices import DeviceDirectory
+from ingest.handoff import Handler, IngestedBatch, deliver, encode_batch
+from ingest.mqtt_source import Inbox, MqttSource, backoff_delay
+from ingest.rows import RawMessage, SortedBatch, sort_batch
+from ingest.writer import BatchWriter, WriteResult
+
+log = get_logger(__name__)
+_RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+@dataclass(slots=True)
+class IngestStats:
+    received: int = 0
+    committed: int = 0  # messages acked after commit (readings, events, dead letters)
+    stored: int = 0  # new rows (telemetry + events + imu)
+    duplicates: int = 0  # redeliveries and repeats that were not stored again
+    dead_letters: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    db_retries: int = 0
+    last_commit_ms: float = 0.0
+
+
+def retention_policy(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        raw_days=settings.raw_retention_days,
+        compress_after_days=settings.compress_after_days,
+        rollup_days=settings.rollup_retention_days,
+        imu_days=settings.imu_retention_days,
+        partitions_ahead_days=settings.partitions_ahead_days,
+    )
+
+
+async def prepare_database(settings: Settings) -> StoragePath:
+    """Migrate (waiting for the database if it is not up yet) and set storage policies."""
+    url = settings.require_database_url()
+    attempt = 0
+    while True:
+        try:
+            path, _ = await asyncio.to_thread(migrate, url)
+            break
+        except _RETRYABLE as exc:
+            delay = backoff_delay(attempt, rnd=random.random())  # noqa: S311
+            attempt += 1
+            log.warning("database_unavailable", error=str(exc).splitlines()[0], retry_in_s=delay)
+            await asyncio.sleep(delay)
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        if path is StoragePath.TIMESCALE:
+            await apply_timescale_policies(conn, retention_policy(settings))
+        else:
+            await maintain(conn, path, retention_policy(settings), now=datetime.now(UTC))
+    return path
+
+
+class IngestService:
+    def __init__(self, settings: Settings, *, handlers: list[Handler] | None = None) -> None:
+        self.settings = settings
+        self.handlers: list[Handler] = list(handlers or [])
+        self.stats = IngestStats()
+        self.directory = DeviceDirectory()
+        self.ready = asyncio.Event()  # connected and subscribed
+        self._queue: asyncio.Queue[tuple[list[RawMessage], SortedBatch]] = asyncio.Queue(2)
+        self._source: MqttSource | None = None
+        self._inbox: Inbox | None = None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        settings = self.settings
+        url = settings.require_database_url()
+        path = await prepare_database(settings)
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await self.directory.load_all(conn)
+        loop = asyncio.get_running_loop()
+        capacity = max(settings.ingest_receive_maximum * 2, settings.ingest_batch_max * 4)
+        self._inbox = Inbox(capacity=capacity, wake_at=settings.ingest_batch_max, loop=loop)
+        self._source = MqttSource(
+            settings.mqtt(),
+            client_id=settings.ingest_client_id,
+            filters=uplink_filters(settings.ingest_shared_group),
+            protocol=settings.mqtt_protocol,
+            receive_maximum=settings.ingest_receive_maximum,
+            inbox=self._inbox,
+        )
+        self._source.on_connected = lambda: loop.call_soon_threadsafe(self.ready.set)
+        writer = BatchWriter(url, path)
+        log.info("ingest_starting", storage=path.value, wristbands=len(self.directory))
+        self._source.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                decoder = tg.create_task(self._decode_loop(url, stop), name="ingest-decode")
+                tg.create_task(self._write_loop(writer, decoder), name="ingest-write")
+                tg.create_task(self._maintenance_loop(url, path, stop), name="ingest-upkeep")
+                tg.create_task(self._directory_loop(url, stop), name="ingest-directory")
+        finally:
+            self._source.stop()
+            await writer.close()
+            log.info("ingest_stopped", **self.summary())
+
+    def summary(self) -> dict[str, object]:
+        s = self.stats
+        return {"received": s.received, "committed": s.committed, "stored": s.stored,
+                "duplicates": s.duplicates, "dead_letters": sum(s.dead_letters.values()),
+                "batches": s.batches}  # fmt: skip
+
+    async def _next_batch(self, stop: asyncio.Event) -> list[RawMessage]:
+        inbox = self._inbox
+        assert inbox is not None
+        age = self.settings.ingest_batch_max_age_ms / 1000
+        while not len(inbox):
+            if stop.is_set():
+                return []
+            waiter = asyncio.create_task(inbox.nonempty.wait())
+            stopper = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            stopper.cancel()
+        remaining = inbox.first_at + age - time.monotonic()
+        if remaining > 0 and len(inbox) < self.settings.ingest_batch_max and not stop.is_set():
+            try:
+                await asyncio.wait_for(inbox.full_batch.wait(), remaining)
+            except TimeoutError:
+                pass
+        return inbox.take(self.settings.ingest_batch_max)
+
+    async def _decode_loop(self, url: str, stop: asyncio.Event) -> None:
+        """Stage 1: take, look up unknown devices, decode and classify."""
+        async with await psycopg.AsyncConnection.connect(url, autocommit=False) as conn:
+            while True:
+                raw = await self._next_batch(stop)
+                if not raw:
+                    await self._queue.put(([], SortedBatch()))  # sentinel: drained
+                    return
+                self.stats.received += len(raw)
+                ids = {p.device_id for m in raw if (p := parse_device_topic(m.topic))}
+                try:
+                    await self.directory.resolve_missing(conn, ids)
+                except _RETRYABLE:
+                    pass  # the writer owns retries; unknown ids are resolved on a later batch
+                now_ms = int(time.time() * 1000)
+                batch = sort_batch(raw, lookup=self.directory.lookup, now_ms=now_ms,
+                                   limits=self.settings.limits())  # fmt: skip
+                await self._queue.put((raw, batch))
+
+    async def _write_loop(self, writer: BatchWriter, decoder: asyncio.Task[None]) -> None:
+        """Stage 2: commit (retrying through outages), then ack, then hand on."""
+        assert self._source is not None
+        while True:
+            raw, batch = await self._queue.get()
+            if not raw:
+                return
+            started = time.perf_counter()
+            result = await self._write_with_retry(writer, batch)
+            self._source.ack(raw)
+            self._account(raw, batch, result, started)
+            await self._hand_on(batch, result)
+
+    async def _write_with_retry(self, writer: BatchWriter, batch: SortedBatch) -> WriteResult:
+        attempt = 0
+        while True:
+            try:
+                return await writer.write(batch, now_ms=int(time.time() * 1000))
+            except _RETRYABLE as exc:
+                writer.drop_connection()
+                delay = backoff_delay(attempt, base=0.2, cap=5.0, rnd=random.random())  # noqa: S311
+                attempt += 1
+                self.stats.db_retries += 1
+                log.warning("batch_write_retry", error=str(exc).splitlines()[0][:200],
+                            attempt=attempt, retry_in_s=round(delay, 2),
+                            pending=len(batch.telemetry) + len(batch.events))  # fmt: skip
+                await asyncio.sleep(delay)
+
+    def _account(self, raw: list[RawMessage], batch: SortedBatch, result: WriteResult,
+                 started: float) -> None:  # fmt: skip
+        s = self.stats
+        stored = len(result.new_telemetry) + len(result.new_events) + len(result.new_imu)
+        s.batches += 1
+        s.committed += len(raw)
+        s.stored += stored
+        s.duplicates += (
+            batch.duplicates_in_batch + len(batch.telemetry) + len(batch.events) + len(batch.imu)
+            - stored
+        )
+        for d in batch.dead:
+            s.dead_letters[d.reason.value] += 1
+        s.last_commit_ms = (time.perf_counter() - started) * 1000
+        if batch.dead or result.split:
+            log.info("batch_committed", messages=len(raw), stored=stored,
+                     dead_letters=result.dead_letters, split=result.split,
+                     commit_ms=round(s.last_commit_ms, 1))  # fmt: skip
+        else:
+            log.debug("batch_committed", messages=len(raw), stored=stored,
+                      commit_ms=round(s.last_commit_ms, 1))  # fmt: skip
+
+    async def _hand_on(self, batch: SortedBatch, result: WriteResult) -> None:
+        def new(group: list, keys: set[tuple[str, int]]) -> list:  # type: ignore[type-arg]
+            return [a for a in group if (a.message.device_id, a.message.seq) in keys]
+
+        out = IngestedBatch(
+            telemetry=new(batch.telemetry, result.new_telemetry),
+            events=new(batch.events, result.new_events),
+            imu=new(batch.imu, result.new_imu),
+            status=batch.status,
+        )
+        if not out:
+            return
+        await deliver(self.handlers, out)
+        if self.settings.ingest_publish_internal and self._source is not None:
+            self._source.publish(INGESTED, encode_batch(out), qos=1)
+
+    async def _maintenance_loop(self, url: str, path: StoragePath, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 3600)
+                return
+            except TimeoutError:
+                pass
+            try:
+                async with await psycopg.AsyncConnection.connect(url) as conn:
+                    await maintain(conn, path, retention_policy(self.settings),
+                                   now=datetime.now(UTC))  # fmt: skip
+            except psycopg.Error as exc:
+                log.warning("maintenance_failed", error=str(exc).splitlines()[0])
+
+    async def _directory_loop(self, url: str, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 60)
+                return
+            except TimeoutError:
+                pass
+            try:
+                async with await psycopg.AsyncConnection.connect(url) as conn:
+                    await self.directory.load_all(conn)
+            except psycopg.Error as exc:
+                log.warning("directory_refresh_failed", error=str(exc).splitlines()[0])

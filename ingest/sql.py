@@ -1,0 +1,179 @@
+"""The SQL of one ingest batch: staging tables, dedup-on-insert, latest state, rollups.
+
+A batch is COPYed into session-local staging tables, then moved into the real
+tables with ``ON CONFLICT DO NOTHING`` (the (device, time, seq) key makes
+redeliveries vanish), and in the same statement the rows that were really new
+update ``device_state`` (and, on plain PostgreSQL, ``vitals_hourly``).
+"""
+
+from __future__ import annotations
+
+from ingest.rows import EVENT_COLUMNS, IMU_COLUMNS, TELEMETRY_COLUMNS
+
+STAGING = {
+    "_stage_telemetry": "telemetry",
+    "_stage_events": "device_events",
+    "_stage_imu": "imu_windows",
+}
+
+
+def create_staging_sql() -> list[str]:
+    return [
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS)"
+        " ON COMMIT DELETE ROWS"
+        for stage, table in STAGING.items()
+    ]
+
+
+def copy_sql(stage: str, columns: tuple[str, ...]) -> str:
+    return f"COPY {stage} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+
+
+# Field groups of device_state, each stamped with the device time it was measured at.
+_STATE_GROUPS: dict[str, tuple[str, ...]] = {
+    "vitals_at": ("hr", "spo2", "bp_sys", "bp_dia", "skin_temp_c"),
+    "steps_at": ("steps",),
+    "battery_at": ("battery_pct",),
+    "worn_at": ("worn",),
+    "loc_at": ("lat", "lon", "loc_acc_m", "loc_src"),
+}
+_GROUP_KEY = {"vitals_at": None, "steps_at": "steps", "battery_at": "battery_pct",
+              "worn_at": "worn", "loc_at": "lat"}  # fmt: skip
+
+
+def _latest_select() -> str:
+    parts = [
+        "device_id",
+        "(array_agg(resident_id ORDER BY time DESC))[1] AS resident_id",
+        "max(time) AS last_seen",
+        "(array_agg(seq ORDER BY time DESC))[1] AS last_seq",
+    ]
+    for stamp, fields in _STATE_GROUPS.items():
+        key = _GROUP_KEY[stamp]
+        present = " OR ".join(f"{f} IS NOT NULL" for f in fields) if key is None else (
+            f"{key} IS NOT NULL"
+        )
+        parts.append(f"max(time) FILTER (WHERE {present}) AS {stamp}")
+        for f in fields:
+            only = f if key is None else key
+            parts.append(f"(array_agg({f} ORDER BY time DESC) FILTER (WHERE {only} IS NOT NULL))[1]"
+                         f" AS {f}")
+    return ", ".join(parts)
+
+
+def _state_update() -> str:
+    sets = [
+        "resident_id = excluded.resident_id",
+        "last_seq = CASE WHEN excluded.last_seen >= s.last_seen THEN excluded.last_seq"
+        " ELSE s.last_seq END",
+        "last_seen = greatest(s.last_seen, excluded.last_seen)",
+        "updated_at = now()",
+    ]
+    for stamp, fields in _STATE_GROUPS.items():
+        newer = f"excluded.{stamp} >= coalesce(s.{stamp}, '-infinity')"
+        for f in fields:
+            sets.append(f"{f} = CASE WHEN {newer} THEN coalesce(excluded.{f}, s.{f}) ELSE s.{f} END")
+        sets.append(f"{stamp} = greatest(s.{stamp}, excluded.{stamp})")
+    return ", ".join(sets)
+
+
+_STATE_COLUMNS = ["device_id", "resident_id", "last_seen", "last_seq"] + [
+    c for stamp, fields in _STATE_GROUPS.items() for c in (stamp, *fields)
+]
+
+_ROLLUP_VALUES = (
+    "resident_id, date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '2000-01-01 00:00:00+00'),"
+    " count(*),"
+    " count(hr), coalesce(sum(hr), 0), min(hr), max(hr),"
+    " count(spo2), coalesce(sum(spo2), 0), min(spo2), max(spo2),"
+    " count(bp_sys), coalesce(sum(bp_sys), 0), min(bp_sys), max(bp_sys),"
+    " count(bp_dia), coalesce(sum(bp_dia), 0), min(bp_dia), max(bp_dia),"
+    " count(skin_temp_c), coalesce(sum(skin_temp_c), 0), min(skin_temp_c), max(skin_temp_c),"
+    " max(steps)"
+)
+_ROLLUP_UPDATE = ", ".join(
+    [
+        "readings = v.readings + excluded.readings",
+        *[
+            f"{p}_n = v.{p}_n + excluded.{p}_n, {p}_sum = v.{p}_sum + excluded.{p}_sum,"
+            f" {p}_min = least(v.{p}_min, excluded.{p}_min),"
+            f" {p}_max = greatest(v.{p}_max, excluded.{p}_max)"
+            for p in ("hr", "spo2", "sys", "dia", "temp")
+        ],
+        "steps_max = greatest(v.steps_max, excluded.steps_max)",
+    ]
+)
+
+
+def telemetry_insert_sql(*, maintain_rollups: bool) -> str:
+    """Move staged telemetry in; returns the (device_id, seq) of readings that were new."""
+    cols = ", ".join(TELEMETRY_COLUMNS)
+    rollup = ""
+    if maintain_rollups:
+        rollup = (
+            ", rollup AS (INSERT INTO vitals_hourly AS v SELECT "
+            f"{_ROLLUP_VALUES} FROM ins WHERE resident_id IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2"
+            f" ON CONFLICT (resident_id, bucket) DO UPDATE SET {_ROLLUP_UPDATE})"
+        )
+    return (
+        f"WITH ins AS (INSERT INTO telemetry ({cols}) SELECT {cols} FROM _stage_telemetry"
+        " ON CONFLICT DO NOTHING RETURNING *),"
+        f" latest AS (SELECT {_latest_select()} FROM ins GROUP BY device_id),"
+        f" state AS (INSERT INTO device_state AS s ({', '.join(_STATE_COLUMNS)})"
+        f" SELECT {', '.join(_STATE_COLUMNS)} FROM latest ORDER BY device_id"
+        f" ON CONFLICT (device_id) DO UPDATE SET {_state_update()})"
+        f"{rollup}"
+        " SELECT device_id, seq FROM ins"
+    )
+
+
+def events_insert_sql() -> str:
+    cols = ", ".join(EVENT_COLUMNS)
+    return (
+        f"WITH ins AS (INSERT INTO device_events ({cols}) SELECT {cols} FROM _stage_events"
+        " ON CONFLICT DO NOTHING RETURNING device_id, seq, time, resident_id, type),"
+        " latest AS (SELECT device_id, (array_agg(resident_id ORDER BY time DESC))[1]"
+        " AS resident_id, max(time) AS last_seen,"
+        " (array_agg(type = 'worn' ORDER BY time DESC) FILTER (WHERE type IN ('worn', 'removed')))[1]"
+        " AS worn,"
+        " max(time) FILTER (WHERE type IN ('worn', 'removed')) AS worn_at,"
+        " (array_agg(type = 'charging_start' ORDER BY time DESC)"
+        " FILTER (WHERE type IN ('charging_start', 'charging_stop')))[1] AS charging"
+        " FROM ins GROUP BY device_id),"
+        " state AS (INSERT INTO device_state AS s (device_id, resident_id, last_seen, worn,"
+        " worn_at, charging) SELECT device_id, resident_id, last_seen, worn, worn_at, charging"
+        " FROM latest ORDER BY device_id ON CONFLICT (device_id) DO UPDATE SET"
+        " last_seen = greatest(s.last_seen, excluded.last_seen),"
+        " worn = CASE WHEN excluded.worn_at >= coalesce(s.worn_at, '-infinity')"
+        " THEN coalesce(excluded.worn, s.worn) ELSE s.worn END,"
+        " worn_at = greatest(s.worn_at, excluded.worn_at),"
+        " charging = coalesce(excluded.charging, s.charging), updated_at = now())"
+        " SELECT device_id, seq FROM ins"
+    )
+
+
+def imu_insert_sql() -> str:
+    cols = ", ".join(IMU_COLUMNS)
+    return (
+        f"INSERT INTO imu_windows ({cols}) SELECT {cols} FROM _stage_imu"
+        " ON CONFLICT DO NOTHING RETURNING device_id, seq"
+    )
+
+
+STATUS_UPSERT_SQL = (
+    "INSERT INTO device_state AS s (device_id, resident_id, last_seen, status_at, online,"
+    " interval_s, firmware) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (device_id) DO UPDATE SET"
+    " online = CASE WHEN excluded.status_at >= coalesce(s.status_at, '-infinity')"
+    " THEN excluded.online ELSE s.online END,"
+    " status_at = greatest(s.status_at, excluded.status_at),"
+    " interval_s = coalesce(excluded.interval_s, s.interval_s),"
+    " firmware = coalesce(excluded.firmware, s.firmware), updated_at = now()"
+)
+STATUS_COLUMNS = ("device_id", "resident_id", "last_seen", "status_at", "online", "interval_s",
+                  "firmware")  # fmt: skip
+
+DEAD_LETTER_COPY = (
+    "COPY dead_letters (topic, device_id, reason, detail, payload) FROM STDIN (FORMAT BINARY)"
+)
+DEAD_LETTER_TYPES = ("text", "text", "text", "text", "bytea")

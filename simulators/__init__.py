@@ -1,0 +1,1 @@
+"""Wristband fleet simulators, scenarios with ground truth, record and replay."""

@@ -1,0 +1,123 @@
+"""Shared fixtures: a fresh PostgreSQL database per test, and a real Mosquitto
+started from the repository's deployment settings on a free loopback port.
+
+Set ELDERCARE_TEST_DATABASE_URL to point the suite at another server (for
+example one with TimescaleDB preloaded); every test database is created and
+dropped on it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from eldercare.migrate import migrate
+
+REPO = Path(__file__).resolve().parents[1]
+ADMIN_URL = os.environ.get(
+    "ELDERCARE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def with_database(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def create_database(admin_url: str = ADMIN_URL) -> str:
+    name = f"ec_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return with_database(admin_url, name)
+
+
+def drop_database(url: str, admin_url: str = ADMIN_URL) -> None:
+    name = url.rpartition("/")[2]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def db_url() -> Iterator[str]:
+    """A fresh, migrated database."""
+    url = create_database()
+    migrate(url)
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+def wait_for_port(port: int, *, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+class Broker:
+    """A private Mosquitto with the deployment's limits (anonymous, loopback only)."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        conf = (REPO / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+        conf = conf.split("listener 1883")[0]  # keep the limits, replace listener and auth
+        conf = conf.replace("/mosquitto/data/", f"{workdir}/")
+        conf += f"\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text(conf)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    b = Broker(tmp_path_factory.mktemp("mosquitto"))
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    """A unique device-id prefix, so tests sharing the broker never see each other."""
+    return f"T{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,102 @@
+"""Helpers for integration tests: register bands, run ingest, publish, poll."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+
+from eldercare.registry import NewResident, add_residents, provision_wristbands
+from eldercare.settings import Settings
+from ingest.service import IngestService
+
+NOW_MS = lambda: int(time.time() * 1000)  # noqa: E731
+
+
+async def register_bands(db_url: str, device_ids: Sequence[str], *, paired: bool = True) -> list[int]:
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        ids = await add_residents(
+            conn,
+            [NewResident(name=f"Resident {d}", birth_year=1940, home_lat=32.38, home_lon=120.56,
+                         living_alone=True) for d in device_ids],
+        )  # fmt: skip
+        await provision_wristbands(
+            conn, [(d, rid if paired else None) for d, rid in zip(device_ids, ids, strict=True)]
+        )
+        await conn.commit()
+    return ids
+
+
+def ingest_settings(db_url: str, broker_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": db_url,
+        "mqtt_url": broker_url,
+        "ingest_client_id": f"ingest-test-{uuid.uuid4().hex[:8]}",
+        "ingest_batch_max_age_ms": 20,
+        "ingest_publish_internal": False,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@contextlib.asynccontextmanager
+async def running_ingest(settings: Settings, **kwargs: object) -> AsyncIterator[IngestService]:
+    service = IngestService(settings, **kwargs)  # type: ignore[arg-type]
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    ready = asyncio.create_task(service.ready.wait())
+    done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()  # raises what stopped it
+    if ready not in done:
+        raise TimeoutError("ingest did not connect to the broker")
+    await asyncio.sleep(0.2)  # the SUBACK follows CONNACK
+    try:
+        yield service
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+def publish_all(broker_url: str, messages: Sequence[tuple[str, bytes]], *, qos: int = 1,
+                protocol: int = mqtt.MQTTv311) -> None:  # fmt: skip
+    """Publish and wait until the broker has acknowledged every message."""
+    host, port = broker_url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                         client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=protocol)  # fmt: skip
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(host, int(port))
+    client.loop_start()
+    try:
+        infos = [client.publish(t, p, qos=qos) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=30)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0) -> None:
+    """Poll an async predicate until it holds, or fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met before the deadline")
+        await asyncio.sleep(0.05)
+
+
+async def scalar(db_url: str, query: str, *params: object) -> object:
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(query, params)  # type: ignore[arg-type]
+        row = await cur.fetchone()
+        return row[0] if row else None
