@@ -1,0 +1,160 @@
+"""The shipped fall model as inspectable data, and pure numpy scoring.
+
+``model.json`` holds everything: feature names, winsorising bounds, scaler,
+logistic-regression coefficients, the decision threshold, how it was trained
+and how it validated. :func:`detect_fall` is the one entry point shared by the
+offline CLI and the live alert engine; it needs numpy only.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from alerts.falls.features import FEATURE_NAMES, candidate_features
+from alerts.falls.signal import FloatArray, resample
+
+MODEL_FORMAT: Final = "eldercare-fall-model/1"
+DEFAULT_MODEL_PATH: Final = Path(__file__).with_name("model.json")
+
+
+class FallModelError(ValueError):
+    """A model file that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class FallDecision:
+    """The detector's verdict on one window; ``t_s`` is the impact time if a fall."""
+
+    fall: bool
+    t_s: float | None
+    score: float
+
+    def __post_init__(self) -> None:
+        if self.fall and self.t_s is None:
+            raise ValueError("a fall decision needs the impact time")
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"score must be in [0, 1], got {self.score}")
+
+
+def _vector(raw: Any, name: str, size: int) -> FloatArray:
+    arr = np.asarray(raw, dtype=np.float64)
+    if arr.shape != (size,) or not np.all(np.isfinite(arr)):
+        raise FallModelError(f"{name} must be {size} finite numbers")
+    return arr
+
+
+def _check_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    if names != FEATURE_NAMES:
+        raise FallModelError(
+            f"model features {list(names)} do not match the code's {list(FEATURE_NAMES)}"
+        )
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class FallModel:
+    """Logistic regression over winsorised, standardised impact features."""
+
+    feature_names: tuple[str, ...]
+    clip_low: FloatArray
+    clip_high: FloatArray
+    mean: FloatArray
+    scale: FloatArray
+    coefficients: FloatArray
+    intercept: float
+    threshold: float
+    provenance: dict[str, Any] = field(default_factory=dict)
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        k = len(self.feature_names)
+        _check_names(self.feature_names)
+        for name in ("clip_low", "clip_high", "mean", "scale", "coefficients"):
+            _vector(getattr(self, name), name, k)
+        if np.any(self.scale <= 0.0):
+            raise FallModelError("scale must be positive")
+        if np.any(self.clip_low > self.clip_high):
+            raise FallModelError("clip_low must not exceed clip_high")
+        if not 0.0 < self.threshold < 1.0:
+            raise FallModelError(f"threshold must be in (0, 1), got {self.threshold}")
+
+    def score(self, features: npt.ArrayLike) -> FloatArray:
+        """Fall probability for each feature row (k, n_features) -> (k,)."""
+        x = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        z = (np.clip(x, self.clip_low, self.clip_high) - self.mean) / self.scale
+        logit = z @ self.coefficients + self.intercept
+        out: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(logit, -50.0, 50.0)))
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": MODEL_FORMAT,
+            "kind": "logistic_regression",
+            "feature_names": list(self.feature_names),
+            "clip_low": self.clip_low.tolist(),
+            "clip_high": self.clip_high.tolist(),
+            "scaler": {"mean": self.mean.tolist(), "scale": self.scale.tolist()},
+            "coefficients": self.coefficients.tolist(),
+            "intercept": self.intercept,
+            "threshold": self.threshold,
+            "provenance": self.provenance,
+            "validation": self.validation,
+        }
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> FallModel:
+        if doc.get("format") != MODEL_FORMAT:
+            raise FallModelError(f"unknown model format {doc.get('format')!r}")
+        try:
+            names = _check_names(tuple(str(n) for n in doc["feature_names"]))
+            k = len(names)
+            return cls(
+                feature_names=names,
+                clip_low=_vector(doc["clip_low"], "clip_low", k),
+                clip_high=_vector(doc["clip_high"], "clip_high", k),
+                mean=_vector(doc["scaler"]["mean"], "scaler.mean", k),
+                scale=_vector(doc["scaler"]["scale"], "scaler.scale", k),
+                coefficients=_vector(doc["coefficients"], "coefficients", k),
+                intercept=float(doc["intercept"]),
+                threshold=float(doc["threshold"]),
+                provenance=dict(doc.get("provenance", {})),
+                validation=dict(doc.get("validation", {})),
+            )
+        except (KeyError, TypeError) as exc:
+            raise FallModelError(f"model JSON is missing or mistypes {exc}") from exc
+
+
+def load_model(path: Path | None = None) -> FallModel:
+    """Read a model JSON (default: the packaged ``model.json``)."""
+    source = DEFAULT_MODEL_PATH if path is None else path
+    try:
+        doc = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise FallModelError(f"cannot read model {source}: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise FallModelError(f"model {source} is not a JSON object")
+    return FallModel.from_json(doc)
+
+
+def detect_fall(t_s: npt.ArrayLike, acc_g: npt.ArrayLike, model: FallModel) -> FallDecision:
+    """Decide whether a wrist window holds a fall, and when the impact was.
+
+    ``t_s`` (n,) in seconds, any rate and spacing; ``acc_g`` (n, 3) in g with
+    gravity. Raises :class:`~alerts.falls.signal.FallInputError` on input that
+    cannot be scored. Pure: same input, same decision.
+    """
+    signal = resample(t_s, acc_g)
+    candidates = candidate_features(signal)
+    if candidates.index.size == 0:
+        return FallDecision(fall=False, t_s=None, score=0.0)
+    scores = model.score(candidates.features)
+    best = int(np.argmax(scores))
+    score = float(scores[best])
+    fall = score >= model.threshold
+    return FallDecision(fall=fall, t_s=float(candidates.t_s[best]) if fall else None, score=score)

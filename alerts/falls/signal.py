@@ -1,0 +1,174 @@
+"""Reading and resampling wristband accelerometer windows.
+
+Input windows arrive at any rate (8-200 Hz), with irregular or bursty
+timestamps, duplicates and gaps. Everything downstream works on one
+:class:`UniformSignal`: a uniform grid at :data:`INTERNAL_RATE_HZ` where each
+sample is the box average of the (linearly interpolated) input over
+:data:`SMOOTHING_S` seconds. The box average is computed exactly from the
+cumulative integral of the input, so an 8 Hz and a 200 Hz recording of the
+same motion give nearly the same resampled signal and the same features.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+
+INTERNAL_RATE_HZ: Final = 25.0
+SMOOTHING_S: Final = 0.2
+MIN_SAMPLES: Final = 8
+MIN_SPAN_S: Final = 2.0
+MAX_SPAN_S: Final = 600.0
+MAX_ABS_G: Final = 64.0
+CSV_COLUMNS: Final = ("t_s", "ax_g", "ay_g", "az_g")
+
+
+class FallInputError(ValueError):
+    """An accelerometer window that cannot be scored, with the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class UniformSignal:
+    """Acceleration on a uniform grid: ``t_s[i] = t0_s + i / rate_hz``.
+
+    ``acc_g`` is the smoothed 3-axis vector (n, 3) in g with gravity;
+    ``mag_g`` is the smoothed magnitude of the raw vector (n,).
+    """
+
+    t0_s: float
+    rate_hz: float
+    acc_g: FloatArray
+    mag_g: FloatArray
+
+    def __post_init__(self) -> None:
+        if self.acc_g.ndim != 2 or self.acc_g.shape[1] != 3:
+            raise FallInputError("acc_g must have shape (n, 3)")
+        if self.mag_g.shape != (self.acc_g.shape[0],):
+            raise FallInputError("mag_g must have one value per sample")
+
+    @property
+    def n(self) -> int:
+        return int(self.mag_g.shape[0])
+
+    @property
+    def t_s(self) -> FloatArray:
+        return self.t0_s + np.arange(self.n, dtype=np.float64) / self.rate_hz
+
+
+def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """Validate, sort by time, drop NaN rows, glitches and duplicate timestamps.
+
+    A row with a component beyond ``MAX_ABS_G`` is a transmission glitch (real
+    wrist sensors saturate at 8-16 g) and is dropped; if most rows are like
+    that the file is not in g at all and is refused.
+    """
+    t = np.asarray(t_s, dtype=np.float64)
+    a = np.asarray(acc_g, dtype=np.float64)
+    if t.ndim != 1:
+        raise FallInputError(f"t_s must be one-dimensional, got shape {t.shape}")
+    if a.ndim != 2 or a.shape[1] != 3:
+        raise FallInputError(f"acc_g must have shape (n, 3), got {a.shape}")
+    if a.shape[0] != t.shape[0]:
+        raise FallInputError(f"t_s has {t.shape[0]} samples but acc_g has {a.shape[0]}")
+    finite = np.isfinite(t) & np.all(np.isfinite(a), axis=1)
+    plausible = finite & np.all(np.abs(np.where(finite[:, None], a, 0.0)) <= MAX_ABS_G, axis=1)
+    if np.count_nonzero(finite) >= MIN_SAMPLES and np.count_nonzero(
+        plausible
+    ) * 2 < np.count_nonzero(finite):
+        raise FallInputError(f"most samples beyond {MAX_ABS_G:.0f} g: not in g units?")
+    t, a = t[plausible], a[plausible]
+    order = np.argsort(t, kind="stable")
+    t, a = t[order], a[order]
+    if t.size:
+        first = np.concatenate(([True], np.diff(t) > 0.0))
+        t, a = t[first], a[first]
+    if t.size < MIN_SAMPLES:
+        raise FallInputError(f"too few valid samples: {t.size} (need {MIN_SAMPLES})")
+    span = float(t[-1] - t[0])
+    if span < MIN_SPAN_S:
+        raise FallInputError(f"window too short: {span:.2f} s (need {MIN_SPAN_S} s)")
+    if span > MAX_SPAN_S:
+        raise FallInputError(f"window too long: {span:.0f} s (max {MAX_SPAN_S:.0f} s)")
+    return t, a
+
+
+def _box_average(t: FloatArray, y: FloatArray, grid: FloatArray, width: float) -> FloatArray:
+    """Average of the piecewise-linear ``y(t)`` over ``[g - width/2, g + width/2]``.
+
+    ``y`` is (n, k). Outside the sampled span the signal is held constant.
+    """
+    dt = np.diff(t)[:, None]
+    cum = np.concatenate((np.zeros((1, y.shape[1])), np.cumsum(0.5 * dt * (y[1:] + y[:-1]), 0)))
+    lo = np.clip(grid - width / 2.0, t[0], t[-1])
+    hi = np.clip(grid + width / 2.0, t[0], t[-1])
+
+    def integral(x: FloatArray) -> FloatArray:
+        idx = np.clip(np.searchsorted(t, x, side="right") - 1, 0, t.size - 2)
+        frac = (x - t[idx])[:, None]
+        seg = dt[idx]
+        slope = (y[idx + 1] - y[idx]) / seg
+        return cum[idx] + frac * y[idx] + 0.5 * frac**2 * slope
+
+    inner = integral(hi) - integral(lo)
+    # Parts of the window outside the span: hold the end values.
+    before = np.maximum(t[0] - (grid - width / 2.0), 0.0)[:, None] * y[0]
+    after = np.maximum((grid + width / 2.0) - t[-1], 0.0)[:, None] * y[-1]
+    out: FloatArray = (inner + before + after) / width
+    return out
+
+
+def resample(
+    t_s: npt.ArrayLike,
+    acc_g: npt.ArrayLike,
+    *,
+    rate_hz: float = INTERNAL_RATE_HZ,
+    smoothing_s: float = SMOOTHING_S,
+) -> UniformSignal:
+    """Clean the samples and put them on a uniform, smoothed grid."""
+    t, a = clean_samples(t_s, acc_g)
+    n = int(np.floor((t[-1] - t[0]) * rate_hz)) + 1
+    grid = t[0] + np.arange(n, dtype=np.float64) / rate_hz
+    raw_mag = np.linalg.norm(a, axis=1)[:, None]
+    both = _box_average(t, np.hstack((a, raw_mag)), grid, smoothing_s)
+    return UniformSignal(
+        t0_s=float(t[0]),
+        rate_hz=rate_hz,
+        acc_g=np.ascontiguousarray(both[:, :3]),
+        mag_g=np.ascontiguousarray(both[:, 3]),
+    )
+
+
+def read_csv(path: Path) -> tuple[FloatArray, FloatArray]:
+    """Read a ``t_s,ax_g,ay_g,az_g`` CSV into (t_s, acc_g); raise FallInputError."""
+    if path.is_dir():
+        raise FallInputError("directory holds no *.csv files")
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FallInputError(f"cannot read file: {exc}") from exc
+    if not rows:
+        raise FallInputError("empty file")
+    header = tuple(cell.strip() for cell in rows[0])
+    if header != CSV_COLUMNS:
+        raise FallInputError(f"expected header {','.join(CSV_COLUMNS)}, got {','.join(header)}")
+    body = [row for row in rows[1:] if row and any(cell.strip() for cell in row)]
+    if not body:
+        raise FallInputError("no data rows")
+    values = np.full((len(body), 4), np.nan)
+    for i, row in enumerate(body):
+        if len(row) != 4:
+            raise FallInputError(f"row {i + 2}: expected 4 columns, got {len(row)}")
+        for j, cell in enumerate(row):
+            try:
+                values[i, j] = float(cell)
+            except ValueError:
+                values[i, j] = np.nan  # dropped later as an invalid row
+    return values[:, 0], values[:, 1:]

@@ -1,0 +1,95 @@
+"""The fall detector on the real wrist datasets (skipped when they are absent).
+
+Floors sit a little under the figures recorded in ``model.json`` so that a
+regression shows, while a retrain with small numeric differences does not.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+
+from alerts.falls.datasets import (
+    HIFD,
+    UMAFALL,
+    Recording,
+    available,
+    datasets_root,
+    load_all,
+    load_hifd_file,
+)
+from alerts.falls.model import detect_fall, load_model
+
+pytestmark = [
+    pytest.mark.dataset,
+    pytest.mark.skipif(not available(datasets_root()), reason="wrist datasets not present"),
+]
+
+LOSO_FLOORS = {  # (sensitivity, specificity), leave-one-subject-out
+    "loso_umafall": (0.92, 0.94),
+    "loso_hifd": (0.92, 0.88),
+    "loso_pooled": (0.93, 0.92),
+}
+CROSS_FLOORS = {  # (sensitivity, specificity), train on one dataset, test on the other
+    "train_umafall_test_hifd": (0.90, 0.85),
+    "train_hifd_test_umafall": (0.85, 0.80),
+}
+
+
+@cache
+def recordings() -> tuple[Recording, ...]:
+    return tuple(load_all(datasets_root()))
+
+
+@cache
+def validation() -> dict[str, dict[str, float]]:
+    from alerts.falls.train import build_table, validate
+
+    return validate(build_table(recordings()))
+
+
+@pytest.mark.parametrize("name", sorted(LOSO_FLOORS))
+def test_leave_subjects_out_figures_stay_above_floors(name: str) -> None:
+    figures = validation()[name]
+    sensitivity, specificity = LOSO_FLOORS[name]
+    assert figures["sensitivity"] >= sensitivity, figures
+    assert figures["specificity"] >= specificity, figures
+
+
+@pytest.mark.parametrize("name", sorted(CROSS_FLOORS))
+def test_cross_dataset_figures_stay_above_floors(name: str) -> None:
+    figures = validation()[name]
+    sensitivity, specificity = CROSS_FLOORS[name]
+    assert figures["sensitivity"] >= sensitivity, figures
+    assert figures["specificity"] >= specificity, figures
+
+
+def test_recorded_validation_matches_a_fresh_run() -> None:
+    recorded = load_model().validation
+    for name, figures in validation().items():
+        assert recorded[name]["sensitivity"] == pytest.approx(figures["sensitivity"], abs=0.02)
+        assert recorded[name]["specificity"] == pytest.approx(figures["specificity"], abs=0.02)
+
+
+@pytest.mark.parametrize("dataset", [UMAFALL, HIFD])
+def test_packaged_model_on_each_dataset(dataset: str) -> None:
+    """Training-set figures of the shipped model: a sanity check, not validation."""
+    model = load_model()
+    recs = [r for r in recordings() if r.dataset == dataset]
+    decisions = [detect_fall(r.t_s, r.acc_g, model) for r in recs]
+    fall = np.array([r.fall for r in recs])
+    said = np.array([d.fall for d in decisions])
+    assert np.mean(said[fall]) >= 0.93
+    assert np.mean(~said[~fall]) >= 0.90
+    assert all(d.t_s is not None for d in decisions if d.fall)
+
+
+def test_hifd_gravity_is_restored_to_one_g_at_rest() -> None:
+    root = datasets_root() / HIFD
+    t, acc = load_hifd_file(root / "subject_01" / "non-fall" / "write.mat")
+    assert t[0] == 0.0
+    assert np.all(np.diff(t) >= 0.0)
+    magnitude = np.linalg.norm(acc, axis=1)
+    assert np.median(magnitude) == pytest.approx(1.0, abs=0.05)

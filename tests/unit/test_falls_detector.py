@@ -1,0 +1,193 @@
+"""The fall detector on synthetic wrist windows, and the model file."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alerts.falls import FallDecision, FallInputError, FallModelError, detect_fall, load_model
+from alerts.falls.cli import score_main
+from alerts.falls.features import FEATURE_NAMES
+from alerts.falls.model import FallModel
+
+IMPACT_S = 5.0
+MODEL = load_model()
+
+
+def fall_window(t: np.ndarray, *, impact_g: float = 4.0, seed: int = 0) -> np.ndarray:
+    """Standing, a 0.4 s free-fall dip, an impact, then lying still turned 90 degrees."""
+    rng = np.random.default_rng(seed)
+    upright = np.array([0.0, 0.0, 1.0])
+    lying = np.array([1.0, 0.0, 0.0])
+    acc = np.where((t < IMPACT_S)[:, None], upright, lying)
+    falling = (t > IMPACT_S - 0.5) & (t < IMPACT_S - 0.05)
+    acc[falling] *= 0.35
+    pulse = impact_g * np.exp(-0.5 * ((t - IMPACT_S) / 0.06) ** 2)
+    acc = acc + pulse[:, None] * np.array([0.6, 0.0, 0.8])
+    return acc + rng.normal(0.0, 0.02, acc.shape)
+
+
+def clapping_window(t: np.ndarray) -> np.ndarray:
+    """Hands clapping twice a second: sharp 5 g spikes, no lying still."""
+    phase = (t % 0.5) - 0.25
+    spikes = 5.0 * np.exp(-0.5 * (phase / 0.04) ** 2) * ((t > 2.0) & (t < 9.0))
+    swing = 0.4 * np.sin(2 * np.pi * 2.0 * t) * ((t > 2.0) & (t < 9.0))
+    return np.stack((0.2 + spikes + swing, 0.1 * swing, np.full_like(t, 0.97)), axis=1)
+
+
+def walking_window(t: np.ndarray) -> np.ndarray:
+    swing = np.sin(2 * np.pi * 0.9 * t)
+    step = 0.35 * np.sin(2 * np.pi * 1.8 * t)
+    return np.stack((0.5 * swing + step, 0.2 * step, np.sqrt(1 - 0.25 * swing**2)), axis=1)
+
+
+def still_window(t: np.ndarray) -> np.ndarray:
+    rng = np.random.default_rng(3)
+    return np.array([0.02, -0.01, 1.0]) + rng.normal(0.0, 0.005, (t.size, 3))
+
+
+def times(rate: float, span: float = 12.0) -> np.ndarray:
+    return np.arange(0.0, span, 1.0 / rate)
+
+
+@pytest.mark.parametrize("rate", [8.0, 20.0, 50.0, 200.0])
+def test_a_synthetic_fall_is_detected_at_the_impact_at_any_rate(rate: float) -> None:
+    t = times(rate) + 100.0  # impact time is reported in the input's time base
+    decision = detect_fall(t, fall_window(t - 100.0), MODEL)
+    assert decision.fall
+    assert decision.t_s is not None
+    assert abs(decision.t_s - (100.0 + IMPACT_S)) < 0.3
+
+
+def test_a_gentler_fall_is_still_detected() -> None:
+    t = times(50.0)
+    assert detect_fall(t, fall_window(t, impact_g=2.5), MODEL).fall
+
+
+def test_jittered_bursty_timestamps_give_the_same_decision() -> None:
+    rng = np.random.default_rng(11)
+    t = np.sort(rng.uniform(0.0, 12.0, 700))
+    t = np.concatenate((t, t[::5]))  # bursts of duplicates
+    order = rng.permutation(t.size)
+    bursty = detect_fall(t[order], fall_window(t[order]), MODEL)
+    regular = detect_fall(times(50.0), fall_window(times(50.0)), MODEL)
+    assert bursty.fall == regular.fall
+    assert bursty.t_s is not None
+    assert abs(bursty.t_s - IMPACT_S) < 0.3
+    assert abs(bursty.score - regular.score) < 0.15
+
+
+@pytest.mark.parametrize("window", [clapping_window, walking_window, still_window])
+@pytest.mark.parametrize("rate", [8.0, 20.0, 50.0, 200.0])
+def test_everyday_activity_is_not_a_fall(window: object, rate: float) -> None:
+    t = times(rate)
+    decision = detect_fall(t, window(t), MODEL)  # type: ignore[operator]
+    assert decision == FallDecision(fall=False, t_s=None, score=decision.score)
+
+
+def test_rotating_the_band_does_not_change_the_decision() -> None:
+    t = times(50.0)
+    acc = fall_window(t)
+    angle = 1.1
+    rot = np.array(
+        [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]
+    )
+    flipped = acc @ rot.T * np.array([-1.0, 1.0, -1.0])
+    a, b = detect_fall(t, acc, MODEL), detect_fall(t, flipped, MODEL)
+    assert a.fall == b.fall
+    assert a.score == pytest.approx(b.score, abs=1e-9)
+
+
+def test_detection_is_pure() -> None:
+    t = times(20.0)
+    acc = fall_window(t)
+    before = acc.copy()
+    assert detect_fall(t, acc, MODEL) == detect_fall(t, acc, MODEL)
+    np.testing.assert_array_equal(acc, before)
+
+
+def test_invalid_windows_raise_clear_errors() -> None:
+    with pytest.raises(FallInputError, match="shape"):
+        detect_fall(np.arange(10.0), np.ones((10, 2)), MODEL)
+    with pytest.raises(FallInputError, match="too short"):
+        detect_fall(np.arange(30) * 0.01, np.ones((30, 3)), MODEL)
+
+
+def test_a_decision_needs_its_impact_time() -> None:
+    with pytest.raises(ValueError, match="impact time"):
+        FallDecision(fall=True, t_s=None, score=0.9)
+
+
+def test_model_json_loads_and_round_trips(tmp_path: Path) -> None:
+    doc = MODEL.to_json()
+    assert doc["feature_names"] == list(FEATURE_NAMES)
+    assert 0.0 < doc["threshold"] < 1.0
+    assert {"loso_umafall", "loso_hifd", "train_umafall_test_hifd"} <= set(doc["validation"])
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    again = load_model(path)
+    assert again.to_json() == doc
+    x = np.random.default_rng(1).normal(size=(4, len(FEATURE_NAMES)))
+    np.testing.assert_array_equal(again.score(x), MODEL.score(x))
+
+
+def test_broken_model_files_are_refused(tmp_path: Path) -> None:
+    doc = MODEL.to_json()
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({**doc, "coefficients": [1.0]}))
+    with pytest.raises(FallModelError, match="coefficients"):
+        load_model(path)
+    path.write_text(json.dumps({**doc, "feature_names": ["peak"]}))
+    with pytest.raises(FallModelError, match="features"):
+        load_model(path)
+    path.write_text("{not json")
+    with pytest.raises(FallModelError, match="cannot read"):
+        load_model(path)
+    with pytest.raises(FallModelError, match="missing"):
+        FallModel.from_json({k: v for k, v in doc.items() if k != "intercept"})
+
+
+def write_csv(path: Path, t: np.ndarray, acc: np.ndarray) -> None:
+    rows = "".join(
+        f"{ti:.4f},{a:.4f},{b:.4f},{c:.4f}\n" for ti, (a, b, c) in zip(t, acc, strict=True)
+    )
+    path.write_text("t_s,ax_g,ay_g,az_g\n" + rows)
+
+
+def test_cli_scores_files_and_directories_and_reports_bad_ones(tmp_path: Path) -> None:
+    t = times(20.0)
+    write_csv(tmp_path / "a_fall.csv", t, fall_window(t))
+    write_csv(tmp_path / "b_still.csv", t, still_window(t))
+    bad = tmp_path / "c_bad.csv"
+    bad.write_text("nope\n")
+    out = io.StringIO()
+    code = score_main([str(tmp_path), str(tmp_path / "missing.csv")], out=out)
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert code == 1
+    assert [Path(line["file"]).name for line in lines] == [
+        "a_fall.csv",
+        "b_still.csv",
+        "c_bad.csv",
+        "missing.csv",
+    ]
+    assert lines[0]["fall"] is True
+    assert abs(lines[0]["t_s"] - IMPACT_S) < 0.3
+    assert lines[1] == {
+        "file": lines[1]["file"],
+        "fall": False,
+        "t_s": None,
+        "score": lines[1]["score"],
+    }
+    assert "header" in lines[2]["error"]
+    assert "cannot read" in lines[3]["error"]
+
+
+def test_cli_returns_zero_when_every_file_scores(tmp_path: Path) -> None:
+    t = times(20.0)
+    write_csv(tmp_path / "still.csv", t, still_window(t))
+    out = io.StringIO()
+    assert score_main([str(tmp_path / "still.csv")], out=out) == 0

@@ -1,0 +1,131 @@
+"""Reading and resampling: any rate, any spacing, same signal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.falls.signal import (
+    INTERNAL_RATE_HZ,
+    FallInputError,
+    clean_samples,
+    read_csv,
+    resample,
+)
+
+
+def motion(t: np.ndarray) -> np.ndarray:
+    """A smooth arm movement: gravity swinging plus a 1.5 Hz wobble, in g."""
+    angle = 0.8 * np.sin(2 * np.pi * 0.3 * t)
+    wobble = 0.3 * np.sin(2 * np.pi * 1.5 * t)
+    return np.stack((np.sin(angle) + wobble, 0.2 * wobble, np.cos(angle)), axis=1)
+
+
+def grid(rate: float, span: float = 10.0) -> np.ndarray:
+    return np.arange(0.0, span, 1.0 / rate)
+
+
+@pytest.mark.parametrize("rate", [8.0, 20.0, 50.0, 200.0])
+def test_resampled_signal_does_not_depend_on_input_rate(rate: float) -> None:
+    reference = resample(grid(1000.0), motion(grid(1000.0)))
+    t = grid(rate)
+    sig = resample(t, motion(t))
+    assert sig.rate_hz == INTERNAL_RATE_HZ
+    n = min(sig.n, reference.n) - 3
+    assert np.max(np.abs(sig.mag_g[3:n] - reference.mag_g[3:n])) < 0.05
+    assert np.max(np.abs(sig.acc_g[3:n] - reference.acc_g[3:n])) < 0.05
+
+
+def test_jittered_bursty_duplicated_timestamps_give_the_same_signal() -> None:
+    rng = np.random.default_rng(7)
+    t = np.sort(rng.uniform(0.0, 10.0, 600))
+    t = np.concatenate((t, t[::7]))  # duplicates
+    t = t[(t < 4.0) | (t > 4.4)]  # a gap
+    acc = motion(t)
+    acc[::50] = np.nan  # dropped rows
+    order = rng.permutation(t.size)  # arrival order is not time order
+    sig = resample(t[order], acc[order])
+    fine = t.min() + grid(1000.0, span=t.max() - t.min())
+    reference = resample(fine, motion(fine))
+    n = min(sig.n, reference.n) - 3
+    assert abs(sig.t0_s - t.min()) < 1e-12
+    outside_gap = np.abs(sig.t_s[3:n] - 4.2) > 0.4
+    assert np.max(np.abs(sig.mag_g[3:n] - reference.mag_g[3:n])[outside_gap]) < 0.05
+
+
+def test_clean_samples_sorts_and_drops_duplicates_nan_and_glitches() -> None:
+    t = np.array([3.0, 1.0, 2.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0])
+    acc = np.ones((t.size, 3))
+    acc[5] = [200.0, 0.0, 0.0]
+    ct, ca = clean_samples(t, acc)
+    assert ct.tolist() == [1.0, 2.0, 3.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0]
+    assert ca.shape == (9, 3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    level=st.tuples(*(st.floats(-2.0, 2.0) for _ in range(3))),
+    rate=st.floats(8.0, 200.0),
+    span=st.floats(2.5, 30.0),
+)
+def test_a_constant_input_stays_constant(
+    level: tuple[float, float, float], rate: float, span: float
+) -> None:
+    t = np.arange(0.0, span, 1.0 / rate)
+    sig = resample(t, np.tile(level, (t.size, 1)))
+    np.testing.assert_allclose(sig.acc_g, np.tile(level, (sig.n, 1)), atol=1e-9)
+    np.testing.assert_allclose(sig.mag_g, np.linalg.norm(level), atol=1e-9)
+    assert sig.n == pytest.approx((t[-1] - t[0]) * INTERNAL_RATE_HZ + 1, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    ("t", "acc", "message"),
+    [
+        (np.arange(10.0), np.ones((10, 2)), "shape"),
+        (np.arange(10.0), np.ones((9, 3)), "samples"),
+        (np.arange(5.0), np.ones((5, 3)), "too few"),
+        (np.arange(20) * 0.01, np.ones((20, 3)), "too short"),
+        (np.arange(20.0), np.full((20, 3), np.nan), "too few"),
+        (np.arange(20.0), np.full((20, 3), 500.0), "not in g"),
+        (np.arange(20.0).reshape(10, 2), np.ones((10, 3)), "one-dimensional"),
+    ],
+)
+def test_invalid_input_is_refused_with_a_reason(
+    t: np.ndarray, acc: np.ndarray, message: str
+) -> None:
+    with pytest.raises(FallInputError, match=message):
+        resample(t, acc)
+
+
+def test_read_csv(tmp_path: Path) -> None:
+    path = tmp_path / "w.csv"
+    path.write_text("t_s,ax_g,ay_g,az_g\n0.0,0,0,1\n0.05,0.1,0,0.9\nbad,1,1,1\n")
+    t, acc = read_csv(path)
+    assert t.shape == (3,)
+    assert acc.shape == (3, 3)
+    assert np.isnan(t[2])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("time,x,y,z\n0,0,0,1\n", "header"),
+        ("t_s,ax_g,ay_g,az_g\n", "no data"),
+        ("t_s,ax_g,ay_g,az_g\n0,0,0\n", "columns"),
+    ],
+)
+def test_read_csv_refuses_malformed_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "w.csv"
+    path.write_text(text)
+    with pytest.raises(FallInputError, match=message):
+        read_csv(path)
+
+
+def test_read_csv_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(FallInputError, match="cannot read"):
+        read_csv(tmp_path / "absent.csv")
