@@ -8,10 +8,12 @@ dropped on it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -121,3 +123,59 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 def topic_prefix() -> str:
     """A unique device-id prefix, so tests sharing the broker never see each other."""
     return f"T{uuid.uuid4().hex[:8]}"
+
+
+PG_BIN = Path(os.environ.get("ELDERCARE_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own, so a test can stop and restart it."""
+
+    def __init__(self, datadir: Path) -> None:
+        self.datadir = datadir
+        self.port = free_port()
+        self._as_postgres = os.geteuid() == 0  # initdb refuses to run as root
+
+    def _run(self, *args: str) -> None:
+        cmd = list(args)
+        if self._as_postgres:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def init(self) -> None:
+        if self._as_postgres:
+            shutil.chown(self.datadir.parent, "postgres")
+            self.datadir.mkdir()
+            shutil.chown(self.datadir, "postgres")
+        self._run(str(PG_BIN / "initdb"), "-D", str(self.datadir), "-U", "postgres",
+                  "--auth=trust", "-E", "UTF8")  # fmt: skip
+
+    def start(self) -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-w", "-l",
+                  str(self.datadir / "server.log"), "-o",
+                  f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir}", "start")  # fmt: skip
+
+    def stop(self, mode: str = "fast") -> None:
+        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-w", "-m", mode, "stop")
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"no PostgreSQL server binaries in {PG_BIN}")
+    # not under pytest's tmp_path: the postgres user must be able to reach it
+    workdir = Path(tempfile.mkdtemp(prefix="eldercare-pg-"))
+    workdir.chmod(0o755)
+    pg = PrivatePostgres(workdir / "pgdata")
+    pg.init()
+    pg.start()
+    try:
+        yield pg
+    finally:
+        with contextlib.suppress(subprocess.CalledProcessError):
+            pg.stop("immediate")
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""Bad input never crashes or stalls ingest: each kind lands in dead_letters with its
+reason, and the good readings around it are stored."""
+
+from __future__ import annotations
+
+import psycopg
+
+from eldercare.protocol import Telemetry, encode
+from eldercare.topics import Channel, device_topic
+from tests.conftest import Broker
+from tests.support import NOW_MS, eventually, ingest_settings, publish_all, register_bands, running_ingest
+
+
+async def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_flows(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    dev, other = f"{topic_prefix}-a", f"{topic_prefix}-b"
+    unknown = f"{topic_prefix}-ghost"
+    await register_bands(db_url, [dev, other])
+    now = NOW_MS()
+    topic = device_topic(dev, Channel.TELEMETRY)
+
+    def good(seq: int) -> tuple[str, bytes]:
+        return topic, encode(Telemetry(device_id=dev, seq=seq, ts=now - 10_000 + seq, hr=70))
+
+    bad: list[tuple[str, bytes, str]] = [
+        (topic, b"{not json", "malformed"),
+        (topic, b"\xff\xfe\x00garbage", "malformed"),
+        (topic, b'{"device_id": "%s", "seq": "one", "ts": %d}' % (dev.encode(), now), "invalid"),
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d, "hr": 400}' % (dev.encode(), now),
+         "invalid"),
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d}' % (dev.encode(), now + 86_400_000),
+         "future_timestamp"),
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d}' % (dev.encode(), now - 400 * 86_400_000),
+         "stale_timestamp"),
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d}' % (other.encode(), now),
+         "device_mismatch"),
+        (device_topic(unknown, Channel.TELEMETRY),
+         b'{"device_id": "%s", "seq": 1, "ts": %d}' % (unknown.encode(), now), "unknown_device"),
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d, "extra": {"pad": "%s"}}'
+         % (dev.encode(), now, b"x" * 20_000), "oversized"),
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d, "bp_sys": 80, "bp_dia": 120}'
+         % (dev.encode(), now), "invalid"),
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d, "extra": {"k": "a\\u0000b"}}'
+         % (dev.encode(), now), "invalid"),  # valid JSON PostgreSQL's jsonb refuses
+        (f"eldercare/v1/devices/{dev}/bogus", b"{}", "bad_topic"),
+    ]  # fmt: skip
+    stream = [good(1), *[(t, p) for t, p, _ in bad], good(2)]
+    async with running_ingest(ingest_settings(db_url, broker.url)) as service:
+        # a bad topic is not subscribed to; publish it anyway to prove it changes nothing
+        publish_all(broker.url, stream)
+
+        async def settled() -> bool:
+            return service.stats.committed >= len(stream) - 1
+
+        await eventually(settled)
+        assert service.stats.stored == 2
+
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute("SELECT seq FROM telemetry ORDER BY seq")
+        assert [r[0] for r in await cur.fetchall()] == [1, 2]
+        cur = await conn.execute("SELECT reason, detail, payload FROM dead_letters ORDER BY id")
+        letters = await cur.fetchall()
+    expected = [r for t, _, r in bad if not t.endswith("/bogus")]
+    assert sorted(r[0] for r in letters) == sorted(expected)
+    assert all(r[1] for r in letters), "every dead letter says why"
+    assert {bytes(r[2]) for r in letters} == {p for t, p, _ in bad if not t.endswith("/bogus")}
+    assert sum(service.stats.dead_letters.values()) == len(expected)
+
+
+async def test_redelivered_readings_are_stored_once(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    dev = f"{topic_prefix}-d"
+    await register_bands(db_url, [dev])
+    now = NOW_MS()
+    readings = [
+        (device_topic(dev, Channel.TELEMETRY),
+         encode(Telemetry(device_id=dev, seq=s, ts=now - 60_000 + s * 1000, hr=60 + s)))
+        for s in range(50)
+    ]  # fmt: skip
+    async with running_ingest(ingest_settings(db_url, broker.url)) as service:
+        publish_all(broker.url, readings)
+        publish_all(broker.url, readings[10:30])  # a band resending after a reconnect
+        publish_all(broker.url, readings[:5] * 3)  # repeats within one batch
+
+        async def settled() -> bool:
+            return service.stats.committed >= 50 + 20 + 15
+
+        await eventually(settled)
+        assert service.stats.stored == 50
+        assert service.stats.duplicates == 35
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute("SELECT count(*), count(DISTINCT seq) FROM telemetry")
+        assert await cur.fetchone() == (50, 50)
+        cur = await conn.execute("SELECT sum(readings), sum(hr_sum) FROM vitals_hourly")
+        assert await cur.fetchone() == (50, sum(60 + s for s in range(50)))
