@@ -3,9 +3,10 @@
 A fall at the wrist is a short story: a dip in magnitude (falling), one
 impact, then little movement (lying) with the forearm in a new orientation.
 Clapping, jogging and hopping also reach 3-9 g, but they repeat and keep
-moving. Every feature here depends only on the acceleration magnitude or on
-angles between acceleration vectors, so it does not care how the band's axes
-are oriented or signed.
+moving; a knock on the band or a swing-and-hit returns to the posture it
+started from, while a fall leaves the forearm turned. Every feature here
+depends only on the acceleration magnitude or on angles between acceleration
+vectors, so it does not care how the band's axes are oriented or signed.
 """
 
 from __future__ import annotations
@@ -26,9 +27,15 @@ MAX_CANDIDATES: Final = 6
 MIN_POST_S: Final = 1.0
 PEAK_CLIP_G: Final = 8.0
 ACTIVE_DEVIATION_G: Final = 0.3
+# Below this, a magnitude spread is sensor noise or tremor, not movement: one
+# device's filtered "perfectly still" (HIFD, ~0 g) and another's noisy still
+# (UMAFall, ~0.02 g) must look the same to the model.
+STILL_FLOOR_G: Final = 0.03
+# A sustained turn of the wrist's gravity direction this large or larger counts
+# as a full change of posture; smaller turns scale the impact evidence down.
+TURN_FULL_DEG: Final = 45.0
 
 FEATURE_NAMES: Final = (
-    "log_peak_g",
     "pre_min_g",
     "pre_activity_std_g",
     "pre_dev_g",
@@ -36,11 +43,12 @@ FEATURE_NAMES: Final = (
     "post_std_g",
     "post_mean_dev_g",
     "post_long_std_g",
-    "orientation_change_deg",
     "active_fraction",
     "repeat_peaks",
-    "impact_energy_gs",
     "jerk_g_per_s",
+    "turned_log_peak",
+    "turned_energy_gs",
+    "sustained_turn_deg",
 )
 
 
@@ -115,16 +123,22 @@ def impact_features(signal: UniformSignal, center: int) -> FloatArray:
 
     peak = min(float(mag[center]), PEAK_CLIP_G)
     pre_min = float(np.min(mag[span(-1.0, 0.0)]))
-    pre_activity = float(np.std(mag[span(-4.0, -1.5)]))
+    pre_activity = max(float(np.std(mag[span(-4.0, -1.5)])), STILL_FLOOR_G)
     pre_dev = float(np.mean(np.abs(mag[span(-1.2, -0.2)] - 1.0)))
     pre_rotation = _path_angle_deg(acc[span(-1.5, -0.2)])
     post = mag[span(1.0, 3.0)]
-    post_std = float(np.std(post))
-    post_dev = float(np.mean(np.abs(post - 1.0)))
-    post_long_std = float(np.std(mag[span(1.0, 6.0)]))
+    post_std = max(float(np.std(post)), STILL_FLOOR_G)
+    post_dev = max(float(np.mean(np.abs(post - 1.0))), STILL_FLOOR_G)
+    post_long_std = max(float(np.std(mag[span(1.0, 6.0)])), STILL_FLOOR_G)
+    # A fall ends with the forearm in a new posture that *stays*: the gravity
+    # direction 1-3 s and 3-5 s after the impact both differ from before. A
+    # knock or a swing-and-hit returns to where it started within a second.
     before = np.mean(acc[span(-2.5, -0.7)], axis=0)
-    after = np.mean(acc[span(1.0, 3.0)], axis=0)
-    orientation = _angle_deg(before, after)
+    turn = min(
+        _angle_deg(before, np.mean(acc[span(1.0, 3.0)], axis=0)),
+        _angle_deg(before, np.mean(acc[span(3.0, 5.0)], axis=0)),
+    )
+    turned = min(turn / TURN_FULL_DEG, 1.0)
 
     around = span(-3.0, 3.0)
     offsets = np.arange(around.start, around.stop) - center
@@ -149,7 +163,6 @@ def impact_features(signal: UniformSignal, center: int) -> FloatArray:
     )
     return np.array(
         [
-            np.log(max(peak, 1e-3)),
             pre_min,
             pre_activity,
             pre_dev,
@@ -157,11 +170,12 @@ def impact_features(signal: UniformSignal, center: int) -> FloatArray:
             post_std,
             post_dev,
             post_long_std,
-            orientation,
             active_fraction,
             repeat_peaks,
-            energy,
             jerk,
+            np.log(max(peak, 1e-3)) * turned,
+            energy * turned,
+            min(turn, TURN_FULL_DEG),
         ],
         dtype=np.float64,
     )

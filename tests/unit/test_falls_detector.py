@@ -11,8 +11,9 @@ import pytest
 
 from alerts.falls import FallDecision, FallInputError, FallModelError, detect_fall, load_model
 from alerts.falls.cli import score_main
-from alerts.falls.features import FEATURE_NAMES
+from alerts.falls.features import FEATURE_NAMES, STILL_FLOOR_G, candidate_features
 from alerts.falls.model import FallModel
+from alerts.falls.signal import resample
 
 IMPACT_S = 5.0
 MODEL = load_model()
@@ -37,6 +38,15 @@ def clapping_window(t: np.ndarray) -> np.ndarray:
     spikes = 5.0 * np.exp(-0.5 * (phase / 0.04) ** 2) * ((t > 2.0) & (t < 9.0))
     swing = 0.4 * np.sin(2 * np.pi * 2.0 * t) * ((t > 2.0) & (t < 9.0))
     return np.stack((0.2 + spikes + swing, 0.1 * swing, np.full_like(t, 0.97)), axis=1)
+
+
+def knock_window(t: np.ndarray, *, impact_g: float = 4.0) -> np.ndarray:
+    """Swing the forearm 90 degrees, hit something hard, swing back: no new posture."""
+    swing = np.clip(1.0 - np.abs(t - IMPACT_S) / 0.8, 0.0, 1.0) * (np.pi / 2)
+    acc = np.stack((np.sin(swing), np.zeros_like(t), np.cos(swing)), axis=1)
+    pulse = impact_g * np.exp(-0.5 * ((t - IMPACT_S) / 0.06) ** 2)
+    rng = np.random.default_rng(5)
+    return acc + pulse[:, None] * np.array([0.6, 0.0, 0.8]) + rng.normal(0.0, 0.02, acc.shape)
 
 
 def walking_window(t: np.ndarray) -> np.ndarray:
@@ -81,12 +91,33 @@ def test_jittered_bursty_timestamps_give_the_same_decision() -> None:
     assert abs(bursty.score - regular.score) < 0.15
 
 
-@pytest.mark.parametrize("window", [clapping_window, walking_window, still_window])
+@pytest.mark.parametrize("window", [clapping_window, knock_window, walking_window, still_window])
 @pytest.mark.parametrize("rate", [8.0, 20.0, 50.0, 200.0])
 def test_everyday_activity_is_not_a_fall(window: object, rate: float) -> None:
     t = times(rate)
     decision = detect_fall(t, window(t), MODEL)  # type: ignore[operator]
     assert decision == FallDecision(fall=False, t_s=None, score=decision.score)
+
+
+def test_a_knock_scores_far_below_the_same_impact_ending_in_a_new_posture() -> None:
+    t = times(50.0)
+    knock = detect_fall(t, knock_window(t, impact_g=6.0), MODEL)
+    fall = detect_fall(t, fall_window(t, impact_g=6.0), MODEL)
+    assert not knock.fall
+    assert fall.fall
+    assert knock.score < 0.5 * fall.score
+
+
+def test_stillness_below_the_noise_floor_is_one_value() -> None:
+    """A filtered device's perfect stillness and a noisy one's look the same."""
+    t = times(50.0)
+    quiet = fall_window(t)
+    clean = quiet - np.random.default_rng(0).normal(0.0, 0.02, quiet.shape)
+    names = list(FEATURE_NAMES)
+    rows = [candidate_features(resample(t, acc)).features[0] for acc in (quiet, clean)]
+    for name in ("post_std_g", "post_long_std_g", "pre_activity_std_g"):
+        i = names.index(name)
+        assert rows[0][i] == rows[1][i] == STILL_FLOOR_G
 
 
 def test_rotating_the_band_does_not_change_the_decision() -> None:
