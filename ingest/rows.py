@@ -58,6 +58,7 @@ class Accepted:
 
     message: Telemetry | DeviceEvent | ImuWindow | StatusReport
     resident_id: int | None
+    raw: RawMessage | None = None  # kept so a row the database refuses is dead-lettered as sent
 
 
 @dataclass(slots=True)
@@ -98,7 +99,7 @@ def sort_batch(
             detail = f"wristband {decoded.device_id} is {'not registered' if info is None else 'revoked'}"
             out.dead.append(DeadLetter(m.topic, decoded.device_id, reason, detail, m.payload))
             continue
-        accepted = Accepted(decoded, info.resident_id)
+        accepted = Accepted(decoded, info.resident_id, m)
         if isinstance(decoded, StatusReport):
             out.status.append(accepted)
             continue

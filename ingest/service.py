@@ -203,9 +203,9 @@ class IngestService:
         s.stored += stored
         s.duplicates += (
             batch.duplicates_in_batch + len(batch.telemetry) + len(batch.events) + len(batch.imu)
-            - stored
+            - stored - sum(1 for d in result.refused)
         )
-        for d in batch.dead:
+        for d in [*batch.dead, *result.refused]:
             s.dead_letters[d.reason.value] += 1
         s.last_commit_ms = (time.perf_counter() - started) * 1000
         if batch.dead or result.split:

@@ -17,7 +17,6 @@ import psycopg
 from eldercare.db import StoragePath
 from eldercare.protocol import RejectReason, encode
 from eldercare.storage import ensure_partitions, existing_partitions
-from eldercare.topics import Channel, device_topic
 from ingest import sql
 from ingest.rows import (
     EVENT_COLUMNS,
@@ -45,6 +44,7 @@ class WriteResult:
     new_events: set[tuple[str, int]] = field(default_factory=set)
     new_imu: set[tuple[str, int]] = field(default_factory=set)
     dead_letters: int = 0
+    refused: list[DeadLetter] = field(default_factory=list)  # valid, but the database said no
     split: bool = False  # the batch had to be written message by message
 
 
@@ -152,9 +152,9 @@ class BatchWriter:
                 part = await self._write_all(conn, single, now_ms=now_ms)
             except (psycopg.DataError, psycopg.IntegrityError, psycopg.ProgrammingError) as exc:
                 await conn.rollback()
-                part = await self._write_all(
-                    conn, SortedBatch(dead=[_refused(single, exc)]), now_ms=now_ms
-                )
+                letter = _refused(single, exc)
+                part = await self._write_all(conn, SortedBatch(dead=[letter]), now_ms=now_ms)
+                total.refused.append(letter)
             total.new_telemetry |= part.new_telemetry
             total.new_events |= part.new_events
             total.new_imu |= part.new_imu
@@ -164,14 +164,14 @@ class BatchWriter:
 
 def _refused(single: SortedBatch, exc: psycopg.Error) -> DeadLetter:
     accepted: Accepted = (single.telemetry or single.events or single.imu or single.status)[0]
-    channel = {"Telemetry": Channel.TELEMETRY, "DeviceEvent": Channel.EVENTS,
-               "ImuWindow": Channel.IMU}.get(type(accepted.message).__name__, Channel.STATUS)  # fmt: skip
+    raw = accepted.raw
+    device_id = accepted.message.device_id
     return DeadLetter(
-        device_topic(accepted.message.device_id, channel),
-        accepted.message.device_id,
+        raw.topic if raw else f"eldercare/v1/devices/{device_id}",
+        device_id,
         RejectReason.INVALID,
         f"database refused it: {str(exc).splitlines()[0][:300]}",
-        encode(accepted.message),
+        raw.payload if raw else encode(accepted.message),
     )
 
 
