@@ -1,0 +1,27 @@
+# The platform image: every service is `eldercare <command>` (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+# Only what the package needs (no .venv, .git or tests in the build context copy).
+# README.m[d]: copied when it exists (pyproject names it as the long description).
+COPY pyproject.toml README.m[d] ./
+COPY eldercare/ eldercare/
+COPY ingest/ ingest/
+COPY alerts/ alerts/
+COPY dispatch/ dispatch/
+COPY api/ api/
+COPY simulators/ simulators/
+RUN pip install . && rm -rf /src
+
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/eldercare \
+        --shell /usr/sbin/nologin eldercare
+USER eldercare
+WORKDIR /home/eldercare
+
+ENTRYPOINT ["eldercare"]
+CMD ["--help"]
