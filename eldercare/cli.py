@@ -68,6 +68,13 @@ def cmd_falls_score(args: argparse.Namespace) -> int:
     return score_main(list(args.paths), model_path=args.model)
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.cli import simulate_main
+
+    configure_logging("WARNING")
+    return simulate_main(list(args.simulate_args))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from eldercare.demo import run_demo
 
@@ -114,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="run the wristband ingest service")
     p.set_defaults(func=cmd_ingest)
 
+    p = sub.add_parser("simulate", help="simulated wristband fleets, scenarios, record/replay",
+                       add_help=False)  # fmt: skip
+    p.add_argument("simulate_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_simulate)
+
     p = sub.add_parser("demo", help="run the whole platform with embedded services and a fleet")
     p.add_argument("--bands", type=int, default=50)
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
@@ -145,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:  # the simulator parses its own options (and --help)
+        return cmd_simulate(argparse.Namespace(simulate_args=argv[1:]))
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

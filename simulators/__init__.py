@@ -1,1 +1,5 @@
-"""Wristband fleet simulators, scenarios with ground truth, record and replay."""
+"""Wristband fleets, scenarios with ground truth, record and replay (docs/simulators.md).
+
+Pure core: profiles, physiology, location, motion, device, scenario, fleet.
+Shell: transport (paho-mqtt), runner (pacing), record (record/replay), load, cli.
+"""

@@ -1,0 +1,142 @@
+"""Scenarios parse and validate; the ground truth is exactly what the stream shows."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from simulators.fleet import Fleet
+from simulators.location import distance_m
+from simulators.scenario import Scenario, ScenarioError
+
+START = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Rugao
+SCENARIOS = sorted(Path("simulators/scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_shipped_scenarios_load(path: Path) -> None:
+    scenario = Scenario.load(path)
+    assert scenario.injections
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"events": [{"type": "meteor", "at": 1}]}, "type"),
+        ({"events": [{"type": "fall"}]}, "exactly one"),
+        ({"events": [{"type": "fall", "at": 1, "rate_per_day": 1}]}, "exactly one"),
+        ({"events": [{"type": "fall", "at": "soon"}]}, "HH:MM:SS"),
+        ({"events": [{"type": "fall", "at": 1, "bands": -1}]}, "bands"),
+        ({"events": [{"type": "fall", "at": 1, "whom": 1}]}, "unknown keys"),
+        ({"events": [{"type": "fall", "at": 1, "duration_s": [5, 1]}]}, "min, max"),
+        ({"background": {"nonsense": 1}}, "background"),
+    ],
+)
+def test_bad_scenarios_are_refused_with_context(data: dict[str, Any], match: str) -> None:
+    with pytest.raises(ScenarioError, match=match):
+        Scenario.from_dict(data, where="test.yaml")
+
+
+Stream = dict[str, list[tuple[int, str, Any]]]
+
+
+def _run(tmp_path: Path) -> tuple[Any, list[dict[str, Any]], Stream]:
+    # a fleet big enough to hold a resident with dementia for the wandering episode
+    fleet = Fleet.create(seed=21, bands=30, prefix="S")
+    scenario = Scenario.load("simulators/scenarios/emergencies.yaml")
+    sim = fleet.simulate(duration_s=4 * 3600, start=START, scenario=scenario)
+    assert sim.write_truth(tmp_path / "truth.jsonl") == len(sim.episodes)
+    truth = [json.loads(line) for line in (tmp_path / "truth.jsonl").read_text().splitlines()]
+    by_device: dict[str, list[tuple[int, str, Any]]] = defaultdict(list)
+    for m in sim.messages():
+        by_device[m.device_id].append((m.t_ms, m.topic.rsplit("/", 1)[1],
+                                       msgspec.json.decode(m.payload)))  # fmt: skip
+    return sim, truth, by_device
+
+
+def _ms(iso: str) -> int:
+    return round(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def test_ground_truth_matches_the_published_stream(tmp_path: Path) -> None:
+    sim, truth, by_device = _run(tmp_path)
+    types = {t["type"] for t in truth}
+    assert types >= {"fall", "sos", "adl", "tachycardia", "bradycardia", "hypoxaemia", "fever",
+                     "hypertensive_crisis", "wandering", "inactivity", "device_offline",
+                     "low_battery", "band_removed"}  # fmt: skip
+    profiles = {p.device_id: p for p in sim.fleet.profiles}
+    for t in truth:
+        assert t["resident_ref"] == f"sim:{t['device_id']}"
+        start, end = _ms(t["start"]), _ms(t["end"])
+        assert start <= end
+        msgs = by_device[t["device_id"]]
+        during = [(ts, ch, d) for ts, ch, d in msgs if start <= ts < max(end, start + 1)]
+        tele = [d for _, ch, d in during if ch == "telemetry" and d.get("worn")]
+        near = [(ch, d) for ts, ch, d in msgs if start <= ts < start + 60_000]
+        kind = t["type"]
+        if kind in ("fall", "adl"):
+            trigger = "impact" if kind == "fall" else "motion"
+            assert any(ch == "imu" and d["trigger"] == trigger for ch, d in near), t
+        elif kind == "sos":
+            assert any(ch == "events" and d["type"] == "sos" for ch, d in near), t
+        elif kind == "tachycardia":
+            assert tele
+            assert min(d["hr"] for d in tele if "hr" in d) > 100
+        elif kind == "bradycardia":
+            assert tele
+            assert max(d["hr"] for d in tele if "hr" in d) < 60
+        elif kind == "hypoxaemia":
+            assert max(d["spo2"] for d in tele if "spo2" in d) < 91
+        elif kind == "hypertensive_crisis":
+            assert min(d["bp_sys"] for d in tele if "bp_sys" in d) > 165
+        elif kind == "wandering":
+            p = profiles[t["device_id"]]
+            far = max(distance_m(p.home_lat, p.home_lon, d["loc"]["lat"], d["loc"]["lon"])
+                      for d in tele if "loc" in d)  # fmt: skip
+            assert far > 300
+        elif kind == "inactivity":
+            steps = {d["steps"] for d in tele}
+            assert len(steps) == 1
+        elif kind == "device_offline":
+            assert not [ts for ts, _, _ in msgs if start < ts < end]
+            assert any(ts == end for ts, _, _ in msgs)
+        elif kind == "low_battery":
+            assert any(ch == "events" and d["type"] == "low_battery" for ch, d in near)
+        elif kind == "band_removed":
+            worn = [d["worn"] for ts, ch, d in during if ch == "telemetry"]
+            assert worn
+            assert not any(worn)
+
+
+def test_rate_based_injections_are_deterministic_and_in_their_hours() -> None:
+    scenario = Scenario.from_dict(
+        {"name": "r", "events": [{"type": "wandering", "rate_per_day": 0.5},
+                                 {"type": "adl", "rate_per_day": 4}]}
+    )  # fmt: skip
+    fleet = Fleet.create(seed=3, bands=20)
+    a = fleet.simulate(duration_s=7 * 86_400, start=START, scenario=scenario).episodes
+    b = fleet.simulate(duration_s=7 * 86_400, start=START, scenario=scenario).episodes
+    assert a == b
+    assert len(a) > 100
+    for e in a:
+        local_h = ((e.start_ms / 3_600_000) + 8) % 24
+        lo, hi = (0.5, 4.5) if e.type == "wandering" else (7.0, 21.0)
+        assert lo <= local_h <= hi
+    assert [e.id for e in a] == list(range(1, len(a) + 1))
+
+
+def test_truth_carries_registry_ids_once_registered(tmp_path: Path) -> None:
+    fleet = Fleet.create(seed=1, bands=3, prefix="R")
+    fleet.resident_ids.update({"R-000000": 11, "R-000001": 12, "R-000002": 13})
+    scenario = Scenario.from_dict({"events": [{"type": "sos", "at": 5, "bands": "all"}]})
+    sim = fleet.simulate(duration_s=60, start=START, scenario=scenario)
+    sim.write_truth(tmp_path / "t.jsonl")
+    rows = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
+    assert sorted(r["resident_id"] for r in rows) == [11, 12, 13]
+    assert {r["start"] for r in rows} == {"2025-03-01T01:00:05.000Z"}
