@@ -53,9 +53,9 @@ class Settings(BaseSettings):
     # Ingest
     ingest_client_id: str = "eldercare-ingest"
     ingest_shared_group: str | None = None  # MQTT v5 $share group for several ingest processes
-    ingest_batch_max: int = Field(default=5000, ge=1)
+    ingest_batch_max: int = Field(default=4000, ge=1)
     ingest_batch_max_age_ms: int = Field(default=100, ge=1)
-    ingest_receive_maximum: int = Field(default=20000, ge=1, le=65535)
+    ingest_receive_maximum: int = Field(default=8000, ge=1, le=65535)
     ingest_publish_internal: bool = True
     max_payload_bytes: int = Field(default=16_384, ge=256)
     max_imu_payload_bytes: int = Field(default=524_288, ge=1024)

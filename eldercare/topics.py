@@ -7,6 +7,7 @@ v1 during a fleet's firmware migration.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -49,6 +50,7 @@ class DeviceTopic:
     channel: Channel
 
 
+@lru_cache(maxsize=1 << 19)  # a city's bands x channels; parsing is on ingest's hot path
 def parse_device_topic(topic: str) -> DeviceTopic | None:
     """Split a device topic into device id and channel; None if it is not one."""
     parts = topic.split("/")

@@ -28,7 +28,7 @@ from eldercare.topics import INGESTED, parse_device_topic, uplink_filters
 from ingest.devices import DeviceDirectory
 from ingest.handoff import Handler, IngestedBatch, deliver, encode_batch
 from ingest.mqtt_source import Inbox, MqttSource, backoff_delay
-from ingest.rows import RawMessage, SortedBatch, sort_batch
+from ingest.rows import Accepted, RawMessage, SortedBatch, sort_batch
 from ingest.writer import BatchWriter, WriteResult
 
 log = get_logger(__name__)
@@ -217,7 +217,9 @@ class IngestService:
                       commit_ms=round(s.last_commit_ms, 1))  # fmt: skip
 
     async def _hand_on(self, batch: SortedBatch, result: WriteResult) -> None:
-        def new(group: list, keys: set[tuple[str, int]]) -> list:  # type: ignore[type-arg]
+        def new(group: list[Accepted], keys: set[tuple[str, int]]) -> list[Accepted]:
+            if len(keys) == len(group):  # the usual case: nothing was a redelivery
+                return group
             return [a for a in group if (a.message.device_id, a.message.seq) in keys]
 
         out = IngestedBatch(

@@ -9,9 +9,11 @@ update ``device_state`` (and, on plain PostgreSQL, ``vitals_hourly``).
 from __future__ import annotations
 
 from ingest.rows import EVENT_COLUMNS, IMU_COLUMNS, TELEMETRY_COLUMNS
+from ingest.state import STATE_COLUMNS
 
 STAGING = {
     "_stage_telemetry": "telemetry",
+    "_stage_state": "device_state",
     "_stage_events": "device_events",
     "_stage_imu": "imu_windows",
 }
@@ -37,28 +39,6 @@ _STATE_GROUPS: dict[str, tuple[str, ...]] = {
     "worn_at": ("worn",),
     "loc_at": ("lat", "lon", "loc_acc_m", "loc_src"),
 }
-_GROUP_KEY = {"vitals_at": None, "steps_at": "steps", "battery_at": "battery_pct",
-              "worn_at": "worn", "loc_at": "lat"}  # fmt: skip
-
-
-def _latest_select() -> str:
-    parts = [
-        "device_id",
-        "(array_agg(resident_id ORDER BY time DESC))[1] AS resident_id",
-        "max(time) AS last_seen",
-        "(array_agg(seq ORDER BY time DESC))[1] AS last_seq",
-    ]
-    for stamp, fields in _STATE_GROUPS.items():
-        key = _GROUP_KEY[stamp]
-        present = " OR ".join(f"{f} IS NOT NULL" for f in fields) if key is None else (
-            f"{key} IS NOT NULL"
-        )
-        parts.append(f"max(time) FILTER (WHERE {present}) AS {stamp}")
-        for f in fields:
-            only = f if key is None else key
-            parts.append(f"(array_agg({f} ORDER BY time DESC) FILTER (WHERE {only} IS NOT NULL))[1]"
-                         f" AS {f}")
-    return ", ".join(parts)
 
 
 def _state_update() -> str:
@@ -76,10 +56,6 @@ def _state_update() -> str:
         sets.append(f"{stamp} = greatest(s.{stamp}, excluded.{stamp})")
     return ", ".join(sets)
 
-
-_STATE_COLUMNS = ["device_id", "resident_id", "last_seen", "last_seq"] + [
-    c for stamp, fields in _STATE_GROUPS.items() for c in (stamp, *fields)
-]
 
 _ROLLUP_VALUES = (
     "resident_id, date_bin(INTERVAL '1 hour', time, TIMESTAMPTZ '2000-01-01 00:00:00+00'),"
@@ -117,13 +93,17 @@ def telemetry_insert_sql(*, maintain_rollups: bool) -> str:
         )
     return (
         f"WITH ins AS (INSERT INTO telemetry ({cols}) SELECT {cols} FROM _stage_telemetry"
-        " ON CONFLICT DO NOTHING RETURNING *),"
-        f" latest AS (SELECT {_latest_select()} FROM ins GROUP BY device_id),"
-        f" state AS (INSERT INTO device_state AS s ({', '.join(_STATE_COLUMNS)})"
-        f" SELECT {', '.join(_STATE_COLUMNS)} FROM latest ORDER BY device_id"
-        f" ON CONFLICT (device_id) DO UPDATE SET {_state_update()})"
-        f"{rollup}"
+        f" ON CONFLICT DO NOTHING RETURNING *){rollup}"
         " SELECT device_id, seq FROM ins"
+    )
+
+
+def state_upsert_sql() -> str:
+    """Apply the batch's latest state per band (computed by ingest.state) to device_state."""
+    cols = ", ".join(STATE_COLUMNS)
+    return (
+        f"INSERT INTO device_state AS s ({cols}) SELECT {cols} FROM _stage_state"
+        f" ORDER BY device_id ON CONFLICT (device_id) DO UPDATE SET {_state_update()}"
     )
 
 

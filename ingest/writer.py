@@ -18,6 +18,7 @@ from eldercare.db import StoragePath
 from eldercare.protocol import RejectReason, encode
 from eldercare.storage import ensure_partitions, existing_partitions
 from ingest import sql
+from ingest.state import STATE_COLUMNS, STATE_TYPES, latest_states
 from ingest.rows import (
     EVENT_COLUMNS,
     EVENT_TYPES,
@@ -115,6 +116,9 @@ class BatchWriter:
                     sql.telemetry_insert_sql(maintain_rollups=self._path is StoragePath.PLAIN)
                 )
                 result.new_telemetry = {(str(d), int(s)) for d, s in await cur.fetchall()}  # type: ignore[call-overload]
+                await _copy(cur, "_stage_state", STATE_COLUMNS, STATE_TYPES,
+                            latest_states(batch.telemetry))  # fmt: skip
+                await cur.execute(sql.state_upsert_sql())
             if batch.events:
                 await _copy(cur, "_stage_events", EVENT_COLUMNS, EVENT_TYPES,
                             [event_row(a) for a in batch.events])  # fmt: skip

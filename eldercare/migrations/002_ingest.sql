@@ -62,7 +62,7 @@ CREATE TABLE IF NOT EXISTS device_state (
     loc_acc_m   real,
     loc_src     text,
     updated_at  timestamptz NOT NULL DEFAULT now()
-);
+) WITH (fillfactor = 70);  -- room on each page for HOT updates: every batch rewrites these rows
 CREATE INDEX IF NOT EXISTS device_state_resident ON device_state (resident_id);
 
 CREATE TABLE IF NOT EXISTS dead_letters (

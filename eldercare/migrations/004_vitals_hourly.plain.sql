@@ -11,4 +11,4 @@ CREATE TABLE IF NOT EXISTS vitals_hourly (
     temp_n      bigint NOT NULL, temp_sum double precision NOT NULL, temp_min real, temp_max real,
     steps_max   integer,
     PRIMARY KEY (resident_id, bucket)
-);
+) WITH (fillfactor = 70);  -- updated by every batch: leave room for HOT updates
