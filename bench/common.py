@@ -36,9 +36,14 @@ class BenchBroker:
         conf += f"\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n"
         (self.dir / "mosquitto.conf").write_text(conf)
         self.proc = subprocess.Popen(
-            [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(self.dir / "mosquitto.conf")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [
+                shutil.which("mosquitto") or "/usr/sbin/mosquitto",
+                "-c",
+                str(self.dir / "mosquitto.conf"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with socket.socket() as s:

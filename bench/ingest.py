@@ -19,7 +19,6 @@ import multiprocessing as mp
 import os
 import subprocess
 import sys
-import threading
 import time
 import uuid
 
@@ -30,8 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from bench.rawpub import RawPublisher, paced  # noqa: E402
-from bench.common import (  # noqa: E402
+from bench.common import (
     BenchBroker,
     cpu_seconds,
     drop_database,
@@ -40,10 +38,11 @@ from bench.common import (  # noqa: E402
     postgres_cpu_seconds,
     rss_mb,
 )
-from eldercare.migrate import migrate  # noqa: E402
-from eldercare.protocol import Telemetry, encode  # noqa: E402
-from eldercare.registry import NewResident, add_residents, provision_wristbands  # noqa: E402
-from eldercare.topics import INGESTED, Channel, device_topic  # noqa: E402
+from bench.rawpub import RawPublisher, paced
+from eldercare.migrate import migrate
+from eldercare.protocol import Telemetry, encode
+from eldercare.registry import NewResident, add_residents, provision_wristbands
+from eldercare.topics import INGESTED, Channel, device_topic
 
 
 def _client(port: int, name: str) -> mqtt.Client:
@@ -55,8 +54,15 @@ def _client(port: int, name: str) -> mqtt.Client:
     return c
 
 
-def publisher(port: int, devices: list[str], rate: float, duration: float, start_at: float,
-              out: mp.Queue) -> None:  # type: ignore[type-arg]  # fmt: skip
+def publisher(
+    port: int,
+    devices: list[str],
+    *,
+    rate: float,
+    duration: float,
+    start_at: float,
+    out: mp.Queue,  # type: ignore[type-arg]
+) -> None:
     """Send round-robin over its bands at ``rate`` msg/s; reports how many the broker acked."""
     pub = RawPublisher("127.0.0.1", port, f"bench-pub-{uuid.uuid4().hex[:6]}")
     topics = [device_topic(d, Channel.TELEMETRY) for d in devices]
@@ -128,8 +134,12 @@ def main() -> int:
     ap.add_argument("--publishers", type=int, default=2)
     ap.add_argument("--batch-max", type=int, default=4000)
     ap.add_argument("--batch-age-ms", type=int, default=100)
-    ap.add_argument("--protocol", choices=["5", "3.1.1"], default="5",
-                    help="MQTT protocol of the ingest service")
+    ap.add_argument(
+        "--protocol",
+        choices=["5", "3.1.1"],
+        default="5",
+        help="MQTT protocol of the ingest service",
+    )
     args = ap.parse_args()
 
     broker = BenchBroker()
@@ -150,7 +160,8 @@ def main() -> int:
         while time.monotonic() < probe_deadline:  # wait until ingest has subscribed
             with psycopg.connect(db_url) as conn:
                 row = conn.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'eldercare-ingest'"
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE application_name = 'eldercare-ingest'"
                 ).fetchone()
             if row and row[0]:
                 break
@@ -161,9 +172,19 @@ def main() -> int:
         out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
         share = [devices[i :: args.publishers] for i in range(args.publishers)]
         start_at = time.time() + 0.5
-        procs = [mp.Process(target=publisher, args=(broker.port, share[i],
-                 args.rate / args.publishers, args.duration, start_at, out))
-                 for i in range(args.publishers)]  # fmt: skip
+        procs = [
+            mp.Process(
+                target=publisher,
+                args=(broker.port, share[i]),
+                kwargs={
+                    "rate": args.rate / args.publishers,
+                    "duration": args.duration,
+                    "start_at": start_at,
+                    "out": out,
+                },
+            )
+            for i in range(args.publishers)
+        ]
         for p in procs:
             p.start()
         results = [out.get(timeout=args.duration + 120) for _ in procs]

@@ -111,8 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("migrate", help="apply database migrations (idempotent)")
-    p.add_argument("--storage", choices=["auto", "timescaledb", "plain"], default="auto",
-                   help="storage path for a new database (default: TimescaleDB if available)")  # fmt: skip
+    p.add_argument(
+        "--storage",
+        choices=["auto", "timescaledb", "plain"],
+        default="auto",
+        help="storage path for a new database (default: TimescaleDB if available)",
+    )
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("doctor", help="check the database and broker; print the storage path")
@@ -132,8 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=cmd_demo)
 
-    falls = sub.add_parser("falls", help="the fall detector").add_subparsers(dest="falls_cmd",
-                                                                            required=True)  # fmt: skip
+    falls = sub.add_parser("falls", help="the fall detector").add_subparsers(
+        dest="falls_cmd", required=True
+    )
     p = falls.add_parser("score", help="score wrist recordings (CSV t_s,ax_g,ay_g,az_g)")
     p.add_argument("paths", nargs="+")
     p.add_argument("--model", default=None, help="model JSON (default: the packaged one)")

@@ -24,9 +24,7 @@ def new_secret() -> str:
 def hash_secret(secret: str, *, salt: bytes | None = None, iterations: int = _ITERATIONS) -> str:
     salt = salt if salt is not None else secrets.token_bytes(_SALT_BYTES)
     digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, iterations)
-    return (
-        f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-    )
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
 
 
 def verify_secret(secret: str, hashed: str) -> bool:

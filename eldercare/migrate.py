@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from eldercare.db import StoragePath
 from eldercare.logs import get_logger
@@ -50,7 +51,7 @@ def migrations_for(path: StoragePath) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-def _choose_path(conn: psycopg.Connection[object], prefer: str) -> StoragePath:
+def _choose_path(conn: psycopg.Connection[TupleRow], prefer: str) -> StoragePath:
     if prefer == "plain":
         return StoragePath.PLAIN
     available = conn.execute(
@@ -116,7 +117,7 @@ def migrate(url: str, *, prefer: str = "auto") -> tuple[StoragePath, list[str]]:
     return path, applied_now
 
 
-def _apply(conn: psycopg.Connection[object], migration: Migration) -> None:
+def _apply(conn: psycopg.Connection[TupleRow], migration: Migration) -> None:
     record = "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)"
     if migration.transactional:
         conn.execute(migration.sql.encode())

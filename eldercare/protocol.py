@@ -74,14 +74,14 @@ class _Wire(msgspec.Struct, frozen=True, omit_defaults=True, kw_only=True):
     """Base of the wire messages: immutable, compact on encode."""
 
 
-class Location(_Wire):
+class Location(_Wire, frozen=True):  # frozen restated for mypy; fields stay positional
     lat: Latitude
     lon: Longitude
     acc_m: AccuracyM
     src: LocationSource
 
 
-class Telemetry(_Wire, kw_only=True):
+class Telemetry(_Wire, frozen=True, kw_only=True):
     """A periodic reading: every vital is optional, a band sends what it measured."""
 
     v: Literal[1] = 1
@@ -100,7 +100,7 @@ class Telemetry(_Wire, kw_only=True):
     extra: dict[str, Any] | None = None
 
 
-class DeviceEvent(_Wire, kw_only=True):
+class DeviceEvent(_Wire, frozen=True, kw_only=True):
     v: Literal[1] = 1
     device_id: DeviceId
     seq: Seq
@@ -110,7 +110,7 @@ class DeviceEvent(_Wire, kw_only=True):
     data: dict[str, Any] | None = None
 
 
-class ImuWindow(_Wire, kw_only=True):
+class ImuWindow(_Wire, frozen=True, kw_only=True):
     """An accelerometer window: sample i was taken at ``ts + t_ms[i]``."""
 
     v: Literal[1] = 1
@@ -124,7 +124,7 @@ class ImuWindow(_Wire, kw_only=True):
     trigger: Literal["impact", "motion", "periodic", "manual"] | None = None
 
 
-class StatusReport(_Wire, kw_only=True):
+class StatusReport(_Wire, frozen=True, kw_only=True):
     """Online/offline, published retained; the offline one is the band's MQTT last will,
     fixed at connect time, so it carries no timestamp or sequence number."""
 
@@ -137,7 +137,7 @@ class StatusReport(_Wire, kw_only=True):
     reason: Annotated[str, Meta(max_length=200)] | None = None
 
 
-class Command(_Wire, kw_only=True):
+class Command(_Wire, frozen=True, kw_only=True):
     """Downlink on ``.../cmd``: platform to band."""
 
     v: Literal[1] = 1
@@ -193,9 +193,13 @@ def decode(topic: str, payload: bytes, *, now_ms: int, limits: Limits) -> Uplink
     parsed = parse_device_topic(topic)
     if parsed is None or parsed.channel is Channel.CMD:
         return Rejected(RejectReason.BAD_TOPIC, f"not a protocol v1 uplink topic: {topic[:200]!r}")
-    cap = limits.max_imu_payload_bytes if parsed.channel is Channel.IMU else limits.max_payload_bytes
+    cap = (
+        limits.max_imu_payload_bytes if parsed.channel is Channel.IMU else limits.max_payload_bytes
+    )
     if len(payload) > cap:
-        return Rejected(RejectReason.OVERSIZED, f"{len(payload)} bytes exceeds the {cap}-byte limit")
+        return Rejected(
+            RejectReason.OVERSIZED, f"{len(payload)} bytes exceeds the {cap}-byte limit"
+        )
     try:
         message: Uplink = _DECODERS[parsed.channel].decode(payload)
     except msgspec.ValidationError as exc:

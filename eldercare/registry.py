@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psycopg
-from psycopg.rows import class_row
+from psycopg.rows import TupleRow, class_row
 
 from eldercare.credentials import hash_secret, new_secret
 
@@ -54,7 +54,9 @@ class NewResident:
     def __post_init__(self) -> None:
         unknown = set(self.conditions) - CONDITIONS
         if unknown:
-            raise RegistryError(f"unknown conditions {sorted(unknown)}; known: {sorted(CONDITIONS)}")
+            raise RegistryError(
+                f"unknown conditions {sorted(unknown)}; known: {sorted(CONDITIONS)}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +79,7 @@ class ProvisionedWristband:
 
 
 async def add_residents(
-    conn: psycopg.AsyncConnection[object], residents: Sequence[NewResident]
+    conn: psycopg.AsyncConnection[TupleRow], residents: Sequence[NewResident]
 ) -> list[int]:
     """Insert residents; returns their ids in order. Does not commit."""
     ids: list[int] = []
@@ -102,8 +104,9 @@ async def add_residents(
                 ),
             )
             row = await cur.fetchone()
-            assert row is not None
-            ids.append(int(row[0]))  # type: ignore[call-overload]
+            if row is None:
+                raise RuntimeError("INSERT ... RETURNING id gave no row for a resident")
+            ids.append(int(row[0]))
     return ids
 
 
@@ -112,7 +115,7 @@ def _contact(c: EmergencyContact) -> dict[str, str]:
 
 
 async def provision_wristbands(
-    conn: psycopg.AsyncConnection[object],
+    conn: psycopg.AsyncConnection[TupleRow],
     bands: Sequence[tuple[str, int | None]],
     *,
     model: str = "",
@@ -128,11 +131,19 @@ async def provision_wristbands(
                 await cur.execute(
                     "INSERT INTO wristbands (device_id, model, firmware, resident_id, secret_hash,"
                     " expected_interval_s) VALUES (%s, %s, %s, %s, %s, %s)",
-                    (device_id, model, firmware, resident_id, hash_secret(secret),
-                     expected_interval_s),
+                    (
+                        device_id,
+                        model,
+                        firmware,
+                        resident_id,
+                        hash_secret(secret),
+                        expected_interval_s,
+                    ),
                 )
             except psycopg.errors.UniqueViolation as exc:
-                raise RegistryError(f"wristband {device_id} or its resident is already paired") from exc
+                raise RegistryError(
+                    f"wristband {device_id} or its resident is already paired"
+                ) from exc
             except psycopg.errors.CheckViolation as exc:
                 raise RegistryError(f"invalid device id {device_id!r}") from exc
             except psycopg.errors.ForeignKeyViolation as exc:
@@ -141,7 +152,7 @@ async def provision_wristbands(
     return out
 
 
-async def revoke_wristband(conn: psycopg.AsyncConnection[object], device_id: str) -> bool:
+async def revoke_wristband(conn: psycopg.AsyncConnection[TupleRow], device_id: str) -> bool:
     cur = await conn.execute(
         "UPDATE wristbands SET revoked_at = now(), secret_hash = NULL"
         " WHERE device_id = %s AND revoked_at IS NULL",
@@ -150,7 +161,7 @@ async def revoke_wristband(conn: psycopg.AsyncConnection[object], device_id: str
     return cur.rowcount == 1
 
 
-async def list_wristbands(conn: psycopg.AsyncConnection[object]) -> list[Wristband]:
+async def list_wristbands(conn: psycopg.AsyncConnection[TupleRow]) -> list[Wristband]:
     async with conn.cursor(row_factory=class_row(Wristband)) as cur:
         await cur.execute(
             "SELECT device_id, model, firmware, resident_id, expected_interval_s,"
@@ -159,7 +170,7 @@ async def list_wristbands(conn: psycopg.AsyncConnection[object]) -> list[Wristba
         return await cur.fetchall()
 
 
-async def mosquitto_password_lines(conn: psycopg.AsyncConnection[object]) -> list[str]:
+async def mosquitto_password_lines(conn: psycopg.AsyncConnection[TupleRow]) -> list[str]:
     """``username:hash`` lines for every active band, for Mosquitto's password_file."""
     cur = await conn.execute(
         "SELECT device_id, secret_hash FROM wristbands"

@@ -53,8 +53,14 @@ async def register(url: str, data: dict[str, Any]) -> list[dict[str, str]]:
                 firmware=band.get("firmware", ""),
                 expected_interval_s=int(band.get("interval_s", 60)),
             )  # fmt: skip
-            creds.append({"device_id": p.device_id, "resident_id": str(rid),
-                          "mqtt_username": p.mqtt_username, "mqtt_password": p.mqtt_password})  # fmt: skip
+            creds.append(
+                {
+                    "device_id": p.device_id,
+                    "resident_id": str(rid),
+                    "mqtt_username": p.mqtt_username,
+                    "mqtt_password": p.mqtt_password,
+                }
+            )
         await conn.commit()
     return creds
 

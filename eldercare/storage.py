@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 from psycopg import sql
+from psycopg.rows import TupleRow
 
 from eldercare.db import StoragePath
 from eldercare.logs import get_logger
@@ -38,20 +39,20 @@ def partitions_to_drop(existing: list[date], *, today: date, keep_days: int) -> 
     return sorted(d for d in existing if d < horizon)
 
 
-async def existing_partitions(conn: psycopg.AsyncConnection[object]) -> set[date]:
+async def existing_partitions(conn: psycopg.AsyncConnection[TupleRow]) -> set[date]:
     cur = await conn.execute(
         "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
         " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'telemetry'"
     )
     days: set[date] = set()
-    for (name,) in await cur.fetchall():
-        name = str(name)
+    for (relname,) in await cur.fetchall():
+        name = str(relname)
         if name.startswith("telemetry_p") and len(name) == 19:
             days.add(datetime.strptime(name[11:], "%Y%m%d").replace(tzinfo=UTC).date())
     return days
 
 
-async def ensure_partitions(conn: psycopg.AsyncConnection[object], days: set[date]) -> None:
+async def ensure_partitions(conn: psycopg.AsyncConnection[TupleRow], days: set[date]) -> None:
     """Create the daily partitions that are missing (idempotent, safe across processes)."""
     for day in sorted(days):
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -65,7 +66,7 @@ async def ensure_partitions(conn: psycopg.AsyncConnection[object], days: set[dat
 
 
 async def apply_timescale_policies(
-    conn: psycopg.AsyncConnection[object], policy: RetentionPolicy
+    conn: psycopg.AsyncConnection[TupleRow], policy: RetentionPolicy
 ) -> None:
     """(Re)set compression, retention and continuous-aggregate policies from Settings."""
     statements: list[tuple[str, tuple[object, ...]]] = [
@@ -91,13 +92,13 @@ async def apply_timescale_policies(
             (timedelta(days=policy.rollup_days),),
         ),
     ]
-    for sql, params in statements:
-        await conn.execute(sql, params)
+    for statement, params in statements:
+        await conn.execute(statement, params)
     await conn.commit()
 
 
 async def maintain(
-    conn: psycopg.AsyncConnection[object],
+    conn: psycopg.AsyncConnection[TupleRow],
     path: StoragePath,
     policy: RetentionPolicy,
     *,

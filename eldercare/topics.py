@@ -7,9 +7,9 @@ v1 during a fleet's firmware migration.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 ROOT = "eldercare/v1"
 DEVICE_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}"

@@ -12,12 +12,11 @@ import time
 from collections.abc import Iterable
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from ingest.rows import DeviceInfo
 
-_QUERY = (
-    "SELECT device_id, resident_id, revoked_at IS NOT NULL FROM wristbands"
-)
+_QUERY = "SELECT device_id, resident_id, revoked_at IS NOT NULL FROM wristbands"
 
 
 class DeviceDirectory:
@@ -32,17 +31,17 @@ class DeviceDirectory:
     def __len__(self) -> int:
         return len(self._known)
 
-    async def load_all(self, conn: psycopg.AsyncConnection[object]) -> None:
+    async def load_all(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
         cur = await conn.execute(_QUERY)
         self._known = {
-            str(d): DeviceInfo(int(r) if r is not None else None, bool(rev))  # type: ignore[call-overload]
+            str(d): DeviceInfo(int(r) if r is not None else None, bool(rev))
             for d, r, rev in await cur.fetchall()
         }
         self._misses.clear()
         await conn.rollback()
 
     async def resolve_missing(
-        self, conn: psycopg.AsyncConnection[object], device_ids: Iterable[str]
+        self, conn: psycopg.AsyncConnection[TupleRow], device_ids: Iterable[str]
     ) -> None:
         """Look up ids not in the directory (skipping recent misses)."""
         now = time.monotonic()
@@ -54,7 +53,7 @@ class DeviceDirectory:
             return
         cur = await conn.execute(_QUERY + " WHERE device_id = ANY(%s)", (wanted,))
         for d, r, rev in await cur.fetchall():
-            self._known[str(d)] = DeviceInfo(int(r) if r is not None else None, bool(rev))  # type: ignore[call-overload]
+            self._known[str(d)] = DeviceInfo(int(r) if r is not None else None, bool(rev))
         await conn.rollback()
         for d in wanted:
             if d not in self._known:

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from eldercare.logs import get_logger
+from eldercare.protocol import DeviceEvent, ImuWindow, StatusReport, Telemetry
 from ingest.rows import Accepted
 
 log = get_logger(__name__)
@@ -47,8 +48,12 @@ _encoder = msgspec.json.Encoder()
 def encode_batch(batch: IngestedBatch) -> bytes:
     items = [
         InternalItem(channel, a.resident_id, a.message)
-        for channel, group in (("telemetry", batch.telemetry), ("events", batch.events),
-                               ("imu", batch.imu), ("status", batch.status))  # fmt: skip
+        for channel, group in (
+            ("telemetry", batch.telemetry),
+            ("events", batch.events),
+            ("imu", batch.imu),
+            ("status", batch.status),
+        )
         for a in group
     ]
     return _encoder.encode(items)
@@ -65,12 +70,8 @@ async def deliver(handlers: list[Handler], batch: IngestedBatch) -> None:
             log.exception("handoff_handler_failed", handler=getattr(handler, "__name__", "?"))
 
 
-
-
 def decode_batch(data: bytes) -> IngestedBatch:
     """Rebuild a batch published on the internal topic (the consumer side)."""
-    from eldercare.protocol import DeviceEvent, ImuWindow, StatusReport, Telemetry
-
     types: dict[str, type[msgspec.Struct]] = {
         "telemetry": Telemetry, "events": DeviceEvent, "imu": ImuWindow, "status": StatusReport,
     }  # fmt: skip

@@ -10,6 +10,7 @@ thread; reconnects back off exponentially with full jitter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import struct
 import threading
@@ -33,7 +34,7 @@ SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscription and unacked m
 
 def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rnd: float) -> float:
     """Full-jitter exponential backoff (pure: ``rnd`` in [0, 1) comes from the caller)."""
-    return min(cap, base * (2 ** min(attempt, 16))) * (0.5 + rnd / 2)
+    return min(cap, base * (2.0 ** min(attempt, 16))) * (0.5 + rnd / 2)
 
 
 class _BufferedClient(mqtt.Client):
@@ -176,15 +177,12 @@ class MqttSource:
         self.connected = threading.Event()
         self.on_connected: Callable[[], None] | None = None
         self.connects = 0
-        kwargs: dict[str, object] = {}
-        if not self._v5:
-            kwargs["clean_session"] = False
         self.client = _BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            clean_session=None if self._v5 else False,  # MQTT 5 uses clean_start on connect
             manual_ack=True,
-            **kwargs,
         )
         if endpoint.username:
             self.client.username_pw_set(endpoint.username, endpoint.password)
@@ -221,7 +219,7 @@ class MqttSource:
             log.warning("mqtt_disconnected", reason=str(reason))
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(RawMessage(msg.mid, msg.qos, msg.topic, msg.payload))
+        self._inbox.put(RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
 
     def _on_delivery(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
         self._inbox.put(RawMessage(mid, qos, topic, payload))
@@ -233,10 +231,8 @@ class MqttSource:
 
     def stop(self) -> None:
         self._stop.set()
-        try:
+        with contextlib.suppress(Exception):  # already disconnected
             self.client.disconnect()
-        except Exception:  # noqa: S110  (already disconnected)
-            pass
         if self._thread is not None:
             self._thread.join(timeout=10)
 
@@ -257,7 +253,7 @@ class MqttSource:
             elif m.qos == 2:
                 self.client.ack(m.mid, m.qos)
         if packed:
-            self.client._packet_queue(mqtt.PUBACK, bytes(packed), 0, 0)  # noqa: SLF001
+            self.client._packet_queue(mqtt.PUBACK, bytes(packed), 0, 0)
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
         self.client.publish(topic, payload, qos=qos)
@@ -297,7 +293,8 @@ class MqttSource:
 
     def _connect(self) -> None:
         if self._v5:
-            props = Properties(PacketTypes.CONNECT)
+            # paho leaves Properties.__init__ unannotated
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = SESSION_EXPIRY_S
             props.ReceiveMaximum = self._receive_maximum
             self.client.connect(self._endpoint.host, self._endpoint.port, keepalive=30,

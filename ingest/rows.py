@@ -89,14 +89,20 @@ def sort_batch(
         if isinstance(decoded, Rejected):
             parsed = parse_device_topic(m.topic)
             out.dead.append(
-                DeadLetter(m.topic, parsed.device_id if parsed else None, decoded.reason,
-                           decoded.detail, m.payload)
+                DeadLetter(
+                    m.topic,
+                    parsed.device_id if parsed else None,
+                    decoded.reason,
+                    decoded.detail,
+                    m.payload,
+                )
             )
             continue
         info = lookup(decoded.device_id)
         if info is None or info.revoked:
             reason = RejectReason.UNKNOWN_DEVICE if info is None else RejectReason.REVOKED_DEVICE
-            detail = f"wristband {decoded.device_id} is {'not registered' if info is None else 'revoked'}"
+            state = "not registered" if info is None else "revoked"
+            detail = f"wristband {decoded.device_id} is {state}"
             out.dead.append(DeadLetter(m.topic, decoded.device_id, reason, detail, m.payload))
             continue
         accepted = Accepted(decoded, info.resident_id, m)
@@ -139,7 +145,8 @@ def _loc(loc: Location | None) -> tuple[float | None, float | None, float | None
 
 def telemetry_row(a: Accepted) -> tuple[object, ...]:
     t = a.message
-    assert isinstance(t, Telemetry)
+    if not isinstance(t, Telemetry):
+        raise TypeError(f"telemetry_row needs a Telemetry, got {type(t).__name__}")
     return (
         ms_to_datetime(t.ts), t.device_id, t.seq, a.resident_id, t.hr, t.spo2, t.bp_sys,
         t.bp_dia, t.skin_temp_c, t.steps, t.battery_pct, t.worn, *_loc(t.loc),
@@ -158,7 +165,8 @@ EVENT_TYPES = (
 
 def event_row(a: Accepted) -> tuple[object, ...]:
     e = a.message
-    assert isinstance(e, DeviceEvent)
+    if not isinstance(e, DeviceEvent):
+        raise TypeError(f"event_row needs a DeviceEvent, got {type(e).__name__}")
     return (
         ms_to_datetime(e.ts), e.device_id, e.seq, a.resident_id, e.type.value, *_loc(e.loc),
         Jsonb(e.data) if e.data is not None else None,
@@ -172,14 +180,20 @@ IMU_TYPES = ("timestamptz", "text", "int8", "int8", "text", "int4[]", "float4[]"
 
 def imu_row(a: Accepted) -> tuple[object, ...]:
     w = a.message
-    assert isinstance(w, ImuWindow)
+    if not isinstance(w, ImuWindow):
+        raise TypeError(f"imu_row needs an ImuWindow, got {type(w).__name__}")
     return (ms_to_datetime(w.ts), w.device_id, w.seq, a.resident_id, w.trigger, w.t_ms, w.ax,
             w.ay, w.az)  # fmt: skip
 
 
-def status_row(a: Accepted, *, now_ms: int) -> tuple[object, ...]:
+# device_id, resident_id, last_seen, status_at, online, interval_s, firmware
+StatusRow = tuple[str, int | None, datetime, datetime, bool, int | None, str | None]
+
+
+def status_row(a: Accepted, *, now_ms: int) -> StatusRow:
     s = a.message
-    assert isinstance(s, StatusReport)
+    if not isinstance(s, StatusReport):
+        raise TypeError(f"status_row needs a StatusReport, got {type(s).__name__}")
     ts = s.ts if s.ts is not None else now_ms  # a last will carries no time: use arrival
     at = ms_to_datetime(ts)
     return (s.device_id, a.resident_id, at, at, s.state == "online", s.interval_s, s.firmware)

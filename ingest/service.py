@@ -11,6 +11,7 @@ same batch, the queue and then the inbox fill, and the broker stops sending
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ import psycopg
 from eldercare.db import StoragePath
 from eldercare.logs import get_logger
 from eldercare.migrate import migrate
+from eldercare.protocol import StatusReport
 from eldercare.settings import Settings
 from eldercare.storage import RetentionPolicy, apply_timescale_policies, maintain
 from eldercare.topics import INGESTED, parse_device_topic, uplink_filters
@@ -106,7 +108,11 @@ class IngestService:
             receive_maximum=settings.ingest_receive_maximum,
             inbox=self._inbox,
         )
-        self._source.on_connected = lambda: loop.call_soon_threadsafe(self.ready.set)
+
+        def connected() -> None:  # paho thread
+            loop.call_soon_threadsafe(self.ready.set)
+
+        self._source.on_connected = connected
         writer = BatchWriter(url, path)
         log.info("ingest_starting", storage=path.value, wristbands=len(self.directory))
         self._source.start()
@@ -129,7 +135,8 @@ class IngestService:
 
     async def _next_batch(self, stop: asyncio.Event) -> list[RawMessage]:
         inbox = self._inbox
-        assert inbox is not None
+        if inbox is None:
+            raise RuntimeError("the inbox is created in run() before batches are taken")
         age = self.settings.ingest_batch_max_age_ms / 1000
         while not len(inbox):
             if stop.is_set():
@@ -141,10 +148,8 @@ class IngestService:
             stopper.cancel()
         remaining = inbox.first_at + age - time.monotonic()
         if remaining > 0 and len(inbox) < self.settings.ingest_batch_max and not stop.is_set():
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(inbox.full_batch.wait(), remaining)
-            except TimeoutError:
-                pass
         return inbox.take(self.settings.ingest_batch_max)
 
     async def _decode_loop(self, url: str, stop: asyncio.Event) -> None:
@@ -157,10 +162,9 @@ class IngestService:
                     return
                 self.stats.received += len(raw)
                 ids = {p.device_id for m in raw if (p := parse_device_topic(m.topic))}
-                try:
+                # the writer owns retries; unknown ids are resolved on a later batch
+                with contextlib.suppress(*_RETRYABLE):
                     await self.directory.resolve_missing(conn, ids)
-                except _RETRYABLE:
-                    pass  # the writer owns retries; unknown ids are resolved on a later batch
                 now_ms = int(time.time() * 1000)
                 batch = sort_batch(raw, lookup=self.directory.lookup, now_ms=now_ms,
                                    limits=self.settings.limits())  # fmt: skip
@@ -168,14 +172,16 @@ class IngestService:
 
     async def _write_loop(self, writer: BatchWriter, decoder: asyncio.Task[None]) -> None:
         """Stage 2: commit (retrying through outages), then ack, then hand on."""
-        assert self._source is not None
+        source = self._source
+        if source is None:
+            raise RuntimeError("the MQTT source is created in run() before writing starts")
         while True:
             raw, batch = await self._queue.get()
             if not raw:
                 return
             started = time.perf_counter()
             result = await self._write_with_retry(writer, batch)
-            self._source.ack(raw)
+            source.ack(raw)
             self._account(raw, batch, result, started)
             await self._hand_on(batch, result)
 
@@ -202,8 +208,12 @@ class IngestService:
         s.committed += len(raw)
         s.stored += stored
         s.duplicates += (
-            batch.duplicates_in_batch + len(batch.telemetry) + len(batch.events) + len(batch.imu)
-            - stored - sum(1 for d in result.refused)
+            batch.duplicates_in_batch
+            + len(batch.telemetry)
+            + len(batch.events)
+            + len(batch.imu)
+            - stored
+            - sum(1 for d in result.refused)
         )
         for d in [*batch.dead, *result.refused]:
             s.dead_letters[d.reason.value] += 1
@@ -220,7 +230,12 @@ class IngestService:
         def new(group: list[Accepted], keys: set[tuple[str, int]]) -> list[Accepted]:
             if len(keys) == len(group):  # the usual case: nothing was a redelivery
                 return group
-            return [a for a in group if (a.message.device_id, a.message.seq) in keys]
+            return [
+                a
+                for a in group
+                if not isinstance(a.message, StatusReport)  # status has no seq; never in these
+                and (a.message.device_id, a.message.seq) in keys
+            ]
 
         out = IngestedBatch(
             telemetry=new(batch.telemetry, result.new_telemetry),
@@ -238,9 +253,10 @@ class IngestService:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), 3600)
-                return
             except TimeoutError:
                 pass
+            else:
+                return
             try:
                 async with await psycopg.AsyncConnection.connect(url) as conn:
                     await maintain(conn, path, retention_policy(self.settings),
@@ -252,9 +268,10 @@ class IngestService:
         while not stop.is_set():
             try:
                 await asyncio.wait_for(stop.wait(), 60)
-                return
             except TimeoutError:
                 pass
+            else:
+                return
             try:
                 async with await psycopg.AsyncConnection.connect(url) as conn:
                     await self.directory.load_all(conn)

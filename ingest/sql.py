@@ -51,8 +51,10 @@ def _state_update() -> str:
     ]
     for stamp, fields in _STATE_GROUPS.items():
         newer = f"excluded.{stamp} >= coalesce(s.{stamp}, '-infinity')"
-        for f in fields:
-            sets.append(f"{f} = CASE WHEN {newer} THEN coalesce(excluded.{f}, s.{f}) ELSE s.{f} END")
+        sets.extend(
+            f"{f} = CASE WHEN {newer} THEN coalesce(excluded.{f}, s.{f}) ELSE s.{f} END"
+            for f in fields
+        )
         sets.append(f"{stamp} = greatest(s.{stamp}, excluded.{stamp})")
     return ", ".join(sets)
 
@@ -114,7 +116,8 @@ def events_insert_sql() -> str:
         " ON CONFLICT DO NOTHING RETURNING device_id, seq, time, resident_id, type),"
         " latest AS (SELECT device_id, (array_agg(resident_id ORDER BY time DESC))[1]"
         " AS resident_id, max(time) AS last_seen,"
-        " (array_agg(type = 'worn' ORDER BY time DESC) FILTER (WHERE type IN ('worn', 'removed')))[1]"
+        " (array_agg(type = 'worn' ORDER BY time DESC)"
+        " FILTER (WHERE type IN ('worn', 'removed')))[1]"
         " AS worn,"
         " max(time) FILTER (WHERE type IN ('worn', 'removed')) AS worn_at,"
         " (array_agg(type = 'charging_start' ORDER BY time DESC)"

@@ -9,6 +9,9 @@ value the batch has for it, stamped with its device time; the upsert in
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
 from eldercare.protocol import Telemetry
 from ingest.rows import Accepted, ms_to_datetime
 
@@ -27,39 +30,69 @@ STATE_TYPES = (
 _VITALS = ("hr", "spo2", "bp_sys", "bp_dia", "skin_temp_c")
 
 
+@dataclass(slots=True)
+class _Latest:
+    """The newest values seen for one band; stamps are device times in epoch ms."""
+
+    device_id: str
+    resident_id: int | None
+    last_seen: int = -1
+    last_seq: int | None = None
+    vitals_at: int | None = None
+    vitals: tuple[int | float | None, ...] = (None,) * len(_VITALS)
+    steps_at: int | None = None
+    steps: int | None = None
+    battery_at: int | None = None
+    battery_pct: int | None = None
+    worn_at: int | None = None
+    worn: bool | None = None
+    loc_at: int | None = None
+    loc: tuple[float, float, float, str] | None = None
+
+    def row(self) -> tuple[object, ...]:
+        """The row in ``STATE_COLUMNS`` order, stamps as datetimes."""
+        loc = self.loc if self.loc is not None else (None, None, None, None)
+        return (
+            self.device_id, self.resident_id, _at(self.last_seen), self.last_seq,
+            _at(self.vitals_at), *self.vitals,
+            _at(self.steps_at), self.steps, _at(self.battery_at), self.battery_pct,
+            _at(self.worn_at), self.worn,
+            _at(self.loc_at), *loc,
+        )  # fmt: skip
+
+
+def _at(ms: int | None) -> datetime | None:
+    return ms_to_datetime(ms) if ms is not None else None
+
+
 def latest_states(readings: Iterable[Accepted]) -> list[tuple[object, ...]]:
     """One row per device, ordered by device id (a stable lock order across processes)."""
-    best: dict[str, list[object]] = {}
+    best: dict[str, _Latest] = {}
     for a in readings:
         t = a.message
         if not isinstance(t, Telemetry):
             continue
-        row = best.get(t.device_id)
-        if row is None:
-            row = [t.device_id, a.resident_id, -1, None] + [None] * 17
-            best[t.device_id] = row
+        state = best.get(t.device_id)
+        if state is None:
+            state = best[t.device_id] = _Latest(t.device_id, a.resident_id)
         ts = t.ts
-        if ts >= row[2]:  # type: ignore[operator]
-            row[1], row[2], row[3] = a.resident_id, ts, t.seq
+        if ts >= state.last_seen:
+            state.resident_id, state.last_seen, state.last_seq = a.resident_id, ts, t.seq
         vitals = (t.hr, t.spo2, t.bp_sys, t.bp_dia, t.skin_temp_c)
-        if any(v is not None for v in vitals) and (row[4] is None or ts >= row[4]):  # type: ignore[operator]
-            old = row[5:10]
-            row[4] = ts
-            row[5:10] = [v if v is not None else o for v, o in zip(vitals, old, strict=True)]
-        if t.steps is not None and (row[10] is None or ts >= row[10]):  # type: ignore[operator]
-            row[10], row[11] = ts, t.steps
-        if t.battery_pct is not None and (row[12] is None or ts >= row[12]):  # type: ignore[operator]
-            row[12], row[13] = ts, t.battery_pct
-        if t.worn is not None and (row[14] is None or ts >= row[14]):  # type: ignore[operator]
-            row[14], row[15] = ts, t.worn
-        if t.loc is not None and (row[16] is None or ts >= row[16]):  # type: ignore[operator]
+        if any(v is not None for v in vitals) and (
+            state.vitals_at is None or ts >= state.vitals_at
+        ):
+            state.vitals_at = ts
+            state.vitals = tuple(
+                v if v is not None else o for v, o in zip(vitals, state.vitals, strict=True)
+            )
+        if t.steps is not None and (state.steps_at is None or ts >= state.steps_at):
+            state.steps_at, state.steps = ts, t.steps
+        if t.battery_pct is not None and (state.battery_at is None or ts >= state.battery_at):
+            state.battery_at, state.battery_pct = ts, t.battery_pct
+        if t.worn is not None and (state.worn_at is None or ts >= state.worn_at):
+            state.worn_at, state.worn = ts, t.worn
+        if t.loc is not None and (state.loc_at is None or ts >= state.loc_at):
             loc = t.loc
-            row[16:21] = [ts, loc.lat, loc.lon, loc.acc_m, loc.src.value]
-    out = []
-    for device_id in sorted(best):
-        row = best[device_id]
-        for i in (2, 4, 10, 12, 14, 16):
-            if row[i] is not None:
-                row[i] = ms_to_datetime(row[i])  # type: ignore[arg-type]
-        out.append(tuple(row))
-    return out
+            state.loc_at, state.loc = ts, (loc.lat, loc.lon, loc.acc_m, loc.src.value)
+    return [best[device_id].row() for device_id in sorted(best)]

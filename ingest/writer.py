@@ -8,17 +8,18 @@ offending messages are dead-lettered, so one bad row never blocks the stream.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from eldercare.db import StoragePath
 from eldercare.protocol import RejectReason, encode
 from eldercare.storage import ensure_partitions, existing_partitions
 from ingest import sql
-from ingest.state import STATE_COLUMNS, STATE_TYPES, latest_states
 from ingest.rows import (
     EVENT_COLUMNS,
     EVENT_TYPES,
@@ -35,6 +36,7 @@ from ingest.rows import (
     status_row,
     telemetry_row,
 )
+from ingest.state import STATE_COLUMNS, STATE_TYPES, latest_states
 
 
 @dataclass(slots=True)
@@ -55,10 +57,10 @@ class BatchWriter:
     def __init__(self, url: str, path: StoragePath) -> None:
         self._url = url
         self._path = path
-        self._conn: psycopg.AsyncConnection[object] | None = None
+        self._conn: psycopg.AsyncConnection[TupleRow] | None = None
         self._partitions: set[date] = set()
 
-    async def _connection(self) -> psycopg.AsyncConnection[object]:
+    async def _connection(self) -> psycopg.AsyncConnection[TupleRow]:
         if self._conn is None or self._conn.closed:
             conn = await psycopg.AsyncConnection.connect(
                 self._url, autocommit=False, application_name="eldercare-ingest"
@@ -80,10 +82,9 @@ class BatchWriter:
     def drop_connection(self) -> None:
         """Forget a connection that failed; the next write opens a new one."""
         if self._conn is not None and not self._conn.closed:
-            try:
+            # finishing a broken socket may itself fail
+            with contextlib.suppress(Exception):
                 self._conn.pgconn.finish()
-            except Exception:  # noqa: S110  (finishing a broken socket may itself fail)
-                pass
         self._conn = None
 
     async def write(self, batch: SortedBatch, *, now_ms: int) -> WriteResult:
@@ -97,7 +98,9 @@ class BatchWriter:
             return await self._write_split(conn, batch, now_ms=now_ms)
         return result
 
-    async def _ensure_days(self, conn: psycopg.AsyncConnection[object], batch: SortedBatch) -> None:
+    async def _ensure_days(
+        self, conn: psycopg.AsyncConnection[TupleRow], batch: SortedBatch
+    ) -> None:
         days = {ms_to_datetime(a.message.ts or 0).date() for a in batch.telemetry}
         missing = days - self._partitions
         if missing:
@@ -105,7 +108,7 @@ class BatchWriter:
             self._partitions |= missing
 
     async def _write_all(
-        self, conn: psycopg.AsyncConnection[object], batch: SortedBatch, *, now_ms: int
+        self, conn: psycopg.AsyncConnection[TupleRow], batch: SortedBatch, *, now_ms: int
     ) -> WriteResult:
         result = WriteResult(dead_letters=len(batch.dead))
         async with conn.cursor() as cur:
@@ -115,7 +118,7 @@ class BatchWriter:
                 await cur.execute(
                     sql.telemetry_insert_sql(maintain_rollups=self._path is StoragePath.PLAIN)
                 )
-                result.new_telemetry = {(str(d), int(s)) for d, s in await cur.fetchall()}  # type: ignore[call-overload]
+                result.new_telemetry = {(str(d), int(s)) for d, s in await cur.fetchall()}
                 await _copy(cur, "_stage_state", STATE_COLUMNS, STATE_TYPES,
                             latest_states(batch.telemetry))  # fmt: skip
                 await cur.execute(sql.state_upsert_sql())
@@ -123,25 +126,23 @@ class BatchWriter:
                 await _copy(cur, "_stage_events", EVENT_COLUMNS, EVENT_TYPES,
                             [event_row(a) for a in batch.events])  # fmt: skip
                 await cur.execute(sql.events_insert_sql())
-                result.new_events = {(str(d), int(s)) for d, s in await cur.fetchall()}  # type: ignore[call-overload]
+                result.new_events = {(str(d), int(s)) for d, s in await cur.fetchall()}
             if batch.imu:
                 await _copy(cur, "_stage_imu", IMU_COLUMNS, IMU_TYPES,
                             [imu_row(a) for a in batch.imu])  # fmt: skip
                 await cur.execute(sql.imu_insert_sql())
-                result.new_imu = {(str(d), int(s)) for d, s in await cur.fetchall()}  # type: ignore[call-overload]
+                result.new_imu = {(str(d), int(s)) for d, s in await cur.fetchall()}
             if batch.status:
-                await cur.executemany(
-                    sql.STATUS_UPSERT_SQL,
-                    sorted((status_row(a, now_ms=now_ms) for a in batch.status),
-                           key=lambda r: (str(r[0]), r[2])),  # type: ignore[arg-type]
-                )  # fmt: skip
+                status_rows = [status_row(a, now_ms=now_ms) for a in batch.status]
+                status_rows.sort(key=lambda r: (r[0], r[2]))  # device, then time: lock order
+                await cur.executemany(sql.STATUS_UPSERT_SQL, status_rows)
             if batch.dead:
                 await _write_dead(cur, batch.dead)
         await conn.commit()
         return result
 
     async def _write_split(
-        self, conn: psycopg.AsyncConnection[object], batch: SortedBatch, *, now_ms: int
+        self, conn: psycopg.AsyncConnection[TupleRow], batch: SortedBatch, *, now_ms: int
     ) -> WriteResult:
         """Write each message alone; one the database refuses becomes a dead letter."""
         total = WriteResult(dead_letters=0, split=True)
@@ -180,7 +181,7 @@ def _refused(single: SortedBatch, exc: psycopg.Error) -> DeadLetter:
 
 
 async def _copy(
-    cur: psycopg.AsyncCursor[object],
+    cur: psycopg.AsyncCursor[TupleRow],
     stage: str,
     columns: tuple[str, ...],
     types: tuple[str, ...],
@@ -192,7 +193,7 @@ async def _copy(
             await copy.write_row(row)
 
 
-async def _write_dead(cur: psycopg.AsyncCursor[object], dead: Sequence[DeadLetter]) -> None:
+async def _write_dead(cur: psycopg.AsyncCursor[TupleRow], dead: Sequence[DeadLetter]) -> None:
     async with cur.copy(sql.DEAD_LETTER_COPY) as copy:
         copy.set_types(list(sql.DEAD_LETTER_TYPES))
         for d in dead:

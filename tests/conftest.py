@@ -86,6 +86,8 @@ class Broker:
         conf = conf.split("listener 1883")[0]  # keep the limits, replace listener and auth
         conf = conf.replace("/mosquitto/data/", f"{workdir}/")
         conf += f"\nlistener {self.port} 127.0.0.1\nallow_anonymous true\n"
+        if os.geteuid() == 0:  # keep root, or the broker cannot write its persistence file here
+            conf += "user root\n"
         self.conf = workdir / "mosquitto.conf"
         self.conf.write_text(conf)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -155,9 +157,9 @@ class PrivatePostgres:
                   "--auth=trust", "-E", "UTF8")  # fmt: skip
 
     def start(self) -> None:
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir}"
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-w", "-l",
-                  str(self.datadir / "server.log"), "-o",
-                  f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir}", "start")  # fmt: skip
+                  str(self.datadir / "server.log"), "-o", options, "start")  # fmt: skip
 
     def stop(self, mode: str = "fast") -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.datadir), "-w", "-m", mode, "stop")

@@ -19,7 +19,9 @@ from ingest.service import IngestService
 NOW_MS = lambda: int(time.time() * 1000)  # noqa: E731
 
 
-async def register_bands(db_url: str, device_ids: Sequence[str], *, paired: bool = True) -> list[int]:
+async def register_bands(
+    db_url: str, device_ids: Sequence[str], *, paired: bool = True
+) -> list[int]:
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         ids = await add_residents(
             conn,
@@ -84,7 +86,12 @@ def publish_all(broker_url: str, messages: Sequence[tuple[str, bytes]], *, qos: 
         client.loop_stop()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], *, timeout: float = 20.0) -> None:
+# the deadline is the point of this helper, and a miss fails as an AssertionError
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    *,
+    timeout: float = 20.0,  # noqa: ASYNC109
+) -> None:
     """Poll an async predicate until it holds, or fail at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

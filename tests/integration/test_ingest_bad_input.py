@@ -8,7 +8,14 @@ import psycopg
 from eldercare.protocol import Telemetry, encode
 from eldercare.topics import Channel, device_topic
 from tests.conftest import Broker
-from tests.support import NOW_MS, eventually, ingest_settings, publish_all, register_bands, running_ingest
+from tests.support import (
+    NOW_MS,
+    eventually,
+    ingest_settings,
+    publish_all,
+    register_bands,
+    running_ingest,
+)
 
 
 async def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_flows(

@@ -28,7 +28,9 @@ from tests.support import (
 )
 
 
-async def test_every_message_type_round_trips(db_url: str, broker: Broker, topic_prefix: str) -> None:
+async def test_every_message_type_round_trips(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
     dev = f"{topic_prefix}-1"
     (resident,) = await register_bands(db_url, [dev])
     now = NOW_MS()
@@ -73,13 +75,15 @@ async def test_every_message_type_round_trips(db_url: str, broker: Broker, topic
         assert await cur.fetchall() == [("impact", [0, 20, 40], [0.0, 2.5, 0.1])]
         cur = await conn.execute(
             "SELECT hr, spo2, bp_sys, steps, battery_pct, worn, lat, online, interval_s, firmware,"
-            " last_seq FROM device_state WHERE device_id = %s", (dev,)
+            " last_seq FROM device_state WHERE device_id = %s",
+            (dev,),
         )
         # latest values: hr/steps/battery from seq 2, spo2/bp kept from seq 1
         assert await cur.fetchone() == (74, 97, 131, 1250, 79, True, 32.3841, True, 30, "2.1.0", 2)
         cur = await conn.execute(
             "SELECT readings, hr_n, hr_sum, hr_min, hr_max, spo2_n FROM vitals_hourly"
-            " WHERE resident_id = %s", (resident,)
+            " WHERE resident_id = %s",
+            (resident,),
         )
         hourly = await cur.fetchall()
         assert sum(r[0] for r in hourly) == 2
