@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import uuid
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.protocol import Telemetry, encode
 from eldercare.registry import revoke_wristband
-from eldercare.topics import INGESTED, Channel, device_topic
-from ingest.handoff import decode_batch
+from eldercare.topics import Channel, device_topic
+from ingest.consumer import ingested_batches
+from ingest.rows import Accepted
 from tests.conftest import Broker
 from tests.support import (
     NOW_MS,
@@ -81,30 +79,28 @@ async def test_committed_batches_are_published_on_the_internal_topic(
     devices = [f"{topic_prefix}-{i}" for i in range(3)]
     residents = await register_bands(db_url, devices)
     messages = readings(devices, 10)
-    got: list[bytes] = []
-    ready = threading.Event()
-    host, port = broker.url.removeprefix("mqtt://").split(":")
-    sub = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2)
-    sub.on_message = lambda _c, _u, m: got.append(m.payload)
-    sub.on_subscribe = lambda *_: ready.set()
-    sub.connect(host, int(port))
-    sub.subscribe(INGESTED, qos=1)
-    sub.loop_start()
+    items: list[Accepted] = []
+    subscribed = asyncio.Event()
+
+    async def consume() -> None:
+        async for batch in ingested_batches(broker.url, subscribed=subscribed):
+            items.extend(batch.telemetry)
+
+    consumer = asyncio.create_task(consume())
     try:
-        assert await asyncio.to_thread(ready.wait, 10)
+        await asyncio.wait_for(subscribed.wait(), 10)
         settings = ingest_settings(db_url, broker.url, ingest_publish_internal=True)
         async with running_ingest(settings):
             publish_all(broker.url, messages)
 
             async def all_handed_on() -> bool:
-                items = [a for p in list(got) for a in decode_batch(p).telemetry]
                 return len(items) >= len(messages)
 
             await eventually(all_handed_on)
     finally:
-        sub.loop_stop()
-        sub.disconnect()
-    items = [a for p in got for a in decode_batch(p).telemetry]
+        consumer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer
     assert sorted((a.message.device_id, a.message.seq) for a in items) == sorted(
         (d, s) for d in devices for s in range(10)
     )
