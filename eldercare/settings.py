@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     ingest_receive_maximum: int = Field(default=8000, ge=1, le=65535)
     ingest_publish_internal: bool = True
     max_payload_bytes: int = Field(default=16_384, ge=256)
-    max_imu_payload_bytes: int = Field(default=524_288, ge=1024)
+    max_imu_payload_bytes: int = Field(default=524_288, ge=1024, le=1_000_000)  # broker: 1 MiB
     max_clock_skew_s: int = Field(default=300, ge=0)
 
     # Storage

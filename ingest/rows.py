@@ -37,6 +37,9 @@ class RawMessage:
     payload: bytes
 
 
+ReadingKey = tuple[str, int, int]  # device id, ts (ms), seq: the primary key of stored readings
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
     resident_id: int | None
@@ -194,6 +197,7 @@ def status_row(a: Accepted, *, now_ms: int) -> StatusRow:
     s = a.message
     if not isinstance(s, StatusReport):
         raise TypeError(f"status_row needs a StatusReport, got {type(s).__name__}")
-    ts = s.ts if s.ts is not None else now_ms  # a last will carries no time: use arrival
-    at = ms_to_datetime(ts)
+    # Online/offline are ordered by arrival, not by the band's clock: a last will
+    # carries no time, and a band whose clock runs ahead must still go offline.
+    at = ms_to_datetime(now_ms)
     return (s.device_id, a.resident_id, at, at, s.state == "online", s.interval_s, s.firmware)

@@ -30,7 +30,7 @@ from eldercare.topics import INGESTED, parse_device_topic, uplink_filters
 from ingest.devices import DeviceDirectory
 from ingest.handoff import Handler, IngestedBatch, deliver, encode_batch
 from ingest.mqtt_source import Inbox, MqttSource, backoff_delay
-from ingest.rows import Accepted, RawMessage, SortedBatch, sort_batch
+from ingest.rows import Accepted, RawMessage, ReadingKey, SortedBatch, sort_batch
 from ingest.writer import BatchWriter, WriteResult
 
 log = get_logger(__name__)
@@ -227,14 +227,14 @@ class IngestService:
                       commit_ms=round(s.last_commit_ms, 1))  # fmt: skip
 
     async def _hand_on(self, batch: SortedBatch, result: WriteResult) -> None:
-        def new(group: list[Accepted], keys: set[tuple[str, int]]) -> list[Accepted]:
+        def new(group: list[Accepted], keys: set[ReadingKey]) -> list[Accepted]:
             if len(keys) == len(group):  # the usual case: nothing was a redelivery
                 return group
             return [
                 a
                 for a in group
                 if not isinstance(a.message, StatusReport)  # status has no seq; never in these
-                and (a.message.device_id, a.message.seq) in keys
+                and (a.message.device_id, a.message.ts, a.message.seq) in keys
             ]
 
         out = IngestedBatch(

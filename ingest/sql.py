@@ -96,7 +96,7 @@ def telemetry_insert_sql(*, maintain_rollups: bool) -> str:
     return (
         f"WITH ins AS (INSERT INTO telemetry ({cols}) SELECT {cols} FROM _stage_telemetry"
         f" ON CONFLICT DO NOTHING RETURNING *){rollup}"
-        " SELECT device_id, seq FROM ins"
+        " SELECT device_id, time, seq FROM ins"
     )
 
 
@@ -131,7 +131,7 @@ def events_insert_sql() -> str:
         " THEN coalesce(excluded.worn, s.worn) ELSE s.worn END,"
         " worn_at = greatest(s.worn_at, excluded.worn_at),"
         " charging = coalesce(excluded.charging, s.charging), updated_at = now())"
-        " SELECT device_id, seq FROM ins"
+        " SELECT device_id, time, seq FROM ins"
     )
 
 
@@ -139,7 +139,7 @@ def imu_insert_sql() -> str:
     cols = ", ".join(IMU_COLUMNS)
     return (
         f"INSERT INTO imu_windows ({cols}) SELECT {cols} FROM _stage_imu"
-        " ON CONFLICT DO NOTHING RETURNING device_id, seq"
+        " ON CONFLICT DO NOTHING RETURNING device_id, time, seq"
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -29,6 +29,7 @@ from ingest.rows import (
     TELEMETRY_TYPES,
     Accepted,
     DeadLetter,
+    ReadingKey,
     SortedBatch,
     event_row,
     imu_row,
@@ -38,14 +39,17 @@ from ingest.rows import (
 )
 from ingest.state import STATE_COLUMNS, STATE_TYPES, latest_states
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
 
 @dataclass(slots=True)
 class WriteResult:
     """What one committed batch added (keys of rows that were new, not redeliveries)."""
 
-    new_telemetry: set[tuple[str, int]] = field(default_factory=set)
-    new_events: set[tuple[str, int]] = field(default_factory=set)
-    new_imu: set[tuple[str, int]] = field(default_factory=set)
+    new_telemetry: set[ReadingKey] = field(default_factory=set)
+    new_events: set[ReadingKey] = field(default_factory=set)
+    new_imu: set[ReadingKey] = field(default_factory=set)
     dead_letters: int = 0
     refused: list[DeadLetter] = field(default_factory=list)  # valid, but the database said no
     split: bool = False  # the batch had to be written message by message
@@ -118,7 +122,7 @@ class BatchWriter:
                 await cur.execute(
                     sql.telemetry_insert_sql(maintain_rollups=self._path is StoragePath.PLAIN)
                 )
-                result.new_telemetry = {(str(d), int(s)) for d, s in await cur.fetchall()}
+                result.new_telemetry = _keys(await cur.fetchall())
                 await _copy(cur, "_stage_state", STATE_COLUMNS, STATE_TYPES,
                             latest_states(batch.telemetry))  # fmt: skip
                 await cur.execute(sql.state_upsert_sql())
@@ -126,15 +130,17 @@ class BatchWriter:
                 await _copy(cur, "_stage_events", EVENT_COLUMNS, EVENT_TYPES,
                             [event_row(a) for a in batch.events])  # fmt: skip
                 await cur.execute(sql.events_insert_sql())
-                result.new_events = {(str(d), int(s)) for d, s in await cur.fetchall()}
+                result.new_events = _keys(await cur.fetchall())
             if batch.imu:
                 await _copy(cur, "_stage_imu", IMU_COLUMNS, IMU_TYPES,
                             [imu_row(a) for a in batch.imu])  # fmt: skip
                 await cur.execute(sql.imu_insert_sql())
-                result.new_imu = {(str(d), int(s)) for d, s in await cur.fetchall()}
+                result.new_imu = _keys(await cur.fetchall())
             if batch.status:
                 status_rows = [status_row(a, now_ms=now_ms) for a in batch.status]
-                status_rows.sort(key=lambda r: (r[0], r[2]))  # device, then time: lock order
+                status_rows.sort(
+                    key=lambda r: r[0]
+                )  # device: lock order; stable keeps arrival order
                 await cur.executemany(sql.STATUS_UPSERT_SQL, status_rows)
             if batch.dead:
                 await _write_dead(cur, batch.dead)
@@ -178,6 +184,11 @@ def _refused(single: SortedBatch, exc: psycopg.Error) -> DeadLetter:
         f"database refused it: {str(exc).splitlines()[0][:300]}",
         raw.payload if raw else encode(accepted.message),
     )
+
+
+def _keys(rows: Sequence[TupleRow]) -> set[ReadingKey]:
+    """(device, ts in ms, seq) of RETURNING rows: the same key as the table's primary key."""
+    return {(str(d), (t - _EPOCH) // _MS, int(q)) for d, t, q in rows}
 
 
 async def _copy(

@@ -7,6 +7,7 @@ import psycopg
 
 from eldercare.protocol import Telemetry, encode
 from eldercare.topics import Channel, device_topic
+from ingest.handoff import IngestedBatch
 from tests.conftest import Broker
 from tests.support import (
     NOW_MS,
@@ -15,6 +16,7 @@ from tests.support import (
     publish_all,
     register_bands,
     running_ingest,
+    scalar,
 )
 
 
@@ -102,3 +104,29 @@ async def test_redelivered_readings_are_stored_once(
         assert await cur.fetchone() == (50, 50)
         cur = await conn.execute("SELECT sum(readings), sum(hr_sum) FROM vitals_hourly")
         assert await cur.fetchone() == (50, sum(60 + s for s in range(50)))
+
+
+async def test_a_band_that_restarted_its_sequence_is_not_mistaken_for_a_redelivery(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """The key is (device, ts, seq): after a reboot a band may reuse seq numbers."""
+    dev = f"{topic_prefix}-r"
+    await register_bands(db_url, [dev])
+    now = NOW_MS()
+    topic = device_topic(dev, Channel.TELEMETRY)
+    before = encode(Telemetry(device_id=dev, seq=1, ts=now - 60_000, hr=70))
+    after_reboot = encode(Telemetry(device_id=dev, seq=1, ts=now - 1_000, hr=72))
+    handed_on: list[tuple[int, int]] = []
+
+    def collect(batch: IngestedBatch) -> None:
+        handed_on.extend((a.message.ts, a.message.seq) for a in batch.telemetry)  # type: ignore[union-attr]
+
+    async with running_ingest(ingest_settings(db_url, broker.url), handlers=[collect]) as service:
+        publish_all(broker.url, [(topic, before), (topic, after_reboot), (topic, before)])
+
+        async def settled() -> bool:
+            return service.stats.committed >= 3
+
+        await eventually(settled)
+    assert sorted(handed_on) == [(now - 60_000, 1), (now - 1_000, 1)]
+    assert await scalar(db_url, "SELECT count(*) FROM telemetry") == 2
