@@ -1,0 +1,130 @@
+"""Personal baselines (median / MAD) and drift from them -> ``baseline_deviation``.
+
+The shell computes each baseline with :func:`compute_baseline` over the
+resident's recent days (e.g. 14 days of night-time heart rate, all SpO2) and
+puts it in ``Profile.baselines``. A reading z = (value - median) / scale with
+|z| >= 3 is level 1 (low), >= 5 level 2 (medium); it must persist under
+:data:`BASELINE_PERSISTENCE` and clears once |z| < 2 for a while. Heart rate is
+compared at night only (the resting baseline); SpO2 only downwards. One alert
+covers all drifting parameters; its severity is the worst of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Final
+
+import numpy as np
+
+from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
+from alerts.detectors.localtime import in_window
+from alerts.detectors.news2 import Direction, VitalParam
+from alerts.detectors.persistence import GradedTrack, observe
+from alerts.detectors.types import (
+    AlertEvent,
+    AlertType,
+    Baseline,
+    ClearReason,
+    Persistence,
+    Profile,
+    Severity,
+)
+
+MAD_TO_SD: Final = 1.4826
+Z_LEVELS: Final = (3.0, 5.0)
+Z_CLEAR: Final = 2.0
+SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0}
+BASELINE_PERSISTENCE: Final = Persistence(
+    min_readings=5,
+    min_duration=timedelta(minutes=30),
+    clear_readings=5,
+    clear_duration=timedelta(minutes=30),
+    max_gap=timedelta(minutes=30),
+)
+SEVERITY: Final = {1: Severity.LOW, 2: Severity.MEDIUM}
+CHECKED: Final = (VitalParam.HR, VitalParam.SPO2)
+
+
+def compute_baseline(
+    values: Sequence[float], *, scale_floor: float = 1.0, min_samples: int = 50
+) -> Baseline | None:
+    """Median and 1.4826 x MAD of a series (NaNs dropped); None if too short."""
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    if arr.size < min_samples:
+        return None
+    median = float(np.median(arr))
+    mad = float(np.median(np.abs(arr - median)))
+    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), int(arr.size))
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineState:
+    tracks: Mapping[VitalParam, GradedTrack] = field(default_factory=dict)
+    open: OpenAlerts = field(default_factory=dict)
+
+
+def _level(z: float, param: VitalParam) -> tuple[int, Direction | None]:
+    side = Direction.HIGH if z > 0 else Direction.LOW
+    if param is VitalParam.SPO2 and side is Direction.HIGH:
+        return 0, None
+    level = sum(1 for limit in Z_LEVELS if abs(z) >= limit)
+    return level, side if level else None
+
+
+def step_value(
+    state: BaselineState,
+    profile: Profile,
+    *,
+    param: VitalParam,
+    value: float,
+    observed_at: datetime,
+    device_id: str | None,
+    now: datetime,
+) -> tuple[BaselineState, list[AlertEvent]]:
+    baseline = profile.baselines.get(param)
+    if param not in CHECKED or baseline is None:
+        return state, []
+    if param is VitalParam.HR and in_window(
+        observed_at, profile.waking_start, profile.waking_end, profile.tz
+    ):
+        return state, []  # resting heart rate: compared at night only
+    z = baseline.z(value)
+    level, side = _level(z, param)
+    track = state.tracks.get(param, GradedTrack())
+    new = observe(
+        track,
+        at=observed_at,
+        side=side,
+        level=level,
+        clear_ok=abs(z) < Z_CLEAR,
+        min_level=1,
+        rules=BASELINE_PERSISTENCE,
+    )
+    tracks = {**state.tracks, param: new}
+    drifting = {p: t for p, t in sorted(tracks.items()) if t.active}
+    want = None
+    if drifting:
+        worst = max(t.active for t in drifting.values())
+        detail = {
+            "parameters": {
+                p.value: {"direction": str(t.active_side), "level": t.active}
+                for p, t in drifting.items()
+            },
+            "value": value,
+            "z": round(z, 2),
+            "baseline_median": baseline.median,
+        }
+        key = ",".join(f"{p}:{t.active_side}:{t.active}" for p, t in drifting.items())
+        want = Want(SEVERITY[min(worst, 2)], device_id, detail, key)
+    opened, events = reconcile(
+        state.open,
+        AlertType.BASELINE_DEVIATION,
+        want,
+        resident_id=profile.resident_id,
+        at=now,
+        clear_reason=ClearReason.RESOLVED,
+    )
+    return BaselineState(tracks, opened), events

@@ -1,0 +1,211 @@
+"""Device health: offline, battery low, band not worn. Each alert means a different visit.
+
+* ``device_offline`` (medium): no message for ``interval_factor`` x the band's
+  telemetry interval (announced in its status, else the registry value) plus
+  ``grace``. A technical problem, not a welfare signal; ``cause`` says whether
+  the band powered off, its connection dropped (MQTT last will) or it fell silent.
+* ``battery_low`` (low): below ``battery_low_pct``; clears on charging or at
+  ``battery_clear_pct``. Response: a battery visit or a reminder call.
+* ``band_not_worn`` (medium): off the wrist for ``not_worn_after`` (longer while
+  charging) in waking hours. Response: a welfare check, since nobody is protected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
+from alerts.detectors.localtime import in_window
+from alerts.detectors.types import AlertEvent, AlertType, ClearReason, Profile, Severity, iso
+from eldercare.protocol import DeviceEvent, EventType, ImuWindow, StatusReport, Telemetry
+
+Message = Telemetry | DeviceEvent | ImuWindow | StatusReport
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceTrack:
+    last_seen: datetime
+    interval_s: int | None = None
+    cause: str = "silent"  # why it may be offline: silent, connection_lost, powered_off
+    battery_pct: int | None = None
+    battery_low: bool = False
+    charging: bool = False
+    not_worn_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealthState:
+    devices: Mapping[str, DeviceTrack] = field(default_factory=dict)
+    open: OpenAlerts = field(default_factory=dict)
+
+
+def _battery(track: DeviceTrack, pct: int, profile: Profile) -> DeviceTrack:
+    rules = profile.devices
+    low = track.battery_low
+    if pct < rules.battery_low_pct:
+        low = True
+    elif pct >= rules.battery_clear_pct:
+        low = False
+    return replace(track, battery_pct=pct, battery_low=low)
+
+
+def _worn(track: DeviceTrack, worn: bool | None, now: datetime) -> DeviceTrack:
+    if worn is None:
+        return track
+    if worn:
+        return replace(track, not_worn_since=None)
+    return track if track.not_worn_since else replace(track, not_worn_since=now)
+
+
+def observe(
+    track: DeviceTrack | None, message: Message, profile: Profile, now: datetime
+) -> DeviceTrack:
+    """Update one band's track with a message that just arrived (arrival time = ``now``)."""
+    if isinstance(message, StatusReport) and message.state == "offline":
+        base = track or DeviceTrack(last_seen=now)
+        return replace(base, cause="connection_lost")  # a last will is no sign of life
+    t = replace(track, last_seen=now, cause="silent") if track else DeviceTrack(last_seen=now)
+    if isinstance(message, StatusReport) and message.interval_s is not None:
+        t = replace(t, interval_s=message.interval_s)
+    elif isinstance(message, Telemetry):
+        if message.battery_pct is not None:
+            t = _battery(t, message.battery_pct, profile)
+        t = _worn(t, message.worn, now)
+    elif isinstance(message, DeviceEvent):
+        kind = message.type
+        if kind is EventType.POWER_OFF:
+            t = replace(t, cause="powered_off")
+        elif kind is EventType.LOW_BATTERY:
+            pct = (message.data or {}).get("battery_pct")
+            t = replace(t, battery_low=True, battery_pct=pct if isinstance(pct, int) else None)
+        elif kind in (EventType.CHARGING_START, EventType.CHARGING_STOP):
+            t = replace(t, charging=kind is EventType.CHARGING_START)
+        elif kind in (EventType.REMOVED, EventType.WORN):
+            t = _worn(t, kind is EventType.WORN, now)
+        elif kind in (EventType.SOS, EventType.FALL, EventType.IM_OK):
+            t = _worn(t, True, now)  # somebody is wearing and using it
+    return t
+
+
+def offline_after(track: DeviceTrack, profile: Profile) -> timedelta:
+    interval = track.interval_s or profile.expected_interval_s
+    rules = profile.devices
+    return timedelta(seconds=interval * rules.interval_factor) + rules.grace
+
+
+def is_offline(track: DeviceTrack, profile: Profile, now: datetime) -> bool:
+    return now - track.last_seen > offline_after(track, profile)
+
+
+def _wants(
+    state: DeviceHealthState, profile: Profile, now: datetime
+) -> dict[AlertType, Want | None]:
+    offline: list[tuple[str, DeviceTrack]] = []
+    battery: list[tuple[str, DeviceTrack]] = []
+    not_worn: list[tuple[str, DeviceTrack]] = []
+    waking = in_window(now, profile.waking_start, profile.waking_end, profile.tz)
+    already = AlertType.BAND_NOT_WORN in state.open
+    for device_id, t in sorted(state.devices.items()):
+        if is_offline(t, profile, now):
+            offline.append((device_id, t))
+            continue
+        if t.battery_low and not t.charging:
+            battery.append((device_id, t))
+        if t.not_worn_since is not None:
+            rules = profile.devices
+            allowed = rules.not_worn_charging_after if t.charging else rules.not_worn_after
+            if now - t.not_worn_since > allowed and (waking or already):
+                not_worn.append((device_id, t))
+    wants: dict[AlertType, Want | None] = {}
+    wants[AlertType.DEVICE_OFFLINE] = (
+        Want(
+            Severity.MEDIUM,
+            offline[0][0],
+            {
+                "cause": offline[0][1].cause,
+                "response": "technical_check",
+                "devices": [d for d, _ in offline],
+                "last_seen": iso(offline[0][1].last_seen),
+                "expected_within_s": offline_after(offline[0][1], profile).total_seconds(),
+            },
+            key=",".join(f"{d}:{t.cause}" for d, t in offline),
+        )
+        if offline
+        else None
+    )
+    wants[AlertType.BATTERY_LOW] = (
+        Want(
+            Severity.LOW,
+            battery[0][0],
+            {
+                "cause": "battery_low",
+                "response": "battery_visit",
+                "battery_pct": battery[0][1].battery_pct,
+                "devices": [d for d, _ in battery],
+            },
+            key=",".join(d for d, _ in battery),
+        )
+        if battery
+        else None
+    )
+    wants[AlertType.BAND_NOT_WORN] = (
+        Want(
+            Severity.MEDIUM,
+            not_worn[0][0],
+            {
+                "cause": "band_not_worn",
+                "response": "welfare_check",
+                "since": iso(not_worn[0][1].not_worn_since or now),
+                "charging": not_worn[0][1].charging,
+                "devices": [d for d, _ in not_worn],
+            },
+            key=",".join(d for d, _ in not_worn),
+        )
+        if not_worn
+        else None
+    )
+    return wants
+
+
+def _clear_reason(alert_type: AlertType, state: DeviceHealthState) -> ClearReason:
+    if alert_type is AlertType.DEVICE_OFFLINE:
+        return ClearReason.DEVICE_BACK_ONLINE
+    if alert_type is AlertType.BAND_NOT_WORN:
+        return ClearReason.BAND_WORN
+    charging = any(t.charging for t in state.devices.values())
+    return ClearReason.CHARGING if charging else ClearReason.BATTERY_RECOVERED
+
+
+def evaluate(
+    state: DeviceHealthState, profile: Profile, now: datetime
+) -> tuple[DeviceHealthState, list[AlertEvent]]:
+    """The time-driven part: what should be open at ``now``."""
+    opened, events = state.open, []
+    for alert_type, want in _wants(state, profile, now).items():
+        opened, evs = reconcile(
+            opened,
+            alert_type,
+            want,
+            resident_id=profile.resident_id,
+            at=now,
+            clear_reason=_clear_reason(alert_type, state),
+        )
+        events.extend(evs)
+    return DeviceHealthState(state.devices, opened), events
+
+
+def step(
+    state: DeviceHealthState, profile: Profile, message: Message, now: datetime
+) -> tuple[DeviceHealthState, list[AlertEvent]]:
+    track = observe(state.devices.get(message.device_id), message, profile, now)
+    state = DeviceHealthState({**state.devices, message.device_id: track}, state.open)
+    return evaluate(state, profile, now)
+
+
+def band_usable(state: DeviceHealthState, profile: Profile, now: datetime) -> bool:
+    """Some band is online and on the wrist, so silence from it means stillness."""
+    return any(
+        not is_offline(t, profile, now) and t.not_worn_since is None for t in state.devices.values()
+    )

@@ -1,0 +1,220 @@
+"""One resident, one input, pure: ``step(profile, state, item, now=...) -> (state, events)``.
+
+Inputs are what ingest hands over (:class:`~ingest.rows.Accepted` wrapping a
+Telemetry, DeviceEvent, ImuWindow or StatusReport), a :class:`Tick` for the
+time-driven rules (offline, inactivity, band not worn, fall confirmation and
+long lie, night-time re-grading of a geofence exit), and :class:`AlertClosed`
+when an operator closes an alert in the lifecycle layer.
+
+Closing: an SOS or fall episode ends (the next press or fall raises afresh).
+A condition alert (vitals, baseline, inactivity, geofence, device health)
+closed while its condition still holds is *muted*: it stays open inside the
+detector, its updates are dropped, and when the condition clears it unmutes
+silently, so the same condition is not raised again until it recurs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from alerts.detectors import baseline, device_health, falls, geofence, inactivity, sos, vitals
+from alerts.detectors.lifecycle import OpenAlert, forget
+from alerts.detectors.types import AlertCleared, AlertEvent, AlertType, Profile, ms_to_utc
+from alerts.falls import FallModel
+from eldercare.protocol import DeviceEvent, EventType, ImuWindow, Telemetry
+from ingest.rows import Accepted
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertClosed:
+    """An operator closed this resident's open alert of ``type``."""
+
+    type: AlertType
+
+
+Input = Accepted | Tick | AlertClosed
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentState:
+    sos: sos.SosState = field(default_factory=sos.SosState)
+    falls: falls.FallsState = field(default_factory=falls.FallsState)
+    vitals: vitals.VitalsState = field(default_factory=vitals.VitalsState)
+    baseline: baseline.BaselineState = field(default_factory=baseline.BaselineState)
+    inactivity: inactivity.InactivityState = field(default_factory=inactivity.InactivityState)
+    geofence: geofence.GeofenceState = field(default_factory=geofence.GeofenceState)
+    devices: device_health.DeviceHealthState = field(
+        default_factory=device_health.DeviceHealthState
+    )
+    last_steps: dict[str, int] = field(default_factory=dict)
+    muted: frozenset[AlertType] = frozenset()
+
+    def open_alerts(self) -> dict[AlertType, OpenAlert]:
+        """Every alert the detectors hold open, at most one per type."""
+        out: dict[AlertType, OpenAlert] = {}
+        for part in (
+            self.sos, self.falls, self.vitals, self.baseline,
+            self.inactivity, self.geofence, self.devices,
+        ):  # fmt: skip
+            out.update(part.open)
+        return out
+
+
+def steps_delta(last: int | None, steps: int | None) -> int:
+    """New steps since the last report; the daily counter restarts at midnight."""
+    if steps is None or last is None:
+        return 0
+    return steps - last if steps >= last else steps
+
+
+def _telemetry(
+    profile: Profile, s: ResidentState, t: Telemetry, now: datetime
+) -> tuple[ResidentState, list[AlertEvent]]:
+    events: list[AlertEvent] = []
+    devices, evs = device_health.step(s.devices, profile, t, now)
+    events += evs
+    delta = steps_delta(s.last_steps.get(t.device_id), t.steps)
+    last_steps = s.last_steps if t.steps is None else {**s.last_steps, t.device_id: t.steps}
+    vit, evs = vitals.step(s.vitals, profile, t, now)
+    events += evs
+    base = s.baseline
+    for param, value in vitals.readings(t, profile).items():
+        base, evs = baseline.step_value(
+            base, profile, param=param, value=value, observed_at=ms_to_utc(t.ts),
+            device_id=t.device_id, now=now,
+        )  # fmt: skip
+        events += evs
+    fal, evs = falls.movement(s.falls, profile, delta, now)
+    events += evs
+    usable = device_health.band_usable(devices, profile, now)
+    ina, evs = inactivity.step(s.inactivity, profile, moved=delta > 0, usable=usable, now=now)
+    events += evs
+    geo = s.geofence
+    if t.loc is not None:
+        geo, evs = geofence.step(geo, profile, t.loc, t.device_id, now)
+        events += evs
+    new = replace(
+        s, falls=fal, vitals=vit, baseline=base, inactivity=ina, geofence=geo,
+        devices=devices, last_steps=last_steps,
+    )  # fmt: skip
+    return new, events
+
+
+_ALIVE = frozenset({EventType.SOS, EventType.IM_OK, EventType.WORN})
+
+
+def _event(
+    profile: Profile, s: ResidentState, e: DeviceEvent, now: datetime
+) -> tuple[ResidentState, list[AlertEvent]]:
+    events: list[AlertEvent] = []
+    devices, evs = device_health.step(s.devices, profile, e, now)
+    events += evs
+    so, evs = sos.step(s.sos, profile, e, now)
+    events += evs
+    fal, evs = falls.step_event(s.falls, profile, e, now)
+    events += evs
+    usable = device_health.band_usable(devices, profile, now)
+    ina, evs = inactivity.step(
+        s.inactivity, profile, moved=e.type in _ALIVE, usable=usable, now=now
+    )
+    events += evs
+    geo = s.geofence
+    if e.loc is not None:
+        geo, evs = geofence.step(geo, profile, e.loc, e.device_id, now)
+        events += evs
+    return replace(s, sos=so, falls=fal, inactivity=ina, geofence=geo, devices=devices), events
+
+
+def _imu(
+    profile: Profile, s: ResidentState, w: ImuWindow, now: datetime, model: FallModel | None
+) -> tuple[ResidentState, list[AlertEvent]]:
+    events: list[AlertEvent] = []
+    devices, evs = device_health.step(s.devices, profile, w, now)
+    events += evs
+    fal = s.falls
+    if model is not None:
+        fal, evs = falls.step_imu(fal, profile, w, model, now)
+        events += evs
+    usable = device_health.band_usable(devices, profile, now)
+    moved = w.trigger == "motion" and not evs
+    ina, evs = inactivity.step(s.inactivity, profile, moved=moved, usable=usable, now=now)
+    events += evs
+    return replace(s, falls=fal, inactivity=ina, devices=devices), events
+
+
+def _tick(
+    profile: Profile, s: ResidentState, now: datetime
+) -> tuple[ResidentState, list[AlertEvent]]:
+    events: list[AlertEvent] = []
+    devices, evs = device_health.evaluate(s.devices, profile, now)
+    events += evs
+    usable = device_health.band_usable(devices, profile, now)
+    ina, evs = inactivity.step(s.inactivity, profile, moved=False, usable=usable, now=now)
+    events += evs
+    geo, evs = geofence.evaluate(s.geofence, profile, now)
+    events += evs
+    return replace(s, inactivity=ina, geofence=geo, devices=devices), events
+
+
+def _close(s: ResidentState, alert_type: AlertType) -> ResidentState:
+    if alert_type is AlertType.SOS:
+        return replace(s, sos=sos.SosState())
+    if alert_type in (AlertType.FALL, AlertType.LONG_LIE):
+        opened = forget(forget(s.falls.open, AlertType.FALL), AlertType.LONG_LIE)
+        return replace(s, falls=falls.FallsState(None, opened))
+    if alert_type in s.open_alerts():
+        return replace(s, muted=s.muted | {alert_type})
+    return s
+
+
+def _mute(s: ResidentState, events: list[AlertEvent]) -> tuple[ResidentState, list[AlertEvent]]:
+    if not s.muted:
+        return s, events
+    out = [e for e in events if e.type not in s.muted]
+    unmute = {e.type for e in events if isinstance(e, AlertCleared)}
+    return replace(s, muted=s.muted - unmute), out
+
+
+def step(
+    profile: Profile,
+    state: ResidentState,
+    item: Input,
+    *,
+    now: datetime,
+    fall_model: FallModel | None = None,
+) -> tuple[ResidentState, list[AlertEvent]]:
+    """Fold one input into a resident's state; ``now`` is the platform clock.
+
+    ``fall_model`` (``alerts.falls.load_model()``, loaded by the shell) enables the
+    platform's own fall detector on imu windows; without it only band events count.
+    """
+    if isinstance(item, AlertClosed):
+        return _close(state, item.type), []
+    if isinstance(item, Tick) and item.now != now:
+        raise ValueError("a Tick carries the same now it is stepped with")
+    fal, events = falls.tick(state.falls, profile, now)  # confirmation and long lie first
+    state = replace(state, falls=fal)
+    if isinstance(item, Tick):
+        state, evs = _tick(profile, state, now)
+    elif item.resident_id is None:
+        return _mute(state, events)  # an unpaired band: nobody to alert about
+    elif item.resident_id != profile.resident_id:
+        raise ValueError(f"input for resident {item.resident_id}, profile {profile.resident_id}")
+    else:
+        m = item.message
+        if isinstance(m, Telemetry):
+            state, evs = _telemetry(profile, state, m, now)
+        elif isinstance(m, DeviceEvent):
+            state, evs = _event(profile, state, m, now)
+        elif isinstance(m, ImuWindow):
+            state, evs = _imu(profile, state, m, now, fall_model)
+        else:
+            devices, evs = device_health.step(state.devices, profile, m, now)
+            state = replace(state, devices=devices)
+    return _mute(state, events + evs)

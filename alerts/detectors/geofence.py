@@ -1,0 +1,112 @@
+"""Geofence: leaving every safe zone, graded by the time of night and dementia.
+
+| resident      | night (outside waking hours) | day    |
+|---------------|------------------------------|--------|
+| dementia      | high                         | medium |
+| no dementia   | low                          | none   |
+
+A fix counts as outside only when it is farther outside the nearest zone than
+its own accuracy radius, and as inside only when its centre is inside a zone
+with an accuracy no larger than that zone's radius; other fixes are ignored.
+``MIN_OUTSIDE_FIXES`` consecutive outside fixes are needed (GPS jumps).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
+from alerts.detectors.localtime import in_window
+from alerts.detectors.types import (
+    AlertEvent,
+    AlertType,
+    ClearReason,
+    Profile,
+    SafeZone,
+    Severity,
+    iso,
+)
+from eldercare.protocol import Location
+
+EARTH_RADIUS_M: Final = 6_371_008.8
+MIN_OUTSIDE_FIXES: Final = 2
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def margin_outside(loc: Location, zones: tuple[SafeZone, ...]) -> tuple[float, SafeZone]:
+    """Distance outside the nearest zone's edge (negative: inside), and that zone."""
+    return min(
+        ((haversine_m(loc.lat, loc.lon, z.lat, z.lon) - z.radius_m, z) for z in zones),
+        key=lambda pair: pair[0],
+    )
+
+
+def grade(profile: Profile, now: datetime) -> Severity | None:
+    night = not in_window(now, profile.waking_start, profile.waking_end, profile.tz)
+    if profile.dementia:
+        return Severity.HIGH if night else Severity.MEDIUM
+    return Severity.LOW if night else None
+
+
+@dataclass(frozen=True, slots=True)
+class GeofenceState:
+    outside_fixes: int = 0
+    last_fix: Location | None = None
+    left_at: datetime | None = None
+    open: OpenAlerts = field(default_factory=dict)
+
+
+def evaluate(
+    state: GeofenceState, profile: Profile, now: datetime, device_id: str | None = None
+) -> tuple[GeofenceState, list[AlertEvent]]:
+    want = None
+    severity = grade(profile, now)
+    current = state.open.get(AlertType.GEOFENCE_EXIT)
+    if current is not None and (severity is None or severity.rank < current.severity.rank):
+        severity = current.severity  # never downgraded while still outside
+    if state.outside_fixes >= MIN_OUTSIDE_FIXES and severity is not None and state.last_fix:
+        fix = state.last_fix
+        margin, zone = margin_outside(fix, profile.safe_zones)
+        detail = {
+            "nearest_zone": zone.name,
+            "outside_by_m": round(margin, 1),
+            "location": {"lat": fix.lat, "lon": fix.lon, "acc_m": fix.acc_m},
+            "left_at": iso(state.left_at) if state.left_at else None,
+            "dementia": profile.dementia,
+        }
+        want = Want(severity, device_id, detail)
+    opened, events = reconcile(
+        state.open,
+        AlertType.GEOFENCE_EXIT,
+        want,
+        resident_id=profile.resident_id,
+        at=now,
+        clear_reason=ClearReason.RETURNED_TO_SAFE_ZONE,
+    )
+    return GeofenceState(state.outside_fixes, state.last_fix, state.left_at, opened), events
+
+
+def step(
+    state: GeofenceState, profile: Profile, loc: Location, device_id: str, now: datetime
+) -> tuple[GeofenceState, list[AlertEvent]]:
+    """One location fix."""
+    if not profile.safe_zones:
+        return state, []
+    margin, zone = margin_outside(loc, profile.safe_zones)
+    if margin > loc.acc_m:
+        left_at = state.left_at or now
+        state = GeofenceState(state.outside_fixes + 1, loc, left_at, state.open)
+    elif margin <= 0 and loc.acc_m <= zone.radius_m:
+        state = GeofenceState(0, loc, None, state.open)
+    else:
+        return state, []  # too uncertain to say either way
+    return evaluate(state, profile, now, device_id)

@@ -1,0 +1,268 @@
+"""Values shared by the detectors: alert types, severities, events, the resident profile.
+
+Everything is an immutable value. Times are timezone-aware ``datetime`` objects
+in UTC; the platform clock is always passed in as ``now`` and a reading's own
+time (the band's ``ts``) is converted with :func:`ms_to_utc`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+from alerts.detectors.news2 import DEFAULT_BANDS, SPO2_SCALE_2, ParamBands, VitalParam
+from eldercare.protocol import Location
+
+DEFAULT_TZ: Final = "Asia/Shanghai"
+COPD_HYPERCAPNIC: Final = "copd_hypercapnic"
+DEMENTIA: Final = "dementia"
+
+
+class Severity(StrEnum):
+    """Alarm priority in the spirit of IEC 60601-1-8: immediate, prompt, awareness."""
+
+    CRITICAL = "critical"  # someone must act now (SOS, fall, long lie)
+    HIGH = "high"  # prompt response (NEWS2 red score, night wandering, inactivity)
+    MEDIUM = "medium"
+    LOW = "low"
+
+    @property
+    def rank(self) -> int:
+        return _RANK[self]
+
+
+_RANK: Final = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+
+class AlertType(StrEnum):
+    SOS = "sos"
+    FALL = "fall"
+    LONG_LIE = "long_lie"
+    VITAL_HR_HIGH = "vital_hr_high"
+    VITAL_HR_LOW = "vital_hr_low"
+    VITAL_SPO2_LOW = "vital_spo2_low"
+    VITAL_SBP_HIGH = "vital_sbp_high"
+    VITAL_SBP_LOW = "vital_sbp_low"
+    VITAL_TEMP_HIGH = "vital_temp_high"
+    VITAL_TEMP_LOW = "vital_temp_low"
+    BASELINE_DEVIATION = "baseline_deviation"
+    INACTIVITY = "inactivity"
+    GEOFENCE_EXIT = "geofence_exit"
+    DEVICE_OFFLINE = "device_offline"
+    BATTERY_LOW = "battery_low"
+    BAND_NOT_WORN = "band_not_worn"
+
+
+class ClearReason(StrEnum):
+    RESOLVED = "resolved"  # a vital sign or baseline back inside its narrower band for a while
+    CANCELLED_BY_WEARER = "cancelled_by_wearer"  # "I'm OK" inside the fall cancel window
+    MOVEMENT_RESUMED = "movement_resumed"
+    RETURNED_TO_SAFE_ZONE = "returned_to_safe_zone"
+    DEVICE_BACK_ONLINE = "device_back_online"
+    BATTERY_RECOVERED = "battery_recovered"
+    CHARGING = "charging"
+    BAND_WORN = "band_worn"
+
+
+Detail = Mapping[str, Any]  # JSON-ready values only: str, int, float, bool, lists, dicts
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRaised:
+    resident_id: int
+    device_id: str | None
+    type: AlertType
+    severity: Severity
+    at: datetime
+    detail: Detail
+
+
+@dataclass(frozen=True, slots=True)
+class AlertUpdated:
+    """A repeat or change (stage, severity, new evidence) of an alert that is still open."""
+
+    resident_id: int
+    device_id: str | None
+    type: AlertType
+    severity: Severity
+    at: datetime
+    detail: Detail
+
+
+@dataclass(frozen=True, slots=True)
+class AlertCleared:
+    resident_id: int
+    type: AlertType
+    at: datetime
+    reason: ClearReason
+
+
+AlertEvent = AlertRaised | AlertUpdated | AlertCleared
+
+
+def ms_to_utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _positive(name: str, value: timedelta) -> None:
+    if value <= timedelta(0):
+        raise ValueError(f"{name} must be positive, got {value}")
+
+
+@dataclass(frozen=True, slots=True)
+class Persistence:
+    """How long a condition must hold to raise, and how long its absence to clear."""
+
+    min_readings: int = 3
+    min_duration: timedelta = timedelta(minutes=5)
+    clear_readings: int = 3
+    clear_duration: timedelta = timedelta(minutes=10)
+    max_gap: timedelta = timedelta(minutes=15)  # a longer silence restarts the count
+
+    def __post_init__(self) -> None:
+        if self.min_readings < 1 or self.clear_readings < 1:
+            raise ValueError("reading counts must be at least 1")
+        if self.min_duration < timedelta(0) or self.clear_duration < timedelta(0):
+            raise ValueError("durations must not be negative")
+        _positive("max_gap", self.max_gap)
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """A resident's vital-sign rules: NEWS2 bands by default, overridable by a clinician.
+
+    ``spo2`` None means "pick NEWS2 scale 1, or scale 2 for hypercapnic COPD".
+    ``margins`` is the hysteresis per parameter: to clear, a value must score
+    below ``min_alert_score`` even after moving ``margin`` towards the alarm.
+    """
+
+    hr: ParamBands = DEFAULT_BANDS[VitalParam.HR]
+    spo2: ParamBands | None = None
+    sbp: ParamBands = DEFAULT_BANDS[VitalParam.SBP]
+    temp: ParamBands = DEFAULT_BANDS[VitalParam.TEMP]
+    min_alert_score: int = 2
+    persistence: Persistence = Persistence()
+    margins: Mapping[VitalParam, float] = field(
+        default_factory=lambda: {
+            VitalParam.HR: 5.0,
+            VitalParam.SPO2: 1.0,
+            VitalParam.SBP: 5.0,
+            VitalParam.TEMP: 0.2,
+        }
+    )
+    skin_temp_offset_c: float = 4.0  # wrist skin to core estimate, see docs/alerts.md
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_alert_score <= 3:
+            raise ValueError("min_alert_score must be 1, 2 or 3")
+        if any(m < 0 for m in self.margins.values()):
+            raise ValueError("hysteresis margins must not be negative")
+
+    def bands(self, param: VitalParam, conditions: frozenset[str]) -> ParamBands:
+        if param is VitalParam.SPO2:
+            if self.spo2 is not None:
+                return self.spo2
+            return SPO2_SCALE_2 if COPD_HYPERCAPNIC in conditions else DEFAULT_BANDS[param]
+        return {VitalParam.HR: self.hr, VitalParam.SBP: self.sbp, VitalParam.TEMP: self.temp}[param]
+
+    def margin(self, param: VitalParam) -> float:
+        return self.margins.get(param, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """A resident's own typical value: median and a robust scale (1.4826 x MAD, floored)."""
+
+    median: float
+    scale: float
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.scale <= 0:
+            raise ValueError("baseline scale must be positive")
+
+    def z(self, value: float) -> float:
+        return (value - self.median) / self.scale
+
+
+@dataclass(frozen=True, slots=True)
+class SafeZone:
+    lat: float
+    lon: float
+    radius_m: float
+    name: str = "home"
+
+    def __post_init__(self) -> None:
+        if not (-90 <= self.lat <= 90 and -180 <= self.lon <= 180):
+            raise ValueError("safe zone centre out of range")
+        if self.radius_m <= 0:
+            raise ValueError("safe zone radius must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class FallRules:
+    cancel_window: timedelta = timedelta(seconds=45)
+    long_lie_after: timedelta = timedelta(minutes=10)
+    recovery_steps: int = 10  # steps after a suspected fall that show the wearer got up
+
+    def __post_init__(self) -> None:
+        _positive("cancel_window", self.cancel_window)
+        if self.long_lie_after <= self.cancel_window:
+            raise ValueError("long_lie_after must exceed the cancel window")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRules:
+    interval_factor: float = 3.0  # offline after this many missed telemetry intervals...
+    grace: timedelta = timedelta(minutes=2)  # ...plus this
+    battery_low_pct: int = 15
+    battery_clear_pct: int = 20
+    not_worn_after: timedelta = timedelta(minutes=30)
+    not_worn_charging_after: timedelta = timedelta(hours=2)
+
+    def __post_init__(self) -> None:
+        if self.interval_factor < 1:
+            raise ValueError("interval_factor must be at least 1")
+        if not 0 < self.battery_low_pct <= self.battery_clear_pct <= 100:
+            raise ValueError("need 0 < battery_low_pct <= battery_clear_pct <= 100")
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What the detectors know about one resident; built by the shell from the registry."""
+
+    resident_id: int
+    conditions: frozenset[str] = frozenset()
+    lives_alone: bool = False
+    safe_zones: tuple[SafeZone, ...] = ()
+    thresholds: Thresholds = Thresholds()
+    baselines: Mapping[VitalParam, Baseline] = field(default_factory=dict)
+    expected_interval_s: int = 60  # registry value; a band's announced interval_s wins
+    tz: str = DEFAULT_TZ
+    waking_start: time = time(7, 0)
+    waking_end: time = time(22, 0)
+    inactivity_after: timedelta = timedelta(hours=3)  # or learned, see inactivity.py
+    falls: FallRules = FallRules()
+    devices: DeviceRules = DeviceRules()
+
+    def __post_init__(self) -> None:
+        if self.expected_interval_s < 1:
+            raise ValueError("expected_interval_s must be at least 1")
+        _positive("inactivity_after", self.inactivity_after)
+
+    @property
+    def dementia(self) -> bool:
+        return DEMENTIA in self.conditions
+
+
+def location_detail(loc: Location | None) -> dict[str, Any] | None:
+    if loc is None:
+        return None
+    return {"lat": loc.lat, "lon": loc.lon, "acc_m": loc.acc_m, "src": loc.src.value}

@@ -1,0 +1,168 @@
+"""Vital-sign alerts graded with NEWS2 bands, with persistence and hysteresis.
+
+One :class:`~alerts.detectors.persistence.GradedTrack` per parameter; the
+alert type names the parameter and the side (``vital_hr_high``...). Severity
+follows the NEWS2 sub-score that persisted: 3 -> high, 2 -> medium, 1 -> low
+(only scores >= ``Thresholds.min_alert_score`` alert, default 2).
+
+Wrist skin temperature is turned into a core estimate by adding
+``Thresholds.skin_temp_offset_c`` (default 4.0 degrees C) before scoring.
+SpO2 readings scoring 1 or 2 that lie within the resident's own baseline
+(z >= -3) are not alarmed: a chronically low but stable resident is known.
+A score of 3 always alarms. Readings from a band reported off the wrist are
+ignored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Final
+
+from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
+from alerts.detectors.news2 import Direction, VitalParam
+from alerts.detectors.persistence import GradedTrack, observe
+from alerts.detectors.types import (
+    AlertEvent,
+    AlertType,
+    ClearReason,
+    Profile,
+    Severity,
+    iso,
+    ms_to_utc,
+)
+from eldercare.protocol import Telemetry
+
+SEVERITY_BY_SCORE: Final = {3: Severity.HIGH, 2: Severity.MEDIUM, 1: Severity.LOW}
+BASELINE_TOLERANCE_Z: Final = 3.0
+
+ALERT_TYPES: Final = {
+    (VitalParam.HR, Direction.HIGH): AlertType.VITAL_HR_HIGH,
+    (VitalParam.HR, Direction.LOW): AlertType.VITAL_HR_LOW,
+    (VitalParam.SPO2, Direction.LOW): AlertType.VITAL_SPO2_LOW,
+    (VitalParam.SBP, Direction.HIGH): AlertType.VITAL_SBP_HIGH,
+    (VitalParam.SBP, Direction.LOW): AlertType.VITAL_SBP_LOW,
+    (VitalParam.TEMP, Direction.HIGH): AlertType.VITAL_TEMP_HIGH,
+    (VitalParam.TEMP, Direction.LOW): AlertType.VITAL_TEMP_LOW,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class VitalsState:
+    tracks: Mapping[VitalParam, GradedTrack] = field(default_factory=dict)
+    open: OpenAlerts = field(default_factory=dict)
+
+
+def readings(telemetry: Telemetry, profile: Profile) -> dict[VitalParam, float]:
+    """The scoreable values of one telemetry message (temperature as a core estimate)."""
+    if telemetry.worn is False:
+        return {}
+    out: dict[VitalParam, float] = {}
+    if telemetry.hr is not None:
+        out[VitalParam.HR] = float(telemetry.hr)
+    if telemetry.spo2 is not None:
+        out[VitalParam.SPO2] = float(telemetry.spo2)
+    if telemetry.bp_sys is not None:
+        out[VitalParam.SBP] = float(telemetry.bp_sys)
+    if telemetry.skin_temp_c is not None:
+        core = telemetry.skin_temp_c + profile.thresholds.skin_temp_offset_c
+        out[VitalParam.TEMP] = round(core, 1)
+    return out
+
+
+def grade(param: VitalParam, value: float, profile: Profile) -> tuple[int, Direction | None]:
+    """NEWS2 sub-score and side, after the personal-baseline allowance for SpO2."""
+    level, side = profile.thresholds.bands(param, profile.conditions).score(value)
+    baseline = profile.baselines.get(VitalParam.SPO2)
+    if (
+        param is VitalParam.SPO2
+        and 0 < level < 3
+        and baseline is not None
+        and baseline.z(value) >= -BASELINE_TOLERANCE_Z
+    ):
+        return 0, None
+    return level, side
+
+
+def clear_ok(param: VitalParam, value: float, side: Direction | None, profile: Profile) -> bool:
+    """Inside the narrower band: still below the alarm level after a step towards it."""
+    if side is None:
+        return False
+    margin = profile.thresholds.margin(param)
+    shifted = value + margin if side is Direction.HIGH else value - margin
+    level, got = grade(param, shifted, profile)
+    return got is not side or level < profile.thresholds.min_alert_score
+
+
+def step_value(
+    state: VitalsState,
+    profile: Profile,
+    *,
+    param: VitalParam,
+    value: float,
+    observed_at: datetime,
+    device_id: str | None,
+    now: datetime,
+) -> tuple[VitalsState, list[AlertEvent]]:
+    """One reading of one parameter."""
+    th = profile.thresholds
+    track = state.tracks.get(param, GradedTrack())
+    level, side = grade(param, value, profile)
+    new = observe(
+        track,
+        at=observed_at,
+        side=side,
+        level=level,
+        clear_ok=clear_ok(param, value, track.active_side, profile),
+        min_level=th.min_alert_score,
+        rules=th.persistence,
+    )
+    if new is track:
+        return state, []
+    open_alerts, events = state.open, []
+    for (p, s), alert_type in ALERT_TYPES.items():
+        if p is not param:
+            continue
+        want = None
+        if new.active and new.active_side is s:
+            since = new.runs[new.active - 1]
+            detail = {
+                "parameter": param.value,
+                "direction": s.value,
+                "value": value,
+                "news2_score": new.active,
+                "observed_at": iso(observed_at),
+                "since": iso(since.start) if since is not None else None,
+            }
+            want = Want(SEVERITY_BY_SCORE[new.active], device_id, detail, key=str(new.active))
+        open_alerts, evs = reconcile(
+            open_alerts,
+            alert_type,
+            want,
+            resident_id=profile.resident_id,
+            at=now,
+            clear_reason=ClearReason.RESOLVED,
+        )
+        events.extend(evs)
+    return VitalsState({**state.tracks, param: new}, open_alerts), events
+
+
+def step(
+    state: VitalsState, profile: Profile, telemetry: Telemetry, now: datetime
+) -> tuple[VitalsState, list[AlertEvent]]:
+    """Fold every vital sign of one telemetry message into the state."""
+    events: list[AlertEvent] = []
+    observed_at = ms_to_utc(telemetry.ts)
+    for param, value in readings(telemetry, profile).items():
+        state, evs = step_value(
+            state,
+            profile,
+            param=param,
+            value=value,
+            observed_at=observed_at,
+            device_id=telemetry.device_id,
+            now=now,
+        )
+        events.extend(evs)
+    return state, events

@@ -1,0 +1,221 @@
+"""Device health, inactivity, geofence, baseline, and the engine's one-open-alert rule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.detectors import AlertClosed, ResidentState, Tick, compute_baseline, step
+from alerts.detectors.geofence import haversine_m
+from alerts.detectors.inactivity import learn_threshold
+from alerts.detectors.localtime import time_in_window
+from alerts.detectors.news2 import VitalParam
+from alerts.detectors.types import (
+    AlertCleared,
+    AlertEvent,
+    AlertRaised,
+    AlertType,
+    AlertUpdated,
+    ClearReason,
+    Profile,
+    SafeZone,
+    Severity,
+)
+from eldercare.protocol import (
+    DeviceEvent,
+    EventType,
+    Location,
+    LocationSource,
+    StatusReport,
+    Telemetry,
+)
+from ingest.rows import Accepted
+
+# 2025-03-01 02:00 UTC is 10:00 in Asia/Shanghai (waking hours); 15:00 UTC is 23:00 (night)
+DAY = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
+NIGHT = datetime(2025, 3, 1, 15, 0, tzinfo=UTC)
+M = timedelta(minutes=1)
+HOME = SafeZone(31.2304, 121.4737, 200.0)
+P = Profile(resident_id=9, lives_alone=True, safe_zones=(HOME,), expected_interval_s=60)
+
+
+def ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def tele(at: datetime, **kw: object) -> Accepted:
+    return Accepted(Telemetry(device_id="wb-9", seq=0, ts=ms(at), **kw), 9)  # type: ignore[arg-type]
+
+
+def event(at: datetime, kind: EventType) -> Accepted:
+    return Accepted(DeviceEvent(device_id="wb-9", seq=0, ts=ms(at), type=kind), 9)
+
+
+def run(
+    profile: Profile, items: list[tuple[datetime, object]]
+) -> tuple[ResidentState, list[AlertEvent]]:
+    state, out = ResidentState(), []
+    for now, item in items:
+        state, events = step(profile, state, item, now=now)  # type: ignore[arg-type]
+        out.extend(events)
+    return state, out
+
+
+def types_of(events: list[AlertEvent]) -> list[tuple[str, AlertType]]:
+    return [(type(e).__name__, e.type) for e in events]
+
+
+def test_offline_uses_the_bands_own_interval_and_clears_when_it_talks_again() -> None:
+    status = Accepted(StatusReport(device_id="wb-9", state="online", ts=ms(DAY), interval_s=300), 9)
+    # 3 x 300 s + 120 s grace = 17 min; the registry's 60 s interval would say 5 min
+    _, events = run(P, [(DAY, status), (DAY + 16 * M, Tick(DAY + 16 * M))])
+    assert events == []
+    state, events = run(P, [(DAY, status), (DAY + 18 * M, Tick(DAY + 18 * M))])
+    assert types_of(events) == [("AlertRaised", AlertType.DEVICE_OFFLINE)]
+    assert isinstance(events[0], AlertRaised)
+    assert (events[0].severity, events[0].detail["cause"]) == (Severity.MEDIUM, "silent")
+    state, events = step(P, state, tele(DAY + 19 * M, hr=70), now=DAY + 19 * M)
+    assert events == [
+        AlertCleared(9, AlertType.DEVICE_OFFLINE, DAY + 19 * M, ClearReason.DEVICE_BACK_ONLINE)
+    ]
+
+
+def test_battery_low_is_a_battery_visit_and_clears_with_hysteresis() -> None:
+    _, events = run(P, [(DAY, tele(DAY, battery_pct=14)), (DAY + M, tele(DAY + M, battery_pct=17))])
+    assert types_of(events) == [("AlertRaised", AlertType.BATTERY_LOW)]
+    assert isinstance(events[0], AlertRaised)
+    assert (events[0].severity, events[0].detail["response"]) == (Severity.LOW, "battery_visit")
+    _, events = run(P, [(DAY, tele(DAY, battery_pct=14)), (DAY + M, tele(DAY + M, battery_pct=20))])
+    assert types_of(events)[-1] == ("AlertCleared", AlertType.BATTERY_LOW)
+
+
+def test_band_not_worn_in_waking_hours_is_a_welfare_check_but_not_at_night() -> None:
+    def off_wrist(t0: datetime) -> list[tuple[datetime, object]]:
+        items: list[tuple[datetime, object]] = [(t0, event(t0, EventType.REMOVED))]
+        items += [(t0 + i * M, tele(t0 + i * M, worn=False)) for i in range(1, 32)]
+        return items
+
+    _, events = run(P, off_wrist(DAY))
+    assert types_of(events) == [("AlertRaised", AlertType.BAND_NOT_WORN)]
+    assert isinstance(events[0], AlertRaised)
+    assert events[0].detail["response"] == "welfare_check"
+    _, events = run(P, off_wrist(NIGHT))
+    assert events == []
+
+
+def test_inactivity_counts_waking_hours_only_and_clears_on_movement() -> None:
+    items: list[tuple[datetime, object]] = []
+    for i in range(0, 200, 1):  # a band reporting every minute, no new steps
+        at = DAY + i * M
+        items.append((at, tele(at, steps=500, worn=True)))
+    state, events = run(P, items[:179])
+    assert AlertType.INACTIVITY not in [e.type for e in events]
+    state, events = run(P, items[:181])
+    assert ("AlertRaised", AlertType.INACTIVITY) in types_of(events)
+    state, events = step(P, state, tele(DAY + 182 * M, steps=520), now=DAY + 182 * M)
+    assert ("AlertCleared", AlertType.INACTIVITY) in types_of(events)
+    assert not run(Profile(resident_id=9), items)[1]  # not living alone: no rule
+    # 21:00 to 07:30 local is only 1.5 waking hours
+    a, b = datetime(2025, 3, 1, 13, 0, tzinfo=UTC), datetime(2025, 3, 1, 23, 30, tzinfo=UTC)
+    assert time_in_window(a, b, time(7), time(22), "Asia/Shanghai") == timedelta(
+        hours=1, minutes=30
+    )
+
+
+def test_a_learned_inactivity_threshold_is_clamped() -> None:
+    assert learn_threshold([timedelta(hours=1)] * 5) is None
+    assert learn_threshold([timedelta(hours=1)] * 30) == timedelta(hours=2)
+    assert learn_threshold([timedelta(hours=3)] * 30) == timedelta(hours=4, minutes=30)
+
+
+def away(at: datetime, metres_north: float, acc_m: float = 10.0) -> Accepted:
+    loc = Location(
+        lat=HOME.lat + metres_north / 111_195.0, lon=HOME.lon, acc_m=acc_m, src=LocationSource.GPS
+    )
+    return tele(at, loc=loc)
+
+
+def test_geofence_is_weighted_by_night_and_dementia() -> None:
+    dementia = Profile(resident_id=9, conditions=frozenset({"dementia"}), safe_zones=(HOME,))
+    night = [(NIGHT + i * M, away(NIGHT + i * M, 800)) for i in range(3)]
+    _, events = run(dementia, night)
+    raised = [e for e in events if isinstance(e, AlertRaised)]
+    assert [(e.type, e.severity) for e in raised] == [(AlertType.GEOFENCE_EXIT, Severity.HIGH)]
+    day = [(DAY + i * M, away(DAY + i * M, 800)) for i in range(3)]
+    assert not [
+        e
+        for e in run(Profile(resident_id=9, safe_zones=(HOME,)), day)[1]
+        if e.type is AlertType.GEOFENCE_EXIT
+    ]
+    fuzzy = [(NIGHT + i * M, away(NIGHT + i * M, 800, acc_m=900)) for i in range(3)]
+    assert not [e for e in run(dementia, fuzzy)[1] if e.type is AlertType.GEOFENCE_EXIT]
+    back = [*night, (NIGHT + 5 * M, away(NIGHT + 5 * M, 20))]
+    assert types_of(run(dementia, back)[1])[-1] == ("AlertCleared", AlertType.GEOFENCE_EXIT)
+    assert abs(haversine_m(HOME.lat, HOME.lon, HOME.lat + 800 / 111_195.0, HOME.lon) - 800) < 2
+
+
+def test_a_drift_from_the_personal_baseline_raises_baseline_deviation() -> None:
+    base = compute_baseline([92.0, 93.0, 92.0, 91.0, 92.0] * 20)
+    assert base is not None
+    assert base.median == 92.0
+    profile = Profile(resident_id=9, baselines={VitalParam.SPO2: base})
+    items = [(DAY + 8 * i * M, tele(DAY + 8 * i * M, spo2=86)) for i in range(6)]
+    _, events = run(profile, items)
+    kinds = {e.type for e in events if isinstance(e, AlertRaised)}
+    assert AlertType.BASELINE_DEVIATION in kinds
+
+
+def test_an_operator_closing_a_condition_mutes_it_until_it_clears() -> None:
+    state, events = run(P, [(DAY, tele(DAY, battery_pct=10))])
+    state, _ = step(P, state, AlertClosed(AlertType.BATTERY_LOW), now=DAY + M)
+    state, events = step(P, state, tele(DAY + 2 * M, battery_pct=9), now=DAY + 2 * M)
+    assert events == []
+    state, events = step(P, state, tele(DAY + 3 * M, battery_pct=40), now=DAY + 3 * M)
+    assert events == []  # the cleared event of a muted alert is swallowed
+    state, events = step(P, state, tele(DAY + 4 * M, battery_pct=10), now=DAY + 4 * M)
+    assert types_of(events) == [("AlertRaised", AlertType.BATTERY_LOW)]
+
+
+# --- one open alert per resident and type ----------------------------------------
+
+inputs = st.one_of(
+    st.builds(lambda hr, b, st_: ("t", {"hr": hr, "battery_pct": b, "steps": st_}),
+              st.sampled_from([35, 70, 140]), st.sampled_from([5, 50, 90]), st.integers(0, 50)),
+    st.sampled_from([("e", k) for k in (EventType.SOS, EventType.FALL, EventType.IM_OK,
+                                        EventType.REMOVED, EventType.WORN)]),
+    st.just(("tick", None)),
+    st.sampled_from([("close", t) for t in (AlertType.SOS, AlertType.FALL, AlertType.BATTERY_LOW)]),
+)  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(inputs, st.integers(1, 1200)), max_size=40))
+def test_there_is_never_more_than_one_open_alert_per_resident_and_type(
+    script: list[tuple[tuple[str, object], int]],
+) -> None:
+    state, now, open_types = ResidentState(), DAY, set()
+    for (kind, arg), gap in script:
+        now += timedelta(seconds=gap)
+        if kind == "t":
+            item: object = tele(now, **arg)  # type: ignore[arg-type]
+        elif kind == "e":
+            item = event(now, arg)  # type: ignore[arg-type]
+        elif kind == "tick":
+            item = Tick(now)
+        else:
+            item = AlertClosed(arg)  # type: ignore[arg-type]
+            open_types.discard(arg)
+            if arg in (AlertType.FALL, AlertType.LONG_LIE):  # one fall episode, closed whole
+                open_types -= {AlertType.FALL, AlertType.LONG_LIE}
+        state, events = step(P, state, item, now=now)  # type: ignore[arg-type]
+        for e in events:
+            if isinstance(e, AlertRaised):
+                assert e.type not in open_types
+                open_types.add(e.type)
+            else:
+                assert isinstance(e, AlertUpdated | AlertCleared)
+                assert e.type in open_types
+                if isinstance(e, AlertCleared):
+                    open_types.discard(e.type)

@@ -1,0 +1,144 @@
+"""SOS and falls: raised at once, cancel window, confirmation, long lie."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from alerts.detectors import falls, sos
+from alerts.detectors.types import (
+    AlertCleared,
+    AlertRaised,
+    AlertType,
+    AlertUpdated,
+    ClearReason,
+    Profile,
+    Severity,
+)
+from alerts.falls import load_model
+from eldercare.protocol import DeviceEvent, EventType, ImuWindow
+
+T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
+P = Profile(resident_id=3)
+S = timedelta(seconds=1)
+MODEL = load_model()
+
+
+def ev(kind: EventType, at: datetime) -> DeviceEvent:
+    return DeviceEvent(device_id="wb-1", seq=0, ts=int(at.timestamp() * 1000), type=kind)
+
+
+def test_sos_is_critical_at_once_and_im_ok_is_recorded_not_cancelled() -> None:
+    state, events = sos.step(sos.SosState(), P, ev(EventType.SOS, T0), T0)
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert (raised.type, raised.severity, raised.at) == (AlertType.SOS, Severity.CRITICAL, T0)
+    state, events = sos.step(state, P, ev(EventType.SOS, T0 + 5 * S), T0 + 5 * S)
+    assert [type(e) for e in events] == [AlertUpdated]  # a repeat press: one open alert
+    state, events = sos.step(state, P, ev(EventType.IM_OK, T0 + 9 * S), T0 + 9 * S)
+    assert [type(e) for e in events] == [AlertUpdated]
+    assert isinstance(events[0], AlertUpdated)
+    assert events[0].detail["wearer_says_ok"] is True
+    assert AlertType.SOS in state.open
+
+
+def test_an_im_ok_without_an_sos_does_nothing() -> None:
+    assert sos.step(sos.SosState(), P, ev(EventType.IM_OK, T0), T0)[1] == []
+
+
+def band_fall(state: falls.FallsState, at: datetime) -> tuple[falls.FallsState, list[object]]:
+    new, events = falls.step_event(state, P, ev(EventType.FALL, at), at)
+    return new, list(events)
+
+
+def test_a_band_fall_is_raised_at_once_as_a_suspected_critical_fall() -> None:
+    _, events = band_fall(falls.FallsState(), T0)
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert raised.type is AlertType.FALL
+    assert raised.severity is Severity.CRITICAL
+    assert raised.detail["stage"] == "suspected"
+
+
+def test_im_ok_inside_the_cancel_window_retracts_the_fall() -> None:
+    state, _ = band_fall(falls.FallsState(), T0)
+    state, events = falls.step_event(state, P, ev(EventType.IM_OK, T0), T0 + 30 * S)
+    assert events == [AlertCleared(3, AlertType.FALL, T0 + 30 * S, ClearReason.CANCELLED_BY_WEARER)]
+    assert state.episode is None
+    assert state.open == {}
+
+
+def test_the_fall_is_confirmed_after_the_window_and_a_late_im_ok_does_not_retract() -> None:
+    state, _ = band_fall(falls.FallsState(), T0)
+    state, events = falls.tick(state, P, T0 + 44 * S)
+    assert events == []
+    state, events = falls.tick(state, P, T0 + 45 * S)
+    assert len(events) == 1
+    assert isinstance(events[0], AlertUpdated)
+    assert events[0].detail["stage"] == "confirmed"
+    state, events = falls.im_ok(state, P, T0 + 60 * S)
+    assert [type(e) for e in events] == [AlertUpdated]
+    assert AlertType.FALL in state.open
+
+
+def test_no_movement_after_a_confirmed_fall_escalates_to_a_long_lie() -> None:
+    state, _ = band_fall(falls.FallsState(), T0)
+    state, _ = falls.tick(state, P, T0 + 60 * S)
+    state, events = falls.movement(state, P, 0, T0 + 5 * 60 * S)  # lying still
+    assert events == []
+    state, events = falls.tick(state, P, T0 + 10 * 60 * S)
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert (raised.type, raised.severity) == (AlertType.LONG_LIE, Severity.CRITICAL)
+    state, events = falls.tick(state, P, T0 + 20 * 60 * S)
+    assert events == []  # one long lie
+
+
+def test_getting_up_inside_the_window_downgrades_and_never_becomes_a_long_lie() -> None:
+    state, _ = band_fall(falls.FallsState(), T0)
+    state, events = falls.movement(state, P, 25, T0 + 20 * S)
+    assert len(events) == 1
+    assert isinstance(events[0], AlertUpdated)
+    assert (events[0].severity, events[0].detail["stage"]) == (Severity.HIGH, "recovered")
+    state, events = falls.tick(state, P, T0 + 30 * 60 * S)
+    assert events == []
+
+
+def test_the_band_and_the_platform_seeing_one_fall_make_one_alert() -> None:
+    state, _ = band_fall(falls.FallsState(), T0)
+    state, events = falls.suspect(
+        state, P, device_id="wb-1", source="platform", impact_at=T0 + 2 * S, score=0.9,
+        now=T0 + 3 * S,
+    )  # fmt: skip
+    assert [type(e) for e in events] == [AlertUpdated]
+    assert state.episode is not None
+    assert state.episode.falls == 1
+    assert state.episode.sources == {"band", "platform"}
+
+
+def _window(acc: np.ndarray, t: np.ndarray, at: datetime) -> ImuWindow:
+    return ImuWindow(
+        device_id="wb-1", seq=1, ts=int(at.timestamp() * 1000),
+        t_ms=[round(float(x) * 1000) for x in t],
+        ax=acc[:, 0].tolist(), ay=acc[:, 1].tolist(), az=acc[:, 2].tolist(), trigger="impact",
+    )  # fmt: skip
+
+
+def test_the_platform_detector_raises_a_fall_from_an_imu_window() -> None:
+    t = np.arange(0.0, 12.0, 1 / 50)
+    rng = np.random.default_rng(0)
+    acc = np.where((t < 5.0)[:, None], [0.0, 0.0, 1.0], [1.0, 0.0, 0.0])
+    acc[(t > 4.5) & (t < 4.95)] *= 0.35
+    acc = acc + (4.0 * np.exp(-0.5 * ((t - 5.0) / 0.06) ** 2))[:, None] * [0.6, 0.0, 0.8]
+    acc = acc + rng.normal(0.0, 0.02, acc.shape)
+    _, events = falls.step_imu(falls.FallsState(), P, _window(acc, t, T0), MODEL, T0 + 13 * S)
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert raised.detail["sources"] == ["platform"]
+    still = np.tile([0.0, 0.0, 1.0], (t.size, 1)) + rng.normal(0.0, 0.005, (t.size, 3))
+    assert falls.step_imu(falls.FallsState(), P, _window(still, t, T0), MODEL, T0)[1] == []

@@ -1,0 +1,213 @@
+"""NEWS2 bands, persistence and hysteresis of the vital-sign detector."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.detectors import vitals
+from alerts.detectors.news2 import (
+    HR_BANDS,
+    SBP_BANDS,
+    SPO2_SCALE_1,
+    SPO2_SCALE_2,
+    TEMP_BANDS,
+    Direction,
+    VitalParam,
+)
+from alerts.detectors.types import (
+    AlertCleared,
+    AlertRaised,
+    AlertType,
+    AlertUpdated,
+    Baseline,
+    Profile,
+    Severity,
+)
+from eldercare.protocol import Telemetry
+
+T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
+PROFILE = Profile(resident_id=7)
+RULES = PROFILE.thresholds.persistence
+
+
+@pytest.mark.parametrize(
+    ("bands", "value", "score", "side"),
+    [
+        (HR_BANDS, 40, 3, Direction.LOW),
+        (HR_BANDS, 41, 1, Direction.LOW),
+        (HR_BANDS, 50, 1, Direction.LOW),
+        (HR_BANDS, 51, 0, None),
+        (HR_BANDS, 90, 0, None),
+        (HR_BANDS, 91, 1, Direction.HIGH),
+        (HR_BANDS, 111, 2, Direction.HIGH),
+        (HR_BANDS, 130, 2, Direction.HIGH),
+        (HR_BANDS, 131, 3, Direction.HIGH),
+        (SPO2_SCALE_1, 91, 3, Direction.LOW),
+        (SPO2_SCALE_1, 92, 2, Direction.LOW),
+        (SPO2_SCALE_1, 95, 1, Direction.LOW),
+        (SPO2_SCALE_1, 96, 0, None),
+        (SPO2_SCALE_2, 83, 3, Direction.LOW),
+        (SPO2_SCALE_2, 85, 2, Direction.LOW),
+        (SPO2_SCALE_2, 87, 1, Direction.LOW),
+        (SPO2_SCALE_2, 88, 0, None),
+        (SPO2_SCALE_2, 99, 0, None),
+        (SBP_BANDS, 90, 3, Direction.LOW),
+        (SBP_BANDS, 100, 2, Direction.LOW),
+        (SBP_BANDS, 110, 1, Direction.LOW),
+        (SBP_BANDS, 111, 0, None),
+        (SBP_BANDS, 219, 0, None),
+        (SBP_BANDS, 220, 3, Direction.HIGH),
+        (TEMP_BANDS, 35.0, 3, Direction.LOW),
+        (TEMP_BANDS, 35.1, 1, Direction.LOW),
+        (TEMP_BANDS, 36.0, 1, Direction.LOW),
+        (TEMP_BANDS, 36.1, 0, None),
+        (TEMP_BANDS, 38.0, 0, None),
+        (TEMP_BANDS, 38.1, 1, Direction.HIGH),
+        (TEMP_BANDS, 39.0, 1, Direction.HIGH),
+        (TEMP_BANDS, 39.1, 2, Direction.HIGH),
+    ],
+)
+def test_news2_sub_scores_follow_the_rcp_2017_chart(
+    bands: object, value: float, score: int, side: Direction | None
+) -> None:
+    assert bands.score(value) == (score, side)  # type: ignore[attr-defined]
+
+
+def tele(at: datetime, **vitals_: object) -> Telemetry:
+    ms = int(at.timestamp() * 1000)
+    return Telemetry(device_id="wb-1", seq=0, ts=ms, **vitals_)  # type: ignore[arg-type]
+
+
+def feed(profile: Profile, values: list[tuple[datetime, dict[str, object]]]) -> list[object]:
+    state, out = vitals.VitalsState(), []
+    for at, v in values:
+        state, events = vitals.step(state, profile, tele(at, **v), at)
+        out.extend(events)
+    return out
+
+
+def test_a_high_heart_rate_alerts_only_after_it_persists() -> None:
+    minute = timedelta(minutes=1)
+    readings = [(T0 + i * 2 * minute, {"hr": 125}) for i in range(4)]  # 0, 2, 4, 6 min
+    events = feed(PROFILE, readings[:3])
+    assert events == []  # three readings but only 4 minutes
+    events = feed(PROFILE, readings)
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert raised.type is AlertType.VITAL_HR_HIGH
+    assert raised.severity is Severity.MEDIUM
+    assert raised.detail["news2_score"] == 2
+
+
+def test_escalation_updates_the_open_alert_and_recovery_clears_it() -> None:
+    m = timedelta(minutes=1)
+    seq = [(T0 + i * 2 * m, {"hr": 125}) for i in range(4)]
+    seq += [(T0 + (8 + i * 2) * m, {"hr": 140}) for i in range(4)]  # score 3 for 6 min
+    seq += [(T0 + (16 + i * 5) * m, {"hr": 80}) for i in range(3)]  # 10 min in the clear
+    events = feed(PROFILE, seq)
+    kinds = [type(e) for e in events]
+    assert kinds == [AlertRaised, AlertUpdated, AlertCleared]
+    assert isinstance(events[1], AlertUpdated)
+    assert events[1].severity is Severity.HIGH
+
+
+def test_a_copd_hypercapnic_resident_is_graded_on_scale_2() -> None:
+    copd = Profile(resident_id=7, conditions=frozenset({"copd_hypercapnic"}))
+    seq = [(T0 + timedelta(minutes=3 * i), {"spo2": 89}) for i in range(6)]
+    assert feed(copd, seq) == []
+    assert len(feed(PROFILE, seq)) == 1  # scale 1: 89 scores 3
+
+
+def test_a_chronically_low_but_stable_spo2_is_not_alarmed_all_day() -> None:
+    known = Profile(resident_id=7, baselines={VitalParam.SPO2: Baseline(92.0, 1.0, 500)})
+    seq = [(T0 + timedelta(minutes=3 * i), {"spo2": 93}) for i in range(20)]
+    assert feed(known, seq) == []
+    assert len(feed(PROFILE, seq)) == 1
+    worse = [(T0 + timedelta(minutes=3 * i), {"spo2": 91}) for i in range(6)]
+    assert len(feed(known, worse)) == 1  # a score of 3 always alarms
+
+
+def test_skin_temperature_is_scored_as_a_core_estimate() -> None:
+    seq = [(T0 + timedelta(minutes=3 * i), {"skin_temp_c": 35.4}) for i in range(6)]
+    events = feed(PROFILE, seq)  # 35.4 + 4.0 = 39.4 core: NEWS2 2
+    assert [e.type for e in events] == [AlertType.VITAL_TEMP_HIGH]  # type: ignore[attr-defined]
+
+
+def test_readings_from_a_band_off_the_wrist_are_ignored() -> None:
+    seq = [(T0 + timedelta(minutes=3 * i), {"hr": 150, "worn": False}) for i in range(6)]
+    assert feed(PROFILE, seq) == []
+
+
+# --- properties ---------------------------------------------------------------
+
+hr_values = st.sampled_from([35, 45, 60, 80, 88, 95, 112, 125, 135, 150])
+gaps_s = st.integers(min_value=30, max_value=600)  # always below max_gap (15 min)
+
+
+def _oracle_first_fire(values: list[int], times: list[datetime]) -> int | None:
+    """Index of the first reading that completes a run of >= min score, one side."""
+    need = PROFILE.thresholds.min_alert_score
+    for j in range(len(values)):
+        i = j
+        s_j, d_j = HR_BANDS.score(values[j])
+        if s_j < need:
+            continue
+        while i > 0:
+            s, d = HR_BANDS.score(values[i - 1])
+            if s < need or d is not d_j:
+                break
+            i -= 1
+        if j - i + 1 >= RULES.min_readings and times[j] - times[i] >= RULES.min_duration:
+            return j
+    return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(hr_values, gaps_s), min_size=1, max_size=25))
+def test_a_vital_rule_fires_iff_its_condition_holds_for_its_duration(
+    readings: list[tuple[int, int]],
+) -> None:
+    times, at = [], T0
+    for _, gap in readings:
+        at += timedelta(seconds=gap)
+        times.append(at)
+    values = [v for v, _ in readings]
+    state, first = vitals.VitalsState(), None
+    for j, (v, t) in enumerate(zip(values, times, strict=True)):
+        state, events = vitals.step(state, PROFILE, tele(t, hr=v), t)
+        if any(isinstance(e, AlertRaised) for e in events):
+            first = j
+            break
+    assert first == _oracle_first_fire(values, times)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(hr_values, gaps_s), min_size=1, max_size=30))
+def test_hysteresis_never_clears_while_the_value_is_still_out_of_range(
+    readings: list[tuple[int, int]],
+) -> None:
+    state, at = vitals.VitalsState(), T0
+    need = PROFILE.thresholds.min_alert_score
+    for _ in range(4):  # open a high heart-rate alert first
+        at += timedelta(minutes=2)
+        state, _ev = vitals.step(state, PROFILE, tele(at, hr=125), at)
+    assert AlertType.VITAL_HR_HIGH in state.open
+    for v, gap in readings:
+        at += timedelta(seconds=gap)
+        state, events = vitals.step(state, PROFILE, tele(at, hr=v), at)
+        score, side = HR_BANDS.score(v)
+        for e in events:
+            if not isinstance(e, AlertCleared):
+                continue
+            cleared_side = Direction.HIGH if e.type is AlertType.VITAL_HR_HIGH else Direction.LOW
+            assert not (score >= need and side is cleared_side)  # still out of range
+            if side is not None and side is not cleared_side:
+                continue  # swung to the other side: that side's alert is open instead
+            margin = PROFILE.thresholds.margin(VitalParam.HR)
+            shifted = v + margin if cleared_side is Direction.HIGH else v - margin
+            assert HR_BANDS.score_towards(shifted, cleared_side) < need
