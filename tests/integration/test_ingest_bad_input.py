@@ -104,6 +104,11 @@ async def test_redelivered_readings_are_stored_once(
         assert await cur.fetchone() == (50, 50)
         cur = await conn.execute("SELECT sum(readings), sum(hr_sum) FROM vitals_hourly")
         assert await cur.fetchone() == (50, sum(60 + s for s in range(50)))
+        # the latest state moved forward across batches and did not move back on redelivery
+        cur = await conn.execute(
+            "SELECT last_seq, hr FROM device_state WHERE device_id = %s", (dev,)
+        )
+        assert await cur.fetchone() == (49, 60 + 49)
 
 
 async def test_a_band_that_restarted_its_sequence_is_not_mistaken_for_a_redelivery(

@@ -159,3 +159,29 @@ async def test_database_restart_mid_stream_loses_nothing(
     assert await scalar(db_url, count) == len(messages)
     distinct = "SELECT count(*) FROM (SELECT DISTINCT device_id, seq FROM telemetry) d"
     assert await scalar(db_url, distinct) == len(messages)
+
+
+async def test_a_new_band_is_not_dead_lettered_because_the_registry_was_down(
+    private_postgres: PrivatePostgres, broker: Broker, topic_prefix: str
+) -> None:
+    db_url = create_database(private_postgres.admin_url)
+    migrate(db_url)
+    old, new = f"{topic_prefix}-old", f"{topic_prefix}-new"
+    await register_bands(db_url, [old])
+    async with running_ingest(ingest_settings(db_url, broker.url)) as service:
+        await register_bands(db_url, [new])  # provisioned after ingest loaded its directory
+        await asyncio.to_thread(private_postgres.stop, "immediate")
+        publish_all(broker.url, stream([new], 3))
+
+        async def waiting_for_registry() -> bool:
+            return service.stats.received >= 3
+
+        await eventually(waiting_for_registry)
+        await asyncio.to_thread(private_postgres.start)
+
+        async def stored() -> bool:
+            return service.stats.committed >= 3
+
+        await eventually(stored, timeout=60)
+    assert sum(service.stats.dead_letters.values()) == 0
+    assert await scalar(db_url, "SELECT count(*) FROM telemetry") == 3
