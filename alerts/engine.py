@@ -1,0 +1,429 @@
+"""The live alert engine: detectors in, alert lifecycle persisted, then published.
+
+:class:`AlertEngine` keeps one :class:`ResidentState` per resident and folds
+into it every batch ingest committed (:meth:`AlertEngine.on_batch`, an ingest
+handler in process, or the internal ``ingested`` topic when standalone) and a
+:class:`Tick` every second for residents with something open or pending, and
+every 30 s for everyone. Each batch of events is **persisted first** (one
+transaction, :func:`alerts.store.apply_events`), **then published** as JSON on
+``eldercare/v1/internal/alerts`` (QoS 1): a subscriber never hears of an alert
+the database does not hold.
+
+Restart. The database is the record. At start the engine loads every alert
+not closed and seeds the detectors' open-alert state from it, for the alerts
+whose detectors need to know: an open SOS (its press count continues, so the
+next press is an update) and an open fall (its episode is rebuilt from the
+stored detail and ``opened_at``, so the cancel window, confirmation and long
+lie timers carry on). Every other alert (vital signs, device health,
+inactivity...) is re-derived from fresh data, and the store turns a raise of
+an alert that is already open into an update of it (``ON CONFLICT`` on the
+one-open-alert index), so nothing is raised twice, even by two processes. The
+price: such an alert whose condition ended while the engine was down stays
+open until an operator closes it (never closed by a detector that lost its
+evidence).
+
+Escalation: every ``escalate_every`` ticks (5 s) the engine escalates critical
+alerts nobody acknowledged (:class:`~alerts.lifecycle.EscalationPolicy`:
+supervisor after 2 min, family contact after 5 min by default), recorded on
+the alert and as a transition, then published (``kind: escalated``).
+
+Operators close alerts through :mod:`alerts.store` (the API, another process):
+with each escalation check (5 s) the engine compares what its detectors hold
+open with the database and tells the detectors (:class:`AlertClosed`) about
+alerts closed meanwhile; :meth:`AlertEngine.refresh` (every 30 s, with the
+profiles) does it at once. Inside that window a detector update of an alert an
+operator just closed finds no open row and opens a new alert (never lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import ssl
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import aiomqtt
+import psycopg
+from psycopg.rows import TupleRow
+
+from alerts.detectors import (
+    AlertClosed,
+    AlertEvent,
+    AlertType,
+    Profile,
+    ResidentState,
+    Severity,
+    Tick,
+    step,
+)
+from alerts.detectors.falls import FallEpisode, FallsState, FallStage
+from alerts.detectors.lifecycle import OpenAlert
+from alerts.detectors.sos import SosState
+from alerts.falls import FallModel, load_model
+from alerts.lifecycle import EscalationPolicy, due_escalations
+from alerts.profiles import load_profile, load_profiles
+from alerts.store import (
+    AlertChange,
+    StoredAlert,
+    apply_events,
+    open_alerts,
+    record_escalations,
+    unacknowledged,
+)
+from eldercare.logs import get_logger
+from eldercare.migrate import migrate
+from eldercare.settings import Settings
+from eldercare.topics import ALERTS
+from ingest.consumer import ingested_batches
+from ingest.handoff import IngestedBatch
+from ingest.mqtt_source import backoff_delay
+from ingest.rows import Accepted
+
+log = get_logger(__name__)
+_RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+_PERSIST_ATTEMPTS = 6
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _seed_sos(alert: StoredAlert) -> SosState:
+    d = alert.detail
+    presses = int(d.get("presses") or alert.repeat_count)
+    first = _parse_time(d.get("first_pressed_at")) or alert.opened_at
+    ok_at = _parse_time(d.get("wearer_ok_at"))
+    opened = OpenAlert(Severity(alert.severity), alert.device_id, f"{presses}:{ok_at is not None}",
+                       alert.opened_at)  # fmt: skip
+    return SosState(presses, first, ok_at, {AlertType.SOS: opened})
+
+
+def _seed_falls(fall: StoredAlert, long_lie: StoredAlert | None) -> FallsState:
+    if fall.device_id is None:
+        return FallsState()
+    d = fall.detail
+    try:
+        stage = FallStage(str(d.get("stage", FallStage.CONFIRMED)))
+    except ValueError:
+        stage = FallStage.CONFIRMED
+    score = d.get("score")
+    episode = FallEpisode(
+        stage=stage,
+        device_id=fall.device_id,
+        suspected_at=fall.opened_at,
+        impact_at=_parse_time(d.get("impact_at")) or fall.opened_at,
+        sources=frozenset(str(s) for s in d.get("sources") or ["band"]),
+        score=float(score) if isinstance(score, int | float) else None,
+        falls=int(d.get("falls") or 1),
+        steps_since=int(d.get("steps_since") or 0),
+        wearer_ok_at=fall.updated_at if d.get("wearer_says_ok") else None,
+        long_lie=long_lie is not None,
+    )
+    # key "" differs from any real key: the next sync refreshes the stored detail
+    opened = {
+        AlertType.FALL: OpenAlert(Severity(fall.severity), fall.device_id, "", fall.opened_at)
+    }
+    if long_lie is not None:
+        opened[AlertType.LONG_LIE] = OpenAlert(
+            Severity(long_lie.severity), long_lie.device_id, "", long_lie.opened_at
+        )
+    return FallsState(episode, opened)
+
+
+def seed_states(alerts: Iterable[StoredAlert]) -> dict[int, ResidentState]:
+    """Pure: detector states that know the stored open SOS and fall alerts."""
+    by_resident: dict[int, dict[str, StoredAlert]] = {}
+    for a in alerts:
+        by_resident.setdefault(a.resident_id, {})[a.type] = a
+    states: dict[int, ResidentState] = {}
+    for resident_id, alerts_of in by_resident.items():
+        state = ResidentState()
+        if (sos := alerts_of.get(AlertType.SOS)) is not None:
+            state = replace(state, sos=_seed_sos(sos))
+        if (fall := alerts_of.get(AlertType.FALL)) is not None:
+            state = replace(state, falls=_seed_falls(fall, alerts_of.get(AlertType.LONG_LIE)))
+        states[resident_id] = state
+    return states
+
+
+def pending(state: ResidentState) -> bool:
+    """Has the resident anything open or a timer running (ticked every second)?"""
+    return state.falls.episode is not None or bool(state.open_alerts())
+
+
+def _ordered(batch: IngestedBatch) -> list[Accepted]:
+    """By the band's time; a status without one (the last will, sent when the connection
+    dropped) after the rest. Stable: each channel's own order is kept."""
+    items = [*batch.status, *batch.telemetry, *batch.events, *batch.imu]
+    return sorted(items, key=lambda a: (a.message.ts is None, a.message.ts or 0))
+
+
+class AlertEngine:
+    """Detectors, persistence and publication for every resident (see the module doc)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        fall_model: FallModel | None,
+        clock: Callable[[], datetime] = _utcnow,
+        tick_s: float = 1.0,
+        full_tick_every: int = 30,
+        escalate_every: int = 5,
+        escalation: EscalationPolicy | None = None,
+    ) -> None:
+        self.settings = settings
+        self.fall_model = fall_model
+        self.profiles: dict[int, Profile] = {}
+        self.states: dict[int, ResidentState] = {}
+        self.published = 0
+        self.ready = asyncio.Event()  # loaded and (in run) connected to the broker
+        self.subscribed = asyncio.Event()  # standalone: reading the ingested topic
+        self._clock = clock
+        self._tick_s = tick_s
+        self._full_tick_every = max(1, full_tick_every)
+        self._escalate_every = max(1, escalate_every)
+        self.escalation = escalation or EscalationPolicy()
+        self._lock = asyncio.Lock()  # one decision at a time: states and the connection
+        self._conn: psycopg.AsyncConnection[TupleRow] | None = None
+        self._client: aiomqtt.Client | None = None
+        self._loaded = False
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    async def on_batch(self, batch: IngestedBatch) -> None:
+        """Ingest handler: fold the new readings in, persist, publish."""
+        async with self._lock:
+            await self._ensure_loaded()
+            now = self._clock()
+            events: list[AlertEvent] = []
+            for accepted in _ordered(batch):
+                resident_id = accepted.resident_id
+                if resident_id is None:
+                    continue
+                profile = await self._profile(resident_id)
+                if profile is None:
+                    continue
+                state = self.states.get(resident_id, ResidentState())
+                state, evs = step(profile, state, accepted, now=now, fall_model=self.fall_model)
+                self.states[resident_id] = state
+                events += evs
+            await self._emit(events)
+
+    async def tick(self, *, everyone: bool = False) -> None:
+        """Time-driven rules: residents with anything pending, or everyone."""
+        async with self._lock:
+            await self._ensure_loaded()
+            now = self._clock()
+            ids = list(self.profiles) if everyone else [
+                r for r, s in self.states.items() if pending(s)
+            ]  # fmt: skip
+            events: list[AlertEvent] = []
+            for resident_id in ids:
+                profile = self.profiles.get(resident_id)
+                if profile is None:
+                    continue
+                state = self.states.get(resident_id, ResidentState())
+                state, evs = step(profile, state, Tick(now), now=now, fall_model=self.fall_model)
+                self.states[resident_id] = state
+                events += evs
+            await self._emit(events)
+
+    async def refresh(self) -> None:
+        """Reload profiles, and tell the detectors about alerts closed elsewhere."""
+        async with self._lock:
+            conn = await self._connection()
+            self.profiles = await load_profiles(conn)
+            self._forget_closed(await open_alerts(conn))
+
+    async def escalate(self) -> list[AlertChange]:
+        """Escalate unacknowledged critical alerts that are due; persist, then publish.
+
+        Also tells the detectors about alerts operators closed meanwhile (same query).
+        """
+        async with self._lock:
+            conn = await self._connection()
+            now = self._clock()
+            stored = await open_alerts(conn)
+            self._forget_closed(stored)
+            due = due_escalations(unacknowledged(stored), now=now, policy=self.escalation)
+            changes = await record_escalations(conn, due, at=now)
+            for change in changes:
+                log.info("alert_escalated", alert_id=change.alert.id, note=change.note)
+            await self._publish(changes)
+            return changes
+
+    def _forget_closed(self, stored: list[StoredAlert]) -> None:
+        """Step :class:`AlertClosed` for what the detectors hold but the database closed."""
+        still_open = {(a.resident_id, a.type) for a in stored}
+        now = self._clock()
+        for resident_id, state in list(self.states.items()):
+            profile = self.profiles.get(resident_id, Profile(resident_id))
+            new = state
+            for alert_type in state.open_alerts():
+                if alert_type in state.muted or (resident_id, alert_type) in still_open:
+                    continue
+                new, _ = step(profile, new, AlertClosed(alert_type), now=now)
+            self.states[resident_id] = new
+
+    # -- the shell --------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event, *, consume: bool = False) -> None:
+        """Publish on MQTT and tick until ``stop``; ``consume``: read the ingested topic."""
+        async with self._lock:
+            await self._ensure_loaded()
+        endpoint = self.settings.mqtt()
+        try:
+            async with aiomqtt.Client(
+                endpoint.host,
+                endpoint.port,
+                username=endpoint.username,
+                password=endpoint.password,
+                identifier=f"eldercare-alerts-{uuid.uuid4().hex[:8]}",
+                tls_context=ssl.create_default_context() if endpoint.tls else None,
+            ) as client:
+                self._client = client
+                held = sum(len(s.open_alerts()) for s in self.states.values())
+                log.info("alert_engine_started", residents=len(self.profiles), open_alerts=held)
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._tick_loop(stop), name="alerts-tick")
+                    if consume:
+                        tg.create_task(self._consume(stop), name="alerts-consume")
+                    self.ready.set()
+        finally:
+            self._client = None
+            self.ready.clear()
+            await self.close()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                await self._conn.close()
+            self._conn = None
+
+    async def _tick_loop(self, stop: asyncio.Event) -> None:
+        n = 0
+        while True:
+            try:
+                await asyncio.wait_for(stop.wait(), self._tick_s)
+            except TimeoutError:
+                pass
+            else:
+                return
+            n += 1
+            everyone = n % self._full_tick_every == 0
+            try:
+                if everyone:
+                    await self.refresh()
+                await self.tick(everyone=everyone)
+                if n % self._escalate_every == 0:
+                    await self.escalate()
+            except _RETRYABLE as exc:
+                await self._drop_connection()
+                log.warning("alert_tick_failed", error=str(exc).splitlines()[0])
+
+    async def _consume(self, stop: asyncio.Event) -> None:
+        url = self.settings.mqtt_url or ""
+
+        async def forever() -> None:
+            async for batch in ingested_batches(url, subscribed=self.subscribed):
+                await self.on_batch(batch)
+
+        reader = asyncio.create_task(forever(), name="alerts-ingested-reader")
+        stopper = asyncio.create_task(stop.wait(), name="alerts-stop")
+        await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if reader.done():
+            reader.result()  # raises what ended it
+            return
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+
+    async def _connection(self) -> psycopg.AsyncConnection[TupleRow]:
+        if self._conn is None or self._conn.closed:
+            url = self.settings.require_database_url()
+            self._conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        return self._conn
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                await conn.close()
+
+    async def _ensure_loaded(self) -> None:
+        if self._loaded:
+            return
+        conn = await self._connection()
+        self.profiles = await load_profiles(conn)
+        self.states = seed_states(await open_alerts(conn))
+        self._loaded = True
+
+    async def _profile(self, resident_id: int) -> Profile | None:
+        profile = self.profiles.get(resident_id)
+        if profile is None:  # registered after the engine loaded the registry
+            profile = await load_profile(await self._connection(), resident_id)
+            if profile is not None:
+                self.profiles[resident_id] = profile
+        return profile
+
+    async def _emit(self, events: list[AlertEvent]) -> None:
+        if not events:
+            return
+        changes = await self._persist(events)
+        for change in changes:
+            a = change.alert
+            log.info("alert_change", kind=change.kind, alert_id=a.id, resident_id=a.resident_id,
+                     type=a.type, severity=a.severity, state=a.state)  # fmt: skip
+        await self._publish(changes)
+
+    async def _persist(self, events: list[AlertEvent]) -> list[AlertChange]:
+        attempt = 0
+        while True:
+            try:
+                return await apply_events(await self._connection(), events)
+            except _RETRYABLE as exc:
+                await self._drop_connection()
+                attempt += 1
+                if attempt >= _PERSIST_ATTEMPTS:
+                    raise
+                delay = backoff_delay(attempt, base=0.2, cap=5.0, rnd=random.random())  # noqa: S311
+                log.warning("alert_persist_retry", error=str(exc).splitlines()[0],
+                            attempt=attempt, retry_in_s=round(delay, 2))  # fmt: skip
+                await asyncio.sleep(delay)
+
+    async def _publish(self, changes: list[AlertChange]) -> None:
+        client = self._client
+        if client is None:
+            return  # not running (a handler only): the database holds the record
+        for change in changes:
+            payload = json.dumps(change.to_json(), default=str, separators=(",", ":"))
+            try:
+                await client.publish(ALERTS, payload.encode(), qos=1)
+            except aiomqtt.MqttError as exc:
+                log.warning("alert_publish_failed", alert_id=change.alert.id, error=str(exc))
+                return
+            self.published += 1
+
+
+async def run_engine(settings: Settings, stop: asyncio.Event) -> None:
+    """`eldercare alerts`: a standalone engine reading ingest's internal topic."""
+    await asyncio.to_thread(migrate, settings.require_database_url())
+    engine = AlertEngine(settings, fall_model=load_model())
+    await engine.run(stop, consume=True)

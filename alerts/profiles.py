@@ -1,0 +1,68 @@
+"""Build the detectors' resident Profiles from the registry.
+
+Conditions and living alone come from ``residents``; the home becomes a
+:class:`SafeZone` of ``HOME_RADIUS_M`` around ``home_lat/home_lon``; the
+expected telemetry interval is the shortest of the resident's active bands'.
+Per-resident clinician thresholds and baselines are not stored yet: the
+detectors' defaults (NEWS2) apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+import psycopg
+from psycopg.rows import TupleRow, class_row
+
+from alerts.detectors.types import Profile, SafeZone
+
+HOME_RADIUS_M: Final = 150.0
+
+_QUERY = (
+    "SELECT r.resident_id, r.conditions, r.living_alone, r.home_lat, r.home_lon,"
+    " min(w.expected_interval_s) AS expected_interval_s"
+    " FROM residents r LEFT JOIN wristbands w"
+    " ON w.resident_id = r.resident_id AND w.revoked_at IS NULL"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentRow:
+    resident_id: int
+    conditions: list[str]
+    living_alone: bool
+    home_lat: float | None
+    home_lon: float | None
+    expected_interval_s: int | None
+
+
+def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) -> Profile:
+    """Pure: one registry row to the detectors' Profile."""
+    zones: tuple[SafeZone, ...] = ()
+    if row.home_lat is not None and row.home_lon is not None:
+        zones = (SafeZone(row.home_lat, row.home_lon, home_radius_m, "home"),)
+    return Profile(
+        resident_id=row.resident_id,
+        conditions=frozenset(row.conditions),
+        lives_alone=row.living_alone,
+        safe_zones=zones,
+        expected_interval_s=row.expected_interval_s or 60,
+    )
+
+
+async def load_profiles(conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:
+    """Every resident's Profile, by resident id."""
+    async with conn.cursor(row_factory=class_row(ResidentRow)) as cur:
+        await cur.execute(_QUERY + " GROUP BY r.resident_id")
+        rows = await cur.fetchall()
+    return {r.resident_id: profile_from_row(r) for r in rows}
+
+
+async def load_profile(conn: psycopg.AsyncConnection[TupleRow], resident_id: int) -> Profile | None:
+    """One resident's Profile (a resident registered after the engine started)."""
+    async with conn.cursor(row_factory=class_row(ResidentRow)) as cur:
+        await cur.execute(_QUERY + " WHERE r.resident_id = %s GROUP BY r.resident_id",
+                          (resident_id,))  # fmt: skip
+        row = await cur.fetchone()
+    return None if row is None else profile_from_row(row)
