@@ -62,6 +62,18 @@ def cmd_ingest(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(_args: argparse.Namespace) -> int:
+    from alerts.engine import run_engine
+
+    settings = _settings()
+
+    async def main(stop: asyncio.Event) -> None:
+        await run_engine(settings, stop)
+
+    run_until_signalled(main)
+    return 0
+
+
 def cmd_falls_score(args: argparse.Namespace) -> int:
     from alerts.falls.cli import score_main
 
@@ -124,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ingest", help="run the wristband ingest service")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("alerts", help="run the alert engine (reads ingest's internal topic)")
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("simulate", help="simulated wristband fleets, scenarios, record/replay",
                        add_help=False)  # fmt: skip

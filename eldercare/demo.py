@@ -18,10 +18,12 @@ from pathlib import Path
 
 import psycopg
 
+from alerts.engine import AlertEngine
+from alerts.falls.model import load_model
 from eldercare.embedded import embedded_broker, embedded_postgres
 from eldercare.settings import Settings
 from ingest.handoff import IngestedBatch
-from ingest.service import IngestService
+from ingest.service import IngestService, prepare_database
 from simulators.fleet import Fleet
 from simulators.runner import run
 from simulators.scenario import Scenario
@@ -69,12 +71,16 @@ async def _report(settings: Settings, service: IngestService, counts: _Counts, b
                 "SELECT count(*) FILTER (WHERE online), count(*) FROM device_state"
             )
             online, seen = await cur.fetchone() or (0, 0)
+            cur = await conn.execute(
+                "SELECT type, count(*) FROM alerts WHERE closed_at IS NULL GROUP BY type ORDER BY 1"
+            )
+            alerts = " ".join(f"{t}:{n}" for t, n in await cur.fetchall()) or "-"
         stored = service.stats.stored
         events = " ".join(f"{k}:{v}" for k, v in sorted(counts.events.items())) or "-"
         print(f"[{time.monotonic() - started:6.0f}s] bands online {online}/{bands} (seen {seen})"
               f"  stored {stored} (+{(stored - last) / 2:.0f}/s)"
               f"  dead letters {sum(service.stats.dead_letters.values())}"
-              f"  events {events}", flush=True)  # fmt: skip
+              f"  events {events}  open alerts {alerts}", flush=True)  # fmt: skip
         last = stored
 
 
@@ -85,14 +91,17 @@ async def _demo(settings: Settings, *, bands: int, duration_s: float | None, see
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     counts = _Counts()
-    service = IngestService(settings, handlers=[counts.on_batch])
+    await prepare_database(settings)
+    fleet = Fleet.create(seed=seed, bands=bands, prefix="DEMO", interval_s=10)
+    await fleet.register(settings.require_database_url())
+    engine = AlertEngine(settings, fall_model=load_model())
+    service = IngestService(settings, handlers=[counts.on_batch, engine.on_batch])
     ingest = asyncio.create_task(service.run(stop), name="ingest")
+    alerts = asyncio.create_task(engine.run(stop), name="alerts")
     await asyncio.wait({ingest, asyncio.create_task(service.ready.wait())},
                        return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
     if ingest.done():
         ingest.result()
-    fleet = Fleet.create(seed=seed, bands=bands, prefix="DEMO", interval_s=10)
-    await fleet.register(settings.require_database_url())
     print(f"registered {bands} residents and wristbands; streaming (Ctrl-C stops) ...", flush=True)
     scenario_file = resources.files("simulators") / "scenarios" / "emergencies.yaml"
     scenario = Scenario.load(str(scenario_file)) if scenario_file.is_file() else None
@@ -108,6 +117,7 @@ async def _demo(settings: Settings, *, bands: int, duration_s: float | None, see
         await transport.close(drain_timeout_s=5)
         await reporter
         await ingest
+        await alerts
     print(f"demo stopped: {service.summary()}", flush=True)
 
 
