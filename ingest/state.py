@@ -8,7 +8,7 @@ value the batch has for it, stamped with its device time; the upsert in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,20 +49,31 @@ class _Latest:
     loc_at: int | None = None
     loc: tuple[float, float, float, str] | None = None
 
-    def row(self) -> tuple[object, ...]:
+    def row(self, at: Callable[[int | None], datetime | None]) -> tuple[object, ...]:
         """The row in ``STATE_COLUMNS`` order, stamps as datetimes."""
         loc = self.loc if self.loc is not None else (None, None, None, None)
         return (
-            self.device_id, self.resident_id, _at(self.last_seen), self.last_seq,
-            _at(self.vitals_at), *self.vitals,
-            _at(self.steps_at), self.steps, _at(self.battery_at), self.battery_pct,
-            _at(self.worn_at), self.worn,
-            _at(self.loc_at), *loc,
+            self.device_id, self.resident_id, at(self.last_seen), self.last_seq,
+            at(self.vitals_at), *self.vitals,
+            at(self.steps_at), self.steps, at(self.battery_at), self.battery_pct,
+            at(self.worn_at), self.worn,
+            at(self.loc_at), *loc,
         )  # fmt: skip
 
 
-def _at(ms: int | None) -> datetime | None:
-    return ms_to_datetime(ms) if ms is not None else None
+def _stamper() -> Callable[[int | None], datetime | None]:
+    """ms -> datetime, converting each distinct stamp once (a reading's groups share one)."""
+    seen: dict[int, datetime] = {}
+
+    def at(ms: int | None) -> datetime | None:
+        if ms is None:
+            return None
+        value = seen.get(ms)
+        if value is None:
+            value = seen[ms] = ms_to_datetime(ms)
+        return value
+
+    return at
 
 
 def latest_states(readings: Iterable[Accepted]) -> list[tuple[object, ...]]:
@@ -78,14 +89,21 @@ def latest_states(readings: Iterable[Accepted]) -> list[tuple[object, ...]]:
         ts = t.ts
         if ts >= state.last_seen:
             state.resident_id, state.last_seen, state.last_seq = a.resident_id, ts, t.seq
-        vitals = (t.hr, t.spo2, t.bp_sys, t.bp_dia, t.skin_temp_c)
-        if any(v is not None for v in vitals) and (
-            state.vitals_at is None or ts >= state.vitals_at
-        ):
+        if (
+            t.hr is not None
+            or t.spo2 is not None
+            or t.bp_sys is not None
+            or t.bp_dia is not None
+            or t.skin_temp_c is not None
+        ) and (state.vitals_at is None or ts >= state.vitals_at):
+            vitals: tuple[int | float | None, ...] = (t.hr, t.spo2, t.bp_sys, t.bp_dia,
+                                                      t.skin_temp_c)  # fmt: skip
+            if state.vitals_at is not None:  # keep what this reading did not measure
+                vitals = tuple(
+                    v if v is not None else o for v, o in zip(vitals, state.vitals, strict=True)
+                )
             state.vitals_at = ts
-            state.vitals = tuple(
-                v if v is not None else o for v, o in zip(vitals, state.vitals, strict=True)
-            )
+            state.vitals = vitals
         if t.steps is not None and (state.steps_at is None or ts >= state.steps_at):
             state.steps_at, state.steps = ts, t.steps
         if t.battery_pct is not None and (state.battery_at is None or ts >= state.battery_at):
@@ -95,4 +113,5 @@ def latest_states(readings: Iterable[Accepted]) -> list[tuple[object, ...]]:
         if t.loc is not None and (state.loc_at is None or ts >= state.loc_at):
             loc = t.loc
             state.loc_at, state.loc = ts, (loc.lat, loc.lon, loc.acc_m, loc.src.value)
-    return [best[device_id].row() for device_id in sorted(best)]
+    at = _stamper()
+    return [best[device_id].row(at) for device_id in sorted(best)]
