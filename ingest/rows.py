@@ -73,9 +73,6 @@ class SortedBatch:
     dead: list[DeadLetter] = field(default_factory=list)
     duplicates_in_batch: int = 0
 
-    def accepted(self) -> int:
-        return len(self.telemetry) + len(self.events) + len(self.imu) + len(self.status)
-
 
 def sort_batch(
     raw: Sequence[RawMessage],

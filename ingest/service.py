@@ -121,8 +121,8 @@ class IngestService:
         self._source.start()
         try:
             async with asyncio.TaskGroup() as tg:
-                decoder = tg.create_task(self._decode_loop(url, stop), name="ingest-decode")
-                tg.create_task(self._write_loop(writer, decoder), name="ingest-write")
+                tg.create_task(self._decode_loop(url, stop), name="ingest-decode")
+                tg.create_task(self._write_loop(writer), name="ingest-write")
                 tg.create_task(self._maintenance_loop(url, path, stop), name="ingest-upkeep")
                 tg.create_task(self._directory_loop(url, stop), name="ingest-directory")
         finally:
@@ -130,7 +130,8 @@ class IngestService:
             await writer.close()
             if self._lookup_conn is not None:
                 await self._lookup_conn.close()
-            log.info("ingest_stopped", **self.summary())
+            blocked = round(self._inbox.blocked_s, 1)  # time the MQTT thread waited on a full inbox
+            log.info("ingest_stopped", inbox_blocked_s=blocked, **self.summary())
 
     def summary(self) -> dict[str, object]:
         s = self.stats
@@ -202,7 +203,7 @@ class IngestService:
             else:
                 return
 
-    async def _write_loop(self, writer: BatchWriter, decoder: asyncio.Task[None]) -> None:
+    async def _write_loop(self, writer: BatchWriter) -> None:
         """Stage 2: commit (retrying through outages), then ack, then hand on."""
         source = self._source
         if source is None:

@@ -2,11 +2,15 @@
 
 A batch is COPYed into session-local staging tables, then moved into the real
 tables with ``ON CONFLICT DO NOTHING`` (the (device, time, seq) key makes
-redeliveries vanish), and in the same statement the rows that were really new
-update ``device_state`` (and, on plain PostgreSQL, ``vitals_hourly``).
+redeliveries vanish); in the same statement the rows that were really new feed
+``vitals_hourly`` on plain PostgreSQL, and the batch's latest state per band
+(``ingest.state``, stamped so redeliveries never move it back) updates
+``device_state``. The statements are built once per process.
 """
 
 from __future__ import annotations
+
+from functools import cache
 
 from ingest.rows import EVENT_COLUMNS, IMU_COLUMNS, TELEMETRY_COLUMNS
 from ingest.state import STATE_COLUMNS
@@ -19,6 +23,7 @@ STAGING = {
 }
 
 
+@cache
 def create_staging_sql() -> list[str]:
     return [
         f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {table} INCLUDING DEFAULTS)"
@@ -83,6 +88,7 @@ _ROLLUP_UPDATE = ", ".join(
 )
 
 
+@cache
 def telemetry_insert_sql(*, maintain_rollups: bool) -> str:
     """Move staged telemetry in; returns the (device_id, seq) of readings that were new."""
     cols = ", ".join(TELEMETRY_COLUMNS)
@@ -100,6 +106,7 @@ def telemetry_insert_sql(*, maintain_rollups: bool) -> str:
     )
 
 
+@cache
 def state_upsert_sql() -> str:
     """Apply the batch's latest state per band (computed by ingest.state) to device_state.
 
@@ -119,6 +126,7 @@ def state_upsert_sql() -> str:
     )
 
 
+@cache
 def events_insert_sql() -> str:
     cols = ", ".join(EVENT_COLUMNS)
     return (
@@ -145,6 +153,7 @@ def events_insert_sql() -> str:
     )
 
 
+@cache
 def imu_insert_sql() -> str:
     cols = ", ".join(IMU_COLUMNS)
     return (
