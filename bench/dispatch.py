@@ -57,18 +57,36 @@ def make_workers(n: int, rng: random.Random) -> list[Worker]:
     for i in range(n):
         d = i % 10
         mode = rng.choices([Mode.EBIKE, Mode.BIKE, Mode.WALK, Mode.CAR], [6, 2, 1, 1])[0]
-        out.append(Worker(f"W{i:05d}", f"D{d}", rng.choice(SKILL_SETS), point_in(d, rng),
-                          mode=mode, max_orders_per_day=12, status=WorkerStatus.AVAILABLE,
-                          location=point_in(d, rng)))  # fmt: skip
+        out.append(
+            Worker(
+                f"W{i:05d}",
+                f"D{d}",
+                rng.choice(SKILL_SETS),
+                point_in(d, rng),
+                mode=mode,
+                max_orders_per_day=12,
+                status=WorkerStatus.AVAILABLE,
+                location=point_in(d, rng),
+            )
+        )
     return out
 
 
 def make_orders(n: int, workers: list[Worker], rng: random.Random) -> list[Order]:
     catalogue = load_catalogue()
     routine = [s for s in catalogue.services.values() if not s.emergency]
-    weights = {"meal_delivery": 5, "cleaning": 3, "welfare_visit": 3, "bathing": 2,
-               "companionship": 2, "personal_care": 2, "nursing": 1, "shopping": 1,
-               "escort": 0.5, "recreation": 0.5}  # fmt: skip
+    weights = {
+        "meal_delivery": 5,
+        "cleaning": 3,
+        "welfare_visit": 3,
+        "bathing": 2,
+        "companionship": 2,
+        "personal_care": 2,
+        "nursing": 1,
+        "shopping": 1,
+        "escort": 0.5,
+        "recreation": 0.5,
+    }
     by_district: dict[str, list[Worker]] = {}
     for w in workers:
         by_district.setdefault(w.district, []).append(w)
@@ -84,9 +102,20 @@ def make_orders(n: int, workers: list[Worker], rng: random.Random) -> list[Order
             width = timedelta(minutes=rng.choice([60, 120, 180]))
         able = [w for w in by_district[f"D{d}"] if s.skills <= w.skills]
         preferred = rng.choice(able).worker_id if able and rng.random() < 0.4 else None
-        out.append(Order(i + 1, 1_000 + i, s.code, point_in(d, rng), start, start + width,
-                         timedelta(minutes=s.duration_min), s.skills,
-                         preferred_worker=preferred, district=f"D{d}"))  # fmt: skip
+        out.append(
+            Order(
+                i + 1,
+                1_000 + i,
+                s.code,
+                point_in(d, rng),
+                start,
+                start + width,
+                timedelta(minutes=s.duration_min),
+                s.skills,
+                preferred_worker=preferred,
+                district=f"D{d}",
+            )
+        )
     return out
 
 
@@ -106,13 +135,16 @@ def bench_emergency(n: int, rng: random.Random, decisions: int = 2_000) -> dict[
         decide(fleet, at, order_id=None, required=need, policy=policy, travel=travel)
         lat.append((time.perf_counter() - t) * 1000)
     a = np.array(lat)
-    return {"emergency_p50_ms": round(float(np.percentile(a, 50)), 3),
-            "emergency_p99_ms": round(float(np.percentile(a, 99)), 3),
-            "emergency_snapshot_build_ms": round(build_ms, 1)}  # fmt: skip
+    return {
+        "emergency_p50_ms": round(float(np.percentile(a, 50)), 3),
+        "emergency_p99_ms": round(float(np.percentile(a, 99)), 3),
+        "emergency_snapshot_build_ms": round(build_ms, 1),
+    }
 
 
-def bench_plan(n_orders: int, n_workers: int, seconds: float,
-               rng: random.Random) -> dict[str, float]:  # fmt: skip
+def bench_plan(
+    n_orders: int, n_workers: int, seconds: float, rng: random.Random
+) -> dict[str, float]:
     travel = HaversineTravel()
     workers = make_workers(n_workers, rng)
     orders = make_orders(n_orders, workers, rng)
@@ -120,9 +152,15 @@ def bench_plan(n_orders: int, n_workers: int, seconds: float,
     pws = []
     for w in workers:
         a, b = rng.choice(shifts)
-        pws.append(PlanWorker.from_worker(w, shift_start=DAY + timedelta(hours=a),
-                                          shift_end=DAY + timedelta(hours=b), travel=travel,
-                                          start=w.home))  # fmt: skip
+        pws.append(
+            PlanWorker.from_worker(
+                w,
+                shift_start=DAY + timedelta(hours=a),
+                shift_end=DAY + timedelta(hours=b),
+                travel=travel,
+                start=w.home,
+            )
+        )
     problem = PlanProblem(orders, pws, travel)
     t = time.perf_counter()
     greedy = evaluate(problem, greedy_plan(problem))
@@ -154,11 +192,15 @@ def main() -> None:
     p.add_argument("--plan-seconds", type=float, default=40.0, help="solver time budget")
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    out: dict[str, object] = {"workers_on_shift": args.workers, "orders": args.orders,
-                              "plan_workers": args.plan_workers}  # fmt: skip
+    out: dict[str, object] = {
+        "workers_on_shift": args.workers,
+        "orders": args.orders,
+        "plan_workers": args.plan_workers,
+    }
     out.update(bench_emergency(args.workers, random.Random(args.seed)))
-    out.update(bench_plan(args.orders, args.plan_workers, args.plan_seconds,
-                          random.Random(args.seed)))  # fmt: skip
+    out.update(
+        bench_plan(args.orders, args.plan_workers, args.plan_seconds, random.Random(args.seed))
+    )
     print(json.dumps(out))
 
 

@@ -198,11 +198,14 @@ def decide(
 
     ``elapsed_s``: the SLA clock already used (time since the alert opened).
     """
-    best = rank(fleet, at, required=required, policy=policy, exclude=exclude, limit=1,
-                travel=travel)  # fmt: skip
+    best = rank(
+        fleet, at, required=required, policy=policy, exclude=exclude, limit=1, travel=travel
+    )
     if not best:
-        return [NoCandidate(order_id, "no qualified worker on shift"),
-                Escalate(order_id, None, policy.sla_s)]  # fmt: skip
+        return [
+            NoCandidate(order_id, "no qualified worker on shift"),
+            Escalate(order_id, None, policy.sla_s),
+        ]
     out: list[Decision] = [Offer(order_id, best[0])]
     if elapsed_s + best[0].eta_s > policy.sla_s:
         out.append(Escalate(order_id, best[0].eta_s, policy.sla_s))

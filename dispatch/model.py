@@ -88,9 +88,14 @@ class ServiceType:
             raise CatalogueError(f"{self.code}: unknown skills {sorted(unknown)}")
 
     def to_json(self) -> dict[str, Any]:
-        return {"code": self.code, "name": self.name, "duration_min": self.duration_min,
-                "skills": sorted(self.skills), "interruptible": self.interruptible,
-                "emergency": self.emergency}  # fmt: skip
+        return {
+            "code": self.code,
+            "name": self.name,
+            "duration_min": self.duration_min,
+            "skills": sorted(self.skills),
+            "interruptible": self.interruptible,
+            "emergency": self.emergency,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +124,14 @@ class Catalogue:
             if not isinstance(e, dict) or "code" not in e:
                 raise CatalogueError(f"bad catalogue entry {e!r}")
             try:
-                s = ServiceType(code=str(e["code"]), name=str(e.get("name", e["code"])),
-                                duration_min=int(e["duration_min"]),
-                                skills=frozenset(str(k) for k in e.get("skills", [])),
-                                interruptible=bool(e.get("interruptible", False)),
-                                emergency=bool(e.get("emergency", False)))  # fmt: skip
+                s = ServiceType(
+                    code=str(e["code"]),
+                    name=str(e.get("name", e["code"])),
+                    duration_min=int(e["duration_min"]),
+                    skills=frozenset(str(k) for k in e.get("skills", [])),
+                    interruptible=bool(e.get("interruptible", False)),
+                    emergency=bool(e.get("emergency", False)),
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise CatalogueError(f"bad catalogue entry {e!r}: {exc}") from exc
             out[s.code] = s

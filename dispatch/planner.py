@@ -45,9 +45,15 @@ def _secs(t: datetime, t0: datetime) -> int:
     return max(0, round((t - t0).total_seconds()))
 
 
-def _district_plan(orders: Sequence[Order], workers: Sequence[PlanWorker],
-                   problem: PlanProblem, capacity: dict[str, int], seconds: float,
-                   settings: PlannerSettings) -> Plan:  # fmt: skip
+def _district_plan(
+    orders: Sequence[Order],
+    workers: Sequence[PlanWorker],
+    *,
+    problem: PlanProblem,
+    capacity: dict[str, int],
+    seconds: float,
+    settings: PlannerSettings,
+) -> Plan:
     if not workers:
         return Plan({}, [o.order_id for o in orders])
     if not orders:
@@ -61,11 +67,17 @@ def _district_plan(orders: Sequence[Order], workers: Sequence[PlanWorker],
     locations = [pyvrp.Location(float(x), float(y)) for x, y in zip(lon, lat, strict=True)]
     depots = [pyvrp.Depot(i) for i in range(nw)]
     clients = [
-        pyvrp.Client(nw + j, delivery=[1], service_duration=round(o.duration.total_seconds()),
-                     tw_early=_secs(o.window_start, t0), tw_late=_secs(o.window_end, t0),
-                     prize=PRIZE_M * (6 - o.priority), required=False)
+        pyvrp.Client(
+            nw + j,
+            delivery=[1],
+            service_duration=round(o.duration.total_seconds()),
+            tw_early=_secs(o.window_start, t0),
+            tw_late=_secs(o.window_end, t0),
+            prize=PRIZE_M * (6 - o.priority),
+            required=False,
+        )
         for j, o in enumerate(orders)
-    ]  # fmt: skip
+    ]
     dist_mats, dur_mats, types = [], [], []
     for k, w in enumerate(workers):
         dist = base_m.copy()
@@ -81,11 +93,20 @@ def _district_plan(orders: Sequence[Order], workers: Sequence[PlanWorker],
         np.fill_diagonal(dur, 0)
         dist_mats.append(dist)
         dur_mats.append(dur)
-        types.append(pyvrp.VehicleType(
-            1, capacity=[capacity[w.worker_id]], start_depot=k, end_depot=k,
-            tw_early=_secs(w.shift_start, t0), tw_late=_secs(w.shift_end, t0),
-            profile=k, name=w.worker_id))  # fmt: skip
-    data = pyvrp.ProblemData(locations, clients, depots, types, dist_mats, dur_mats)
+        types.append(
+            pyvrp.VehicleType(
+                1,
+                capacity=[capacity[w.worker_id]],
+                start_depot=k,
+                end_depot=k,
+                tw_early=_secs(w.shift_start, t0),
+                tw_late=_secs(w.shift_end, t0),
+                profile=k,
+                name=w.worker_id,
+            )
+        )
+    # pyvrp's stubs spell a matrix as ndarray[int]; ours are int64 arrays, which it takes
+    data = pyvrp.ProblemData(locations, clients, depots, types, dist_mats, dur_mats)  # type: ignore[arg-type]
     with warnings.catch_warnings():  # a tight district makes PyVRP warn; the plan says so
         warnings.simplefilter("ignore", PenaltyBoundWarning)
         result = pyvrp.solve(data, MaxRuntime(seconds), seed=settings.seed, collect_stats=False)
@@ -110,7 +131,9 @@ def plan_day(problem: PlanProblem, settings: PlannerSettings | None = None) -> P
     unassigned: list[int] = []
     for _district, (orders, workers) in sorted(by_district(problem).items()):
         seconds = max(0.5, s.seconds * len(orders) / total)
-        part = _district_plan(orders, workers, problem, capacity, seconds, s)
+        part = _district_plan(
+            orders, workers, problem=problem, capacity=capacity, seconds=seconds, settings=s
+        )
         routes.update(part.routes)
         unassigned.extend(part.unassigned)
     return Plan(routes, unassigned)

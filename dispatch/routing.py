@@ -38,11 +38,26 @@ class PlanWorker:
     capacity: int
 
     @classmethod
-    def from_worker(cls, w: Worker, *, shift_start: datetime, shift_end: datetime,
-                    travel: TravelModel, start: Point | None = None) -> PlanWorker:  # fmt: skip
-        return cls(w.worker_id, w.district, w.skills, start or w.where(), w.home,
-                   travel.speed_kmh(w.mode), shift_start, shift_end,
-                   w.max_orders_per_day)  # fmt: skip
+    def from_worker(
+        cls,
+        w: Worker,
+        *,
+        shift_start: datetime,
+        shift_end: datetime,
+        travel: TravelModel,
+        start: Point | None = None,
+    ) -> PlanWorker:
+        return cls(
+            w.worker_id,
+            w.district,
+            w.skills,
+            start or w.where(),
+            w.home,
+            travel.speed_kmh(w.mode),
+            shift_start,
+            shift_end,
+            w.max_orders_per_day,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,8 +107,9 @@ class PlanStats:
     visits: tuple[Visit, ...]
 
 
-def schedule(worker: PlanWorker, orders: Sequence[Order],
-             travel: TravelModel) -> tuple[list[Visit], float]:  # fmt: skip
+def schedule(
+    worker: PlanWorker, orders: Sequence[Order], travel: TravelModel
+) -> tuple[list[Visit], float]:
     """Visits with start times along one route, and the route's km (home to home)."""
     if not orders:
         return [], 0.0
@@ -159,8 +175,11 @@ def greedy_plan(problem: PlanProblem) -> Plan:
             unassigned.append(o.order_id)
             continue
         on_time = ok & (start <= o.window_end.timestamp())
-        i = int(np.argmin(np.where(on_time, km, np.inf)) if on_time.any()
-                else np.argmin(np.where(ok, start, np.inf)))  # fmt: skip
+        i = int(
+            np.argmin(np.where(on_time, km, np.inf))
+            if on_time.any()
+            else np.argmin(np.where(ok, start, np.inf))
+        )
         routes[ws[i].worker_id].append(o.order_id)
         free[i] = start[i] + dur
         lat[i], lon[i] = o.where.lat, o.where.lon

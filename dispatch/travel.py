@@ -19,6 +19,7 @@ from dispatch.model import Mode
 
 EARTH_RADIUS_KM: Final = 6371.0088
 Floats = npt.NDArray[np.float64]
+Coord = Floats | np.float64  # an array of coordinates, or one
 
 # urban door-to-door speeds in km/h, including parking and stairs at neither end
 DEFAULT_SPEEDS: Final[Mapping[Mode, float]] = {
@@ -30,7 +31,7 @@ DEFAULT_SPEEDS: Final[Mapping[Mode, float]] = {
 
 
 class TravelModel(Protocol):
-    def distance_km(self, lat1: Floats, lon1: Floats, lat2: Floats, lon2: Floats) -> Floats:
+    def distance_km(self, lat1: Coord, lon1: Coord, lat2: Coord, lon2: Coord) -> Floats:
         """Road distance, element-wise (broadcasting like numpy)."""
         ...
 
@@ -41,7 +42,7 @@ class TravelModel(Protocol):
         ...
 
 
-def haversine_km(lat1: Floats, lon1: Floats, lat2: Floats, lon2: Floats) -> Floats:
+def haversine_km(lat1: Coord, lon1: Coord, lat2: Coord, lon2: Coord) -> Floats:
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dphi = p2 - p1
     dlmb = np.radians(lon2) - np.radians(lon1)
@@ -61,7 +62,7 @@ class HaversineTravel:
         if any(v <= 0 for v in self.speeds.values()):
             raise ValueError("speeds must be positive")
 
-    def distance_km(self, lat1: Floats, lon1: Floats, lat2: Floats, lon2: Floats) -> Floats:
+    def distance_km(self, lat1: Coord, lon1: Coord, lat2: Coord, lon2: Coord) -> Floats:
         out: Floats = haversine_km(lat1, lon1, lat2, lon2) * self.road_factor
         return out
 
