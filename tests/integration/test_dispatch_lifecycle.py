@@ -1,0 +1,151 @@
+"""The emergency loop on the real database: alert -> offer -> reject -> re-offer -> accept
+-> en route -> check-in near the home -> check-out; the alert follows; the report counts it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+
+from dispatch import reports, service
+from dispatch.lifecycle import InvalidTransition
+from dispatch.store import NotYourOrder, TooFarFromHome
+from tests.integration.dispatch_support import HOME, east, open_alert, seed
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+CARE = frozenset({"caregiver"})
+
+
+async def test_emergency_loop_and_report(db_url: str) -> None:
+    [rid] = await seed(
+        db_url,
+        now=T0,
+        workers=[
+            ("W1", east(0.5), CARE),
+            ("W2", east(1.5), CARE),
+            ("W3", east(0.2), frozenset({"cleaning"})),
+        ],
+    )
+    alert_id = await open_alert(db_url, rid, at=T0)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        ranked = await service.candidates_for_alert(conn, alert_id, now=T0)
+        assert [c["worker_id"] for c in ranked] == ["W1", "W2"]  # W3 lacks the skill
+        assert ranked[0]["eta_s"] < ranked[1]["eta_s"] < 15 * 60
+
+        done = await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=T0)
+        order = done.order
+        assert (order.state, order.worker_id, done.escalated) == ("offered", "W1", False)
+        again = await service.dispatch_alert(conn, alert_id, actor="operator:1", now=T0)
+        assert again.order.id == order.id  # one order per alert
+
+        with pytest.raises(NotYourOrder):
+            await service.accept(conn, order.id, worker_id="W2", actor="worker:W2", now=T0)
+        t1 = T0 + timedelta(seconds=20)
+        order = await service.reject(conn, order.id, worker_id="W1", actor="worker:W1", now=t1)
+        assert (order.state, order.worker_id, order.declined_by) == ("offered", "W2", ["W1"])
+
+        t2 = t1 + timedelta(seconds=30)
+        order = await service.accept(conn, order.id, worker_id="W2", actor="worker:W2", now=t2)
+        cur = await conn.execute("SELECT state FROM alerts WHERE id = %s", (alert_id,))
+        assert await cur.fetchone() == ("dispatched",)
+        await conn.commit()
+        order = await service.en_route(conn, order.id, worker_id="W2", actor="worker:W2", now=t2)
+        with pytest.raises(TooFarFromHome):
+            await service.check_in(
+                conn,
+                order.id,
+                worker_id="W2",
+                lat=east(1.0).lat,
+                lon=east(1.0).lon,
+                actor="worker:W2",
+                now=t2,
+            )
+        t3 = t2 + timedelta(minutes=6)
+        order = await service.check_in(
+            conn,
+            order.id,
+            worker_id="W2",
+            lat=HOME.lat,
+            lon=HOME.lon + 0.0005,
+            actor="worker:W2",
+            now=t3,
+        )
+        assert order.state == "on_site"
+        worker = await service.get_worker(conn, "W2")
+        assert worker.status == "on_site"
+        with pytest.raises(InvalidTransition):
+            await service.cancel_order(conn, order.id, actor="operator:1", now=t3)
+        t4 = t3 + timedelta(minutes=30)
+        order = await service.check_out(
+            conn,
+            order.id,
+            worker_id="W2",
+            actor="worker:W2",
+            notes="helped up, no injury",
+            outcome="helped",
+            now=t4,
+        )
+        assert (order.state, order.outcome) == ("completed", "helped")
+        cur = await conn.execute("SELECT state, outcome FROM alerts WHERE id = %s", (alert_id,))
+        assert await cur.fetchone() == ("resolved", "actionable")
+        await conn.commit()
+        kinds = [e["kind"] for e in await service.order_events(conn, order.id)]
+        assert kinds == [
+            "created",
+            "offered",
+            "rejected",
+            "offered",
+            "accepted",
+            "en_route",
+            "arrived",
+            "completed",
+        ]
+
+        report = await reports.summary(
+            conn, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=2), district="D1"
+        )
+        assert report["orders_by_type"] == {"emergency_help": 1}
+        assert report["visits"] == 1
+        assert report["service_hours"] == 0.5
+        assert report["response_times"]["accept_p50_s"] == 50.0
+        assert report["response_times"]["arrival_p50_s"] == 50.0 + 360.0
+        assert report["response_times"]["ack_p50_s"] == 50.0  # dispatched on acceptance
+        assert report["within_15_min_share"] == 1.0
+        other = await reports.summary(conn, start=T0, end=T0 + timedelta(hours=2), district="D9")
+        assert other["orders_by_type"] == {} and other["within_15_min_share"] is None
+
+
+async def test_escalates_when_nobody_can_arrive_within_the_sla(db_url: str) -> None:
+    [rid] = await seed(db_url, now=T0, workers=[("FAR", east(8.0), CARE)])
+    alert_id = await open_alert(db_url, rid, at=T0)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        done = await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=T0)
+        assert done.escalated and done.order.worker_id == "FAR"  # still sent, and escalated
+        kinds = [e["kind"] for e in await service.order_events(conn, done.order.id)]
+        assert kinds == ["created", "escalated", "offered"]
+
+
+async def test_booking_is_idempotent_and_validated(db_url: str) -> None:
+    [rid] = await seed(db_url, now=T0, workers=[("W1", east(0.5), CARE)])
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        args = {
+            "resident_id": rid,
+            "service_type": "welfare_visit",
+            "actor": "family:3",
+            "window_start": T0 + timedelta(hours=2),
+            "window_end": T0 + timedelta(hours=4),
+        }
+        first, made = await service.book_order(conn, idempotency_key="k-1", now=T0, **args)  # type: ignore[arg-type]
+        second, made2 = await service.book_order(conn, idempotency_key="k-1", now=T0, **args)  # type: ignore[arg-type]
+        assert made and not made2 and first.id == second.id
+        with pytest.raises(service.DispatchError):
+            await service.book_order(conn, **{**args, "service_type": "emergency_help"})  # type: ignore[arg-type]
+        with pytest.raises(service.DispatchError):
+            await service.book_order(conn, **{**args, "service_type": "juggling"})  # type: ignore[arg-type]
+        order = await service.assign_order(conn, first.id, "W1", actor="operator:1", now=T0)
+        assert (order.state, order.booked_from) == ("offered", T0 + timedelta(hours=2))
+        rows, cursor = await service.list_orders(conn, worker_id="W1", day=T0.date())
+        assert [r.id for r in rows] == [first.id] and cursor is None
+        cancelled = await service.cancel_order(conn, first.id, actor="family:3", now=T0)
+        assert cancelled.state == "cancelled"
