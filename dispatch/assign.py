@@ -30,10 +30,10 @@ from dispatch.store import (
     OrderChange,
     StoredOrder,
     WorkerBusy,
-    _event,
     create_order,
     get_order,
     offer,
+    record_escalation,
 )
 from dispatch.travel import HaversineTravel, TravelModel
 
@@ -134,17 +134,14 @@ async def offer_best(
         verdict = _verdict(ranked, order, elapsed, settings)
         escalated = verdict is not None
         if verdict is not None:
-            async with conn.transaction():
-                detail: dict[str, Any] = {
-                    "targets": list(verdict.targets),
-                    "best_eta_s": verdict.best_eta_s,
-                    "sla_s": verdict.sla_s,
-                }
-                changes.append(
-                    await _event(
-                        conn, OrderChange("escalated", order, actor, now, detail), order.state
-                    )
-                )
+            detail: dict[str, Any] = {
+                "targets": list(verdict.targets),
+                "best_eta_s": verdict.best_eta_s,
+                "sla_s": verdict.sla_s,
+            }
+            change = await record_escalation(conn, order_id, actor=actor, now=now, detail=detail)
+            if change is not None:
+                changes.append(change)
     timeout = settings.offer_timeout_s if emergency else settings.routine_offer_timeout_s
     for c in ranked[: settings.tries]:
         start = now if emergency else max(now + timedelta(seconds=c.eta_s), order.window_start)

@@ -412,6 +412,21 @@ async def _worker_follows(
     )
 
 
+async def record_escalation(
+    conn: Conn, order_id: int, *, actor: str, now: datetime, detail: dict[str, Any]
+) -> OrderChange | None:
+    """Escalate an order once (under its row lock): None if it was escalated before."""
+    async with conn.transaction():
+        o = await _locked(conn, order_id)
+        cur = await conn.execute(
+            "SELECT 1 FROM work_order_events WHERE order_id = %s AND kind = 'escalated'",
+            (order_id,),
+        )
+        if await cur.fetchone() is not None:
+            return None
+        return await _event(conn, OrderChange("escalated", o, actor, now, detail), o.state)
+
+
 async def expire_offers(
     conn: Conn, *, now: datetime, actor: str = "dispatcher"
 ) -> list[OrderChange]:

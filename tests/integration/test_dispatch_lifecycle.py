@@ -149,3 +149,59 @@ async def test_booking_is_idempotent_and_validated(db_url: str) -> None:
         assert [r.id for r in rows] == [first.id] and cursor is None
         cancelled = await service.cancel_order(conn, first.id, actor="family:3", now=T0)
         assert cancelled.state == "cancelled"
+
+
+async def _on_site(
+    conn: psycopg.AsyncConnection,
+    rid: int,
+    worker: str,
+    service_type: str,  # type: ignore[type-arg]
+    at: datetime,
+) -> int:
+    o, _ = await service.book_order(
+        conn,
+        resident_id=rid,
+        service_type=service_type,
+        window_start=at,
+        window_end=at + timedelta(hours=1),
+        actor="operator:1",
+        now=at,
+    )
+    await service.assign_order(conn, o.id, worker, actor="operator:1", now=at)
+    await service.accept(conn, o.id, worker_id=worker, actor=f"worker:{worker}", now=at)
+    home = east(0.3)
+    await service.check_in(
+        conn, o.id, worker_id=worker, lat=home.lat, lon=home.lon, actor=f"worker:{worker}", now=at
+    )
+    return o.id
+
+
+@pytest.mark.parametrize(("work", "preempted"), [("cleaning", True), ("bathing", False)])
+async def test_emergency_preempts_interruptible_work_only(
+    db_url: str, work: str, preempted: bool
+) -> None:
+    skills = frozenset({"caregiver", "cleaning", "bathing"})
+    rids = await seed(
+        db_url,
+        now=T0,
+        residents=[HOME, east(0.3)],
+        workers=[("NEAR", east(0.3), skills), ("FAR", east(3.0), CARE)],
+    )
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        busy_order = await _on_site(conn, rids[1], "NEAR", work, T0)
+        alert_id = await open_alert(db_url, rids[0], at=T0 + timedelta(minutes=5))
+        t = T0 + timedelta(minutes=5)
+        ranked = await service.candidates_for_alert(conn, alert_id, now=t)
+        near = next(c for c in ranked if c["worker_id"] == "NEAR")
+        assert near["preempts_order_id"] == (busy_order if preempted else None)
+        done = await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=t)
+        displaced = await service.get_order(conn, busy_order)
+        if preempted:  # 300 m plus a 2-minute handover beats 3 km
+            assert done.order.worker_id == "NEAR"
+            assert (displaced.state, displaced.worker_id) == ("created", None)
+            events = await service.order_events(conn, busy_order)
+            assert events[-1]["kind"] == "preempted"
+            assert events[-1]["detail"]["by_order"] == done.order.id
+        else:  # bathing is never left: 55 more minutes there loses to 3 km
+            assert done.order.worker_id == "FAR"
+            assert displaced.state == "on_site"
