@@ -4,7 +4,6 @@ never double-book a worker nor give one order to two workers."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
@@ -116,15 +115,18 @@ async def test_two_dispatcher_processes_racing_on_alerts(db_url: str) -> None:
     rids = await seed(db_url, now=T0, residents=homes, workers=workers)
     alerts = [str(await open_alert(db_url, r, at=T0)) for r in rids]
     procs = [
-        subprocess.Popen([sys.executable, "-c", SCRIPT, db_url, T0.isoformat(), *order])
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", SCRIPT, db_url, T0.isoformat(), *order
+        )
         for order in (alerts, alerts[::-1])
     ]
     for p in procs:
-        assert p.wait(timeout=120) == 0
+        assert await asyncio.wait_for(p.wait(), 120) == 0
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         cur = await conn.execute("SELECT alert_id, count(*) FROM work_orders GROUP BY 1")
         per_alert = dict(await cur.fetchall())
-        assert set(per_alert) == {int(a) for a in alerts} and set(per_alert.values()) == {1}
+        assert set(per_alert) == {int(a) for a in alerts}
+        assert set(per_alert.values()) == {1}
         cur = await conn.execute(
             "SELECT worker_id, count(*) FROM work_orders WHERE state = 'offered' GROUP BY 1"
         )

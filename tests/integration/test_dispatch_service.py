@@ -1,0 +1,102 @@
+"""The dispatch service with virtual workers over a real broker and database: a raised
+critical alert becomes an offer on the worker's topic, the virtual worker accepts, travels,
+checks in and out by MQTT, and the alert ends resolved; every change is published."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import aiomqtt
+import psycopg
+
+from dispatch.runner import DispatchRunner
+from eldercare.settings import Settings
+from eldercare.topics import ALERTS, DISPATCH
+from simulators.workers import Behaviour, VirtualWorkers, seed_workers
+from tests.conftest import Broker
+from tests.integration.dispatch_support import HOME, east, open_alert, seed
+from tests.support import eventually, scalar
+
+
+@contextlib.asynccontextmanager
+async def running(*services: DispatchRunner | VirtualWorkers) -> AsyncIterator[None]:
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(s.run(stop)) for s in services]
+    try:
+        for s, t in zip(services, tasks, strict=True):
+            waiter = asyncio.create_task(s.ready.wait())
+            done, _ = await asyncio.wait(
+                {waiter, t}, timeout=30, return_when=asyncio.FIRST_COMPLETED
+            )
+            if t in done:
+                t.result()
+            assert waiter in done, "service did not start"
+        await asyncio.sleep(0.2)  # SUBACKs follow
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 30)
+
+
+async def test_alert_to_resolution_through_mqtt(db_url: str, broker: Broker) -> None:
+    now = datetime.now(UTC)
+    [rid] = await seed(db_url, now=now, residents=[HOME])
+    workers = await seed_workers(db_url, [east(0.4)], count=3, now=now, spread_km=0.3, seed=3)
+    settings = Settings(
+        environment="test",
+        database_url=db_url,
+        mqtt_url=broker.url,
+        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
+    )
+    runner = DispatchRunner(settings)
+    fast = Behaviour(
+        reject_p=0.0, late_p=0.0, think_s=(1, 2), emergency_service_s=(60, 60), time_scale=200.0
+    )
+    virtual = VirtualWorkers(broker.url, workers, behaviour=fast, seed=1)
+    seen: list[dict[str, object]] = []
+    async with running(runner, virtual), aiomqtt.Client("127.0.0.1", broker.port) as watcher:
+        await watcher.subscribe(DISPATCH, qos=1)
+
+        async def watch() -> None:
+            async for m in watcher.messages:
+                seen.append(json.loads(bytes(m.payload)))  # type: ignore[arg-type]  # noqa: PERF401
+
+        reader = asyncio.create_task(watch())
+        alert_id = await open_alert(db_url, rid, at=now)
+        noise = {"kind": "raised", "alert_id": alert_id, "severity": "low", "type": "fall"}
+        async with aiomqtt.Client("127.0.0.1", broker.port) as pub:
+            await pub.publish(ALERTS, b"{not json", qos=1)  # dropped, not fatal
+            await pub.publish(ALERTS, json.dumps(noise).encode(), qos=1)  # not auto-dispatched
+            await pub.publish(ALERTS, json.dumps({**noise, "severity": "critical"}).encode(), qos=1)
+
+        async def resolved() -> bool:
+            return await scalar(db_url, "SELECT state FROM alerts WHERE id = %s", alert_id) == (
+                "resolved"
+            )
+
+        await eventually(resolved, timeout=60)
+        await eventually(lambda: _kinds_seen(seen, {"completed"}), timeout=20)
+        reader.cancel()
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT state, worker_id, arrived_at IS NOT NULL FROM work_orders WHERE alert_id = %s",
+            (alert_id,),
+        )
+        rows = await cur.fetchall()
+    assert len(rows) == 1
+    assert rows[0][0] == "completed"
+    assert rows[0][2]
+    kinds = [e["kind"] for e in seen]
+    for k in ("created", "offered", "accepted", "en_route", "arrived", "completed"):
+        assert k in kinds
+    assert virtual.stats.completed == 1
+    assert runner.published >= 6
+
+
+async def _kinds_seen(seen: list[dict[str, object]], kinds: set[str]) -> bool:
+    return kinds <= {str(e["kind"]) for e in seen}
