@@ -113,12 +113,15 @@ async def add_workers(conn: Conn, workers: Iterable[NewWorker]) -> None:
             )
 
 
-async def add_shift(conn: Conn, worker_id: str, starts_at: datetime, ends_at: datetime) -> None:
+async def add_shift(conn: Conn, worker_id: str, starts_at: datetime, ends_at: datetime) -> bool:
+    """Add a shift; False if the worker already has one overlapping it (kept as it was)."""
     async with conn.transaction():
-        await conn.execute(
-            "INSERT INTO worker_shifts (worker_id, starts_at, ends_at) VALUES (%s, %s, %s)",
+        cur = await conn.execute(
+            "INSERT INTO worker_shifts (worker_id, starts_at, ends_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
             (worker_id, starts_at, ends_at),
         )
+        return cur.rowcount == 1
 
 
 async def list_workers(conn: Conn, *, district: str | None = None) -> list[StoredWorker]:

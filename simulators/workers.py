@@ -20,7 +20,7 @@ import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiomqtt
@@ -36,7 +36,7 @@ from dispatch.roster import (
     sync_catalogue,
 )
 from dispatch.travel import DEFAULT_SPEEDS, haversine_km
-from eldercare.settings import parse_mqtt_url
+from eldercare.settings import Settings, parse_mqtt_url
 from eldercare.topics import ROOT, worker_topic
 
 SKILL_SETS = (
@@ -88,18 +88,20 @@ async def seed_workers(
     now: datetime,
     seed: int = 0,
     prefix: str = "VW",
-    district: str = "",
+    districts: Sequence[str] = (),
     spread_km: float = 1.5,
 ) -> list[VirtualWorker]:
-    """Register ``count`` workers near the homes, available and on an 8-hour shift."""
+    """Register ``count`` workers near the homes (in the home's district when ``districts``
+    gives them), available and on an 8-hour shift."""
     rng = random.Random(seed)
+    picks = [rng.randrange(len(homes)) for _ in range(count)]
     out = [
         VirtualWorker(
             f"{prefix}{i:03d}",
-            _near(rng.choice(homes), rng, spread_km),
+            _near(homes[k], rng, spread_km),
             rng.choice([Mode.EBIKE, Mode.EBIKE, Mode.BIKE, Mode.WALK]),
         )
-        for i in range(count)
+        for i, k in enumerate(picks)
     ]
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         await sync_catalogue(conn, load_catalogue())
@@ -109,12 +111,12 @@ async def seed_workers(
                 NewWorker(
                     w.worker_id,
                     f"Virtual worker {i}",
-                    district,
+                    districts[k] if districts else "",
                     rng.choice(SKILL_SETS),
                     w.where,
                     mode=w.mode,
                 )
-                for i, w in enumerate(out)
+                for i, (w, k) in enumerate(zip(out, picks, strict=True))
             ],
         )
         for w in out:
@@ -238,3 +240,37 @@ class VirtualWorkers:
                 job.cancel()
             await asyncio.gather(reader, *self._jobs.values(), return_exceptions=True)
             self._client = None
+
+
+async def resident_homes(db_url: str, *, limit: int = 5_000) -> tuple[list[Point], list[str]]:
+    """The registered residents' homes and their districts."""
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(
+            "SELECT home_lat, home_lon, district FROM residents WHERE home_lat IS NOT NULL"
+            " AND home_lon IS NOT NULL ORDER BY resident_id LIMIT %s",
+            (limit,),
+        )
+        rows = await cur.fetchall()
+    return [Point(float(a), float(b)) for a, b, _ in rows], [str(d) for _, _, d in rows]
+
+
+def simulate_main(settings: Settings, *, count: int, seed: int, time_scale: float) -> int:
+    """`eldercare workers simulate`: virtual workers near the registered residents."""
+    from eldercare.cli import run_until_signalled  # noqa: PLC0415 - the CLI imports us lazily
+
+    db_url, mqtt_url = settings.require_database_url(), settings.mqtt_url or ""
+    settings.mqtt()  # a clear error when MQTT is not configured
+
+    async def main(stop: asyncio.Event) -> None:
+        homes, districts = await resident_homes(db_url)
+        if not homes:
+            raise ValueError("no residents with a home location: register residents first")
+        crew = await seed_workers(
+            db_url, homes, count=count, now=datetime.now(UTC), seed=seed, districts=districts
+        )
+        await VirtualWorkers(
+            mqtt_url, crew, behaviour=Behaviour(time_scale=time_scale), seed=seed
+        ).run(stop)
+
+    run_until_signalled(main)
+    return 0
