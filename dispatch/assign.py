@@ -86,19 +86,42 @@ async def resident_home(conn: Conn, resident_id: int) -> Point:
 async def candidates(
     conn: Conn, order: StoredOrder, *, now: datetime, settings: AssignSettings, limit: int = 10
 ) -> list[Candidate]:
+    return await rank_for(
+        conn,
+        order.resident_id,
+        order.service_type,
+        emergency=order.kind == OrderKind.EMERGENCY,
+        exclude=order.declined_by,
+        now=now,
+        settings=settings,
+        limit=limit,
+    )
+
+
+async def rank_for(
+    conn: Conn,
+    resident_id: int,
+    service_type: str | None,
+    *,
+    emergency: bool,
+    exclude: list[str],
+    now: datetime,
+    settings: AssignSettings,
+    limit: int,
+) -> list[Candidate]:
+    """The qualified workers for this resident and service (None: the emergency service)."""
     catalogue = await catalogue_from_db(conn)
-    service = catalogue[order.service_type]
-    home = await resident_home(conn, order.resident_id)
+    service = catalogue[service_type] if service_type else catalogue.emergency_type()
+    home = await resident_home(conn, resident_id)
     workers, commitments = await load_fleet(conn, catalogue, now=now)
     fleet = FleetSnapshot.build(workers, commitments=commitments, now=now, travel=settings.travel)
-    emergency = order.kind == OrderKind.EMERGENCY
     policy = settings.policy if emergency else EmergencyPolicy(allow_preemption=False)
     return rank(
         fleet,
         home,
         required=service.skills,
         policy=policy,
-        exclude=order.declined_by,
+        exclude=exclude,
         limit=limit,
         travel=settings.travel,
     )

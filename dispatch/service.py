@@ -22,13 +22,13 @@ from psycopg.rows import TupleRow, class_row
 from alerts import store as alert_store
 from alerts.lifecycle import AlertState, Outcome
 from alerts.lifecycle import InvalidTransition as AlertInvalidTransition
+from dispatch import reports
 from dispatch.assign import (
     Assignment,
     AssignSettings,
-    candidates,
     catalogue_from_db,
-    emergency_for_alert,
     offer_best,
+    rank_for,
 )
 from dispatch.assign import (
     dispatch_alert as _dispatch_alert,
@@ -67,6 +67,7 @@ __all__ = [
     "list_workers",
     "order_events",
     "reject",
+    "reports_summary",
     "worker_location",
     "worker_status",
 ]
@@ -345,12 +346,29 @@ async def candidates_for_alert(
     now: datetime | None = None,
     settings: AssignSettings = DEFAULT,
 ) -> list[dict[str, Any]]:
-    """Best first: ``{worker_id, name, eta_s, distance_km, status, preempts_order_id}``."""
+    """Best first: ``{worker_id, name, eta_s, distance_km, status, preempts_order_id}``.
+    Read only: no order is made (workers who declined this alert's order are left out)."""
     t = _now(now)
-    order, _ = await emergency_for_alert(
-        conn, alert_id, now=t, actor="dispatcher", settings=settings
+    cur = await conn.execute(
+        "SELECT a.resident_id, o.service_type, coalesce(o.declined_by, '{}') FROM alerts a"
+        " LEFT JOIN work_orders o ON o.alert_id = a.id"
+        " AND o.state NOT IN ('completed', 'cancelled', 'failed') WHERE a.id = %s",
+        (alert_id,),
     )
-    ranked = await candidates(conn, order, now=t, settings=settings, limit=limit)
+    row = await cur.fetchone()
+    await conn.commit()
+    if row is None:
+        raise DispatchError(f"no alert {alert_id}")
+    ranked = await rank_for(
+        conn,
+        int(row[0]),
+        row[1],
+        emergency=True,
+        exclude=list(row[2]),
+        now=t,
+        settings=settings,
+        limit=limit,
+    )
     roster = {w.worker_id: w for w in await list_workers(conn)}
     return [
         {
@@ -380,6 +398,13 @@ async def dispatch_alert(
     return await _dispatch_alert(
         conn, alert_id, now=_now(now), actor=actor, settings=settings, worker_id=worker_id
     )
+
+
+async def reports_summary(
+    conn: Conn, *, start: datetime, end: datetime, district: str | None = None
+) -> dict[str, Any]:
+    """The centre's figures for a period and district: see :mod:`dispatch.reports`."""
+    return await reports.summary(conn, start=start, end=end, district=district)
 
 
 async def worker_status(

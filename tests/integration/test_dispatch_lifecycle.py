@@ -32,6 +32,9 @@ async def test_emergency_loop_and_report(db_url: str) -> None:
         ranked = await service.candidates_for_alert(conn, alert_id, now=T0)
         assert [c["worker_id"] for c in ranked] == ["W1", "W2"]  # W3 lacks the skill
         assert ranked[0]["eta_s"] < ranked[1]["eta_s"] < 15 * 60
+        cur = await conn.execute("SELECT count(*) FROM work_orders")
+        assert await cur.fetchone() == (0,)  # looking is read-only
+        await conn.commit()
 
         done = await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=T0)
         order = done.order
