@@ -311,3 +311,30 @@ class DispatchRunner:
 async def run_dispatch(settings: Settings, stop: asyncio.Event) -> None:
     await asyncio.to_thread(migrate, settings.require_database_url())
     await DispatchRunner(settings).run(stop)
+
+
+def plan_main(
+    settings: Settings, *, day: str | None, district: str | None, seconds: float, recurring: bool
+) -> int:
+    """`eldercare dispatch plan`: the day's recurring orders, then the plan, offered."""
+    from datetime import date  # noqa: PLC0415
+
+    from dispatch.day import make_recurring, plan_and_offer  # noqa: PLC0415
+    from dispatch.recurring import load_recurring  # noqa: PLC0415
+
+    rules = load_recurring(settings.dispatch_catalogue)
+    when = date.fromisoformat(day) if day else datetime.now(rules.timezone).date()
+    url = settings.require_database_url()
+
+    async def main() -> dict[str, Any]:
+        await asyncio.to_thread(migrate, url)
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await sync_catalogue(conn, load_catalogue(settings.dispatch_catalogue))
+            made = await make_recurring(conn, rules, when, now=_now()) if recurring else 0
+            report = await plan_and_offer(
+                conn, when, tz=rules.timezone, now=_now(), district=district, seconds=seconds
+            )
+        return {"date": when.isoformat(), "recurring_made": made, **report.to_json()}
+
+    print(json.dumps(asyncio.run(main())))
+    return 0

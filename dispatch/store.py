@@ -340,6 +340,8 @@ async def act(
         if worker_id is not None and o.worker_id != worker_id and action in WORKER_ACTIONS:
             raise NotYourOrder(worker_id, order_id)
         target = next_state(OrderState(o.state), action, order_id=order_id)
+        if action is Action.TIME_OUT and (o.offer_expires_at is None or o.offer_expires_at > now):
+            raise DispatchError(f"order {order_id}: the offer has not expired")  # re-offered
         sets = ["state = %s", "updated_at = %s"]
         params: list[object] = [target.value, now]
         if action is Action.CHECK_IN:

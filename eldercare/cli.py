@@ -74,10 +74,18 @@ def cmd_alerts(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_dispatch(_args: argparse.Namespace) -> int:
-    from dispatch.runner import run_dispatch
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    from dispatch.runner import plan_main, run_dispatch
 
     settings = _settings()
+    if args.action == "plan":
+        return plan_main(
+            settings,
+            day=args.date,
+            district=args.district,
+            seconds=args.seconds,
+            recurring=not args.no_recurring,
+        )
 
     async def main(stop: asyncio.Event) -> None:
         await run_dispatch(settings, stop)
@@ -173,8 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
     p.set_defaults(func=cmd_workers_simulate)
 
-    p = sub.add_parser("simulate", help="simulated wristband fleets, scenarios, record/replay",
-                       add_help=False)  # fmt: skip
+    p = sub.add_parser(
+        "simulate", help="simulated wristband fleets, scenarios, record/replay", add_help=False
+    )
     p.add_argument("simulate_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_simulate)
 
