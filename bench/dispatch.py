@@ -6,7 +6,13 @@
 A synthetic city of 10 districts (about 3 x 3 km each): workers with mixed
 skills, shifts and modes; a day of orders from the catalogue with time windows,
 durations and, for 40 % of them, a previous worker (continuity of care).
-Prints the figures as one JSON object on the last line.
+``emergency_p99_ms`` is the pure decision over a prebuilt fleet snapshot;
+``emergency_db_path_p99_ms`` the same decision with the fleet (workers,
+shifts, live orders) read from PostgreSQL each time, and
+``emergency_service_p99_ms`` as the dispatch service makes it, with its fleet
+cache warm (the resident's home still read from the database); both on a
+scratch database on ``--db-url``. Prints the figures as one JSON object on
+the last line.
 """
 
 from __future__ import annotations
@@ -119,7 +125,7 @@ def make_orders(n: int, workers: list[Worker], rng: random.Random) -> list[Order
     return out
 
 
-def bench_emergency(n: int, rng: random.Random, decisions: int = 2_000) -> dict[str, float]:
+def bench_emergency(n: int, rng: random.Random, decisions: int = 5_000) -> dict[str, float]:
     travel = HaversineTravel()
     workers = make_workers(n, rng)
     now = DAY + timedelta(hours=10)
@@ -139,6 +145,87 @@ def bench_emergency(n: int, rng: random.Random, decisions: int = 2_000) -> dict[
         "emergency_p50_ms": round(float(np.percentile(a, 50)), 3),
         "emergency_p99_ms": round(float(np.percentile(a, 99)), 3),
         "emergency_snapshot_build_ms": round(build_ms, 1),
+    }
+
+
+async def _db_path(
+    url: str, workers: list[Worker], rng: random.Random, n: int
+) -> dict[str, list[float]]:
+    import psycopg
+
+    from dispatch.assign import AssignSettings, rank_for
+    from dispatch.fleet_cache import FleetCache
+    from dispatch.roster import NewWorker, add_workers, set_location, sync_catalogue
+    from eldercare.registry import NewResident, add_residents
+
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await sync_catalogue(conn, load_catalogue())
+        homes = [point_in(rng.randrange(10), rng) for _ in range(n)]
+        rids = await add_residents(
+            conn,
+            [
+                NewResident(name="bench", birth_year=1940, home_lat=h.lat, home_lon=h.lon)
+                for h in homes
+            ],
+        )
+        await conn.commit()
+        await add_workers(
+            conn,
+            [
+                NewWorker(w.worker_id, "bench", w.district, w.skills, w.home, mode=w.mode)
+                for w in workers
+            ],
+        )
+        await conn.execute("UPDATE service_workers SET status = 'available'")
+        await conn.commit()
+        for w in workers[:50]:
+            await set_location(conn, w.worker_id, w.where(), now=DAY)
+        out: dict[str, list[float]] = {"cold": [], "cached": []}
+        cached = AssignSettings(fleet=FleetCache(max_age_s=3600.0))
+        for kind, settings in (("cold", AssignSettings()), ("cached", cached)):
+            for rid in rids:
+                t = time.perf_counter()
+                await rank_for(
+                    conn,
+                    rid,
+                    None,
+                    emergency=True,
+                    exclude=[],
+                    now=DAY,
+                    settings=settings,
+                    limit=10,
+                )
+                out[kind].append((time.perf_counter() - t) * 1000)
+        return out
+
+
+def bench_db_path(admin_url: str, n_workers: int, rng: random.Random) -> dict[str, float]:
+    """The same decision as the service makes it: fleet loaded from PostgreSQL each time."""
+    import asyncio
+    import uuid
+
+    import psycopg
+
+    from eldercare.migrate import migrate
+
+    name = f"bench_dispatch_{uuid.uuid4().hex[:8]}"
+    base = admin_url.rpartition("/")[0]
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        url = f"{base}/{name}"
+        migrate(url)
+        lat = asyncio.run(_db_path(url, make_workers(n_workers, rng), rng, 200))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    cold = np.array(lat["cold"][10:])  # the first few warm the connection
+    warm = np.array(lat["cached"][1:])  # the first loads the cache
+    return {
+        "emergency_db_path_p50_ms": round(float(np.percentile(cold, 50)), 2),
+        "emergency_db_path_p99_ms": round(float(np.percentile(cold, 99)), 2),
+        "emergency_service_p50_ms": round(float(np.percentile(warm, 50)), 2),
+        "emergency_service_p99_ms": round(float(np.percentile(warm, 99)), 2),
     }
 
 
@@ -191,6 +278,11 @@ def main() -> None:
     p.add_argument("--plan-workers", type=int, default=300)
     p.add_argument("--plan-seconds", type=float, default=40.0, help="solver time budget")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--db-url",
+        default="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="server for the database-path figure ('' to skip)",
+    )
     args = p.parse_args()
     out: dict[str, object] = {
         "workers_on_shift": args.workers,
@@ -198,6 +290,8 @@ def main() -> None:
         "plan_workers": args.plan_workers,
     }
     out.update(bench_emergency(args.workers, random.Random(args.seed)))
+    if args.db_url:
+        out.update(bench_db_path(args.db_url, args.workers, random.Random(args.seed)))
     out.update(
         bench_plan(args.orders, args.plan_workers, args.plan_seconds, random.Random(args.seed))
     )

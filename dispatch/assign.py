@@ -23,6 +23,7 @@ from dispatch.emergency import (
     FleetSnapshot,
     rank,
 )
+from dispatch.fleet_cache import FleetCache
 from dispatch.model import Catalogue, OrderKind, OrderState, Point, ServiceType
 from dispatch.roster import load_fleet
 from dispatch.store import (
@@ -48,6 +49,7 @@ class AssignSettings:
     routine_offer_timeout_s: float = 900.0
     tries: int = 5  # candidates tried when the database refuses a booking
     travel: TravelModel = field(default_factory=HaversineTravel)
+    fleet: FleetCache | None = None  # the service keeps one; None: read the fleet each time
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +112,18 @@ async def rank_for(
     limit: int,
 ) -> list[Candidate]:
     """The qualified workers for this resident and service (None: the emergency service)."""
-    catalogue = await catalogue_from_db(conn)
+    if settings.fleet is not None:
+        catalogue, fleet = await settings.fleet.get(
+            conn, catalogue_from_db, now=now, travel=settings.travel
+        )
+    else:
+        catalogue = await catalogue_from_db(conn)
+        workers, commitments = await load_fleet(conn, catalogue, now=now)
+        fleet = FleetSnapshot.build(
+            workers, commitments=commitments, now=now, travel=settings.travel
+        )
     service = catalogue[service_type] if service_type else catalogue.emergency_type()
     home = await resident_home(conn, resident_id)
-    workers, commitments = await load_fleet(conn, catalogue, now=now)
-    fleet = FleetSnapshot.build(workers, commitments=commitments, now=now, travel=settings.travel)
     policy = settings.policy if emergency else EmergencyPolicy(allow_preemption=False)
     return rank(
         fleet,
@@ -192,6 +201,8 @@ async def offer_best(
         except WorkerBusy:
             continue
         changes.extend(made)
+        if settings.fleet is not None:
+            settings.fleet.invalidate()  # this worker is taken now
         return Assignment(made[-1].order, changes, c, escalated)
     return Assignment(await get_order(conn, order_id), changes, None, escalated)
 

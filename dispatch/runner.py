@@ -35,6 +35,7 @@ from psycopg_pool import AsyncConnectionPool
 from dispatch import service
 from dispatch.assign import AssignSettings, offer_best
 from dispatch.emergency import EmergencyPolicy
+from dispatch.fleet_cache import FleetCache
 from dispatch.model import load_catalogue
 from dispatch.roster import sync_catalogue
 from dispatch.store import DispatchError, expire_offers
@@ -66,6 +67,7 @@ class DispatchRunner:
         self.assign = AssignSettings(
             policy=EmergencyPolicy(sla_s=settings.dispatch_sla_s),
             offer_timeout_s=settings.dispatch_offer_timeout_s,
+            fleet=FleetCache(max_age_s=2.0),
         )
         self.ready = asyncio.Event()
         self.published = 0

@@ -9,6 +9,8 @@ import psycopg
 import pytest
 
 from dispatch import reports, service
+from dispatch.assign import AssignSettings
+from dispatch.fleet_cache import FleetCache
 from dispatch.lifecycle import InvalidTransition
 from dispatch.store import NotYourOrder, TooFarFromHome
 from tests.integration.dispatch_support import HOME, east, open_alert, seed
@@ -213,3 +215,28 @@ async def test_emergency_preempts_interruptible_work_only(
         else:  # bathing is never left: 55 more minutes there loses to 3 km
             assert done.order.worker_id == "FAR"
             assert displaced.state == "on_site"
+
+
+async def test_the_fleet_cache_is_reused_and_dropped_after_an_offer(db_url: str) -> None:
+    rids = await seed(
+        db_url,
+        now=T0,
+        residents=[HOME, east(0.1)],
+        workers=[("W1", east(0.5), CARE), ("W2", east(1.5), CARE)],
+    )
+    cache = FleetCache(max_age_s=3600.0)
+    settings = AssignSettings(fleet=cache)
+    a1 = await open_alert(db_url, rids[0], at=T0)
+    a2 = await open_alert(db_url, rids[1], at=T0)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await service.candidates_for_alert(conn, a1, now=T0, settings=settings)
+        await service.candidates_for_alert(conn, a2, now=T0, settings=settings)
+        assert cache.loads == 1
+        first = await service.dispatch_alert(
+            conn, a1, actor="dispatcher", now=T0, settings=settings
+        )
+        second = await service.dispatch_alert(
+            conn, a2, actor="dispatcher", now=T0, settings=settings
+        )
+        assert cache.loads == 2  # the offer made the view stale
+        assert (first.order.worker_id, second.order.worker_id) == ("W1", "W2")
