@@ -13,7 +13,8 @@
   waiting for a worker, and orders displaced by one, are offered again.
 * Publishes every change: the ``work_order_events`` table is the outbox (the
   API writes there too); each new row goes out on ``eldercare/v1/internal/dispatch``
-  and each offer also on the worker's own ``.../offers`` topic. Rows are read
+  and each offer (and each cancellation, pre-emption or time-out of the
+  worker's order) also on the worker's own ``.../offers`` topic. Rows are read
   by id with a look-back, so one committed late behind a higher id is not missed.
 """
 
@@ -47,6 +48,7 @@ from eldercare.topics import ALERTS, DISPATCH, ROOT, worker_topic
 
 log = get_logger(__name__)
 _LOOK_BACK = 200
+_TELL_WORKER = frozenset({"cancelled", "preempted", "timed_out"})
 _WORKER_ACTIONS = ("accept", "reject", "en_route", "check_in", "check_out")
 
 
@@ -88,6 +90,9 @@ class DispatchRunner:
         )
 
     async def on_alert(self, alert: dict[str, Any]) -> None:
+        if alert.get("closed_at") and isinstance(alert.get("alert_id"), int):
+            await self._alert_closed(int(alert["alert_id"]), str(alert.get("state")))
+            return
         if not self.wants(alert):
             return
         async with self._conn() as conn:
@@ -104,6 +109,24 @@ class DispatchRunner:
             preempts=c.preempts_order_id if c else None,
             escalated=done.escalated,
         )
+
+    async def _alert_closed(self, alert_id: int, state: str) -> None:
+        """A closed alert (cancelled by the wearer, a false alarm, resolved by an operator)
+        cancels its emergency order unless the worker is already at the door."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM work_orders WHERE alert_id = %s"
+                " AND state IN ('created', 'offered', 'accepted', 'en_route')",
+                (alert_id,),
+            )
+            row = await cur.fetchone()
+            await conn.commit()
+            if row is not None:
+                with contextlib.suppress(DispatchError, ValueError):  # moved on meanwhile
+                    await service.cancel_order(
+                        conn, int(row[0]), actor="dispatcher", reason=f"alert {state}"
+                    )
+                    log.info("dispatch_cancelled", alert_id=alert_id, order_id=int(row[0]))
 
     async def on_worker(self, worker_id: str, channel: str, body: dict[str, Any]) -> None:
         actor = f"worker:{worker_id}"
@@ -227,6 +250,10 @@ class DispatchRunner:
                     offer = {**event, "home": {"lat": lat, "lon": lon}}
                     await client.publish(
                         worker_topic(wid, "offers"), json.dumps(offer).encode(), qos=1
+                    )
+                elif kind in _TELL_WORKER and wid:  # the phone drops the job
+                    await client.publish(
+                        worker_topic(wid, "offers"), json.dumps(event).encode(), qos=1
                     )
                 self._seen.append(eid)
                 self._last_event = max(self._last_event, eid)

@@ -207,11 +207,17 @@ class VirtualWorkers:
         w = self.workers.get(worker_id)
         if w is None:
             return
-        self.stats.offers += 1
         previous = self._jobs.get(worker_id)
+        if offer.get("kind") != "offered":  # cancelled, pre-empted or timed out: drop it
+            if previous is not None and previous.get_name() == f"vw-{offer.get('order_id')}":
+                previous.cancel()
+            return
+        self.stats.offers += 1
         if previous is not None and not previous.done():
             previous.cancel()  # pre-empted: the emergency comes first
-        self._jobs[worker_id] = asyncio.create_task(self._job(w, offer), name=f"vw-{worker_id}")
+        self._jobs[worker_id] = asyncio.create_task(
+            self._job(w, offer), name=f"vw-{offer.get('order_id')}"
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         endpoint = parse_mqtt_url(self.mqtt_url)

@@ -16,11 +16,13 @@ import psycopg
 
 from dispatch.runner import DispatchRunner
 from eldercare.settings import Settings
-from eldercare.topics import ALERTS, DISPATCH
+from eldercare.topics import ALERTS, DISPATCH, worker_topic
 from simulators.workers import Behaviour, VirtualWorkers, seed_workers
 from tests.conftest import Broker
 from tests.integration.dispatch_support import HOME, east, open_alert, seed
 from tests.support import eventually, scalar
+
+CARE = frozenset({"caregiver"})
 
 
 @contextlib.asynccontextmanager
@@ -100,3 +102,51 @@ async def test_alert_to_resolution_through_mqtt(db_url: str, broker: Broker) -> 
 
 async def _kinds_seen(seen: list[dict[str, object]], kinds: set[str]) -> bool:
     return kinds <= {str(e["kind"]) for e in seen}
+
+
+async def test_alert_closed_before_arrival_cancels_the_order_and_tells_the_worker(
+    db_url: str, broker: Broker
+) -> None:
+    now = datetime.now(UTC)
+    [rid] = await seed(db_url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
+    settings = Settings(
+        environment="test",
+        database_url=db_url,
+        mqtt_url=broker.url,
+        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
+    )
+    runner = DispatchRunner(settings)
+    phone: list[dict[str, object]] = []
+    async with running(runner), aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.subscribe(worker_topic("W1", "offers"), qos=1)
+
+        async def listen() -> None:
+            async for m in client.messages:
+                phone.append(json.loads(bytes(m.payload)))  # type: ignore[arg-type]  # noqa: PERF401
+
+        reader = asyncio.create_task(listen())
+        alert_id = await open_alert(db_url, rid, at=now)
+        raised = {
+            "kind": "raised",
+            "alert_id": alert_id,
+            "severity": "critical",
+            "type": "sos",
+            "closed_at": None,
+            "state": "open",
+        }
+        await client.publish(ALERTS, json.dumps(raised).encode(), qos=1)
+        await eventually(lambda: _kinds_seen(phone, {"offered"}))
+        closed = {
+            **raised,
+            "kind": "false_alarm",
+            "state": "false_alarm",
+            "closed_at": datetime.now(UTC).isoformat(),
+        }
+        await client.publish(ALERTS, json.dumps(closed).encode(), qos=1)
+        await eventually(lambda: _kinds_seen(phone, {"cancelled"}))
+        reader.cancel()
+    state = await scalar(db_url, "SELECT state FROM work_orders WHERE alert_id = %s", alert_id)
+    assert state == "cancelled"
+    assert await scalar(db_url, "SELECT status FROM service_workers WHERE worker_id = 'W1'") == (
+        "available"
+    )
