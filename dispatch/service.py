@@ -60,6 +60,7 @@ __all__ = [
     "check_out",
     "dispatch_alert",
     "en_route",
+    "fail_order",
     "get_order",
     "get_worker",
     "list_orders",
@@ -184,6 +185,16 @@ async def cancel_order(
     conn: Conn, order_id: int, *, actor: str, reason: str = "", now: datetime | None = None
 ) -> StoredOrder:
     change = await act(conn, order_id, Action.CANCEL, actor=actor, now=_now(now), notes=reason)
+    return change.order
+
+
+async def fail_order(
+    conn: Conn, order_id: int, *, actor: str, reason: str, now: datetime | None = None
+) -> StoredOrder:
+    """The visit could not be done (nobody home, refused, the worker fell ill)."""
+    change = await act(
+        conn, order_id, Action.FAIL, actor=actor, now=_now(now), notes=reason, outcome="failed"
+    )
     return change.order
 
 

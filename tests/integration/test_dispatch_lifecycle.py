@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from dispatch import reports, service
-from dispatch.assign import AssignSettings
+from dispatch.assign import AssignSettings, offer_best
 from dispatch.fleet_cache import FleetCache
 from dispatch.lifecycle import InvalidTransition
 from dispatch.store import NotYourOrder, TooFarFromHome
@@ -195,7 +195,11 @@ async def test_emergency_preempts_interruptible_work_only(
         db_url,
         now=T0,
         residents=[HOME, east(0.3)],
-        workers=[("NEAR", east(0.3), skills), ("FAR", east(3.0), CARE)],
+        workers=[
+            ("NEAR", east(0.3), skills),
+            ("FAR", east(3.0), CARE),
+            ("SPARE", east(2.0), frozenset({"cleaning"})),
+        ],
     )
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         busy_order = await _on_site(conn, rids[1], "NEAR", work, T0)
@@ -212,6 +216,12 @@ async def test_emergency_preempts_interruptible_work_only(
             events = await service.order_events(conn, busy_order)
             assert events[-1]["kind"] == "preempted"
             assert events[-1]["detail"]["by_order"] == done.order.id
+            assert events[-1]["detail"]["notify"] == "family"
+            # re-slotted: to the next qualified worker, never by pre-empting again
+            reslot = await offer_best(conn, busy_order, now=t, settings=AssignSettings())
+            assert reslot.order.worker_id == "SPARE"
+            assert reslot.order.booked_from is not None
+            assert reslot.order.booked_from > t
         else:  # bathing is never left: 55 more minutes there loses to 3 km
             assert done.order.worker_id == "FAR"
             assert displaced.state == "on_site"
