@@ -13,21 +13,26 @@ planned, around what workers already hold.
 
 from __future__ import annotations
 
+import asyncio
+import json
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import TupleRow
 
 from dispatch.assign import catalogue_from_db
-from dispatch.model import Order, OrderKind, Point
+from dispatch.model import Order, OrderKind, Point, load_catalogue
 from dispatch.planner import PlannerSettings, plan_day
-from dispatch.recurring import Recurring, ResidentRef, expand
-from dispatch.roster import list_workers
+from dispatch.recurring import Recurring, ResidentRef, expand, load_recurring
+from dispatch.roster import list_workers, sync_catalogue
 from dispatch.routing import PlanProblem, PlanWorker, evaluate
 from dispatch.store import DispatchError, WorkerBusy, create_order, offer
 from dispatch.travel import HaversineTravel, TravelModel
+from eldercare.migrate import migrate
+from eldercare.settings import Settings
 
 Conn = psycopg.AsyncConnection[TupleRow]
 PLANNER = "planner"
@@ -167,3 +172,32 @@ async def plan_and_offer(
         round(stats.on_time, 3),
         round(took, 2),
     )
+
+
+def plan_main(
+    settings: Settings, *, day: str | None, district: str | None, seconds: float, recurring: bool
+) -> int:
+    """`eldercare dispatch plan`: the day's recurring orders, then the plan, offered."""
+    rules = load_recurring(settings.dispatch_catalogue)
+    when = date.fromisoformat(day) if day else datetime.now(rules.timezone).date()
+    url = settings.require_database_url()
+
+    async def main() -> dict[str, Any]:
+        await asyncio.to_thread(migrate, url)
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await sync_catalogue(conn, load_catalogue(settings.dispatch_catalogue))
+            made = (
+                await make_recurring(conn, rules, when, now=datetime.now(UTC)) if recurring else 0
+            )
+            report = await plan_and_offer(
+                conn,
+                when,
+                tz=rules.timezone,
+                now=datetime.now(UTC),
+                district=district,
+                seconds=seconds,
+            )
+        return {"date": when.isoformat(), "recurring_made": made, **report.to_json()}
+
+    print(json.dumps(asyncio.run(main())))
+    return 0

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import ssl
 import uuid
 from collections import deque
@@ -45,6 +46,7 @@ from eldercare.logs import get_logger
 from eldercare.migrate import migrate
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS, DISPATCH, ROOT, worker_topic
+from ingest.mqtt_source import backoff_delay
 
 log = get_logger(__name__)
 _LOOK_BACK = 200
@@ -76,6 +78,8 @@ class DispatchRunner:
         self._last_event = 0
         self._seen: deque[int] = deque(maxlen=4 * _LOOK_BACK)
         self._pool: AsyncConnectionPool | None = None
+        # one identity per process, kept across reconnects (the broker holds its session)
+        self._identifier = f"{settings.dispatch_client_id}-{uuid.uuid4().hex[:6]}"
         self._client: aiomqtt.Client | None = None
 
     # -- inputs ----------------------------------------------------------------------------
@@ -280,6 +284,8 @@ class DispatchRunner:
                 await asyncio.wait_for(stop.wait(), seconds)
 
     async def _listen(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
+        """Handle messages until ``stop``; a lost connection raises (and is reconnected)."""
+
         async def forever() -> None:
             async for message in client.messages:
                 try:
@@ -288,36 +294,35 @@ class DispatchRunner:
                     log.warning("dispatch_db_error", error=str(exc).splitlines()[0])
 
         reader = asyncio.create_task(forever(), name="dispatch-reader")
-        await stop.wait()
+        stopper = asyncio.create_task(stop.wait(), name="dispatch-stop")
+        await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        if reader.done():
+            reader.result()  # raises what ended it (MqttError: the broker went away)
+            raise aiomqtt.MqttError("the broker closed the message stream")
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
 
-    async def run(self, stop: asyncio.Event) -> None:
-        url = self.settings.require_database_url()
-        async with await psycopg.AsyncConnection.connect(url) as conn:
-            await sync_catalogue(conn, load_catalogue(self.settings.dispatch_catalogue))
-            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM work_order_events")
-            row = await cur.fetchone()
-            self._last_event = int(row[0]) if row else 0  # publish what happens from now on
+    async def _session(self, stop: asyncio.Event) -> None:
         endpoint = self.settings.mqtt()
-        self._pool = await open_pool(url, max_size=4, name="dispatch")
-        try:
-            async with aiomqtt.Client(
-                endpoint.host,
-                endpoint.port,
-                username=endpoint.username,
-                password=endpoint.password,
-                identifier=f"{self.settings.dispatch_client_id}-{uuid.uuid4().hex[:6]}",
-                tls_context=ssl.create_default_context() if endpoint.tls else None,
-                max_queued_incoming_messages=None,
-            ) as client:
-                self._client = client
-                await client.subscribe(ALERTS, qos=1)
-                for channel in ("answers", "location", "status"):
-                    await client.subscribe(f"{ROOT}/workers/+/{channel}", qos=1)
-                log.info("dispatch_started")
-                self.ready.set()
+        async with aiomqtt.Client(
+            endpoint.host,
+            endpoint.port,
+            username=endpoint.username,
+            password=endpoint.password,
+            identifier=self._identifier,
+            clean_session=False,  # alerts published while we reconnect are kept for us
+            tls_context=ssl.create_default_context() if endpoint.tls else None,
+            max_queued_incoming_messages=None,
+        ) as client:
+            self._client = client
+            await client.subscribe(ALERTS, qos=1)
+            for channel in ("answers", "location", "status"):
+                await client.subscribe(f"{ROOT}/workers/+/{channel}", qos=1)
+            log.info("dispatch_connected")
+            self.ready.set()
+            try:
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._listen(client, stop), name="dispatch-listen")
                     tg.create_task(self._every(1.0, self.tick, stop, "tick"), name="dispatch-tick")
@@ -330,9 +335,36 @@ class DispatchRunner:
                     tg.create_task(
                         self._every(0.2, self.publish_new, stop, "outbox"), name="dispatch-outbox"
                     )
+            finally:
+                self._client = None
+                self.ready.clear()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop``; reconnect to the broker with capped, jittered backoff."""
+        url = self.settings.require_database_url()
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await sync_catalogue(conn, load_catalogue(self.settings.dispatch_catalogue))
+            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM work_order_events")
+            row = await cur.fetchone()
+            self._last_event = int(row[0]) if row else 0  # publish what happens from now on
+        self.settings.mqtt()  # a clear error now if MQTT is not configured
+        self._pool = await open_pool(url, max_size=4, name="dispatch")
+        attempt = 0
+        try:
+            while not stop.is_set():
+                lost: str | None = None
+                try:
+                    await self._session(stop)
+                except* aiomqtt.MqttError as group:
+                    lost = str(group.exceptions[0])
+                if lost is None:
+                    return
+                attempt += 1
+                delay = backoff_delay(attempt, base=0.5, cap=10.0, rnd=random.random())  # noqa: S311
+                log.warning("dispatch_mqtt_lost", error=lost, retry_in_s=round(delay, 2))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
         finally:
-            self._client = None
-            self.ready.clear()
             await self._pool.close()
             self._pool = None
 
@@ -340,30 +372,3 @@ class DispatchRunner:
 async def run_dispatch(settings: Settings, stop: asyncio.Event) -> None:
     await asyncio.to_thread(migrate, settings.require_database_url())
     await DispatchRunner(settings).run(stop)
-
-
-def plan_main(
-    settings: Settings, *, day: str | None, district: str | None, seconds: float, recurring: bool
-) -> int:
-    """`eldercare dispatch plan`: the day's recurring orders, then the plan, offered."""
-    from datetime import date  # noqa: PLC0415
-
-    from dispatch.day import make_recurring, plan_and_offer  # noqa: PLC0415
-    from dispatch.recurring import load_recurring  # noqa: PLC0415
-
-    rules = load_recurring(settings.dispatch_catalogue)
-    when = date.fromisoformat(day) if day else datetime.now(rules.timezone).date()
-    url = settings.require_database_url()
-
-    async def main() -> dict[str, Any]:
-        await asyncio.to_thread(migrate, url)
-        async with await psycopg.AsyncConnection.connect(url) as conn:
-            await sync_catalogue(conn, load_catalogue(settings.dispatch_catalogue))
-            made = await make_recurring(conn, rules, when, now=_now()) if recurring else 0
-            report = await plan_and_offer(
-                conn, when, tz=rules.timezone, now=_now(), district=district, seconds=seconds
-            )
-        return {"date": when.isoformat(), "recurring_made": made, **report.to_json()}
-
-    print(json.dumps(asyncio.run(main())))
-    return 0

@@ -75,7 +75,8 @@ def cmd_alerts(_args: argparse.Namespace) -> int:
 
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
-    from dispatch.runner import plan_main, run_dispatch
+    from dispatch.day import plan_main
+    from dispatch.runner import run_dispatch
 
     settings = _settings()
     if args.action == "plan":
@@ -168,8 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser(
-        "dispatch", help="run the dispatch service (alerts -> work orders -> workers)"
+        "dispatch",
+        help="run the dispatch service (alerts -> work orders -> workers), or plan a day",
     )
+    p.add_argument("action", nargs="?", choices=["run", "plan"], default="run")
+    p.add_argument("--date", default=None, help="plan: the day (YYYY-MM-DD, default today)")
+    p.add_argument("--district", default=None, help="plan: one district only")
+    p.add_argument("--seconds", type=float, default=30.0, help="plan: solver time budget")
+    p.add_argument("--no-recurring", action="store_true", help="plan: no recurring orders")
     p.set_defaults(func=cmd_dispatch)
 
     workers = sub.add_parser("workers", help="service workers").add_subparsers(

@@ -3,7 +3,11 @@ offered to qualified workers on shift, nobody double-booked, re-running changes 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import asyncio
+import json
+import os
+import sys
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -59,3 +63,52 @@ async def test_recurring_then_plan_and_offer(db_url: str) -> None:
         await conn.commit()
         again = await plan_and_offer(conn, MONDAY, tz=TZ, now=NOW, seconds=0.5)
         assert again.orders == 0  # nothing left waiting
+
+
+async def test_eldercare_dispatch_plan_command(db_url: str) -> None:
+    await seed(
+        db_url,
+        now=NOW,
+        residents=[HOME, east(0.4)],
+        workers=[("A", HOME, frozenset({"caregiver"}))],
+    )
+    today = datetime.now(TZ).date()  # the command plans from the real now on
+    next_monday = today + timedelta(days=7 - today.weekday())
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        at8 = datetime.combine(next_monday, time(8), tzinfo=TZ)
+        await add_shift(conn, "A", at8, at8 + timedelta(hours=10))
+    env = {**os.environ, "ELDERCARE_DATABASE_URL": db_url, "ELDERCARE_LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eldercare.cli",
+        "dispatch",
+        "plan",
+        "--date",
+        next_monday.isoformat(),
+        "--seconds",
+        "0.5",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    assert report["recurring_made"] == 2
+    assert report["offered"] == 2
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eldercare.cli",
+        "dispatch",
+        "plan",
+        "--date",
+        "someday",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(bad.communicate(), 60)
+    assert bad.returncode == 2
+    assert b"someday" in err

@@ -8,8 +8,9 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import aiomqtt
 import psycopg
@@ -150,3 +151,59 @@ async def test_alert_closed_before_arrival_cancels_the_order_and_tells_the_worke
     assert await scalar(db_url, "SELECT status FROM service_workers WHERE worker_id = 'W1'") == (
         "available"
     )
+
+
+async def test_reconnects_after_the_broker_restarts(db_url: str, tmp_path: Path) -> None:
+    own = Broker(tmp_path)
+    own.start()
+    try:
+        now = datetime.now(UTC)
+        [rid] = await seed(db_url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
+        settings = Settings(
+            environment="test",
+            database_url=db_url,
+            mqtt_url=own.url,
+            dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
+        )
+        runner = DispatchRunner(settings)
+        async with running(runner):
+            own.stop()
+            await eventually(_cleared(runner), timeout=30)  # it noticed
+            own.start()
+            await eventually(_set(runner), timeout=60)  # and came back
+            alert_id = await open_alert(db_url, rid, at=now)
+            raised = {
+                "kind": "raised",
+                "alert_id": alert_id,
+                "severity": "critical",
+                "type": "sos",
+                "closed_at": None,
+            }
+            async with aiomqtt.Client("127.0.0.1", own.port) as pub:
+                await pub.publish(ALERTS, json.dumps(raised).encode(), qos=1)
+
+            async def offered() -> bool:
+                return (
+                    await scalar(
+                        db_url, "SELECT state FROM work_orders WHERE alert_id = %s", alert_id
+                    )
+                    == "offered"
+                )
+
+            await eventually(offered, timeout=30)
+    finally:
+        own.stop()
+
+
+def _cleared(runner: DispatchRunner) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return not runner.ready.is_set()
+
+    return check
+
+
+def _set(runner: DispatchRunner) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return runner.ready.is_set()
+
+    return check
