@@ -176,10 +176,12 @@ async def offer_best(
                 changes.append(change)
     timeout = settings.offer_timeout_s if emergency else settings.routine_offer_timeout_s
     for c in ranked[: settings.tries]:
-        start = now if emergency else max(now + timedelta(seconds=c.eta_s), order.window_start)
-        until = (now + timedelta(seconds=c.eta_s) if emergency else start) + timedelta(
-            minutes=order.duration_min
-        )
+        if emergency:  # booked from when they can leave (after non-interruptible work)
+            start = now + timedelta(seconds=c.wait_s)
+            until = now + timedelta(seconds=c.eta_s, minutes=order.duration_min)
+        else:
+            start = max(now + timedelta(seconds=c.eta_s), order.window_start)
+            until = start + timedelta(minutes=order.duration_min)
         detail = {
             "eta_s": round(c.eta_s),
             "distance_km": round(c.distance_km, 2),

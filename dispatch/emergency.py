@@ -115,6 +115,7 @@ class Candidate:
     eta_s: float
     distance_km: float
     preempts_order_id: int | None
+    wait_s: float = 0.0  # before they can set off (the rest of non-interruptible work)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,8 @@ def rank(
     for j in top:
         i = int(idx[j])
         preempts = int(fleet.current_order[i]) if fleet.doing[i] == INTERRUPTIBLE else None
-        out.append(Candidate(fleet.ids[i], float(eta[j]), float(km[j]), preempts))
+        waits = 0.0 if preempts is not None else float(wait[j])
+        out.append(Candidate(fleet.ids[i], float(eta[j]), float(km[j]), preempts, waits))
     return out
 
 

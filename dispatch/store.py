@@ -241,8 +241,9 @@ async def offer(
     preempt: bool = False,
     detail: dict[str, Any] | None = None,
 ) -> list[OrderChange]:
-    """Offer an order to a worker; with ``preempt``, first release the worker's
-    interruptible work that overlaps (an emergency's right). Raises :class:`WorkerBusy`."""
+    """Offer an order to a worker; with ``preempt``, first release the worker's overlapping
+    work that is interruptible or not started yet (an emergency's right; a bath under way
+    is never left). Raises :class:`WorkerBusy`."""
     changes: list[OrderChange] = []
     try:
         async with conn.transaction():
@@ -299,6 +300,8 @@ async def _preempt_overlapping(
         await cur.execute(
             f"SELECT {COLUMNS} FROM work_orders w WHERE worker_id = %s AND kind <> 'emergency'"
             " AND state IN ('offered', 'accepted', 'en_route', 'on_site')"
+            " AND (state IN ('offered', 'accepted') OR EXISTS (SELECT 1 FROM service_types t"
+            "      WHERE t.code = w.service_type AND t.interruptible))"
             " AND tstzrange(booked_from, booked_until) && tstzrange(%s, %s) FOR UPDATE",
             (worker_id, start, end),
         )

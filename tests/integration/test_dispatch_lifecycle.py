@@ -250,3 +250,21 @@ async def test_the_fleet_cache_is_reused_and_dropped_after_an_offer(db_url: str)
         )
         assert cache.loads == 2  # the offer made the view stale
         assert (first.order.worker_id, second.order.worker_id) == ("W1", "W2")
+
+
+async def test_a_bath_under_way_is_finished_first_never_abandoned(db_url: str) -> None:
+    skills = frozenset({"caregiver", "bathing"})
+    rids = await seed(
+        db_url, now=T0, residents=[HOME, east(0.3)], workers=[("ONLY", east(0.3), skills)]
+    )
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        bath = await _on_site(conn, rids[1], "ONLY", "bathing", T0)
+        t = T0 + timedelta(minutes=10)
+        alert_id = await open_alert(db_url, rids[0], at=t)
+        done = await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=t)
+        assert done.order.worker_id == "ONLY"
+        assert done.candidate is not None
+        assert done.candidate.wait_s == pytest.approx(50 * 60, abs=1)
+        assert done.order.booked_from == t + timedelta(minutes=50)  # after the bath
+        assert done.escalated  # 50 minutes is past the SLA: backup is called too
+        assert (await service.get_order(conn, bath)).state == "on_site"
