@@ -159,6 +159,18 @@ async def test_booking_is_idempotent_and_validated(db_url: str) -> None:
         assert cursor is None
         cancelled = await service.cancel_order(conn, first.id, actor="family:3", now=T0)
         assert cancelled.state == "cancelled"
+        with pytest.raises(service.DispatchError):  # a window that ends before it starts
+            await service.book_order(conn, **{**args, "window_end": T0})  # type: ignore[arg-type]
+        more = [
+            (await service.book_order(conn, idempotency_key=f"p{i}", now=T0, **args))[0].id  # type: ignore[arg-type]
+            for i in range(3)
+        ]
+        page1, cursor = await service.list_orders(conn, resident_id=rid, limit=2)
+        page2, end = await service.list_orders(conn, resident_id=rid, limit=2, cursor=cursor)
+        assert [o.id for o in page1 + page2] == sorted([first.id, *more], reverse=True)
+        assert end is None
+        listed, _ = await service.list_orders(conn, state="cancelled")
+        assert [o.id for o in listed] == [first.id]
 
 
 async def _on_site(

@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
@@ -207,3 +210,42 @@ def _set(runner: DispatchRunner) -> Callable[[], Awaitable[bool]]:
         return runner.ready.is_set()
 
     return check
+
+
+async def test_eldercare_workers_simulate_registers_and_stops_cleanly(
+    db_url: str, broker: Broker
+) -> None:
+    await seed(db_url, now=datetime.now(UTC), residents=[HOME, east(1.0)])
+    env = {
+        **os.environ,
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_MQTT_URL": broker.url,
+        "ELDERCARE_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eldercare.cli",
+        "workers",
+        "simulate",
+        "--count",
+        "3",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+
+        async def registered() -> bool:
+            n = await scalar(
+                db_url,
+                "SELECT count(*) FROM service_workers WHERE status ="
+                " 'available' AND lat IS NOT NULL",
+            )
+            return n == 3
+
+        await eventually(registered, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
