@@ -22,7 +22,7 @@ import yaml
 from dispatch.model import CatalogueError
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-WHO: Final = frozenset({"living_alone", "all", "none"})
+WHO: Final = frozenset({"living_alone", "all", "listed", "none"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class RecurringRule:
     end: time
     who: str = "living_alone"
     weekday: int | None = None  # 0 = Monday, for weekly rules
+    residents: frozenset[int] = frozenset()  # who: listed (e.g. meal subscribers)
 
     def __post_init__(self) -> None:
         if self.every not in ("daily", "weekly"):
@@ -88,6 +89,7 @@ def _rule(e: Any) -> RecurringRule:
             end=time.fromisoformat(b.strip()),
             who=str(e.get("who", "living_alone")),
             weekday=WEEKDAYS.index(str(weekday).lower()) if weekday is not None else None,
+            residents=frozenset(int(r) for r in e.get("residents") or []),
         )
     except (KeyError, ValueError) as exc:
         raise CatalogueError(f"bad recurring rule {e!r}: {exc}") from exc
@@ -124,6 +126,8 @@ def expand(recurring: Recurring, residents: Iterable[ResidentRef], day: date) ->
         out.extend(
             DueOrder(r.name, r.service, p.resident_id, start, end)
             for p in people
-            if r.who == "all" or p.living_alone
+            if r.who == "all"
+            or (r.who == "living_alone" and p.living_alone)
+            or (r.who == "listed" and p.resident_id in r.residents)
         )
     return out

@@ -105,6 +105,10 @@ class StoredOrder:
             value = getattr(self, name)
             out[name] = value.isoformat() if isinstance(value, datetime) else value
         out.pop("idempotency_key", None)
+        on_site = (
+            (self.completed_at - self.arrived_at) if self.completed_at and self.arrived_at else None
+        )
+        out["service_min"] = round(on_site.total_seconds() / 60, 1) if on_site else None
         return out
 
 

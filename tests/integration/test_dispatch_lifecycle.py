@@ -92,6 +92,7 @@ async def test_emergency_loop_and_report(db_url: str) -> None:
             now=t4,
         )
         assert (order.state, order.outcome) == ("completed", "helped")
+        assert order.to_json()["service_min"] == 30.0
         cur = await conn.execute("SELECT state, outcome FROM alerts WHERE id = %s", (alert_id,))
         assert await cur.fetchone() == ("resolved", "actionable")
         await conn.commit()

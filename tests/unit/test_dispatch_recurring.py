@@ -51,6 +51,24 @@ def test_weekly_visit_for_those_living_alone_on_mondays_only() -> None:
     assert {d.rule for d in tuesday} == {"meal"}
 
 
+def test_listed_residents_only() -> None:
+    rules = recurring_from_dict(
+        {
+            "recurring": [
+                {
+                    "name": "meal",
+                    "service": "meal_delivery",
+                    "every": "daily",
+                    "window": "11:00-12:30",
+                    "who": "listed",
+                    "residents": [2, 9],
+                }
+            ]
+        }
+    )
+    assert [d.resident_id for d in expand(rules, PEOPLE, date(2026, 11, 24))] == [2]
+
+
 def test_packaged_rules_load() -> None:
     rules = load_recurring()
     assert any(r.service == "welfare_visit" and r.weekday == 0 for r in rules.rules)
