@@ -13,11 +13,11 @@ subclasses (``UnknownOrder`` / ``UnknownWorker`` -> 404, ``WorkerBusy`` /
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import TupleRow, class_row
+from psycopg.rows import TupleRow
 
 from alerts import store as alert_store
 from alerts.lifecycle import AlertState, Outcome
@@ -35,9 +35,9 @@ from dispatch.assign import (
 )
 from dispatch.lifecycle import Action
 from dispatch.model import CatalogueError, OrderKind, Point, WorkerStatus
+from dispatch.queries import list_orders, list_service_types, order_events
 from dispatch.roster import StoredWorker, get_worker, list_workers, set_location, set_status
 from dispatch.store import (
-    COLUMNS,
     DispatchError,
     OrderChange,
     StoredOrder,
@@ -76,67 +76,6 @@ __all__ = [
 
 def _now(now: datetime | None) -> datetime:
     return now or datetime.now(UTC)
-
-
-async def list_service_types(conn: Conn) -> list[dict[str, Any]]:
-    catalogue = await catalogue_from_db(conn)
-    return [s.to_json() for s in sorted(catalogue.services.values(), key=lambda s: s.code)]
-
-
-async def list_orders(
-    conn: Conn,
-    *,
-    worker_id: str | None = None,
-    resident_id: int | None = None,
-    day: date | None = None,
-    state: str | None = None,
-    district: str | None = None,
-    limit: int = 50,
-    cursor: int | None = None,
-) -> tuple[list[StoredOrder], int | None]:
-    """Newest first; ``cursor`` is the last id of the previous page (``next_cursor``)."""
-    limit = max(1, min(limit, 500))
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
-    async with conn.cursor(row_factory=class_row(StoredOrder)) as cur:
-        await cur.execute(
-            f"SELECT {COLUMNS} FROM work_orders WHERE (%(w)s::text IS NULL OR worker_id = %(w)s)"
-            " AND (%(r)s::bigint IS NULL OR resident_id = %(r)s)"
-            " AND (%(s)s::text IS NULL OR state = %(s)s)"
-            " AND (%(d)s::text IS NULL OR district = %(d)s)"
-            " AND (%(t0)s::timestamptz IS NULL OR (window_start < %(t0)s + interval '1 day'"
-            "      AND window_end >= %(t0)s))"
-            " AND (%(c)s::bigint IS NULL OR id < %(c)s) ORDER BY id DESC LIMIT %(n)s",
-            {
-                "w": worker_id,
-                "r": resident_id,
-                "s": state,
-                "d": district,
-                "t0": start,
-                "c": cursor,
-                "n": limit + 1,
-            },
-        )
-        rows = await cur.fetchall()
-    await conn.commit()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more and rows else None)
-
-
-async def order_events(conn: Conn, order_id: int) -> list[dict[str, Any]]:
-    """The order's history: every change with who and when."""
-    cur = await conn.execute(
-        "SELECT id, at, kind, from_state, to_state, worker_id, actor, detail"
-        " FROM work_order_events WHERE order_id = %s ORDER BY id",
-        (order_id,),
-    )
-    rows = await cur.fetchall()
-    await conn.commit()
-    keys = ("id", "at", "kind", "from_state", "to_state", "worker_id", "actor", "detail")
-    return [
-        {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in zip(keys, r, strict=True)}
-        for r in rows
-    ]
 
 
 async def book_order(
