@@ -10,7 +10,9 @@
   own topics). Bad messages are logged and dropped, never fatal.
 * Every second: offers past their time-out go back and emergencies are
   offered to the next candidate; every ``dispatch_retry_s``: emergencies still
-  waiting for a worker, and orders displaced by one, are offered again.
+  waiting for a worker, and orders displaced by one, are offered again, and
+  open alerts of the configured kinds without an order (raised while this
+  service was down) are dispatched.
 * Publishes every change: the ``work_order_events`` table is the outbox (the
   API writes there too); each new row goes out on ``eldercare/v1/internal/dispatch``
   and each offer (and each cancellation, pre-emption or time-out of the
@@ -199,18 +201,44 @@ class DispatchRunner:
                     await self._reoffer(conn, change.order.id, now)
 
     async def retry_waiting(self) -> None:
+        """Offer again what waits for a worker: emergencies (past their SLA too: someone
+        must still go), displaced routine orders within their window; and dispatch open
+        alerts that were missed (raised while this service was down)."""
         now = _now()
         async with self._conn() as conn:
             cur = await conn.execute(
-                "SELECT id FROM work_orders o WHERE state = 'created' AND (kind = 'emergency'"
-                " OR EXISTS (SELECT 1 FROM work_order_events e WHERE e.order_id = o.id"
-                "   AND e.kind = 'preempted')) AND window_end > %s ORDER BY priority, id LIMIT 50",
-                (now,),
+                "SELECT id FROM work_orders o WHERE state = 'created' AND ((kind = 'emergency'"
+                "   AND created_at > %(now)s - interval '1 day')"
+                " OR (window_end > %(now)s AND EXISTS (SELECT 1 FROM work_order_events e"
+                "   WHERE e.order_id = o.id AND e.kind = 'preempted')))"
+                " ORDER BY priority, id LIMIT 50",
+                {"now": now},
             )
             ids = [int(r[0]) for r in await cur.fetchall()]
             await conn.commit()
             for order_id in ids:
                 await self._reoffer(conn, order_id, now)
+            for alert_id in await self._missed_alerts(conn, now):
+                with contextlib.suppress(DispatchError, ValueError):
+                    await service.dispatch_alert(
+                        conn, alert_id, actor="dispatcher", now=now, settings=self.assign
+                    )
+                    log.info("dispatch_caught_up", alert_id=alert_id)
+
+    async def _missed_alerts(self, conn: Any, now: datetime) -> list[int]:
+        s = self.settings
+        cur = await conn.execute(
+            "SELECT a.id FROM alerts a WHERE a.closed_at IS NULL"
+            " AND a.state IN ('open', 'acknowledged') AND a.severity = ANY(%s)"
+            " AND (cardinality(%s::text[]) = 0 OR a.type = ANY(%s))"
+            " AND a.opened_at > %s - interval '1 day'"
+            " AND NOT EXISTS (SELECT 1 FROM work_orders o WHERE o.alert_id = a.id)"
+            " ORDER BY a.opened_at LIMIT 50",
+            (s.dispatch_auto_severities, s.dispatch_auto_types, s.dispatch_auto_types, now),
+        )
+        ids = [int(r[0]) for r in await cur.fetchall()]
+        await conn.commit()
+        return ids
 
     async def _reoffer(self, conn: Any, order_id: int, now: datetime) -> None:
         with contextlib.suppress(DispatchError, ValueError):

@@ -249,3 +249,35 @@ async def test_eldercare_workers_simulate_registers_and_stops_cleanly(
         proc.send_signal(signal.SIGINT)
         _, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()[-2000:]
+
+
+async def test_alerts_raised_while_the_service_was_down_are_dispatched(
+    db_url: str, broker: Broker
+) -> None:
+    now = datetime.now(UTC)
+    rids = await seed(
+        db_url,
+        now=now,
+        residents=[HOME, east(0.2)],
+        workers=[("W1", east(0.5), CARE), ("W2", east(0.6), CARE)],
+    )
+    missed = await open_alert(db_url, rids[0], at=now)
+    minor = await open_alert(db_url, rids[1], at=now, type_="low_battery")
+    await scalar(db_url, "UPDATE alerts SET severity = 'low' WHERE id = %s RETURNING id", minor)
+    settings = Settings(
+        environment="test",
+        database_url=db_url,
+        mqtt_url=broker.url,
+        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
+        dispatch_retry_s=0.3,
+    )
+    async with running(DispatchRunner(settings)):
+
+        async def offered() -> bool:
+            return (
+                await scalar(db_url, "SELECT state FROM work_orders WHERE alert_id = %s", missed)
+                == "offered"
+            )
+
+        await eventually(offered, timeout=30)
+    assert await scalar(db_url, "SELECT count(*) FROM work_orders WHERE alert_id = %s", minor) == 0
