@@ -12,6 +12,7 @@ from dispatch import reports, service
 from dispatch.assign import AssignSettings, offer_best
 from dispatch.fleet_cache import FleetCache
 from dispatch.lifecycle import InvalidTransition
+from dispatch.roster import add_shift
 from dispatch.store import NotYourOrder, TooFarFromHome
 from tests.integration.dispatch_support import HOME, east, open_alert, seed
 
@@ -118,6 +119,12 @@ async def test_emergency_loop_and_report(db_url: str) -> None:
         assert report["response_times"]["arrival_p50_s"] == 50.0 + 360.0
         assert report["response_times"]["ack_p50_s"] == 50.0  # dispatched on acceptance
         assert report["within_15_min_share"] == 1.0
+        assert report["utilisation"] is None  # no shifts on record
+        await add_shift(conn, "W2", T0 - timedelta(hours=1), T0 + timedelta(hours=2))
+        report = await reports.summary(
+            conn, start=T0 - timedelta(hours=1), end=T0 + timedelta(hours=2), district="D1"
+        )
+        assert report["utilisation"] == pytest.approx(0.5 / 3, abs=0.001)  # 30 min of 3 h
         other = await reports.summary(conn, start=T0, end=T0 + timedelta(hours=2), district="D9")
         assert other["orders_by_type"] == {}
         assert other["within_15_min_share"] is None
