@@ -35,7 +35,7 @@ from dispatch.assign import (
 )
 from dispatch.lifecycle import Action
 from dispatch.model import CatalogueError, OrderKind, Point, WorkerStatus
-from dispatch.queries import list_orders, list_service_types, order_events
+from dispatch.queries import alert_progress, list_orders, list_service_types, order_events
 from dispatch.roster import StoredWorker, get_worker, list_workers, set_location, set_status
 from dispatch.store import (
     DispatchError,
@@ -52,6 +52,7 @@ DEFAULT = AssignSettings()
 
 __all__ = [
     "accept",
+    "alert_progress",
     "assign_order",
     "book_order",
     "cancel_order",

@@ -39,6 +39,7 @@ async def test_emergency_loop_and_report(db_url: str) -> None:
         assert await cur.fetchone() == (0,)  # looking is read-only
         await conn.commit()
 
+        assert await service.alert_progress(conn, alert_id) is None
         done = await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=T0)
         order = done.order
         assert (order.state, order.worker_id, done.escalated) == ("offered", "W1", False)
@@ -57,6 +58,15 @@ async def test_emergency_loop_and_report(db_url: str) -> None:
         assert await cur.fetchone() == ("dispatched",)
         await conn.commit()
         order = await service.en_route(conn, order.id, worker_id="W2", actor="worker:W2", now=t2)
+        progress = await service.alert_progress(conn, alert_id)
+        assert progress is not None
+        assert (progress["worker_id"], progress["status"]) == ("W2", "en_route")
+        assert progress["eta_s"] == pytest.approx(1.5 * 1.3 / 18 * 3600, rel=0.02)
+        here = east(0.3)
+        await service.worker_location(conn, "W2", here.lat, here.lon, actor="worker:W2", now=t2)
+        closer = await service.alert_progress(conn, alert_id)
+        assert closer is not None
+        assert closer["eta_s"] < progress["eta_s"] / 4
         with pytest.raises(TooFarFromHome):
             await service.check_in(
                 conn,
@@ -78,6 +88,9 @@ async def test_emergency_loop_and_report(db_url: str) -> None:
             now=t3,
         )
         assert order.state == "on_site"
+        arrived = await service.alert_progress(conn, alert_id)
+        assert arrived is not None
+        assert (arrived["eta_s"], arrived["status"]) == (0, "on_site")
         worker = await service.get_worker(conn, "W2")
         assert worker.status == "on_site"
         with pytest.raises(InvalidTransition):
