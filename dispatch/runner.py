@@ -17,7 +17,9 @@
   API writes there too); each new row goes out on ``eldercare/v1/internal/dispatch``
   and each offer (and each cancellation, pre-emption or time-out of the
   worker's order) also on the worker's own ``.../offers`` topic. Rows are read
-  by id with a look-back, so one committed late behind a higher id is not missed.
+  by id with a look-back, so one committed late behind a higher id is not missed;
+  how far it got is kept in ``dispatch_outbox``, so a restart publishes what
+  happened while the service was down.
 """
 
 from __future__ import annotations
@@ -78,6 +80,7 @@ class DispatchRunner:
         self.ready = asyncio.Event()
         self.published = 0
         self._last_event = 0
+        self._floor = 0  # published before this process started
         self._seen: deque[int] = deque(maxlen=4 * _LOOK_BACK)
         self._pool: AsyncConnectionPool | None = None
         # one identity per process, kept across reconnects (the broker holds its session)
@@ -256,7 +259,7 @@ class DispatchRunner:
                 " e.actor, e.detail, r.home_lat, r.home_lon FROM work_order_events e"
                 " JOIN work_orders o ON o.id = e.order_id JOIN residents r USING (resident_id)"
                 " WHERE e.id > %s ORDER BY e.id LIMIT 500",
-                (max(0, self._last_event - _LOOK_BACK),),
+                (max(self._floor, self._last_event - _LOOK_BACK),),
             )
             rows = await cur.fetchall()
             await conn.commit()
@@ -290,6 +293,13 @@ class DispatchRunner:
                 self._seen.append(eid)
                 self._last_event = max(self._last_event, eid)
                 sent += 1
+            if sent:
+                await conn.execute(
+                    "UPDATE dispatch_outbox SET last_event_id = greatest(last_event_id, %s),"
+                    " updated_at = now() WHERE name = 'dispatch'",
+                    (self._last_event,),
+                )
+                await conn.commit()
         self.published += sent
         return sent
 
@@ -372,9 +382,17 @@ class DispatchRunner:
         url = self.settings.require_database_url()
         async with await psycopg.AsyncConnection.connect(url) as conn:
             await sync_catalogue(conn, load_catalogue(self.settings.dispatch_catalogue))
-            cur = await conn.execute("SELECT coalesce(max(id), 0) FROM work_order_events")
+            # the first start publishes from now on; a restart resumes where it stopped
+            await conn.execute(
+                "INSERT INTO dispatch_outbox (name, last_event_id) SELECT 'dispatch',"
+                " coalesce(max(id), 0) FROM work_order_events ON CONFLICT (name) DO NOTHING"
+            )
+            cur = await conn.execute(
+                "SELECT last_event_id FROM dispatch_outbox WHERE name = 'dispatch'"
+            )
             row = await cur.fetchone()
-            self._last_event = int(row[0]) if row else 0  # publish what happens from now on
+            await conn.commit()
+            self._last_event = self._floor = int(row[0]) if row else 0
         self.settings.mqtt()  # a clear error now if MQTT is not configured
         self._pool = await open_pool(url, max_size=4, name="dispatch")
         attempt = 0

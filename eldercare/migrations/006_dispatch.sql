@@ -99,3 +99,11 @@ CREATE TABLE IF NOT EXISTS work_order_events (
     detail      jsonb NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS work_order_events_by_order ON work_order_events (order_id, at);
+
+-- How far the dispatch service has published work_order_events (the outbox), so a
+-- restart publishes what happened while it was down.
+CREATE TABLE IF NOT EXISTS dispatch_outbox (
+    name           text PRIMARY KEY,
+    last_event_id  bigint NOT NULL DEFAULT 0,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);

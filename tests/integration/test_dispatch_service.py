@@ -12,13 +12,14 @@ import signal
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiomqtt
 import psycopg
 
 from dispatch.runner import DispatchRunner
+from dispatch.service import book_order
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS, DISPATCH, worker_topic
 from simulators.workers import Behaviour, VirtualWorkers, seed_workers
@@ -281,3 +282,40 @@ async def test_alerts_raised_while_the_service_was_down_are_dispatched(
 
         await eventually(offered, timeout=30)
     assert await scalar(db_url, "SELECT count(*) FROM work_orders WHERE alert_id = %s", minor) == 0
+
+
+async def test_a_restart_publishes_what_happened_while_down(db_url: str, broker: Broker) -> None:
+    now = datetime.now(UTC)
+    [rid] = await seed(db_url, now=now, residents=[HOME])
+    settings = Settings(
+        environment="test",
+        database_url=db_url,
+        mqtt_url=broker.url,
+        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
+    )
+    async with running(DispatchRunner(settings)):
+        pass  # the first start marks where publishing begins
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        order, _ = await book_order(
+            conn,
+            resident_id=rid,
+            service_type="welfare_visit",
+            window_start=now,
+            window_end=now + timedelta(hours=2),
+            actor="operator:1",
+        )
+    seen: list[dict[str, object]] = []
+    async with aiomqtt.Client("127.0.0.1", broker.port) as watcher:
+        await watcher.subscribe(DISPATCH, qos=1)
+
+        async def watch() -> None:
+            async for m in watcher.messages:
+                seen.append(json.loads(bytes(m.payload)))  # type: ignore[arg-type]  # noqa: PERF401
+
+        reader = asyncio.create_task(watch())
+        restarted = DispatchRunner(settings)
+        async with running(restarted):
+            await eventually(lambda: _kinds_seen(seen, {"created"}))
+        reader.cancel()
+    assert [e["order_id"] for e in seen if e["kind"] == "created"] == [order.id]
+    assert restarted.published == 1
