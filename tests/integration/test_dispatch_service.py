@@ -319,3 +319,41 @@ async def test_a_restart_publishes_what_happened_while_down(db_url: str, broker:
         reader.cancel()
     assert [e["order_id"] for e in seen if e["kind"] == "created"] == [order.id]
     assert restarted.published == 1
+
+
+async def test_eldercare_dispatch_command_serves_and_stops_on_sigterm(
+    db_url: str, broker: Broker
+) -> None:
+    now = datetime.now(UTC)
+    [rid] = await seed(db_url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
+    env = {
+        **os.environ,
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_MQTT_URL": broker.url,
+        "ELDERCARE_DISPATCH_CLIENT_ID": f"dispatch-{uuid.uuid4().hex[:6]}",
+        "ELDERCARE_DISPATCH_RETRY_S": "0.3",
+        "ELDERCARE_LOG_LEVEL": "WARNING",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eldercare.cli",
+        "dispatch",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        alert_id = await open_alert(db_url, rid, at=now)  # found by the catch-up
+
+        async def offered() -> bool:
+            return (
+                await scalar(db_url, "SELECT state FROM work_orders WHERE alert_id = %s", alert_id)
+                == "offered"
+            )
+
+        await eventually(offered, timeout=60)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()[-2000:]
