@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 import psycopg
@@ -23,8 +24,8 @@ from psycopg.rows import TupleRow
 Conn = psycopg.AsyncConnection[TupleRow]
 
 
-def _num(v: object) -> float | None:
-    return None if v is None else round(float(v), 1)  # type: ignore[arg-type]
+def _num(v: float | Decimal | None) -> float | None:
+    return None if v is None else round(float(v), 1)
 
 
 async def summary(

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiomqtt
+import numpy as np
 import psycopg
 
 from dispatch.model import Mode, Point, WorkerStatus, load_catalogue
@@ -166,7 +167,15 @@ class VirtualWorkers:
         self.stats.accepted += 1
         await self._send(w.worker_id, "answers", {"order_id": order_id, "action": "accept"})
         await self._send(w.worker_id, "answers", {"order_id": order_id, "action": "en_route"})
-        km = float(haversine_km(w.where.lat, w.where.lon, home.lat, home.lon)) * 1.3  # type: ignore[arg-type]
+        here, there = w.where, home
+        km = 1.3 * float(
+            haversine_km(
+                np.float64(here.lat),
+                np.float64(here.lon),
+                np.float64(there.lat),
+                np.float64(there.lon),
+            )
+        )
         slow = self.rng.uniform(*b.late_slowdown) if self.rng.random() < b.late_p else 1.0
         travel_s = km / DEFAULT_SPEEDS[w.mode] * 3600.0 * slow
         steps = max(1, math.ceil(travel_s / b.step_s))
