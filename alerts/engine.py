@@ -52,6 +52,7 @@ import aiomqtt
 import psycopg
 from psycopg.rows import TupleRow
 
+from alerts.baselines import ResidentBaselines, load_baselines
 from alerts.detectors import (
     AlertClosed,
     AlertEvent,
@@ -186,6 +187,8 @@ class AlertEngine:
         full_tick_every: int = 30,
         escalate_every: int = 5,
         escalation: EscalationPolicy | None = None,
+        baseline_days: float = 7.0,
+        baseline_every: int = 3600,
     ) -> None:
         self.settings = settings
         self.fall_model = fall_model
@@ -199,6 +202,9 @@ class AlertEngine:
         self._full_tick_every = max(1, full_tick_every)
         self._escalate_every = max(1, escalate_every)
         self.escalation = escalation or EscalationPolicy()
+        self.baselines: dict[int, ResidentBaselines] = {}
+        self._baseline_days = baseline_days
+        self._baseline_every = max(1, baseline_every)  # ticks between reloads
         self._lock = asyncio.Lock()  # one decision at a time: states and the connection
         self._conn: psycopg.AsyncConnection[TupleRow] | None = None
         self._client: aiomqtt.Client | None = None
@@ -248,8 +254,22 @@ class AlertEngine:
         """Reload profiles, and tell the detectors about alerts closed elsewhere."""
         async with self._lock:
             conn = await self._connection()
-            self.profiles = await load_profiles(conn)
+            self.profiles = self._with_baselines(await load_profiles(conn))
             self._forget_closed(await open_alerts(conn))
+
+    async def reload_baselines(self) -> None:
+        """Recompute every resident's personal baselines from the database (hourly)."""
+        async with self._lock:
+            await self._load_baselines(await self._connection())
+
+    async def _load_baselines(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        self.baselines = await load_baselines(conn, now=self._clock(), days=self._baseline_days)
+        self.profiles = self._with_baselines(self.profiles)
+        log.info("alert_baselines_loaded", residents=len(self.baselines))
+
+    def _with_baselines(self, profiles: dict[int, Profile]) -> dict[int, Profile]:
+        none = ResidentBaselines()
+        return {r: self.baselines.get(r, none).apply(p) for r, p in profiles.items()}
 
     async def escalate(self) -> list[AlertChange]:
         """Escalate unacknowledged critical alerts that are due; persist, then publish.
@@ -330,6 +350,8 @@ class AlertEngine:
             try:
                 if everyone:
                     await self.refresh()
+                if n % self._baseline_every == 0:
+                    await self.reload_baselines()
                 await self.tick(everyone=everyone)
                 if n % self._escalate_every == 0:
                     await self.escalate()
@@ -372,6 +394,7 @@ class AlertEngine:
             return
         conn = await self._connection()
         self.profiles = await load_profiles(conn)
+        await self._load_baselines(conn)
         self.states = seed_states(await open_alerts(conn))
         self._loaded = True
 
@@ -380,6 +403,7 @@ class AlertEngine:
         if profile is None:  # registered after the engine loaded the registry
             profile = await load_profile(await self._connection(), resident_id)
             if profile is not None:
+                profile = self.baselines.get(resident_id, ResidentBaselines()).apply(profile)
                 self.profiles[resident_id] = profile
         return profile
 

@@ -59,6 +59,21 @@ def _worn(track: DeviceTrack, worn: bool | None, now: datetime) -> DeviceTrack:
     return track if track.not_worn_since else replace(track, not_worn_since=now)
 
 
+def _telemetry(track: DeviceTrack, m: Telemetry, profile: Profile, now: datetime) -> DeviceTrack:
+    """What :func:`observe` does for telemetry, built in one step (same result)."""
+    pct, low = track.battery_pct, track.battery_low
+    if m.battery_pct is not None:
+        pct = m.battery_pct
+        if pct < profile.devices.battery_low_pct:
+            low = True
+        elif pct >= profile.devices.battery_clear_pct:
+            low = False
+    since = track.not_worn_since
+    if m.worn is not None:
+        since = None if m.worn else (since or now)
+    return DeviceTrack(now, track.interval_s, "silent", pct, low, track.charging, since)
+
+
 def observe(
     track: DeviceTrack | None, message: Message, profile: Profile, now: datetime
 ) -> DeviceTrack:
@@ -66,6 +81,8 @@ def observe(
     if isinstance(message, StatusReport) and message.state == "offline":
         base = track or DeviceTrack(last_seen=now)
         return replace(base, cause="connection_lost")  # a last will is no sign of life
+    if isinstance(message, Telemetry) and track is not None:
+        return _telemetry(track, message, profile, now)  # the hot path: one new value
     t = replace(track, last_seen=now, cause="silent") if track else DeviceTrack(last_seen=now)
     if isinstance(message, StatusReport) and message.interval_s is not None:
         t = replace(t, interval_s=message.interval_s)

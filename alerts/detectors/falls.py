@@ -17,6 +17,14 @@ kept in the detail):
 
 Band and platform detections of one fall (impacts within ``SAME_FALL``) are
 merged; a later fall while one is open updates the open alert.
+
+A fall reported by the band alone is held (``stage: pending``, nothing
+raised) until what follows confirms it: the platform's own detector agrees on
+the imu window of the same impact (raised then), or ``band_confirm_after``
+passes without the wearer pressing "I'm OK" or walking ``recovery_steps``
+(raised then as confirmed). Bands' own detectors fire on hard sit-downs; the
+wearer's "I'm OK" or walking away retracts the report before anyone is
+bothered. The platform's detection is the fast path (see docs/alerts.md).
 """
 
 from __future__ import annotations
@@ -45,6 +53,7 @@ SAME_FALL: Final = timedelta(seconds=10)
 
 
 class FallStage(StrEnum):
+    PENDING = "pending"  # a band-only report awaiting confirmation: not raised
     SUSPECTED = "suspected"
     CONFIRMED = "confirmed"
     RECOVERED = "recovered"
@@ -73,7 +82,7 @@ class FallsState:
 
 
 def _wants(ep: FallEpisode | None, profile: Profile) -> tuple[Want | None, Want | None]:
-    if ep is None:
+    if ep is None or ep.stage is FallStage.PENDING:
         return None, None
     deadline = ep.suspected_at + profile.falls.cancel_window
     sources = sorted(ep.sources)
@@ -131,21 +140,22 @@ def suspect(
 ) -> tuple[FallsState, list[AlertEvent]]:
     ep = state.episode
     if ep is None:
-        new = FallEpisode(
-            FallStage.SUSPECTED, device_id, now, impact_at, frozenset({source}), score
-        )
+        stage = FallStage.PENDING if source == "band" else FallStage.SUSPECTED
+        new = FallEpisode(stage, device_id, now, impact_at, frozenset({source}), score)
     elif abs(impact_at - ep.impact_at) <= SAME_FALL:  # the same fall seen by another source
         best = max((s for s in (ep.score, score) if s is not None), default=None)
         new = replace(ep, sources=ep.sources | {source}, score=best)
-    elif ep.stage is FallStage.RECOVERED:  # fell again after getting up: a new window
+        if ep.stage is FallStage.PENDING and source != "band":  # confirmed by the platform
+            new = replace(new, stage=FallStage.SUSPECTED, suspected_at=now)
+    elif ep.stage in (FallStage.RECOVERED, FallStage.PENDING):  # a new fall: a new window
         new = replace(
             ep,
-            stage=FallStage.SUSPECTED,
+            stage=FallStage.PENDING if source == "band" else FallStage.SUSPECTED,
             suspected_at=now,
             impact_at=impact_at,
             sources=frozenset({source}),
             score=score,
-            falls=ep.falls + 1,
+            falls=ep.falls + (ep.stage is FallStage.RECOVERED),
             steps_since=0,
             last_movement_at=None,
             wearer_ok_at=None,
@@ -161,6 +171,8 @@ def im_ok(
     ep = state.episode
     if ep is None:
         return state, []
+    if ep.stage is FallStage.PENDING:
+        return FallsState(None, state.open), []  # the band's report retracted: never raised
     if ep.stage is FallStage.SUSPECTED and now <= ep.suspected_at + profile.falls.cancel_window:
         return _sync(state, None, profile, now, ClearReason.CANCELLED_BY_WEARER)
     return _sync(state, replace(ep, wearer_ok_at=now), profile, now)
@@ -174,6 +186,8 @@ def movement(
     if ep is None or steps <= 0:
         return state, []
     total = ep.steps_since + steps
+    if ep.stage is FallStage.PENDING and total >= profile.falls.recovery_steps:
+        return FallsState(None, state.open), []  # walked away: the band's report retracted
     new = replace(ep, steps_since=total, last_movement_at=now)
     if ep.stage is FallStage.SUSPECTED and total >= profile.falls.recovery_steps:
         new = replace(new, stage=FallStage.RECOVERED)
@@ -188,7 +202,11 @@ def tick(state: FallsState, profile: Profile, now: datetime) -> tuple[FallsState
         return state, []
     rules = profile.falls
     new = ep
-    if new.stage is FallStage.SUSPECTED and now >= new.suspected_at + rules.cancel_window:
+    if new.stage is FallStage.PENDING:
+        if now < new.suspected_at + rules.band_confirm_after:
+            return state, []
+        new = replace(new, stage=FallStage.CONFIRMED)  # nobody said OK or walked away
+    elif new.stage is FallStage.SUSPECTED and now >= new.suspected_at + rules.cancel_window:
         new = replace(new, stage=FallStage.CONFIRMED)
     still_since = new.last_movement_at or new.suspected_at
     if (

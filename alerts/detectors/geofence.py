@@ -1,9 +1,15 @@
 """Geofence: leaving every safe zone, graded by the time of night and dementia.
 
-| resident      | night (outside waking hours) | day    |
-|---------------|------------------------------|--------|
-| dementia      | high                         | medium |
-| no dementia   | low                          | none   |
+| resident      | night (outside waking hours) | day                                   |
+|---------------|------------------------------|---------------------------------------|
+| dementia      | high, at once                | medium, once out longer than allowed  |
+| no dementia   | low, at once                 | none                                  |
+
+By day a resident with dementia still walks to the market or the park, often
+with family: an exit alone is not wandering, so a daytime exit is raised only
+once it has lasted longer than ``Profile.day_outside_allowed`` (3 h by
+default, longer than a usual walk or outing; a clinician can set it per
+resident). At night any exit counts at once.
 
 A fix counts as outside only when it is farther outside the nearest zone than
 its own accuracy radius, and as inside only when its centre is inside a zone
@@ -50,10 +56,14 @@ def margin_outside(loc: Location, zones: tuple[SafeZone, ...]) -> tuple[float, S
     )
 
 
-def grade(profile: Profile, now: datetime) -> Severity | None:
+def grade(profile: Profile, now: datetime, left_at: datetime | None = None) -> Severity | None:
+    """Severity of being outside now, having left at ``left_at`` (None: just now)."""
     night = not in_window(now, profile.waking_start, profile.waking_end, profile.tz)
     if profile.dementia:
-        return Severity.HIGH if night else Severity.MEDIUM
+        if night:
+            return Severity.HIGH
+        out_for = now - (left_at or now)
+        return Severity.MEDIUM if out_for >= profile.day_outside_allowed else None
     return Severity.LOW if night else None
 
 
@@ -69,7 +79,7 @@ def evaluate(
     state: GeofenceState, profile: Profile, now: datetime, device_id: str | None = None
 ) -> tuple[GeofenceState, list[AlertEvent]]:
     want = None
-    severity = grade(profile, now)
+    severity = grade(profile, now, state.left_at)
     current = state.open.get(AlertType.GEOFENCE_EXIT)
     if current is not None and (severity is None or severity.rank < current.severity.rank):
         severity = current.severity  # never downgraded while still outside

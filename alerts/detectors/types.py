@@ -211,9 +211,11 @@ class FallRules:
     cancel_window: timedelta = timedelta(seconds=45)
     long_lie_after: timedelta = timedelta(minutes=10)
     recovery_steps: int = 10  # steps after a suspected fall that show the wearer got up
+    band_confirm_after: timedelta = timedelta(seconds=30)  # a band-only report, falls.py
 
     def __post_init__(self) -> None:
         _positive("cancel_window", self.cancel_window)
+        _positive("band_confirm_after", self.band_confirm_after)
         if self.long_lie_after <= self.cancel_window:
             raise ValueError("long_lie_after must exceed the cancel window")
 
@@ -243,12 +245,14 @@ class Profile:
     lives_alone: bool = False
     safe_zones: tuple[SafeZone, ...] = ()
     thresholds: Thresholds = Thresholds()
-    baselines: Mapping[VitalParam, Baseline] = field(default_factory=dict)
+    baselines: Mapping[VitalParam, Baseline] = field(default_factory=dict)  # waking hours
+    night_baselines: Mapping[VitalParam, Baseline] = field(default_factory=dict)
     expected_interval_s: int = 60  # registry value; a band's announced interval_s wins
     tz: str = DEFAULT_TZ
     waking_start: time = time(7, 0)
     waking_end: time = time(22, 0)
     inactivity_after: timedelta = timedelta(hours=3)  # or learned, see inactivity.py
+    day_outside_allowed: timedelta = timedelta(hours=3)  # dementia: a daytime outing, geofence.py
     falls: FallRules = FallRules()
     devices: DeviceRules = DeviceRules()
 
@@ -256,10 +260,20 @@ class Profile:
         if self.expected_interval_s < 1:
             raise ValueError("expected_interval_s must be at least 1")
         _positive("inactivity_after", self.inactivity_after)
+        if self.day_outside_allowed < timedelta(0):
+            raise ValueError("day_outside_allowed must not be negative")
 
     @property
     def dementia(self) -> bool:
         return DEMENTIA in self.conditions
+
+    def baseline(self, param: VitalParam, *, night: bool) -> Baseline | None:
+        """The resident's own baseline for that part of the day (night falls back to day)."""
+        if night:
+            found = self.night_baselines.get(param)
+            if found is not None:
+                return found
+        return self.baselines.get(param)
 
 
 def location_detail(loc: Location | None) -> dict[str, Any] | None:

@@ -340,9 +340,10 @@ async def test_ticks_confirm_a_fall_then_raise_a_long_lie_and_escalate(
         will = StatusReport(device_id=dev, state="offline")  # no time: the band's last will
         await engine.on_batch(IngestedBatch(events=[Accepted(fall, resident)],
                                             status=[Accepted(will, resident)]))  # fmt: skip
+        assert await alerts_of(db_url, resident) == []  # a band-only report is held...
+        clock.at = t0 + timedelta(seconds=31)
+        await engine.tick()  # ...until nobody said "I'm OK" or walked away for 30 s
         assert [a[1:4] for a in await alerts_of(db_url, resident)] == [("fall", "critical", "open")]
-        clock.at = t0 + timedelta(seconds=46)
-        await engine.tick()
         stage = await scalar(db_url, "SELECT detail->>'stage' FROM alerts WHERE type = 'fall'")
         assert stage == "confirmed"
         clock.at = t0 + timedelta(minutes=3)
