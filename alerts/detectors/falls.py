@@ -47,9 +47,11 @@ from alerts.detectors.types import (
     ms_to_utc,
 )
 from alerts.falls import FallInputError, FallModel, detect_fall
+from alerts.falls.screen import screen_impact
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow
 
 SAME_FALL: Final = timedelta(seconds=10)
+MODEL_AFTER: Final = timedelta(seconds=4)  # the model needs this much window after the impact
 
 
 class FallStage(StrEnum):
@@ -240,25 +242,65 @@ def step_event(
     return state, []
 
 
+def _impact_and_after(t_s: np.ndarray, acc: np.ndarray) -> tuple[float, float]:
+    """The strongest sample's time and how much window follows it (raw samples)."""
+    if t_s.size == 0 or acc.shape[0] != t_s.size:
+        return 0.0, 0.0
+    peak = int(np.argmax(np.einsum("ij,ij->i", acc, acc)))
+    return float(t_s[peak]), float(t_s[-1] - t_s[peak])
+
+
+def retract(
+    state: FallsState, profile: Profile, now: datetime
+) -> tuple[FallsState, list[AlertEvent]]:
+    """The full window does not bear out a suspicion only the screen raised."""
+    return _sync(state, None, profile, now, ClearReason.NOT_CONFIRMED)
+
+
 def step_imu(
     state: FallsState, profile: Profile, window: ImuWindow, model: FallModel, now: datetime
 ) -> tuple[FallsState, list[AlertEvent]]:
-    """Run the platform's fall detector on one accelerometer window."""
+    """Run the platform's fall detection on one accelerometer window.
+
+    A window with less than ``MODEL_AFTER`` after its strongest impact is an
+    early impact upload: the screen (:func:`alerts.falls.screen_impact`)
+    decides on it, and a pass raises ``fall`` (source ``screen``) at once.
+    A longer window goes to the model; when the model finds no fall around
+    the impact of a suspicion that only the screen raised, the suspicion is
+    retracted (``not_confirmed``: closed as a false alarm).
+    """
     t_s = np.asarray(window.t_ms, dtype=np.float64) / 1000.0
     acc = np.column_stack((window.ax, window.ay, window.az)).astype(np.float64)
+    start = ms_to_utc(window.ts)
+    peak_s, after_s = _impact_and_after(t_s, acc)
     try:
+        if after_s < MODEL_AFTER.total_seconds():
+            screen = screen_impact(t_s, acc)
+            if not screen.suspected or screen.t_s is None:
+                return state, []
+            impact_at = start + timedelta(seconds=screen.t_s)
+            return suspect(state, profile, device_id=window.device_id, source="screen",
+                           impact_at=impact_at, score=None, now=now)  # fmt: skip
         decision = detect_fall(t_s, acc, model)
     except FallInputError:
         return state, []  # too short or malformed to score: not evidence either way
     if not decision.fall or decision.t_s is None:
+        ep = state.episode
+        covered = start + timedelta(seconds=peak_s)
+        if (
+            ep is not None
+            and ep.sources == {"screen"}
+            and ep.stage is FallStage.SUSPECTED
+            and abs(covered - ep.impact_at) <= SAME_FALL
+        ):
+            return retract(state, profile, now)
         return state, []
-    impact_at = ms_to_utc(window.ts) + timedelta(seconds=decision.t_s)
     return suspect(
         state,
         profile,
         device_id=window.device_id,
         source="platform",
-        impact_at=impact_at,
+        impact_at=start + timedelta(seconds=decision.t_s),
         score=decision.score,
         now=now,
     )

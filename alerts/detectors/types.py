@@ -59,6 +59,7 @@ class AlertType(StrEnum):
 class ClearReason(StrEnum):
     RESOLVED = "resolved"  # a vital sign or baseline back inside its narrower band for a while
     CANCELLED_BY_WEARER = "cancelled_by_wearer"  # "I'm OK" inside the fall cancel window
+    NOT_CONFIRMED = "not_confirmed"  # the full imu window retracts a screened suspicion
     MOVEMENT_RESUMED = "movement_resumed"
     RETURNED_TO_SAFE_ZONE = "returned_to_safe_zone"
     DEVICE_BACK_ONLINE = "device_back_online"
