@@ -8,9 +8,10 @@ profile) plus impulses (impacts, claps), periodic terms (gait) and sensor
 noise, sampled at 50 Hz and saturating at +/-8 g.
 
 A fall: normal movement, a descent whose last few hundred ms approach free
-fall (|a| dips to 0.2-0.6 g), an impact spike of 3.5-12 g (2.5-7 g from a chair or
-bed, as real wrist recordings, docs/falls.md), a damped rebound, then lying still with a different orientation; without
-a long lie the resident moves and gets up within seconds.
+fall (|a| dips to 0.2-0.6 g), an impact spike of 3.5-12 g (2.5-7 g from a
+chair or bed; real wrist recordings, docs/falls.md), a damped rebound, then
+lying still with a different orientation; without a long lie the resident
+moves and gets up within seconds.
 """
 
 from __future__ import annotations
