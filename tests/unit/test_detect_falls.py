@@ -178,3 +178,45 @@ def test_the_platform_detector_raises_a_fall_from_an_imu_window() -> None:
     assert raised.detail["sources"] == ["platform"]
     still = np.tile([0.0, 0.0, 1.0], (t.size, 1)) + rng.normal(0.0, 0.005, (t.size, 3))
     assert falls.step_imu(falls.FallsState(), P, _window(still, t, T0), MODEL, T0)[1] == []
+
+
+def _impact(back_to_start: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """10 s at 50 Hz: an arm hanging, a 5 g impact at 2.5 s that turns the forearm; then
+    lying still, or (``back_to_start``) the arm back where it was and moving."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, 10.0, 1 / 50)
+    before, after = np.array([-0.94, 0.12, 0.32]), np.array([0.15, -0.25, 0.95])
+    acc = np.where((t < 2.5)[:, None], before, after)
+    acc = acc + 4.0 * np.exp(-0.5 * ((t - 2.5) / 0.05) ** 2)[:, None] * after
+    if back_to_start:
+        moving = t > 3.3
+        acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
+    return t, acc + rng.normal(0.0, 0.01, acc.shape)
+
+
+def test_an_early_impact_window_raises_a_suspected_fall_at_once() -> None:
+    t, acc = _impact(back_to_start=False)
+    early = t <= 3.3  # 0.8 s after the impact: uploaded ~1 s after it
+    state, events = falls.step_imu(falls.FallsState(), P, _window(acc[early], t[early], T0),
+                                   MODEL, T0 + 3 * S)  # fmt: skip
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert (raised.type, raised.severity, raised.at) == (AlertType.FALL, Severity.CRITICAL,
+                                                         T0 + 3 * S)  # fmt: skip
+    assert raised.detail["sources"] == ["screen"]
+    state, events = falls.step_imu(state, P, _window(acc, t, T0), MODEL, T0 + 11 * S)
+    assert [type(e) for e in events] == [AlertUpdated]  # the model agrees: one alert
+    assert state.episode is not None
+    assert state.episode.sources == {"screen", "platform"}
+
+
+def test_the_full_window_retracts_a_suspicion_only_the_screen_raised() -> None:
+    t, acc = _impact(back_to_start=True)
+    early = t <= 3.3
+    state, _ = falls.step_imu(falls.FallsState(), P, _window(acc[early], t[early], T0), MODEL,
+                              T0 + 3 * S)  # fmt: skip
+    assert AlertType.FALL in state.open
+    state, events = falls.step_imu(state, P, _window(acc, t, T0), MODEL, T0 + 11 * S)
+    assert events == [AlertCleared(3, AlertType.FALL, T0 + 11 * S, ClearReason.NOT_CONFIRMED)]
+    assert state.episode is None
