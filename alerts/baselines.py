@@ -6,8 +6,12 @@ resident's telemetry of the last ``days`` days (7 by default) by parameter
 by the default waking window in the residents' time zone) and value: the
 readings are integers, so a histogram is exact and small (tens of distinct
 values per parameter). :func:`baselines_from_counts` (pure) turns each
-histogram into a :class:`~alerts.detectors.types.Baseline` (median and
-1.4826 x MAD, floored) when it holds at least ``min_samples`` readings.
+histogram into a :class:`~alerts.detectors.types.Baseline` (median, 1.4826 x MAD,
+floored, and the 1st percentile as ``low``) when it holds at least
+``min_samples`` readings. The percentile matters for intermittent values:
+night-time desaturations that come and go (a quarter of the readings of some
+residents) are outliers to the median and MAD, yet they are that person's
+normal night.
 Readings from a band reported off the wrist are left out.
 
 Why a histogram in SQL rather than the rows: the database does the counting
@@ -33,6 +37,7 @@ from alerts.detectors.types import DEFAULT_TZ, Baseline, Profile
 
 SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 5.0}
 MIN_SAMPLES: Final = 50
+LOW_Q: Final = 0.01  # Baseline.low: the value the resident reaches in 1 % of readings
 WAKING_HOURS: Final = (7, 22)  # local [start, end): Profile's default waking window
 
 _QUERY = """
@@ -70,7 +75,7 @@ def histogram_baseline(
         return None
     median = _weighted_median(v, c)
     mad = _weighted_median(np.abs(v - median), c)
-    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), n)
+    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), n, _lower_quantile(v, c, LOW_Q))
 
 
 def _weighted_median(v: np.ndarray, c: np.ndarray) -> float:
@@ -81,6 +86,14 @@ def _weighted_median(v: np.ndarray, c: np.ndarray) -> float:
     lo = int(np.searchsorted(cum, (total + 1) // 2))  # the lower middle (1-based rank)
     hi = int(np.searchsorted(cum, total // 2 + 1))  # the upper middle
     return float((v[lo] + v[hi]) / 2)
+
+
+def _lower_quantile(v: np.ndarray, c: np.ndarray, q: float) -> float:
+    """The smallest value with at least ``q`` of the readings at or below it."""
+    order = np.argsort(v, kind="stable")
+    v, c = v[order], c[order]
+    cum = np.cumsum(c)
+    return float(v[int(np.searchsorted(cum, q * float(cum[-1])))])
 
 
 def baselines_from_counts(

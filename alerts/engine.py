@@ -222,10 +222,10 @@ class AlertEngine:
                 resident_id = accepted.resident_id
                 if resident_id is None:
                     continue
-                profile = await self._profile(resident_id)
+                profile = self.profiles.get(resident_id) or await self._profile(resident_id)
                 if profile is None:
                     continue
-                state = self.states.get(resident_id, ResidentState())
+                state = self.states.get(resident_id) or ResidentState()
                 state, evs = step(profile, state, accepted, now=now, fall_model=self.fall_model)
                 self.states[resident_id] = state
                 events += evs

@@ -179,15 +179,30 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """A resident's own typical value: median and a robust scale (1.4826 x MAD, floored)."""
+    """A resident's own typical value: median and a robust scale (1.4826 x MAD, floored),
+    and ``low``, the value the resident routinely reaches (a low percentile, see
+    alerts/baselines.py), when known."""
 
     median: float
     scale: float
     n: int
+    low: float | None = None
 
     def __post_init__(self) -> None:
         if self.scale <= 0:
             raise ValueError("baseline scale must be positive")
+        if self.low is not None and self.low > self.median:
+            raise ValueError("a baseline's low percentile cannot exceed its median")
+
+    def usual_low(self, value: float, *, z: float) -> bool:
+        """Is a low ``value`` within this resident's own usual range?
+
+        Within ``z`` robust scales of the median, or no more than one scale under
+        the low percentile (intermittent dips the median and MAD treat as outliers).
+        """
+        if (value - self.median) / self.scale >= -z:
+            return True
+        return self.low is not None and value >= self.low - self.scale
 
     def z(self, value: float) -> float:
         return (value - self.median) / self.scale
@@ -225,6 +240,7 @@ class FallRules:
 class DeviceRules:
     interval_factor: float = 3.0  # offline after this many missed telemetry intervals...
     grace: timedelta = timedelta(minutes=2)  # ...plus this
+    reconnect_grace: timedelta = timedelta(minutes=10)  # at least, after a dropped link
     battery_low_pct: int = 15
     battery_clear_pct: int = 20
     not_worn_after: timedelta = timedelta(minutes=30)

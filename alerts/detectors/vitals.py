@@ -10,11 +10,13 @@ Wrist skin temperature is turned into a core estimate by adding
 Low readings are judged against the resident's own baseline too (SpO2, heart
 rate and systolic pressure; the baseline of the same part of the day, waking
 hours or night, see :meth:`Profile.baseline`): a low NEWS2 score that lies
-within the resident's usual range (z >= -3) is not alarmed, because a
+within the resident's usual range (z >= -3 from the median, or at most one
+scale under the resident's own 1st percentile: the intermittent night-time
+desaturations a median treats as outliers) is not alarmed, because a
 chronically low but stable SpO2 (COPD), a low resting heart rate or the
 normal nocturnal dip of blood pressure in a resident with low-normal pressure
 is what that person is like, not a deterioration. Below :data:`ALWAYS_ALARM`
-(SpO2 <= 85 %, heart rate <= 35/min, systolic <= 85 mmHg) no baseline
+(SpO2 <= 80 %, heart rate <= 35/min, systolic <= 80 mmHg) no baseline
 excuses a reading. Without a baseline (a new resident, too little history)
 NEWS2 alone decides. High readings are never excused. Readings from a band
 reported off the wrist are ignored.
@@ -45,7 +47,7 @@ from eldercare.protocol import Telemetry
 SEVERITY_BY_SCORE: Final = {3: Severity.HIGH, 2: Severity.MEDIUM, 1: Severity.LOW}
 BASELINE_TOLERANCE_Z: Final = 3.0
 # Low values no personal baseline excuses (below NEWS2's own red limits).
-ALWAYS_ALARM: Final = {VitalParam.SPO2: 85.0, VitalParam.HR: 35.0, VitalParam.SBP: 85.0}
+ALWAYS_ALARM: Final = {VitalParam.SPO2: 80.0, VitalParam.HR: 35.0, VitalParam.SBP: 80.0}
 
 ALERT_TYPES: Final = {
     (VitalParam.HR, Direction.HIGH): AlertType.VITAL_HR_HIGH,
@@ -103,7 +105,7 @@ def grade(
     if value <= ALWAYS_ALARM[param]:
         return level, side
     baseline = profile.baseline(param, night=at is not None and is_night(at, profile))
-    if baseline is not None and baseline.z(value) >= -BASELINE_TOLERANCE_Z:
+    if baseline is not None and baseline.usual_low(value, z=BASELINE_TOLERANCE_Z):
         return 0, None
     return level, side
 

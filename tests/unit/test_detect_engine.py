@@ -82,6 +82,39 @@ def test_offline_uses_the_bands_own_interval_and_clears_when_it_talks_again() ->
     ]
 
 
+def test_a_dropped_connection_gets_time_to_reconnect_before_a_technical_check() -> None:
+    status = Accepted(StatusReport(device_id="wb-9", state="online", ts=ms(DAY), interval_s=10), 9)
+    will = Accepted(StatusReport(device_id="wb-9", state="offline"), 9)  # the last will
+    items: list[tuple[datetime, object]] = [(DAY, status), (DAY + M, will)]
+    # silent: 3 x 10 s + 2 min; a dropped link: at least 10 min
+    _, events = run(P, [*items, (DAY + 10 * M, Tick(DAY + 10 * M))])
+    assert events == []
+    _, events = run(P, [*items, (DAY + 12 * M, Tick(DAY + 12 * M))])
+    assert types_of(events) == [("AlertRaised", AlertType.DEVICE_OFFLINE)]
+    assert isinstance(events[0], AlertRaised)
+    assert events[0].detail["cause"] == "connection_lost"
+
+
+def test_a_band_charged_overnight_counts_only_its_waking_hours_off_the_wrist() -> None:
+    evening = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)  # 20:30 local
+    items: list[tuple[datetime, object]] = [(evening, event(evening, EventType.CHARGING_START))]
+    items.append((evening, event(evening, EventType.REMOVED)))
+    morning = datetime(2025, 3, 1, 23, 0, tzinfo=UTC)  # 07:00 local, next day
+    # 10.6 h off, but 1.5 h of waking time in the evening and 6 min in the morning: < 2 h
+    at = evening
+    while at <= morning + 6 * M:
+        items.append((at, tele(at, worn=False)))  # online all night, on the charger
+        at += 3 * M
+    _, events = run(P, items)
+    assert events == []
+    later = morning + 40 * M  # 2 h 10 min of waking time off the wrist while charging
+    while at <= later:
+        items.append((at, tele(at, worn=False)))
+        at += 3 * M
+    _, events = run(P, items)
+    assert types_of(events) == [("AlertRaised", AlertType.BAND_NOT_WORN)]
+
+
 def test_battery_low_is_a_battery_visit_and_clears_with_hysteresis() -> None:
     _, events = run(P, [(DAY, tele(DAY, battery_pct=14)), (DAY + M, tele(DAY + M, battery_pct=17))])
     assert types_of(events) == [("AlertRaised", AlertType.BATTERY_LOW)]

@@ -133,9 +133,14 @@ def test_a_chronically_low_but_stable_spo2_is_not_alarmed_all_day() -> None:
     assert feed(known, usual) == []  # z = -2: within the resident's own range
     worse = [(T0 + timedelta(minutes=3 * i), {"spo2": 88}) for i in range(6)]
     assert len(feed(known, worse)) == 1  # z = -4: a fall from the resident's own baseline
-    floor = [(T0 + timedelta(minutes=3 * i), {"spo2": 85}) for i in range(6)]
-    wide = Profile(resident_id=7, baselines={VitalParam.SPO2: Baseline(90.0, 3.0, 500)})
-    assert len(feed(wide, floor)) == 1  # at or below 85 % no baseline excuses it
+    floor = [(T0 + timedelta(minutes=3 * i), {"spo2": 80}) for i in range(6)]
+    wide = Profile(resident_id=7, baselines={VitalParam.SPO2: Baseline(86.0, 3.0, 500, 78.0)})
+    assert len(feed(wide, floor)) == 1  # at or below 80 % no baseline excuses it
+    dips = Profile(resident_id=7, baselines={VitalParam.SPO2: Baseline(97.0, 1.0, 500, 89.0)})
+    night_dips = [(T0 + timedelta(minutes=3 * i), {"spo2": 90}) for i in range(6)]
+    assert feed(dips, night_dips) == []  # z = -7, but this resident reaches 89 % routinely
+    lower = [(T0 + timedelta(minutes=3 * i), {"spo2": 87}) for i in range(6)]
+    assert len(feed(dips, lower)) == 1  # 87 %: more than one scale under the usual low
 
 
 def test_the_nocturnal_dip_of_a_low_normal_pressure_is_not_hypotension() -> None:
@@ -164,6 +169,7 @@ def test_a_low_spo2_alarms_iff_news2_and_the_baseline_both_say_so(
     level, side = vitals.grade(VitalParam.SPO2, float(value), known)
     news2, _ = SPO2_SCALE_1.score(float(value))
     excused = value > ALWAYS_ALARM[VitalParam.SPO2] and base.z(value) >= -BASELINE_TOLERANCE_Z
+    # (no low percentile in this baseline: the median and scale alone decide)
     assert level == (0 if excused else news2)
     assert (side is None) == (level == 0)
 
