@@ -3,13 +3,15 @@
 | resident      | night (outside waking hours) | day                                   |
 |---------------|------------------------------|---------------------------------------|
 | dementia      | high, at once                | medium, once out longer than allowed  |
-| no dementia   | low, at once                 | none                                  |
+| no dementia   | low, once out for an hour    | none                                  |
 
 By day a resident with dementia still walks to the market or the park, often
 with family: an exit alone is not wandering, so a daytime exit is raised only
 once it has lasted longer than ``Profile.day_outside_allowed`` (3 h by
 default, longer than a usual walk or outing; a clinician can set it per
-resident). At night any exit counts at once.
+resident). At night an exit of a resident with dementia counts at once; one
+of a resident without dementia (an early walk before the fixed waking window
+opens, a late visit) is an awareness only after ``NIGHT_OUTSIDE_ALLOWED``.
 
 A fix counts as outside only when it is farther outside the nearest zone than
 its own accuracy radius, and as inside only when its centre is inside a zone
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
@@ -39,6 +41,7 @@ from eldercare.protocol import Location
 
 EARTH_RADIUS_M: Final = 6_371_008.8
 MIN_OUTSIDE_FIXES: Final = 2
+NIGHT_OUTSIDE_ALLOWED: Final = timedelta(hours=1)  # no dementia: out at night this long
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -59,12 +62,12 @@ def margin_outside(loc: Location, zones: tuple[SafeZone, ...]) -> tuple[float, S
 def grade(profile: Profile, now: datetime, left_at: datetime | None = None) -> Severity | None:
     """Severity of being outside now, having left at ``left_at`` (None: just now)."""
     night = not in_window(now, profile.waking_start, profile.waking_end, profile.tz)
+    out_for = now - (left_at or now)
     if profile.dementia:
         if night:
             return Severity.HIGH
-        out_for = now - (left_at or now)
         return Severity.MEDIUM if out_for >= profile.day_outside_allowed else None
-    return Severity.LOW if night else None
+    return Severity.LOW if night and out_for >= NIGHT_OUTSIDE_ALLOWED else None
 
 
 @dataclass(frozen=True, slots=True)

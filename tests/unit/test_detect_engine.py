@@ -189,6 +189,38 @@ def test_geofence_is_weighted_by_night_and_dementia() -> None:
     assert abs(haversine_m(HOME.lat, HOME.lon, HOME.lat + 800 / 111_195.0, HOME.lon) - 800) < 2
 
 
+def geofence_events(profile: Profile, start: datetime, minutes: int) -> list[AlertEvent]:
+    """Outside 800 m from ``start``, a fix every 5 min, ticks every minute (as the engine)."""
+    items: list[tuple[datetime, object]] = []
+    for i in range(minutes + 1):
+        at = start + i * M
+        items.append((at, away(at, 800) if i % 5 == 0 else Tick(at)))
+    return [e for e in run(profile, items)[1] if e.type is AlertType.GEOFENCE_EXIT]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=300), st.booleans(), st.booleans())
+def test_a_geofence_exit_is_raised_iff_out_longer_than_allowed(
+    minutes: int, dementia: bool, at_night: bool
+) -> None:
+    """Dementia: at night at once, by day after 3 h; otherwise at night after 1 h, never by day."""
+    conditions = frozenset({"dementia"}) if dementia else frozenset()
+    profile = Profile(resident_id=9, conditions=conditions, safe_zones=(HOME,))
+    start = datetime(2025, 3, 1, 16, 0, tzinfo=UTC) if at_night else DAY  # 00:00 / 10:00 local
+    events = geofence_events(profile, start, minutes)
+    second_fix = 5  # two outside fixes are needed
+    if dementia and at_night:
+        allowed = second_fix
+    elif dementia:
+        allowed = 180
+    elif at_night:
+        allowed = 60
+    else:
+        allowed = 10_000
+    raised = [e for e in events if isinstance(e, AlertRaised)]
+    assert len(raised) == (1 if minutes >= max(allowed, second_fix) else 0)
+
+
 def test_a_drift_from_the_personal_baseline_raises_baseline_deviation() -> None:
     base = compute_baseline([92.0, 93.0, 92.0, 91.0, 92.0] * 20)
     assert base is not None
