@@ -22,6 +22,13 @@ price: such an alert whose condition ended while the engine was down stays
 open until an operator closes it (never closed by a detector that lost its
 evidence).
 
+Profiles and personal rules: at start the engine loads every resident's
+profile with a clinician's threshold overrides (:mod:`alerts.thresholds`) and
+their personal baselines from the last 7 days of telemetry
+(:mod:`alerts.baselines`); :meth:`AlertEngine.refresh` reloads the profiles
+(so changed thresholds apply) every 30 s, :meth:`AlertEngine.reload_baselines`
+the baselines every hour.
+
 Escalation: every ``escalate_every`` ticks (5 s) the engine escalates critical
 alerts nobody acknowledged (:class:`~alerts.lifecycle.EscalationPolicy`:
 supervisor after 2 min, family contact after 5 min by default), recorded on
