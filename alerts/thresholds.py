@@ -11,7 +11,8 @@ overrides; anything left out keeps the default. Every key is optional:
  "min_alert_score": 2,
  "persistence_min_s": 300,
  "inactivity_after_s": 10800,
- "day_outside_allowed_s": 10800}
+ "day_outside_allowed_s": 10800,
+ "day_range_m": 3000}
 ```
 
 Each parameter's bands are NEWS2-style (bound, score) pairs
@@ -46,7 +47,7 @@ _SECONDS: Final = {
     "inactivity_after_s": (1800, 86400),
     "day_outside_allowed_s": (0, 86400),
 }
-KEYS: Final = frozenset({*_PARAMS, "min_alert_score", *_SECONDS})
+KEYS: Final = frozenset({*_PARAMS, "min_alert_score", "day_range_m", *_SECONDS})
 
 
 class ThresholdError(ValueError):
@@ -114,6 +115,11 @@ def parse_overrides(raw: Any, profile: Profile) -> Profile:
             ):
                 raise ThresholdError(f"must be a number of seconds in [{lo}, {hi}]", key=key)
             seconds[key] = timedelta(seconds=float(value))
+    if "day_range_m" in raw:
+        metres = raw["day_range_m"]
+        number = isinstance(metres, int | float) and not isinstance(metres, bool)
+        if not number or not 100 <= metres <= 50_000:
+            raise ThresholdError("must be metres in [100, 50000]", key="day_range_m")
     if "persistence_min_s" in seconds:
         changes["persistence"] = replace(th.persistence, min_duration=seconds["persistence_min_s"])
     thresholds = replace(th, **changes) if changes else th
@@ -122,6 +128,8 @@ def parse_overrides(raw: Any, profile: Profile) -> Profile:
         out = replace(out, inactivity_after=seconds["inactivity_after_s"])
     if "day_outside_allowed_s" in seconds:
         out = replace(out, day_outside_allowed=seconds["day_outside_allowed_s"])
+    if "day_range_m" in raw:
+        out = replace(out, day_range_m=float(raw["day_range_m"]))
     return out
 
 

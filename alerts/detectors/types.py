@@ -270,6 +270,7 @@ class Profile:
     waking_end: time = time(22, 0)
     inactivity_after: timedelta = timedelta(hours=3)  # or learned, see inactivity.py
     day_outside_allowed: timedelta = timedelta(hours=3)  # dementia: a daytime outing, geofence.py
+    day_range_m: float = 3000.0  # dementia: farther than this by day, geofence.py
     falls: FallRules = FallRules()
     devices: DeviceRules = DeviceRules()
 
@@ -279,6 +280,8 @@ class Profile:
         _positive("inactivity_after", self.inactivity_after)
         if self.day_outside_allowed < timedelta(0):
             raise ValueError("day_outside_allowed must not be negative")
+        if self.day_range_m <= 0:
+            raise ValueError("day_range_m must be positive")
 
     @property
     def dementia(self) -> bool:

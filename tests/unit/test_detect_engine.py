@@ -203,22 +203,37 @@ def geofence_events(profile: Profile, start: datetime, minutes: int) -> list[Ale
 def test_a_geofence_exit_is_raised_iff_out_longer_than_allowed(
     minutes: int, dementia: bool, at_night: bool
 ) -> None:
-    """Dementia: at night at once, by day after 3 h; otherwise at night after 1 h, never by day."""
+    """Dementia: at night at once, by day after 3 h; otherwise in the deep night at once,
+    never by day (800 m from home: within the usual daytime range)."""
     conditions = frozenset({"dementia"}) if dementia else frozenset()
     profile = Profile(resident_id=9, conditions=conditions, safe_zones=(HOME,))
     start = datetime(2025, 3, 1, 16, 0, tzinfo=UTC) if at_night else DAY  # 00:00 / 10:00 local
     events = geofence_events(profile, start, minutes)
     second_fix = 5  # two outside fixes are needed
-    if dementia and at_night:
+    if at_night:
         allowed = second_fix
     elif dementia:
         allowed = 180
-    elif at_night:
-        allowed = 60
     else:
         allowed = 10_000
     raised = [e for e in events if isinstance(e, AlertRaised)]
     assert len(raised) == (1 if minutes >= max(allowed, second_fix) else 0)
+
+
+def test_by_day_a_resident_with_dementia_far_from_home_is_raised_at_once() -> None:
+    dementia = Profile(resident_id=9, conditions=frozenset({"dementia"}), safe_zones=(HOME,))
+    far = [(DAY + i * M, away(DAY + i * M, 3500)) for i in range(3)]
+    raised = [e for e in run(dementia, far)[1] if isinstance(e, AlertRaised)]
+    assert [(e.type, e.severity) for e in raised] == [(AlertType.GEOFENCE_EXIT, Severity.MEDIUM)]
+
+
+def test_at_the_edge_of_the_night_an_early_walk_is_not_wandering() -> None:
+    early = datetime(2025, 3, 1, 22, 20, tzinfo=UTC)  # 06:20 local: night, its last hour
+    plain = Profile(resident_id=9, safe_zones=(HOME,))
+    assert geofence_events(plain, early, 35) == []  # back within the waking window
+    late = datetime(2025, 3, 1, 14, 10, tzinfo=UTC)  # 22:10 local
+    events = geofence_events(plain, late, 70)
+    assert [e.severity for e in events if isinstance(e, AlertRaised)] == [Severity.LOW]
 
 
 def test_a_drift_from_the_personal_baseline_raises_baseline_deviation() -> None:
