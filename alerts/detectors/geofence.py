@@ -71,8 +71,8 @@ def _shifted(t: time, by: timedelta) -> time:
 def grade(
     profile: Profile, now: datetime, left_at: datetime | None = None, outside_by_m: float = 0.0
 ) -> Severity | None:
-    """Severity of being outside now, having left at ``left_at`` (None: just now),
-    ``outside_by_m`` beyond the nearest zone's edge."""
+    """Severity of being outside now, having left at ``left_at`` (None: just now), at
+    least ``outside_by_m`` beyond the nearest zone's edge (the fix's accuracy taken off)."""
     night = not in_window(now, profile.waking_start, profile.waking_end, profile.tz)
     out_for = now - (left_at or now)
     if profile.dementia:
@@ -100,10 +100,11 @@ def evaluate(
     state: GeofenceState, profile: Profile, now: datetime, device_id: str | None = None
 ) -> tuple[GeofenceState, list[AlertEvent]]:
     want = None
-    margin = 0.0
+    surely_out_by = 0.0  # how far outside at least, given the fix's accuracy
     if state.outside_fixes and state.last_fix is not None and profile.safe_zones:
-        margin = margin_outside(state.last_fix, profile.safe_zones)[0]
-    severity = grade(profile, now, state.left_at, margin)
+        fix = state.last_fix
+        surely_out_by = margin_outside(fix, profile.safe_zones)[0] - fix.acc_m
+    severity = grade(profile, now, state.left_at, surely_out_by)
     current = state.open.get(AlertType.GEOFENCE_EXIT)
     if current is not None and (severity is None or severity.rank < current.severity.rank):
         severity = current.severity  # never downgraded while still outside
