@@ -9,7 +9,7 @@ transaction, :func:`alerts.store.apply_events`), **then published** as JSON on
 ``eldercare/v1/internal/alerts`` (QoS 1): a subscriber never hears of an alert
 the database does not hold.
 
-Restart. The database is the record. At start the engine loads every alert
+Restart (:mod:`alerts.restart`). The database is the record. At start the engine loads every alert
 not closed and seeds the detectors' open-alert state from it, for the alerts
 whose detectors need to know: an open SOS (its press count continues, so the
 next press is an update) and an open fall (its episode is rebuilt from the
@@ -50,10 +50,8 @@ import json
 import random
 import ssl
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import aiomqtt
 import psycopg
@@ -63,19 +61,15 @@ from alerts.baselines import ResidentBaselines, load_baselines
 from alerts.detectors import (
     AlertClosed,
     AlertEvent,
-    AlertType,
     Profile,
     ResidentState,
-    Severity,
     Tick,
     step,
 )
-from alerts.detectors.falls import FallEpisode, FallsState, FallStage
-from alerts.detectors.lifecycle import OpenAlert
-from alerts.detectors.sos import SosState
 from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
 from alerts.profiles import load_profile, load_profiles
+from alerts.restart import seed_states
 from alerts.store import (
     AlertChange,
     StoredAlert,
@@ -100,73 +94,6 @@ _PERSIST_ATTEMPTS = 6
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _seed_sos(alert: StoredAlert) -> SosState:
-    d = alert.detail
-    presses = int(d.get("presses") or alert.repeat_count)
-    first = _parse_time(d.get("first_pressed_at")) or alert.opened_at
-    ok_at = _parse_time(d.get("wearer_ok_at"))
-    opened = OpenAlert(Severity(alert.severity), alert.device_id, f"{presses}:{ok_at is not None}",
-                       alert.opened_at)  # fmt: skip
-    return SosState(presses, first, ok_at, {AlertType.SOS: opened})
-
-
-def _seed_falls(fall: StoredAlert, long_lie: StoredAlert | None) -> FallsState:
-    if fall.device_id is None:
-        return FallsState()
-    d = fall.detail
-    try:
-        stage = FallStage(str(d.get("stage", FallStage.CONFIRMED)))
-    except ValueError:
-        stage = FallStage.CONFIRMED
-    score = d.get("score")
-    episode = FallEpisode(
-        stage=stage,
-        device_id=fall.device_id,
-        suspected_at=fall.opened_at,
-        impact_at=_parse_time(d.get("impact_at")) or fall.opened_at,
-        sources=frozenset(str(s) for s in d.get("sources") or ["band"]),
-        score=float(score) if isinstance(score, int | float) else None,
-        falls=int(d.get("falls") or 1),
-        steps_since=int(d.get("steps_since") or 0),
-        wearer_ok_at=fall.updated_at if d.get("wearer_says_ok") else None,
-        long_lie=long_lie is not None,
-    )
-    # key "" differs from any real key: the next sync refreshes the stored detail
-    opened = {
-        AlertType.FALL: OpenAlert(Severity(fall.severity), fall.device_id, "", fall.opened_at)
-    }
-    if long_lie is not None:
-        opened[AlertType.LONG_LIE] = OpenAlert(
-            Severity(long_lie.severity), long_lie.device_id, "", long_lie.opened_at
-        )
-    return FallsState(episode, opened)
-
-
-def seed_states(alerts: Iterable[StoredAlert]) -> dict[int, ResidentState]:
-    """Pure: detector states that know the stored open SOS and fall alerts."""
-    by_resident: dict[int, dict[str, StoredAlert]] = {}
-    for a in alerts:
-        by_resident.setdefault(a.resident_id, {})[a.type] = a
-    states: dict[int, ResidentState] = {}
-    for resident_id, alerts_of in by_resident.items():
-        state = ResidentState()
-        if (sos := alerts_of.get(AlertType.SOS)) is not None:
-            state = replace(state, sos=_seed_sos(sos))
-        if (fall := alerts_of.get(AlertType.FALL)) is not None:
-            state = replace(state, falls=_seed_falls(fall, alerts_of.get(AlertType.LONG_LIE)))
-        states[resident_id] = state
-    return states
 
 
 def pending(state: ResidentState) -> bool:

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from alerts.detectors import AlertRaised, AlertType, AlertUpdated, Profile, ResidentState, step
 from alerts.detectors.types import ClearReason
-from alerts.engine import pending, seed_states
+from alerts.engine import pending
+from alerts.restart import seed_states
 from alerts.lifecycle import (
     CLOSED,
     TRANSITIONS,
