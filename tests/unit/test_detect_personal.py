@@ -50,7 +50,7 @@ def test_overrides_change_only_what_they_name() -> None:
     base = Profile(5, conditions=frozenset({"copd_hypercapnic"}))
     out = parse_overrides(
         {"hr": {"high": [[120, 3]]}, "min_alert_score": 3, "persistence_min_s": 600,
-         "inactivity_after_s": 7200, "day_outside_allowed_s": 0},
+         "inactivity_after_s": 7200, "day_outside_allowed_s": 0, "day_range_m": 1500},
         base,
     )  # fmt: skip
     assert out.thresholds.hr == ParamBands(low=base.thresholds.hr.low, high=((120.0, 3),))
@@ -58,6 +58,7 @@ def test_overrides_change_only_what_they_name() -> None:
     assert out.thresholds.persistence.min_duration == timedelta(minutes=10)
     assert out.thresholds.persistence.min_readings == base.thresholds.persistence.min_readings
     assert (out.inactivity_after, out.day_outside_allowed) == (timedelta(hours=2), timedelta(0))
+    assert out.day_range_m == 1500.0
     # SpO2 untouched: still NEWS2 scale 2 for this resident
     assert out.thresholds.bands(VitalParam.SPO2, out.conditions).low[0] == (83, 3)
     assert parse_overrides({}, base) == base
@@ -75,6 +76,7 @@ def test_overrides_change_only_what_they_name() -> None:
         ({"sbp": {"low": [[230, 3]]}}, "sbp"),  # overlaps the high band
         ({"min_alert_score": True}, "min_alert_score"),
         ({"inactivity_after_s": 60}, "inactivity_after_s"),
+        ({"day_range_m": "far"}, "day_range_m"),
     ],
 )
 def test_bad_overrides_are_refused_with_the_offending_key(raw: object, key: str) -> None:
