@@ -9,7 +9,7 @@ transaction, :func:`alerts.store.apply_events`), **then published** as JSON on
 ``eldercare/v1/internal/alerts`` (QoS 1): a subscriber never hears of an alert
 the database does not hold.
 
-Restart. The database is the record. At start the engine loads every alert
+Restart (:mod:`alerts.restart`). The database is the record. At start the engine loads every alert
 not closed and seeds the detectors' open-alert state from it, for the alerts
 whose detectors need to know: an open SOS (its press count continues, so the
 next press is an update) and an open fall (its episode is rebuilt from the
@@ -21,6 +21,13 @@ one-open-alert index), so nothing is raised twice, even by two processes. The
 price: such an alert whose condition ended while the engine was down stays
 open until an operator closes it (never closed by a detector that lost its
 evidence).
+
+Profiles and personal rules: at start the engine loads every resident's
+profile with a clinician's threshold overrides (:mod:`alerts.thresholds`) and
+their personal baselines from the last 7 days of telemetry
+(:mod:`alerts.baselines`); :meth:`AlertEngine.refresh` reloads the profiles
+(so changed thresholds apply) every 30 s, :meth:`AlertEngine.reload_baselines`
+the baselines every hour.
 
 Escalation: every ``escalate_every`` ticks (5 s) the engine escalates critical
 alerts nobody acknowledged (:class:`~alerts.lifecycle.EscalationPolicy`:
@@ -43,31 +50,26 @@ import json
 import random
 import ssl
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import aiomqtt
 import psycopg
 from psycopg.rows import TupleRow
 
+from alerts.baselines import ResidentBaselines, load_baselines
 from alerts.detectors import (
     AlertClosed,
     AlertEvent,
-    AlertType,
     Profile,
     ResidentState,
-    Severity,
     Tick,
     step,
 )
-from alerts.detectors.falls import FallEpisode, FallsState, FallStage
-from alerts.detectors.lifecycle import OpenAlert
-from alerts.detectors.sos import SosState
 from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
 from alerts.profiles import load_profile, load_profiles
+from alerts.restart import seed_states
 from alerts.store import (
     AlertChange,
     StoredAlert,
@@ -92,73 +94,6 @@ _PERSIST_ATTEMPTS = 6
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
-def _seed_sos(alert: StoredAlert) -> SosState:
-    d = alert.detail
-    presses = int(d.get("presses") or alert.repeat_count)
-    first = _parse_time(d.get("first_pressed_at")) or alert.opened_at
-    ok_at = _parse_time(d.get("wearer_ok_at"))
-    opened = OpenAlert(Severity(alert.severity), alert.device_id, f"{presses}:{ok_at is not None}",
-                       alert.opened_at)  # fmt: skip
-    return SosState(presses, first, ok_at, {AlertType.SOS: opened})
-
-
-def _seed_falls(fall: StoredAlert, long_lie: StoredAlert | None) -> FallsState:
-    if fall.device_id is None:
-        return FallsState()
-    d = fall.detail
-    try:
-        stage = FallStage(str(d.get("stage", FallStage.CONFIRMED)))
-    except ValueError:
-        stage = FallStage.CONFIRMED
-    score = d.get("score")
-    episode = FallEpisode(
-        stage=stage,
-        device_id=fall.device_id,
-        suspected_at=fall.opened_at,
-        impact_at=_parse_time(d.get("impact_at")) or fall.opened_at,
-        sources=frozenset(str(s) for s in d.get("sources") or ["band"]),
-        score=float(score) if isinstance(score, int | float) else None,
-        falls=int(d.get("falls") or 1),
-        steps_since=int(d.get("steps_since") or 0),
-        wearer_ok_at=fall.updated_at if d.get("wearer_says_ok") else None,
-        long_lie=long_lie is not None,
-    )
-    # key "" differs from any real key: the next sync refreshes the stored detail
-    opened = {
-        AlertType.FALL: OpenAlert(Severity(fall.severity), fall.device_id, "", fall.opened_at)
-    }
-    if long_lie is not None:
-        opened[AlertType.LONG_LIE] = OpenAlert(
-            Severity(long_lie.severity), long_lie.device_id, "", long_lie.opened_at
-        )
-    return FallsState(episode, opened)
-
-
-def seed_states(alerts: Iterable[StoredAlert]) -> dict[int, ResidentState]:
-    """Pure: detector states that know the stored open SOS and fall alerts."""
-    by_resident: dict[int, dict[str, StoredAlert]] = {}
-    for a in alerts:
-        by_resident.setdefault(a.resident_id, {})[a.type] = a
-    states: dict[int, ResidentState] = {}
-    for resident_id, alerts_of in by_resident.items():
-        state = ResidentState()
-        if (sos := alerts_of.get(AlertType.SOS)) is not None:
-            state = replace(state, sos=_seed_sos(sos))
-        if (fall := alerts_of.get(AlertType.FALL)) is not None:
-            state = replace(state, falls=_seed_falls(fall, alerts_of.get(AlertType.LONG_LIE)))
-        states[resident_id] = state
-    return states
 
 
 def pending(state: ResidentState) -> bool:
@@ -186,6 +121,8 @@ class AlertEngine:
         full_tick_every: int = 30,
         escalate_every: int = 5,
         escalation: EscalationPolicy | None = None,
+        baseline_days: float = 7.0,
+        baseline_every: int = 3600,
     ) -> None:
         self.settings = settings
         self.fall_model = fall_model
@@ -199,6 +136,9 @@ class AlertEngine:
         self._full_tick_every = max(1, full_tick_every)
         self._escalate_every = max(1, escalate_every)
         self.escalation = escalation or EscalationPolicy()
+        self.baselines: dict[int, ResidentBaselines] = {}
+        self._baseline_days = baseline_days
+        self._baseline_every = max(1, baseline_every)  # ticks between reloads
         self._lock = asyncio.Lock()  # one decision at a time: states and the connection
         self._conn: psycopg.AsyncConnection[TupleRow] | None = None
         self._client: aiomqtt.Client | None = None
@@ -216,10 +156,10 @@ class AlertEngine:
                 resident_id = accepted.resident_id
                 if resident_id is None:
                     continue
-                profile = await self._profile(resident_id)
+                profile = self.profiles.get(resident_id) or await self._profile(resident_id)
                 if profile is None:
                     continue
-                state = self.states.get(resident_id, ResidentState())
+                state = self.states.get(resident_id) or ResidentState()
                 state, evs = step(profile, state, accepted, now=now, fall_model=self.fall_model)
                 self.states[resident_id] = state
                 events += evs
@@ -248,8 +188,22 @@ class AlertEngine:
         """Reload profiles, and tell the detectors about alerts closed elsewhere."""
         async with self._lock:
             conn = await self._connection()
-            self.profiles = await load_profiles(conn)
+            self.profiles = self._with_baselines(await load_profiles(conn))
             self._forget_closed(await open_alerts(conn))
+
+    async def reload_baselines(self) -> None:
+        """Recompute every resident's personal baselines from the database (hourly)."""
+        async with self._lock:
+            await self._load_baselines(await self._connection())
+
+    async def _load_baselines(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        self.baselines = await load_baselines(conn, now=self._clock(), days=self._baseline_days)
+        self.profiles = self._with_baselines(self.profiles)
+        log.info("alert_baselines_loaded", residents=len(self.baselines))
+
+    def _with_baselines(self, profiles: dict[int, Profile]) -> dict[int, Profile]:
+        none = ResidentBaselines()
+        return {r: self.baselines.get(r, none).apply(p) for r, p in profiles.items()}
 
     async def escalate(self) -> list[AlertChange]:
         """Escalate unacknowledged critical alerts that are due; persist, then publish.
@@ -330,6 +284,8 @@ class AlertEngine:
             try:
                 if everyone:
                     await self.refresh()
+                if n % self._baseline_every == 0:
+                    await self.reload_baselines()
                 await self.tick(everyone=everyone)
                 if n % self._escalate_every == 0:
                     await self.escalate()
@@ -372,6 +328,7 @@ class AlertEngine:
             return
         conn = await self._connection()
         self.profiles = await load_profiles(conn)
+        await self._load_baselines(conn)
         self.states = seed_states(await open_alerts(conn))
         self._loaded = True
 
@@ -380,6 +337,7 @@ class AlertEngine:
         if profile is None:  # registered after the engine loaded the registry
             profile = await load_profile(await self._connection(), resident_id)
             if profile is not None:
+                profile = self.baselines.get(resident_id, ResidentBaselines()).apply(profile)
                 self.profiles[resident_id] = profile
         return profile
 

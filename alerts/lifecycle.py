@@ -118,7 +118,7 @@ def engine_clear(current: AlertState, reason: ClearReason) -> Closing | None:
     """Close on a detector's clear, or None to keep the alert (closed, or dispatched)."""
     if current.closed or current is AlertState.DISPATCHED:
         return None
-    if reason is ClearReason.CANCELLED_BY_WEARER:
+    if reason in (ClearReason.CANCELLED_BY_WEARER, ClearReason.NOT_CONFIRMED):
         return Closing(next_state(current, Action.FALSE_ALARM), Outcome.FALSE)
     return Closing(next_state(current, Action.AUTO_CLEAR), None)
 

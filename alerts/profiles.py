@@ -3,28 +3,36 @@
 Conditions and living alone come from ``residents``; the home becomes a
 :class:`SafeZone` of ``HOME_RADIUS_M`` around ``home_lat/home_lon``; the
 expected telemetry interval is the shortest of the resident's active bands'.
-Per-resident clinician thresholds and baselines are not stored yet: the
-detectors' defaults (NEWS2) apply.
+A clinician's overrides (``resident_alert_thresholds``, :mod:`alerts.thresholds`)
+are applied on top of the defaults (NEWS2); an override row that does not
+validate is logged and ignored (the defaults apply), never a crash. Personal
+baselines are added by the engine (:mod:`alerts.baselines`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 import psycopg
 from psycopg.rows import TupleRow, class_row
 
 from alerts.detectors.types import Profile, SafeZone
+from alerts.thresholds import ThresholdError, parse_overrides
+from eldercare.logs import get_logger
+
+log = get_logger(__name__)
 
 HOME_RADIUS_M: Final = 150.0
 
 _QUERY = (
     "SELECT r.resident_id, r.conditions, r.living_alone, r.home_lat, r.home_lon,"
-    " min(w.expected_interval_s) AS expected_interval_s"
+    " min(w.expected_interval_s) AS expected_interval_s, t.overrides"
     " FROM residents r LEFT JOIN wristbands w"
     " ON w.resident_id = r.resident_id AND w.revoked_at IS NULL"
+    " LEFT JOIN resident_alert_thresholds t ON t.resident_id = r.resident_id"
 )
+_GROUP = " GROUP BY r.resident_id, t.overrides"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,7 @@ class ResidentRow:
     home_lat: float | None
     home_lon: float | None
     expected_interval_s: int | None
+    overrides: dict[str, Any] | None = None
 
 
 def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) -> Profile:
@@ -42,19 +51,26 @@ def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) 
     zones: tuple[SafeZone, ...] = ()
     if row.home_lat is not None and row.home_lon is not None:
         zones = (SafeZone(row.home_lat, row.home_lon, home_radius_m, "home"),)
-    return Profile(
+    profile = Profile(
         resident_id=row.resident_id,
         conditions=frozenset(row.conditions),
         lives_alone=row.living_alone,
         safe_zones=zones,
         expected_interval_s=row.expected_interval_s or 60,
     )
+    if row.overrides is None:
+        return profile
+    try:
+        return parse_overrides(row.overrides, profile)
+    except ThresholdError as exc:
+        log.warning("alert_thresholds_invalid", resident_id=row.resident_id, key=exc.key)
+        return profile
 
 
 async def load_profiles(conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:
     """Every resident's Profile, by resident id."""
     async with conn.cursor(row_factory=class_row(ResidentRow)) as cur:
-        await cur.execute(_QUERY + " GROUP BY r.resident_id")
+        await cur.execute(_QUERY + _GROUP)
         rows = await cur.fetchall()
     return {r.resident_id: profile_from_row(r) for r in rows}
 
@@ -62,7 +78,6 @@ async def load_profiles(conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Pr
 async def load_profile(conn: psycopg.AsyncConnection[TupleRow], resident_id: int) -> Profile | None:
     """One resident's Profile (a resident registered after the engine started)."""
     async with conn.cursor(row_factory=class_row(ResidentRow)) as cur:
-        await cur.execute(_QUERY + " WHERE r.resident_id = %s GROUP BY r.resident_id",
-                          (resident_id,))  # fmt: skip
+        await cur.execute(_QUERY + " WHERE r.resident_id = %s" + _GROUP, (resident_id,))
         row = await cur.fetchone()
     return None if row is None else profile_from_row(row)

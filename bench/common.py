@@ -11,7 +11,9 @@ import subprocess
 import tempfile
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -107,3 +109,55 @@ def postgres_cpu_seconds() -> float:
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
     return total
+
+
+async def seed_history(
+    db_url: str,
+    fleet: Any,
+    resident_ids: dict[str, int],
+    *,
+    start: datetime,
+    days: float,
+    background: Any,
+    seed: int,
+) -> int:
+    """Write ``days`` of the fleet's ordinary telemetry, ending at ``start``, into ``telemetry``.
+
+    The residents' own recent history, as a running platform would hold it (the
+    alert engine computes personal baselines from it at start). Same people
+    (profiles), a different behaviour seed (``seed``) and no episodes, so the
+    history never replays the evaluated days. Returns the rows written.
+    """
+    import msgspec
+
+    from eldercare.protocol import Telemetry
+    from eldercare.storage import ensure_partitions
+    from simulators.device import Band
+    from simulators.device import Publish as SimPublish
+
+    start_ms = round(start.timestamp() * 1000)
+    begin_ms = start_ms - round(days * 86_400_000)
+    bands = [Band(p, seed=seed, episodes=[], background=background) for p in fleet.profiles]
+    rows: list[tuple[Any, ...]] = []
+    for band in bands:
+        rid = resident_ids[band.device_id]
+        for out in band.outputs(begin_ms, start_ms):
+            if not isinstance(out, SimPublish) or not out.topic.endswith("/telemetry"):
+                continue
+            m = msgspec.json.decode(out.payload, type=Telemetry)
+            at = datetime.fromtimestamp(out.t_ms / 1000, UTC)
+            rows.append((at, m.device_id, m.seq, rid, m.hr, m.spo2, m.bp_sys, m.bp_dia,
+                         m.skin_temp_c, m.steps, m.battery_pct, m.worn, at))  # fmt: skip
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await ensure_partitions(conn, {r[0].date() for r in rows})
+        async with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY telemetry (time, device_id, seq, resident_id, hr, spo2, bp_sys, bp_dia,"
+                " skin_temp_c, steps, battery_pct, worn, received_at) FROM STDIN"
+            ) as copy,
+        ):
+            for r in rows:
+                await copy.write_row(r)
+        await conn.commit()
+    return len(rows)

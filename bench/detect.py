@@ -36,7 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.engine import AlertEngine
 from alerts.falls import load_model
-from bench.common import REPO, BenchBroker, drop_database, fresh_database, percentile
+from bench.common import (
+    REPO,
+    BenchBroker,
+    drop_database,
+    fresh_database,
+    percentile,
+    seed_history,
+)
 from bench.rawpub import RawPublisher
 from eldercare.logs import configure_logging
 from eldercare.migrate import migrate
@@ -137,6 +144,8 @@ class SimDriver:
             await self.engine.tick(everyone=self._ticks % 30 == 0)
             if self._ticks % 5 == 0:
                 await self.engine.escalate()
+            if self._ticks % 3600 == 0:  # as AlertEngine._tick_loop: hourly baselines
+                await self.engine.reload_baselines()
             self._next_tick += timedelta(seconds=1)
         self.clock.advance(to)
 
@@ -197,15 +206,28 @@ class Run:
 
 
 async def run_scenario(
-    broker: BenchBroker, name: str, *, bands: int, seed: int, start: datetime, duration_s: float
+    broker: BenchBroker,
+    name: str,
+    *,
+    bands: int,
+    seed: int,
+    start: datetime,
+    duration_s: float,
+    history_days: float,
 ) -> Run:
     db_url = fresh_database("ec_bench_detect")
     try:
         await asyncio.to_thread(migrate, db_url)
         fleet = Fleet.create(seed=seed, bands=bands, prefix="DET", year=start.year)
         ids = await fleet.register(db_url)
-        sim = fleet.simulate(duration_s=duration_s, start=start,
-                             scenario=Scenario.load(SCENARIOS / f"{name}.yaml"))  # fmt: skip
+        scenario = Scenario.load(SCENARIOS / f"{name}.yaml")
+        history = 0
+        if history_days > 0:  # the residents' recent past, for their personal baselines
+            history = await seed_history(
+                db_url, fleet, ids, start=start, days=history_days,
+                background=scenario.background, seed=seed + 100_000,
+            )  # fmt: skip
+        sim = fleet.simulate(duration_s=duration_s, start=start, scenario=scenario)
         settings = Settings(database_url=db_url, mqtt_url=broker.url, log_level="WARNING",
                             ingest_client_id=f"bench-detect-{uuid.uuid4().hex[:8]}",
                             ingest_publish_internal=False)  # fmt: skip
@@ -240,7 +262,8 @@ async def run_scenario(
         episodes = [(e, ids[e.device_id]) for e in sim.truth()]
         stats = {"published": sent, "committed": service.stats.committed,
                  "dead_letters": dict(service.stats.dead_letters),
-                 "duplicates": service.stats.duplicates, "unmapped": driver.unmapped}  # fmt: skip
+                 "duplicates": service.stats.duplicates, "unmapped": driver.unmapped,
+                 "history_rows": history}  # fmt: skip
         return Run(name, bands, duration_s / 86400, episodes, alerts, wall, driver.readings, stats)
     finally:
         drop_database(db_url)
@@ -414,7 +437,8 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
             plan.append((args.scenario, local_day_start(int(args.days) + 1), args.days * 86400))
         for name, start, duration in plan:
             run = await run_scenario(broker, name, bands=args.bands, seed=args.seed,
-                                     start=start, duration_s=duration)  # fmt: skip
+                                     start=start, duration_s=duration,
+                                     history_days=args.history_days)  # fmt: skip
             runs[name] = (run, score(run))
             report(name, *runs[name])
     finally:
@@ -447,6 +471,8 @@ def main() -> int:
                     help="all, normal_week, emergencies, or another scenario name")  # fmt: skip
     ap.add_argument("--emergency-hours", type=float, default=6.0)
     ap.add_argument("--throughput-readings", type=int, default=200_000)
+    ap.add_argument("--history-days", type=float, default=3.0,
+                    help="days of telemetry before the start (personal baselines)")  # fmt: skip
     args = ap.parse_args()
     configure_logging("WARNING")
     result = asyncio.run(amain(args))

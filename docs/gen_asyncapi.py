@@ -85,7 +85,10 @@ CHANNELS: dict[Channel, dict[str, Any]] = {
     },
     Channel.IMU: {
         "struct": ImuWindow,
-        "summary": "A window of raw accelerometer samples (for the platform's fall detector).",
+        "summary": (
+            "A window of raw accelerometer samples (for the platform's fall detector). On an"
+            " impact: first the part up to 0.8 s after it, at once; then the whole window."
+        ),
         "retain": False,
         "examples": {
             "impact": ImuWindow(

@@ -42,6 +42,12 @@ from simulators.scenario import Background, Episode
 MAX_CLOCK_ERROR_MS = 90_000
 STORE_CAPACITY = 5_000  # readings kept while offline; the oldest are dropped beyond
 LOW_BATTERY_PCT = 15
+# Impact windows (docs/protocol.md): a band that sees |a| >= IMPACT_TRIGGER_G uploads the
+# window's first part (2.5 s before to 0.8 s after the impact) at once, then the whole window.
+IMPACT_TRIGGER_G = 2.0
+EARLY_BEFORE_MS = 2_500
+EARLY_AFTER_MS = 800
+EARLY_UPLOAD_MS = (150, 500)  # sending it over the cellular link
 _WEAR_FREE = frozenset({"band_removed", "device_offline", "low_battery", "adl"})
 
 
@@ -337,6 +343,20 @@ class Band:
             _Send(Channel.IMU, encode(w)),
         )
 
+    def _early(self, t_ms: int, s: motion.Samples) -> tuple[int, str, object]:
+        """The first part of an impact window, uploaded at once (docs/protocol.md)."""
+        keep = [i for i, x in enumerate(s.t_ms)
+                if s.event_ms - EARLY_BEFORE_MS <= x <= s.event_ms + EARLY_AFTER_MS]  # fmt: skip
+        first = s.t_ms[keep[0]]
+        begin = t_ms - s.event_ms + first
+        w = ImuWindow(
+            device_id=self.device_id, seq=self._next_seq(), ts=self._device_ts(begin),
+            t_ms=[s.t_ms[i] - first for i in keep], ax=[s.ax[i] for i in keep],
+            ay=[s.ay[i] for i in keep], az=[s.az[i] for i in keep], trigger="impact",
+        )  # fmt: skip
+        sent = t_ms + EARLY_AFTER_MS + self.rng.randint(*EARLY_UPLOAD_MS)
+        return sent, "send", _Send(Channel.IMU, encode(w))
+
     def _begin(self, t: int, e: Episode) -> Iterator[tuple[int, str, object]]:
         """What an episode does when it starts, as (time, action, data) for the agenda."""
         rng = self.rng
@@ -354,11 +374,16 @@ class Band:
                 yield t + rng.randint(1500, 4000), "event", _Event(EventType.FALL, data)
                 if not e.params["long_lie"] and rng.random() < 0.4:
                     yield t + rng.randint(10_000, 30_000), "event", _Event(EventType.IM_OK, None)
+            yield self._early(t, s)
             yield self._imu(t, s, "impact")
         elif kind == "adl":
             adl_kind = e.params["kind"]
             s = motion.adl(self.np_rng, adl_kind)
-            yield self._imu(t, s, "motion")
+            if float(np.max(motion.magnitude(s))) >= IMPACT_TRIGGER_G:  # the band cannot tell
+                yield self._early(t, s)
+                yield self._imu(t, s, "impact")
+            else:
+                yield self._imu(t, s, "motion")
             if adl_kind == "band_on_table":
                 self._removed_until = t + rng.randint(180_000, 600_000)
             if adl_kind == "sit_down_hard" and self.p.fall_detection and rng.random() < 0.15:

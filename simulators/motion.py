@@ -8,9 +8,10 @@ profile) plus impulses (impacts, claps), periodic terms (gait) and sensor
 noise, sampled at 50 Hz and saturating at +/-8 g.
 
 A fall: normal movement, a descent whose last few hundred ms approach free
-fall (|a| dips to 0.2-0.6 g), an impact spike of 2-6 g (lower from a chair or
-bed), a damped rebound, then lying still with a different orientation; without
-a long lie the resident moves and gets up within seconds.
+fall (|a| dips to 0.2-0.6 g), an impact spike of 3.5-12 g (2.5-7 g from a
+chair or bed; real wrist recordings, docs/falls.md), a damped rebound, then
+lying still with a different orientation; without a long lie the resident
+moves and gets up within seconds.
 """
 
 from __future__ import annotations
@@ -132,8 +133,12 @@ def fall(
     if origin == "standing":  # gait before the fall
         gait = (t < pre) * 0.15 * np.sin(2 * np.pi * 1.8 * t)
         acc[:, 0] += gait
-    peak = {"standing": rng.uniform(2.5, 6.0), "chair": rng.uniform(2.0, 3.5),
-            "bed": rng.uniform(2.0, 3.0)}[origin]  # fmt: skip
+    # Raw wrist peaks of real falls from standing: UMAFall q10 3.5 g, median 6.7 g; HIFD q10
+    # 4.9 g, median 13 g. From a chair or bed the drop is about half as high: impact speed
+    # ~sqrt(height), so ~0.7x. (Before 2026-11 these were 2.5-6 / 2.0-3.5 / 2.0-3.0 g, weaker
+    # than any real recording: see docs/falls.md.)
+    peak = {"standing": rng.uniform(3.5, 12.0), "chair": rng.uniform(2.5, 7.0),
+            "bed": rng.uniform(2.5, 6.0)}[origin]  # fmt: skip
     acc += _impact(rng, t, impact_at, peak - 1.0, end + rng.normal(0, 0.3, 3))
     if not long_lie:
         moving = t > impact_at + 2.0

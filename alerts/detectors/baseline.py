@@ -1,8 +1,9 @@
 """Personal baselines (median / MAD) and drift from them -> ``baseline_deviation``.
 
-The shell computes each baseline with :func:`compute_baseline` over the
-resident's recent days (e.g. 14 days of night-time heart rate, all SpO2) and
-puts it in ``Profile.baselines``. A reading z = (value - median) / scale with
+The shell (:mod:`alerts.baselines`) computes each baseline over the
+resident's recent days in the database, separately for waking hours
+(``Profile.baselines``) and the night (``Profile.night_baselines``; the
+night-time heart rate is the resting baseline). A reading z = (value - median) / scale with
 |z| >= 3 is level 1 (low), >= 5 level 2 (medium); it must persist under
 :data:`BASELINE_PERSISTENCE` and clears once |z| < 2 for a while. Heart rate is
 compared at night only (the resting baseline); SpO2 only downwards. One alert
@@ -83,14 +84,21 @@ def step_value(
     observed_at: datetime,
     device_id: str | None,
     now: datetime,
+    night: bool | None = None,
 ) -> tuple[BaselineState, list[AlertEvent]]:
-    baseline = profile.baselines.get(param)
-    if param not in CHECKED or baseline is None:
+    """One reading; ``night`` (outside waking hours) is computed from ``observed_at`` if None."""
+    if param not in CHECKED:
         return state, []
-    if param is VitalParam.HR and in_window(
-        observed_at, profile.waking_start, profile.waking_end, profile.tz
-    ):
-        return state, []  # resting heart rate: compared at night only
+    if night is None:
+        night = not in_window(observed_at, profile.waking_start, profile.waking_end, profile.tz)
+    if param is VitalParam.HR:
+        if not night:
+            return state, []  # resting heart rate: compared at night only
+        baseline = profile.night_baselines.get(param)
+    else:
+        baseline = profile.baseline(param, night=night)
+    if baseline is None:
+        return state, []
     z = baseline.z(value)
     level, side = _level(z, param)
     track = state.tracks.get(param, GradedTrack())

@@ -4,10 +4,17 @@
   telemetry interval (announced in its status, else the registry value) plus
   ``grace``. A technical problem, not a welfare signal; ``cause`` says whether
   the band powered off, its connection dropped (MQTT last will) or it fell silent.
+  A dropped connection gets at least ``reconnect_grace`` (10 min): the broker saw
+  the link go, the band keeps measuring, buffers and reconnects by itself (mobile
+  networks drop links for seconds to minutes several times a day), so a technical
+  check is only worth it when it has not come back by then.
 * ``battery_low`` (low): below ``battery_low_pct``; clears on charging or at
   ``battery_clear_pct``. Response: a battery visit or a reminder call.
 * ``band_not_worn`` (medium): off the wrist for ``not_worn_after`` (longer while
-  charging) in waking hours. Response: a welfare check, since nobody is protected.
+  charging) counted in waking hours only, as inactivity counts stillness: a band
+  charged overnight and put on a few minutes after waking hours begin has been off
+  for minutes of waking time, not hours. Response: a welfare check, since nobody
+  is protected.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
-from alerts.detectors.localtime import in_window
+from alerts.detectors.localtime import in_window, time_in_window
 from alerts.detectors.types import AlertEvent, AlertType, ClearReason, Profile, Severity, iso
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow, StatusReport, Telemetry
 
@@ -59,6 +66,21 @@ def _worn(track: DeviceTrack, worn: bool | None, now: datetime) -> DeviceTrack:
     return track if track.not_worn_since else replace(track, not_worn_since=now)
 
 
+def _telemetry(track: DeviceTrack, m: Telemetry, profile: Profile, now: datetime) -> DeviceTrack:
+    """What :func:`observe` does for telemetry, built in one step (same result)."""
+    pct, low = track.battery_pct, track.battery_low
+    if m.battery_pct is not None:
+        pct = m.battery_pct
+        if pct < profile.devices.battery_low_pct:
+            low = True
+        elif pct >= profile.devices.battery_clear_pct:
+            low = False
+    since = track.not_worn_since
+    if m.worn is not None:
+        since = None if m.worn else (since or now)
+    return DeviceTrack(now, track.interval_s, "silent", pct, low, track.charging, since)
+
+
 def observe(
     track: DeviceTrack | None, message: Message, profile: Profile, now: datetime
 ) -> DeviceTrack:
@@ -66,6 +88,8 @@ def observe(
     if isinstance(message, StatusReport) and message.state == "offline":
         base = track or DeviceTrack(last_seen=now)
         return replace(base, cause="connection_lost")  # a last will is no sign of life
+    if isinstance(message, Telemetry) and track is not None:
+        return _telemetry(track, message, profile, now)  # the hot path: one new value
     t = replace(track, last_seen=now, cause="silent") if track else DeviceTrack(last_seen=now)
     if isinstance(message, StatusReport) and message.interval_s is not None:
         t = replace(t, interval_s=message.interval_s)
@@ -92,7 +116,10 @@ def observe(
 def offline_after(track: DeviceTrack, profile: Profile) -> timedelta:
     interval = track.interval_s or profile.expected_interval_s
     rules = profile.devices
-    return timedelta(seconds=interval * rules.interval_factor) + rules.grace
+    after = timedelta(seconds=interval * rules.interval_factor) + rules.grace
+    if track.cause == "connection_lost":
+        return max(after, rules.reconnect_grace)
+    return after
 
 
 def is_offline(track: DeviceTrack, profile: Profile, now: datetime) -> bool:
@@ -105,7 +132,6 @@ def _wants(
     offline: list[tuple[str, DeviceTrack]] = []
     battery: list[tuple[str, DeviceTrack]] = []
     not_worn: list[tuple[str, DeviceTrack]] = []
-    waking = in_window(now, profile.waking_start, profile.waking_end, profile.tz)
     already = AlertType.BAND_NOT_WORN in state.open
     for device_id, t in sorted(state.devices.items()):
         if is_offline(t, profile, now):
@@ -116,7 +142,12 @@ def _wants(
         if t.not_worn_since is not None:
             rules = profile.devices
             allowed = rules.not_worn_charging_after if t.charging else rules.not_worn_after
-            if now - t.not_worn_since > allowed and (waking or already):
+            if already or (
+                now - t.not_worn_since > allowed
+                and in_window(now, profile.waking_start, profile.waking_end, profile.tz)
+                and time_in_window(t.not_worn_since, now, profile.waking_start,
+                                   profile.waking_end, profile.tz) > allowed
+            ):  # fmt: skip
                 not_worn.append((device_id, t))
     wants: dict[AlertType, Want | None] = {}
     wants[AlertType.DEVICE_OFFLINE] = (
@@ -184,6 +215,8 @@ def evaluate(
     """The time-driven part: what should be open at ``now``."""
     opened, events = state.open, []
     for alert_type, want in _wants(state, profile, now).items():
+        if want is None and alert_type not in opened:
+            continue  # nothing wanted, nothing open: nothing to reconcile
         opened, evs = reconcile(
             opened,
             alert_type,

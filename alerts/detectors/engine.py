@@ -84,12 +84,15 @@ def _telemetry(
     vit, evs = vitals.step(s.vitals, profile, t, now)
     events += evs
     base = s.baseline
-    for param, value in vitals.readings(t, profile).items():
-        base, evs = baseline.step_value(
-            base, profile, param=param, value=value, observed_at=ms_to_utc(t.ts),
-            device_id=t.device_id, now=now,
-        )  # fmt: skip
-        events += evs
+    if profile.baselines or profile.night_baselines:
+        observed_at = ms_to_utc(t.ts)
+        night = vitals.is_night(observed_at, profile)
+        for param, value in vitals.readings(t, profile).items():
+            base, evs = baseline.step_value(
+                base, profile, param=param, value=value, observed_at=observed_at,
+                device_id=t.device_id, now=now, night=night,
+            )  # fmt: skip
+            events += evs
     fal, evs = falls.movement(s.falls, profile, delta, now)
     events += evs
     usable = device_health.band_usable(devices, profile, now)
@@ -99,10 +102,7 @@ def _telemetry(
     if t.loc is not None:
         geo, evs = geofence.step(geo, profile, t.loc, t.device_id, now)
         events += evs
-    new = replace(
-        s, falls=fal, vitals=vit, baseline=base, inactivity=ina, geofence=geo,
-        devices=devices, last_steps=last_steps,
-    )  # fmt: skip
+    new = ResidentState(s.sos, fal, vit, base, ina, geo, devices, last_steps, s.muted)
     return new, events
 
 
@@ -199,7 +199,8 @@ def step(
     if isinstance(item, Tick) and item.now != now:
         raise ValueError("a Tick carries the same now it is stepped with")
     fal, events = falls.tick(state.falls, profile, now)  # confirmation and long lie first
-    state = replace(state, falls=fal)
+    if fal is not state.falls:
+        state = replace(state, falls=fal)
     if isinstance(item, Tick):
         state, evs = _tick(profile, state, now)
     elif item.resident_id is None:

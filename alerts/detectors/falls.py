@@ -17,6 +17,14 @@ kept in the detail):
 
 Band and platform detections of one fall (impacts within ``SAME_FALL``) are
 merged; a later fall while one is open updates the open alert.
+
+A fall reported by the band alone is held (``stage: pending``, nothing
+raised) until what follows confirms it: the platform's own detector agrees on
+the imu window of the same impact (raised then), or ``band_confirm_after``
+passes without the wearer pressing "I'm OK" or walking ``recovery_steps``
+(raised then as confirmed). Bands' own detectors fire on hard sit-downs; the
+wearer's "I'm OK" or walking away retracts the report before anyone is
+bothered. The platform's detection is the fast path (see docs/alerts.md).
 """
 
 from __future__ import annotations
@@ -39,12 +47,15 @@ from alerts.detectors.types import (
     ms_to_utc,
 )
 from alerts.falls import FallInputError, FallModel, detect_fall
+from alerts.falls.screen import screen_impact
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow
 
 SAME_FALL: Final = timedelta(seconds=10)
+MODEL_AFTER: Final = timedelta(seconds=4)  # the model needs this much window after the impact
 
 
 class FallStage(StrEnum):
+    PENDING = "pending"  # a band-only report awaiting confirmation: not raised
     SUSPECTED = "suspected"
     CONFIRMED = "confirmed"
     RECOVERED = "recovered"
@@ -73,7 +84,7 @@ class FallsState:
 
 
 def _wants(ep: FallEpisode | None, profile: Profile) -> tuple[Want | None, Want | None]:
-    if ep is None:
+    if ep is None or ep.stage is FallStage.PENDING:
         return None, None
     deadline = ep.suspected_at + profile.falls.cancel_window
     sources = sorted(ep.sources)
@@ -131,21 +142,22 @@ def suspect(
 ) -> tuple[FallsState, list[AlertEvent]]:
     ep = state.episode
     if ep is None:
-        new = FallEpisode(
-            FallStage.SUSPECTED, device_id, now, impact_at, frozenset({source}), score
-        )
+        stage = FallStage.PENDING if source == "band" else FallStage.SUSPECTED
+        new = FallEpisode(stage, device_id, now, impact_at, frozenset({source}), score)
     elif abs(impact_at - ep.impact_at) <= SAME_FALL:  # the same fall seen by another source
         best = max((s for s in (ep.score, score) if s is not None), default=None)
         new = replace(ep, sources=ep.sources | {source}, score=best)
-    elif ep.stage is FallStage.RECOVERED:  # fell again after getting up: a new window
+        if ep.stage is FallStage.PENDING and source != "band":  # confirmed by the platform
+            new = replace(new, stage=FallStage.SUSPECTED, suspected_at=now)
+    elif ep.stage in (FallStage.RECOVERED, FallStage.PENDING):  # a new fall: a new window
         new = replace(
             ep,
-            stage=FallStage.SUSPECTED,
+            stage=FallStage.PENDING if source == "band" else FallStage.SUSPECTED,
             suspected_at=now,
             impact_at=impact_at,
             sources=frozenset({source}),
             score=score,
-            falls=ep.falls + 1,
+            falls=ep.falls + (ep.stage is FallStage.RECOVERED),
             steps_since=0,
             last_movement_at=None,
             wearer_ok_at=None,
@@ -161,6 +173,8 @@ def im_ok(
     ep = state.episode
     if ep is None:
         return state, []
+    if ep.stage is FallStage.PENDING:
+        return FallsState(None, state.open), []  # the band's report retracted: never raised
     if ep.stage is FallStage.SUSPECTED and now <= ep.suspected_at + profile.falls.cancel_window:
         return _sync(state, None, profile, now, ClearReason.CANCELLED_BY_WEARER)
     return _sync(state, replace(ep, wearer_ok_at=now), profile, now)
@@ -174,6 +188,8 @@ def movement(
     if ep is None or steps <= 0:
         return state, []
     total = ep.steps_since + steps
+    if ep.stage is FallStage.PENDING and total >= profile.falls.recovery_steps:
+        return FallsState(None, state.open), []  # walked away: the band's report retracted
     new = replace(ep, steps_since=total, last_movement_at=now)
     if ep.stage is FallStage.SUSPECTED and total >= profile.falls.recovery_steps:
         new = replace(new, stage=FallStage.RECOVERED)
@@ -188,7 +204,11 @@ def tick(state: FallsState, profile: Profile, now: datetime) -> tuple[FallsState
         return state, []
     rules = profile.falls
     new = ep
-    if new.stage is FallStage.SUSPECTED and now >= new.suspected_at + rules.cancel_window:
+    if new.stage is FallStage.PENDING:
+        if now < new.suspected_at + rules.band_confirm_after:
+            return state, []
+        new = replace(new, stage=FallStage.CONFIRMED)  # nobody said OK or walked away
+    elif new.stage is FallStage.SUSPECTED and now >= new.suspected_at + rules.cancel_window:
         new = replace(new, stage=FallStage.CONFIRMED)
     still_since = new.last_movement_at or new.suspected_at
     if (
@@ -222,25 +242,65 @@ def step_event(
     return state, []
 
 
+def _impact_and_after(t_s: np.ndarray, acc: np.ndarray) -> tuple[float, float]:
+    """The strongest sample's time and how much window follows it (raw samples)."""
+    if t_s.size == 0 or acc.shape[0] != t_s.size:
+        return 0.0, 0.0
+    peak = int(np.argmax(np.einsum("ij,ij->i", acc, acc)))
+    return float(t_s[peak]), float(t_s[-1] - t_s[peak])
+
+
+def retract(
+    state: FallsState, profile: Profile, now: datetime
+) -> tuple[FallsState, list[AlertEvent]]:
+    """The full window does not bear out a suspicion only the screen raised."""
+    return _sync(state, None, profile, now, ClearReason.NOT_CONFIRMED)
+
+
 def step_imu(
     state: FallsState, profile: Profile, window: ImuWindow, model: FallModel, now: datetime
 ) -> tuple[FallsState, list[AlertEvent]]:
-    """Run the platform's fall detector on one accelerometer window."""
+    """Run the platform's fall detection on one accelerometer window.
+
+    A window with less than ``MODEL_AFTER`` after its strongest impact is an
+    early impact upload: the screen (:func:`alerts.falls.screen_impact`)
+    decides on it, and a pass raises ``fall`` (source ``screen``) at once.
+    A longer window goes to the model; when the model finds no fall around
+    the impact of a suspicion that only the screen raised, the suspicion is
+    retracted (``not_confirmed``: closed as a false alarm).
+    """
     t_s = np.asarray(window.t_ms, dtype=np.float64) / 1000.0
     acc = np.column_stack((window.ax, window.ay, window.az)).astype(np.float64)
+    start = ms_to_utc(window.ts)
+    peak_s, after_s = _impact_and_after(t_s, acc)
     try:
+        if after_s < MODEL_AFTER.total_seconds():
+            screen = screen_impact(t_s, acc)
+            if not screen.suspected or screen.t_s is None:
+                return state, []
+            impact_at = start + timedelta(seconds=screen.t_s)
+            return suspect(state, profile, device_id=window.device_id, source="screen",
+                           impact_at=impact_at, score=None, now=now)  # fmt: skip
         decision = detect_fall(t_s, acc, model)
     except FallInputError:
         return state, []  # too short or malformed to score: not evidence either way
     if not decision.fall or decision.t_s is None:
+        ep = state.episode
+        covered = start + timedelta(seconds=peak_s)
+        if (
+            ep is not None
+            and ep.sources == {"screen"}
+            and ep.stage is FallStage.SUSPECTED
+            and abs(covered - ep.impact_at) <= SAME_FALL
+        ):
+            return retract(state, profile, now)
         return state, []
-    impact_at = ms_to_utc(window.ts) + timedelta(seconds=decision.t_s)
     return suspect(
         state,
         profile,
         device_id=window.device_id,
         source="platform",
-        impact_at=impact_at,
+        impact_at=start + timedelta(seconds=decision.t_s),
         score=decision.score,
         now=now,
     )

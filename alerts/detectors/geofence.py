@@ -1,9 +1,22 @@
 """Geofence: leaving every safe zone, graded by the time of night and dementia.
 
-| resident      | night (outside waking hours) | day    |
-|---------------|------------------------------|--------|
-| dementia      | high                         | medium |
-| no dementia   | low                          | none   |
+| resident      | night (outside waking hours) | day                                   |
+|---------------|------------------------------|---------------------------------------|
+| dementia      | high, at once                | medium, out longer or farther than usual |
+| no dementia   | low (edges of the night: 1 h)| none                                  |
+
+By day a resident with dementia still walks to the market or the park, often
+with family: an exit alone is not wandering, so a daytime exit is raised only
+once it has lasted longer than ``Profile.day_outside_allowed`` (3 h by
+default, longer than a usual walk or outing) or reaches farther than
+``Profile.day_range_m`` from the nearest zone (3 km by default: beyond the
+neighbourhood life-space of most older adults; a resident drifting away on a
+bearing gets there within one or two hours, a walk round the block never).
+A clinician can set both per resident. At night an exit of a resident with
+dementia counts at once. One of a resident without dementia counts at once in
+the deep night, but in the hour at either edge of the night (an early walk
+before the fixed waking window opens, a late visit) only after
+``NIGHT_OUTSIDE_ALLOWED``.
 
 A fix counts as outside only when it is farther outside the nearest zone than
 its own accuracy radius, and as inside only when its centre is inside a zone
@@ -15,7 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Final
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
@@ -33,6 +46,7 @@ from eldercare.protocol import Location
 
 EARTH_RADIUS_M: Final = 6_371_008.8
 MIN_OUTSIDE_FIXES: Final = 2
+NIGHT_OUTSIDE_ALLOWED: Final = timedelta(hours=1)  # no dementia: out at night this long
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -50,11 +64,28 @@ def margin_outside(loc: Location, zones: tuple[SafeZone, ...]) -> tuple[float, S
     )
 
 
-def grade(profile: Profile, now: datetime) -> Severity | None:
+def _shifted(t: time, by: timedelta) -> time:
+    return (datetime.combine(date(2000, 1, 1), t) + by).time()
+
+
+def grade(
+    profile: Profile, now: datetime, left_at: datetime | None = None, outside_by_m: float = 0.0
+) -> Severity | None:
+    """Severity of being outside now, having left at ``left_at`` (None: just now), at
+    least ``outside_by_m`` beyond the nearest zone's edge (the fix's accuracy taken off)."""
     night = not in_window(now, profile.waking_start, profile.waking_end, profile.tz)
+    out_for = now - (left_at or now)
     if profile.dementia:
-        return Severity.HIGH if night else Severity.MEDIUM
-    return Severity.LOW if night else None
+        if night:
+            return Severity.HIGH
+        far = outside_by_m >= profile.day_range_m
+        return Severity.MEDIUM if far or out_for >= profile.day_outside_allowed else None
+    if not night:
+        return None
+    edge = NIGHT_OUTSIDE_ALLOWED
+    deep = not in_window(now, _shifted(profile.waking_start, -edge),
+                         _shifted(profile.waking_end, edge), profile.tz)  # fmt: skip
+    return Severity.LOW if deep or out_for >= NIGHT_OUTSIDE_ALLOWED else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +100,11 @@ def evaluate(
     state: GeofenceState, profile: Profile, now: datetime, device_id: str | None = None
 ) -> tuple[GeofenceState, list[AlertEvent]]:
     want = None
-    severity = grade(profile, now)
+    surely_out_by = 0.0  # how far outside at least, given the fix's accuracy
+    if state.outside_fixes and state.last_fix is not None and profile.safe_zones:
+        fix = state.last_fix
+        surely_out_by = margin_outside(fix, profile.safe_zones)[0] - fix.acc_m
+    severity = grade(profile, now, state.left_at, surely_out_by)
     current = state.open.get(AlertType.GEOFENCE_EXIT)
     if current is not None and (severity is None or severity.rank < current.severity.rank):
         severity = current.severity  # never downgraded while still outside

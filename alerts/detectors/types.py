@@ -59,6 +59,7 @@ class AlertType(StrEnum):
 class ClearReason(StrEnum):
     RESOLVED = "resolved"  # a vital sign or baseline back inside its narrower band for a while
     CANCELLED_BY_WEARER = "cancelled_by_wearer"  # "I'm OK" inside the fall cancel window
+    NOT_CONFIRMED = "not_confirmed"  # the full imu window retracts a screened suspicion
     MOVEMENT_RESUMED = "movement_resumed"
     RETURNED_TO_SAFE_ZONE = "returned_to_safe_zone"
     DEVICE_BACK_ONLINE = "device_back_online"
@@ -178,15 +179,30 @@ class Thresholds:
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
-    """A resident's own typical value: median and a robust scale (1.4826 x MAD, floored)."""
+    """A resident's own typical value: median and a robust scale (1.4826 x MAD, floored),
+    and ``low``, the value the resident routinely reaches (a low percentile, see
+    alerts/baselines.py), when known."""
 
     median: float
     scale: float
     n: int
+    low: float | None = None
 
     def __post_init__(self) -> None:
         if self.scale <= 0:
             raise ValueError("baseline scale must be positive")
+        if self.low is not None and self.low > self.median:
+            raise ValueError("a baseline's low percentile cannot exceed its median")
+
+    def usual_low(self, value: float, *, z: float) -> bool:
+        """Is a low ``value`` within this resident's own usual range?
+
+        Within ``z`` robust scales of the median, or no more than one scale under
+        the low percentile (intermittent dips the median and MAD treat as outliers).
+        """
+        if (value - self.median) / self.scale >= -z:
+            return True
+        return self.low is not None and value >= self.low - self.scale
 
     def z(self, value: float) -> float:
         return (value - self.median) / self.scale
@@ -211,9 +227,11 @@ class FallRules:
     cancel_window: timedelta = timedelta(seconds=45)
     long_lie_after: timedelta = timedelta(minutes=10)
     recovery_steps: int = 10  # steps after a suspected fall that show the wearer got up
+    band_confirm_after: timedelta = timedelta(seconds=30)  # a band-only report, falls.py
 
     def __post_init__(self) -> None:
         _positive("cancel_window", self.cancel_window)
+        _positive("band_confirm_after", self.band_confirm_after)
         if self.long_lie_after <= self.cancel_window:
             raise ValueError("long_lie_after must exceed the cancel window")
 
@@ -222,6 +240,7 @@ class FallRules:
 class DeviceRules:
     interval_factor: float = 3.0  # offline after this many missed telemetry intervals...
     grace: timedelta = timedelta(minutes=2)  # ...plus this
+    reconnect_grace: timedelta = timedelta(minutes=10)  # at least, after a dropped link
     battery_low_pct: int = 15
     battery_clear_pct: int = 20
     not_worn_after: timedelta = timedelta(minutes=30)
@@ -243,12 +262,15 @@ class Profile:
     lives_alone: bool = False
     safe_zones: tuple[SafeZone, ...] = ()
     thresholds: Thresholds = Thresholds()
-    baselines: Mapping[VitalParam, Baseline] = field(default_factory=dict)
+    baselines: Mapping[VitalParam, Baseline] = field(default_factory=dict)  # waking hours
+    night_baselines: Mapping[VitalParam, Baseline] = field(default_factory=dict)
     expected_interval_s: int = 60  # registry value; a band's announced interval_s wins
     tz: str = DEFAULT_TZ
     waking_start: time = time(7, 0)
     waking_end: time = time(22, 0)
     inactivity_after: timedelta = timedelta(hours=3)  # or learned, see inactivity.py
+    day_outside_allowed: timedelta = timedelta(hours=3)  # dementia: a daytime outing, geofence.py
+    day_range_m: float = 3000.0  # dementia: farther than this by day, geofence.py
     falls: FallRules = FallRules()
     devices: DeviceRules = DeviceRules()
 
@@ -256,10 +278,22 @@ class Profile:
         if self.expected_interval_s < 1:
             raise ValueError("expected_interval_s must be at least 1")
         _positive("inactivity_after", self.inactivity_after)
+        if self.day_outside_allowed < timedelta(0):
+            raise ValueError("day_outside_allowed must not be negative")
+        if self.day_range_m <= 0:
+            raise ValueError("day_range_m must be positive")
 
     @property
     def dementia(self) -> bool:
         return DEMENTIA in self.conditions
+
+    def baseline(self, param: VitalParam, *, night: bool) -> Baseline | None:
+        """The resident's own baseline for that part of the day (night falls back to day)."""
+        if night:
+            found = self.night_baselines.get(param)
+            if found is not None:
+                return found
+        return self.baselines.get(param)
 
 
 def location_detail(loc: Location | None) -> dict[str, Any] | None:

@@ -7,10 +7,19 @@ follows the NEWS2 sub-score that persisted: 3 -> high, 2 -> medium, 1 -> low
 
 Wrist skin temperature is turned into a core estimate by adding
 ``Thresholds.skin_temp_offset_c`` (default 4.0 degrees C) before scoring.
-SpO2 readings scoring 1 or 2 that lie within the resident's own baseline
-(z >= -3) are not alarmed: a chronically low but stable resident is known.
-A score of 3 always alarms. Readings from a band reported off the wrist are
-ignored.
+Low readings are judged against the resident's own baseline too (SpO2, heart
+rate and systolic pressure; the baseline of the same part of the day, waking
+hours or night, see :meth:`Profile.baseline`): a low NEWS2 score that lies
+within the resident's usual range (z >= -3 from the median, or at most one
+scale under the resident's own 1st percentile: the intermittent night-time
+desaturations a median treats as outliers) is not alarmed, because a
+chronically low but stable SpO2 (COPD), a low resting heart rate or the
+normal nocturnal dip of blood pressure in a resident with low-normal pressure
+is what that person is like, not a deterioration. Below :data:`ALWAYS_ALARM`
+(SpO2 <= 80 %, heart rate <= 35/min, systolic <= 80 mmHg) no baseline
+excuses a reading. Without a baseline (a new resident, too little history)
+NEWS2 alone decides. High readings are never excused. Readings from a band
+reported off the wrist are ignored.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from datetime import datetime
 from typing import Final
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
+from alerts.detectors.localtime import in_window
 from alerts.detectors.news2 import Direction, VitalParam
 from alerts.detectors.persistence import GradedTrack, observe
 from alerts.detectors.types import (
@@ -36,6 +46,8 @@ from eldercare.protocol import Telemetry
 
 SEVERITY_BY_SCORE: Final = {3: Severity.HIGH, 2: Severity.MEDIUM, 1: Severity.LOW}
 BASELINE_TOLERANCE_Z: Final = 3.0
+# Low values no personal baseline excuses (below NEWS2's own red limits).
+ALWAYS_ALARM: Final = {VitalParam.SPO2: 80.0, VitalParam.HR: 35.0, VitalParam.SBP: 80.0}
 
 ALERT_TYPES: Final = {
     (VitalParam.HR, Direction.HIGH): AlertType.VITAL_HR_HIGH,
@@ -45,6 +57,11 @@ ALERT_TYPES: Final = {
     (VitalParam.SBP, Direction.LOW): AlertType.VITAL_SBP_LOW,
     (VitalParam.TEMP, Direction.HIGH): AlertType.VITAL_TEMP_HIGH,
     (VitalParam.TEMP, Direction.LOW): AlertType.VITAL_TEMP_LOW,
+}
+
+_TYPES_OF: Final = {
+    param: tuple((t, side) for (p, side), t in ALERT_TYPES.items() if p is param)
+    for param in VitalParam
 }
 
 
@@ -71,27 +88,42 @@ def readings(telemetry: Telemetry, profile: Profile) -> dict[VitalParam, float]:
     return out
 
 
-def grade(param: VitalParam, value: float, profile: Profile) -> tuple[int, Direction | None]:
-    """NEWS2 sub-score and side, after the personal-baseline allowance for SpO2."""
+def is_night(observed_at: datetime, profile: Profile) -> bool:
+    return not in_window(observed_at, profile.waking_start, profile.waking_end, profile.tz)
+
+
+def grade(
+    param: VitalParam, value: float, profile: Profile, *, at: datetime | None = None
+) -> tuple[int, Direction | None]:
+    """NEWS2 sub-score and side, after the personal-baseline allowance for low values.
+
+    ``at`` (the reading's time) picks the night or waking-hours baseline.
+    """
     level, side = profile.thresholds.bands(param, profile.conditions).score(value)
-    baseline = profile.baselines.get(VitalParam.SPO2)
-    if (
-        param is VitalParam.SPO2
-        and 0 < level < 3
-        and baseline is not None
-        and baseline.z(value) >= -BASELINE_TOLERANCE_Z
-    ):
+    if level == 0 or side is not Direction.LOW or param not in ALWAYS_ALARM:
+        return level, side
+    if value <= ALWAYS_ALARM[param]:
+        return level, side
+    baseline = profile.baseline(param, night=at is not None and is_night(at, profile))
+    if baseline is not None and baseline.usual_low(value, z=BASELINE_TOLERANCE_Z):
         return 0, None
     return level, side
 
 
-def clear_ok(param: VitalParam, value: float, side: Direction | None, profile: Profile) -> bool:
+def clear_ok(
+    param: VitalParam,
+    value: float,
+    side: Direction | None,
+    profile: Profile,
+    *,
+    at: datetime | None = None,
+) -> bool:
     """Inside the narrower band: still below the alarm level after a step towards it."""
     if side is None:
         return False
     margin = profile.thresholds.margin(param)
     shifted = value + margin if side is Direction.HIGH else value - margin
-    level, got = grade(param, shifted, profile)
+    level, got = grade(param, shifted, profile, at=at)
     return got is not side or level < profile.thresholds.min_alert_score
 
 
@@ -108,22 +140,24 @@ def step_value(
     """One reading of one parameter."""
     th = profile.thresholds
     track = state.tracks.get(param, GradedTrack())
-    level, side = grade(param, value, profile)
+    level, side = grade(param, value, profile, at=observed_at)
     new = observe(
         track,
         at=observed_at,
         side=side,
         level=level,
-        clear_ok=clear_ok(param, value, track.active_side, profile),
+        clear_ok=clear_ok(param, value, track.active_side, profile, at=observed_at),
         min_level=th.min_alert_score,
         rules=th.persistence,
     )
     if new is track:
         return state, []
+    tracks = dict(state.tracks)
+    tracks[param] = new
+    if not new.active and not track.active:  # the common case: nothing raised, nothing open
+        return VitalsState(tracks, state.open), []
     open_alerts, events = state.open, []
-    for (p, s), alert_type in ALERT_TYPES.items():
-        if p is not param:
-            continue
+    for alert_type, s in _TYPES_OF[param]:
         want = None
         if new.active and new.active_side is s:
             since = new.runs[new.active - 1]
@@ -145,7 +179,7 @@ def step_value(
             clear_reason=ClearReason.RESOLVED,
         )
         events.extend(evs)
-    return VitalsState({**state.tracks, param: new}, open_alerts), events
+    return VitalsState(tracks, open_alerts), events
 
 
 def step(

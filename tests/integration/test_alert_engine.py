@@ -194,6 +194,69 @@ async def test_a_detected_fall_cancelled_by_the_wearer_closes_as_a_false_alarm(
     ]
 
 
+def impact_windows(dev: str, ts: int, *, back_to_start: bool) -> list[tuple[str, bytes]]:
+    """A band's two impact uploads (docs/protocol.md): the early part (to 0.8 s after a
+    5 g impact that turns the forearm), then the whole 10 s window: lying still, or
+    (``back_to_start``) the arm back where it was and moving."""
+    rng = np.random.default_rng(1)
+    t = np.arange(0.0, 10.0, 1 / 50)
+    before, after = np.array([-0.94, 0.12, 0.32]), np.array([0.15, -0.25, 0.95])
+    acc = np.where((t < 2.5)[:, None], before, after)
+    acc = acc + 4.0 * np.exp(-0.5 * ((t - 2.5) / 0.05) ** 2)[:, None] * after
+    if back_to_start:
+        moving = t > 3.3
+        acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
+    acc = np.round(acc + rng.normal(0.0, 0.01, acc.shape), 4)
+    out = []
+    for seq, keep in ((1, t <= 3.3), (2, t >= 0.0)):
+        w = ImuWindow(device_id=dev, seq=seq, ts=ts, t_ms=[round(float(x) * 1000) for x in t[keep]],
+                      ax=acc[keep, 0].tolist(), ay=acc[keep, 1].tolist(),
+                      az=acc[keep, 2].tolist(), trigger="impact")  # fmt: skip
+        out.append((device_topic(dev, Channel.IMU), encode(w)))
+    return out
+
+
+async def test_an_early_impact_window_raises_one_fall_the_whole_window_confirms_or_retracts(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    fell, knocked = f"{topic_prefix}-fe", f"{topic_prefix}-kn"
+    residents = await register_bands(db_url, [fell, knocked])
+    settings = ingest_settings(db_url, broker.url)
+    now = NOW_MS()
+    async with (
+        running_engine(settings) as engine,
+        running_ingest(settings, handlers=[engine.on_batch]),
+    ):
+        early = [impact_windows(d, now - 3_000, back_to_start=d == knocked)[0]
+                 for d in (fell, knocked)]  # fmt: skip
+        publish_all(broker.url, early)
+
+        async def suspected() -> bool:
+            got = [await alerts_of(db_url, r) for r in residents]
+            return all([a[1:4] for a in g] == [("fall", "critical", "open")] for g in got)
+
+        await eventually(suspected)  # from the early part alone
+        sources = await rows(db_url, "SELECT detail->'sources' FROM alerts ORDER BY id")
+        assert sources == [(["screen"],), (["screen"],)]
+        whole = [impact_windows(d, now - 3_000, back_to_start=d == knocked)[1]
+                 for d in (fell, knocked)]  # fmt: skip
+        publish_all(broker.url, whole)
+
+        async def settled() -> bool:
+            states = [[a[3] for a in await alerts_of(db_url, r)] for r in residents]
+            return states == [["open"], ["false_alarm"]]
+
+        await eventually(settled)
+    fall_detail = await scalar(db_url, "SELECT detail FROM alerts WHERE resident_id = %s",
+                               residents[0])  # fmt: skip
+    assert isinstance(fall_detail, dict)
+    assert fall_detail["sources"] == ["platform", "screen"]  # confirmed: still one alert
+    knock_detail = await scalar(db_url, "SELECT detail FROM alerts WHERE resident_id = %s",
+                                residents[1])  # fmt: skip
+    assert isinstance(knock_detail, dict)
+    assert knock_detail["cleared"]["reason"] == "not_confirmed"
+
+
 async def test_after_a_restart_the_open_alert_is_updated_not_raised_again(
     db_url: str, broker: Broker, topic_prefix: str
 ) -> None:
@@ -340,9 +403,10 @@ async def test_ticks_confirm_a_fall_then_raise_a_long_lie_and_escalate(
         will = StatusReport(device_id=dev, state="offline")  # no time: the band's last will
         await engine.on_batch(IngestedBatch(events=[Accepted(fall, resident)],
                                             status=[Accepted(will, resident)]))  # fmt: skip
+        assert await alerts_of(db_url, resident) == []  # a band-only report is held...
+        clock.at = t0 + timedelta(seconds=31)
+        await engine.tick()  # ...until nobody said "I'm OK" or walked away for 30 s
         assert [a[1:4] for a in await alerts_of(db_url, resident)] == [("fall", "critical", "open")]
-        clock.at = t0 + timedelta(seconds=46)
-        await engine.tick()
         stage = await scalar(db_url, "SELECT detail->>'stage' FROM alerts WHERE type = 'fall'")
         assert stage == "confirmed"
         clock.at = t0 + timedelta(minutes=3)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from alerts.detectors import AlertRaised, AlertType, AlertUpdated, Profile, ResidentState, step
 from alerts.detectors.types import ClearReason
-from alerts.engine import pending, seed_states
+from alerts.engine import pending
 from alerts.lifecycle import (
     CLOSED,
     TRANSITIONS,
@@ -27,6 +27,7 @@ from alerts.lifecycle import (
     outcome_for,
 )
 from alerts.profiles import ResidentRow, profile_from_row
+from alerts.restart import seed_states
 from alerts.store import StoredAlert
 from eldercare.protocol import DeviceEvent, EventType
 from ingest.rows import Accepted

@@ -82,6 +82,39 @@ def test_offline_uses_the_bands_own_interval_and_clears_when_it_talks_again() ->
     ]
 
 
+def test_a_dropped_connection_gets_time_to_reconnect_before_a_technical_check() -> None:
+    status = Accepted(StatusReport(device_id="wb-9", state="online", ts=ms(DAY), interval_s=10), 9)
+    will = Accepted(StatusReport(device_id="wb-9", state="offline"), 9)  # the last will
+    items: list[tuple[datetime, object]] = [(DAY, status), (DAY + M, will)]
+    # silent: 3 x 10 s + 2 min; a dropped link: at least 10 min
+    _, events = run(P, [*items, (DAY + 10 * M, Tick(DAY + 10 * M))])
+    assert events == []
+    _, events = run(P, [*items, (DAY + 12 * M, Tick(DAY + 12 * M))])
+    assert types_of(events) == [("AlertRaised", AlertType.DEVICE_OFFLINE)]
+    assert isinstance(events[0], AlertRaised)
+    assert events[0].detail["cause"] == "connection_lost"
+
+
+def test_a_band_charged_overnight_counts_only_its_waking_hours_off_the_wrist() -> None:
+    evening = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)  # 20:30 local
+    items: list[tuple[datetime, object]] = [(evening, event(evening, EventType.CHARGING_START))]
+    items.append((evening, event(evening, EventType.REMOVED)))
+    morning = datetime(2025, 3, 1, 23, 0, tzinfo=UTC)  # 07:00 local, next day
+    # 10.6 h off, but 1.5 h of waking time in the evening and 6 min in the morning: < 2 h
+    at = evening
+    while at <= morning + 6 * M:
+        items.append((at, tele(at, worn=False)))  # online all night, on the charger
+        at += 3 * M
+    _, events = run(P, items)
+    assert events == []
+    later = morning + 40 * M  # 2 h 10 min of waking time off the wrist while charging
+    while at <= later:
+        items.append((at, tele(at, worn=False)))
+        at += 3 * M
+    _, events = run(P, items)
+    assert types_of(events) == [("AlertRaised", AlertType.BAND_NOT_WORN)]
+
+
 def test_battery_low_is_a_battery_visit_and_clears_with_hysteresis() -> None:
     _, events = run(P, [(DAY, tele(DAY, battery_pct=14)), (DAY + M, tele(DAY + M, battery_pct=17))])
     assert types_of(events) == [("AlertRaised", AlertType.BATTERY_LOW)]
@@ -154,6 +187,53 @@ def test_geofence_is_weighted_by_night_and_dementia() -> None:
     back = [*night, (NIGHT + 5 * M, away(NIGHT + 5 * M, 20))]
     assert types_of(run(dementia, back)[1])[-1] == ("AlertCleared", AlertType.GEOFENCE_EXIT)
     assert abs(haversine_m(HOME.lat, HOME.lon, HOME.lat + 800 / 111_195.0, HOME.lon) - 800) < 2
+
+
+def geofence_events(profile: Profile, start: datetime, minutes: int) -> list[AlertEvent]:
+    """Outside 800 m from ``start``, a fix every 5 min, ticks every minute (as the engine)."""
+    items: list[tuple[datetime, object]] = []
+    for i in range(minutes + 1):
+        at = start + i * M
+        items.append((at, away(at, 800) if i % 5 == 0 else Tick(at)))
+    return [e for e in run(profile, items)[1] if e.type is AlertType.GEOFENCE_EXIT]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=0, max_value=300), st.booleans(), st.booleans())
+def test_a_geofence_exit_is_raised_iff_out_longer_than_allowed(
+    minutes: int, dementia: bool, at_night: bool
+) -> None:
+    """Dementia: at night at once, by day after 3 h; otherwise in the deep night at once,
+    never by day (800 m from home: within the usual daytime range)."""
+    conditions = frozenset({"dementia"}) if dementia else frozenset()
+    profile = Profile(resident_id=9, conditions=conditions, safe_zones=(HOME,))
+    start = datetime(2025, 3, 1, 16, 0, tzinfo=UTC) if at_night else DAY  # 00:00 / 10:00 local
+    events = geofence_events(profile, start, minutes)
+    second_fix = 5  # two outside fixes are needed
+    if at_night:
+        allowed = second_fix
+    elif dementia:
+        allowed = 180
+    else:
+        allowed = 10_000
+    raised = [e for e in events if isinstance(e, AlertRaised)]
+    assert len(raised) == (1 if minutes >= max(allowed, second_fix) else 0)
+
+
+def test_by_day_a_resident_with_dementia_far_from_home_is_raised_at_once() -> None:
+    dementia = Profile(resident_id=9, conditions=frozenset({"dementia"}), safe_zones=(HOME,))
+    far = [(DAY + i * M, away(DAY + i * M, 3500)) for i in range(3)]
+    raised = [e for e in run(dementia, far)[1] if isinstance(e, AlertRaised)]
+    assert [(e.type, e.severity) for e in raised] == [(AlertType.GEOFENCE_EXIT, Severity.MEDIUM)]
+
+
+def test_at_the_edge_of_the_night_an_early_walk_is_not_wandering() -> None:
+    early = datetime(2025, 3, 1, 22, 20, tzinfo=UTC)  # 06:20 local: night, its last hour
+    plain = Profile(resident_id=9, safe_zones=(HOME,))
+    assert geofence_events(plain, early, 35) == []  # back within the waking window
+    late = datetime(2025, 3, 1, 14, 10, tzinfo=UTC)  # 22:10 local
+    events = geofence_events(plain, late, 70)
+    assert [e.severity for e in events if isinstance(e, AlertRaised)] == [Severity.LOW]
 
 
 def test_a_drift_from_the_personal_baseline_raises_baseline_deviation() -> None:

@@ -53,8 +53,16 @@ def band_fall(state: falls.FallsState, at: datetime) -> tuple[falls.FallsState, 
     return new, list(events)
 
 
-def test_a_band_fall_is_raised_at_once_as_a_suspected_critical_fall() -> None:
-    _, events = band_fall(falls.FallsState(), T0)
+def platform_fall(
+    state: falls.FallsState, at: datetime, impact_at: datetime | None = None
+) -> tuple[falls.FallsState, list[object]]:
+    new, events = falls.suspect(state, P, device_id="wb-1", source="platform",
+                                impact_at=impact_at or at, score=0.9, now=at)  # fmt: skip
+    return new, list(events)
+
+
+def test_a_platform_fall_is_raised_at_once_as_a_suspected_critical_fall() -> None:
+    _, events = platform_fall(falls.FallsState(), T0)
     assert len(events) == 1
     raised = events[0]
     assert isinstance(raised, AlertRaised)
@@ -63,8 +71,48 @@ def test_a_band_fall_is_raised_at_once_as_a_suspected_critical_fall() -> None:
     assert raised.detail["stage"] == "suspected"
 
 
-def test_im_ok_inside_the_cancel_window_retracts_the_fall() -> None:
+def test_a_band_only_fall_is_held_then_confirmed_when_nobody_says_ok_or_walks() -> None:
+    state, events = band_fall(falls.FallsState(), T0)
+    assert events == []
+    assert state.episode is not None
+    assert state.episode.stage is falls.FallStage.PENDING
+    state, events = falls.movement(state, P, 3, T0 + 10 * S)  # a shuffle is not walking away
+    assert events == []
+    state, events = falls.tick(state, P, T0 + 29 * S)
+    assert events == []
+    state, events = falls.tick(state, P, T0 + 30 * S)
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert (raised.type, raised.severity) == (AlertType.FALL, Severity.CRITICAL)
+    assert raised.detail["stage"] == "confirmed"
+
+
+def test_a_band_only_fall_retracted_by_im_ok_or_walking_is_never_raised() -> None:
     state, _ = band_fall(falls.FallsState(), T0)
+    ok, events = falls.step_event(state, P, ev(EventType.IM_OK, T0 + 12 * S), T0 + 12 * S)
+    assert (events, ok.episode) == ([], None)
+    walked, events = falls.movement(state, P, 15, T0 + 20 * S)
+    assert (events, walked.episode) == ([], None)
+    assert falls.tick(walked, P, T0 + 60 * S) == (walked, [])
+
+
+def test_the_band_and_the_platform_seeing_one_fall_make_one_alert() -> None:
+    state, _ = band_fall(falls.FallsState(), T0)
+    state, events = platform_fall(state, T0 + 3 * S, impact_at=T0 + 2 * S)
+    assert [type(e) for e in events] == [AlertRaised]  # the platform confirms the band at once
+    assert state.episode is not None
+    assert state.episode.falls == 1
+    assert state.episode.sources == {"band", "platform"}
+    state, _ = platform_fall(falls.FallsState(), T0)  # the other order: one alert, updated
+    state, events = band_fall(state, T0 + 2 * S)
+    assert [type(e) for e in events] == [AlertUpdated]
+    assert state.episode is not None
+    assert state.episode.falls == 1
+
+
+def test_im_ok_inside_the_cancel_window_retracts_the_fall() -> None:
+    state, _ = platform_fall(falls.FallsState(), T0)
     state, events = falls.step_event(state, P, ev(EventType.IM_OK, T0), T0 + 30 * S)
     assert events == [AlertCleared(3, AlertType.FALL, T0 + 30 * S, ClearReason.CANCELLED_BY_WEARER)]
     assert state.episode is None
@@ -72,7 +120,7 @@ def test_im_ok_inside_the_cancel_window_retracts_the_fall() -> None:
 
 
 def test_the_fall_is_confirmed_after_the_window_and_a_late_im_ok_does_not_retract() -> None:
-    state, _ = band_fall(falls.FallsState(), T0)
+    state, _ = platform_fall(falls.FallsState(), T0)
     state, events = falls.tick(state, P, T0 + 44 * S)
     assert events == []
     state, events = falls.tick(state, P, T0 + 45 * S)
@@ -85,7 +133,7 @@ def test_the_fall_is_confirmed_after_the_window_and_a_late_im_ok_does_not_retrac
 
 
 def test_no_movement_after_a_confirmed_fall_escalates_to_a_long_lie() -> None:
-    state, _ = band_fall(falls.FallsState(), T0)
+    state, _ = platform_fall(falls.FallsState(), T0)
     state, _ = falls.tick(state, P, T0 + 60 * S)
     state, events = falls.movement(state, P, 0, T0 + 5 * 60 * S)  # lying still
     assert events == []
@@ -99,25 +147,13 @@ def test_no_movement_after_a_confirmed_fall_escalates_to_a_long_lie() -> None:
 
 
 def test_getting_up_inside_the_window_downgrades_and_never_becomes_a_long_lie() -> None:
-    state, _ = band_fall(falls.FallsState(), T0)
+    state, _ = platform_fall(falls.FallsState(), T0)
     state, events = falls.movement(state, P, 25, T0 + 20 * S)
     assert len(events) == 1
     assert isinstance(events[0], AlertUpdated)
     assert (events[0].severity, events[0].detail["stage"]) == (Severity.HIGH, "recovered")
     state, events = falls.tick(state, P, T0 + 30 * 60 * S)
     assert events == []
-
-
-def test_the_band_and_the_platform_seeing_one_fall_make_one_alert() -> None:
-    state, _ = band_fall(falls.FallsState(), T0)
-    state, events = falls.suspect(
-        state, P, device_id="wb-1", source="platform", impact_at=T0 + 2 * S, score=0.9,
-        now=T0 + 3 * S,
-    )  # fmt: skip
-    assert [type(e) for e in events] == [AlertUpdated]
-    assert state.episode is not None
-    assert state.episode.falls == 1
-    assert state.episode.sources == {"band", "platform"}
 
 
 def _window(acc: np.ndarray, t: np.ndarray, at: datetime) -> ImuWindow:
@@ -142,3 +178,45 @@ def test_the_platform_detector_raises_a_fall_from_an_imu_window() -> None:
     assert raised.detail["sources"] == ["platform"]
     still = np.tile([0.0, 0.0, 1.0], (t.size, 1)) + rng.normal(0.0, 0.005, (t.size, 3))
     assert falls.step_imu(falls.FallsState(), P, _window(still, t, T0), MODEL, T0)[1] == []
+
+
+def _impact(back_to_start: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """10 s at 50 Hz: an arm hanging, a 5 g impact at 2.5 s that turns the forearm; then
+    lying still, or (``back_to_start``) the arm back where it was and moving."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(0.0, 10.0, 1 / 50)
+    before, after = np.array([-0.94, 0.12, 0.32]), np.array([0.15, -0.25, 0.95])
+    acc = np.where((t < 2.5)[:, None], before, after)
+    acc = acc + 4.0 * np.exp(-0.5 * ((t - 2.5) / 0.05) ** 2)[:, None] * after
+    if back_to_start:
+        moving = t > 3.3
+        acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
+    return t, acc + rng.normal(0.0, 0.01, acc.shape)
+
+
+def test_an_early_impact_window_raises_a_suspected_fall_at_once() -> None:
+    t, acc = _impact(back_to_start=False)
+    early = t <= 3.3  # 0.8 s after the impact: uploaded ~1 s after it
+    state, events = falls.step_imu(falls.FallsState(), P, _window(acc[early], t[early], T0),
+                                   MODEL, T0 + 3 * S)  # fmt: skip
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert (raised.type, raised.severity, raised.at) == (AlertType.FALL, Severity.CRITICAL,
+                                                         T0 + 3 * S)  # fmt: skip
+    assert raised.detail["sources"] == ["screen"]
+    state, events = falls.step_imu(state, P, _window(acc, t, T0), MODEL, T0 + 11 * S)
+    assert [type(e) for e in events] == [AlertUpdated]  # the model agrees: one alert
+    assert state.episode is not None
+    assert state.episode.sources == {"screen", "platform"}
+
+
+def test_the_full_window_retracts_a_suspicion_only_the_screen_raised() -> None:
+    t, acc = _impact(back_to_start=True)
+    early = t <= 3.3
+    state, _ = falls.step_imu(falls.FallsState(), P, _window(acc[early], t[early], T0), MODEL,
+                              T0 + 3 * S)  # fmt: skip
+    assert AlertType.FALL in state.open
+    state, events = falls.step_imu(state, P, _window(acc, t, T0), MODEL, T0 + 11 * S)
+    assert events == [AlertCleared(3, AlertType.FALL, T0 + 11 * S, ClearReason.NOT_CONFIRMED)]
+    assert state.episode is None

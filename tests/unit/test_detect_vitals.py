@@ -27,6 +27,7 @@ from alerts.detectors.types import (
     Profile,
     Severity,
 )
+from alerts.detectors.vitals import ALWAYS_ALARM, BASELINE_TOLERANCE_Z
 from eldercare.protocol import Telemetry
 
 T0 = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
@@ -128,8 +129,49 @@ def test_a_chronically_low_but_stable_spo2_is_not_alarmed_all_day() -> None:
     seq = [(T0 + timedelta(minutes=3 * i), {"spo2": 93}) for i in range(20)]
     assert feed(known, seq) == []
     assert len(feed(PROFILE, seq)) == 1
-    worse = [(T0 + timedelta(minutes=3 * i), {"spo2": 91}) for i in range(6)]
-    assert len(feed(known, worse)) == 1  # a score of 3 always alarms
+    usual = [(T0 + timedelta(minutes=3 * i), {"spo2": 90}) for i in range(6)]
+    assert feed(known, usual) == []  # z = -2: within the resident's own range
+    worse = [(T0 + timedelta(minutes=3 * i), {"spo2": 88}) for i in range(6)]
+    assert len(feed(known, worse)) == 1  # z = -4: a fall from the resident's own baseline
+    floor = [(T0 + timedelta(minutes=3 * i), {"spo2": 80}) for i in range(6)]
+    wide = Profile(resident_id=7, baselines={VitalParam.SPO2: Baseline(86.0, 3.0, 500, 78.0)})
+    assert len(feed(wide, floor)) == 1  # at or below 80 % no baseline excuses it
+    dips = Profile(resident_id=7, baselines={VitalParam.SPO2: Baseline(97.0, 1.0, 500, 89.0)})
+    night_dips = [(T0 + timedelta(minutes=3 * i), {"spo2": 90}) for i in range(6)]
+    assert feed(dips, night_dips) == []  # z = -7, but this resident reaches 89 % routinely
+    lower = [(T0 + timedelta(minutes=3 * i), {"spo2": 87}) for i in range(6)]
+    assert len(feed(dips, lower)) == 1  # 87 %: more than one scale under the usual low
+
+
+def test_the_nocturnal_dip_of_a_low_normal_pressure_is_not_hypotension() -> None:
+    asleep_base = Baseline(97.0, 6.0, 800)  # asleep: about 97 is this resident's normal
+    known = Profile(resident_id=7, baselines={VitalParam.SBP: Baseline(112.0, 6.0, 900)},
+                    night_baselines={VitalParam.SBP: asleep_base})  # fmt: skip
+    night = T0 + timedelta(hours=16)  # 02:00 in Shanghai
+    asleep = [(night + timedelta(minutes=3 * i), {"bp_sys": 96}) for i in range(6)]
+    assert len(feed(PROFILE, asleep)) == 1  # NEWS2 alone: <= 100 scores 2
+    assert feed(known, asleep) == []
+    awake = [(T0 + timedelta(minutes=3 * i), {"bp_sys": 88}) for i in range(6)]  # 10:00
+    assert len(feed(known, awake)) == 1  # z = -4 against the waking-hours baseline
+
+
+@given(
+    median=st.floats(min_value=88.0, max_value=99.0),
+    scale=st.floats(min_value=1.0, max_value=4.0),
+    value=st.integers(min_value=70, max_value=100),
+)
+def test_a_low_spo2_alarms_iff_news2_and_the_baseline_both_say_so(
+    median: float, scale: float, value: int
+) -> None:
+    base = Baseline(median, scale, 500)
+    known = Profile(resident_id=7, baselines={VitalParam.SPO2: base},
+                    night_baselines={VitalParam.SPO2: base})  # fmt: skip
+    level, side = vitals.grade(VitalParam.SPO2, float(value), known)
+    news2, _ = SPO2_SCALE_1.score(float(value))
+    excused = value > ALWAYS_ALARM[VitalParam.SPO2] and base.z(value) >= -BASELINE_TOLERANCE_Z
+    # (no low percentile in this baseline: the median and scale alone decide)
+    assert level == (0 if excused else news2)
+    assert (side is None) == (level == 0)
 
 
 def test_skin_temperature_is_scored_as_a_core_estimate() -> None:

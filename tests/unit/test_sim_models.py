@@ -117,7 +117,9 @@ def test_falls_have_a_dip_an_impact_and_a_new_orientation(
     assert abs(np.mean(m[t < 400]) - 1.0) < 0.2  # gravity at the start
     dip = m[(t > impact - 450) & (t < impact - 30)]
     assert dip.min() < 0.75
-    assert 2.0 <= m[(t >= impact - 60) & (t <= impact + 60)].max() <= 6.5
+    peak = m[(t >= impact - 60) & (t <= impact + 60)].max()
+    assert 2.0 <= peak <= 8.0 * np.sqrt(3)  # each axis saturates at 8 g
+    assert peak >= (3.0 if origin == "standing" else 2.0)  # real falls: q10 3.5 g
     acc = np.stack([s.ax, s.ay, s.az], axis=1)
     before = acc[t < 300].mean(axis=0)
     after = acc[(t > impact + 1000) & (t < impact + 1900)].mean(axis=0)

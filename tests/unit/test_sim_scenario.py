@@ -81,8 +81,15 @@ def test_ground_truth_matches_the_published_stream(tmp_path: Path) -> None:
         near = [(ch, d) for ts, ch, d in msgs if start <= ts < start + 60_000]
         kind = t["type"]
         if kind in ("fall", "adl"):
-            trigger = "impact" if kind == "fall" else "motion"
-            assert any(ch == "imu" and d["trigger"] == trigger for ch, d in near), t
+            # a fall, and an activity with an impact >= 2 g, upload an impact window (its
+            # first part at once, then the whole); other activities a motion window
+            triggers = {"impact"} if kind == "fall" else {"impact", "motion"}
+            windows = [d for ch, d in near if ch == "imu" and d["trigger"] in triggers]
+            assert windows, t
+            if kind == "fall":
+                sizes = [len(d["t_ms"]) for d in windows]
+                assert len(sizes) >= 2  # the early part, then the whole window
+                assert min(sizes) < max(sizes)
         elif kind == "sos":
             assert any(ch == "events" and d["type"] == "sos" for ch, d in near), t
         elif kind == "tachycardia":

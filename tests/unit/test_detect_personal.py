@@ -1,0 +1,110 @@
+"""Personal baselines from histograms, clinician overrides, and the early impact screen."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from alerts.baselines import baselines_from_counts, histogram_baseline
+from alerts.detectors.news2 import ParamBands, VitalParam
+from alerts.detectors.types import Profile
+from alerts.falls.screen import screen_impact
+from alerts.thresholds import ThresholdError, parse_overrides
+
+
+@given(st.lists(st.integers(min_value=70, max_value=100), min_size=1, max_size=300))
+def test_a_histogram_baseline_is_the_median_and_mad_of_the_readings(values: list[int]) -> None:
+    counts: dict[int, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    b = histogram_baseline(counts.keys(), counts.values(), scale_floor=0.5, min_samples=1)
+    assert b is not None
+    arr = np.asarray(values, dtype=np.float64)
+    assert b.median == float(np.median(arr))
+    mad = float(np.median(np.abs(arr - np.median(arr))))
+    assert b.scale == pytest.approx(max(1.4826 * mad, 0.5))
+    assert b.n == len(values)
+
+
+def test_baselines_split_day_and_night_and_need_enough_readings() -> None:
+    rows = [
+        (1, True, "spo2", 93.0, 40), (1, True, "spo2", 94.0, 30), (1, False, "spo2", 90.0, 60),
+        (1, False, "sbp", 100.0, 10), (2, True, "hr", 70.0, 49), (2, True, "steps", 3.0, 99),
+    ]  # fmt: skip
+    got = baselines_from_counts(rows, min_samples=50)
+    assert set(got) == {1}  # resident 2: 49 heart rates are too few; steps are no vital
+    day, night = got[1].day, got[1].night
+    assert day[VitalParam.SPO2].median == 93.0
+    assert night[VitalParam.SPO2].median == 90.0
+    assert VitalParam.SBP not in night
+    profile = got[1].apply(Profile(1))
+    assert profile.baseline(VitalParam.SPO2, night=True) == night[VitalParam.SPO2]
+    assert profile.baseline(VitalParam.SBP, night=True) is None
+
+
+def test_overrides_change_only_what_they_name() -> None:
+    base = Profile(5, conditions=frozenset({"copd_hypercapnic"}))
+    out = parse_overrides(
+        {"hr": {"high": [[120, 3]]}, "min_alert_score": 3, "persistence_min_s": 600,
+         "inactivity_after_s": 7200, "day_outside_allowed_s": 0, "day_range_m": 1500},
+        base,
+    )  # fmt: skip
+    assert out.thresholds.hr == ParamBands(low=base.thresholds.hr.low, high=((120.0, 3),))
+    assert out.thresholds.min_alert_score == 3
+    assert out.thresholds.persistence.min_duration == timedelta(minutes=10)
+    assert out.thresholds.persistence.min_readings == base.thresholds.persistence.min_readings
+    assert (out.inactivity_after, out.day_outside_allowed) == (timedelta(hours=2), timedelta(0))
+    assert out.day_range_m == 1500.0
+    # SpO2 untouched: still NEWS2 scale 2 for this resident
+    assert out.thresholds.bands(VitalParam.SPO2, out.conditions).low[0] == (83, 3)
+    assert parse_overrides({}, base) == base
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ([], "overrides"),
+        ({"colour": 1}, "overrides"),
+        ({"hr": {"high": [[120, 4]]}}, "hr"),
+        ({"hr": {"high": [[100, 1], [120, 3]]}}, "hr"),  # most severe first
+        ({"hr": {"middle": []}}, "hr"),
+        ({"spo2": {"low": [["90", 3]]}}, "spo2.low"),
+        ({"sbp": {"low": [[230, 3]]}}, "sbp"),  # overlaps the high band
+        ({"min_alert_score": True}, "min_alert_score"),
+        ({"inactivity_after_s": 60}, "inactivity_after_s"),
+        ({"day_range_m": "far"}, "day_range_m"),
+    ],
+)
+def test_bad_overrides_are_refused_with_the_offending_key(raw: object, key: str) -> None:
+    with pytest.raises(ThresholdError) as err:
+        parse_overrides(raw, Profile(5))
+    assert err.value.key == key
+
+
+def _window(peak_g: float, turn: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """2.5 s of an arm hanging, an impact, 0.8 s after: turned or back where it was."""
+    t = np.arange(0.0, 3.3, 1 / 50)
+    before, after = np.array([-0.94, 0.12, 0.32]), np.array([0.15, -0.25, 0.95])
+    acc = np.where((t < 2.5)[:, None], before, after if turn else before)
+    acc = acc + (peak_g - 1.0) * np.exp(-0.5 * ((t - 2.5) / 0.05) ** 2)[:, None] * after
+    return t, acc + rng.normal(0.0, 0.01, acc.shape)
+
+
+@given(st.floats(min_value=1.2, max_value=8.0), st.booleans(), st.integers(0, 2**16))
+def test_the_screen_suspects_iff_a_hard_impact_leaves_the_arm_turned(
+    peak_g: float, turn: bool, seed: int
+) -> None:
+    t, acc = _window(peak_g, turn, np.random.default_rng(seed))
+    got = screen_impact(t, acc)
+    if got.suspected:
+        assert turn
+        assert got.peak_g >= 2.0
+        assert got.t_s == pytest.approx(2.5, abs=0.05)
+    if not turn or got.peak_g < 2.0:
+        assert not got.suspected
+    if turn and got.peak_g >= 2.2:
+        assert got.suspected
