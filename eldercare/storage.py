@@ -13,7 +13,7 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import TupleRow
 
-from eldercare.db import StoragePath
+from eldercare.db import StoragePath, storage_path
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
@@ -53,7 +53,12 @@ async def existing_partitions(conn: psycopg.AsyncConnection[TupleRow]) -> set[da
 
 
 async def ensure_partitions(conn: psycopg.AsyncConnection[TupleRow], days: set[date]) -> None:
-    """Create the daily partitions that are missing (idempotent, safe across processes)."""
+    """Create the daily partitions that are missing (idempotent, safe across processes).
+
+    On the TimescaleDB path the hypertable makes its own chunks: nothing to do.
+    """
+    if days and await storage_path(conn) is StoragePath.TIMESCALE:
+        return
     for day in sorted(days):
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
         end = start + timedelta(days=1)
