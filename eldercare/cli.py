@@ -166,7 +166,7 @@ def _add_api_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p = keys.add_parser("add", help="create a scoped API key (printed once)")
     p.add_argument("name")
     p.add_argument("--scope", action="append", required=True,
-                   help="residents:read, telemetry:read, alerts:read, ... (repeatable)")  # fmt: skip
+                   help="e.g. residents:read, alerts:read (repeatable)")  # fmt: skip
     p.add_argument("--district", default=None)
     p.set_defaults(func=cmd_apikey_add)
 
