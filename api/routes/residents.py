@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 from psycopg.rows import dict_row
 from pydantic import Field
 
 from api.deps import Ctx, Db, require, utcnow
+from api.idempotency import idempotent, request_hash
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
 from api.principal import Perm, Principal, Role
 from api.problems import Problem, not_found
@@ -128,38 +129,46 @@ async def get_resident(resident_id: ResidentId, me: Reader, ctx: Ctx, db: Db) ->
 
 
 @router.post("/residents", response_model=ResidentDetail, status_code=201)
-async def create_resident(body: ResidentCreate, me: Writer, ctx: Ctx, db: Db) -> Response:
+async def create_resident(
+    body: ResidentCreate,
+    me: Writer,
+    ctx: Ctx,
+    db: Db,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Register a resident. Send an ``Idempotency-Key`` to make a retry safe."""
     if me.role is not Role.ADMIN and body.district != me.district:
         raise Problem(403, "you can only register residents in your own district")
-    try:
-        (resident_id,) = await add_residents(
-            db,
-            [
-                NewResident(
-                    name=body.name,
-                    birth_year=body.birth_year,
-                    sex=body.sex,
-                    address=body.address,
-                    district=body.district,
-                    home_lat=body.home_lat,
-                    home_lon=body.home_lon,
-                    living_alone=body.living_alone,
-                    conditions=tuple(body.conditions),
-                    emergency_contacts=tuple(
-                        EmergencyContact(c.name, c.relation, c.phone) for c in body.contacts
-                    ),
-                    external_ref=body.external_ref,
-                )
-            ],
+
+    async def create() -> tuple[int, Any]:
+        try:
+            new = NewResident(
+                name=body.name,
+                birth_year=body.birth_year,
+                sex=body.sex,
+                address=body.address,
+                district=body.district,
+                home_lat=body.home_lat,
+                home_lon=body.home_lon,
+                living_alone=body.living_alone,
+                conditions=tuple(body.conditions),
+                emergency_contacts=tuple(
+                    EmergencyContact(c.name, c.relation, c.phone) for c in body.contacts
+                ),
+                external_ref=body.external_ref,
+            )
+            (resident_id,) = await add_residents(db, [new])
+        except RegistryError as exc:
+            raise Problem(422, str(exc)) from exc
+        except psycopg.errors.UniqueViolation as exc:
+            raise Problem(409, "a resident with this external_ref exists") from exc
+        ctx.audit.record(
+            me, "create_resident", f"resident:{resident_id}", at=utcnow(), resident_id=resident_id
         )
-    except RegistryError as exc:
-        raise Problem(422, str(exc)) from exc
-    except psycopg.errors.UniqueViolation as exc:
-        raise Problem(409, "a resident with this external_ref exists") from exc
-    ctx.audit.record(
-        me, "create_resident", f"resident:{resident_id}", at=utcnow(), resident_id=resident_id
-    )
-    return json_response(await resident_detail(db, resident_id), status=201)
+        return 201, await resident_detail(db, resident_id)
+
+    fingerprint = request_hash("POST", "/residents", body.model_dump(mode="json"))
+    return await idempotent(db, me, idempotency_key, fingerprint=fingerprint, create=create)
 
 
 @router.post(
