@@ -40,13 +40,23 @@ async def seed(db_url: str, *, now: datetime | None = None) -> Seed:
     now = now or datetime.now(UTC)
     s = Seed()
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        ids = await add_residents(conn, [
-            NewResident(name="Wang Fang", birth_year=1938, district=DISTRICT_A, home_lat=32.3812,
-                        home_lon=120.5634, living_alone=True, conditions=("hypertension",),
-                        emergency_contacts=(EmergencyContact("Wang Lei", "son", "138"),)),
-            NewResident(name="Li Na", birth_year=1941, district=DISTRICT_A),
-            NewResident(name="Zhao Min", birth_year=1936, district=DISTRICT_B),
-        ])  # fmt: skip
+        ids = await add_residents(
+            conn,
+            [
+                NewResident(
+                    name="Wang Fang",
+                    birth_year=1938,
+                    district=DISTRICT_A,
+                    home_lat=32.3812,
+                    home_lon=120.5634,
+                    living_alone=True,
+                    conditions=("hypertension",),
+                    emergency_contacts=(EmergencyContact("Wang Lei", "son", "138"),),
+                ),
+                NewResident(name="Li Na", birth_year=1941, district=DISTRICT_A),
+                NewResident(name="Zhao Min", birth_year=1936, district=DISTRICT_B),
+            ],
+        )
         s.residents = dict(zip(("a1", "a2", "b1"), ids, strict=True))
         await conn.execute(
             "INSERT INTO device_state (device_id, resident_id, last_seen, vitals_at, hr, spo2,"
@@ -60,9 +70,14 @@ async def seed(db_url: str, *, now: datetime | None = None) -> Seed:
             await conn.execute(
                 "INSERT INTO telemetry (time, device_id, seq, resident_id, hr, spo2, steps,"
                 " battery_pct, worn) VALUES (%s, 'WB-A1', %s, %s, %s, 97, %s, 90, true)",
-                (now - timedelta(minutes=minutes), minutes, s.residents["a1"],
-                 60 + minutes % 20, 1000 - minutes),
-            )  # fmt: skip
+                (
+                    now - timedelta(minutes=minutes),
+                    minutes,
+                    s.residents["a1"],
+                    60 + minutes % 20,
+                    1000 - minutes,
+                ),
+            )
         for key in ("a1", "b1"):
             cur = await conn.execute(
                 "INSERT INTO alerts (resident_id, device_id, type, severity, opened_at,"
@@ -88,15 +103,23 @@ async def seed(db_url: str, *, now: datetime | None = None) -> Seed:
             "family_b": {"role": Role.FAMILY, "resident_ids": [s.residents["b1"]]},
         }
         for name, kw in users.items():
-            s.users[name] = await create_user(conn, username=name.replace("_", "-"),
-                                              password=password(name), **kw)  # type: ignore[arg-type]  # fmt: skip
+            s.users[name] = await create_user(
+                conn,
+                username=name.replace("_", "-"),
+                password=password(name),
+                **kw,  # type: ignore[arg-type]
+            )
         await conn.commit()
     return s
 
 
 def api_settings(db_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {"environment": "test", "database_url": db_url,
-                                 "mqtt_url": None, "db_pool_max": 4}  # fmt: skip
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": db_url,
+        "mqtt_url": None,
+        "db_pool_max": 4,
+    }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -111,8 +134,9 @@ async def api_client(settings: Settings) -> AsyncIterator[tuple[FastAPI, httpx.A
 
 
 async def login(client: httpx.AsyncClient, name: str) -> dict[str, str]:
-    r = await client.post("/auth/token", data={"username": name.replace("_", "-"),
-                                               "password": password(name)})  # fmt: skip
+    r = await client.post(
+        "/auth/token", data={"username": name.replace("_", "-"), "password": password(name)}
+    )
     assert r.status_code == 200, r.text
     body: dict[str, str] = r.json()
     return body

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api.app import InsecureSecretError, create_app
-from tests.api_support import api_client, bearer, login, password, seed, api_settings
+from tests.api_support import api_client, api_settings, bearer, login, password, seed
 
 
 async def test_login_me_refresh_logout(db_url: str) -> None:
@@ -66,8 +66,11 @@ async def test_login_rate_limited(db_url: str) -> None:
         assert r.status_code == 429
         assert int(r.headers["retry-after"]) >= 1
         # another user from the same address is not locked out
-        assert (await client.post("/auth/token", data={"username": "operator",
-                "password": password("operator")})).status_code == 200  # fmt: skip
+        assert (
+            await client.post(
+                "/auth/token", data={"username": "operator", "password": password("operator")}
+            )
+        ).status_code == 200
 
 
 async def test_bad_credentials_and_tokens(db_url: str) -> None:
@@ -89,9 +92,11 @@ async def test_api_key_scopes(db_url: str) -> None:
     s = await seed(db_url)
     async with api_client(api_settings(db_url)) as (_app, client):
         admin = await login(client, "admin")
-        r = await client.post("/api-keys", headers=bearer(admin["access_token"]),
-                              json={"name": "city-dashboard", "scopes": ["alerts:read"],
-                                    "district": "Rucheng"})  # fmt: skip
+        r = await client.post(
+            "/api-keys",
+            headers=bearer(admin["access_token"]),
+            json={"name": "city-dashboard", "scopes": ["alerts:read"], "district": "Rucheng"},
+        )
         assert r.status_code == 201
         key = r.json()["key"]
         alerts = await client.get("/alerts", headers=bearer(key))
@@ -99,12 +104,18 @@ async def test_api_key_scopes(db_url: str) -> None:
         assert [a["id"] for a in alerts.json()["items"]] == [s.alerts["a1"]]  # its district only
         status = await client.get(f"/residents/{s.residents['a1']}/status", headers=bearer(key))
         assert status.status_code == 403  # no telemetry:read scope
-        r = await client.post("/api-keys", headers=bearer(admin["access_token"]),
-                              json={"name": "x", "scopes": ["everything"]})  # fmt: skip
+        r = await client.post(
+            "/api-keys",
+            headers=bearer(admin["access_token"]),
+            json={"name": "x", "scopes": ["everything"]},
+        )
         assert r.status_code == 422
         operator = await login(client, "operator")
-        r = await client.post("/api-keys", headers=bearer(operator["access_token"]),
-                              json={"name": "x", "scopes": ["alerts:read"]})  # fmt: skip
+        r = await client.post(
+            "/api-keys",
+            headers=bearer(operator["access_token"]),
+            json={"name": "x", "scopes": ["alerts:read"]},
+        )
         assert r.status_code == 403
 
 

@@ -24,8 +24,11 @@ async def test_family_status_view(db_url: str) -> None:
         assert body["battery_pct"] == 80
         assert body["worn"] is True
         assert body["steps_today"] in (0, 1234)  # 0 only if the seed straddled local midnight
-        assert body["vitals"]["heart_rate"] == {"value": 72, "at": body["vitals"]["heart_rate"]["at"],
-                                                "news2": 0}  # fmt: skip
+        assert body["vitals"]["heart_rate"] == {
+            "value": 72,
+            "at": body["vitals"]["heart_rate"]["at"],
+            "news2": 0,
+        }
         assert body["vitals"]["systolic_bp"]["news2"] == 0
         assert body["vitals"]["temperature"]["news2"] is None  # skin temperature: not scored
         # a family member sees the location coarsened; an operator sees it exactly
@@ -34,12 +37,14 @@ async def test_family_status_view(db_url: str) -> None:
         assert [a["id"] for a in body["alerts"]] == [s.alerts["a1"]]
         assert body["services"] == {"upcoming": [], "past": []}
         operator = (await login(client, "operator"))["access_token"]
-        exact = (await client.get(f"/residents/{s.residents['a1']}/status",
-                                  headers=bearer(operator))).json()  # fmt: skip
+        exact = (
+            await client.get(f"/residents/{s.residents['a1']}/status", headers=bearer(operator))
+        ).json()
         assert exact["location"]["lat"] == 32.381234
         # a resident with no band: attention, no data
-        nodata = (await client.get(f"/residents/{s.residents['a2']}/status",
-                                   headers=bearer(operator))).json()  # fmt: skip
+        nodata = (
+            await client.get(f"/residents/{s.residents['a2']}/status", headers=bearer(operator))
+        ).json()
         assert nodata["reasons"] == ["no_wristband_data"]
         assert nodata["location"] is None
 
@@ -59,13 +64,17 @@ async def test_health_reads_are_audited(db_url: str) -> None:
         assert denied.status_code == 404
 
         async def written() -> bool:
-            n = await scalar(db_url, "SELECT count(*) FROM audit_log WHERE actor = %s",
-                             f"user:{s.users['family']}")  # fmt: skip
+            n = await scalar(
+                db_url,
+                "SELECT count(*) FROM audit_log WHERE actor = %s",
+                f"user:{s.users['family']}",
+            )
             return n == 2
 
         await eventually(written)
-        rows = await scalar(db_url, "SELECT array_agg(action ORDER BY id) FROM audit_log"
-                            " WHERE resident_id = %s", a1)  # fmt: skip
+        rows = await scalar(
+            db_url, "SELECT array_agg(action ORDER BY id) FROM audit_log WHERE resident_id = %s", a1
+        )
         assert rows == ["read_status", "read_telemetry"]
         admin = (await login(client, "admin"))["access_token"]
         log = (await client.get(f"/audit?resident_id={a1}", headers=bearer(admin))).json()
@@ -86,18 +95,28 @@ async def test_telemetry_buckets_and_csv(db_url: str) -> None:
         items = r.json()["items"]
         assert sum(b["readings"] for b in items) == 60  # one reading a minute in the range
         assert len(items) == 6
-        expected = await scalar(db_url, "SELECT avg(hr)::float8 FROM telemetry WHERE time >= %s"
-                                " AND time < %s", start, start + timedelta(minutes=10))  # fmt: skip
+        expected = await scalar(
+            db_url,
+            "SELECT avg(hr)::float8 FROM telemetry WHERE time >= %s AND time < %s",
+            start,
+            start + timedelta(minutes=10),
+        )
         assert abs(items[0]["hr_avg"] - float(expected)) < 1e-9  # type: ignore[arg-type]
-        r = await client.get(f"/residents/{a1}/telemetry", params={**params, "format": "csv"},
-                             headers=bearer(token))  # fmt: skip
+        r = await client.get(
+            f"/residents/{a1}/telemetry", params={**params, "format": "csv"}, headers=bearer(token)
+        )
         assert r.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(r.text)))
         assert [int(x["readings"]) for x in rows] == [b["readings"] for b in items]
-        for bad in ({"bucket": "5 minutes"}, {"bucket": "0m"}, {"start": end.isoformat()},
-                    {"bucket": "1s", "start": (now - timedelta(days=30)).isoformat()}):  # fmt: skip
-            r = await client.get(f"/residents/{a1}/telemetry", params={**params, **bad},
-                                 headers=bearer(token))  # fmt: skip
+        for bad in (
+            {"bucket": "5 minutes"},
+            {"bucket": "0m"},
+            {"start": end.isoformat()},
+            {"bucket": "1s", "start": (now - timedelta(days=30)).isoformat()},
+        ):
+            r = await client.get(
+                f"/residents/{a1}/telemetry", params={**params, **bad}, headers=bearer(token)
+            )
             assert r.status_code in (400, 422), bad
             assert r.headers["content-type"] == "application/problem+json"
 
@@ -120,7 +139,11 @@ async def test_alert_actions_follow_the_lifecycle(db_url: str) -> None:
         assert r.json()["state"] == "false_alarm"
         detail = (await client.get(f"/alerts/{alert}", headers=op)).json()
         assert [t["to_state"] for t in detail["transitions"]] == [
-            "open", "open", "acknowledged", "false_alarm"]  # fmt: skip
+            "open",
+            "open",
+            "acknowledged",
+            "false_alarm",
+        ]
         assert detail["transitions"][-1]["actor"] == f"user:{s.users['operator']}"
         closed = (await client.get("/alerts?state=closed", headers=op)).json()["items"]
         assert [a["id"] for a in closed] == [alert]
@@ -141,8 +164,9 @@ async def test_idempotent_create(db_url: str) -> None:
         assert first.status_code == second.status_code == 201
         assert first.json() == second.json()
         assert await scalar(db_url, "SELECT count(*) FROM residents WHERE name = 'Sun Li'") == 1
-        other = await client.post("/residents", json={**body, "birth_year": 1945},
-                                  headers={**op, **key})  # fmt: skip
+        other = await client.post(
+            "/residents", json={**body, "birth_year": 1945}, headers={**op, **key}
+        )
         assert other.status_code == 422
         third = await client.post("/residents", json=body, headers=op)  # no key: a new one
         assert third.status_code == 201

@@ -19,7 +19,7 @@ def expect(allowed: dict[str, set[int]], *, default: set[int]) -> dict[str, set[
 
 def a1_reader(ok: set[int]) -> dict[str, set[int]]:
     """Seen by the centre of district A and a1's family; 404 for everyone else."""
-    return expect({r: ok for r in (*CENTRE_A, "family")}, default={404})
+    return expect(dict.fromkeys((*CENTRE_A, "family"), ok), default={404})
 
 
 def cases(s: Seed) -> list[tuple[str, str, dict[str, Any] | None, dict[str, set[int]]]]:
@@ -33,45 +33,96 @@ def cases(s: Seed) -> list[tuple[str, str, dict[str, Any] | None, dict[str, set[
         ("GET", f"/residents/{a1}/status", None, a1_reader(OK)),
         ("GET", f"/residents/{a1}/telemetry", None, a1_reader(OK)),
         ("GET", f"/residents/{a1}/telemetry?format=csv", None, a1_reader(OK)),
-        ("GET", f"/residents/{b1}/status", None,
-         expect({"admin": OK, "operator_b": OK, "family_b": OK}, default={404})),
+        (
+            "GET",
+            f"/residents/{b1}/status",
+            None,
+            expect({"admin": OK, "operator_b": OK, "family_b": OK}, default={404}),
+        ),
         ("GET", "/residents/999999/status", None, expect({}, default={404})),
-        ("POST", "/residents", {"name": "New", "birth_year": 1940, "district": DISTRICT_A},
-         expect({r: {201} for r in CENTRE_A}, default={403})),
-        ("POST", f"/residents/{a1}/geofences",
-         {"name": "park", "lat": 32.38, "lon": 120.56, "radius_m": 200},
-         {**{r: {201} for r in CENTRE_A}, **centre_write}),
-        ("DELETE", f"/residents/{a1}/geofences/999999", None,
-         {**{r: {404} for r in CENTRE_A}, **centre_write}),
+        (
+            "POST",
+            "/residents",
+            {"name": "New", "birth_year": 1940, "district": DISTRICT_A},
+            expect({r: {201} for r in CENTRE_A}, default={403}),
+        ),
+        (
+            "POST",
+            f"/residents/{a1}/geofences",
+            {"name": "park", "lat": 32.38, "lon": 120.56, "radius_m": 200},
+            {**{r: {201} for r in CENTRE_A}, **centre_write},
+        ),
+        (
+            "DELETE",
+            f"/residents/{a1}/geofences/999999",
+            None,
+            {**{r: {404} for r in CENTRE_A}, **centre_write},
+        ),
         ("GET", "/alerts", None, expect({}, default=OK)),
         ("GET", f"/alerts/{al_a1}", None, a1_reader(OK)),
         ("GET", "/alerts/999999", None, expect({}, default={404})),
-        ("POST", f"/alerts/{al_a1}/escalate", {}, {**{r: CONFLICT for r in CENTRE_A},
-                                                   **centre_write}),
-        ("POST", f"/alerts/{al_a1}/acknowledge", {}, {**{r: CONFLICT for r in CENTRE_A},
-                                                      **centre_write}),
-        ("POST", f"/alerts/{al_a1}/resolve", {"outcome": "actionable"},
-         {**{r: CONFLICT for r in CENTRE_A}, **centre_write}),
-        ("GET", "/wristbands", None,
-         expect({r: OK for r in (*CENTRE_A, "operator_b")}, default={403})),
-        ("POST", "/wristbands", {"device_id": "WB-NEW-{n}", "resident_id": s.residents["a2"]},
-         {**{r: {201, 409} for r in CENTRE_A}, **centre_write}),
-        ("POST", "/wristbands/WB-A2/rotate", None, {**{r: OK for r in CENTRE_A}, **centre_write}),
-        ("POST", "/wristbands/WB-A2/revoke", None,
-         {**{r: {204, 409} for r in CENTRE_A}, **centre_write}),
+        (
+            "POST",
+            f"/alerts/{al_a1}/escalate",
+            {},
+            {**dict.fromkeys(CENTRE_A, CONFLICT), **centre_write},
+        ),
+        (
+            "POST",
+            f"/alerts/{al_a1}/acknowledge",
+            {},
+            {**dict.fromkeys(CENTRE_A, CONFLICT), **centre_write},
+        ),
+        (
+            "POST",
+            f"/alerts/{al_a1}/resolve",
+            {"outcome": "actionable"},
+            {**dict.fromkeys(CENTRE_A, CONFLICT), **centre_write},
+        ),
+        (
+            "GET",
+            "/wristbands",
+            None,
+            expect(dict.fromkeys((*CENTRE_A, "operator_b"), OK), default={403}),
+        ),
+        (
+            "POST",
+            "/wristbands",
+            {"device_id": "WB-NEW-{n}", "resident_id": s.residents["a2"]},
+            {**{r: {201, 409} for r in CENTRE_A}, **centre_write},
+        ),
+        ("POST", "/wristbands/WB-A2/rotate", None, {**dict.fromkeys(CENTRE_A, OK), **centre_write}),
+        (
+            "POST",
+            "/wristbands/WB-A2/revoke",
+            None,
+            {**{r: {204, 409} for r in CENTRE_A}, **centre_write},
+        ),
         ("GET", "/audit", None, expect({"admin": OK}, default={403})),
-        ("POST", "/users", {"username": "new-{n}", "password": "long-enough-1",
-                            "role": "family", "resident_ids": [a1]}, admin_only),
+        (
+            "POST",
+            "/users",
+            {
+                "username": "new-{n}",
+                "password": "long-enough-1",
+                "role": "family",
+                "resident_ids": [a1],
+            },
+            admin_only,
+        ),
         ("POST", "/api-keys", {"name": "k", "scopes": ["alerts:read"]}, admin_only),
-    ]  # fmt: skip
+    ]
 
 
 async def test_every_endpoint_for_every_role(db_url: str) -> None:
     s = await seed(db_url)
     async with api_client(api_settings(db_url)) as (_app, client):
         tokens = {role: (await login(client, role))["access_token"] for role in ROLES}
-        r = await client.post("/wristbands", headers=bearer(tokens["admin"]),
-                              json={"device_id": "WB-A2", "resident_id": s.residents["a2"]})  # fmt: skip
+        r = await client.post(
+            "/wristbands",
+            headers=bearer(tokens["admin"]),
+            json={"device_id": "WB-A2", "resident_id": s.residents["a2"]},
+        )
         assert r.status_code == 201
         wrong: list[str] = []
         for method, path, body, expected in cases(s):
@@ -82,10 +133,12 @@ async def test_every_endpoint_for_every_role(db_url: str) -> None:
                 n = next(_counter)
                 payload = None
                 if body is not None:
-                    payload = {k: v.format(n=n) if isinstance(v, str) else v
-                               for k, v in body.items()}  # fmt: skip
-                r = await client.request(method, path.format(n=n), json=payload,
-                                         headers=bearer(tokens[role]))  # fmt: skip
+                    payload = {
+                        k: v.format(n=n) if isinstance(v, str) else v for k, v in body.items()
+                    }
+                r = await client.request(
+                    method, path.format(n=n), json=payload, headers=bearer(tokens[role])
+                )
                 if r.status_code not in expected[role]:
                     wrong.append(f"{role} {method} {path}: {r.status_code} {r.text[:120]}")
                 if r.status_code >= 400:
@@ -97,13 +150,24 @@ async def test_every_endpoint_for_every_role(db_url: str) -> None:
 async def test_lists_are_scoped(db_url: str) -> None:
     s = await seed(db_url)
     a1, a2, b1 = s.residents["a1"], s.residents["a2"], s.residents["b1"]
-    expected_residents = {"admin": {a1, a2, b1}, "supervisor": {a1, a2}, "operator": {a1, a2},
-                          "operator_b": {b1}, "worker": set(), "family": {a1},
-                          "family_b": {b1}}  # fmt: skip
-    expected_alerts = {"admin": {s.alerts["a1"], s.alerts["b1"]}, "supervisor": {s.alerts["a1"]},
-                       "operator": {s.alerts["a1"]}, "operator_b": {s.alerts["b1"]},
-                       "worker": set(), "family": {s.alerts["a1"]},
-                       "family_b": {s.alerts["b1"]}}  # fmt: skip
+    expected_residents = {
+        "admin": {a1, a2, b1},
+        "supervisor": {a1, a2},
+        "operator": {a1, a2},
+        "operator_b": {b1},
+        "worker": set(),
+        "family": {a1},
+        "family_b": {b1},
+    }
+    expected_alerts = {
+        "admin": {s.alerts["a1"], s.alerts["b1"]},
+        "supervisor": {s.alerts["a1"]},
+        "operator": {s.alerts["a1"]},
+        "operator_b": {s.alerts["b1"]},
+        "worker": set(),
+        "family": {s.alerts["a1"]},
+        "family_b": {s.alerts["b1"]},
+    }
     async with api_client(api_settings(db_url)) as (_app, client):
         for role in ROLES:
             token = (await login(client, role))["access_token"]
