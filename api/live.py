@@ -85,6 +85,10 @@ class LiveHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    @property
+    def connected(self) -> int:
+        return len(self._clients)
+
     def join(self, principal: Principal) -> LiveClient:
         client = LiveClient(principal)
         self._clients.add(client)
