@@ -12,9 +12,12 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
 
 from api import openapi, problems
 from api.audit import AuditWriter
@@ -22,7 +25,6 @@ from api.deps import ApiContext
 from api.live import LiveHub
 from api.routes import alerts, audit, auth, live, residents, status, wristbands
 from api.security import LoginLimiter
-from eldercare.db import open_pool
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
 
@@ -46,7 +48,7 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(
+        pool = await open_api_pool(
             settings.require_database_url(),
             max_size=settings.db_pool_max,
             min_size=min(4, settings.db_pool_max),
@@ -86,6 +88,22 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
         app.include_router(module.router)
     _mount_pages(app, web_dir(settings))
     return app
+
+
+async def open_api_pool(url: str, *, max_size: int, min_size: int, name: str
+                        ) -> AsyncConnectionPool:  # fmt: skip
+    """Like :func:`eldercare.db.open_pool`, but connections are in autocommit (reads take
+    one round trip) and are put back in autocommit whatever a request left them in."""
+
+    async def reset(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        await conn.set_autocommit(True)
+
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        url, min_size=min_size, max_size=max_size, max_waiting=max_size * 50, timeout=10.0,
+        name=name, open=False, kwargs={"autocommit": True}, reset=reset,
+    )  # fmt: skip
+    await pool.open(wait=False)
+    return pool
 
 
 def web_dir(settings: Settings) -> Path:
