@@ -12,11 +12,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
 import psycopg
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from psycopg.rows import TupleRow
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from api import openapi, problems
@@ -98,9 +100,12 @@ async def open_api_pool(url: str, *, max_size: int, min_size: int, name: str
     async def reset(conn: psycopg.AsyncConnection[TupleRow]) -> None:
         await conn.set_autocommit(True)
 
+    async def configure(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        set_json_loads(msgspec.json.decode, conn)  # json columns: several times faster
+
     pool: AsyncConnectionPool = AsyncConnectionPool(
         url, min_size=min_size, max_size=max_size, max_waiting=max_size * 50, timeout=10.0,
-        name=name, open=False, kwargs={"autocommit": True}, reset=reset,
+        name=name, open=False, kwargs={"autocommit": True}, reset=reset, configure=configure,
     )  # fmt: skip
     await pool.open(wait=False)
     return pool

@@ -85,7 +85,7 @@ async def refresh(body: RefreshIn, ctx: Ctx, db: Tx) -> TokenOut:
         )
     except InvalidToken as exc:
         with contextlib.suppress(InvalidToken):  # a reuse revoked the session: drop it here
-            ctx.forget(f"s:{split_refresh_token(body.refresh_token)}")
+            ctx.forget_session(str(split_refresh_token(body.refresh_token)))
         raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
     return _tokens(ctx, user_id, sid, new)
 
@@ -96,7 +96,7 @@ async def logout(me: Me, ctx: Ctx, db: Tx) -> None:
     if me.session_id is None:
         raise Problem(400, "API keys do not log out; an admin revokes them")
     await revoke_session(db, uuid.UUID(me.session_id), reason="logout")
-    ctx.forget(f"s:{me.session_id}")
+    ctx.forget_session(me.session_id)
 
 
 @router.get("/me", response_model=MeOut)
