@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from api import openapi, problems
 from api.audit import AuditWriter
 from api.deps import ApiContext
+from api.fastpath import StatusFastPath
 from api.live import LiveHub
 from api.routes import alerts, audit, auth, live, residents, status, wristbands
 from api.security import LoginLimiter
@@ -84,6 +85,7 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
         "problem+json; lists are {items, next_cursor}. Anything outside your scope is 404.",
         lifespan=lifespan,
     )
+    app.add_middleware(StatusFastPath)
     problems.install(app)
     openapi.install(app)
     for module in (auth, residents, status, wristbands, alerts, audit, live):

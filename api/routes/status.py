@@ -18,7 +18,7 @@ from api.family_view import build_status
 from api.principal import Perm, Principal
 from api.problems import Problem, forbidden, not_found
 from api.schemas import ResidentId, StatusOut, TelemetryOut
-from api.scoping import ensure_resident, json_response
+from api.scoping import encode, ensure_resident, json_response
 
 router = APIRouter(tags=["health"])
 HealthReader = Annotated[Principal, Depends(require(Perm.READ_HEALTH))]
@@ -46,15 +46,10 @@ def status_query(scope: str) -> str:
     )
 
 
-@router.get(
-    "/residents/{resident_id}/status",
-    response_model=StatusOut,
-    responses={404: {"description": "no such resident in your scope"}},
-)
-async def resident_status(resident_id: ResidentId, request: Request) -> Response:
-    """The family view. The hot path: no dependency injection beyond the path, one query."""
-    ctx: ApiContext = request.app.state.ctx
-    me = await principal_for_token(ctx, await bearer(request))
+async def status_body(ctx: ApiContext, token: str, resident_id: int) -> bytes:
+    """The family view as JSON bytes; raises :class:`Problem`. Shared by the route and the
+    ASGI fast path (:mod:`api.fastpath`)."""
+    me = await principal_for_token(ctx, token)
     if not me.can(Perm.READ_HEALTH):
         raise forbidden()
     scope, params = me.resident_scope("r.resident_id", "r.district")
@@ -71,7 +66,20 @@ async def resident_status(resident_id: ResidentId, request: Request) -> Response
         full_precision=me.full_precision,
         location_decimals=ctx.settings.api_family_location_decimals,
     )
-    return json_response(body)
+    return encode(body)
+
+
+@router.get(
+    "/residents/{resident_id}/status",
+    response_model=StatusOut,
+    responses={404: {"description": "no such resident in your scope"}},
+)
+async def resident_status(resident_id: ResidentId, request: Request) -> Response:
+    """The family view: OK or needs attention (and why), vitals with NEWS2, location,
+    open alerts with progress, services. (Plain GETs are served by the fast path.)"""
+    ctx: ApiContext = request.app.state.ctx
+    body = await status_body(ctx, await bearer(request), resident_id)
+    return Response(body, media_type="application/json")
 
 
 _BUCKET = re.compile(r"^(\d{1,6})(s|m|h|d)$")
