@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
         try:
             async with (
                 AuditWriter(pool) as audit_writer,
-                LiveHub(pool, mqtt_url=settings.mqtt_url) as hub,
+                LiveHub(pool, mqtt_url=settings.mqtt_url, audit=audit_writer) as hub,
             ):
                 app.state.ctx = ApiContext(
                     settings=settings,
