@@ -95,3 +95,11 @@ async def test_live_updates_are_scoped(db_url: str, broker: Broker) -> None:
             )
             got = await next_frame(worker_ws)
             assert got == {"kind": "offer", "data": offer}
+
+            # logging out ends the live session too (checked every cache period)
+            r = await client.post("/auth/logout", headers=bearer(tokens["family"]))
+            assert r.status_code == 204
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(fam_ws.recv(), 20)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1008
