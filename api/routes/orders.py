@@ -25,6 +25,7 @@ from api.schemas import MAX_ID, AlertId, Lat, Lon, RowId, Strict
 from api.scoping import ensure_resident, json_response
 from dispatch import service
 from dispatch.lifecycle import InvalidTransition
+from dispatch.model import CatalogueError
 from dispatch.store import (
     DispatchError,
     NotYourOrder,
@@ -85,6 +86,8 @@ def actor_of(me: Principal) -> str:
 
 
 def dispatch_problem(exc: Exception) -> Problem:
+    if isinstance(exc, CatalogueError):  # the catalogue was never loaded: not the caller's fault
+        return Problem(503, f"dispatch is not configured: {exc}", headers={"Retry-After": "60"})
     if isinstance(exc, (UnknownOrder, UnknownWorker, NotYourOrder)):
         return not_found(str(exc).removeprefix("no "))
     if isinstance(exc, (WorkerBusy, InvalidTransition, AlertInvalidTransition)):
@@ -92,7 +95,7 @@ def dispatch_problem(exc: Exception) -> Problem:
     return Problem(422, str(exc))
 
 
-ERRORS = (DispatchError, InvalidTransition, AlertInvalidTransition)
+ERRORS = (DispatchError, InvalidTransition, AlertInvalidTransition, CatalogueError)
 
 
 def in_scope(me: Principal, order: StoredOrder) -> bool:
