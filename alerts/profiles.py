@@ -1,7 +1,9 @@
 """Build the detectors' resident Profiles from the registry.
 
 Conditions and living alone come from ``residents``; the home becomes a
-:class:`SafeZone` of ``HOME_RADIUS_M`` around ``home_lat/home_lon``; the
+:class:`SafeZone` of ``HOME_RADIUS_M`` around ``home_lat/home_lon``, and each
+of the resident's geofences (``resident_geofences``, set through the API) one
+more safe zone; the
 expected telemetry interval is the shortest of the resident's active bands'.
 A clinician's overrides (``resident_alert_thresholds``, :mod:`alerts.thresholds`)
 are applied on top of the defaults (NEWS2); an override row that does not
@@ -27,7 +29,9 @@ HOME_RADIUS_M: Final = 150.0
 
 _QUERY = (
     "SELECT r.resident_id, r.conditions, r.living_alone, r.home_lat, r.home_lon,"
-    " min(w.expected_interval_s) AS expected_interval_s, t.overrides"
+    " min(w.expected_interval_s) AS expected_interval_s, t.overrides,"
+    " (SELECT json_agg(json_build_array(g.lat, g.lon, g.radius_m, g.name) ORDER BY g.id)"
+    "  FROM resident_geofences g WHERE g.resident_id = r.resident_id) AS geofences"
     " FROM residents r LEFT JOIN wristbands w"
     " ON w.resident_id = r.resident_id AND w.revoked_at IS NULL"
     " LEFT JOIN resident_alert_thresholds t ON t.resident_id = r.resident_id"
@@ -44,6 +48,7 @@ class ResidentRow:
     home_lon: float | None
     expected_interval_s: int | None
     overrides: dict[str, Any] | None = None
+    geofences: list[list[Any]] | None = None  # [lat, lon, radius_m, name] each
 
 
 def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) -> Profile:
@@ -51,6 +56,10 @@ def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) 
     zones: tuple[SafeZone, ...] = ()
     if row.home_lat is not None and row.home_lon is not None:
         zones = (SafeZone(row.home_lat, row.home_lon, home_radius_m, "home"),)
+    zones += tuple(
+        SafeZone(float(lat), float(lon), float(radius), str(name))
+        for lat, lon, radius, name in row.geofences or ()
+    )
     profile = Profile(
         resident_id=row.resident_id,
         conditions=frozenset(row.conditions),

@@ -47,6 +47,9 @@ _SECONDS: Final = {
     "inactivity_after_s": (1800, 86400),
     "day_outside_allowed_s": (0, 86400),
 }
+# Bounds a clinician may set per parameter: beyond them a band is a typo, not a decision.
+_PLAUSIBLE: Final = {"hr": (20.0, 250.0), "spo2": (50.0, 100.0), "sbp": (50.0, 300.0),
+                     "temp": (30.0, 45.0)}  # fmt: skip
 KEYS: Final = frozenset({*_PARAMS, "min_alert_score", "day_range_m", *_SECONDS})
 
 
@@ -72,6 +75,9 @@ def _pairs(raw: Any, key: str) -> tuple[tuple[float, int], ...]:
             or not isinstance(pair[1], int)
         ):
             raise ThresholdError("each band is [bound (number), score (1-3)]", key=key)
+        lo, hi = _PLAUSIBLE[key.split(".", maxsplit=1)[0]]
+        if not lo <= float(pair[0]) <= hi:
+            raise ThresholdError(f"bound {pair[0]} outside {lo:g}-{hi:g}", key=key)
         out.append((float(pair[0]), int(pair[1])))
     return tuple(out)
 

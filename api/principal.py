@@ -37,6 +37,7 @@ class Perm(StrEnum):
     MANAGE_WORKERS = "workers:write"
     READ_REPORTS = "reports:read"
     READ_AUDIT = "audit:read"
+    SET_THRESHOLDS = "thresholds:write"  # a clinician's per-resident alert thresholds
     MANAGE_USERS = "users:write"
 
 
@@ -59,7 +60,7 @@ _CENTRE: Final = frozenset(
 )
 PERMISSIONS: Final[dict[Role, frozenset[Perm]]] = {
     Role.ADMIN: frozenset(Perm) - {_P.WORK_ORDERS},
-    Role.SUPERVISOR: _CENTRE,
+    Role.SUPERVISOR: _CENTRE | {_P.SET_THRESHOLDS},
     Role.OPERATOR: _CENTRE - {_P.READ_REPORTS},
     Role.WORKER: frozenset(
         {

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 from psycopg.rows import dict_row
 from pydantic import Field
 
+from alerts.thresholds import ThresholdError, set_thresholds
 from api.deps import Ctx, Db, Tx, require, utcnow
 from api.idempotency import idempotent, request_hash
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
@@ -36,8 +37,20 @@ from eldercare.registry import (
 )
 
 router = APIRouter(tags=["residents"])
+ThresholdSetter = Annotated[Principal, Depends(require(Perm.SET_THRESHOLDS))]
 Reader = Annotated[Principal, Depends(require(Perm.READ_RESIDENTS))]
 Writer = Annotated[Principal, Depends(require(Perm.WRITE_RESIDENTS))]
+
+
+class ThresholdsIn(Strict):
+    """A clinician's overrides (see alerts/thresholds.py for the keys); null removes them."""
+
+    overrides: dict[str, Any] | None
+    reason: str = Field(default="", max_length=500)
+
+
+class Thresholds(Strict):
+    overrides: dict[str, Any]
 
 
 class ResidentCreate(Strict):
@@ -99,7 +112,9 @@ async def resident_detail(db: Db, resident_id: int) -> dict[str, Any]:
             "  FROM resident_geofences g WHERE g.resident_id = r.resident_id), '[]') AS geofences,"
             " COALESCE((SELECT json_agg(json_build_object('device_id', w.device_id,"
             "  'model', w.model, 'revoked', w.revoked_at IS NOT NULL) ORDER BY w.device_id)"
-            "  FROM wristbands w WHERE w.resident_id = r.resident_id), '[]') AS wristbands"
+            "  FROM wristbands w WHERE w.resident_id = r.resident_id), '[]') AS wristbands,"
+            " (SELECT t.overrides FROM resident_alert_thresholds t"
+            "  WHERE t.resident_id = r.resident_id) AS thresholds"
             " FROM residents r WHERE r.resident_id = %s",
             (resident_id,),
         )
@@ -108,7 +123,7 @@ async def resident_detail(db: Db, resident_id: int) -> dict[str, Any]:
         raise not_found(f"resident {resident_id}")
     lat, lon = row.pop("home_lat"), row.pop("home_lon")
     row["home"] = {"lat": lat, "lon": lon} if lat is not None and lon is not None else None
-    row["thresholds"] = {}  # per-resident thresholds: the alerts branch's migration 008
+    row["thresholds"] = row["thresholds"] or {}  # a clinician's overrides; {}: the defaults
     return row
 
 
@@ -215,3 +230,32 @@ async def delete_geofence(
     ctx.audit.record(
         me, "delete_geofence", f"resident:{resident_id}", at=utcnow(), resident_id=resident_id
     )
+
+
+@router.put(
+    "/residents/{resident_id}/thresholds",
+    response_model=Thresholds,
+    responses={
+        404: {"description": "no such resident in your scope"},
+        422: {"description": "overrides that cannot be used (the offending key is named)"},
+    },
+)
+async def set_resident_thresholds(
+    resident_id: ResidentId, body: ThresholdsIn, me: ThresholdSetter, ctx: Ctx, db: Tx
+) -> Thresholds:
+    """Override the resident's alert thresholds (NEWS2 bands, persistence, routine).
+
+    The alert engine applies the change within its profile reload (30 s); who set
+    it, when and why is kept in the threshold history.
+    """
+    await ensure_resident(db, me, resident_id)
+    try:
+        await set_thresholds(
+            db, resident_id, body.overrides, set_by=me.actor, at=utcnow(), reason=body.reason
+        )
+    except ThresholdError as exc:
+        raise Problem(422, str(exc)) from exc
+    ctx.audit.record(
+        me, "set_thresholds", f"resident:{resident_id}", at=utcnow(), resident_id=resident_id
+    )
+    return Thresholds(overrides=body.overrides or {})
