@@ -1,0 +1,169 @@
+// The operator console: live alert queue, alert detail, map, work-order board, centre figures.
+import { all, api, live, query } from "../lib/api.js";
+import { signIn, userBar } from "../lib/auth.js";
+import { h, notify, replace } from "../lib/dom.js";
+import { districtName } from "../lib/districts.js";
+import { lang, t } from "../lib/i18n.js";
+import { createMap } from "../lib/map.js";
+import { CLOSED } from "../lib/severity.js";
+import { renderBoard } from "./board.js";
+import { showDetail } from "./detail.js";
+import { renderFigures } from "./figures.js";
+import { renderQueue, tickClocks } from "./queue.js";
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  me: null,
+  alerts: new Map(), // id -> alert (open ones)
+  selected: null,
+  workers: [],
+  residents: [],
+  orders: [],
+  map: null,
+  tab: "map",
+};
+
+signIn({
+  roles: ["operator", "supervisor", "admin"],
+  gate: $("gate"),
+  app: $("app"),
+  onReady: start,
+});
+
+async function start(me) {
+  state.me = me;
+  replace($("user"), userBar(me));
+  $("scope").textContent = me.district ? t("console.district", { d: districtName(me.district, lang()) }) : t("console.all_districts");
+  setupTabs();
+  state.map = createMap($("map"), { onSelectAlert: select });
+  document.addEventListener("ec:lang", rerender);
+  setInterval(() => tickClocks($("queue"), $("detail")), 1000);
+  live(onLive, (s) => {
+    const el = $("live");
+    el.dataset.state = s;
+    el.dataset.i18n = `live.${s}`;
+    el.textContent = t(`live.${s}`);
+    if (s === "live") refreshAlerts(); // catch up on what happened while offline
+  });
+  await Promise.all([refreshAlerts(), refreshWorkers(), refreshResidents()]);
+  setInterval(refreshWorkers, 30000);
+}
+
+async function refreshAlerts() {
+  try {
+    const list = await all(`/alerts${query({ state: "open", district: state.me.district })}`);
+    state.alerts = new Map(list.filter((a) => !CLOSED.has(a.state)).map((a) => [a.id, a]));
+    drawQueue();
+  } catch (e) {
+    notify(t("common.load_failed", { what: t("console.queue"), why: e.message }), "error");
+  }
+}
+
+async function refreshWorkers() {
+  try {
+    state.workers = await all("/workers");
+    state.map?.setWorkers(state.workers);
+    if (state.tab === "board") drawBoard();
+  } catch {
+    /* the map keeps the last positions */
+  }
+}
+
+async function refreshResidents() {
+  try {
+    state.residents = await all(`/residents${query({ district: state.me.district })}`, { max: 5000 });
+    state.map?.setResidents(state.residents);
+  } catch {
+    /* residents are background on the map */
+  }
+}
+
+function drawQueue() {
+  renderQueue($("queue"), [...state.alerts.values()], { selected: state.selected, onSelect: select });
+  $("queue-count").textContent = `(${state.alerts.size})`;
+  state.map?.setAlerts([...state.alerts.values()]);
+}
+
+function onLive(msg) {
+  const { kind, data } = msg;
+  if (kind === "alert" && data?.id !== undefined) {
+    if (CLOSED.has(data.state)) state.alerts.delete(data.id);
+    else state.alerts.set(data.id, { ...state.alerts.get(data.id), ...data });
+    drawQueue();
+    if (state.selected === data.id) showDetail($("detail"), data.id, detailContext());
+  } else if (kind === "order" && data) {
+    if (data.alert_id !== undefined && data.alert_id !== null && state.alerts.has(data.alert_id)) {
+      const a = state.alerts.get(data.alert_id);
+      a.order = data;
+      drawQueue();
+      if (state.selected === data.alert_id) showDetail($("detail"), data.alert_id, detailContext());
+    }
+    if (state.tab === "board") drawBoard();
+  } else if (kind === "event" && data?.type === "worker") {
+    refreshWorkers();
+  }
+}
+
+function detailContext() {
+  return {
+    me: state.me,
+    onChanged: (alert) => {
+      if (alert && CLOSED.has(alert.state)) state.alerts.delete(alert.id);
+      else if (alert) state.alerts.set(alert.id, { ...state.alerts.get(alert.id), ...alert });
+      drawQueue();
+    },
+    onLocate: (lat, lon) => {
+      activateTab("map");
+      state.map?.focus(lat, lon);
+    },
+  };
+}
+
+function select(id) {
+  state.selected = id;
+  drawQueue();
+  showDetail($("detail"), id, detailContext());
+}
+
+function drawBoard() {
+  renderBoard($("panel-board"), { workers: state.workers, me: state.me });
+}
+
+function setupTabs() {
+  const tabs = [...document.querySelectorAll('[role="tab"]')];
+  for (const tab of tabs) {
+    tab.addEventListener("click", () => activateTab(tab.id.slice(4)));
+    tab.addEventListener("keydown", (ev) => {
+      const i = tabs.indexOf(tab);
+      const next = ev.key === "ArrowRight" ? tabs[(i + 1) % tabs.length] : ev.key === "ArrowLeft" ? tabs[(i - 1 + tabs.length) % tabs.length] : null;
+      if (next) {
+        activateTab(next.id.slice(4));
+        next.focus();
+      }
+    });
+  }
+}
+
+function activateTab(name) {
+  state.tab = name;
+  for (const tab of document.querySelectorAll('[role="tab"]')) {
+    const on = tab.id === `tab-${name}`;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !on;
+  }
+  if (name === "map") state.map?.map.invalidateSize();
+  if (name === "board") drawBoard();
+  if (name === "figures") renderFigures($("panel-figures"), { me: state.me });
+}
+
+function rerender() {
+  $("scope").textContent = state.me.district ? t("console.district", { d: districtName(state.me.district, lang()) }) : t("console.all_districts");
+  drawQueue();
+  if (state.selected !== null) showDetail($("detail"), state.selected, detailContext());
+  if (state.tab !== "map") activateTab(state.tab);
+}
+
+// exposed for the end-to-end tests and for debugging in the browser console
+globalThis.ecConsole = { state, select, api };
