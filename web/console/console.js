@@ -82,27 +82,54 @@ async function refreshResidents() {
 function drawQueue() {
   renderQueue($("queue"), [...state.alerts.values()], { selected: state.selected, onSelect: select });
   $("queue-count").textContent = `(${state.alerts.size})`;
-  state.map?.setAlerts([...state.alerts.values()]);
+  placeAlerts();
+}
+
+const homes = new Map(); // resident id -> {lat, lon} | null
+async function placeAlerts() {
+  const open = [...state.alerts.values()];
+  const missing = open.filter((a) => !homes.has(a.resident_id)).slice(0, 50);
+  for (const a of missing) homes.set(a.resident_id, null);
+  await Promise.all(missing.map(async (a) => {
+    try {
+      const r = await api(`/residents/${a.resident_id}`);
+      homes.set(a.resident_id, r.home ?? null);
+    } catch {
+      homes.delete(a.resident_id);
+    }
+  }));
+  state.map?.setAlerts(open.map((a) => ({ ...a, location: homes.get(a.resident_id) ?? null })));
 }
 
 function onLive(msg) {
   const { kind, data } = msg;
-  if (kind === "alert" && data?.id !== undefined) {
-    if (CLOSED.has(data.state)) state.alerts.delete(data.id);
-    else state.alerts.set(data.id, { ...state.alerts.get(data.id), ...data });
+  if (kind === "alert" && data) {
+    // the engine's and the API's alert events carry alert_id; list rows carry id
+    const id = data.id ?? data.alert_id;
+    if (id === undefined) return;
+    if (CLOSED.has(data.state)) state.alerts.delete(id);
+    else if (state.alerts.has(id)) state.alerts.set(id, { ...state.alerts.get(id), ...data, id });
+    else {
+      state.alerts.set(id, { ...data, id });
+      refreshSoon(); // a new alert: the list row brings the resident's name and district
+    }
     drawQueue();
-    if (state.selected === data.id) showDetail($("detail"), data.id, detailContext());
-  } else if (kind === "order" && data) {
-    if (data.alert_id !== undefined && data.alert_id !== null && state.alerts.has(data.alert_id)) {
-      const a = state.alerts.get(data.alert_id);
-      a.order = data;
+    if (state.selected === id) showDetail($("detail"), id, detailContext());
+  } else if ((kind === "order" || kind === "offer") && data) {
+    const alertId = data.alert_id;
+    if (alertId !== undefined && alertId !== null && state.alerts.has(alertId)) {
+      state.alerts.get(alertId).order = { ...state.alerts.get(alertId).order, ...data };
       drawQueue();
-      if (state.selected === data.alert_id) showDetail($("detail"), data.alert_id, detailContext());
+      if (state.selected === alertId) showDetail($("detail"), alertId, detailContext());
     }
     if (state.tab === "board") drawBoard();
-  } else if (kind === "event" && data?.type === "worker") {
-    refreshWorkers();
   }
+}
+
+let refreshTimer = null;
+function refreshSoon() {
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refreshAlerts, 150);
 }
 
 function detailContext() {

@@ -75,6 +75,7 @@ function render(s) {
     h("div", { class: `big-state ${ok ? "ok" : "attention"}`, "data-state": s.state },
       h("span", { class: "symbol", "aria-hidden": "true" }, ok ? "✓" : "!"),
       h("span", {}, ok ? t("family.ok") : t("family.attention"))),
+    !ok && s.reasons?.length ? h("p", { class: "reasons" }, s.reasons.map((r) => label("family.reason", r)).join(" · ")) : null,
     h("p", { class: "meta" },
       h("span", {}, t("family.last_seen", { when: ago(s.last_seen) })),
       s.battery_pct !== null && s.battery_pct !== undefined ? h("span", {}, t("family.battery", { pct: num(s.battery_pct) })) : null,
