@@ -1,0 +1,30 @@
+"""The real API application for the browser tests: ``python -m tests.e2e.serve PORT``.
+
+Settings come from the ELDERCARE_* environment, as for ``eldercare api``. The pages
+import their shared modules from ``/lib/`` (docs/console.md); when the application
+does not mount ``web/lib`` there yet, this adds that one static mount and nothing else.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import uvicorn
+from api.app import create_app, web_dir
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from eldercare.settings import Settings
+
+
+def main() -> None:
+    port = int(sys.argv[1])
+    settings = Settings()
+    app = create_app(settings)
+    if not any(isinstance(r, Mount) and r.path == "/lib" for r in app.routes):
+        app.mount("/lib", StaticFiles(directory=web_dir(settings) / "lib"), name="lib")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,309 @@
+"""End to end in real headless Chromium (Debian's, driven by Playwright; no browser is
+downloaded): the real API under uvicorn on a loopback port, the test's PostgreSQL database
+and Mosquitto, ingest and the alert engine running. An operator signs in, a fall published
+by a wristband through the broker appears in the queue within 2 s, the operator dispatches the
+suggested worker, the worker accepts on the worker page, the console shows the progress, and
+the family member sees their parent (and only their parent).
+
+Set ELDERCARE_SCREENSHOTS=docs/screenshots to keep PNGs of the main screens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from eldercare.protocol import DeviceEvent, EventType, Location, LocationSource, Telemetry, encode
+from eldercare.registry import EmergencyContact, NewResident, add_residents, provision_wristbands
+from eldercare.topics import Channel, device_topic
+from tests.conftest import REPO, Broker, free_port, wait_for_port
+from tests.support import NOW_MS, ingest_settings, publish_all, running_ingest
+
+CHROMIUM = Path(os.environ.get("ELDERCARE_CHROMIUM", "/usr/bin/chromium"))
+if not CHROMIUM.is_file():
+    pytest.skip(
+        f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set"
+        " ELDERCARE_CHROMIUM): the browser tests need a real browser",
+        allow_module_level=True,
+    )
+pytest.importorskip("playwright.async_api", reason="pip install -e '.[dev]' brings playwright")
+from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
+
+from tests.integration.test_alert_engine import running_engine  # noqa: E402
+
+PASSWORD = "e2e-password-1"
+DISTRICT = "Rucheng"
+SHOTS = os.environ.get("ELDERCARE_SCREENSHOTS")
+if SHOTS:
+    Path(SHOTS).mkdir(parents=True, exist_ok=True)
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 360, "height": 780}
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    parent: int
+    other: int
+    parent_band: str
+    other_band: str
+    worker_id: str
+
+
+PARENT_NAME = "王秀英"
+CONTACT = EmergencyContact("王小明", "儿子", "13800000000")
+OTHER_NAME = "李建国"
+WORKER_NAME = "张师傅"
+
+
+async def seed(db_url: str, prefix: str) -> World:
+    """Two residents of one district (one the family's parent), two workers on shift, users."""
+    from api.identity import create_user
+    from api.principal import Role
+
+    now = datetime.now(UTC)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        parent, other, third = await add_residents(
+            conn,
+            [
+                NewResident(name=PARENT_NAME, birth_year=1941, sex="female", district=DISTRICT,
+                            address="如城街道 海阳路 12 号", home_lat=32.3812, home_lon=120.5660,
+                            living_alone=True, conditions=("hypertension", "diabetes"),
+                            emergency_contacts=(CONTACT,)),
+                NewResident(name=OTHER_NAME, birth_year=1938, sex="male", district=DISTRICT,
+                            address="如城街道 中山路 88 号", home_lat=32.3721, home_lon=120.5812),
+                NewResident(name="张桂兰", birth_year=1944, sex="female", district=DISTRICT,
+                            address="如城街道 福前路 5 号", home_lat=32.3900, home_lon=120.5550),
+            ],
+        )  # fmt: skip
+        bands = [f"{prefix}-p", f"{prefix}-o", f"{prefix}-t"]
+        await provision_wristbands(conn, list(zip(bands, [parent, other, third], strict=True)))
+        for wid, name, lat, lon in (
+            ("W-E2E-1", WORKER_NAME, 32.3790, 120.5700),
+            ("W-E2E-2", "孙阿姨", 32.3650, 120.5900),
+        ):
+            await conn.execute(
+                "INSERT INTO service_workers (worker_id, name, district, skills, home_lat,"
+                " home_lon, status, lat, lon, location_at) VALUES"
+                " (%s, %s, %s, %s, %s, %s, 'available', %s, %s, %s)",
+                (wid, name, DISTRICT, ["caregiver", "nurse", "meal_delivery", "cleaning"],
+                 lat, lon, lat, lon, now),
+            )  # fmt: skip
+            await conn.execute(
+                "INSERT INTO worker_shifts (worker_id, starts_at, ends_at) VALUES (%s, %s, %s)",
+                (wid, now - timedelta(hours=4), now + timedelta(hours=6)),
+            )
+        await create_user(conn, username="op1", password=PASSWORD, role=Role.OPERATOR,
+                          display_name="调度员 李", district=DISTRICT)  # fmt: skip
+        await create_user(conn, username="worker1", password=PASSWORD, role=Role.WORKER,
+                          display_name=WORKER_NAME, worker_id="W-E2E-1")  # fmt: skip
+        await create_user(conn, username="family1", password=PASSWORD, role=Role.FAMILY,
+                          display_name="王小明", resident_ids=[parent])  # fmt: skip
+        await conn.commit()
+    return World(parent, other, bands[0], bands[1], "W-E2E-1")
+
+
+HOME = Location(32.3812, 120.5660, 15, LocationSource.GNSS)
+
+
+def vitals_history(band: str, *, hours: int = 24, every_min: int = 15) -> list[tuple[str, bytes]]:
+    """A day of ordinary readings, so the detail has vitals and a 24 h chart."""
+    now = NOW_MS()
+    out = []
+    n = hours * 60 // every_min
+    for i in range(n):
+        ts = now - (n - i) * every_min * 60_000
+        msg = Telemetry(device_id=band, seq=i + 1, ts=ts, hr=68 + (i % 9), spo2=96 + (i % 3),
+                        bp_sys=128 + (i % 7), skin_temp_c=33.5, steps=40 * i, battery_pct=80,
+                        worn=True, loc=HOME)  # fmt: skip
+        out.append((device_topic(band, Channel.TELEMETRY), encode(msg)))
+    return out
+
+
+@pytest.fixture
+def api_url(db_url: str, broker: Broker, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ELDERCARE_DATABASE_URL": db_url,
+        "ELDERCARE_MQTT_URL": broker.url,
+        "ELDERCARE_ENVIRONMENT": "test",
+    }
+    log = (tmp_path / "api.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.e2e.serve", str(port)], cwd=REPO,
+                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        wait_for_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        log.close()
+
+
+@contextlib.asynccontextmanager
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        # --no-sandbox: the test may run as root (CI containers), where the sandbox refuses
+        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+class PageErrors(list[str]):
+    def watch(self, page: Page) -> Page:
+        page.on("pageerror", lambda exc: self.append(f"{page.url}: {exc}"))
+        return page
+
+
+async def sign_in(browser: Browser, url: str, user: str, errors: PageErrors,
+                  *, viewport: dict[str, int], **context: object) -> Page:  # fmt: skip
+    ctx = await browser.new_context(viewport=viewport, locale="zh-CN",  # type: ignore[arg-type]
+                                    timezone_id="Asia/Shanghai", **context)  # fmt: skip
+    page = errors.watch(await ctx.new_page())
+    await page.goto(url)
+    await page.get_by_label("用户名").fill(user)
+    await page.get_by_label("密码").fill(PASSWORD)
+    await page.get_by_role("button", name="登录").click()
+    await page.wait_for_selector("#app:not([hidden])")
+    return page
+
+
+async def shot(page: Page, name: str, *, full_page: bool = False) -> None:
+    if SHOTS:
+        await page.screenshot(path=str(Path(SHOTS) / name), full_page=full_page)
+
+
+async def test_a_fall_reaches_the_queue_is_dispatched_accepted_and_seen_by_the_family(
+    db_url: str, broker: Broker, topic_prefix: str, api_url: str
+) -> None:
+    world = await seed(db_url, topic_prefix)
+    settings = ingest_settings(db_url, broker.url)
+    errors = PageErrors()
+    async with (
+        running_engine(settings) as engine,
+        running_ingest(settings, handlers=[engine.on_batch]),
+        chromium() as browser,
+    ):
+        publish_all(broker.url, vitals_history(world.parent_band))
+        console = await sign_in(browser, f"{api_url}/console/", "op1", errors, viewport=DESKTOP)
+        await console.wait_for_selector("#live[data-state='live']", timeout=15_000)
+        queue = console.locator("#queue")
+        await queue.get_by_text("当前没有待处理告警").wait_for()
+
+        # the other resident presses SOS first: older, also critical
+        sos = DeviceEvent(device_id=world.other_band, seq=1, ts=NOW_MS(), type=EventType.SOS)
+        publish_all(broker.url, [(device_topic(world.other_band, Channel.EVENTS), encode(sos))])
+        await console.locator(".queue-item[data-type='sos']").wait_for(timeout=5_000)
+
+        # the fall, from the parent's band, through the broker: in the queue within 2 s
+        fall = DeviceEvent(device_id=world.parent_band, seq=10_000, ts=NOW_MS(),
+                           type=EventType.FALL)  # fmt: skip
+        started = time.monotonic()
+        publish_all(broker.url, [(device_topic(world.parent_band, Channel.EVENTS), encode(fall))])
+        item = console.locator(".queue-item[data-type='fall']")
+        await item.wait_for(timeout=2_000)
+        seen_after = time.monotonic() - started
+        print(f"fall visible in the console queue {seen_after:.2f} s after publishing")
+        await console.wait_for_timeout(1100)  # let the long-lie clock tick once
+        assert PARENT_NAME in await item.inner_text()
+        assert "危急" in await item.inner_text()  # priority as text, beside colour and symbol
+        assert await item.locator(".sev-symbol").inner_text() == "◆"
+        assert ":" in await item.locator("time.long-lie").inner_text()
+        # ordered by severity, then age: the SOS came first
+        types = await console.locator(".queue-item").evaluate_all(
+            "els => els.map(e => e.dataset.type)"
+        )
+        assert types[:2] == ["sos", "fall"]
+        await shot(console, "console-queue.png")
+
+        await item.get_by_role("button").click()
+        detail = console.locator("#detail")
+        await detail.get_by_text("老人信息").wait_for()
+        await detail.get_by_text("13800000000").wait_for()  # the emergency contact
+        dispatch = detail.locator("[data-action='dispatch']")
+        await dispatch.wait_for()
+        assert WORKER_NAME in await dispatch.inner_text()  # the suggested worker, the nearest
+        await shot(console, "alert-detail.png")
+        await console.get_by_role("tab", name="地图").click()
+        await console.locator(".leaflet-marker-icon.pin.sev-critical").first.wait_for()
+        await shot(console, "map.png")
+
+        await dispatch.click()
+        await detail.locator(".chip.state-dispatched").first.wait_for(timeout=10_000)
+
+        worker = await sign_in(browser, f"{api_url}/worker/", "worker1", errors,
+                               viewport=PHONE, geolocation={"latitude": 32.379,
+                               "longitude": 120.570}, permissions=["geolocation"])  # fmt: skip
+        offer = worker.locator("article.offer")
+        await offer.wait_for(timeout=10_000)
+        assert PARENT_NAME in await offer.inner_text()
+        await shot(worker, "worker-offer.png", full_page=True)
+        await offer.get_by_role("button", name="接单").click()
+        await worker.locator("#route li.state-accepted").wait_for(timeout=10_000)
+        await shot(worker, "worker-route.png", full_page=True)
+
+        # the console shows who is coming and that the worker accepted
+        progress = console.locator("[data-testid='progress']")
+        await progress.get_by_text(WORKER_NAME).wait_for(timeout=10_000)
+        await progress.get_by_text("已接单").wait_for(timeout=10_000)
+        await queue.locator(".qi-progress").get_by_text(WORKER_NAME).wait_for()
+        await shot(console, "alert-progress.png")
+
+        family = await sign_in(browser, f"{api_url}/family/", "family1", errors, viewport=PHONE)
+        await family.locator("#resident-name").get_by_text(PARENT_NAME).wait_for()
+        await family.locator(".big-state.attention").wait_for()
+        await family.locator(".alert-box").get_by_text(WORKER_NAME).wait_for(timeout=10_000)
+        assert OTHER_NAME not in await family.locator("body").inner_text()
+        await shot(family, "family.png", full_page=True)
+
+        # English on the same console
+        await console.locator("header select[name='lang']").select_option("en")
+        await console.locator(".queue-item[data-type='fall']").get_by_text("Critical").wait_for()
+    assert errors == []
+
+
+async def test_a_family_member_sees_only_their_parent(
+    db_url: str, topic_prefix: str, api_url: str
+) -> None:
+    world = await seed(db_url, topic_prefix)
+    errors = PageErrors()
+    async with chromium() as browser:
+        family = await sign_in(browser, f"{api_url}/family/", "family1", errors, viewport=PHONE)
+        await family.locator("#resident-name").get_by_text(PARENT_NAME).wait_for()
+        assert await family.locator("#resident-pick").count() == 0  # one parent, no picker
+        page_text = await family.locator("body").inner_text()
+        assert OTHER_NAME not in page_text
+        # the page's own session cannot read the other resident: out of scope is 404
+        statuses = await family.evaluate(
+            """async ([mine, other]) => {
+                const {api} = await import('/lib/api.js');
+                const out = [];
+                for (const id of [mine, other]) {
+                  try { await api(`/residents/${id}/status`); out.push(200); }
+                  catch (e) { out.push(e.status); }
+                }
+                return out;
+            }""",
+            [world.parent, world.other],
+        )
+        assert statuses == [200, 404]
+        # and the console is not for families
+        console = errors.watch(await family.context.new_page())
+        await console.goto(f"{api_url}/console/")
+        await console.get_by_label("用户名").fill("family1")
+        await console.get_by_label("密码").fill(PASSWORD)
+        await console.get_by_role("button", name="登录").click()
+        await console.get_by_text("此账号不能使用本页面").wait_for()
+    assert errors == []
