@@ -1,12 +1,14 @@
-// Copy the run-time files of the npm dependencies into lib/vendor, with their licences.
+// Copy the run-time files of the npm dependencies into the repository, with their licences.
 // Run after `npm ci` in web/:  npm ci && npm run vendor   (the result is committed).
+// Leaflet goes to lib/vendor (served to browsers); axe-core only to tests/e2e/vendor (the
+// accessibility check the browser tests inject; never served by the API).
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 
 const files = {
-  leaflet: ["dist/leaflet.js", "dist/leaflet.css", "dist/images", "LICENSE", "package.json"],
+  "lib/vendor/leaflet": ["leaflet", ["dist/leaflet.js", "dist/leaflet.css", "dist/images", "LICENSE", "package.json"]],
+  "../tests/e2e/vendor/axe-core": ["axe-core", ["axe.min.js", "LICENSE", "package.json"]],
 };
-for (const [pkg, paths] of Object.entries(files)) {
-  const dest = `lib/vendor/${pkg}`;
+for (const [dest, [pkg, paths]] of Object.entries(files)) {
   rmSync(dest, { recursive: true, force: true });
   mkdirSync(dest, { recursive: true });
   for (const p of paths) {

@@ -48,6 +48,13 @@ async function start(me) {
   });
   await Promise.all([refreshAlerts(), refreshWorkers(), refreshResidents()]);
   setInterval(refreshWorkers, 30000);
+  // a safety net under the live feed: the selected alert's progress is re-read every 15 s
+  setInterval(() => {
+    const a = state.alerts.get(state.selected);
+    if (a && a.state !== "open" && !document.getElementById("detail").contains(document.activeElement)) {
+      showDetail($("detail"), a.id, detailContext());
+    }
+  }, 15000);
 }
 
 async function refreshAlerts() {

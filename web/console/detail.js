@@ -10,7 +10,7 @@ import { CLOCKED, CLOSED, badge, clockStart } from "../lib/severity.js";
 import { progressOf, residentName, tickClocks } from "./queue.js";
 
 let generation = 0;
-const drafts = new Map(); // alert id -> resolve note being typed (survives live re-renders)
+const drafts = new Map(); // alert id -> {outcome, note} being entered (survives live re-renders)
 
 export const VITALS = [
   { key: "heart_rate", unit: "bpm", band: [51, 90], digits: 0 },
@@ -106,11 +106,14 @@ function actions(a, candidates, ctx) {
     await act(esc, `${base}/escalate`, undefined, ctx, t("detail.escalated"));
     rerender();
   });
+  const draft = drafts.get(a.id) ?? { outcome: "", note: "" };
   const outcome = h("select", { id: "resolve-outcome", name: "outcome", required: true },
     h("option", { value: "" }, t("detail.pick_outcome")),
-    ["actionable", "false", "technical"].map((o) => h("option", { value: o }, label("outcome", o))));
-  const note = h("input", { id: "resolve-note", name: "note", maxlength: 500, value: drafts.get(a.id) ?? "" });
-  note.addEventListener("input", () => drafts.set(a.id, note.value));
+    ["actionable", "false", "technical"].map((o) => h("option", { value: o, selected: o === draft.outcome }, label("outcome", o))));
+  const note = h("input", { id: "resolve-note", name: "note", maxlength: 500, value: draft.note });
+  const keep = () => drafts.set(a.id, { outcome: outcome.value, note: note.value });
+  note.addEventListener("input", keep);
+  outcome.addEventListener("change", keep);
   const resolveBtn = h("button", { type: "submit", class: "danger", "data-action": "resolve" }, t("detail.resolve"));
   const form = h("form", { class: "resolve", "aria-label": t("detail.resolve") },
     h("label", { for: "resolve-outcome" }, t("detail.outcome")), outcome,
