@@ -118,6 +118,59 @@ def cmd_register(args: argparse.Namespace) -> int:
     return register_file(_settings(), args.file)
 
 
+def cmd_api(args: argparse.Namespace) -> int:
+    from api.cli import serve
+
+    return serve(_settings(), host=args.host, port=args.port)
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from api.cli import add_user
+
+    return add_user(_settings(), username=args.username, role=args.role,
+                    display_name=args.display_name, district=args.district,
+                    worker_id=args.worker_id, residents=args.resident,
+                    password_env=args.password_env)  # fmt: skip
+
+
+def cmd_apikey_add(args: argparse.Namespace) -> int:
+    from api.cli import add_api_key
+
+    return add_api_key(_settings(), name=args.name, scopes=args.scope, district=args.district)
+
+
+def _add_api_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`eldercare api`, `eldercare user add`, `eldercare apikey add`."""
+    p = sub.add_parser("api", help="serve the HTTP API (operators, workers, families)")
+    p.add_argument("--host", default=None, help="default: ELDERCARE_API_HOST")
+    p.add_argument("--port", type=int, default=None, help="default: ELDERCARE_API_PORT")
+    p.set_defaults(func=cmd_api)
+
+    users = sub.add_parser("user", help="API users").add_subparsers(dest="user_cmd", required=True)
+    p = users.add_parser("add", help="add a user (the password is prompted for)")
+    p.add_argument("username")
+    p.add_argument("--role", required=True,
+                   choices=["admin", "supervisor", "operator", "worker", "family"])  # fmt: skip
+    p.add_argument("--display-name", default="")
+    p.add_argument("--district", default=None, help="operators and supervisors")
+    p.add_argument("--worker-id", default=None, help="service workers")
+    p.add_argument("--resident", type=int, action="append", default=[],
+                   help="family: a linked resident id (repeatable)")  # fmt: skip
+    p.add_argument("--password-env", default=None,
+                   help="read the password from this variable, not a prompt")  # fmt: skip
+    p.set_defaults(func=cmd_user_add)
+
+    keys = sub.add_parser("apikey", help="API keys of machine clients").add_subparsers(
+        dest="apikey_cmd", required=True
+    )
+    p = keys.add_parser("add", help="create a scoped API key (printed once)")
+    p.add_argument("name")
+    p.add_argument("--scope", action="append", required=True,
+                   help="e.g. residents:read, alerts:read (repeatable)")  # fmt: skip
+    p.add_argument("--district", default=None)
+    p.set_defaults(func=cmd_apikey_add)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eldercare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_wristband_revoke)
     p = bands.add_parser("passwd-file", help="print a Mosquitto password_file of active bands")
     p.set_defaults(func=cmd_wristband_passwd)
+
+    _add_api_parsers(sub)
     return parser
 
 

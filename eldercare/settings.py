@@ -40,6 +40,9 @@ def parse_mqtt_url(url: str) -> MqttEndpoint:
     )
 
 
+DEV_API_SECRET = "development-only-secret-change-me"  # noqa: S105 - refused outside demo/tests
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ELDERCARE_", extra="ignore")
 
@@ -71,13 +74,28 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 
-    api_secret_key: SecretStr = SecretStr("development-only-secret-change-me")
+    api_secret_key: SecretStr = SecretStr(DEV_API_SECRET)
+    # API (api/): token lifetimes, login rate limit, how long a looked-up login
+    # session is trusted in-process (revocation elsewhere takes effect within it),
+    # and how coarse a family member's view of a location is (decimal places).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    api_access_ttl_s: int = Field(default=900, ge=30)
+    api_refresh_ttl_s: int = Field(default=7 * 86_400, ge=300)
+    api_login_attempts: int = Field(default=5, ge=1)
+    api_login_window_s: int = Field(default=300, ge=1)
+    api_principal_cache_s: float = Field(default=5.0, ge=0)
+    api_family_location_decimals: int = Field(default=3, ge=0, le=6)
+    api_web_dir: str | None = None  # None: the repository's web/ when present
+
+    def api_secret_is_default(self) -> bool:
+        return self.api_secret_key.get_secret_value() == DEV_API_SECRET
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         if (
             self.environment == "production"
-            and self.api_secret_key.get_secret_value() == "development-only-secret-change-me"
+            and self.api_secret_key.get_secret_value() == DEV_API_SECRET
         ):
             raise ValueError("ELDERCARE_API_SECRET_KEY must be set in production")
         return self

@@ -1,0 +1,136 @@
+"""The audit log of health-data reads and changes, written in batches off the request path.
+
+A read of a resident's status, telemetry, location or alert is recorded as
+``(at, actor, role, action, resource, resident_id)`` — never the data itself.
+Requests put entries on a bounded queue and go on; one task writes whatever
+is queued in one statement every ``flush_interval`` (or at once when a batch
+is full). Policy when the queue is full: the request fails with 503 rather
+than serve health data unaudited. On shutdown the queue is drained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from api.principal import Principal
+from api.problems import Problem
+from eldercare.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    resource: str
+    resident_id: int | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditWriter:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        max_queue: int = 50_000,
+        batch: int = 2_000,
+        flush_interval: float = 0.2,
+    ) -> None:
+        self._pool = pool
+        self._queue: asyncio.Queue[AuditEntry] = asyncio.Queue(max_queue)
+        self._batch = batch
+        self._interval = flush_interval
+        self._task: asyncio.Task[None] | None = None
+        self.written = 0
+
+    def record(
+        self,
+        principal: Principal,
+        action: str,
+        resource: str,
+        *,
+        at: datetime,
+        resident_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        entry = AuditEntry(
+            at, principal.actor, principal.role.value, action, resource, resident_id, detail
+        )
+        try:
+            self._queue.put_nowait(entry)
+        except asyncio.QueueFull as exc:
+            log.warning("audit_queue_full")
+            raise Problem(
+                503, "the audit log is behind; retry shortly", headers={"Retry-After": "1"}
+            ) from exc
+
+    async def __aenter__(self) -> AuditWriter:
+        self._task = asyncio.create_task(self._run(), name="audit-writer")
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    def _take(self) -> list[AuditEntry]:
+        entries: list[AuditEntry] = []
+        while len(entries) < self._batch:
+            try:
+                entries.append(self._queue.get_nowait())
+            except asyncio.QueueEmpty:
+                break
+        return entries
+
+    async def flush(self) -> int:
+        """Write everything queued now; returns how many rows were written."""
+        total = 0
+        while entries := self._take():
+            try:
+                async with self._pool.connection() as conn, conn.cursor() as cur:
+                    await cur.executemany(
+                        "INSERT INTO audit_log (at, actor, role, action, resource, resident_id,"
+                        " detail) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                        [
+                            (
+                                e.at,
+                                e.actor,
+                                e.role,
+                                e.action,
+                                e.resource,
+                                e.resident_id,
+                                Jsonb(e.detail),
+                            )
+                            for e in entries
+                        ],
+                    )
+            except Exception:
+                for e in entries:  # keep them for the next attempt, as room allows
+                    with contextlib.suppress(asyncio.QueueFull):
+                        self._queue.put_nowait(e)
+                raise
+            total += len(entries)
+        self.written += total
+        return total
+
+    async def _run(self) -> None:
+        while True:
+            entry = await self._queue.get()
+            self._queue.put_nowait(entry)  # put back: flush takes it with the rest
+            try:
+                await self.flush()
+            except Exception as exc:  # keep the writer alive across a database outage
+                log.warning("audit_flush_failed", error_type=type(exc).__name__)
+            await asyncio.sleep(self._interval)

@@ -1,0 +1,178 @@
+"""Live updates: the internal alert and dispatch topics fanned out to WebSocket clients.
+
+One MQTT subscription per API process (``eldercare/v1/internal/alerts`` and
+``.../dispatch``); each message is offered to every connected client whose
+scope covers it: the centre gets alerts and order changes of its district,
+a family its residents' events, a worker their own offers and orders. Each
+client has a bounded queue; a client that falls that far behind is
+disconnected (close code 1013, try again) rather than slowing everyone.
+Without a broker (tests, single process) changes are fanned out locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiomqtt
+import msgspec
+from psycopg_pool import AsyncConnectionPool
+
+from api.principal import Principal, Role
+from eldercare.logs import get_logger
+from eldercare.settings import parse_mqtt_url
+from eldercare.topics import ALERTS, DISPATCH
+
+log = get_logger(__name__)
+CLIENT_QUEUE = 256
+
+
+@dataclass(eq=False, slots=True)
+class LiveClient:
+    principal: Principal
+    queue: asyncio.Queue[bytes] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE))
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def classify(topic: str, data: dict[str, Any]) -> str:
+    """The ``kind`` a client sees: alert, offer (to a worker), order, or event."""
+    if topic == ALERTS:
+        return "alert"
+    if topic == DISPATCH:
+        kind = str(data.get("kind", data.get("type", "")))
+        return "offer" if "offer" in kind else "order"
+    return "event"
+
+
+def visible(p: Principal, kind: str, data: dict[str, Any], district: str | None) -> bool:
+    """Pure: may ``p`` see this message? ``district``: the resident's, when known."""
+    resident = data.get("resident_id")
+    if p.role is Role.ADMIN:
+        return True
+    if p.role is Role.FAMILY:
+        return kind != "offer" and resident in p.resident_ids
+    if p.role is Role.WORKER:
+        return p.worker_id is not None and str(data.get("worker_id")) == p.worker_id
+    if p.role in (Role.OPERATOR, Role.SUPERVISOR):
+        return district is not None and district == p.district
+    return False  # API keys do not subscribe
+
+
+class LiveHub:
+    def __init__(self, pool: AsyncConnectionPool, *, mqtt_url: str | None) -> None:
+        self._pool = pool
+        self._mqtt_url = mqtt_url
+        self._clients: set[LiveClient] = set()
+        self._districts: dict[int, str] = {}
+        self._client: aiomqtt.Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.ready = asyncio.Event()
+
+    async def __aenter__(self) -> LiveHub:
+        if self._mqtt_url:
+            self._task = asyncio.create_task(self._subscribe(), name="live-hub")
+        else:
+            self.ready.set()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def connected(self) -> int:
+        return len(self._clients)
+
+    def join(self, principal: Principal) -> LiveClient:
+        client = LiveClient(principal)
+        self._clients.add(client)
+        return client
+
+    def leave(self, client: LiveClient) -> None:
+        self._clients.discard(client)
+
+    async def publish_alert(self, data: dict[str, Any]) -> None:
+        """Tell every API process (and the console) about an operator's change."""
+        payload = msgspec.json.encode(data)
+        client = self._client
+        if client is not None:
+            try:
+                await client.publish(ALERTS, payload, qos=1)
+            except aiomqtt.MqttError as exc:
+                log.warning("live_publish_failed", error=str(exc))
+            else:
+                return
+        await self.deliver(ALERTS, payload)
+
+    async def _district(self, resident_id: object) -> str | None:
+        if not isinstance(resident_id, int):
+            return None
+        found = self._districts.get(resident_id)
+        if found is None:
+            async with self._pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT district FROM residents WHERE resident_id = %s", (resident_id,)
+                )
+                row = await cur.fetchone()
+            if row is None:
+                return None
+            if len(self._districts) > 100_000:
+                self._districts.clear()
+            found = self._districts[resident_id] = str(row[0])
+        return found
+
+    async def deliver(self, topic: str, payload: bytes) -> int:
+        """Offer one internal message to every client allowed to see it; returns how many."""
+        try:
+            data = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            log.warning("live_bad_message", topic=topic)
+            return 0
+        if not isinstance(data, dict) or not self._clients:
+            return 0
+        kind = classify(topic, data)
+        district = await self._district(data.get("resident_id"))
+        frame = msgspec.json.encode({"kind": kind, "data": data})
+        sent = 0
+        for client in list(self._clients):
+            if not visible(client.principal, kind, data, district):
+                continue
+            try:
+                client.queue.put_nowait(frame)
+                sent += 1
+            except asyncio.QueueFull:
+                client.overflowed.set()
+        return sent
+
+    async def _subscribe(self) -> None:
+        endpoint = parse_mqtt_url(self._mqtt_url or "")
+        delay = 0.5
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    endpoint.host,
+                    endpoint.port,
+                    username=endpoint.username,
+                    password=endpoint.password,
+                    identifier=f"eldercare-api-{uuid.uuid4().hex[:8]}",
+                    tls_context=ssl.create_default_context() if endpoint.tls else None,
+                ) as client:
+                    await client.subscribe([(ALERTS, 1), (DISPATCH, 1)])
+                    self._client = client
+                    self.ready.set()
+                    delay = 0.5
+                    async for message in client.messages:
+                        payload = message.payload
+                        if isinstance(payload, bytes | bytearray):
+                            await self.deliver(str(message.topic), bytes(payload))
+            except aiomqtt.MqttError as exc:
+                self._client = None
+                log.warning("live_broker_lost", error=str(exc), retry_in_s=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 15.0)

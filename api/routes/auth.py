@@ -1,0 +1,141 @@
+"""Login (OAuth2 password flow), refresh, logout, who am I; users and API keys (admin)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+
+from api.deps import Ctx, Db, Me, require, utcnow
+from api.identity import (
+    IdentityError,
+    create_api_key,
+    create_user,
+    find_login,
+    open_session,
+    revoke_session,
+    rotate_session,
+)
+from api.principal import Perm, Principal, Role
+from api.problems import Problem
+from api.schemas import ApiKeyCreate, ApiKeyOut, MeOut, RefreshIn, TokenOut, UserCreate, UserOut
+from api.security import InvalidToken, issue_access_token, split_refresh_token, verify_password
+
+router = APIRouter(tags=["auth"])
+_BAD_LOGIN = "wrong username or password"
+
+
+def _tokens(ctx: Ctx, user_id: int, sid: uuid.UUID, refresh: str) -> TokenOut:
+    access = issue_access_token(
+        user_id=user_id, session_id=sid, secret=ctx.secret, now=utcnow(), ttl=ctx.access_ttl
+    )
+    return TokenOut(
+        access_token=access, refresh_token=refresh, expires_in=ctx.settings.api_access_ttl_s
+    )
+
+
+@router.post(
+    "/auth/token",
+    response_model=TokenOut,
+    responses={
+        401: {"description": "wrong username or password"},
+        429: {"description": "too many failed logins"},
+    },
+)
+async def login(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], ctx: Ctx, db: Db
+) -> TokenOut:
+    client = request.client.host if request.client else "-"
+    key = f"{form.username.lower()}|{client}"
+    now = utcnow()
+    wait = ctx.limiter.retry_after(key, now)
+    if wait is not None:
+        raise Problem(
+            429,
+            f"too many failed logins; try again in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
+    found = await find_login(db, form.username) if len(form.username) <= 64 else None
+    ok = await asyncio.to_thread(
+        verify_password, form.password[:200], found.password_hash if found else None
+    )
+    if found is None or not ok or found.disabled:
+        ctx.limiter.failed(key, now)
+        raise Problem(401, _BAD_LOGIN, headers={"WWW-Authenticate": "Bearer"})
+    ctx.limiter.succeeded(key)
+    sid, refresh = await open_session(db, found.user_id, now=now, ttl=ctx.refresh_ttl)
+    return _tokens(ctx, found.user_id, sid, refresh)
+
+
+@router.post(
+    "/auth/refresh",
+    response_model=TokenOut,
+    responses={401: {"description": "invalid, reused or revoked refresh token"}},
+)
+async def refresh(body: RefreshIn, ctx: Ctx, db: Db) -> TokenOut:
+    try:
+        user_id, sid, new = await rotate_session(
+            db, body.refresh_token, now=utcnow(), ttl=ctx.refresh_ttl
+        )
+    except InvalidToken as exc:
+        with contextlib.suppress(InvalidToken):  # a reuse revoked the session: drop it here
+            ctx.forget(f"s:{split_refresh_token(body.refresh_token)}")
+        raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    return _tokens(ctx, user_id, sid, new)
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(me: Me, ctx: Ctx, db: Db) -> None:
+    """Revokes the session: its refresh token and every access token issued in it."""
+    if me.session_id is None:
+        raise Problem(400, "API keys do not log out; an admin revokes them")
+    await revoke_session(db, uuid.UUID(me.session_id), reason="logout")
+    ctx.forget(f"s:{me.session_id}")
+
+
+@router.get("/me", response_model=MeOut)
+async def whoami(me: Me) -> MeOut:
+    return MeOut(
+        id=me.user_id,
+        username=me.username,
+        role=me.role.value,
+        display_name=me.display_name,
+        district=me.district,
+        worker_id=me.worker_id,
+        resident_ids=list(me.resident_ids) if me.role is Role.FAMILY else [],
+    )
+
+
+@router.post("/users", response_model=UserOut, status_code=201, tags=["admin"])
+async def add_user(
+    body: UserCreate, admin: Annotated[Principal, Depends(require(Perm.MANAGE_USERS))], db: Db
+) -> UserOut:
+    try:
+        user_id = await create_user(
+            db,
+            username=body.username,
+            password=body.password,
+            role=Role(body.role),
+            display_name=body.display_name,
+            district=body.district,
+            worker_id=body.worker_id,
+            resident_ids=body.resident_ids,
+        )
+    except IdentityError as exc:
+        raise Problem(409 if "taken" in str(exc) else 422, str(exc)) from exc
+    del admin
+    return UserOut(id=user_id, username=body.username, role=body.role)
+
+
+@router.post("/api-keys", response_model=ApiKeyOut, status_code=201, tags=["admin"])
+async def add_api_key(
+    body: ApiKeyCreate, admin: Annotated[Principal, Depends(require(Perm.MANAGE_USERS))], db: Db
+) -> ApiKeyOut:
+    key_id, key = await create_api_key(
+        db, name=body.name, scopes=body.scopes, district=body.district, created_by=admin.user_id
+    )
+    return ApiKeyOut(id=key_id, key=key)

@@ -1,0 +1,217 @@
+"""Residents: the scoped list, a profile with contacts, geofences and bands; new residents."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import Response
+from psycopg.rows import dict_row
+from pydantic import Field
+
+from api.deps import Ctx, Db, require, utcnow
+from api.idempotency import idempotent, request_hash
+from api.pagination import MAX_LIMIT, decode_id_cursor, page
+from api.principal import Perm, Principal, Role
+from api.problems import Problem, not_found
+from api.schemas import (
+    Contact,
+    Geofence,
+    GeofenceIn,
+    Page,
+    ResidentDetail,
+    ResidentId,
+    ResidentSummary,
+    RowId,
+    Strict,
+)
+from api.scoping import ensure_resident, json_response
+from eldercare.registry import (
+    CONDITIONS,
+    EmergencyContact,
+    NewResident,
+    RegistryError,
+    add_residents,
+)
+
+router = APIRouter(tags=["residents"])
+Reader = Annotated[Principal, Depends(require(Perm.READ_RESIDENTS))]
+Writer = Annotated[Principal, Depends(require(Perm.WRITE_RESIDENTS))]
+
+
+class ResidentCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    birth_year: int = Field(ge=1900, le=2100)
+    sex: str | None = Field(default=None, pattern="^(female|male)$")
+    address: str = Field(default="", max_length=500)
+    district: str = Field(min_length=1, max_length=100)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    living_alone: bool = False
+    conditions: list[str] = Field(default_factory=list, max_length=len(CONDITIONS))
+    contacts: list[Contact] = Field(default_factory=list, max_length=10)
+    external_ref: str | None = Field(default=None, max_length=100)
+
+
+@router.get("/residents", response_model=Page[ResidentSummary])
+async def list_residents(
+    *,
+    me: Reader,
+    db: Db,
+    district: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    cursor: str | None = None,
+) -> Response:
+    scope, params = me.resident_scope("r.resident_id", "r.district")
+    where, args = [scope], list(params)
+    if district is not None:
+        where.append("r.district = %s")
+        args.append(district)
+    if q:
+        where.append("r.name ILIKE %s")
+        args.append("%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
+    after = decode_id_cursor(cursor)
+    if after is not None:
+        where.append("r.resident_id > %s")
+        args.append(after)
+    async with db.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT r.resident_id AS id, r.name, r.district, r.birth_year, r.living_alone,"
+            " (SELECT count(*) FROM alerts a WHERE a.resident_id = r.resident_id"
+            "  AND a.closed_at IS NULL)::int AS open_alerts"
+            f" FROM residents r WHERE {' AND '.join(where)} ORDER BY r.resident_id LIMIT %s",
+            [*args, limit + 1],
+        )
+        rows = await cur.fetchall()
+    return json_response(page(rows, limit=limit, key=["id"]))
+
+
+async def resident_detail(db: Db, resident_id: int) -> dict[str, Any]:
+    async with db.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT r.resident_id AS id, r.external_ref, r.name, r.birth_year, r.sex, r.district,"
+            " r.address, r.home_lat, r.home_lon, r.living_alone, r.conditions,"
+            " r.emergency_contacts AS contacts,"
+            " COALESCE((SELECT json_agg(json_build_object('id', g.id, 'name', g.name,"
+            "  'lat', g.lat, 'lon', g.lon, 'radius_m', g.radius_m) ORDER BY g.id)"
+            "  FROM resident_geofences g WHERE g.resident_id = r.resident_id), '[]') AS geofences,"
+            " COALESCE((SELECT json_agg(json_build_object('device_id', w.device_id,"
+            "  'model', w.model, 'revoked', w.revoked_at IS NOT NULL) ORDER BY w.device_id)"
+            "  FROM wristbands w WHERE w.resident_id = r.resident_id), '[]') AS wristbands"
+            " FROM residents r WHERE r.resident_id = %s",
+            (resident_id,),
+        )
+        row = await cur.fetchone()
+    if row is None:
+        raise not_found(f"resident {resident_id}")
+    lat, lon = row.pop("home_lat"), row.pop("home_lon")
+    row["home"] = {"lat": lat, "lon": lon} if lat is not None and lon is not None else None
+    row["thresholds"] = {}  # per-resident thresholds: the alerts branch's migration 008
+    return row
+
+
+@router.get(
+    "/residents/{resident_id}",
+    response_model=ResidentDetail,
+    responses={404: {"description": "no such resident in your scope"}},
+)
+async def get_resident(resident_id: ResidentId, me: Reader, ctx: Ctx, db: Db) -> Response:
+    await ensure_resident(db, me, resident_id)
+    row = await resident_detail(db, resident_id)
+    if me.role is Role.WORKER:
+        row["contacts"] = []  # a worker calls the centre, not the family
+    ctx.audit.record(
+        me, "read_resident", f"resident:{resident_id}", at=utcnow(), resident_id=resident_id
+    )
+    return json_response(row)
+
+
+@router.post("/residents", response_model=ResidentDetail, status_code=201)
+async def create_resident(
+    body: ResidentCreate,
+    me: Writer,
+    ctx: Ctx,
+    db: Db,
+    idempotency_key: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Register a resident. Send an ``Idempotency-Key`` to make a retry safe."""
+    if me.role is not Role.ADMIN and body.district != me.district:
+        raise Problem(403, "you can only register residents in your own district")
+
+    async def create() -> tuple[int, Any]:
+        try:
+            new = NewResident(
+                name=body.name,
+                birth_year=body.birth_year,
+                sex=body.sex,
+                address=body.address,
+                district=body.district,
+                home_lat=body.home_lat,
+                home_lon=body.home_lon,
+                living_alone=body.living_alone,
+                conditions=tuple(body.conditions),
+                emergency_contacts=tuple(
+                    EmergencyContact(c.name, c.relation, c.phone) for c in body.contacts
+                ),
+                external_ref=body.external_ref,
+            )
+            (resident_id,) = await add_residents(db, [new])
+        except RegistryError as exc:
+            raise Problem(422, str(exc)) from exc
+        except psycopg.errors.UniqueViolation as exc:
+            raise Problem(409, "a resident with this external_ref exists") from exc
+        ctx.audit.record(
+            me, "create_resident", f"resident:{resident_id}", at=utcnow(), resident_id=resident_id
+        )
+        return 201, await resident_detail(db, resident_id)
+
+    fingerprint = request_hash("POST", "/residents", body.model_dump(mode="json"))
+    return await idempotent(db, me, idempotency_key, fingerprint=fingerprint, create=create)
+
+
+@router.post(
+    "/residents/{resident_id}/geofences",
+    response_model=Geofence,
+    status_code=201,
+    responses={404: {"description": "no such resident in your scope"}},
+)
+async def add_geofence(
+    resident_id: ResidentId, body: GeofenceIn, me: Writer, ctx: Ctx, db: Db
+) -> Geofence:
+    await ensure_resident(db, me, resident_id)
+    cur = await db.execute(
+        "INSERT INTO resident_geofences (resident_id, name, lat, lon, radius_m)"
+        " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+        (resident_id, body.name, body.lat, body.lon, body.radius_m),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise RuntimeError("INSERT ... RETURNING gave no row for a geofence")
+    ctx.audit.record(
+        me, "add_geofence", f"resident:{resident_id}", at=utcnow(), resident_id=resident_id
+    )
+    return Geofence(
+        id=int(row[0]), name=body.name, lat=body.lat, lon=body.lon, radius_m=body.radius_m
+    )
+
+
+@router.delete(
+    "/residents/{resident_id}/geofences/{geofence_id}",
+    status_code=204,
+    responses={404: {"description": "no such geofence in your scope"}},
+)
+async def delete_geofence(
+    resident_id: ResidentId, geofence_id: RowId, me: Writer, ctx: Ctx, db: Db
+) -> None:
+    await ensure_resident(db, me, resident_id)
+    cur = await db.execute(
+        "DELETE FROM resident_geofences WHERE id = %s AND resident_id = %s",
+        (geofence_id, resident_id),
+    )
+    if cur.rowcount != 1:
+        raise not_found(f"geofence {geofence_id}")
+    ctx.audit.record(
+        me, "delete_geofence", f"resident:{resident_id}", at=utcnow(), resident_id=resident_id
+    )

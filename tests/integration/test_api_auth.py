@@ -1,0 +1,126 @@
+"""Login, refresh rotation with reuse detection, logout revocation, rate limit, API keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.app import InsecureSecretError, create_app
+from tests.api_support import api_client, api_settings, bearer, login, password, seed
+
+
+async def test_login_me_refresh_logout(db_url: str) -> None:
+    s = await seed(db_url)
+    async with api_client(api_settings(db_url)) as (_app, client):
+        tokens = await login(client, "family")
+        assert tokens["token_type"] == "bearer"
+        me = await client.get("/me", headers=bearer(tokens["access_token"]))
+        assert me.status_code == 200
+        assert me.json()["role"] == "family"
+        assert me.json()["resident_ids"] == [s.residents["a1"]]
+
+        r = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert r.status_code == 200
+        rotated = r.json()
+        assert rotated["refresh_token"] != tokens["refresh_token"]
+        assert (await client.get("/me", headers=bearer(rotated["access_token"]))).status_code == 200
+
+        # the old refresh token replayed: the whole family is revoked
+        r = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
+        assert r.status_code == 401
+        assert r.headers["content-type"] == "application/problem+json"
+        r = await client.post("/auth/refresh", json={"refresh_token": rotated["refresh_token"]})
+        assert r.status_code == 401
+        assert (await client.get("/me", headers=bearer(rotated["access_token"]))).status_code == 401
+
+        fresh = await login(client, "family")
+        out = await client.post("/auth/logout", headers=bearer(fresh["access_token"]))
+        assert out.status_code == 204
+        assert (await client.get("/me", headers=bearer(fresh["access_token"]))).status_code == 401
+        r = await client.post("/auth/refresh", json={"refresh_token": fresh["refresh_token"]})
+        assert r.status_code == 401
+
+
+async def test_revocation_seen_by_another_process_after_the_cache(db_url: str) -> None:
+    await seed(db_url)
+    settings = api_settings(db_url, api_principal_cache_s=0)
+    async with api_client(settings) as (_a, one), api_client(settings) as (_b, two):
+        tokens = await login(one, "operator")
+        assert (await two.get("/me", headers=bearer(tokens["access_token"]))).status_code == 200
+        assert (
+            await one.post("/auth/logout", headers=bearer(tokens["access_token"]))
+        ).status_code == 204
+        assert (await two.get("/me", headers=bearer(tokens["access_token"]))).status_code == 401
+
+
+async def test_login_rate_limited(db_url: str) -> None:
+    await seed(db_url)
+    async with api_client(api_settings(db_url, api_login_attempts=3)) as (_app, client):
+        for _ in range(3):
+            r = await client.post(
+                "/auth/token", data={"username": "admin", "password": "nope-nope"}
+            )
+            assert r.status_code == 401
+        r = await client.post(
+            "/auth/token", data={"username": "admin", "password": password("admin")}
+        )
+        assert r.status_code == 429
+        assert int(r.headers["retry-after"]) >= 1
+        # another user from the same address is not locked out
+        assert (
+            await client.post(
+                "/auth/token", data={"username": "operator", "password": password("operator")}
+            )
+        ).status_code == 200
+
+
+async def test_bad_credentials_and_tokens(db_url: str) -> None:
+    await seed(db_url)
+    async with api_client(api_settings(db_url)) as (_app, client):
+        r = await client.post("/auth/token", data={"username": "nobody", "password": "x" * 9})
+        assert r.status_code == 401
+        assert r.json()["title"] == "Not authenticated"
+        assert (await client.get("/me")).status_code == 401
+        assert (await client.get("/me", headers=bearer("not.a.jwt"))).status_code == 401
+        assert (await client.get("/me", headers=bearer("eck_deadbeef_x"))).status_code == 401
+        forged = await login(client, "family")
+        head, body, _sig = forged["access_token"].split(".")
+        r = await client.get("/me", headers=bearer(f"{head}.{body}.AAAA"))
+        assert r.status_code == 401
+
+
+async def test_api_key_scopes(db_url: str) -> None:
+    s = await seed(db_url)
+    async with api_client(api_settings(db_url)) as (_app, client):
+        admin = await login(client, "admin")
+        r = await client.post(
+            "/api-keys",
+            headers=bearer(admin["access_token"]),
+            json={"name": "city-dashboard", "scopes": ["alerts:read"], "district": "Rucheng"},
+        )
+        assert r.status_code == 201
+        key = r.json()["key"]
+        alerts = await client.get("/alerts", headers=bearer(key))
+        assert alerts.status_code == 200
+        assert [a["id"] for a in alerts.json()["items"]] == [s.alerts["a1"]]  # its district only
+        status = await client.get(f"/residents/{s.residents['a1']}/status", headers=bearer(key))
+        assert status.status_code == 403  # no telemetry:read scope
+        r = await client.post(
+            "/api-keys",
+            headers=bearer(admin["access_token"]),
+            json={"name": "x", "scopes": ["everything"]},
+        )
+        assert r.status_code == 422
+        operator = await login(client, "operator")
+        r = await client.post(
+            "/api-keys",
+            headers=bearer(operator["access_token"]),
+            json={"name": "x", "scopes": ["alerts:read"]},
+        )
+        assert r.status_code == 403
+
+
+def test_default_secret_refused_outside_tests(db_url: str) -> None:
+    with pytest.raises(InsecureSecretError):
+        create_app(api_settings(db_url, environment="development"))
+    create_app(api_settings(db_url, environment="development"), allow_dev_secret=True)
+    create_app(api_settings(db_url, environment="development", api_secret_key="s" * 40))
