@@ -36,7 +36,7 @@ async function start(me) {
   replace($("user"), userBar(me));
   $("scope").textContent = me.district ? t("console.district", { d: districtName(me.district, lang()) }) : t("console.all_districts");
   setupTabs();
-  state.map = createMap($("map"), { onSelectAlert: select });
+  state.map = createMap($("map"), { onSelectAlert: select, district: me.district });
   document.addEventListener("ec:lang", rerender);
   setInterval(() => tickClocks($("queue"), $("detail")), 1000);
   live(onLive, (s) => {

@@ -12,11 +12,12 @@ import { progressOf, residentName, tickClocks } from "./queue.js";
 let generation = 0;
 const drafts = new Map(); // alert id -> {outcome, note} being entered (survives live re-renders)
 
+// key: in the status view; series: the telemetry bucket column; band: NEWS2's 0-score range
 export const VITALS = [
-  { key: "heart_rate", unit: "bpm", band: [51, 90], digits: 0 },
-  { key: "spo2", unit: "%", band: [96, 100], digits: 0 },
-  { key: "systolic_bp", unit: "mmHg", band: [111, 219], digits: 0 },
-  { key: "temperature", unit: "°C", band: [36.1, 38], digits: 1 },
+  { key: "heart_rate", series: "hr_avg", unit: "bpm", band: [51, 90], digits: 0 },
+  { key: "spo2", series: "spo2_avg", unit: "%", band: [96, 100], digits: 0 },
+  { key: "systolic_bp", series: "bp_sys_avg", unit: "mmHg", band: [111, 219], digits: 0 },
+  { key: "temperature", series: "skin_temp_avg", unit: "°C", band: null, digits: 1 }, // skin, not core
 ];
 
 export async function showDetail(pane, id, ctx) {
@@ -166,8 +167,8 @@ function residentCard(a, r) {
       : h("p", { class: "muted" }, t("common.none")));
 }
 
-function telemetryValue(row, key) {
-  return row[key] ?? row[`${key}_avg`] ?? row[`${key}_mean`] ?? null;
+function telemetryValue(row, p) {
+  return row[p.series] ?? row[p.key] ?? null;
 }
 
 function vitals(status, rows, start, end) {
@@ -181,7 +182,7 @@ function vitals(status, rows, start, end) {
   });
   const charts = VITALS.slice(0, 2).map((p) => h("figure", { class: "vital-chart" },
     h("figcaption", {}, `${label("vital", p.key)} · ${t("detail.last_24h")}`),
-    lineChart(rows.map((r) => ({ at: r.at ?? r.bucket ?? r.ts ?? r.time, value: telemetryValue(r, p.key) }))
+    lineChart(rows.map((r) => ({ at: r.bucket ?? r.at, value: telemetryValue(r, p) }))
       .filter((x) => x.value !== null), { start, end, band: p.band, label: label("vital", p.key), unit: p.unit })));
   return h("section", { class: "card", "aria-labelledby": "vitals-title" },
     h("h3", { id: "vitals-title" }, t("detail.vitals")),

@@ -8,7 +8,7 @@ import { SEVERITY } from "./severity.js";
 
 const L = globalThis.L;
 
-export function createMap(el, { onSelectAlert = () => {} } = {}) {
+export function createMap(el, { onSelectAlert = () => {}, district = null } = {}) {
   const map = L.map(el, { zoomSnap: 0.25, attributionControl: Boolean(tileUrl()), keyboard: true });
   const url = tileUrl();
   if (url) L.tileLayer(url, { attribution: CONFIG.tileAttribution, maxZoom: 19 }).addTo(map);
@@ -30,8 +30,11 @@ export function createMap(el, { onSelectAlert = () => {} } = {}) {
     }
   };
   drawDistricts();
-  map.fitBounds(bounds, { padding: [10, 10] });
-  const fit = () => map.fitBounds(bounds, { padding: [10, 10] });
+  // an operator's map opens on their district (with its neighbours around it)
+  const own = DISTRICTS.find((d) => d.name === district);
+  const home = own ? L.latLngBounds([[own.box[0], own.box[2]], [own.box[1], own.box[3]]]) : bounds;
+  const fit = () => map.fitBounds(home, { padding: [30, 30] });
+  fit();
 
   const legend = L.control({ position: "bottomleft" });
   legend.onAdd = () => {

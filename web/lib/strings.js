@@ -81,7 +81,7 @@ export const zh = {
   "vital.heart_rate": "心率",
   "vital.spo2": "血氧",
   "vital.systolic_bp": "收缩压",
-  "vital.temperature": "体温",
+  "vital.temperature": "体表温度",
 
   "sex.female": "女",
   "sex.male": "男",
@@ -343,7 +343,7 @@ export const en = {
   "vital.heart_rate": "Heart rate",
   "vital.spo2": "SpO₂",
   "vital.systolic_bp": "Systolic BP",
-  "vital.temperature": "Temperature",
+  "vital.temperature": "Skin temperature",
 
   "sex.female": "female",
   "sex.male": "male",
