@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from api import problems
+from api import openapi, problems
 from api.audit import AuditWriter
 from api.deps import ApiContext
 from api.live import LiveHub
@@ -81,6 +81,7 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
         lifespan=lifespan,
     )
     problems.install(app)
+    openapi.install(app)
     for module in (auth, residents, status, wristbands, alerts, audit, live):
         app.include_router(module.router)
     _mount_pages(app, web_dir(settings))

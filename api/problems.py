@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -115,6 +116,11 @@ async def _pool_timeout(_request: Request, _exc: Exception) -> Response:
     )
 
 
+async def _data_error(_request: Request, _exc: Exception) -> Response:
+    # a value PostgreSQL cannot take (a NUL character, out of range): the input's fault
+    return problem_response(422, "a value in the request cannot be stored or compared")
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("api_unhandled", path=request.url.path, error_type=type(exc).__name__)
     return problem_response(500, "an unexpected error occurred; it has been logged")
@@ -125,4 +131,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(PoolTimeout, _pool_timeout)
+    app.add_exception_handler(psycopg.DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)

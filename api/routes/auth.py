@@ -7,8 +7,7 @@ import contextlib
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Depends, Form, Request
 
 from api.deps import Ctx, Db, Me, require, utcnow
 from api.identity import (
@@ -47,10 +46,15 @@ def _tokens(ctx: Ctx, user_id: int, sid: uuid.UUID, refresh: str) -> TokenOut:
     },
 )
 async def login(
-    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], ctx: Ctx, db: Db
+    request: Request,
+    username: Annotated[str, Form(min_length=1, max_length=200)],
+    password: Annotated[str, Form(min_length=1, max_length=200)],
+    ctx: Ctx,
+    db: Db,
 ) -> TokenOut:
+    """OAuth2 password flow (form fields ``username``, ``password``)."""
     client = request.client.host if request.client else "-"
-    key = f"{form.username.lower()}|{client}"
+    key = f"{username.lower()}|{client}"
     now = utcnow()
     wait = ctx.limiter.retry_after(key, now)
     if wait is not None:
@@ -59,10 +63,8 @@ async def login(
             f"too many failed logins; try again in {wait} s",
             headers={"Retry-After": str(wait)},
         )
-    found = await find_login(db, form.username) if len(form.username) <= 64 else None
-    ok = await asyncio.to_thread(
-        verify_password, form.password[:200], found.password_hash if found else None
-    )
+    found = await find_login(db, username) if len(username) <= 64 else None
+    ok = await asyncio.to_thread(verify_password, password, found.password_hash if found else None)
     if found is None or not ok or found.disabled:
         ctx.limiter.failed(key, now)
         raise Problem(401, _BAD_LOGIN, headers={"WWW-Authenticate": "Bearer"})
