@@ -7,7 +7,8 @@ import { label, t } from "../lib/i18n.js";
 const DAY_START_H = 6;
 const DAY_END_H = 22;
 
-export async function renderBoard(panel, { workers }) {
+export async function renderBoard(panel, { workers, residents = [] }) {
+  const names = new Map(residents.map((r) => [r.id ?? r.resident_id, r.name]));
   const day = today();
   let orders;
   try {
@@ -36,14 +37,14 @@ export async function renderBoard(panel, { workers }) {
       list.sort((a, b) => Date.parse(a.window_start) - Date.parse(b.window_start)).map((o) => {
         const left = pos(o.booked_from ?? o.window_start);
         const right = pos(o.booked_until ?? o.window_end);
-        const text = `${clock(o.booked_from ?? o.window_start)}–${clock(o.booked_until ?? o.window_end)} ${label("service", o.service_type)} · ${o.resident_name ?? `#${o.resident_id}`} · ${label("order.state", o.state)}`;
+        const text = `${clock(o.booked_from ?? o.window_start)}–${clock(o.booked_until ?? o.window_end)} ${label("service", o.service_type)} · ${names.get(o.resident_id) ?? `#${o.resident_id}`} · ${label("order.state", o.state)}`;
         return h("li", {
           class: `block kind-${o.kind} state-${o.state}`, tabindex: 0, title: text, "aria-label": text,
           style: { left: `${left}%`, width: `${Math.max(1.5, right - left)}%` },
         }, o.kind === "emergency" ? "◆ " : "", label("service", o.service_type));
       })),
     h("span", { class: "now-line", style: { left: `${nowPos}%` }, "aria-hidden": "true" }));
-  const names = new Map(workers.map((w) => [w.worker_id, w]));
+  const staff = new Map(workers.map((w) => [w.worker_id, w]));
   replace(panel,
     h("h2", {}, t("board.title", { date: day.date })),
     h("div", { class: "board" },
@@ -52,7 +53,7 @@ export async function renderBoard(panel, { workers }) {
         h("span", { class: "hour-track" }, hours.map((hr) => h("span", { style: { left: `${((hr - DAY_START_H) / (DAY_END_H - DAY_START_H)) * 100}%` } }, `${hr}:00`)))),
       h("ol", { class: "lanes" },
         [...byWorker.entries()].map(([id, list]) => {
-          const w = names.get(id);
+          const w = staff.get(id);
           return lane(w?.name ?? id, w ? ` ${label("worker.status", w.status)}` : "", list);
         }),
         unassigned.length ? lane(t("board.unassigned"), "", unassigned) : null)),

@@ -9,7 +9,7 @@ import { CLOSED } from "../lib/severity.js";
 import { renderBoard } from "./board.js";
 import { showDetail } from "./detail.js";
 import { renderFigures } from "./figures.js";
-import { renderQueue, tickClocks } from "./queue.js";
+import { renderQueue, setWorkerNames, tickClocks } from "./queue.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -70,6 +70,7 @@ async function refreshAlerts() {
 async function refreshWorkers() {
   try {
     state.workers = await all("/workers");
+    setWorkerNames(state.workers);
     state.map?.setWorkers(state.workers);
     if (state.tab === "board") drawBoard();
   } catch {
@@ -123,9 +124,11 @@ function onLive(msg) {
     drawQueue();
     if (state.selected === id) showDetail($("detail"), id, detailContext());
   } else if ((kind === "order" || kind === "offer") && data) {
-    const alertId = data.alert_id;
+    // dispatch events: {kind, order_id, to_state, worker_id, order: {...}}
+    const order = data.order ?? data;
+    const alertId = order.alert_id;
     if (alertId !== undefined && alertId !== null && state.alerts.has(alertId)) {
-      state.alerts.get(alertId).order = { ...state.alerts.get(alertId).order, ...data };
+      state.alerts.get(alertId).order = order;
       drawQueue();
       if (state.selected === alertId) showDetail($("detail"), alertId, detailContext());
     }
@@ -161,7 +164,7 @@ function select(id) {
 }
 
 function drawBoard() {
-  renderBoard($("panel-board"), { workers: state.workers, me: state.me });
+  renderBoard($("panel-board"), { workers: state.workers, residents: state.residents });
 }
 
 function setupTabs() {

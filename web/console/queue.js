@@ -11,12 +11,20 @@ export function residentName(a) {
   return a.resident?.name ?? a.resident_name ?? `#${a.resident_id}`;
 }
 
+const workerNames = new Map();
+export function setWorkerNames(workers) {
+  for (const w of workers) workerNames.set(w.worker_id, w.name);
+}
+
+/** Who is coming for an alert: the API's progress, else the live order of the alert. */
 export function progressOf(a) {
-  const p = a.progress ?? null;
-  if (p) return p;
   const o = a.order ?? null;
-  if (!o) return null;
-  return { worker_name: o.worker_name ?? o.worker_id, status: o.state, eta_s: o.eta_s ?? null };
+  const p = a.progress ?? null;
+  if (o && o.state && !(p && p.status === o.state)) {
+    const eta = o.sla_due_at && o.state !== "on_site" ? Math.max(0, (Date.parse(o.sla_due_at) - Date.now()) / 1000) : null;
+    return { worker_name: workerNames.get(o.worker_id) ?? o.worker_name ?? o.worker_id, status: o.state, eta_s: p?.eta_s ?? eta };
+  }
+  return p;
 }
 
 export function renderQueue(list, alerts, { selected, onSelect }) {

@@ -47,8 +47,8 @@ export function lineChart(points, { start, end, band = null, label = "", unit = 
     s("line", { class: "axis", x1: pad.l, x2: W - pad.r, y1: H - pad.b, y2: H - pad.b }),
     s("text", { class: "tick", x: pad.l - 3, y: Y(hi - m) + 4, "text-anchor": "end" }, num(hi - m, 0)),
     s("text", { class: "tick", x: pad.l - 3, y: Y(lo + m) + 4, "text-anchor": "end" }, num(lo + m, 0)),
-    ticks.map((tx) =>
-      s("text", { class: "tick", x: X(tx), y: H - 3, "text-anchor": "middle" },
+    ticks.map((tx, i) =>
+      s("text", { class: "tick", x: X(tx), y: H - 3, "text-anchor": i === 0 ? "start" : i === ticks.length - 1 ? "end" : "middle" },
         new Date(tx).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }))),
     s("path", { class: "series", d }),
     last ? s("circle", { class: "last", cx: X(last.x), cy: Y(last.y), r: 2.5 }) : null,

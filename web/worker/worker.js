@@ -16,6 +16,7 @@ let orders = [];
 let lastFix = null;
 let lastSent = 0;
 const notes = new Map(); // order id -> note being typed
+const residents = new Map(); // resident id -> {name, address} (what the worker may see)
 
 signIn({ roles: ["worker"], gate: $("gate"), app: $("app"), onReady: start });
 
@@ -44,6 +45,15 @@ async function load() {
     const offered = await all(`/orders${query({ worker_id: me.worker_id, state: "offered" })}`).catch(() => []);
     const seen = new Set(list.map((o) => o.id));
     orders = list.concat(offered.filter((o) => !seen.has(o.id)));
+    await Promise.all([...new Set(orders.map((o) => o.resident_id))]
+      .filter((id) => !residents.has(id))
+      .map(async (id) => {
+        try {
+          residents.set(id, await api(`/residents/${id}`));
+        } catch {
+          /* out of scope (a finished order): shown by number */
+        }
+      }));
     render();
   } catch (e) {
     notify(t("common.load_failed", { what: t("worker.route"), why: e.message }), "error");
@@ -65,11 +75,11 @@ function render() {
 }
 
 function who(o) {
-  return o.resident_name ?? o.resident?.name ?? `#${o.resident_id}`;
+  return residents.get(o.resident_id)?.name ?? o.resident_name ?? `#${o.resident_id}`;
 }
 
 function where(o) {
-  return o.address ?? o.resident?.address ?? "";
+  return residents.get(o.resident_id)?.address ?? o.address ?? "";
 }
 
 function offerCard(o) {
