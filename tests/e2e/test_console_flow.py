@@ -204,6 +204,21 @@ async def accessibility_violations(page: Page) -> list[str]:
     return [str(v) for v in found]
 
 
+async def page_weight(page: Page) -> str:
+    """How heavy and fast the page's first load was (for the docs; not asserted)."""
+    got = await page.evaluate(
+        """() => {
+            const nav = performance.getEntriesByType('navigation')[0];
+            const res = performance.getEntriesByType('resource')
+                .filter(r => /\\.(js|css|png)$/.test(new URL(r.name).pathname));
+            return [Math.round(nav.domContentLoadedEventEnd), Math.round(nav.loadEventEnd),
+                    res.length, res.reduce((n, r) => n + r.decodedBodySize, 0)];
+        }"""
+    )
+    dcl, load, files, size = got
+    return f"DOMContentLoaded {dcl} ms, load {load} ms, {files} files, {size / 1024:.0f} KiB"
+
+
 async def fits_a_phone(page: Page) -> bool:
     width = await page.evaluate("() => document.documentElement.scrollWidth")
     return int(width) <= PHONE["width"]
@@ -241,6 +256,7 @@ async def fall_in_the_queue(
         publish_all(broker.url, vitals_history(world.parent_band))
         console = await sign_in(browser, f"{api_url}/console/", "op1", errors, viewport=DESKTOP)
         await console.wait_for_selector("#live[data-state='live']", timeout=15_000)
+        print("console page load:", await page_weight(console))
         await console.locator("#queue").get_by_text("当前没有待处理告警").wait_for()
 
         # the other resident presses SOS first: older, also critical

@@ -1,6 +1,7 @@
 // The family page: how is my parent, last seen, vitals, today's activity, any alert and who
 // is coming, services; book a service. Only the residents linked to this user are ever asked for.
-import { ApiError, api, items, live } from "../lib/api.js";
+import { ApiError, api, items, live, query } from "../lib/api.js";
+import { lineChart } from "../lib/charts.js";
 import { signIn, userBar } from "../lib/auth.js";
 import { h, notify, replace } from "../lib/dom.js";
 import { ago, clock, dateTime, eta, num, today } from "../lib/fmt.js";
@@ -52,13 +53,21 @@ async function start(user) {
   setInterval(load, 60000);
 }
 
+let lastActivity = [];
+
 async function load() {
   if (current === null) {
     replace($("status"), h("p", { class: "empty" }, t("family.no_resident")));
     return;
   }
   try {
-    lastStatus = await api(`/residents/${current}/status`);
+    const day = today();
+    const [status, activity] = await Promise.all([
+      api(`/residents/${current}/status`),
+      api(`/residents/${current}/telemetry${query({ start: day.start, end: new Date().toISOString(), bucket: "30m" })}`).catch(() => null),
+    ]);
+    lastStatus = status;
+    lastActivity = items(activity);
     render(lastStatus);
   } catch (e) {
     replace($("status"), h("p", { class: "form-error" }, t("common.load_failed", { what: t("family.title"), why: e.message })));
@@ -99,11 +108,23 @@ function render(s) {
       h("h2", { id: "act-h" }, t("family.activity")),
       h("p", {}, t("family.steps", { n: num(s.steps_today ?? 0) })),
       h("div", { class: "steps-bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": STEP_GOAL, "aria-valuenow": Math.min(STEP_GOAL, s.steps_today ?? 0), "aria-label": t("family.activity") },
-        h("span", { style: { width: `${Math.min(100, ((s.steps_today ?? 0) / STEP_GOAL) * 100)}%` } }))),
+        h("span", { style: { width: `${Math.min(100, ((s.steps_today ?? 0) / STEP_GOAL) * 100)}%` } })),
+      activityChart()),
     h("section", { class: "card", "aria-labelledby": "svc-h" },
       h("h2", { id: "svc-h" }, t("family.upcoming")),
       upcoming.length ? h("ul", { class: "list" }, upcoming.map(service)) : h("p", { class: "empty" }, t("family.no_upcoming")),
       past.length ? h("details", {}, h("summary", {}, t("family.past")), h("ul", { class: "list" }, past.map(service))) : null));
+}
+
+/** Steps through the day (the band's counter, per half hour) — when the band sent any. */
+function activityChart() {
+  const points = lastActivity.filter((r) => r.steps_max !== null && r.steps_max !== undefined)
+    .map((r) => ({ at: r.bucket, value: r.steps_max }));
+  if (points.length < 2) return null;
+  const day = today();
+  return h("figure", { class: "activity-chart" },
+    h("figcaption", { class: "muted small" }, t("family.steps_through_day")),
+    lineChart(points, { start: day.start, end: day.end, label: t("family.steps_through_day"), unit: "", height: 80, gapMs: 3 * 3600e3 }));
 }
 
 function service(o) {
