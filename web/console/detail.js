@@ -183,7 +183,7 @@ function vitals(status, rows, start, end) {
   const charts = VITALS.slice(0, 2).map((p) => h("figure", { class: "vital-chart" },
     h("figcaption", {}, `${label("vital", p.key)} · ${t("detail.last_24h")}`),
     lineChart(rows.map((r) => ({ at: r.bucket ?? r.at, value: telemetryValue(r, p) }))
-      .filter((x) => x.value !== null), { start, end, band: p.band, label: label("vital", p.key), unit: p.unit })));
+      .filter((x) => x.value !== null), { start, end, band: p.band, label: label("vital", p.key), unit: p.unit, digits: p.digits })));
   return h("section", { class: "card", "aria-labelledby": "vitals-title" },
     h("h3", { id: "vitals-title" }, t("detail.vitals")),
     status ? h("p", { class: "muted" }, t("family.last_seen", { when: ago(status.last_seen) }),

@@ -9,7 +9,7 @@ const W = 320;
  * points: [{at: Date|string, value: number}] over [start, end]; band: [low, high] shaded as
  * the normal range. Gaps longer than `gapMs` break the line (the band was off).
  */
-export function lineChart(points, { start, end, band = null, label = "", unit = "", height = 90, gapMs = 45 * 60e3 } = {}) {
+export function lineChart(points, { start, end, band = null, label = "", unit = "", digits = 0, height = 90, gapMs = 45 * 60e3 } = {}) {
   const H = height;
   const pad = { l: 30, r: 6, t: 6, b: 16 };
   const pts = points
@@ -37,7 +37,7 @@ export function lineChart(points, { start, end, band = null, label = "", unit = 
     prev = p.x;
   }
   const last = pts.at(-1);
-  const summary = last ? `${label}: ${num(last.y, 1)} ${unit}` : `${label}: –`;
+  const summary = `${label}: ${last ? `${num(last.y, digits)} ${unit}`.trim() : "–"}`;
   const ticks = [0, 6, 12, 18, 24].map((hrs) => x0 + (hrs / 24) * (x1 - x0));
   return s(
     "svg",
