@@ -82,6 +82,13 @@ function where(o) {
   return residents.get(o.resident_id)?.address ?? o.address ?? "";
 }
 
+/** A geo: link opens the phone's own map app at the resident's home (no web map needed). */
+function navigate(o) {
+  const home = residents.get(o.resident_id)?.home;
+  if (!home || !["accepted", "en_route"].includes(o.state)) return null;
+  return h("a", { href: `geo:${home.lat},${home.lon}?q=${home.lat},${home.lon}`, class: "nav-link" }, t("worker.navigate"));
+}
+
 function offerCard(o) {
   const accept = h("button", { type: "button", class: "primary", "data-action": "accept" }, t("worker.accept"));
   const reject = h("button", { type: "button", "data-action": "reject" }, t("worker.reject"));
@@ -131,7 +138,7 @@ function stop(o) {
       h("span", { class: "when" }, `${clock(o.booked_from ?? o.window_start)}–${clock(o.booked_until ?? o.window_end)}`),
       h("span", { class: `chip state-${o.state}` }, label("order.state", o.state))),
     h("div", {}, o.kind === "emergency" ? `◆ ${t("worker.emergency")} · ` : "", label("service", o.service_type), " · ", who(o)),
-    where(o) ? h("div", { class: "muted" }, where(o)) : null,
+    where(o) ? h("div", { class: "muted" }, where(o), " ", navigate(o)) : null,
     o.notes ? h("div", { class: "muted" }, o.notes) : null,
     buttons.length ? h("div", { class: "actions" }, buttons) : null,
     form);
