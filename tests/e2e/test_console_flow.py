@@ -39,6 +39,7 @@ if not CHROMIUM.is_file():
     )
 pytest.importorskip("playwright.async_api", reason="pip install -e '.[dev]' brings playwright")
 from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
+from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 from tests.integration.test_alert_engine import running_engine  # noqa: E402
 
@@ -185,7 +186,11 @@ async def sign_in(browser: Browser, url: str, user: str, errors: PageErrors,
     await page.get_by_label("用户名").fill(user)
     await page.get_by_label("密码").fill(PASSWORD)
     await page.get_by_role("button", name="登录").click()
-    await page.wait_for_selector("#app:not([hidden])")
+    try:
+        await page.wait_for_selector("#app:not([hidden])", timeout=20_000)
+    except PlaywrightTimeout:
+        said = await page.locator("#login-error").all_inner_texts()
+        raise AssertionError(f"{user} could not sign in at {url}: {said}") from None
     return page
 
 
@@ -271,6 +276,7 @@ async def fall_in_the_queue(
         publish_all(broker.url, [(device_topic(world.parent_band, Channel.EVENTS), encode(fall))])
         await console.locator(".queue-item[data-type='fall']").wait_for(timeout=2_000)
         print(f"fall in the console queue {time.monotonic() - started:.2f} s after publishing")
+        assert await console.locator("#announce").inner_text() == "新告警：危急，跌倒"
         yield Scene(world, browser, console, errors, broker.url)
     assert errors == []
 

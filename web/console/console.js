@@ -3,7 +3,7 @@ import { all, api, live, query } from "../lib/api.js";
 import { signIn, userBar } from "../lib/auth.js";
 import { h, notify, replace } from "../lib/dom.js";
 import { districtName } from "../lib/districts.js";
-import { lang, t } from "../lib/i18n.js";
+import { label, lang, t } from "../lib/i18n.js";
 import { createMap } from "../lib/map.js";
 import { CLOSED } from "../lib/severity.js";
 import { renderBoard } from "./board.js";
@@ -120,6 +120,8 @@ function onLive(msg) {
     else {
       state.alerts.set(id, { ...data, id });
       refreshSoon(); // a new alert: the list row brings the resident's name and district
+      // screen readers hear a new alert at once (the page makes no sound)
+      $("announce").textContent = t("console.new_alert", { severity: t(`severity.${data.severity}`), type: label("alert.type", data.type) });
     }
     drawQueue();
     if (state.selected === id) showDetail($("detail"), id, detailContext());

@@ -90,7 +90,7 @@ async function refresh() {
  * A JSON request with the access token; one refresh and retry on 401. Throws ApiError with
  * the problem+json body; on a lost session fires "ec:signed-out" on document.
  */
-export async function api(path, { method = "GET", body, headers = {}, retry = true } = {}) {
+export async function api(path, { method = "GET", body, headers = {}, retry = true, signOut = true } = {}) {
   const s = session();
   const h = { Accept: "application/json", ...headers };
   if (s) h.Authorization = `Bearer ${s.access}`;
@@ -101,9 +101,9 @@ export async function api(path, { method = "GET", body, headers = {}, retry = tr
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (res.status === 401 && retry && (await refresh())) {
-    return api(path, { method, body, headers, retry: false });
+    return api(path, { method, body, headers, retry: false, signOut });
   }
-  if (res.status === 401) {
+  if (res.status === 401 && signOut) {
     clearSession();
     document.dispatchEvent(new CustomEvent("ec:signed-out"));
   }
