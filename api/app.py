@@ -12,17 +12,22 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import msgspec
+import psycopg
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from psycopg.rows import TupleRow
+from psycopg.types.json import set_json_loads
+from psycopg_pool import AsyncConnectionPool
 
 from api import openapi, problems
 from api.audit import AuditWriter
 from api.deps import ApiContext
+from api.fastpath import StatusFastPath
 from api.live import LiveHub
 from api.routes import alerts, audit, auth, live, residents, status, wristbands
 from api.security import LoginLimiter
-from eldercare.db import open_pool
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
 
@@ -46,7 +51,7 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        pool = await open_pool(
+        pool = await open_api_pool(
             settings.require_database_url(),
             max_size=settings.db_pool_max,
             min_size=min(4, settings.db_pool_max),
@@ -80,12 +85,32 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
         "problem+json; lists are {items, next_cursor}. Anything outside your scope is 404.",
         lifespan=lifespan,
     )
+    app.add_middleware(StatusFastPath)
     problems.install(app)
     openapi.install(app)
     for module in (auth, residents, status, wristbands, alerts, audit, live):
         app.include_router(module.router)
     _mount_pages(app, web_dir(settings))
     return app
+
+
+async def open_api_pool(url: str, *, max_size: int, min_size: int, name: str
+                        ) -> AsyncConnectionPool:  # fmt: skip
+    """Like :func:`eldercare.db.open_pool`, but connections are in autocommit (reads take
+    one round trip) and are put back in autocommit whatever a request left them in."""
+
+    async def reset(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        await conn.set_autocommit(True)
+
+    async def configure(conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        set_json_loads(msgspec.json.decode, conn)  # json columns: several times faster
+
+    pool: AsyncConnectionPool = AsyncConnectionPool(
+        url, min_size=min_size, max_size=max_size, max_waiting=max_size * 50, timeout=10.0,
+        name=name, open=False, kwargs={"autocommit": True}, reset=reset, configure=configure,
+    )  # fmt: skip
+    await pool.open(wait=False)
+    return pool
 
 
 def web_dir(settings: Settings) -> Path:

@@ -48,9 +48,18 @@ def classify(topic: str, data: dict[str, Any]) -> str:
     return "event"
 
 
+def resident_of(data: dict[str, Any]) -> int | None:
+    """The resident a message is about: alerts carry it, dispatch events in their order."""
+    resident = data.get("resident_id")
+    order = data.get("order")
+    if resident is None and isinstance(order, dict):
+        resident = order.get("resident_id")
+    return resident if isinstance(resident, int) else None
+
+
 def visible(p: Principal, kind: str, data: dict[str, Any], district: str | None) -> bool:
     """Pure: may ``p`` see this message? ``district``: the resident's, when known."""
-    resident = data.get("resident_id")
+    resident = resident_of(data)
     if p.role is Role.ADMIN:
         return True
     if p.role is Role.FAMILY:
@@ -137,7 +146,7 @@ class LiveHub:
         if not isinstance(data, dict) or not self._clients:
             return 0
         kind = classify(topic, data)
-        district = await self._district(data.get("resident_id"))
+        district = await self._district(resident_of(data))
         frame = msgspec.json.encode({"kind": kind, "data": data})
         sent = 0
         for client in list(self._clients):

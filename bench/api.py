@@ -180,6 +180,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument("--profile", default=None,
+                        help="py-spy (if installed) samples the API during the status load"
+                        " into this file (collapsed stacks)")  # fmt: skip
     args = parser.parse_args()
 
     url = fresh_database("ec_bench_api")
@@ -194,10 +197,18 @@ def main() -> None:
             operator = login(base, "operator")
             status_reqs = [request_bytes(f"/residents/{rid}/status", tok) for rid, tok in family]
             alert_reqs = [request_bytes("/alerts?state=open&limit=50", operator)]
+            spy = None
+            if args.profile:
+                spy = subprocess.Popen(["py-spy", "record", "--pid", str(api.pid), "--format",
+                                        "raw", "-o", args.profile, "-d",
+                                        str(int(args.duration + args.warmup)), "-r", "200"],
+                                       stdout=subprocess.DEVNULL)  # fmt: skip
             cpu0, pg0 = cpu_seconds(api.pid), postgres_cpu_seconds()
             status = asyncio.run(load(port, status_reqs, connections=args.connections,
                                       duration=args.duration, warmup=args.warmup))  # fmt: skip
             cpu1, pg1 = cpu_seconds(api.pid), postgres_cpu_seconds()
+            if spy is not None:
+                spy.wait(60)
             alerts = asyncio.run(load(port, alert_reqs, connections=args.connections,
                                       duration=args.duration, warmup=args.warmup))  # fmt: skip
             cpu2, pg2 = cpu_seconds(api.pid), postgres_cpu_seconds()

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 
-from api.deps import Ctx, Db, Me, require, utcnow
+from api.deps import Ctx, Me, Tx, require, utcnow
 from api.identity import (
     IdentityError,
     create_api_key,
@@ -50,7 +50,7 @@ async def login(
     username: Annotated[str, Form(min_length=1, max_length=200)],
     password: Annotated[str, Form(min_length=1, max_length=200)],
     ctx: Ctx,
-    db: Db,
+    db: Tx,
 ) -> TokenOut:
     """OAuth2 password flow (form fields ``username``, ``password``)."""
     client = request.client.host if request.client else "-"
@@ -78,25 +78,25 @@ async def login(
     response_model=TokenOut,
     responses={401: {"description": "invalid, reused or revoked refresh token"}},
 )
-async def refresh(body: RefreshIn, ctx: Ctx, db: Db) -> TokenOut:
+async def refresh(body: RefreshIn, ctx: Ctx, db: Tx) -> TokenOut:
     try:
         user_id, sid, new = await rotate_session(
             db, body.refresh_token, now=utcnow(), ttl=ctx.refresh_ttl
         )
     except InvalidToken as exc:
         with contextlib.suppress(InvalidToken):  # a reuse revoked the session: drop it here
-            ctx.forget(f"s:{split_refresh_token(body.refresh_token)}")
+            ctx.forget_session(str(split_refresh_token(body.refresh_token)))
         raise Problem(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
     return _tokens(ctx, user_id, sid, new)
 
 
 @router.post("/auth/logout", status_code=204)
-async def logout(me: Me, ctx: Ctx, db: Db) -> None:
+async def logout(me: Me, ctx: Ctx, db: Tx) -> None:
     """Revokes the session: its refresh token and every access token issued in it."""
     if me.session_id is None:
         raise Problem(400, "API keys do not log out; an admin revokes them")
     await revoke_session(db, uuid.UUID(me.session_id), reason="logout")
-    ctx.forget(f"s:{me.session_id}")
+    ctx.forget_session(me.session_id)
 
 
 @router.get("/me", response_model=MeOut)
@@ -114,7 +114,7 @@ async def whoami(me: Me) -> MeOut:
 
 @router.post("/users", response_model=UserOut, status_code=201, tags=["admin"])
 async def add_user(
-    body: UserCreate, admin: Annotated[Principal, Depends(require(Perm.MANAGE_USERS))], db: Db
+    body: UserCreate, admin: Annotated[Principal, Depends(require(Perm.MANAGE_USERS))], db: Tx
 ) -> UserOut:
     try:
         user_id = await create_user(
@@ -135,7 +135,7 @@ async def add_user(
 
 @router.post("/api-keys", response_model=ApiKeyOut, status_code=201, tags=["admin"])
 async def add_api_key(
-    body: ApiKeyCreate, admin: Annotated[Principal, Depends(require(Perm.MANAGE_USERS))], db: Db
+    body: ApiKeyCreate, admin: Annotated[Principal, Depends(require(Perm.MANAGE_USERS))], db: Tx
 ) -> ApiKeyOut:
     key_id, key = await create_api_key(
         db, name=body.name, scopes=body.scopes, district=body.district, created_by=admin.user_id

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from psycopg.rows import dict_row
 from pydantic import Field
 
-from api.deps import Ctx, Db, require, utcnow
+from api.deps import Ctx, Db, Tx, require, utcnow
 from api.idempotency import idempotent, request_hash
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
 from api.principal import Perm, Principal, Role
@@ -133,7 +133,7 @@ async def create_resident(
     body: ResidentCreate,
     me: Writer,
     ctx: Ctx,
-    db: Db,
+    db: Tx,
     idempotency_key: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Register a resident. Send an ``Idempotency-Key`` to make a retry safe."""
@@ -178,7 +178,7 @@ async def create_resident(
     responses={404: {"description": "no such resident in your scope"}},
 )
 async def add_geofence(
-    resident_id: ResidentId, body: GeofenceIn, me: Writer, ctx: Ctx, db: Db
+    resident_id: ResidentId, body: GeofenceIn, me: Writer, ctx: Ctx, db: Tx
 ) -> Geofence:
     await ensure_resident(db, me, resident_id)
     cur = await db.execute(
@@ -203,7 +203,7 @@ async def add_geofence(
     responses={404: {"description": "no such geofence in your scope"}},
 )
 async def delete_geofence(
-    resident_id: ResidentId, geofence_id: RowId, me: Writer, ctx: Ctx, db: Db
+    resident_id: ResidentId, geofence_id: RowId, me: Writer, ctx: Ctx, db: Tx
 ) -> None:
     await ensure_resident(db, me, resident_id)
     cur = await db.execute(

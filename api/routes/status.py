@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from psycopg.rows import dict_row
 
-from api.deps import Ctx, Db, require, utcnow
+from api.deps import ApiContext, Ctx, Db, bearer, principal_for_token, require, utcnow
 from api.family_view import build_status
 from api.principal import Perm, Principal
-from api.problems import Problem, not_found
+from api.problems import Problem, forbidden, not_found
 from api.schemas import ResidentId, StatusOut, TelemetryOut
-from api.scoping import ensure_resident, json_response
+from api.scoping import encode, ensure_resident, json_response
 
 router = APIRouter(tags=["health"])
 HealthReader = Annotated[Principal, Depends(require(Perm.READ_HEALTH))]
@@ -28,6 +29,7 @@ SERVICES_SQL = "NULL::json AS upcoming, NULL::json AS past"
 ALERT_PROGRESS_SQL = "NULL::json"
 
 
+@functools.lru_cache(maxsize=16)
 def status_query(scope: str) -> str:
     return (
         "SELECT r.resident_id, r.name, r.conditions, d.last_seen, d.battery_pct, d.worn,"
@@ -44,14 +46,14 @@ def status_query(scope: str) -> str:
     )
 
 
-@router.get(
-    "/residents/{resident_id}/status",
-    response_model=StatusOut,
-    responses={404: {"description": "no such resident in your scope"}},
-)
-async def resident_status(resident_id: ResidentId, me: HealthReader, ctx: Ctx, db: Db) -> Response:
+async def status_body(ctx: ApiContext, token: str, resident_id: int) -> bytes:
+    """The family view as JSON bytes; raises :class:`Problem`. Shared by the route and the
+    ASGI fast path (:mod:`api.fastpath`)."""
+    me = await principal_for_token(ctx, token)
+    if not me.can(Perm.READ_HEALTH):
+        raise forbidden()
     scope, params = me.resident_scope("r.resident_id", "r.district")
-    async with db.cursor(row_factory=dict_row) as cur:
+    async with ctx.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(status_query(scope), [resident_id, *params])
         row = await cur.fetchone()
     if row is None:
@@ -64,7 +66,20 @@ async def resident_status(resident_id: ResidentId, me: HealthReader, ctx: Ctx, d
         full_precision=me.full_precision,
         location_decimals=ctx.settings.api_family_location_decimals,
     )
-    return json_response(body)
+    return encode(body)
+
+
+@router.get(
+    "/residents/{resident_id}/status",
+    response_model=StatusOut,
+    responses={404: {"description": "no such resident in your scope"}},
+)
+async def resident_status(resident_id: ResidentId, request: Request) -> Response:
+    """The family view: OK or needs attention (and why), vitals with NEWS2, location,
+    open alerts with progress, services. (Plain GETs are served by the fast path.)"""
+    ctx: ApiContext = request.app.state.ctx
+    body = await status_body(ctx, await bearer(request), resident_id)
+    return Response(body, media_type="application/json")
 
 
 _BUCKET = re.compile(r"^(\d{1,6})(s|m|h|d)$")

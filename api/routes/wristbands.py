@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from psycopg.rows import dict_row
 
-from api.deps import Ctx, Db, require, utcnow
+from api.deps import Ctx, Db, Tx, require, utcnow
 from api.principal import Perm, Principal, Role
 from api.problems import Problem, not_found
 from api.schemas import WristbandCreate, WristbandCredentials, WristbandOut
@@ -66,7 +66,7 @@ async def list_bands(me: Manager, db: Db) -> Response:
     status_code=201,
     responses={409: {"description": "the band or its resident is already paired"}},
 )
-async def provision(body: WristbandCreate, me: Manager, ctx: Ctx, db: Db) -> Response:
+async def provision(body: WristbandCreate, me: Manager, ctx: Ctx, db: Tx) -> Response:
     """Registers a band; the MQTT password is in this answer only (hashed at rest)."""
     if body.resident_id is not None:
         await ensure_resident(db, me, body.resident_id)
@@ -104,7 +104,7 @@ async def provision(body: WristbandCreate, me: Manager, ctx: Ctx, db: Db) -> Res
     response_model=WristbandCredentials,
     responses={404: {"description": "no such active band in your scope"}},
 )
-async def rotate(device_id: str, me: Manager, ctx: Ctx, db: Db) -> Response:
+async def rotate(device_id: str, me: Manager, ctx: Ctx, db: Tx) -> Response:
     """A new MQTT password (returned once); the old one stops working at the next broker reload."""
     band = await _scoped_band(db, me, device_id)
     if band["revoked"]:
@@ -131,7 +131,7 @@ async def rotate(device_id: str, me: Manager, ctx: Ctx, db: Db) -> Response:
     status_code=204,
     responses={404: {"description": "no such band in your scope"}},
 )
-async def revoke(device_id: str, me: Manager, ctx: Ctx, db: Db) -> None:
+async def revoke(device_id: str, me: Manager, ctx: Ctx, db: Tx) -> None:
     band = await _scoped_band(db, me, device_id)
     if not await revoke_wristband(db, device_id):
         raise Problem(409, f"wristband {device_id} is already revoked")

@@ -36,6 +36,16 @@ async def test_family_status_view(db_url: str) -> None:
         assert body["location"]["accuracy_m"] >= 111
         assert [a["id"] for a in body["alerts"]] == [s.alerts["a1"]]
         assert body["services"] == {"upcoming": [], "past": []}
+        # the ASGI fast path and the routed handler (taken with a query string) agree
+        routed = await client.get(
+            f"/residents/{s.residents['a1']}/status?via=route", headers=bearer(family)
+        )
+        assert routed.status_code == 200
+        assert routed.json() == body
+        other = await client.get(f"/residents/{s.residents['b1']}/status", headers=bearer(family))
+        assert other.status_code == 404
+        assert other.headers["content-type"] == "application/problem+json"
+        assert other.json()["status"] == 404
         operator = (await login(client, "operator"))["access_token"]
         exact = (
             await client.get(f"/residents/{s.residents['a1']}/status", headers=bearer(operator))

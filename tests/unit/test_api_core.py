@@ -205,3 +205,8 @@ def test_live_visibility() -> None:
     assert not visible(p(Role.WORKER, worker_id="W2"), "offer", offer, "A")
     assert not visible(p(Role.WORKER, worker_id="W1"), "alert", alert, "A")
     assert not visible(p(Role.INTEGRATION), "alert", alert, "A")
+    # dispatch events carry the resident in their order
+    event = {"kind": "accepted", "worker_id": "W1", "order": {"resident_id": 3}}
+    assert visible(p(Role.FAMILY, resident_ids=(3,)), "order", event, "A")
+    assert visible(p(Role.OPERATOR, district="A"), "order", event, "A")
+    assert not visible(p(Role.FAMILY, resident_ids=(4,)), "order", event, "A")
