@@ -1,6 +1,6 @@
 // The centre's figures over the last 30 days: orders by type, service hours, response times,
 // the share of emergencies reached within 15 minutes, and worker utilisation.
-import { api, query } from "../lib/api.js";
+import { ApiError, api, query } from "../lib/api.js";
 import { barChart } from "../lib/charts.js";
 import { h, replace } from "../lib/dom.js";
 import { duration, num, pct } from "../lib/fmt.js";
@@ -13,7 +13,8 @@ export async function renderFigures(panel, { me }) {
   try {
     r = await api(`/reports/summary${query({ start: start.toISOString(), end: end.toISOString(), district: me.district })}`);
   } catch (e) {
-    replace(panel, h("p", { class: "form-error" }, t("common.load_failed", { what: t("console.figures"), why: e.message })));
+    const why = e instanceof ApiError && e.status === 403 ? t("figures.forbidden") : t("common.load_failed", { what: t("console.figures"), why: e.message });
+    replace(panel, h("h2", {}, t("figures.title")), h("p", { class: e.status === 403 ? "empty" : "form-error" }, why));
     return;
   }
   const byType = Object.entries(r.orders_by_type ?? {}).map(([k, v]) => ({ label: label("service", k), value: v }));

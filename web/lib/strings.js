@@ -198,6 +198,7 @@ export const zh = {
 
   "figures.title": "中心数据（近 30 天）",
   "figures.visits": "上门次数",
+  "figures.forbidden": "中心数据仅对主管开放",
   "figures.hours": "服务时长（小时）",
   "figures.within15": "15 分钟内到达比例",
   "figures.utilisation": "人员利用率",
@@ -463,6 +464,7 @@ export const en = {
 
   "figures.title": "Centre figures (last 30 days)",
   "figures.visits": "Visits",
+  "figures.forbidden": "The centre's figures are for supervisors",
   "figures.hours": "Service hours",
   "figures.within15": "Reached within 15 min",
   "figures.utilisation": "Utilisation",
