@@ -113,6 +113,8 @@ async def seed(db_url: str, prefix: str) -> World:
             )
         await create_user(conn, username="op1", password=PASSWORD, role=Role.OPERATOR,
                           display_name="调度员 李", district=DISTRICT)  # fmt: skip
+        await create_user(conn, username="sup1", password=PASSWORD, role=Role.SUPERVISOR,
+                          display_name="主管 周", district=DISTRICT)  # fmt: skip
         await create_user(conn, username="worker1", password=PASSWORD, role=Role.WORKER,
                           display_name=WORKER_NAME, worker_id="W-E2E-1")  # fmt: skip
         await create_user(conn, username="family1", password=PASSWORD, role=Role.FAMILY,
@@ -385,9 +387,13 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         await console.locator("#panel-board .block.kind-emergency").wait_for()
         await shot(console, "board.png")
         await console.get_by_role("tab", name="中心数据").click()
-        await console.locator("#panel-figures .kpi").first.wait_for()
-        await shot(console, "figures.png")
-        assert await accessibility_violations(console) == []
+        await console.locator("#panel-figures").get_by_text("仅对主管开放").wait_for()  # 403
+        supervisor = await sign_in(browser, f"{api_url}/console/", "sup1", errors,
+                                   viewport=DESKTOP)  # fmt: skip
+        await supervisor.get_by_role("tab", name="中心数据").click()
+        await supervisor.locator("#panel-figures .kpi").first.wait_for()
+        await shot(supervisor, "figures.png")
+        assert await accessibility_violations(supervisor) == []
 
 
 async def test_a_family_member_sees_only_their_parent(
