@@ -296,7 +296,7 @@ async def test_a_fall_is_in_the_queue_within_2_s_by_priority_and_the_operator_cl
     db_url: str, broker: Broker, topic_prefix: str, api_url: str
 ) -> None:
     async with fall_in_the_queue(db_url, broker, topic_prefix, api_url) as scene:
-        console = scene.console
+        console, browser = scene.console, scene.browser
         item = console.locator(".queue-item[data-type='fall']")
         await console.wait_for_timeout(1100)  # the long-lie clock has ticked
         text = await item.inner_text()
@@ -317,6 +317,16 @@ async def test_a_fall_is_in_the_queue_within_2_s_by_priority_and_the_operator_cl
         await console.get_by_role("tab", name="地图").click()
         await console.locator(".leaflet-marker-icon.pin.sev-critical").first.wait_for()
         await shot(console, "map.png")
+
+        # the family sees that something is wrong, and that the centre has it
+        family = await sign_in(browser, f"{api_url}/family/", "family1", scene.errors,
+                               viewport=PHONE)  # fmt: skip
+        await family.locator(".big-state.attention").wait_for()
+        await family.locator(".alert-box").get_by_text("跌倒").wait_for()
+        assert OTHER_NAME not in await family.locator("body").inner_text()
+        await shot(family, "family.png", full_page=True)
+        assert await fits_a_phone(family)
+        assert await accessibility_violations(family) == []
 
         detail = console.locator("#detail")
         await detail.get_by_role("button", name="确认告警").click()
