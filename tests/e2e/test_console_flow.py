@@ -314,8 +314,12 @@ async def test_a_fall_is_in_the_queue_within_2_s_by_priority_and_the_operator_cl
         await open_the_fall(console)
         await shot(console, "alert-detail.png")
         assert await accessibility_violations(console) == []
-        await console.get_by_role("tab", name="地图").click()
+        await console.locator("#detail").get_by_role("button", name="在地图上显示").click()
+        assert (
+            await console.get_by_role("tab", name="地图").get_attribute("aria-selected") == "true"
+        )
         await console.locator(".leaflet-marker-icon.pin.sev-critical").first.wait_for()
+        await console.wait_for_timeout(400)  # the zoom animation
         await shot(console, "map.png")
 
         # the family sees that something is wrong, and that the centre has it

@@ -61,7 +61,7 @@ export function createMap(el, { onSelectAlert = () => {}, district = null } = {}
     map,
     fit,
     focus(lat, lon) {
-      if (Number.isFinite(lat) && Number.isFinite(lon)) map.setView([lat, lon], Math.max(map.getZoom(), 14));
+      if (Number.isFinite(lat) && Number.isFinite(lon)) map.setView([lat, lon], Math.max(map.getZoom(), 16));
     },
     setResidents(list) {
       residents.clearLayers();
