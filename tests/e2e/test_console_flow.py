@@ -10,6 +10,7 @@ Set ELDERCARE_SCREENSHOTS=docs/screenshots to keep PNGs of the main screens.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -348,6 +349,29 @@ async def test_a_fall_is_in_the_queue_within_2_s_by_priority_and_the_operator_cl
         await console.get_by_role("tab", name="Map").wait_for()
 
 
+@contextlib.asynccontextmanager
+async def running_dispatch(db_url: str, broker_url: str) -> AsyncIterator[None]:
+    """The dispatch service: it syncs the catalogue and publishes every order change (the
+    outbox) for the live feed. Automatic dispatch is off: here the operator dispatches."""
+    from dispatch.runner import DispatchRunner
+
+    settings = ingest_settings(db_url, broker_url, dispatch_auto_severities=[],
+                               dispatch_offer_timeout_s=600.0)  # fmt: skip
+    runner = DispatchRunner(settings)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    ready = asyncio.create_task(runner.ready.wait())
+    done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()
+    assert ready in done, "the dispatch service did not start"
+    try:
+        yield
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
 async def has_dispatch(api_url: str) -> bool:
     async with httpx.AsyncClient() as client:
         paths = (await client.get(f"{api_url}/openapi.json")).json()["paths"]
@@ -359,7 +383,10 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
 ) -> None:
     if not await has_dispatch(api_url):
         pytest.skip("the API has no dispatch routes yet (/alerts/{id}/dispatch, /orders/...)")
-    async with fall_in_the_queue(db_url, broker, topic_prefix, api_url) as scene:
+    async with (
+        fall_in_the_queue(db_url, broker, topic_prefix, api_url) as scene,
+        running_dispatch(db_url, broker.url),
+    ):
         console, browser, errors = scene.console, scene.browser, scene.errors
         await open_the_fall(console)
         detail = console.locator("#detail")
