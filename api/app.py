@@ -26,7 +26,7 @@ from api.audit import AuditWriter
 from api.deps import ApiContext
 from api.fastpath import StatusFastPath
 from api.live import LiveHub
-from api.routes import alerts, audit, auth, live, residents, status, wristbands
+from api.routes import alerts, audit, auth, live, orders, residents, status, workers, wristbands
 from api.security import LoginLimiter
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
@@ -60,7 +60,7 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
         try:
             async with (
                 AuditWriter(pool) as audit_writer,
-                LiveHub(pool, mqtt_url=settings.mqtt_url) as hub,
+                LiveHub(pool, mqtt_url=settings.mqtt_url, audit=audit_writer) as hub,
             ):
                 app.state.ctx = ApiContext(
                     settings=settings,
@@ -88,7 +88,7 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
     app.add_middleware(StatusFastPath)
     problems.install(app)
     openapi.install(app)
-    for module in (auth, residents, status, wristbands, alerts, audit, live):
+    for module in (auth, residents, status, wristbands, alerts, orders, workers, audit, live):
         app.include_router(module.router)
     _mount_pages(app, web_dir(settings))
     return app

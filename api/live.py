@@ -7,6 +7,8 @@ a family its residents' events, a worker their own offers and orders. Each
 client has a bounded queue; a client that falls that far behind is
 disconnected (close code 1013, try again) rather than slowing everyone.
 Without a broker (tests, single process) changes are fanned out locally.
+Each event about a resident pushed to a client is written to the audit log, as
+a read would be.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ import contextlib
 import ssl
 import uuid
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import aiomqtt
 import msgspec
 from psycopg_pool import AsyncConnectionPool
 
+from api.audit import AuditWriter
 from api.principal import Principal, Role
+from api.problems import Problem
 from eldercare.logs import get_logger
 from eldercare.settings import parse_mqtt_url
 from eldercare.topics import ALERTS, DISPATCH
@@ -72,8 +77,11 @@ def visible(p: Principal, kind: str, data: dict[str, Any], district: str | None)
 
 
 class LiveHub:
-    def __init__(self, pool: AsyncConnectionPool, *, mqtt_url: str | None) -> None:
+    def __init__(
+        self, pool: AsyncConnectionPool, *, mqtt_url: str | None, audit: AuditWriter | None = None
+    ) -> None:
         self._pool = pool
+        self._audit = audit
         self._mqtt_url = mqtt_url
         self._clients: set[LiveClient] = set()
         self._districts: dict[int, str] = {}
@@ -148,6 +156,9 @@ class LiveHub:
         kind = classify(topic, data)
         district = await self._district(resident_of(data))
         frame = msgspec.json.encode({"kind": kind, "data": data})
+        resident = resident_of(data)
+        resource = f"{kind}:{data.get('alert_id') or data.get('order_id') or '-'}"
+        now = datetime.now(UTC)
         sent = 0
         for client in list(self._clients):
             if not visible(client.principal, kind, data, district):
@@ -156,6 +167,14 @@ class LiveHub:
                 client.queue.put_nowait(frame)
                 sent += 1
             except asyncio.QueueFull:
+                client.overflowed.set()
+                continue
+            if self._audit is not None and resident is not None:  # a health event, pushed
+                with contextlib.suppress(Problem):  # a full audit queue: drop the client
+                    self._audit.record(
+                        client.principal, "live_event", resource, at=now, resident_id=resident
+                    )
+                    continue
                 client.overflowed.set()
         return sent
 

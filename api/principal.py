@@ -87,9 +87,12 @@ KEY_SCOPES: Final[dict[str, frozenset[Perm]]] = {
     "audit:read": frozenset({_P.READ_AUDIT}),
 }
 
-# The residents of a worker's current orders (set when the dispatch tables exist);
-# None: no worker sees any resident.
-WORKER_RESIDENTS_SQL: str | None = None
+# The residents of a worker's current orders (offered to them, accepted, under way):
+# a worker sees these and no one else (dispatch's work_orders, migration 006).
+WORKER_RESIDENTS_SQL: str | None = (
+    "SELECT resident_id FROM work_orders WHERE worker_id = %s"
+    " AND state IN ('offered', 'accepted', 'en_route', 'on_site')"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,34 @@ def cmd_alerts(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    from dispatch.day import plan_main
+    from dispatch.runner import run_dispatch
+
+    settings = _settings()
+    if args.action == "plan":
+        return plan_main(
+            settings,
+            day=args.date,
+            district=args.district,
+            seconds=args.seconds,
+            recurring=not args.no_recurring,
+        )
+
+    async def main(stop: asyncio.Event) -> None:
+        await run_dispatch(settings, stop)
+
+    run_until_signalled(main)
+    return 0
+
+
+def cmd_workers_simulate(args: argparse.Namespace) -> int:
+    from simulators.workers import simulate_main
+
+    settings = _settings()
+    return simulate_main(settings, count=args.count, seed=args.seed, time_scale=args.time_scale)
+
+
 def cmd_falls_score(args: argparse.Namespace) -> int:
     from alerts.falls.cli import score_main
 
@@ -193,8 +221,29 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("alerts", help="run the alert engine (reads ingest's internal topic)")
     p.set_defaults(func=cmd_alerts)
 
-    p = sub.add_parser("simulate", help="simulated wristband fleets, scenarios, record/replay",
-                       add_help=False)  # fmt: skip
+    p = sub.add_parser(
+        "dispatch",
+        help="run the dispatch service (alerts -> work orders -> workers), or plan a day",
+    )
+    p.add_argument("action", nargs="?", choices=["run", "plan"], default="run")
+    p.add_argument("--date", default=None, help="plan: the day (YYYY-MM-DD, default today)")
+    p.add_argument("--district", default=None, help="plan: one district only")
+    p.add_argument("--seconds", type=float, default=30.0, help="plan: solver time budget")
+    p.add_argument("--no-recurring", action="store_true", help="plan: no recurring orders")
+    p.set_defaults(func=cmd_dispatch)
+
+    workers = sub.add_parser("workers", help="service workers").add_subparsers(
+        dest="workers_cmd", required=True
+    )
+    p = workers.add_parser("simulate", help="register and run virtual workers near the residents")
+    p.add_argument("--count", type=int, default=20)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--time-scale", type=float, default=1.0, help="simulated seconds per second")
+    p.set_defaults(func=cmd_workers_simulate)
+
+    p = sub.add_parser(
+        "simulate", help="simulated wristband fleets, scenarios, record/replay", add_help=False
+    )
     p.add_argument("simulate_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_simulate)
 

@@ -4,6 +4,14 @@ With no ELDERCARE_DATABASE_URL / ELDERCARE_MQTT_URL it starts an embedded
 PostgreSQL and an embedded MQTT broker (see eldercare.embedded), registers a
 simulated fleet through the registry, runs ingest, streams the fleet in real
 time with a scenario of emergencies, and prints live counts.
+
+Dispatch closes the loop: virtual service workers (simulators.workers) are
+registered near the residents, the dispatch service turns each critical alert
+into an emergency work order offered to the worker who can arrive first, and
+the virtual workers accept (or reject), travel, check in and complete, which
+resolves the alert: fall -> alert -> offer -> accept -> arrival -> resolved.
+Workers move ``WORKER_TIME_SCALE`` times faster than real time so that a loop
+fits in a short demo; the scenario adds a fall a few seconds in.
 """
 
 from __future__ import annotations
@@ -13,13 +21,16 @@ import contextlib
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 
 import psycopg
+import yaml
 
 from alerts.engine import AlertEngine
 from alerts.falls.model import load_model
+from dispatch.runner import DispatchRunner
 from eldercare.embedded import embedded_broker, embedded_postgres
 from eldercare.settings import Settings
 from ingest.handoff import IngestedBatch
@@ -28,8 +39,16 @@ from simulators.fleet import Fleet
 from simulators.runner import run
 from simulators.scenario import Scenario
 from simulators.transport import MqttTransport
+from simulators.workers import Behaviour, VirtualWorkers, resident_homes, seed_workers
 
 DEMO_HOME = Path.home() / ".eldercare"
+WORKER_TIME_SCALE = 120.0  # virtual workers' simulated seconds per wall second
+EARLY_FALL = {
+    "type": "fall",
+    "at": 4,
+    "bands": 1,
+    "params": {"direction": "forward", "origin": "standing", "long_lie": True},
+}
 
 
 @contextlib.contextmanager
@@ -58,8 +77,45 @@ class _Counts:
             self.events[kind] = self.events.get(kind, 0) + 1
 
 
-async def _report(settings: Settings, service: IngestService, counts: _Counts, bands: int,
-                  stop: asyncio.Event) -> None:  # fmt: skip
+_LOOP_QUERY = (
+    "SELECT o.id, a.id, a.type, o.declined_by, extract(epoch FROM o.accepted_at - a.opened_at),"
+    " extract(epoch FROM o.arrived_at - a.opened_at),"
+    " a.state FROM work_orders o JOIN alerts a ON a.id = o.alert_id"
+    " WHERE o.state = 'completed' AND o.id > %s ORDER BY o.id"
+)
+
+
+class _Loops:
+    """Prints each emergency loop once it has closed (the order completed)."""
+
+    def __init__(self) -> None:
+        self.last = 0
+        self.closed = 0
+
+    async def report(self, conn: psycopg.AsyncConnection) -> None:
+        cur = await conn.execute(_LOOP_QUERY, (self.last,))
+        for oid, aid, kind, declined, accept_s, arrive_s, state in await cur.fetchall():
+            self.last = max(self.last, int(oid))
+            self.closed += state == "resolved"
+            rejected = f" (rejected by {len(declined)} first)" if declined else ""
+            print(
+                f"loop: {kind} alert {aid} -> order {oid} offered -> accepted by worker{rejected}"
+                f" {float(accept_s) * WORKER_TIME_SCALE:.0f} s -> arrived"
+                f" {float(arrive_s) * WORKER_TIME_SCALE / 60:.1f} min after the alert"
+                f" (simulated time) -> alert {state}",
+                flush=True,
+            )
+
+
+async def _report(
+    settings: Settings,
+    service: IngestService,
+    counts: _Counts,
+    bands: int,
+    stop: asyncio.Event,
+    *,
+    loops: _Loops,
+) -> None:
     started = time.monotonic()
     last = 0
     url = settings.require_database_url()
@@ -75,12 +131,20 @@ async def _report(settings: Settings, service: IngestService, counts: _Counts, b
                 "SELECT type, count(*) FROM alerts WHERE closed_at IS NULL GROUP BY type ORDER BY 1"
             )
             alerts = " ".join(f"{t}:{n}" for t, n in await cur.fetchall()) or "-"
+            cur = await conn.execute(
+                "SELECT state, count(*) FROM work_orders GROUP BY 1 ORDER BY 1"
+            )
+            orders = " ".join(f"{t}:{n}" for t, n in await cur.fetchall()) or "-"
+            await loops.report(conn)
         stored = service.stats.stored
         events = " ".join(f"{k}:{v}" for k, v in sorted(counts.events.items())) or "-"
-        print(f"[{time.monotonic() - started:6.0f}s] bands online {online}/{bands} (seen {seen})"
-              f"  stored {stored} (+{(stored - last) / 2:.0f}/s)"
-              f"  dead letters {sum(service.stats.dead_letters.values())}"
-              f"  events {events}  open alerts {alerts}", flush=True)  # fmt: skip
+        print(
+            f"[{time.monotonic() - started:6.0f}s] bands online {online}/{bands} (seen {seen})"
+            f"  stored {stored} (+{(stored - last) / 2:.0f}/s)"
+            f"  dead letters {sum(service.stats.dead_letters.values())}"
+            f"  events {events}  open alerts {alerts}  work orders {orders}",
+            flush=True,
+        )
         last = stored
 
 
@@ -94,21 +158,55 @@ async def _demo(settings: Settings, *, bands: int, duration_s: float | None, see
     await prepare_database(settings)
     fleet = Fleet.create(seed=seed, bands=bands, prefix="DEMO", interval_s=10)
     await fleet.register(settings.require_database_url())
+    url = settings.require_database_url()
+    homes, districts = await resident_homes(url)
+    crew = await seed_workers(
+        url,
+        homes,
+        count=max(3, bands // 2),
+        now=datetime.now(UTC),
+        seed=seed,
+        districts=districts,
+        spread_km=1.0,
+    )
     engine = AlertEngine(settings, fall_model=load_model())
     service = IngestService(settings, handlers=[counts.on_batch, engine.on_batch])
     ingest = asyncio.create_task(service.run(stop), name="ingest")
     alerts = asyncio.create_task(engine.run(stop), name="alerts")
-    await asyncio.wait({ingest, asyncio.create_task(service.ready.wait())},
-                       return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+    dispatcher = DispatchRunner(settings)
+    dispatching = asyncio.create_task(dispatcher.run(stop), name="dispatch")
+    workers = VirtualWorkers(
+        settings.mqtt_url or "", crew, seed=seed, behaviour=Behaviour(time_scale=WORKER_TIME_SCALE)
+    )
+    working = asyncio.create_task(workers.run(stop), name="virtual-workers")
+    await asyncio.wait(
+        {dispatching, asyncio.create_task(dispatcher.ready.wait())},
+        return_when=asyncio.FIRST_COMPLETED,
+    )
+    if dispatching.done():
+        dispatching.result()
+    await asyncio.wait(
+        {ingest, asyncio.create_task(service.ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+    )
     if ingest.done():
         ingest.result()
-    print(f"registered {bands} residents and wristbands; streaming (Ctrl-C stops) ...", flush=True)
+    print(
+        f"registered {bands} residents and wristbands and {len(crew)} virtual workers;"
+        " streaming (Ctrl-C stops) ...",
+        flush=True,
+    )
     scenario_file = resources.files("simulators") / "scenarios" / "emergencies.yaml"
-    scenario = Scenario.load(str(scenario_file)) if scenario_file.is_file() else None
-    transport = MqttTransport(settings.mqtt_url or "", protocol=settings.mqtt_protocol,
-                              per_band=False, connections=2)  # fmt: skip
+    plan = (
+        yaml.safe_load(scenario_file.read_text(encoding="utf-8")) if scenario_file.is_file() else {}
+    )
+    plan["events"] = [EARLY_FALL, *(plan.get("events") or [])]
+    scenario = Scenario.from_dict(plan, where="demo")
+    loops = _Loops()
+    transport = MqttTransport(
+        settings.mqtt_url or "", protocol=settings.mqtt_protocol, per_band=False, connections=2
+    )
     await transport.start()
-    reporter = asyncio.create_task(_report(settings, service, counts, bands, stop))
+    reporter = asyncio.create_task(_report(settings, service, counts, bands, stop, loops=loops))
     sim = fleet.simulate(duration_s=duration_s or 7 * 86_400, start=None, scenario=scenario)
     try:
         await run(sim, transport, speed=1.0, stop=stop)
@@ -118,7 +216,16 @@ async def _demo(settings: Settings, *, bands: int, duration_s: float | None, see
         await reporter
         await ingest
         await alerts
+        await dispatching
+        await working
     print(f"demo stopped: {service.summary()}", flush=True)
+    s = workers.stats
+    print(
+        f"dispatch stopped: {{'offers': {s.offers}, 'accepted': {s.accepted},"
+        f" 'rejected': {s.rejected}, 'arrived': {s.arrived}, 'completed': {s.completed},"
+        f" 'loops_closed': {loops.closed}, 'events_published': {dispatcher.published}}}",
+        flush=True,
+    )
 
 
 def run_demo(*, bands: int, duration_s: float | None, seed: int) -> int:

@@ -71,6 +71,16 @@ class Settings(BaseSettings):
     imu_retention_days: int = Field(default=90, ge=1)
     partitions_ahead_days: int = Field(default=3, ge=1)
 
+    # Dispatch
+    dispatch_client_id: str = "eldercare-dispatch"
+    dispatch_auto_severities: list[str] = ["critical"]  # alerts that create emergency orders
+    dispatch_auto_types: list[str] = []  # empty: every type of those severities
+    dispatch_sla_s: float = Field(default=900.0, gt=0)  # the 15-minute service circle
+    dispatch_offer_timeout_s: float = Field(default=60.0, gt=0)
+    dispatch_check_in_radius_m: float = Field(default=150.0, gt=0)
+    dispatch_catalogue: str | None = None  # YAML path; None: the packaged catalogue
+    dispatch_retry_s: float = Field(default=5.0, gt=0)  # re-offer waiting emergencies
+
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 

@@ -35,12 +35,17 @@ async def live(websocket: WebSocket, token: str = "") -> None:
                 await websocket.receive_text()  # clients say nothing; this notices a close
 
     reader = asyncio.create_task(drain_incoming())
+    loop = asyncio.get_running_loop()
+    recheck = max(1.0, ctx.settings.api_principal_cache_s)
+    next_check = loop.time() + recheck
     try:
         while not reader.done():
             get = asyncio.create_task(client.queue.get())
             overflow = asyncio.create_task(client.overflowed.wait())
             done, pending = await asyncio.wait(
-                {get, overflow, reader}, return_when=asyncio.FIRST_COMPLETED
+                {get, overflow, reader},
+                timeout=max(0.0, next_check - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
             )
             for task in pending - {reader}:
                 task.cancel()
@@ -49,6 +54,13 @@ async def live(websocket: WebSocket, token: str = "") -> None:
                 break
             if get in done:
                 await websocket.send_text(get.result().decode())
+            if loop.time() >= next_check:  # is the token still good (expiry, logout)?
+                next_check = loop.time() + recheck
+                try:
+                    await principal_for_token(ctx, token)
+                except Problem:
+                    await websocket.close(code=1008, reason="the token expired or was revoked")
+                    break
     except WebSocketDisconnect:
         pass
     finally:

@@ -23,10 +23,31 @@ from api.scoping import encode, ensure_resident, json_response
 router = APIRouter(tags=["health"])
 HealthReader = Annotated[Principal, Depends(require(Perm.READ_HEALTH))]
 
-# Services of the resident (upcoming and past orders) and each alert's progress come
-# from dispatch's tables when they exist: api/dispatch_sql.py sets these.
-SERVICES_SQL = "NULL::json AS upcoming, NULL::json AS past"
-ALERT_PROGRESS_SQL = "NULL::json"
+# Dispatch's orders (migration 006): each open alert's progress (who is coming, when,
+# where they are in the job) and the resident's upcoming and past services.
+_LIVE = "('offered', 'accepted', 'en_route')"
+ALERT_PROGRESS_SQL = (
+    "(SELECT json_build_object('order_id', o.id, 'worker_name', w.name, 'status', o.state,"
+    f"  'eta_s', CASE WHEN o.state IN {_LIVE} AND o.booked_until IS NOT NULL THEN greatest(0,"
+    "   extract(epoch FROM o.booked_until - make_interval(mins => o.duration_min) - now()))::int"
+    "  END, 'outcome', o.outcome)"
+    " FROM work_orders o LEFT JOIN service_workers w ON w.worker_id = o.worker_id"
+    " WHERE o.alert_id = a.id ORDER BY o.id DESC LIMIT 1)"
+)
+_SERVICE = (
+    "SELECT o.id, o.service_type, o.state, o.window_start, o.window_end, o.outcome,"
+    " w.name AS worker_name FROM work_orders o"
+    " LEFT JOIN service_workers w ON w.worker_id = o.worker_id WHERE o.resident_id = r.resident_id"
+)
+SERVICES_SQL = (
+    "COALESCE((SELECT json_agg(x ORDER BY x.window_start) FROM ("
+    f"{_SERVICE} AND o.kind <> 'emergency' AND o.window_end >= now()"
+    "  AND o.state NOT IN ('completed', 'cancelled', 'failed')"
+    "  ORDER BY o.window_start LIMIT 5) x), '[]') AS upcoming,"
+    " COALESCE((SELECT json_agg(x ORDER BY x.window_start DESC) FROM ("
+    f"{_SERVICE} AND (o.state IN ('completed', 'cancelled', 'failed') OR o.window_end < now())"
+    "  ORDER BY o.window_start DESC LIMIT 5) x), '[]') AS past"
+)
 
 
 @functools.lru_cache(maxsize=16)

@@ -13,7 +13,7 @@ import websockets
 from eldercare.topics import DISPATCH
 from tests.api_support import api_settings, bearer, password, seed, served
 from tests.conftest import Broker
-from tests.support import eventually, publish_all
+from tests.support import eventually, publish_all, scalar
 
 
 async def token(client: httpx.AsyncClient, name: str) -> str:
@@ -64,6 +64,17 @@ async def test_live_updates_are_scoped(db_url: str, broker: Broker) -> None:
             assert frame["data"]["state"] == "acknowledged"
             assert (await next_frame(fam_ws))["data"]["alert_id"] == s.alerts["a1"]
 
+            async def pushed_event_audited() -> bool:
+                await app.state.ctx.audit.flush()
+                n = await scalar(
+                    db_url,
+                    "SELECT count(*) FROM audit_log WHERE action = 'live_event' AND actor = %s",
+                    f"user:{s.users['family']}",
+                )
+                return n == 1
+
+            await eventually(pushed_event_audited)
+
             r = await client.post(
                 f"/alerts/{s.alerts['b1']}/acknowledge", headers=bearer(tokens["operator_b"])
             )
@@ -84,3 +95,11 @@ async def test_live_updates_are_scoped(db_url: str, broker: Broker) -> None:
             )
             got = await next_frame(worker_ws)
             assert got == {"kind": "offer", "data": offer}
+
+            # logging out ends the live session too (checked every cache period)
+            r = await client.post("/auth/logout", headers=bearer(tokens["family"]))
+            assert r.status_code == 204
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await asyncio.wait_for(fam_ws.recv(), 20)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1008

@@ -4,9 +4,14 @@ never has, 404 for a resource outside the caller's scope, 401 without credential
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
+
+from dispatch import service
 from tests.api_support import DISTRICT_A, ROLES, Seed, api_client, api_settings, bearer, login, seed
+from tests.integration.test_api_orders import add_worker
 
 CENTRE_A = ("admin", "supervisor", "operator")
 OK, CONFLICT = {200}, {200, 409}
@@ -18,8 +23,111 @@ def expect(allowed: dict[str, set[int]], *, default: set[int]) -> dict[str, set[
 
 
 def a1_reader(ok: set[int]) -> dict[str, set[int]]:
-    """Seen by the centre of district A and a1's family; 404 for everyone else."""
-    return expect(dict.fromkeys((*CENTRE_A, "family"), ok), default={404})
+    """Seen by the centre of district A, a1's family and the worker with an order at a1;
+    404 for everyone else."""
+    return expect(dict.fromkeys((*CENTRE_A, "family", "worker"), ok), default={404})
+
+
+def order_cases(s: Seed, order: int, spare: int) -> list[tuple[str, str, Any, dict[str, set[int]]]]:
+    """Orders, workers, alert dispatch, reports. ``order`` is offered to worker 1 (at a1);
+    ``spare`` is a1's booked order nobody has yet."""
+    a1, al_a1 = s.residents["a1"], s.alerts["a1"]
+    start = datetime.now(UTC) + timedelta(hours=3)
+    book = {
+        "resident_id": a1,
+        "service_type": "cleaning",
+        "window_start": start.isoformat(),
+        "window_end": (start + timedelta(hours=2)).isoformat(),
+    }
+    seen_by = dict.fromkeys((*CENTRE_A, "family", "worker"), OK)
+    worker_only = {"worker": {200, 409, 422}}
+    now = datetime.now(UTC)
+    report = f"?start={(now - timedelta(days=1)).isoformat()}&end={now.isoformat()}".replace(
+        "+", "%2B"
+    )
+    return [
+        ("GET", "/service-types", None, expect({}, default=OK)),
+        ("GET", "/orders", None, expect({}, default=OK)),
+        ("GET", f"/orders/{order}", None, expect(seen_by, default={404})),
+        (
+            "POST",
+            "/orders",
+            book,
+            expect(
+                {**{key: {201} for key in (*CENTRE_A, "family")}, "worker": {403}}, default={404}
+            ),
+        ),
+        (
+            "POST",
+            f"/orders/{spare}/assign",
+            {"worker_id": "1"},
+            expect(
+                {**{key: {200, 409, 422} for key in CENTRE_A}, "operator_b": {404}}, default={403}
+            ),
+        ),
+        ("POST", f"/orders/{order}/accept", None, expect(worker_only, default={403})),
+        ("POST", f"/orders/{order}/en-route", None, expect(worker_only, default={403})),
+        (
+            "POST",
+            f"/orders/{order}/check-in",
+            {"lat": 32.3812, "lon": 120.5634},
+            expect(worker_only, default={403}),
+        ),
+        ("POST", f"/orders/{order}/check-out", {"notes": "ok"}, expect(worker_only, default={403})),
+        ("POST", f"/orders/{order}/reject", None, expect(worker_only, default={403})),
+        (
+            "POST",
+            f"/orders/{spare}/cancel",
+            None,
+            expect(
+                {**{key: {200, 409} for key in (*CENTRE_A, "family")}, "worker": {403}},
+                default={404},
+            ),
+        ),
+        ("GET", "/workers", None, expect({"family": {403}, "family_b": {403}}, default=OK)),
+        (
+            "GET",
+            "/workers/1",
+            None,
+            expect(
+                {**dict.fromkeys((*CENTRE_A, "worker"), OK), "operator_b": {404}}, default={403}
+            ),
+        ),
+        (
+            "POST",
+            "/workers/1/status",
+            {"status": "available"},
+            expect(
+                {**dict.fromkeys((*CENTRE_A, "worker"), OK), "operator_b": {404}}, default={403}
+            ),
+        ),
+        (
+            "POST",
+            "/workers/1/location",
+            {"lat": 32.38, "lon": 120.56},
+            expect({"worker": {204}}, default={403}),
+        ),
+        (
+            "GET",
+            f"/alerts/{al_a1}/candidates",
+            None,
+            expect({**dict.fromkeys(CENTRE_A, OK), "operator_b": {404}}, default={403}),
+        ),
+        (
+            "POST",
+            f"/alerts/{al_a1}/dispatch",
+            {"worker_id": None},
+            expect(
+                {**{key: {200, 409, 422} for key in CENTRE_A}, "operator_b": {404}}, default={403}
+            ),
+        ),
+        (
+            "GET",
+            f"/reports/summary{report}",
+            None,
+            expect(dict.fromkeys(("admin", "supervisor"), OK), default={403}),
+        ),
+    ]
 
 
 def cases(s: Seed) -> list[tuple[str, str, dict[str, Any] | None, dict[str, set[int]]]]:
@@ -114,8 +222,28 @@ def cases(s: Seed) -> list[tuple[str, str, dict[str, Any] | None, dict[str, set[
     ]
 
 
+async def book_orders(db_url: str, s: Seed) -> tuple[int, int]:
+    """Two cleaning visits at a1: the first offered to worker 1, the second unassigned."""
+    start = datetime.now(UTC) + timedelta(hours=1)
+    ids = []
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        for hours in (0, 4):
+            order, _ = await service.book_order(
+                conn,
+                resident_id=s.residents["a1"],
+                service_type="cleaning",
+                window_start=start + timedelta(hours=hours),
+                window_end=start + timedelta(hours=hours + 2),
+                actor="operator:1",
+            )
+            ids.append(order.id)
+        await service.assign_order(conn, ids[0], "1", actor="operator:1")
+    return ids[0], ids[1]
+
+
 async def test_every_endpoint_for_every_role(db_url: str) -> None:
     s = await seed(db_url)
+    await add_worker(db_url)
     async with api_client(api_settings(db_url)) as (_app, client):
         tokens = {role: (await login(client, role))["access_token"] for role in ROLES}
         r = await client.post(
@@ -124,8 +252,9 @@ async def test_every_endpoint_for_every_role(db_url: str) -> None:
             json={"device_id": "WB-A2", "resident_id": s.residents["a2"]},
         )
         assert r.status_code == 201
+        order, spare = await book_orders(db_url, s)
         wrong: list[str] = []
-        for method, path, body, expected in cases(s):
+        for method, path, body, expected in [*cases(s), *order_cases(s, order, spare)]:
             anonymous = await client.request(method, path, json=body)
             if anonymous.status_code != 401:
                 wrong.append(f"anonymous {method} {path}: {anonymous.status_code}")

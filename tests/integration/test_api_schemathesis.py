@@ -1,5 +1,6 @@
 """Schemathesis against the served OpenAPI: generated requests to every operation, as an
-admin and as a family member, must never get a server error (bounded examples)."""
+admin, a family member and a service worker, must never get a server error, and the
+answers must be the documented ones (bounded examples, so it stays fast)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from schemathesis.checks import (
 from api.app import create_app
 from tests.api_support import api_settings, password, seed
 from tests.conftest import free_port
+from tests.integration.test_api_orders import add_worker
 
 EXAMPLES = 15
 # no server error, and the answers are the documented ones (status, media type, schema).
@@ -41,6 +43,9 @@ SKIP = {("POST", "/auth/logout")}  # would end the session the run authenticates
 @pytest.fixture
 def served_sync(db_url: str):  # type: ignore[no-untyped-def]
     asyncio.run(seed(db_url))
+    asyncio.run(
+        add_worker(db_url)
+    )  # the catalogue and a worker, as `eldercare dispatch` leaves them
     app = create_app(api_settings(db_url, db_pool_max=4))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
@@ -61,7 +66,7 @@ def test_no_server_errors(served_sync: str) -> None:
     base = served_sync
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     headers = {}
-    for name in ("admin", "family"):
+    for name in ("admin", "family", "worker"):
         r = httpx.post(f"{base}/auth/token", data={"username": name, "password": password(name)})
         headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
     operations = [result.ok() for result in schema.get_all_operations()]

@@ -1,4 +1,5 @@
-"""The README's demo command works with nothing configured (embedded services)."""
+"""The README's demo command works with nothing configured (embedded services), and runs
+the whole emergency loop: fall -> alert -> offer -> accept -> arrival -> resolved."""
 
 from __future__ import annotations
 
@@ -24,9 +25,13 @@ def test_demo_runs_on_embedded_services_and_stores_readings() -> None:
     env["HOME"] = str(home)
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "eldercare.cli", "demo", "--duration", "8", "--bands", "5"],
-            env=env, capture_output=True, text=True, timeout=180, check=False,
-        )  # fmt: skip
+            [sys.executable, "-m", "eldercare.cli", "demo", "--duration", "30", "--bands", "5"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
     finally:
         shutil.rmtree(home, ignore_errors=True)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -35,3 +40,13 @@ def test_demo_runs_on_embedded_services_and_stores_readings() -> None:
     assert int(summary.group(1)) > 0
     assert int(summary.group(2)) == 0
     assert "bands online 5/5" in done.stdout
+    loop = re.search(
+        r"loop: fall alert \d+ -> order \d+ offered -> accepted .* -> alert resolved", done.stdout
+    )
+    assert loop, done.stdout[-2000:]
+    dispatch = re.search(
+        r"dispatch stopped: \{.*'completed': (\d+).*'loops_closed': (\d+)", done.stdout
+    )
+    assert dispatch, done.stdout[-2000:]
+    assert int(dispatch.group(1)) >= 1
+    assert int(dispatch.group(2)) >= 1

@@ -1,0 +1,391 @@
+"""Work orders, workers, the service catalogue, alert dispatch and reports, over the
+dispatch service layer (``dispatch.service``: it decides and commits; this module
+decides who may ask and maps its errors to HTTP).
+
+Scope: the centre sees its district's orders and workers; a family its residents'
+orders; a worker their own orders and record. Out of scope answers 404.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Query
+from fastapi.responses import Response
+from pydantic import Field
+
+from alerts.lifecycle import InvalidTransition as AlertInvalidTransition
+from api.deps import Ctx, Tx, require, utcnow
+from api.pagination import MAX_LIMIT, decode_id_cursor, encode_cursor
+from api.principal import Perm, Principal, Role
+from api.problems import Problem, forbidden, not_found
+from api.routes.alerts import scoped_alert
+from api.schemas import MAX_ID, AlertId, Lat, Lon, RowId, Strict
+from api.scoping import ensure_resident, json_response
+from dispatch import service
+from dispatch.lifecycle import InvalidTransition
+from dispatch.model import CatalogueError
+from dispatch.store import (
+    DispatchError,
+    NotYourOrder,
+    StoredOrder,
+    UnknownOrder,
+    UnknownWorker,
+    WorkerBusy,
+)
+
+router = APIRouter(tags=["orders"])
+Reader = Annotated[Principal, Depends(require(Perm.READ_ORDERS))]
+Manager = Annotated[Principal, Depends(require(Perm.MANAGE_ORDERS))]
+Booker = Annotated[Principal, Depends(require(Perm.BOOK_ORDERS))]
+Worker = Annotated[Principal, Depends(require(Perm.WORK_ORDERS))]
+AlertActor = Annotated[Principal, Depends(require(Perm.ACT_ALERTS))]
+WorkerId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")]
+
+
+class BookIn(Strict):
+    resident_id: int = Field(ge=1, le=MAX_ID)
+    service_type: str = Field(min_length=1, max_length=40)
+    window_start: datetime
+    window_end: datetime
+    notes: str = Field(default="", max_length=2000)
+
+
+class AssignIn(Strict):
+    worker_id: WorkerId
+
+
+class DispatchIn(Strict):
+    worker_id: WorkerId | None = None
+
+
+class ReasonIn(Strict):
+    reason: str = Field(default="", max_length=2000)
+
+
+class PointIn(Strict):
+    lat: Lat
+    lon: Lon
+
+
+class CheckOutIn(Strict):
+    notes: str = Field(default="", max_length=2000)
+    outcome: str = Field(default="done", max_length=40)
+
+
+class StatusIn(Strict):
+    status: Literal["available", "en_route", "on_site", "off_shift"]
+
+
+def actor_of(me: Principal) -> str:
+    """The dispatch service's actor convention: ``operator:7``, ``worker:W001``, ``family:12``."""
+    if me.role is Role.WORKER and me.worker_id:
+        return f"worker:{me.worker_id}"
+    return f"{me.role.value}:{me.user_id}" if me.user_id is not None else me.actor
+
+
+def dispatch_problem(exc: Exception) -> Problem:
+    if isinstance(exc, CatalogueError):  # the catalogue was never loaded: not the caller's fault
+        return Problem(503, f"dispatch is not configured: {exc}", headers={"Retry-After": "60"})
+    if isinstance(exc, (UnknownOrder, UnknownWorker, NotYourOrder)):
+        return not_found(str(exc).removeprefix("no "))
+    if isinstance(exc, (WorkerBusy, InvalidTransition, AlertInvalidTransition)):
+        return Problem(409, str(exc))
+    return Problem(422, str(exc))
+
+
+ERRORS = (DispatchError, InvalidTransition, AlertInvalidTransition, CatalogueError)
+
+
+def in_scope(me: Principal, order: StoredOrder) -> bool:
+    if me.role is Role.ADMIN:
+        return True
+    if me.role is Role.FAMILY:
+        return order.resident_id in me.resident_ids
+    if me.role is Role.WORKER:
+        return me.worker_id is not None and order.worker_id == me.worker_id
+    return me.district is not None and order.district == me.district
+
+
+async def scoped_order(db: Tx, me: Principal, order_id: int) -> StoredOrder:
+    try:
+        order = await service.get_order(db, order_id)
+    except UnknownOrder as exc:
+        raise not_found(f"order {order_id}") from exc
+    if not in_scope(me, order):
+        raise not_found(f"order {order_id}")
+    return order
+
+
+@router.get("/orders")
+async def list_orders(
+    *,
+    me: Reader,
+    db: Tx,
+    worker_id: Annotated[str | None, Query(max_length=64)] = None,
+    resident_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    date: date | None = None,
+    state: Annotated[str | None, Query(max_length=20)] = None,
+    district: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    cursor: str | None = None,
+) -> Response:
+    """Newest first, in the caller's scope."""
+    if me.role is Role.WORKER:
+        worker_id = me.worker_id
+    elif me.role is Role.FAMILY:
+        if resident_id is None and len(me.resident_ids) == 1:
+            resident_id = me.resident_ids[0]
+        if resident_id is None:
+            raise Problem(400, "give resident_id: you are linked to several residents")
+        if resident_id not in me.resident_ids:
+            raise not_found(f"resident {resident_id}")
+    elif me.role is not Role.ADMIN and me.district is not None:
+        if district is not None and district != me.district:
+            return json_response({"items": [], "next_cursor": None})
+        district = me.district
+    orders, nxt = await service.list_orders(
+        db,
+        worker_id=worker_id,
+        resident_id=resident_id,
+        day=date,
+        state=state,
+        district=district,
+        limit=limit,
+        cursor=decode_id_cursor(cursor),
+    )
+    return json_response(
+        {
+            "items": [o.to_json() for o in orders],
+            "next_cursor": encode_cursor([nxt]) if nxt is not None else None,
+        }
+    )
+
+
+@router.get("/orders/{order_id}")
+async def get_order(order_id: RowId, me: Reader, db: Tx) -> Response:
+    """The order and its history (every change, who and when)."""
+    order = await scoped_order(db, me, order_id)
+    return json_response({**order.to_json(), "events": await service.order_events(db, order_id)})
+
+
+@router.post("/orders", status_code=201)
+async def book(
+    body: BookIn,
+    me: Booker,
+    ctx: Ctx,
+    db: Tx,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    """Book a service. With an ``Idempotency-Key`` a retry returns the same order."""
+    if me.role is Role.FAMILY:
+        if body.resident_id not in me.resident_ids:
+            raise not_found(f"resident {body.resident_id}")
+    else:
+        await ensure_resident(db, me, body.resident_id)
+    key = f"{me.actor}:{idempotency_key}" if idempotency_key else None
+    try:
+        order, created = await service.book_order(
+            db,
+            resident_id=body.resident_id,
+            service_type=body.service_type,
+            window_start=body.window_start,
+            window_end=body.window_end,
+            actor=actor_of(me),
+            notes=body.notes,
+            idempotency_key=key,
+        )
+    except ERRORS as exc:
+        raise dispatch_problem(exc) from exc
+    if not created and (
+        order.resident_id,
+        order.service_type,
+        order.window_start,
+        order.window_end,
+    ) != (body.resident_id, body.service_type, body.window_start, body.window_end):
+        raise Problem(422, "this Idempotency-Key was used with a different request")
+    ctx.audit.record(
+        me, "book_order", f"order:{order.id}", at=utcnow(), resident_id=order.resident_id
+    )
+    return json_response(order.to_json(), status=201)
+
+
+@router.post("/orders/{order_id}/cancel")
+async def cancel(
+    order_id: RowId, me: Booker, ctx: Ctx, db: Tx, body: ReasonIn | None = None
+) -> Response:
+    """The centre cancels any order of its district; a family its residents' bookings."""
+    order = await scoped_order(db, me, order_id)
+    if me.role is Role.FAMILY and order.kind == "emergency":
+        raise forbidden("an emergency visit is cancelled by the centre")
+    return await _do(
+        ctx,
+        me,
+        order,
+        "cancel_order",
+        service.cancel_order(db, order_id, actor=actor_of(me), reason=(body or ReasonIn()).reason),
+    )
+
+
+@router.post("/orders/{order_id}/assign")
+async def assign(order_id: RowId, body: AssignIn, me: Manager, ctx: Ctx, db: Tx) -> Response:
+    """Override the assignment: offer the order to this worker."""
+    order = await scoped_order(db, me, order_id)
+    return await _do(
+        ctx,
+        me,
+        order,
+        "assign_order",
+        service.assign_order(db, order_id, body.worker_id, actor=actor_of(me)),
+    )
+
+
+async def _do(ctx: Ctx, me: Principal, order: StoredOrder, action: str, call: Any) -> Response:
+    try:
+        new: StoredOrder = await call
+    except ERRORS as exc:
+        raise dispatch_problem(exc) from exc
+    ctx.audit.record(me, action, f"order:{order.id}", at=utcnow(), resident_id=order.resident_id)
+    return json_response(new.to_json())
+
+
+async def _own(db: Tx, me: Principal, order_id: int) -> StoredOrder:
+    order = await scoped_order(db, me, order_id)  # a worker's scope: their own orders
+    if me.worker_id is None:
+        raise forbidden("only a service worker acts on their orders")
+    return order
+
+
+@router.post("/orders/{order_id}/accept")
+async def accept(order_id: RowId, me: Worker, ctx: Ctx, db: Tx) -> Response:
+    order = await _own(db, me, order_id)
+    return await _do(
+        ctx,
+        me,
+        order,
+        "accept",
+        service.accept(db, order_id, worker_id=str(me.worker_id), actor=actor_of(me)),
+    )
+
+
+@router.post("/orders/{order_id}/reject")
+async def reject(
+    order_id: RowId, me: Worker, ctx: Ctx, db: Tx, body: ReasonIn | None = None
+) -> Response:
+    order = await _own(db, me, order_id)
+    return await _do(
+        ctx,
+        me,
+        order,
+        "reject",
+        service.reject(
+            db,
+            order_id,
+            worker_id=str(me.worker_id),
+            actor=actor_of(me),
+            reason=(body or ReasonIn()).reason,
+        ),
+    )
+
+
+@router.post("/orders/{order_id}/en-route")
+async def en_route(order_id: RowId, me: Worker, ctx: Ctx, db: Tx) -> Response:
+    order = await _own(db, me, order_id)
+    return await _do(
+        ctx,
+        me,
+        order,
+        "en_route",
+        service.en_route(db, order_id, worker_id=str(me.worker_id), actor=actor_of(me)),
+    )
+
+
+@router.post("/orders/{order_id}/check-in")
+async def check_in(order_id: RowId, body: PointIn, me: Worker, ctx: Ctx, db: Tx) -> Response:
+    """On site: the position must be near the resident's home (else 422)."""
+    order = await _own(db, me, order_id)
+    return await _do(
+        ctx,
+        me,
+        order,
+        "check_in",
+        service.check_in(
+            db,
+            order_id,
+            worker_id=str(me.worker_id),
+            lat=body.lat,
+            lon=body.lon,
+            actor=actor_of(me),
+        ),
+    )
+
+
+@router.post("/orders/{order_id}/check-out")
+async def check_out(
+    order_id: RowId, me: Worker, ctx: Ctx, db: Tx, body: CheckOutIn | None = None
+) -> Response:
+    order = await _own(db, me, order_id)
+    out = body or CheckOutIn()
+    return await _do(
+        ctx,
+        me,
+        order,
+        "check_out",
+        service.check_out(
+            db,
+            order_id,
+            worker_id=str(me.worker_id),
+            actor=actor_of(me),
+            notes=out.notes,
+            outcome=out.outcome,
+        ),
+    )
+
+
+# -- alerts: candidates and dispatch -----------------------------------------------------
+
+
+@router.get("/alerts/{alert_id}/candidates")
+async def candidates(alert_id: AlertId, me: AlertActor, db: Tx) -> Response:
+    """Who could go, best first: worker, name, ETA, distance, status, what they would leave."""
+    await scoped_alert(db, me, alert_id)
+    try:
+        found = await service.candidates_for_alert(db, alert_id)
+    except ERRORS as exc:
+        raise dispatch_problem(exc) from exc
+    return json_response(found)
+
+
+@router.post("/alerts/{alert_id}/dispatch")
+async def dispatch_alert(
+    alert_id: AlertId, me: AlertActor, ctx: Ctx, db: Tx, body: DispatchIn | None = None
+) -> Response:
+    """Send a worker (``worker_id`` null: the best candidate): an emergency order offered
+    to them. An alert already being handled returns its order unchanged."""
+    alert = await scoped_alert(db, me, alert_id)
+    try:
+        assignment = await service.dispatch_alert(
+            db, alert_id, (body or DispatchIn()).worker_id, actor=actor_of(me)
+        )
+    except ERRORS as exc:
+        raise dispatch_problem(exc) from exc
+    ctx.audit.record(
+        me, "dispatch_alert", f"alert:{alert_id}", at=utcnow(), resident_id=alert["resident_id"]
+    )
+    order = assignment.order
+    cand = assignment.candidate
+    return json_response(
+        {
+            **order.to_json(),
+            "candidate": None
+            if cand is None
+            else {
+                "worker_id": cand.worker_id,
+                "eta_s": round(cand.eta_s),
+                "distance_km": round(cand.distance_km, 2),
+                "preempts_order_id": cand.preempts_order_id,
+            },
+            "escalated": assignment.escalated,
+        }
+    )

@@ -1,0 +1,271 @@
+"""Putting a worker on an order: the shell around the pure decision (:mod:`dispatch.emergency`).
+
+:func:`offer_best` loads the fleet, ranks the qualified workers by arrival and
+offers to the first whose booking the database accepts (a candidate another
+dispatcher took meanwhile raises :class:`WorkerBusy`, and the next is tried).
+Emergencies may pre-empt interruptible work; re-slotting a displaced or
+declined routine order never does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from dispatch.emergency import (
+    Candidate,
+    EmergencyPolicy,
+    Escalate,
+    FleetSnapshot,
+    rank,
+)
+from dispatch.fleet_cache import FleetCache
+from dispatch.model import Catalogue, OrderKind, OrderState, Point, ServiceType
+from dispatch.roster import load_fleet
+from dispatch.store import (
+    DispatchError,
+    OrderChange,
+    StoredOrder,
+    WorkerBusy,
+    create_order,
+    get_order,
+    offer,
+    record_escalation,
+)
+from dispatch.travel import HaversineTravel, TravelModel
+
+Conn = psycopg.AsyncConnection[TupleRow]
+DISPATCHER = "dispatcher"
+
+
+@dataclass(frozen=True, slots=True)
+class AssignSettings:
+    policy: EmergencyPolicy = field(default_factory=EmergencyPolicy)
+    offer_timeout_s: float = 60.0  # emergencies: answer within a minute or the next is asked
+    routine_offer_timeout_s: float = 900.0
+    tries: int = 5  # candidates tried when the database refuses a booking
+    travel: TravelModel = field(default_factory=HaversineTravel)
+    fleet: FleetCache | None = None  # the service keeps one; None: read the fleet each time
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    order: StoredOrder
+    changes: list[OrderChange]
+    candidate: Candidate | None
+    escalated: bool
+
+
+async def catalogue_from_db(conn: Conn) -> Catalogue:
+    cur = await conn.execute(
+        "SELECT code, name, duration_min, skills, interruptible, emergency FROM service_types"
+    )
+    rows = await cur.fetchall()
+    await conn.commit()
+    return Catalogue(
+        {
+            r[0]: ServiceType(r[0], r[1], int(r[2]), frozenset(r[3]), bool(r[4]), bool(r[5]))
+            for r in rows
+        }
+    )
+
+
+async def resident_home(conn: Conn, resident_id: int) -> Point:
+    cur = await conn.execute(
+        "SELECT home_lat, home_lon FROM residents WHERE resident_id = %s", (resident_id,)
+    )
+    row = await cur.fetchone()
+    await conn.commit()
+    if row is None or row[0] is None or row[1] is None:
+        raise DispatchError(f"resident {resident_id} has no home location on record")
+    return Point(float(row[0]), float(row[1]))
+
+
+async def candidates(
+    conn: Conn, order: StoredOrder, *, now: datetime, settings: AssignSettings, limit: int = 10
+) -> list[Candidate]:
+    return await rank_for(
+        conn,
+        order.resident_id,
+        order.service_type,
+        emergency=order.kind == OrderKind.EMERGENCY,
+        exclude=order.declined_by,
+        now=now,
+        settings=settings,
+        limit=limit,
+    )
+
+
+async def rank_for(
+    conn: Conn,
+    resident_id: int,
+    service_type: str | None,
+    *,
+    emergency: bool,
+    exclude: list[str],
+    now: datetime,
+    settings: AssignSettings,
+    limit: int,
+) -> list[Candidate]:
+    """The qualified workers for this resident and service (None: the emergency service)."""
+    if settings.fleet is not None:
+        catalogue, fleet = await settings.fleet.get(
+            conn, catalogue_from_db, now=now, travel=settings.travel
+        )
+    else:
+        catalogue = await catalogue_from_db(conn)
+        workers, commitments = await load_fleet(conn, catalogue, now=now)
+        fleet = FleetSnapshot.build(
+            workers, commitments=commitments, now=now, travel=settings.travel
+        )
+    service = catalogue[service_type] if service_type else catalogue.emergency_type()
+    home = await resident_home(conn, resident_id)
+    policy = settings.policy if emergency else EmergencyPolicy(allow_preemption=False)
+    return rank(
+        fleet,
+        home,
+        required=service.skills,
+        policy=policy,
+        exclude=exclude,
+        limit=limit,
+        travel=settings.travel,
+    )
+
+
+async def offer_best(
+    conn: Conn,
+    order_id: int,
+    *,
+    now: datetime,
+    settings: AssignSettings,
+    worker_id: str | None = None,
+    actor: str = DISPATCHER,
+) -> Assignment:
+    """Offer the order to ``worker_id`` or the best candidate; escalate an emergency that
+    nobody can reach within its SLA (an ``escalated`` event; someone is still sent)."""
+    order = await get_order(conn, order_id)
+    if OrderState(order.state) is not OrderState.CREATED:
+        raise DispatchError(f"order {order_id} is {order.state}, not waiting for a worker")
+    ranked = await candidates(conn, order, now=now, settings=settings, limit=200)
+    if worker_id is not None:
+        ranked = [c for c in ranked if c.worker_id == worker_id]
+        if not ranked:
+            raise DispatchError(
+                f"worker {worker_id!r} cannot take order {order_id} now"
+                " (skills, shift, status or declined)"
+            )
+    emergency = order.kind == OrderKind.EMERGENCY
+    elapsed = (now - order.created_at).total_seconds()
+    changes: list[OrderChange] = []
+    escalated = False
+    if emergency:
+        verdict = _verdict(ranked, order, elapsed, settings)
+        escalated = verdict is not None
+        if verdict is not None:
+            detail: dict[str, Any] = {
+                "targets": list(verdict.targets),
+                "best_eta_s": verdict.best_eta_s,
+                "sla_s": verdict.sla_s,
+            }
+            change = await record_escalation(conn, order_id, actor=actor, now=now, detail=detail)
+            if change is not None:
+                changes.append(change)
+    timeout = settings.offer_timeout_s if emergency else settings.routine_offer_timeout_s
+    for c in ranked[: settings.tries]:
+        if emergency:  # booked from when they can leave (after non-interruptible work)
+            start = now + timedelta(seconds=c.wait_s)
+            until = now + timedelta(seconds=c.eta_s, minutes=order.duration_min)
+        else:
+            start = max(now + timedelta(seconds=c.eta_s), order.window_start)
+            until = start + timedelta(minutes=order.duration_min)
+        detail = {
+            "eta_s": round(c.eta_s),
+            "distance_km": round(c.distance_km, 2),
+            "preempts_order_id": c.preempts_order_id,
+        }
+        try:
+            made = await offer(
+                conn,
+                order_id,
+                c.worker_id,
+                actor=actor,
+                now=now,
+                booked_from=start,
+                booked_until=until,
+                expires_at=now + timedelta(seconds=timeout),
+                preempt=emergency,
+                detail=detail,
+            )
+        except WorkerBusy:
+            continue
+        changes.extend(made)
+        if settings.fleet is not None:
+            settings.fleet.invalidate()  # this worker is taken now
+        return Assignment(made[-1].order, changes, c, escalated)
+    return Assignment(await get_order(conn, order_id), changes, None, escalated)
+
+
+def _verdict(
+    ranked: list[Candidate], order: StoredOrder, elapsed: float, settings: AssignSettings
+) -> Escalate | None:
+    sla = settings.policy.sla_s
+    if order.sla_due_at is not None:
+        sla = (order.sla_due_at - order.created_at).total_seconds()
+    best = ranked[0].eta_s if ranked else None
+    if best is None or elapsed + best > sla:
+        return Escalate(order.id, best, sla)
+    return None
+
+
+async def emergency_for_alert(
+    conn: Conn, alert_id: int, *, now: datetime, actor: str, settings: AssignSettings
+) -> tuple[StoredOrder, bool]:
+    """The live emergency order of an alert, made now if there is none."""
+    cur = await conn.execute(
+        "SELECT resident_id, opened_at, type FROM alerts WHERE id = %s", (alert_id,)
+    )
+    row = await cur.fetchone()
+    await conn.commit()
+    if row is None:
+        raise DispatchError(f"no alert {alert_id}")
+    catalogue = await catalogue_from_db(conn)
+    service = catalogue.emergency_type()
+    opened: datetime = row[1]
+    sla_due = opened + timedelta(seconds=settings.policy.sla_s)
+    return await create_order(
+        conn,
+        kind=OrderKind.EMERGENCY,
+        resident_id=int(row[0]),
+        service=service,
+        window_start=opened,
+        window_end=sla_due,
+        actor=actor,
+        now=now,
+        priority=1,
+        alert_id=alert_id,
+        sla_due_at=sla_due,
+        notes=f"alert {alert_id}: {row[2]}",
+    )
+
+
+async def dispatch_alert(
+    conn: Conn,
+    alert_id: int,
+    *,
+    now: datetime,
+    actor: str,
+    settings: AssignSettings,
+    worker_id: str | None = None,
+) -> Assignment:
+    order, _created = await emergency_for_alert(
+        conn, alert_id, now=now, actor=actor, settings=settings
+    )
+    if OrderState(order.state) is not OrderState.CREATED:
+        return Assignment(order, [], None, False)  # already on offer or on its way
+    return await offer_best(
+        conn, order.id, now=now, settings=settings, worker_id=worker_id, actor=actor
+    )

@@ -1,0 +1,203 @@
+"""A day's routine work in the database: make the recurring orders, plan, offer the routes.
+
+:func:`make_recurring` books the orders the recurring rules make for a day
+(idempotent). :func:`plan_and_offer` loads the day's waiting routine orders
+(state ``created``), the workers with a shift that day and, for continuity of
+care, the worker who last completed a visit to each resident; plans with
+PyVRP (:func:`dispatch.planner.plan_day`), and offers every planned visit to
+its worker for its planned time (the no-double-booking constraint still has
+the last word: a visit it refuses stays waiting). Re-planning after an
+emergency is the same call later in the day: only orders still waiting are
+planned, around what workers already hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from dispatch.assign import catalogue_from_db
+from dispatch.model import Order, OrderKind, Point, load_catalogue
+from dispatch.planner import PlannerSettings, plan_day
+from dispatch.recurring import Recurring, ResidentRef, expand, load_recurring
+from dispatch.roster import list_workers, sync_catalogue
+from dispatch.routing import PlanProblem, PlanWorker, evaluate
+from dispatch.store import DispatchError, WorkerBusy, create_order, offer
+from dispatch.travel import HaversineTravel, TravelModel
+from eldercare.migrate import migrate
+from eldercare.settings import Settings
+
+Conn = psycopg.AsyncConnection[TupleRow]
+PLANNER = "planner"
+
+
+@dataclass(frozen=True, slots=True)
+class DayPlanReport:
+    orders: int
+    workers: int
+    offered: int
+    refused: int  # planned, but the database refused the booking (taken meanwhile)
+    unassigned: int
+    travel_km: float
+    on_time: float
+    seconds: float
+
+    def to_json(self) -> dict[str, float | int]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+async def make_recurring(
+    conn: Conn, recurring: Recurring, day: date, *, now: datetime, actor: str = "recurring"
+) -> int:
+    """Book the day's recurring orders; returns how many were new."""
+    cur = await conn.execute("SELECT resident_id, living_alone FROM residents ORDER BY 1")
+    people = [ResidentRef(int(r), bool(a)) for r, a in await cur.fetchall()]
+    await conn.commit()
+    catalogue = await catalogue_from_db(conn)
+    made = 0
+    for due in expand(recurring, people, day):
+        _, new = await create_order(
+            conn,
+            kind=OrderKind.RECURRING,
+            resident_id=due.resident_id,
+            service=catalogue[due.service],
+            window_start=due.window_start,
+            window_end=due.window_end,
+            actor=actor,
+            now=now,
+            idempotency_key=due.idempotency_key,
+            recurrence=due.rule,
+        )
+        made += new
+    return made
+
+
+async def plan_and_offer(
+    conn: Conn,
+    day: date,
+    *,
+    tz: ZoneInfo,
+    now: datetime,
+    district: str | None = None,
+    seconds: float = 30.0,
+    travel: TravelModel | None = None,
+) -> DayPlanReport:
+    model = travel or HaversineTravel()
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = start + timedelta(days=1)
+    catalogue = await catalogue_from_db(conn)
+    cur = await conn.execute(
+        "SELECT o.id, o.resident_id, o.service_type, r.home_lat, r.home_lon,"
+        " greatest(o.window_start, %(now)s), o.window_end, o.duration_min, o.priority, o.district,"
+        " (SELECT p.worker_id FROM work_orders p WHERE p.resident_id = o.resident_id"
+        "   AND p.state = 'completed' ORDER BY p.completed_at DESC LIMIT 1)"
+        " FROM work_orders o JOIN residents r USING (resident_id)"
+        " WHERE o.state = 'created' AND o.kind <> 'emergency' AND o.window_start < %(b)s"
+        " AND o.window_end > greatest(%(a)s, %(now)s) AND r.home_lat IS NOT NULL"
+        " AND (%(d)s::text IS NULL OR o.district = %(d)s)",
+        {"a": start, "b": end, "now": now, "d": district},
+    )
+    orders = [
+        Order(
+            int(i),
+            int(rid),
+            code,
+            Point(lat, lon),
+            ws,
+            we,
+            timedelta(minutes=dur),
+            catalogue[code].skills,
+            priority=int(pri),
+            preferred_worker=pref,
+            district=dist,
+        )
+        for i, rid, code, lat, lon, ws, we, dur, pri, dist, pref in await cur.fetchall()
+        if we >= ws
+    ]
+    cur = await conn.execute(
+        "SELECT worker_id, min(greatest(starts_at, %(now)s)), max(ends_at) FROM worker_shifts"
+        " WHERE starts_at < %(b)s AND ends_at > greatest(%(a)s, %(now)s) GROUP BY 1",
+        {"a": start, "b": end, "now": now},
+    )
+    shifts = {w: (a, b) for w, a, b in await cur.fetchall()}
+    await conn.commit()
+    workers = [
+        PlanWorker.from_worker(
+            w.to_worker(),
+            shift_start=shifts[w.worker_id][0],
+            shift_end=shifts[w.worker_id][1],
+            travel=model,
+        )
+        for w in await list_workers(conn, district=district)
+        if w.worker_id in shifts
+    ]
+    problem = PlanProblem(orders, workers, model)
+    t = datetime.now(tz)
+    plan = plan_day(problem, PlannerSettings(seconds=seconds))
+    took = (datetime.now(tz) - t).total_seconds()
+    stats = evaluate(problem, plan)
+    by_id = {o.order_id: o for o in orders}
+    offered = refused = 0
+    for v in stats.visits:
+        o = by_id[v.order_id]
+        try:
+            await offer(
+                conn,
+                v.order_id,
+                v.worker_id,
+                actor=PLANNER,
+                now=now,
+                booked_from=v.start,
+                booked_until=v.start + o.duration,
+                expires_at=None,
+                detail={"planned_start": v.start.isoformat(), "on_time": v.on_time},
+            )
+            offered += 1
+        except (WorkerBusy, DispatchError, ValueError):
+            refused += 1
+    return DayPlanReport(
+        len(orders),
+        len(workers),
+        offered,
+        refused,
+        stats.unassigned,
+        round(stats.travel_km, 1),
+        round(stats.on_time, 3),
+        round(took, 2),
+    )
+
+
+def plan_main(
+    settings: Settings, *, day: str | None, district: str | None, seconds: float, recurring: bool
+) -> int:
+    """`eldercare dispatch plan`: the day's recurring orders, then the plan, offered."""
+    rules = load_recurring(settings.dispatch_catalogue)
+    when = date.fromisoformat(day) if day else datetime.now(rules.timezone).date()
+    url = settings.require_database_url()
+
+    async def main() -> dict[str, Any]:
+        await asyncio.to_thread(migrate, url)
+        async with await psycopg.AsyncConnection.connect(url) as conn:
+            await sync_catalogue(conn, load_catalogue(settings.dispatch_catalogue))
+            made = (
+                await make_recurring(conn, rules, when, now=datetime.now(UTC)) if recurring else 0
+            )
+            report = await plan_and_offer(
+                conn,
+                when,
+                tz=rules.timezone,
+                now=datetime.now(UTC),
+                district=district,
+                seconds=seconds,
+            )
+        return {"date": when.isoformat(), "recurring_made": made, **report.to_json()}
+
+    print(json.dumps(asyncio.run(main())))
+    return 0

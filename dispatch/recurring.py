@@ -1,0 +1,133 @@
+"""Recurring orders (pure): which resident gets which service on a given day.
+
+Rules live beside the catalogue (``recurring:`` in ``catalogue.yaml``): a weekly
+welfare visit for everyone living alone, a daily meal delivery for the
+residents who subscribed (``who: none`` until a subscription list exists), in
+the city's local time. Each expanded order carries an idempotency key made of
+rule, resident and date, so making a day's orders twice books nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from dispatch.model import CatalogueError
+
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WHO: Final = frozenset({"living_alone", "all", "listed", "none"})
+
+
+@dataclass(frozen=True, slots=True)
+class RecurringRule:
+    name: str
+    service: str
+    every: str  # daily | weekly
+    start: time
+    end: time
+    who: str = "living_alone"
+    weekday: int | None = None  # 0 = Monday, for weekly rules
+    residents: frozenset[int] = frozenset()  # who: listed (e.g. meal subscribers)
+
+    def __post_init__(self) -> None:
+        if self.every not in ("daily", "weekly"):
+            raise CatalogueError(f"{self.name}: every must be daily or weekly")
+        if self.every == "weekly" and self.weekday is None:
+            raise CatalogueError(f"{self.name}: a weekly rule needs a weekday")
+        if self.end <= self.start:
+            raise CatalogueError(f"{self.name}: the window must end after it starts")
+        if self.who not in WHO:
+            raise CatalogueError(f"{self.name}: who must be one of {sorted(WHO)}")
+
+    def applies(self, day: date) -> bool:
+        return self.every == "daily" or day.weekday() == self.weekday
+
+
+@dataclass(frozen=True, slots=True)
+class Recurring:
+    timezone: ZoneInfo
+    rules: tuple[RecurringRule, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentRef:
+    resident_id: int
+    living_alone: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DueOrder:
+    rule: str
+    service: str
+    resident_id: int
+    window_start: datetime
+    window_end: datetime
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"recurring:{self.rule}:{self.resident_id}:{self.window_start.date().isoformat()}"
+
+
+def _rule(e: Any) -> RecurringRule:
+    if not isinstance(e, Mapping):
+        raise CatalogueError(f"bad recurring rule {e!r}")
+    try:
+        a, _, b = str(e["window"]).partition("-")
+        weekday = e.get("weekday")
+        return RecurringRule(
+            name=str(e["name"]),
+            service=str(e["service"]),
+            every=str(e["every"]),
+            start=time.fromisoformat(a.strip()),
+            end=time.fromisoformat(b.strip()),
+            who=str(e.get("who", "living_alone")),
+            weekday=WEEKDAYS.index(str(weekday).lower()) if weekday is not None else None,
+            residents=frozenset(int(r) for r in e.get("residents") or []),
+        )
+    except (KeyError, ValueError) as exc:
+        raise CatalogueError(f"bad recurring rule {e!r}: {exc}") from exc
+
+
+def recurring_from_dict(data: Mapping[str, Any]) -> Recurring:
+    return Recurring(
+        ZoneInfo(str(data.get("timezone", "Asia/Shanghai"))),
+        tuple(_rule(e) for e in data.get("recurring") or []),
+    )
+
+
+def load_recurring(path: str | Path | None = None) -> Recurring:
+    if path is None:
+        text = (resources.files("dispatch") / "catalogue.yaml").read_text(encoding="utf-8")
+    else:
+        text = Path(path).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise CatalogueError("the catalogue must be a YAML mapping")
+    return recurring_from_dict(data)
+
+
+def expand(recurring: Recurring, residents: Iterable[ResidentRef], day: date) -> list[DueOrder]:
+    """The orders the rules make for ``day``, in rule then resident order."""
+    people: Sequence[ResidentRef] = list(residents)
+    out: list[DueOrder] = []
+    tz = recurring.timezone
+    for r in recurring.rules:
+        if not r.applies(day) or r.who == "none":
+            continue
+        start = datetime.combine(day, r.start, tzinfo=tz)
+        end = datetime.combine(day, r.end, tzinfo=tz)
+        out.extend(
+            DueOrder(r.name, r.service, p.resident_id, start, end)
+            for p in people
+            if r.who == "all"
+            or (r.who == "living_alone" and p.living_alone)
+            or (r.who == "listed" and p.resident_id in r.residents)
+        )
+    return out

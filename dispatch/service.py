@@ -1,0 +1,380 @@
+"""The dispatch service layer: what the API (and the dispatch service) call.
+
+Every function takes an open ``psycopg.AsyncConnection`` and the acting user
+as a plain ``actor`` string (``"operator:7"``, ``"worker:W001"``,
+``"family:12"``); authorization is the API's job, not this module's. Each
+commits its own work; each change is a ``work_order_events`` row that the
+dispatch service publishes (the database is the outbox, see
+:mod:`dispatch.runner`). Errors are :class:`~dispatch.store.DispatchError`
+subclasses (``UnknownOrder`` / ``UnknownWorker`` -> 404, ``WorkerBusy`` /
+``InvalidTransition`` -> 409, ``TooFarFromHome`` / ``DispatchError`` -> 422).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from alerts import store as alert_store
+from alerts.lifecycle import AlertState, Outcome
+from alerts.lifecycle import InvalidTransition as AlertInvalidTransition
+from dispatch import reports
+from dispatch.assign import (
+    Assignment,
+    AssignSettings,
+    catalogue_from_db,
+    offer_best,
+    rank_for,
+)
+from dispatch.assign import (
+    dispatch_alert as _dispatch_alert,
+)
+from dispatch.lifecycle import Action
+from dispatch.model import CatalogueError, OrderKind, Point, WorkerStatus
+from dispatch.queries import alert_progress, list_orders, list_service_types, order_events
+from dispatch.roster import StoredWorker, get_worker, list_workers, set_location, set_status
+from dispatch.store import (
+    DispatchError,
+    OrderChange,
+    StoredOrder,
+    act,
+    create_order,
+    get_order,
+    offer,
+)
+
+Conn = psycopg.AsyncConnection[TupleRow]
+DEFAULT = AssignSettings()
+
+__all__ = [
+    "accept",
+    "alert_progress",
+    "assign_order",
+    "book_order",
+    "cancel_order",
+    "candidates_for_alert",
+    "check_in",
+    "check_out",
+    "dispatch_alert",
+    "en_route",
+    "fail_order",
+    "get_order",
+    "get_worker",
+    "list_orders",
+    "list_service_types",
+    "list_workers",
+    "order_events",
+    "reject",
+    "reports_summary",
+    "worker_location",
+    "worker_status",
+]
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+async def book_order(
+    conn: Conn,
+    *,
+    resident_id: int,
+    service_type: str,
+    window_start: datetime,
+    window_end: datetime,
+    actor: str,
+    notes: str = "",
+    priority: int = 3,
+    idempotency_key: str | None = None,
+    recurrence: str | None = None,
+    now: datetime | None = None,
+) -> tuple[StoredOrder, bool]:
+    """A booked (or recurring) order; the same ``idempotency_key`` returns the first one
+    (``created`` False) instead of booking twice."""
+    if window_start.tzinfo is None or window_end.tzinfo is None:
+        raise DispatchError("window times must carry a time zone")
+    catalogue = await catalogue_from_db(conn)
+    try:
+        service = catalogue[service_type]
+    except CatalogueError as exc:
+        raise DispatchError(str(exc)) from None
+    if service.emergency:
+        raise DispatchError("emergency orders come from alerts (dispatch_alert)")
+    kind = OrderKind.RECURRING if recurrence else OrderKind.BOOKED
+    return await create_order(
+        conn,
+        kind=kind,
+        resident_id=resident_id,
+        service=service,
+        window_start=window_start,
+        window_end=window_end,
+        actor=actor,
+        now=_now(now),
+        priority=priority,
+        notes=notes,
+        idempotency_key=idempotency_key,
+        recurrence=recurrence,
+    )
+
+
+async def cancel_order(
+    conn: Conn, order_id: int, *, actor: str, reason: str = "", now: datetime | None = None
+) -> StoredOrder:
+    change = await act(conn, order_id, Action.CANCEL, actor=actor, now=_now(now), notes=reason)
+    return change.order
+
+
+async def fail_order(
+    conn: Conn, order_id: int, *, actor: str, reason: str, now: datetime | None = None
+) -> StoredOrder:
+    """The visit could not be done (nobody home, refused, the worker fell ill)."""
+    change = await act(
+        conn, order_id, Action.FAIL, actor=actor, now=_now(now), notes=reason, outcome="failed"
+    )
+    return change.order
+
+
+async def assign_order(
+    conn: Conn,
+    order_id: int,
+    worker_id: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    settings: AssignSettings = DEFAULT,
+) -> StoredOrder:
+    """Offer a routine order to this worker for its window (an operator's choice)."""
+    t = _now(now)
+    o = await get_order(conn, order_id)
+    start = max(o.window_start, t)
+    changes = await offer(
+        conn,
+        order_id,
+        worker_id,
+        actor=actor,
+        now=t,
+        booked_from=start,
+        booked_until=start + timedelta(minutes=o.duration_min),
+        expires_at=t + timedelta(seconds=settings.routine_offer_timeout_s),
+    )
+    return changes[-1].order
+
+
+async def _alert_follows(conn: Conn, change: OrderChange, *, actor: str) -> None:
+    """An accepted emergency dispatches its alert; a completed one resolves it."""
+    o = change.order
+    if o.alert_id is None or o.kind != OrderKind.EMERGENCY:
+        return
+    with contextlib.suppress(AlertInvalidTransition, alert_store.UnknownAlert):
+        if change.kind == "accepted":
+            alert = await alert_store.get_alert(conn, o.alert_id)
+            if AlertState(alert.state) in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
+                await alert_store.dispatch(
+                    conn,
+                    o.alert_id,
+                    actor=actor,
+                    at=change.at,
+                    note=f"work order {o.id} accepted by {o.worker_id}",
+                )
+        elif change.kind == "completed":
+            await alert_store.resolve(
+                conn,
+                o.alert_id,
+                outcome=Outcome.ACTIONABLE,
+                actor=actor,
+                at=change.at,
+                note=f"work order {o.id} completed",
+            )
+
+
+async def _worker_act(
+    conn: Conn,
+    order_id: int,
+    action: Action,
+    *,
+    worker_id: str,
+    actor: str,
+    now: datetime | None,
+    **kw: Any,
+) -> StoredOrder:
+    change = await act(
+        conn, order_id, action, actor=actor, now=_now(now), worker_id=worker_id, **kw
+    )
+    await _alert_follows(conn, change, actor=actor)
+    return change.order
+
+
+async def accept(
+    conn: Conn, order_id: int, *, worker_id: str, actor: str, now: datetime | None = None
+) -> StoredOrder:
+    return await _worker_act(
+        conn, order_id, Action.ACCEPT, worker_id=worker_id, actor=actor, now=now
+    )
+
+
+async def reject(
+    conn: Conn,
+    order_id: int,
+    *,
+    worker_id: str,
+    actor: str,
+    reason: str = "",
+    now: datetime | None = None,
+    settings: AssignSettings = DEFAULT,
+) -> StoredOrder:
+    """Decline an offer; an emergency is offered to the next candidate at once."""
+    order = await _worker_act(
+        conn, order_id, Action.REJECT, worker_id=worker_id, actor=actor, now=now, notes=reason
+    )
+    if order.kind == OrderKind.EMERGENCY:
+        return (await offer_best(conn, order_id, now=_now(now), settings=settings)).order
+    return order
+
+
+async def en_route(
+    conn: Conn, order_id: int, *, worker_id: str, actor: str, now: datetime | None = None
+) -> StoredOrder:
+    return await _worker_act(
+        conn, order_id, Action.EN_ROUTE, worker_id=worker_id, actor=actor, now=now
+    )
+
+
+async def check_in(
+    conn: Conn,
+    order_id: int,
+    *,
+    worker_id: str,
+    lat: float,
+    lon: float,
+    actor: str,
+    radius_m: float = 150.0,
+    now: datetime | None = None,
+) -> StoredOrder:
+    """Arrival, accepted only within ``radius_m`` of the resident's home."""
+    return await _worker_act(
+        conn,
+        order_id,
+        Action.CHECK_IN,
+        worker_id=worker_id,
+        actor=actor,
+        now=now,
+        at=Point(lat, lon),
+        check_in_radius_m=radius_m,
+    )
+
+
+async def check_out(
+    conn: Conn,
+    order_id: int,
+    *,
+    worker_id: str,
+    actor: str,
+    notes: str = "",
+    outcome: str = "done",
+    now: datetime | None = None,
+) -> StoredOrder:
+    return await _worker_act(
+        conn,
+        order_id,
+        Action.CHECK_OUT,
+        worker_id=worker_id,
+        actor=actor,
+        now=now,
+        notes=notes,
+        outcome=outcome,
+    )
+
+
+async def candidates_for_alert(
+    conn: Conn,
+    alert_id: int,
+    *,
+    limit: int = 10,
+    now: datetime | None = None,
+    settings: AssignSettings = DEFAULT,
+) -> list[dict[str, Any]]:
+    """Best first: ``{worker_id, name, eta_s, distance_km, status, preempts_order_id}``.
+    Read only: no order is made (workers who declined this alert's order are left out)."""
+    t = _now(now)
+    cur = await conn.execute(
+        "SELECT a.resident_id, o.service_type, coalesce(o.declined_by, '{}') FROM alerts a"
+        " LEFT JOIN work_orders o ON o.alert_id = a.id"
+        " AND o.state NOT IN ('completed', 'cancelled', 'failed') WHERE a.id = %s",
+        (alert_id,),
+    )
+    row = await cur.fetchone()
+    await conn.commit()
+    if row is None:
+        raise DispatchError(f"no alert {alert_id}")
+    ranked = await rank_for(
+        conn,
+        int(row[0]),
+        row[1],
+        emergency=True,
+        exclude=list(row[2]),
+        now=t,
+        settings=settings,
+        limit=limit,
+    )
+    roster = {w.worker_id: w for w in await list_workers(conn)}
+    return [
+        {
+            "worker_id": c.worker_id,
+            "name": roster[c.worker_id].name,
+            "eta_s": round(c.eta_s),
+            "distance_km": round(c.distance_km, 2),
+            "status": roster[c.worker_id].status,
+            "preempts_order_id": c.preempts_order_id,
+        }
+        for c in ranked
+        if c.worker_id in roster
+    ]
+
+
+async def dispatch_alert(
+    conn: Conn,
+    alert_id: int,
+    worker_id: str | None = None,
+    *,
+    actor: str,
+    now: datetime | None = None,
+    settings: AssignSettings = DEFAULT,
+) -> Assignment:
+    """The alert's emergency order (made if needed) offered to ``worker_id`` or the best
+    candidate; ``Assignment.escalated`` when nobody can arrive within the SLA."""
+    return await _dispatch_alert(
+        conn, alert_id, now=_now(now), actor=actor, settings=settings, worker_id=worker_id
+    )
+
+
+async def reports_summary(
+    conn: Conn, *, start: datetime, end: datetime, district: str | None = None
+) -> dict[str, Any]:
+    """The centre's figures for a period and district: see :mod:`dispatch.reports`."""
+    return await reports.summary(conn, start=start, end=end, district=district)
+
+
+async def worker_status(
+    conn: Conn, worker_id: str, status: str, *, actor: str, now: datetime | None = None
+) -> StoredWorker:
+    del actor  # the status change is the worker's own record (status_at)
+    try:
+        value = WorkerStatus(status)
+    except ValueError:
+        raise DispatchError(f"unknown worker status {status!r}") from None
+    return await set_status(conn, worker_id, value, now=_now(now))
+
+
+async def worker_location(
+    conn: Conn, worker_id: str, lat: float, lon: float, *, actor: str, now: datetime | None = None
+) -> None:
+    del actor
+    try:
+        at = Point(lat, lon)
+    except ValueError as exc:
+        raise DispatchError(str(exc)) from None
+    await set_location(conn, worker_id, at, now=_now(now))

@@ -1,0 +1,212 @@
+"""Orders, workers, alert dispatch and reports through the API on dispatch's service
+layer: who may book, see, assign and work an order; a worker's scope follows their
+orders; the family view shows the services and who is coming to an alert."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import psycopg
+
+from dispatch.model import Mode, Point, WorkerStatus, load_catalogue
+from dispatch.roster import (
+    NewWorker,
+    add_shift,
+    add_workers,
+    set_location,
+    set_status,
+    sync_catalogue,
+)
+from tests.api_support import DISTRICT_A, Seed, api_client, api_settings, bearer, login, seed
+
+NEAR_A1 = Point(32.3830, 120.5650)  # ~250 m from a1's home in the seed
+
+
+async def add_worker(db_url: str) -> None:
+    """Worker "1" (the seed's worker user), on shift and available near a1."""
+    now = datetime.now(UTC)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await sync_catalogue(conn, load_catalogue())
+        await add_workers(
+            conn,
+            [
+                NewWorker(
+                    "1",
+                    "Chen Jing",
+                    DISTRICT_A,
+                    frozenset({"caregiver", "cleaning"}),
+                    NEAR_A1,
+                    mode=Mode.EBIKE,
+                )
+            ],
+        )
+        await add_shift(conn, "1", now - timedelta(hours=1), now + timedelta(hours=8))
+        await set_status(conn, "1", WorkerStatus.AVAILABLE, now=now)
+        await set_location(conn, "1", NEAR_A1, now=now)
+        await conn.commit()
+
+
+async def tokens(client: httpx.AsyncClient, *names: str) -> dict[str, dict[str, str]]:
+    return {n: bearer((await login(client, n))["access_token"]) for n in names}
+
+
+def booking(s: Seed, *, hours: int = 2) -> dict[str, object]:
+    start = datetime.now(UTC) + timedelta(hours=hours)
+    return {
+        "resident_id": s.residents["a1"],
+        "service_type": "cleaning",
+        "window_start": start.isoformat(),
+        "window_end": (start + timedelta(hours=3)).isoformat(),
+        "notes": "the kitchen",
+    }
+
+
+async def test_book_assign_and_work_an_order(db_url: str) -> None:
+    s = await seed(db_url)
+    await add_worker(db_url)
+    async with api_client(api_settings(db_url)) as (_app, client):
+        t = await tokens(client, "family", "family_b", "operator", "operator_b", "worker", "admin")
+        types = (await client.get("/service-types", headers=t["family"])).json()
+        assert "cleaning" in {x["code"] for x in types}
+
+        # a family books for their parent, idempotently; not for someone else's
+        key = {"Idempotency-Key": "clean-1"}
+        body = booking(s)
+        first = await client.post("/orders", json=body, headers={**t["family"], **key})
+        assert first.status_code == 201, first.text
+        again = await client.post("/orders", json=body, headers={**t["family"], **key})
+        assert again.status_code == 201
+        assert again.json()["id"] == first.json()["id"]
+        changed = await client.post(
+            "/orders", json=booking(s, hours=5), headers={**t["family"], **key}
+        )
+        assert changed.status_code == 422
+        other = {**booking(s), "resident_id": s.residents["b1"]}
+        assert (await client.post("/orders", json=other, headers=t["family"])).status_code == 404
+        assert (
+            await client.post("/orders", json=booking(s), headers=t["worker"])
+        ).status_code == 403
+        order_id = first.json()["id"]
+
+        # who sees it
+        for name, code in (
+            ("family", 200),
+            ("operator", 200),
+            ("admin", 200),
+            ("family_b", 404),
+            ("operator_b", 404),
+            ("worker", 404),
+        ):
+            r = await client.get(f"/orders/{order_id}", headers=t[name])
+            assert r.status_code == code, (name, r.text)
+        # before the order, the worker sees none of a1's data
+        status = f"/residents/{s.residents['a1']}/status"
+        assert (await client.get(status, headers=t["worker"])).status_code == 404
+
+        # the centre overrides the assignment; the worker answers and does the job
+        r = await client.post(
+            f"/orders/{order_id}/assign", json={"worker_id": "1"}, headers=t["operator_b"]
+        )
+        assert r.status_code == 404
+        r = await client.post(
+            f"/orders/{order_id}/assign", json={"worker_id": "1"}, headers=t["operator"]
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["state"] == "offered"
+        mine = (await client.get("/orders", headers=t["worker"])).json()["items"]
+        assert [o["id"] for o in mine] == [order_id]
+        assert (await client.get(status, headers=t["worker"])).status_code == 200
+        assert (
+            await client.get(f"/residents/{s.residents['a2']}/status", headers=t["worker"])
+        ).status_code == 404
+        assert (
+            await client.post(f"/orders/{order_id}/accept", headers=t["operator"])
+        ).status_code == 403
+        for step, body in (
+            ("accept", None),
+            ("en-route", None),
+            ("check-in", {"lat": 32.3812, "lon": 120.5634}),
+            ("check-out", {"notes": "done", "outcome": "done"}),
+        ):
+            r = await client.post(f"/orders/{order_id}/{step}", json=body, headers=t["worker"])
+            assert r.status_code == 200, (step, r.text)
+        assert r.json()["state"] == "completed"
+        assert (
+            await client.post(f"/orders/{order_id}/accept", headers=t["worker"])
+        ).status_code == 409
+        detail = (await client.get(f"/orders/{order_id}", headers=t["family"])).json()
+        assert [e["to_state"] for e in detail["events"]][-1] == "completed"
+        # the job done, the worker's window onto a1 closes again
+        assert (await client.get(status, headers=t["worker"])).status_code == 404
+        past = (await client.get(status, headers=t["family"])).json()["services"]["past"]
+        assert [p["id"] for p in past] == [order_id]
+        assert past[0]["worker_name"] == "Chen Jing"
+
+
+async def test_alert_candidates_dispatch_and_progress(db_url: str) -> None:
+    s = await seed(db_url)
+    await add_worker(db_url)
+    alert = s.alerts["a1"]
+    async with api_client(api_settings(db_url)) as (_app, client):
+        t = await tokens(client, "family", "operator", "operator_b", "worker")
+        r = await client.get(f"/alerts/{alert}/candidates", headers=t["operator"])
+        assert r.status_code == 200, r.text
+        assert [c["worker_id"] for c in r.json()] == ["1"]
+        assert (
+            await client.get(f"/alerts/{alert}/candidates", headers=t["operator_b"])
+        ).status_code == 404
+        assert (
+            await client.get(f"/alerts/{alert}/candidates", headers=t["family"])
+        ).status_code == 403
+        r = await client.post(
+            f"/alerts/{alert}/dispatch", json={"worker_id": None}, headers=t["operator"]
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["kind"] == "emergency"
+        assert r.json()["worker_id"] == "1"
+        assert r.json()["candidate"]["worker_id"] == "1"
+        view = (
+            await client.get(f"/residents/{s.residents['a1']}/status", headers=t["family"])
+        ).json()
+        progress = view["alerts"][0]["progress"]
+        assert progress["worker_name"] == "Chen Jing"
+        assert progress["status"] == "offered"
+        assert progress["eta_s"] >= 0
+        offers = (await client.get("/orders", headers=t["worker"])).json()["items"]
+        assert [o["alert_id"] for o in offers] == [alert]
+
+
+async def test_workers_and_reports_by_role(db_url: str) -> None:
+    await seed(db_url)
+    await add_worker(db_url)
+    async with api_client(api_settings(db_url)) as (_app, client):
+        t = await tokens(
+            client, "admin", "supervisor", "operator", "operator_b", "worker", "family"
+        )
+        seen = {n: await client.get("/workers", headers=t[n]) for n in t}
+        assert [w["worker_id"] for w in seen["operator"].json()] == ["1"]
+        assert seen["operator_b"].json() == []
+        assert [w["worker_id"] for w in seen["worker"].json()] == ["1"]
+        assert seen["family"].status_code == 403
+        assert (await client.get("/workers/1", headers=t["operator_b"])).status_code == 404
+        r = await client.post(
+            "/workers/1/status", json={"status": "off_shift"}, headers=t["worker"]
+        )
+        assert r.json()["status"] == "off_shift"
+        r = await client.post(
+            "/workers/1/location", json={"lat": 32.38, "lon": 120.56}, headers=t["worker"]
+        )
+        assert r.status_code == 204
+        r = await client.post(
+            "/workers/1/location", json={"lat": 32.38, "lon": 120.56}, headers=t["operator"]
+        )
+        assert r.status_code == 403
+        now = datetime.now(UTC)
+        q = {"start": (now - timedelta(days=1)).isoformat(), "end": now.isoformat()}
+        report = await client.get("/reports/summary", params=q, headers=t["supervisor"])
+        assert report.status_code == 200, report.text
+        assert {"orders_by_type", "response_times"} <= report.json().keys()
+        assert (
+            await client.get("/reports/summary", params=q, headers=t["operator"])
+        ).status_code == 403

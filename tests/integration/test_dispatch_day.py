@@ -1,0 +1,114 @@
+"""A day's routine work on the real database: recurring orders made once, the PyVRP plan
+offered to qualified workers on shift, nobody double-booked, re-running changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+
+from dispatch.day import make_recurring, plan_and_offer
+from dispatch.recurring import load_recurring
+from dispatch.roster import add_shift
+from tests.integration.dispatch_support import HOME, east, seed
+
+TZ = ZoneInfo("Asia/Shanghai")
+MONDAY = date(2026, 11, 23)
+NOW = datetime(2026, 11, 23, 7, 0, tzinfo=TZ)
+
+
+async def test_recurring_then_plan_and_offer(db_url: str) -> None:
+    homes = [east(0.3 * i) for i in range(8)]
+    care = frozenset({"caregiver"})
+    rids = await seed(
+        db_url,
+        now=NOW,
+        residents=homes,
+        workers=[
+            ("A", HOME, care),
+            ("B", east(1.0), care),
+            ("C", east(0.5), frozenset({"cleaning"})),
+        ],
+    )
+    rules = load_recurring()
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        for w in ("A", "B", "C"):
+            await add_shift(conn, w, NOW + timedelta(hours=1), NOW + timedelta(hours=10))
+        assert await make_recurring(conn, rules, MONDAY, now=NOW) == len(rids)  # all live alone
+        assert await make_recurring(conn, rules, MONDAY, now=NOW) == 0  # idempotent
+        report = await plan_and_offer(conn, MONDAY, tz=TZ, now=NOW, seconds=1.0)
+        assert report.orders == len(rids)
+        assert report.workers == 3
+        assert report.offered == len(rids)
+        assert report.unassigned == 0
+        assert report.refused == 0
+        assert report.on_time == 1.0
+        cur = await conn.execute(
+            "SELECT worker_id, count(*) FROM work_orders WHERE state = 'offered' GROUP BY 1"
+        )
+        per_worker = dict(await cur.fetchall())
+        assert set(per_worker) <= {"A", "B"}  # C cannot do a welfare visit
+        assert sum(per_worker.values()) == len(rids)
+        cur = await conn.execute(
+            "SELECT count(*) FROM work_orders a JOIN work_orders b ON a.worker_id = b.worker_id"
+            " AND a.id < b.id AND tstzrange(a.booked_from, a.booked_until)"
+            " && tstzrange(b.booked_from, b.booked_until)"
+        )
+        assert await cur.fetchone() == (0,)
+        await conn.commit()
+        again = await plan_and_offer(conn, MONDAY, tz=TZ, now=NOW, seconds=0.5)
+        assert again.orders == 0  # nothing left waiting
+
+
+async def test_eldercare_dispatch_plan_command(db_url: str) -> None:
+    await seed(
+        db_url,
+        now=NOW,
+        residents=[HOME, east(0.4)],
+        workers=[("A", HOME, frozenset({"caregiver"}))],
+    )
+    today = datetime.now(TZ).date()  # the command plans from the real now on
+    next_monday = today + timedelta(days=7 - today.weekday())
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        at8 = datetime.combine(next_monday, time(8), tzinfo=TZ)
+        await add_shift(conn, "A", at8, at8 + timedelta(hours=10))
+    env = {**os.environ, "ELDERCARE_DATABASE_URL": db_url, "ELDERCARE_LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eldercare.cli",
+        "dispatch",
+        "plan",
+        "--date",
+        next_monday.isoformat(),
+        "--seconds",
+        "0.5",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    report = json.loads(out.decode().strip().splitlines()[-1])
+    assert report["recurring_made"] == 2
+    assert report["offered"] == 2
+    bad = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "eldercare.cli",
+        "dispatch",
+        "plan",
+        "--date",
+        "someday",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(bad.communicate(), 60)
+    assert bad.returncode == 2
+    assert b"someday" in err

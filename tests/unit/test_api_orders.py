@@ -1,0 +1,60 @@
+"""Who may see an order, the actor string dispatch records, and how its errors map to HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from api.principal import Principal, Role
+from api.routes.orders import actor_of, dispatch_problem, in_scope
+from dispatch.lifecycle import Action, InvalidTransition
+from dispatch.model import CatalogueError, OrderState
+from dispatch.store import (
+    DispatchError,
+    NotYourOrder,
+    StoredOrder,
+    TooFarFromHome,
+    UnknownOrder,
+    WorkerBusy,
+)
+
+NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
+ORDER = StoredOrder(
+    id=1, kind="booked", resident_id=3, service_type="cleaning", district="A", priority=3,
+    state="offered", worker_id="W1", alert_id=None, window_start=NOW, window_end=NOW,
+    duration_min=90, sla_due_at=None, booked_from=NOW, booked_until=NOW, offer_expires_at=None,
+    declined_by=[], idempotency_key=None, recurrence=None, notes="", outcome=None,
+    created_by="family:1", created_at=NOW, updated_at=NOW, accepted_at=None, arrived_at=None,
+    completed_at=None,
+)  # fmt: skip
+
+
+def p(role: Role, **kw: object) -> Principal:
+    return Principal.build(actor="user:9", role=role, user_id=9, **kw)
+
+
+def test_order_scope_by_role() -> None:
+    assert in_scope(p(Role.ADMIN), ORDER)
+    assert in_scope(p(Role.OPERATOR, district="A"), ORDER)
+    assert not in_scope(p(Role.OPERATOR, district="B"), ORDER)
+    assert in_scope(p(Role.FAMILY, resident_ids=(3,)), ORDER)
+    assert not in_scope(p(Role.FAMILY, resident_ids=(4,)), ORDER)
+    assert in_scope(p(Role.WORKER, worker_id="W1"), ORDER)
+    assert not in_scope(p(Role.WORKER, worker_id="W2"), ORDER)
+    assert not in_scope(p(Role.WORKER, worker_id="W1"), replace(ORDER, worker_id=None))
+
+
+def test_actor_strings() -> None:
+    assert actor_of(p(Role.OPERATOR, district="A")) == "operator:9"
+    assert actor_of(p(Role.WORKER, worker_id="W1")) == "worker:W1"
+    assert actor_of(Principal.build(actor="key:2", role=Role.INTEGRATION)) == "key:2"
+
+
+def test_dispatch_errors_map_to_statuses() -> None:
+    assert dispatch_problem(UnknownOrder(1)).status == 404
+    assert dispatch_problem(NotYourOrder("W1", 1)).status == 404
+    assert dispatch_problem(WorkerBusy("W1", 1)).status == 409
+    assert dispatch_problem(InvalidTransition(OrderState.COMPLETED, Action.ACCEPT)).status == 409
+    assert dispatch_problem(TooFarFromHome(1, 150)).status == 422
+    assert dispatch_problem(DispatchError("bad window")).status == 422
+    assert dispatch_problem(CatalogueError("empty")).status == 503

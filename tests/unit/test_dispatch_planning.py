@@ -1,0 +1,164 @@
+"""Day planning: every plan (PyVRP and greedy) is valid, PyVRP beats greedy on travel on a
+small day, the schedule arithmetic is right, and greedy never double-books."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dispatch.model import Order, Point
+from dispatch.planner import PlannerSettings, plan_day
+from dispatch.routing import Plan, PlanProblem, PlanWorker, evaluate, greedy_plan, schedule
+from dispatch.travel import HaversineTravel
+
+DAY = datetime(2026, 11, 24, tzinfo=UTC)
+CENTRE = Point(32.0, 120.86)
+TRAVEL = HaversineTravel()
+SKILLS = [frozenset({"caregiver", "cleaning"}), frozenset({"caregiver", "bathing"})]
+
+
+def pt(rng: random.Random) -> Point:
+    return Point(CENTRE.lat + rng.uniform(-0.015, 0.015), CENTRE.lon + rng.uniform(-0.018, 0.018))
+
+
+def day(n_orders: int, n_workers: int, seed: int) -> PlanProblem:
+    rng = random.Random(seed)
+    workers = [
+        PlanWorker(
+            f"W{i}",
+            f"D{i % 2}",
+            SKILLS[i % 2],
+            h := pt(rng),
+            h,
+            18.0,
+            DAY + timedelta(hours=8),
+            DAY + timedelta(hours=17),
+            10,
+        )
+        for i in range(n_workers)
+    ]
+    orders = []
+    for j in range(n_orders):
+        start = DAY + timedelta(hours=8, minutes=30 * rng.randrange(14))
+        need = rng.choice(
+            [frozenset({"caregiver"}), frozenset({"cleaning"}), frozenset({"bathing"})]
+        )
+        able = [w.worker_id for w in workers if need <= w.skills and w.district == f"D{j % 2}"]
+        orders.append(
+            Order(
+                j + 1,
+                100 + j,
+                "x",
+                pt(rng),
+                start,
+                start + timedelta(hours=2),
+                timedelta(minutes=rng.choice([20, 30, 45])),
+                need,
+                preferred_worker=rng.choice(able) if able and j % 3 == 0 else None,
+                district=f"D{j % 2}",
+            )
+        )
+    return PlanProblem(orders, workers, TRAVEL)
+
+
+def assert_valid(problem: PlanProblem, plan: Plan) -> None:
+    workers = {w.worker_id: w for w in problem.workers}
+    orders = {o.order_id: o for o in problem.orders}
+    placed = [i for seq in plan.routes.values() for i in seq]
+    assert len(placed) == len(set(placed)), "an order is in two routes"
+    assert set(placed) | set(plan.unassigned) == set(orders)
+    assert not set(placed) & set(plan.unassigned)
+    capacity = problem.capacities()
+    for wid, seq in plan.routes.items():
+        w = workers[wid]
+        assert len(seq) <= capacity[wid]
+        for i in seq:
+            assert orders[i].skills <= w.skills, "an unqualified worker"
+            assert orders[i].district == w.district, "outside the service area"
+        visits, _ = schedule(w, [orders[i] for i in seq], problem.travel)
+        for a, b in itertools.pairwise(visits):  # never two places at once
+            assert a.start + orders[a.order_id].duration <= b.start
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_pyvrp_plan_is_valid_and_travels_less_than_greedy(seed: int) -> None:
+    problem = day(80, 8, seed)
+    greedy = greedy_plan(problem)
+    solved = plan_day(problem, PlannerSettings(seconds=2.0, seed=seed))
+    assert_valid(problem, greedy)
+    assert_valid(problem, solved)
+    g, s = evaluate(problem, greedy), evaluate(problem, solved)
+    assert s.travel_km < g.travel_km
+    assert s.on_time >= g.on_time
+    assert s.continuity >= g.continuity
+
+
+def test_an_order_nobody_may_serve_stays_unassigned() -> None:
+    problem = day(10, 4, 3)
+    odd = Order(
+        999,
+        1,
+        "x",
+        CENTRE,
+        DAY + timedelta(hours=9),
+        DAY + timedelta(hours=10),
+        timedelta(minutes=30),
+        frozenset({"nurse"}),
+        district="D0",
+    )
+    problem = PlanProblem([*problem.orders, odd], problem.workers, TRAVEL)
+    assert 999 in plan_day(problem, PlannerSettings(seconds=0.5)).unassigned
+    assert 999 in greedy_plan(problem).unassigned
+
+
+def test_schedule_waits_for_the_window_and_counts_the_way_home() -> None:
+    home = CENTRE
+    away = Point(CENTRE.lat, CENTRE.lon + 1.8 / 94.4 / 1.3)  # 1.8 road km east
+    w = PlanWorker(
+        "W",
+        "D",
+        frozenset({"caregiver"}),
+        home,
+        home,
+        18.0,
+        DAY + timedelta(hours=8),
+        DAY + timedelta(hours=17),
+        5,
+    )
+    o = Order(
+        1,
+        1,
+        "x",
+        away,
+        DAY + timedelta(hours=9),
+        DAY + timedelta(hours=10),
+        timedelta(minutes=30),
+        frozenset({"caregiver"}),
+    )
+    visits, km = schedule(w, [o], TRAVEL)
+    assert visits[0].start == DAY + timedelta(hours=9)  # arrived 08:06, waited
+    assert visits[0].on_time
+    assert km == pytest.approx(3.6, rel=0.01)
+    late = Order(
+        2,
+        1,
+        "x",
+        away,
+        DAY + timedelta(hours=7),
+        DAY + timedelta(hours=8),
+        timedelta(minutes=30),
+        frozenset(),
+    )
+    assert not schedule(w, [late], TRAVEL)[0][0].on_time
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 60), st.integers(1, 6), st.integers(0, 10_000))
+def test_greedy_never_double_books(n_orders: int, n_workers: int, seed: int) -> None:
+    problem = day(n_orders, n_workers, seed)
+    assert_valid(problem, greedy_plan(problem))

@@ -1,0 +1,98 @@
+"""Recurring rules (pure): who gets what on which day, in local time, with stable keys."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+import pytest
+
+from dispatch.model import CatalogueError
+from dispatch.recurring import ResidentRef, expand, load_recurring, recurring_from_dict
+
+PEOPLE = [ResidentRef(1, True), ResidentRef(2, False), ResidentRef(3, True)]
+
+
+def test_weekly_visit_for_those_living_alone_on_mondays_only() -> None:
+    rules = recurring_from_dict(
+        {
+            "timezone": "Asia/Shanghai",
+            "recurring": [
+                {
+                    "name": "welfare",
+                    "service": "welfare_visit",
+                    "every": "weekly",
+                    "weekday": "mon",
+                    "window": "09:00-12:00",
+                    "who": "living_alone",
+                },
+                {
+                    "name": "meal",
+                    "service": "meal_delivery",
+                    "every": "daily",
+                    "window": "11:00-12:30",
+                    "who": "all",
+                },
+            ],
+        }
+    )
+    monday = expand(rules, PEOPLE, date(2026, 11, 23))
+    assert [(d.rule, d.resident_id) for d in monday] == [
+        ("welfare", 1),
+        ("welfare", 3),
+        ("meal", 1),
+        ("meal", 2),
+        ("meal", 3),
+    ]
+    assert monday[0].window_start.utcoffset() is not None
+    assert monday[0].window_start.hour == 9  # local time, +08:00
+    assert monday[0].window_start.isoformat().endswith("+08:00")
+    assert monday[0].idempotency_key == "recurring:welfare:1:2026-11-23"
+    tuesday = expand(rules, PEOPLE, date(2026, 11, 24))
+    assert {d.rule for d in tuesday} == {"meal"}
+
+
+def test_listed_residents_only() -> None:
+    rules = recurring_from_dict(
+        {
+            "recurring": [
+                {
+                    "name": "meal",
+                    "service": "meal_delivery",
+                    "every": "daily",
+                    "window": "11:00-12:30",
+                    "who": "listed",
+                    "residents": [2, 9],
+                }
+            ]
+        }
+    )
+    assert [d.resident_id for d in expand(rules, PEOPLE, date(2026, 11, 24))] == [2]
+
+
+def test_packaged_rules_load() -> None:
+    rules = load_recurring()
+    assert any(r.service == "welfare_visit" and r.weekday == 0 for r in rules.rules)
+    assert all(r.end > r.start for r in rules.rules)
+    assert time(9) in {r.start for r in rules.rules}
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"name": "x", "service": "s", "every": "monthly", "window": "09:00-10:00"},
+        {"name": "x", "service": "s", "every": "weekly", "window": "09:00-10:00"},
+        {"name": "x", "service": "s", "every": "daily", "window": "10:00-09:00"},
+        {"name": "x", "service": "s", "every": "daily", "window": "soon"},
+        {
+            "name": "x",
+            "service": "s",
+            "every": "weekly",
+            "weekday": "someday",
+            "window": "9:00-10:00",
+        },
+        {"name": "x", "service": "s", "every": "daily", "window": "09:00-10:00", "who": "cats"},
+    ],
+)
+def test_bad_rules_are_refused(rule: dict[str, str]) -> None:
+    with pytest.raises(CatalogueError):
+        recurring_from_dict({"recurring": [rule]})
