@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -45,6 +46,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from tests.integration.test_alert_engine import running_engine  # noqa: E402
 
 PASSWORD = "e2e-password-1"
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the browsers' time zone
 DISTRICT = "Rucheng"
 SHOTS = os.environ.get("ELDERCARE_SCREENSHOTS")
 if SHOTS:
@@ -393,7 +395,11 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         dispatch = detail.locator("[data-action='dispatch']")
         assert WORKER_NAME in await dispatch.inner_text()  # the suggested worker, the nearest
         await dispatch.click()
-        await detail.locator(".detail-head .chip.state-dispatched").wait_for(timeout=10_000)
+        # offered to the worker: the console says who, and that the offer waits for them
+        progress = console.locator("[data-testid='progress']")
+        await progress.get_by_text(WORKER_NAME).wait_for(timeout=10_000)
+        await progress.get_by_text("待接单").wait_for(timeout=10_000)
+        assert await dispatch.is_disabled()  # one click sends one worker
 
         worker = await sign_in(browser, f"{api_url}/worker/", "worker1", errors,
                                viewport=PHONE, geolocation={"latitude": 32.379,
@@ -408,10 +414,9 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         await worker.locator("#route li.state-accepted").wait_for(timeout=10_000)
         await shot(worker, "worker-route.png", full_page=True)
 
-        # the console shows who is coming and that the worker accepted
-        progress = console.locator("[data-testid='progress']")
-        await progress.get_by_text(WORKER_NAME).wait_for(timeout=10_000)
+        # the console shows who is coming and that the worker accepted, live
         await progress.get_by_text("已接单").wait_for(timeout=10_000)
+        await detail.locator(".detail-head .chip.state-dispatched").wait_for(timeout=10_000)
         await console.locator("#queue .qi-progress").get_by_text(WORKER_NAME).wait_for()
         await shot(console, "alert-progress.png")
 
@@ -420,6 +425,15 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         await family.locator(".big-state.attention").wait_for()
         await family.locator(".alert-box").get_by_text(WORKER_NAME).wait_for(timeout=10_000)
         assert OTHER_NAME not in await family.locator("body").inner_text()
+        # and books a meal delivery for tomorrow morning
+        tomorrow = (datetime.now(SHANGHAI) + timedelta(days=1)).date().isoformat()
+        await family.get_by_label("服务项目").select_option("meal_delivery")
+        await family.get_by_label("日期").fill(tomorrow)
+        await family.get_by_label("开始").fill("09:00")
+        await family.get_by_label("结束").fill("10:00")
+        await family.get_by_label("备注").fill("少盐")
+        await family.get_by_role("button", name="提交预约").click()
+        await family.locator("#svc-h + .list").get_by_text("送餐").wait_for(timeout=10_000)
         await shot(family, "family.png", full_page=True)
         assert await fits_a_phone(family)
         assert await accessibility_violations(family) == []

@@ -5,7 +5,7 @@ import { clock, today } from "../lib/fmt.js";
 import { label, t } from "../lib/i18n.js";
 
 const DAY_START_H = 6;
-const DAY_END_H = 22;
+const DAY_END_H = 24;
 
 export async function renderBoard(panel, { workers, residents = [] }) {
   const names = new Map(residents.map((r) => [r.id ?? r.resident_id, r.name]));

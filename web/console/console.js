@@ -60,7 +60,10 @@ async function start(me) {
 async function refreshAlerts() {
   try {
     const list = await all(`/alerts${query({ state: "open", district: state.me.district })}`);
-    state.alerts = new Map(list.filter((a) => !CLOSED.has(a.state)).map((a) => [a.id, a]));
+    // keep what the live feed told us about each alert's order (list rows do not carry it)
+    const before = state.alerts;
+    state.alerts = new Map(list.filter((a) => !CLOSED.has(a.state))
+      .map((a) => [a.id, before.get(a.id)?.order ? { ...a, order: before.get(a.id).order } : a]));
     drawQueue();
   } catch (e) {
     notify(t("common.load_failed", { what: t("console.queue"), why: e.message }), "error");
@@ -132,6 +135,7 @@ function onLive(msg) {
     if (alertId !== undefined && alertId !== null && state.alerts.has(alertId)) {
       state.alerts.get(alertId).order = order;
       drawQueue();
+      refreshSoon(); // an accepted or finished emergency also moves its alert on
       if (state.selected === alertId) showDetail($("detail"), alertId, detailContext());
     }
     if (state.tab === "board") drawBoard();
@@ -151,6 +155,14 @@ function detailContext() {
       if (alert && CLOSED.has(alert.state)) state.alerts.delete(alert.id);
       else if (alert) state.alerts.set(alert.id, { ...state.alerts.get(alert.id), ...alert });
       drawQueue();
+    },
+    onSeen: (alert) => {
+      const known = state.alerts.get(alert.id);
+      if (known && known.state !== alert.state) {
+        if (CLOSED.has(alert.state)) state.alerts.delete(alert.id);
+        else known.state = alert.state;
+        drawQueue();
+      }
     },
     onLocate: (lat, lon) => {
       activateTab("map");

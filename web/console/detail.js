@@ -39,11 +39,12 @@ export async function showDetail(pane, id, ctx) {
     CLOSED.has(alert.state) ? Promise.resolve([]) : api(`/alerts/${id}/candidates`).catch(() => []),
   ]);
   if (mine !== generation) return; // another alert was selected meanwhile
+  ctx.onSeen?.(alert); // the queue takes the fresher state
   const focused = pane.contains(document.activeElement) ? document.activeElement?.dataset?.action : null;
   replace(
     pane,
     header(alert),
-    actions(alert, items(candidates), ctx),
+    actions(alert, items(candidates), ctx, status?.alerts?.find((x) => x.id === alert.id)?.progress ?? null),
     progress(alert, status),
     residentCard(alert, resident),
     vitals(status, items(telemetry), start, end),
@@ -85,7 +86,9 @@ async function act(button, path, body, ctx, done) {
   }
 }
 
-function actions(a, candidates, ctx) {
+const WORKING = new Set(["offered", "accepted", "en_route", "on_site"]);
+
+function actions(a, candidates, ctx, progress) {
   if (CLOSED.has(a.state)) return h("p", { class: "muted" }, t("detail.closed", { outcome: label("outcome", a.outcome) }));
   const base = `/alerts/${a.id}`;
   const suggested = candidates[0];
@@ -96,8 +99,10 @@ function actions(a, candidates, ctx) {
     await act(ack, `${base}/acknowledge`, undefined, ctx, t("detail.acknowledged"));
     rerender();
   });
-  const dispatchBtn = h("button", { type: "button", class: "primary", "data-action": "dispatch", disabled: !suggested || a.state === "dispatched" },
-    suggested ? t("detail.dispatch_suggested", { name: suggested.name, eta: eta(suggested.eta_s) }) : t("detail.no_candidate"));
+  const sent = progress && WORKING.has(progress.status) ? progress : null;
+  const dispatchBtn = h("button", { type: "button", class: "primary", "data-action": "dispatch", disabled: !suggested || Boolean(sent) || a.state === "dispatched" },
+    sent ? t("detail.sent", { name: sent.worker_name ?? "–" })
+      : suggested ? t("detail.dispatch_suggested", { name: suggested.name, eta: eta(suggested.eta_s) }) : t("detail.no_candidate"));
   dispatchBtn.addEventListener("click", async () => {
     await act(dispatchBtn, `${base}/dispatch`, { worker_id: null }, ctx, t("detail.dispatched"));
     rerender();

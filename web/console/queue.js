@@ -21,7 +21,9 @@ export function progressOf(a) {
   const o = a.order ?? null;
   const p = a.progress ?? null;
   if (o && o.state && !(p && p.status === o.state)) {
-    const eta = o.sla_due_at && o.state !== "on_site" ? Math.max(0, (Date.parse(o.sla_due_at) - Date.now()) / 1000) : null;
+    // as the API reckons it: the booked interval ends with the job, so arrival = end - duration
+    const arrive = o.booked_until ? Date.parse(o.booked_until) - (o.duration_min ?? 0) * 60e3 : NaN;
+    const eta = Number.isFinite(arrive) && ["offered", "accepted", "en_route"].includes(o.state) ? Math.max(0, (arrive - Date.now()) / 1000) : null;
     return { worker_name: workerNames.get(o.worker_id) ?? o.worker_name ?? o.worker_id, status: o.state, eta_s: p?.eta_s ?? eta };
   }
   return p;
