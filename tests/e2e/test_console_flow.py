@@ -402,8 +402,8 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         assert await dispatch.is_disabled()  # one click sends one worker
 
         worker = await sign_in(browser, f"{api_url}/worker/", "worker1", errors,
-                               viewport=PHONE, geolocation={"latitude": 32.379,
-                               "longitude": 120.570}, permissions=["geolocation"])  # fmt: skip
+                               viewport=PHONE, geolocation={"latitude": HOME.lat,
+                               "longitude": HOME.lon}, permissions=["geolocation"])  # fmt: skip
         offer = worker.locator("article.offer")
         await offer.wait_for(timeout=10_000)
         assert PARENT_NAME in await offer.inner_text()
@@ -440,6 +440,23 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
 
         await console.get_by_role("tab", name="今日工单").click()
         await console.locator("#panel-board .block.kind-emergency").wait_for()
+
+        # the worker sets off, arrives (checked in where the resident lives) and finishes
+        stop = worker.locator("#route li.kind-emergency")
+        await stop.get_by_role("button", name="出发").click()
+        await worker.locator("#route li.state-en_route").wait_for(timeout=10_000)
+        await progress.get_by_text("在路上").wait_for(timeout=10_000)
+        await stop.get_by_role("button", name="到达签到").click()
+        await worker.locator("#route li.state-on_site").wait_for(timeout=10_000)
+        await stop.get_by_label("服务结果").select_option("done")
+        await stop.get_by_label("服务记录").fill("老人已扶起，无明显外伤")
+        await shot(worker, "worker-check-out.png", full_page=True)
+        await stop.get_by_role("button", name="完成签退").click()
+        await worker.locator("#route li.state-completed").wait_for(timeout=10_000)
+        # a completed emergency resolves its alert: it leaves the operator's queue
+        await console.locator(".queue-item[data-type='fall']").wait_for(
+            state="detached", timeout=20_000
+        )
         await shot(console, "board.png")
         await console.get_by_role("tab", name="中心数据").click()
         await console.locator("#panel-figures").get_by_text("仅对主管开放").wait_for()  # 403
