@@ -10,233 +10,53 @@ Set ELDERCARE_SCREENSHOTS=docs/screenshots to keep PNGs of the main screens.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
-import psycopg
 import pytest
 
-from eldercare.protocol import DeviceEvent, EventType, Location, LocationSource, Telemetry, encode
-from eldercare.registry import EmergencyContact, NewResident, add_residents, provision_wristbands
+from eldercare.protocol import DeviceEvent, EventType, encode
 from eldercare.topics import Channel, device_topic
-from tests.conftest import REPO, Broker, free_port, wait_for_port
+from tests.conftest import Broker
+from tests.e2e.chromium import MISSING, available
+from tests.e2e.world import (
+    CONTACT,
+    HOME,
+    OTHER_NAME,
+    PARENT_NAME,
+    PASSWORD,
+    WORKER_NAME,
+    World,
+    running_dispatch,
+    seed,
+    vitals_history,
+)
 from tests.support import NOW_MS, ingest_settings, publish_all, running_ingest
 
-CHROMIUM = Path(os.environ.get("ELDERCARE_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.is_file():
-    pytest.skip(
-        f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set"
-        " ELDERCARE_CHROMIUM): the browser tests need a real browser",
-        allow_module_level=True,
-    )
+if not available():
+    pytest.skip(MISSING, allow_module_level=True)
 pytest.importorskip("playwright.async_api", reason="pip install -e '.[dev]' brings playwright")
-from playwright.async_api import Browser, Page, async_playwright  # noqa: E402
-from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+from playwright.async_api import Browser, Page
 
-from tests.integration.test_alert_engine import running_engine  # noqa: E402
+from tests.e2e.browser import (
+    DESKTOP,
+    PHONE,
+    PageErrors,
+    accessibility_violations,
+    chromium,
+    fits_a_phone,
+    page_weight,
+    shot,
+    sign_in,
+)
+from tests.integration.test_alert_engine import running_engine
 
-PASSWORD = "e2e-password-1"
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the browsers' time zone
-DISTRICT = "Rucheng"
-SHOTS = os.environ.get("ELDERCARE_SCREENSHOTS")
-if SHOTS:
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 360, "height": 780}
-
-
-@dataclass(frozen=True, slots=True)
-class World:
-    parent: int
-    other: int
-    parent_band: str
-    other_band: str
-    worker_id: str
-
-
-PARENT_NAME = "王秀英"
-CONTACT = EmergencyContact("王小明", "儿子", "13800000000")
-OTHER_NAME = "李建国"
-WORKER_NAME = "张师傅"
-
-
-async def seed(db_url: str, prefix: str) -> World:
-    """Two residents of one district (one the family's parent), two workers on shift, users."""
-    from api.identity import create_user
-    from api.principal import Role
-
-    now = datetime.now(UTC)
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        parent, other, third = await add_residents(
-            conn,
-            [
-                NewResident(name=PARENT_NAME, birth_year=1941, sex="female", district=DISTRICT,
-                            address="如城街道 海阳路 12 号", home_lat=32.3812, home_lon=120.5660,
-                            living_alone=True, conditions=("hypertension", "diabetes"),
-                            emergency_contacts=(CONTACT,)),
-                NewResident(name=OTHER_NAME, birth_year=1938, sex="male", district=DISTRICT,
-                            address="如城街道 中山路 88 号", home_lat=32.3721, home_lon=120.5812),
-                NewResident(name="张桂兰", birth_year=1944, sex="female", district=DISTRICT,
-                            address="如城街道 福前路 5 号", home_lat=32.3900, home_lon=120.5550),
-            ],
-        )  # fmt: skip
-        bands = [f"{prefix}-p", f"{prefix}-o", f"{prefix}-t"]
-        await provision_wristbands(conn, list(zip(bands, [parent, other, third], strict=True)))
-        has_dispatch = await (
-            await conn.execute("SELECT to_regclass('service_workers') IS NOT NULL")
-        ).fetchone()
-        for wid, name, lat, lon in (
-            ()
-            if not (has_dispatch and has_dispatch[0])
-            else (
-                ("W-E2E-1", WORKER_NAME, 32.3790, 120.5700),
-                ("W-E2E-2", "孙阿姨", 32.3650, 120.5900),
-            )
-        ):
-            await conn.execute(
-                "INSERT INTO service_workers (worker_id, name, district, skills, home_lat,"
-                " home_lon, status, lat, lon, location_at) VALUES"
-                " (%s, %s, %s, %s, %s, %s, 'available', %s, %s, %s)",
-                (wid, name, DISTRICT, ["caregiver", "nurse", "meal_delivery", "cleaning"],
-                 lat, lon, lat, lon, now),
-            )  # fmt: skip
-            await conn.execute(
-                "INSERT INTO worker_shifts (worker_id, starts_at, ends_at) VALUES (%s, %s, %s)",
-                (wid, now - timedelta(hours=4), now + timedelta(hours=6)),
-            )
-        await create_user(conn, username="op1", password=PASSWORD, role=Role.OPERATOR,
-                          display_name="调度员 李", district=DISTRICT)  # fmt: skip
-        await create_user(conn, username="sup1", password=PASSWORD, role=Role.SUPERVISOR,
-                          display_name="主管 周", district=DISTRICT)  # fmt: skip
-        await create_user(conn, username="worker1", password=PASSWORD, role=Role.WORKER,
-                          display_name=WORKER_NAME, worker_id="W-E2E-1")  # fmt: skip
-        await create_user(conn, username="family1", password=PASSWORD, role=Role.FAMILY,
-                          display_name="王小明", resident_ids=[parent])  # fmt: skip
-        await conn.commit()
-    return World(parent, other, bands[0], bands[1], "W-E2E-1")
-
-
-HOME = Location(32.3812, 120.5660, 15, LocationSource.GPS)
-
-
-def vitals_history(band: str, *, hours: int = 24, every_min: int = 15) -> list[tuple[str, bytes]]:
-    """A day of ordinary readings, so the detail has vitals and a 24 h chart."""
-    now = NOW_MS()
-    out = []
-    n = hours * 60 // every_min
-    for i in range(n):
-        ts = now - (n - i) * every_min * 60_000
-        msg = Telemetry(device_id=band, seq=i + 1, ts=ts, hr=68 + (i % 9), spo2=96 + (i % 3),
-                        bp_sys=128 + (i % 7), bp_dia=78, skin_temp_c=33.5, steps=40 * i,
-                        battery_pct=80, worn=True, loc=HOME)  # fmt: skip
-        out.append((device_topic(band, Channel.TELEMETRY), encode(msg)))
-    return out
-
-
-@pytest.fixture
-def api_url(db_url: str, broker: Broker, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "ELDERCARE_DATABASE_URL": db_url,
-        "ELDERCARE_MQTT_URL": broker.url,
-        "ELDERCARE_ENVIRONMENT": "test",
-    }
-    log = (tmp_path / "api.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.e2e.serve", str(port)], cwd=REPO,
-                            env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
-    try:
-        wait_for_port(port, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
-
-
-@contextlib.asynccontextmanager
-async def chromium() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        # --no-sandbox: the test may run as root (CI containers), where the sandbox refuses
-        browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield browser
-        finally:
-            await browser.close()
-
-
-class PageErrors(list[str]):
-    def watch(self, page: Page) -> Page:
-        page.on("pageerror", lambda exc: self.append(f"{page.url}: {exc}"))
-        return page
-
-
-async def sign_in(browser: Browser, url: str, user: str, errors: PageErrors,
-                  *, viewport: dict[str, int], **context: object) -> Page:  # fmt: skip
-    ctx = await browser.new_context(viewport=viewport, locale="zh-CN",  # type: ignore[arg-type]
-                                    timezone_id="Asia/Shanghai", bypass_csp=True,
-                                    **context)  # fmt: skip
-    page = errors.watch(await ctx.new_page())
-    await page.goto(url)
-    await page.get_by_label("用户名").fill(user)
-    await page.get_by_label("密码").fill(PASSWORD)
-    await page.get_by_role("button", name="登录").click()
-    try:
-        await page.wait_for_selector("#app:not([hidden])", timeout=20_000)
-    except PlaywrightTimeout:
-        said = await page.locator("#login-error").all_inner_texts()
-        raise AssertionError(f"{user} could not sign in at {url}: {said}") from None
-    return page
-
-
-AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
-
-
-async def accessibility_violations(page: Page) -> list[str]:
-    """axe-core's WCAG 2.1 A/AA rules on the page as it is now (axe is injected by the test,
-    never served by the API)."""
-    if not await page.evaluate("() => typeof axe !== 'undefined'"):
-        await page.add_script_tag(path=str(AXE))
-    found = await page.evaluate(
-        """async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa']}))
-            .violations.map(v => `${v.id}: ${v.nodes.map(n => n.target.join(' ')).join(', ')}`)"""
-    )
-    return [str(v) for v in found]
-
-
-async def page_weight(page: Page) -> str:
-    """How heavy and fast the page's first load was (for the docs; not asserted)."""
-    got = await page.evaluate(
-        """() => {
-            const nav = performance.getEntriesByType('navigation')[0];
-            const res = performance.getEntriesByType('resource')
-                .filter(r => /\\.(js|css|png)$/.test(new URL(r.name).pathname));
-            return [Math.round(nav.domContentLoadedEventEnd), Math.round(nav.loadEventEnd),
-                    res.length, res.reduce((n, r) => n + r.decodedBodySize, 0)];
-        }"""
-    )
-    dcl, load, files, size = got
-    return f"DOMContentLoaded {dcl} ms, load {load} ms, {files} files, {size / 1024:.0f} KiB"
-
-
-async def fits_a_phone(page: Page) -> bool:
-    width = await page.evaluate("() => document.documentElement.scrollWidth")
-    return int(width) <= PHONE["width"]
-
-
-async def shot(page: Page, name: str, *, full_page: bool = False) -> None:
-    if SHOTS:
-        await page.screenshot(path=str(Path(SHOTS) / name), full_page=full_page)
 
 
 @dataclass(slots=True)
@@ -349,29 +169,6 @@ async def test_a_fall_is_in_the_queue_within_2_s_by_priority_and_the_operator_cl
         await console.locator("header select[name='lang']").select_option("en")
         await console.locator(".queue-item[data-type='sos']").get_by_text("Critical").wait_for()
         await console.get_by_role("tab", name="Map").wait_for()
-
-
-@contextlib.asynccontextmanager
-async def running_dispatch(db_url: str, broker_url: str) -> AsyncIterator[None]:
-    """The dispatch service: it syncs the catalogue and publishes every order change (the
-    outbox) for the live feed. Automatic dispatch is off: here the operator dispatches."""
-    from dispatch.runner import DispatchRunner
-
-    settings = ingest_settings(db_url, broker_url, dispatch_auto_severities=[],
-                               dispatch_offer_timeout_s=600.0)  # fmt: skip
-    runner = DispatchRunner(settings)
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run(stop))
-    ready = asyncio.create_task(runner.ready.wait())
-    done, _ = await asyncio.wait({task, ready}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()
-    assert ready in done, "the dispatch service did not start"
-    try:
-        yield
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 async def has_dispatch(api_url: str) -> bool:

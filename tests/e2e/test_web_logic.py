@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import os
 import random
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -16,15 +15,12 @@ from typing import Any
 
 import pytest
 
-CHROMIUM = Path(os.environ.get("ELDERCARE_CHROMIUM", "/usr/bin/chromium"))
-if not CHROMIUM.is_file():
-    pytest.skip(
-        f"no Chromium at {CHROMIUM} (Debian: apt-get install chromium; or set"
-        " ELDERCARE_CHROMIUM): the browser tests need a real browser",
-        allow_module_level=True,
-    )
+from tests.e2e.chromium import CHROMIUM, MISSING, available
+
+if not available():
+    pytest.skip(MISSING, allow_module_level=True)
 pytest.importorskip("playwright.async_api", reason="pip install -e '.[dev]' brings playwright")
-from playwright.async_api import Page, async_playwright  # noqa: E402
+from playwright.async_api import Page, async_playwright
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 RANK = {"critical": 4, "high": 3, "medium": 2, "low": 1}
