@@ -49,7 +49,7 @@ async def page_at(url: str) -> AsyncIterator[Page]:
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         try:
-            page = await browser.new_page()
+            page = await browser.new_page(timezone_id="Asia/Shanghai")
             await page.goto(f"{url}/lib/base.css")  # any page of the origin, for the imports
             yield page
         finally:
@@ -143,3 +143,38 @@ async def test_text_from_the_api_is_never_markup(web_url: str) -> None:
             }"""
         )
     assert got == [0, "<img src=x onerror=alert(1)>"]
+
+
+def order(oid: int, start: str, end: str) -> dict[str, object]:
+    return {"id": oid, "window_start": f"2026-11-{start}:00Z", "window_end": f"2026-11-{end}:00Z"}
+
+
+async def test_todays_orders_span_the_utc_dates_of_the_local_day(web_url: str) -> None:
+    """Shanghai's day runs 16:00 UTC to 16:00 UTC: both UTC dates are asked for, and only
+    orders overlapping the local day are kept. (The page's fetch answers from a table here:
+    this is the date arithmetic, the API itself is exercised in test_console_flow.)"""
+    async with page_at(web_url) as page:
+        got = await page.evaluate(
+            """async (orders) => {
+                const asked = [];
+                globalThis.fetch = async (url) => {
+                  const date = new URL(url, location.href).searchParams.get('date');
+                  asked.push(date);
+                  const body = JSON.stringify({items: orders[date] ?? [], next_cursor: null});
+                  return new Response(body, {headers: {'content-type': 'application/json'}});
+                };
+                const {ordersOfToday} = await import('/lib/orders.js');
+                const twoAmIn24Nov = new Date('2026-11-23T18:00:00Z');  // in Shanghai
+                const list = await ordersOfToday({worker_id: 'W1'}, twoAmIn24Nov);
+                return [asked.sort(), list.map(o => o.id).sort()];
+            }""",
+            {
+                "2026-11-23": [order(1, "23T15:00", "23T15:30"), order(2, "23T17:00", "23T18:00")],
+                "2026-11-24": [
+                    order(2, "23T17:00", "23T18:00"),
+                    order(3, "24T09:00", "24T10:00"),
+                    order(4, "24T16:30", "24T17:00"),
+                ],
+            },
+        )
+    assert got == [["2026-11-23", "2026-11-24"], [2, 3]]

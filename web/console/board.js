@@ -1,5 +1,5 @@
 // Today's work-order board: one lane per worker, orders placed on a 06:00–22:00 timeline.
-import { all, query } from "../lib/api.js";
+import { ordersOfToday } from "../lib/orders.js";
 import { h, replace } from "../lib/dom.js";
 import { clock, today } from "../lib/fmt.js";
 import { label, t } from "../lib/i18n.js";
@@ -12,7 +12,7 @@ export async function renderBoard(panel, { workers, residents = [] }) {
   const day = today();
   let orders;
   try {
-    orders = await all(`/orders${query({ date: day.date })}`);
+    orders = await ordersOfToday();
   } catch (e) {
     replace(panel, h("p", { class: "form-error" }, t("common.load_failed", { what: t("console.board"), why: e.message })));
     return;

@@ -2,8 +2,9 @@
 // and out with notes. Position is shared with the centre only while on shift.
 import { ApiError, all, api, live, query } from "../lib/api.js";
 import { signIn, userBar } from "../lib/auth.js";
+import { ordersOfToday } from "../lib/orders.js";
 import { h, notify, replace } from "../lib/dom.js";
-import { clock, duration, secondsSince, today } from "../lib/fmt.js";
+import { clock, duration, secondsSince } from "../lib/fmt.js";
 import { label, t } from "../lib/i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -38,7 +39,7 @@ async function load() {
   try {
     const [w, list] = await Promise.all([
       api(`/workers/${encodeURIComponent(me.worker_id)}`),
-      all(`/orders${query({ worker_id: me.worker_id, date: today().date })}`),
+      ordersOfToday({ worker_id: me.worker_id }),
     ]);
     worker = w;
     // an offer can be for later than today (never mind the date filter): ask for offers too
