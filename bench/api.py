@@ -39,6 +39,8 @@ from bench.common import (
     percentile,
     postgres_cpu_seconds,
 )
+from dispatch.model import load_catalogue
+from dispatch.roster import sync_catalogue
 from eldercare.migrate import migrate
 
 DISTRICTS = ("Rucheng", "Chengnan", "Dongchen", "Dingyan", "Baipu")
@@ -46,9 +48,11 @@ PASSWORD = secrets.token_urlsafe(12)  # a throwaway database's users
 
 
 async def seed(url: str, *, residents: int, families: int) -> list[int]:
-    """Residents with a band's latest state, open and closed alerts, and users."""
+    """Residents with a band's latest state, open and closed alerts, a past and an
+    upcoming service each, and users."""
     now = datetime.now(UTC)
     async with await psycopg.AsyncConnection.connect(url) as conn:
+        await sync_catalogue(conn, load_catalogue())
         async with conn.cursor() as cur:
             await cur.executemany(
                 "INSERT INTO residents (name, birth_year, district, home_lat, home_lon,"
@@ -77,6 +81,18 @@ async def seed(url: str, *, residents: int, families: int) -> list[int]:
                 " closed_at, outcome) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 [(*r, None if r[6] is None else "actionable") for r in rows],
             )
+            # services: one past (completed) and one upcoming (booked) order per resident
+            await cur.executemany(
+                "INSERT INTO work_orders (kind, resident_id, service_type, district, state,"
+                " window_start, window_end, duration_min, outcome, created_by, created_at,"
+                " updated_at, completed_at) VALUES ('booked', %s, 'cleaning', %s, %s, %s, %s, 90,"
+                " %s, 'bench', %s, %s, %s)",
+                [row for k, rid in enumerate(ids) for row in (
+                    (rid, DISTRICTS[k % 5], "completed", now - timedelta(days=2),
+                     now - timedelta(days=2, hours=-3), "done", now, now, now - timedelta(days=2)),
+                    (rid, DISTRICTS[k % 5], "created", now + timedelta(days=1),
+                     now + timedelta(days=1, hours=3), None, now, now, None))],
+            )  # fmt: skip
         await conn.commit()
         await create_user(conn, username="operator", password=PASSWORD, role=Role.OPERATOR,
                           district=DISTRICTS[0])  # fmt: skip
