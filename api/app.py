@@ -33,7 +33,7 @@ from eldercare.settings import Settings
 
 log = get_logger(__name__)
 REPO_WEB = Path(__file__).resolve().parents[1] / "web"
-PAGES = ("console", "family", "worker")
+PAGES = ("console", "family", "worker", "lib")  # lib: the pages' shared modules
 
 
 class InsecureSecretError(RuntimeError):

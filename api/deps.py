@@ -92,8 +92,12 @@ async def transaction(ctx: Ctx) -> AsyncIterator[psycopg.AsyncConnection[TupleRo
             await conn.set_autocommit(True)
 
 
-Db = Annotated[psycopg.AsyncConnection[TupleRow], Depends(connection)]
-Tx = Annotated[psycopg.AsyncConnection[TupleRow], Depends(transaction)]
+# scope="function": the connection goes back (and a transaction commits) when the
+# handler returns, before the response is sent, so a client that got 2xx can
+# rely on the write being committed (the default, "request", commits afterwards;
+# tests/integration/test_api_commit.py).
+Db = Annotated[psycopg.AsyncConnection[TupleRow], Depends(connection, scope="function")]
+Tx = Annotated[psycopg.AsyncConnection[TupleRow], Depends(transaction, scope="function")]
 
 
 async def bearer(request: Request) -> str:

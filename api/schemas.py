@@ -123,6 +123,7 @@ class ResidentSummary(BaseModel):
     birth_year: int
     living_alone: bool
     open_alerts: int
+    home: dict[str, float] | None = None  # the centre's map; not for families or workers
 
 
 class ResidentDetail(BaseModel):

@@ -92,12 +92,17 @@ async def list_residents(
     async with db.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT r.resident_id AS id, r.name, r.district, r.birth_year, r.living_alone,"
+            " r.home_lat, r.home_lon,"
             " (SELECT count(*) FROM alerts a WHERE a.resident_id = r.resident_id"
             "  AND a.closed_at IS NULL)::int AS open_alerts"
             f" FROM residents r WHERE {' AND '.join(where)} ORDER BY r.resident_id LIMIT %s",
             [*args, limit + 1],
         )
         rows = await cur.fetchall()
+    centre = me.role in (Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR)
+    for row in rows:
+        lat, lon = row.pop("home_lat"), row.pop("home_lon")
+        row["home"] = {"lat": lat, "lon": lon} if centre and lat is not None else None
     return json_response(page(rows, limit=limit, key=["id"]))
 
 

@@ -99,6 +99,7 @@ function drawQueue() {
 const homes = new Map(); // resident id -> {lat, lon} | null
 async function placeAlerts() {
   const open = [...state.alerts.values()];
+  for (const r of state.residents ?? []) if (r.home && !homes.get(r.id)) homes.set(r.id, r.home);
   const missing = open.filter((a) => !homes.has(a.resident_id)).slice(0, 50);
   for (const a of missing) homes.set(a.resident_id, null);
   await Promise.all(missing.map(async (a) => {

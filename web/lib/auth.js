@@ -49,7 +49,7 @@ export async function signIn({ roles, gate, app, onReady }) {
       error.textContent = "";
       try {
         await login(String(data.get("username")), String(data.get("password")));
-        const me = await firstMe();
+        const me = await api("/me");
         if (!roles.includes(me.role)) {
           await logout();
           error.textContent = t("login.wrong_role");
@@ -63,21 +63,6 @@ export async function signIn({ roles, gate, app, onReady }) {
     replace(gate, form);
     applyI18n(gate);
     form.querySelector("input").focus();
-  }
-}
-
-/**
- * GET /me right after signing in. The API may answer the login before its session is
- * committed (docs/console.md, "API wishes"): a 401 then is retried a few times, briefly.
- */
-async function firstMe() {
-  for (let attempt = 0; ; attempt += 1) {
-    try {
-      return await api("/me", { retry: false, signOut: false });
-    } catch (e) {
-      if (!(e instanceof ApiError && e.status === 401) || attempt >= 4) throw e;
-      await new Promise((r) => setTimeout(r, 100 * (attempt + 1)));
-    }
   }
 }
 
