@@ -119,7 +119,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from eldercare.demo import run_demo
 
     configure_logging("WARNING")
-    return run_demo(bands=args.bands, duration_s=args.duration, seed=args.seed)
+    return run_demo(
+        bands=args.bands, duration_s=args.duration, seed=args.seed, api_port=args.api_port
+    )
 
 
 def cmd_wristband_list(_args: argparse.Namespace) -> int:
@@ -251,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bands", type=int, default=50)
     p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--api-port", type=int, default=8000, help="API and web pages on 127.0.0.1 (0: none)"
+    )
     p.set_defaults(func=cmd_demo)
 
     falls = sub.add_parser("falls", help="the fall detector").add_subparsers(

@@ -12,6 +12,10 @@ the virtual workers accept (or reject), travel, check in and complete, which
 resolves the alert: fall -> alert -> offer -> accept -> arrival -> resolved.
 Workers move ``WORKER_TIME_SCALE`` times faster than real time so that a loop
 fits in a short demo; the scenario adds a fall a few seconds in.
+
+The API and the web pages run too (eldercare.demo_web, 127.0.0.1:8000 unless
+``--api-port`` says otherwise, 0 for none), with one user per role whose
+passwords are printed at start.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import yaml
 from alerts.engine import AlertEngine
 from alerts.falls.model import load_model
 from dispatch.runner import DispatchRunner
+from eldercare.demo_web import start_web
 from eldercare.embedded import embedded_broker, embedded_postgres
 from eldercare.settings import Settings
 from ingest.handoff import IngestedBatch
@@ -148,7 +153,9 @@ async def _report(
         last = stored
 
 
-async def _demo(settings: Settings, *, bands: int, duration_s: float | None, seed: int) -> None:
+async def _demo(
+    settings: Settings, *, bands: int, duration_s: float | None, seed: int, api_port: int
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -169,6 +176,7 @@ async def _demo(settings: Settings, *, bands: int, duration_s: float | None, see
         districts=districts,
         spread_km=1.0,
     )
+    web = await start_web(settings, port=api_port, worker_id=crew[0].worker_id if crew else None)
     engine = AlertEngine(settings, fall_model=load_model())
     service = IngestService(settings, handlers=[counts.on_batch, engine.on_batch])
     ingest = asyncio.create_task(service.run(stop), name="ingest")
@@ -218,6 +226,13 @@ async def _demo(settings: Settings, *, bands: int, duration_s: float | None, see
         await alerts
         await dispatching
         await working
+        await web.aclose()
+    _summary(service, workers, loops, dispatcher)
+
+
+def _summary(
+    service: IngestService, workers: VirtualWorkers, loops: _Loops, dispatcher: DispatchRunner
+) -> None:
     print(f"demo stopped: {service.summary()}", flush=True)
     s = workers.stats
     print(
@@ -228,8 +243,8 @@ async def _demo(settings: Settings, *, bands: int, duration_s: float | None, see
     )
 
 
-def run_demo(*, bands: int, duration_s: float | None, seed: int) -> int:
+def run_demo(*, bands: int, duration_s: float | None, seed: int, api_port: int = 8000) -> int:
     settings = Settings()
     with _services(settings) as live:
-        asyncio.run(_demo(live, bands=bands, duration_s=duration_s, seed=seed))
+        asyncio.run(_demo(live, bands=bands, duration_s=duration_s, seed=seed, api_port=api_port))
     return 0
