@@ -48,7 +48,6 @@ import asyncio
 import contextlib
 import json
 import random
-import ssl
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -80,6 +79,7 @@ from alerts.store import (
 )
 from eldercare.logs import get_logger
 from eldercare.migrate import migrate
+from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS
 from ingest.consumer import ingested_batches
@@ -243,13 +243,9 @@ class AlertEngine:
             await self._ensure_loaded()
         endpoint = self.settings.mqtt()
         try:
-            async with aiomqtt.Client(
-                endpoint.host,
-                endpoint.port,
-                username=endpoint.username,
-                password=endpoint.password,
+            async with aiomqtt_client(
+                endpoint,
                 identifier=f"eldercare-alerts-{uuid.uuid4().hex[:8]}",
-                tls_context=ssl.create_default_context() if endpoint.tls else None,
             ) as client:
                 self._client = client
                 held = sum(len(s.open_alerts()) for s in self.states.values())

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from api.audit import AuditWriter
 from api.principal import Principal, Role
 from api.problems import Problem
 from eldercare.logs import get_logger
+from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import parse_mqtt_url
 from eldercare.topics import ALERTS, DISPATCH
 
@@ -183,13 +183,9 @@ class LiveHub:
         delay = 0.5
         while True:
             try:
-                async with aiomqtt.Client(
-                    endpoint.host,
-                    endpoint.port,
-                    username=endpoint.username,
-                    password=endpoint.password,
+                async with aiomqtt_client(
+                    endpoint,
                     identifier=f"eldercare-api-{uuid.uuid4().hex[:8]}",
-                    tls_context=ssl.create_default_context() if endpoint.tls else None,
                 ) as client:
                     await client.subscribe([(ALERTS, 1), (DISPATCH, 1)])
                     self._client = client

@@ -138,8 +138,8 @@ class Catalogue:
         return cls(out)
 
 
-def load_catalogue(path: str | Path | None = None) -> Catalogue:
-    """The packaged catalogue, or the YAML file at ``path``."""
+def read_catalogue_yaml(path: str | Path | None = None) -> dict[str, Any]:
+    """The packaged catalogue file's mapping, or that of the YAML file at ``path``."""
     if path is None:
         text = (resources.files("dispatch") / "catalogue.yaml").read_text(encoding="utf-8")
     else:
@@ -147,7 +147,12 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise CatalogueError("the catalogue must be a YAML mapping")
-    return Catalogue.from_dict(data)
+    return data
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """The packaged catalogue, or the YAML file at ``path``."""
+    return Catalogue.from_dict(read_catalogue_yaml(path))
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,14 +12,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-import yaml
-
-from dispatch.model import CatalogueError
+from dispatch.model import CatalogueError, read_catalogue_yaml
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WHO: Final = frozenset({"living_alone", "all", "listed", "none"})
@@ -103,14 +100,7 @@ def recurring_from_dict(data: Mapping[str, Any]) -> Recurring:
 
 
 def load_recurring(path: str | Path | None = None) -> Recurring:
-    if path is None:
-        text = (resources.files("dispatch") / "catalogue.yaml").read_text(encoding="utf-8")
-    else:
-        text = Path(path).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise CatalogueError("the catalogue must be a YAML mapping")
-    return recurring_from_dict(data)
+    return recurring_from_dict(read_catalogue_yaml(path))
 
 
 def expand(recurring: Recurring, residents: Iterable[ResidentRef], day: date) -> list[DueOrder]:

@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import json
 import random
-import ssl
 import uuid
 from collections import deque
 from datetime import UTC, datetime
@@ -48,6 +47,7 @@ from dispatch.store import DispatchError, expire_offers
 from eldercare.db import open_pool
 from eldercare.logs import get_logger
 from eldercare.migrate import migrate
+from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS, DISPATCH, ROOT, worker_topic
 from ingest.mqtt_source import backoff_delay
@@ -344,14 +344,10 @@ class DispatchRunner:
 
     async def _session(self, stop: asyncio.Event) -> None:
         endpoint = self.settings.mqtt()
-        async with aiomqtt.Client(
-            endpoint.host,
-            endpoint.port,
-            username=endpoint.username,
-            password=endpoint.password,
+        async with aiomqtt_client(
+            endpoint,
             identifier=self._identifier,
             clean_session=False,  # alerts published while we reconnect are kept for us
-            tls_context=ssl.create_default_context() if endpoint.tls else None,
             max_queued_incoming_messages=None,
         ) as client:
             self._client = client

@@ -12,8 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import aiomqtt
-
+from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import parse_mqtt_url
 from eldercare.topics import INGESTED
 from ingest.handoff import IngestedBatch, decode_batch
@@ -24,11 +23,8 @@ async def ingested_batches(
 ) -> AsyncIterator[IngestedBatch]:
     """Yield each batch ingest committed, as it is published on the internal topic."""
     endpoint = parse_mqtt_url(mqtt_url)
-    async with aiomqtt.Client(
-        endpoint.host,
-        endpoint.port,
-        username=endpoint.username,
-        password=endpoint.password,
+    async with aiomqtt_client(
+        endpoint,
         identifier=client_id,
         max_queued_incoming_messages=None,  # unbounded: never discard
     ) as client:

@@ -37,6 +37,7 @@ from dispatch.roster import (
     sync_catalogue,
 )
 from dispatch.travel import DEFAULT_SPEEDS, haversine_km
+from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import Settings, parse_mqtt_url
 from eldercare.topics import ROOT, worker_topic
 
@@ -230,11 +231,8 @@ class VirtualWorkers:
 
     async def run(self, stop: asyncio.Event) -> None:
         endpoint = parse_mqtt_url(self.mqtt_url)
-        async with aiomqtt.Client(
-            endpoint.host,
-            endpoint.port,
-            username=endpoint.username,
-            password=endpoint.password,
+        async with aiomqtt_client(
+            endpoint,
             identifier=f"virtual-workers-{uuid.uuid4().hex[:6]}",
             max_queued_incoming_messages=None,
         ) as client:
