@@ -1,5 +1,10 @@
 """The fast path: screen a short impact window for a suspected fall within a second.
 
+Two screens: :func:`screen_early` scores the window with the early-window
+model (:mod:`alerts.falls.early`, ``early_model.json``; what the engine runs
+with the packaged model), and :func:`screen_impact` is the rule screen below,
+kept as the fallback for a model file that comes without an early model.
+
 The model (:func:`alerts.falls.detect_fall`) judges what happens for several
 seconds after an impact (lying still, a posture that stays), so it can only
 decide once the band has uploaded the window's end, ~8 s after the impact. To
