@@ -277,6 +277,9 @@ class TypeScore:
     tp: int = 0
     fp: int = 0
     duplicates: int = 0  # a second alert inside an episode already detected
+    # detected, then closed as a false alarm on the early screen's word alone: a real fall
+    # the full-window model did not bear out (counted as detected: it was shown at once)
+    retracted: int = 0
     episodes: int = 0
     latencies: list[float] = field(default_factory=list)
     missed: Counter[str] = field(default_factory=Counter)  # by episode detail
@@ -324,6 +327,8 @@ def score(run: Run) -> dict[str, TypeScore]:
             matched.add((e.id, t))
             s.tp += 1
             s.latencies.append((at - _utc(e.start_ms)).total_seconds())
+            if a["state"] == "false_alarm" and (a["detail"] or {}).get("sources") == ["screen"]:
+                s.retracted += 1
         elif hits:
             s.duplicates += 1
         else:
@@ -347,6 +352,7 @@ def summarise(scores: dict[str, TypeScore]) -> dict[str, dict[str, Any]]:
             "p95_latency_s": round(percentile(s.latencies, 0.95), 1) if s.latencies else None,
             "episodes": s.episodes, "tp": s.tp, "fp": s.fp, "missed": s.episodes - s.tp,
             "duplicates": s.duplicates,
+            **({"retracted": s.retracted} if t == "fall" else {}),
         }  # fmt: skip
     return out
 
@@ -358,6 +364,7 @@ def merge(runs: list[dict[str, TypeScore]]) -> dict[str, TypeScore]:
             m = total[t]
             m.tp, m.fp, m.duplicates = m.tp + s.tp, m.fp + s.fp, m.duplicates + s.duplicates
             m.episodes += s.episodes
+            m.retracted += s.retracted
             m.latencies += s.latencies
             m.missed.update(s.missed)
             m.false.update(s.false)

@@ -47,7 +47,7 @@ from alerts.detectors.types import (
     ms_to_utc,
 )
 from alerts.falls import FallInputError, FallModel, detect_fall
-from alerts.falls.screen import screen_impact
+from alerts.falls.screen import screen_early, screen_impact
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow
 
 SAME_FALL: Final = timedelta(seconds=10)
@@ -263,8 +263,10 @@ def step_imu(
     """Run the platform's fall detection on one accelerometer window.
 
     A window with less than ``MODEL_AFTER`` after its strongest impact is an
-    early impact upload: the screen (:func:`alerts.falls.screen_impact`)
-    decides on it, and a pass raises ``fall`` (source ``screen``) at once.
+    early impact upload: the early-window model (``model.early``, via
+    :func:`alerts.falls.screen.screen_early`; the rule screen
+    :func:`alerts.falls.screen.screen_impact` when the model has none) decides
+    on it, and a pass raises ``fall`` (source ``screen``) at once.
     A longer window goes to the model; when the model finds no fall around
     the impact of a suspicion that only the screen raised, the suspicion is
     retracted (``not_confirmed``: closed as a false alarm).
@@ -275,12 +277,13 @@ def step_imu(
     peak_s, after_s = _impact_and_after(t_s, acc)
     try:
         if after_s < MODEL_AFTER.total_seconds():
-            screen = screen_impact(t_s, acc)
+            early = model.early
+            screen = screen_impact(t_s, acc) if early is None else screen_early(t_s, acc, early)
             if not screen.suspected or screen.t_s is None:
                 return state, []
             impact_at = start + timedelta(seconds=screen.t_s)
             return suspect(state, profile, device_id=window.device_id, source="screen",
-                           impact_at=impact_at, score=None, now=now)  # fmt: skip
+                           impact_at=impact_at, score=screen.score, now=now)  # fmt: skip
         decision = detect_fall(t_s, acc, model)
     except FallInputError:
         return state, []  # too short or malformed to score: not evidence either way

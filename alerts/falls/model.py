@@ -9,18 +9,20 @@ offline CLI and the live alert engine; it needs numpy only.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
+from alerts.falls.early import EARLY_FEATURE_NAMES
 from alerts.falls.features import FEATURE_NAMES, candidate_features
 from alerts.falls.signal import FloatArray, resample
 
 MODEL_FORMAT: Final = "eldercare-fall-model/1"
 DEFAULT_MODEL_PATH: Final = Path(__file__).with_name("model.json")
+DEFAULT_EARLY_MODEL_PATH: Final = Path(__file__).with_name("early_model.json")
 
 
 class FallModelError(ValueError):
@@ -49,17 +51,25 @@ def _vector(raw: Any, name: str, size: int) -> FloatArray:
     return arr
 
 
-def _check_names(names: tuple[str, ...]) -> tuple[str, ...]:
-    if names != FEATURE_NAMES:
+def _check_names(
+    names: tuple[str, ...], expected: tuple[str, ...] = FEATURE_NAMES
+) -> tuple[str, ...]:
+    if names != expected:
         raise FallModelError(
-            f"model features {list(names)} do not match the code's {list(FEATURE_NAMES)}"
+            f"model features {list(names)} do not match the code's {list(expected)}"
         )
     return names
 
 
 @dataclass(frozen=True, slots=True)
 class FallModel:
-    """Logistic regression over winsorised, standardised impact features."""
+    """Logistic regression over winsorised, standardised impact features.
+
+    The full-window model uses ``FEATURE_NAMES``; the early-window model of
+    the fast path (:mod:`alerts.falls.early`) uses ``EARLY_FEATURE_NAMES`` and
+    travels with the full-window model as ``early`` (None: the fast path falls
+    back to the rule screen).
+    """
 
     feature_names: tuple[str, ...]
     clip_low: FloatArray
@@ -71,10 +81,14 @@ class FallModel:
     threshold: float
     provenance: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
+    early: FallModel | None = None
 
     def __post_init__(self) -> None:
         k = len(self.feature_names)
-        _check_names(self.feature_names)
+        if self.feature_names != EARLY_FEATURE_NAMES:
+            _check_names(self.feature_names)
+        if self.early is not None:
+            _check_names(self.early.feature_names, EARLY_FEATURE_NAMES)
         for name in ("clip_low", "clip_high", "mean", "scale", "coefficients"):
             _vector(getattr(self, name), name, k)
         if np.any(self.scale <= 0.0):
@@ -108,11 +122,11 @@ class FallModel:
         }
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> FallModel:
+    def from_json(cls, doc: dict[str, Any], expected: tuple[str, ...] = FEATURE_NAMES) -> FallModel:
         if doc.get("format") != MODEL_FORMAT:
             raise FallModelError(f"unknown model format {doc.get('format')!r}")
         try:
-            names = _check_names(tuple(str(n) for n in doc["feature_names"]))
+            names = _check_names(tuple(str(n) for n in doc["feature_names"]), expected)
             k = len(names)
             return cls(
                 feature_names=names,
@@ -130,16 +144,29 @@ class FallModel:
             raise FallModelError(f"model JSON is missing or mistypes {exc}") from exc
 
 
-def load_model(path: Path | None = None) -> FallModel:
-    """Read a model JSON (default: the packaged ``model.json``)."""
-    source = DEFAULT_MODEL_PATH if path is None else path
+def _read(source: Path) -> dict[str, Any]:
     try:
         doc = json.loads(source.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise FallModelError(f"cannot read model {source}: {exc}") from exc
     if not isinstance(doc, dict):
         raise FallModelError(f"model {source} is not a JSON object")
-    return FallModel.from_json(doc)
+    return doc
+
+
+def load_model(path: Path | None = None, early_path: Path | None = None) -> FallModel:
+    """Read a model JSON (default: the packaged ``model.json``) and its early-window model.
+
+    The early model comes from ``early_path``, or with the packaged model from
+    the packaged ``early_model.json``; a custom ``path`` without ``early_path``
+    has none (the fast path then uses the rule screen).
+    """
+    model = FallModel.from_json(_read(DEFAULT_MODEL_PATH if path is None else path))
+    early_source = early_path or (DEFAULT_EARLY_MODEL_PATH if path is None else None)
+    if early_source is None:
+        return model
+    early = FallModel.from_json(_read(early_source), expected=EARLY_FEATURE_NAMES)
+    return replace(model, early=early)
 
 
 def detect_fall(t_s: npt.ArrayLike, acc_g: npt.ArrayLike, model: FallModel) -> FallDecision:

@@ -1,5 +1,10 @@
 """The fast path: screen a short impact window for a suspected fall within a second.
 
+Two screens: :func:`screen_early` scores the window with the early-window
+model (:mod:`alerts.falls.early`, ``early_model.json``; what the engine runs
+with the packaged model), and :func:`screen_impact` is the rule screen below,
+kept as the fallback for a model file that comes without an early model.
+
 The model (:func:`alerts.falls.detect_fall`) judges what happens for several
 seconds after an impact (lying still, a posture that stays), so it can only
 decide once the band has uploaded the window's end, ~8 s after the impact. To
@@ -29,6 +34,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from alerts.falls.early import EARLY_FEATURE_NAMES, early_features
+from alerts.falls.model import FallModel
 from alerts.falls.signal import resample
 
 FREE_FALL_G: Final = 1.1  # no dip required: filtered wrist data shows none (HIFD median 0.96 g)
@@ -52,6 +59,7 @@ class Screen:
     peak_g: float
     min_before_g: float
     turn_deg: float
+    score: float | None = None  # the early-window model's score (None: the rule screen)
 
 
 def _angle_deg(u: npt.NDArray[np.float64], v: npt.NDArray[np.float64]) -> float:
@@ -90,3 +98,21 @@ def screen_impact(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> Screen:
     )
     t = float(sig.t0_s + peak_i / rate)
     return Screen(suspected, t if suspected else None, peak, min_before, turn)
+
+
+def screen_early(t_s: npt.ArrayLike, acc_g: npt.ArrayLike, early: FallModel) -> Screen:
+    """Score an early impact window with the early-window model (alerts/falls/early.py).
+
+    Tuned for sensitivity: it catches ~97 % of real falls within a second of the
+    upload, at the price of more suspicions for the full window to retract
+    (docs/falls.md). Pure; raises FallInputError on bad input.
+    """
+    feats = early_features(t_s, acc_g)
+    if feats is None:
+        return Screen(False, None, 0.0, 1.0, 0.0)
+    score = float(early.score(feats.row)[0])
+    suspected = score >= early.threshold
+    pre_min = float(feats.row[EARLY_FEATURE_NAMES.index("early_pre_min_g")])
+    turn = float(feats.row[EARLY_FEATURE_NAMES.index("early_turn_deg")])
+    t = feats.t_s if suspected else None
+    return Screen(suspected, t, feats.peak_g, pre_min, turn, score)

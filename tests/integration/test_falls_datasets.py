@@ -6,6 +6,7 @@ regression shows, while a retrain with small numeric differences does not.
 
 from __future__ import annotations
 
+import json
 from functools import cache
 
 import numpy as np
@@ -20,7 +21,7 @@ from alerts.falls.datasets import (
     load_all,
     load_hifd_file,
 )
-from alerts.falls.model import detect_fall, load_model
+from alerts.falls.model import DEFAULT_EARLY_MODEL_PATH, detect_fall, load_model
 
 pytestmark = [
     pytest.mark.dataset,
@@ -93,3 +94,36 @@ def test_hifd_gravity_is_restored_to_one_g_at_rest() -> None:
     assert np.all(np.diff(t) >= 0.0)
     magnitude = np.linalg.norm(acc, axis=1)
     assert np.median(magnitude) == pytest.approx(1.0, abs=0.05)
+
+
+EARLY_FLOORS = {  # (sensitivity, specificity) of the early-window model, held-out
+    "loso_umafall": (0.95, 0.83),
+    "loso_hifd": (0.95, 0.87),
+    "loso_pooled": (0.95, 0.86),
+    "train_umafall_test_hifd": (0.97, 0.84),
+    "train_hifd_test_umafall": (0.92, 0.85),
+}
+
+
+@cache
+def early_validation() -> dict[str, dict[str, float]]:
+    from alerts.falls.train_early import build_early_table
+    from alerts.falls.train_early import validate as validate_early
+
+    return validate_early(build_early_table(recordings()))
+
+
+@pytest.mark.parametrize("name", sorted(EARLY_FLOORS))
+def test_early_model_figures_stay_above_floors(name: str) -> None:
+    figures = early_validation()[name]
+    sensitivity, specificity = EARLY_FLOORS[name]
+    assert figures["sensitivity"] >= sensitivity, figures
+    assert figures["specificity"] >= specificity, figures
+
+
+def test_recorded_early_validation_matches_a_fresh_run() -> None:
+    early = json.loads(DEFAULT_EARLY_MODEL_PATH.read_text(encoding="utf-8"))
+    for name, figures in early_validation().items():
+        recorded = early["validation"][name]
+        assert recorded["sensitivity"] == pytest.approx(figures["sensitivity"], abs=0.02)
+        assert recorded["specificity"] == pytest.approx(figures["specificity"], abs=0.02)
