@@ -54,7 +54,7 @@ from tests.e2e.browser import (
     shot,
     sign_in,
 )
-from tests.integration.test_alert_engine import running_engine
+from tests.integration.test_alert_engine import impact_windows, running_engine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the browsers' time zone
 
@@ -94,13 +94,19 @@ async def fall_in_the_queue(
         publish_all(broker.url, [(device_topic(world.other_band, Channel.EVENTS), encode(sos))])
         await console.locator(".queue-item[data-type='sos']").wait_for(timeout=5_000)
 
-        # the fall, from the parent's band, through the broker: in the queue within 2 s
-        fall = DeviceEvent(device_id=world.parent_band, seq=10_000, ts=NOW_MS(),
+        # the fall, from the parent's band, through the broker, as a band sends it
+        # (docs/protocol.md): the early part of the impact window at once, its own fall
+        # event, then the whole window (lying still). In the queue within 2 s of the first.
+        impact = NOW_MS() - 1_000
+        early, whole = impact_windows(world.parent_band, impact, back_to_start=False)
+        fall = DeviceEvent(device_id=world.parent_band, seq=10_000, ts=impact + 500,
                            type=EventType.FALL)  # fmt: skip
         started = time.monotonic()
-        publish_all(broker.url, [(device_topic(world.parent_band, Channel.EVENTS), encode(fall))])
+        publish_all(broker.url, [early, (device_topic(world.parent_band, Channel.EVENTS),
+                                         encode(fall))])  # fmt: skip
         await console.locator(".queue-item[data-type='fall']").wait_for(timeout=2_000)
         print(f"fall in the console queue {time.monotonic() - started:.2f} s after publishing")
+        publish_all(broker.url, [whole])
         assert await console.locator("#announce").inner_text() == "新告警：危急，跌倒"
         yield Scene(world, browser, console, errors, broker.url)
     assert errors == []
