@@ -78,16 +78,30 @@ def training_rows(table: Table, rows: npt.NDArray[np.intp]) -> tuple[FloatArray,
 
 def fit(table: Table, rows: npt.NDArray[np.intp], *, threshold: float = 0.5) -> FallModel:
     x, y = training_rows(table, rows)
+    return fit_logistic(x, y, feature_names=FEATURE_NAMES, threshold=threshold, max_iter=2000)
+
+
+def fit_logistic(
+    x: FloatArray,
+    y: npt.NDArray[Any],
+    *,
+    feature_names: tuple[str, ...],
+    threshold: float,
+    max_iter: int,
+    c: float = C_REGULARISATION,
+) -> FallModel:
+    """Clip to training quantiles, standardise, fit a balanced logistic regression:
+    the model form both the full-window and the early-window detectors ship."""
     low, high = np.quantile(x, CLIP_QUANTILES, axis=0)
     high = np.maximum(high, low)
     xc = np.clip(x, low, high)
     mean = xc.mean(axis=0)
     scale = xc.std(axis=0)
     scale = np.where(scale > 1e-9, scale, 1.0)
-    clf = LogisticRegression(C=C_REGULARISATION, class_weight="balanced", max_iter=2000)
+    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=max_iter)
     clf.fit((xc - mean) / scale, y)
     return FallModel(
-        feature_names=FEATURE_NAMES,
+        feature_names=feature_names,
         clip_low=low,
         clip_high=high,
         mean=mean,

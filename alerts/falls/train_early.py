@@ -27,13 +27,12 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.linear_model import LogisticRegression
 
 from alerts.falls.datasets import HIFD, UMAFALL, Recording, datasets_root, load_all
 from alerts.falls.early import EARLY_FEATURE_NAMES, EARLY_TRIGGER_G, cut_early, early_features
 from alerts.falls.model import DEFAULT_EARLY_MODEL_PATH, FallModel
 from alerts.falls.signal import FallInputError, FloatArray
-from alerts.falls.train import CLIP_QUANTILES, INNER_FOLDS, figures, grouped_folds
+from alerts.falls.train import INNER_FOLDS, figures, fit_logistic, grouped_folds
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
@@ -81,25 +80,8 @@ def build_early_table(recordings: Sequence[Recording]) -> EarlyTable:
 
 def fit(table: EarlyTable, rows: IntArray, *, threshold: float = 0.5) -> FallModel:
     rows = rows[table.usable[rows]]
-    x, y = table.x[rows], table.fall[rows]
-    low, high = np.quantile(x, CLIP_QUANTILES, axis=0)
-    high = np.maximum(high, low)
-    xc = np.clip(x, low, high)
-    mean = xc.mean(axis=0)
-    scale = xc.std(axis=0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    clf = LogisticRegression(C=C_REGULARISATION, class_weight="balanced", max_iter=3000)
-    clf.fit((xc - mean) / scale, y)
-    return FallModel(
-        feature_names=EARLY_FEATURE_NAMES,
-        clip_low=low,
-        clip_high=high,
-        mean=mean,
-        scale=scale,
-        coefficients=np.asarray(clf.coef_[0], dtype=np.float64),
-        intercept=float(clf.intercept_[0]),
-        threshold=threshold,
-    )
+    return fit_logistic(table.x[rows], table.fall[rows], feature_names=EARLY_FEATURE_NAMES,
+                        threshold=threshold, max_iter=3000, c=C_REGULARISATION)  # fmt: skip
 
 
 def scores(model: FallModel, table: EarlyTable, rows: IntArray) -> FloatArray:
