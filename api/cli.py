@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import json
 import os
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import psycopg
 import uvicorn
+from fastapi import FastAPI
 
 from api.app import create_app
 from api.identity import IdentityError, create_api_key, create_user
@@ -23,6 +27,45 @@ def serve(settings: Settings, *, host: str | None, port: int | None) -> int:
     uvicorn.run(app, host=host or settings.api_host, port=port or settings.api_port,
                 log_level=settings.log_level.lower(), access_log=False)  # fmt: skip
     return 0
+
+
+class _InLoopServer(uvicorn.Server):
+    """uvicorn inside someone else's event loop: the host program handles the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    app: FastAPI,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    start_timeout_s: float = 20.0,
+    stop_timeout_s: float | None = None,
+) -> AsyncIterator[str]:
+    """``app`` under uvicorn in the running event loop (the demo, tests); yields its URL."""
+    server = _InLoopServer(
+        uvicorn.Config(
+            app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve(), name="api")
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if task.done():
+            task.result()  # the port is taken, say: the error, not a hang
+            raise RuntimeError("the API stopped while starting")
+        if time.monotonic() > deadline:
+            raise TimeoutError("uvicorn did not start")
+        await asyncio.sleep(0.05)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, stop_timeout_s)
 
 
 def _password(env: str | None) -> str:

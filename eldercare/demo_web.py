@@ -7,18 +7,17 @@ same demo database get the new passwords.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-import uvicorn
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.cli import serving
 from api.identity import IdentityError, create_user
 from api.principal import Role
 from api.security import hash_password
@@ -72,34 +71,9 @@ async def served_api(settings: Settings, port: int) -> AsyncIterator[str]:
 
     The demo's own Ctrl-C handling stops everything; uvicorn does not take the signals.
     """
-
-    class Server(uvicorn.Server):
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
     live = settings.model_copy(update={"api_secret_key": SecretStr(secrets.token_hex(32))})
-    server = Server(
-        uvicorn.Config(
-            create_app(live),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-    )
-    task = asyncio.create_task(server.serve(), name="api")
-    while not server.started:
-        if task.done():
-            task.result()  # the port is taken, say: the error, not a hang
-            raise RuntimeError("the API stopped while starting")
-        await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serving(create_app(live), port=port) as base:
+        yield base
 
 
 async def start_web(

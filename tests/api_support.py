@@ -3,9 +3,7 @@ and the app served through httpx's ASGI transport with its lifespan running."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -151,25 +149,9 @@ def bearer(token: str) -> dict[str, str]:
 @contextlib.asynccontextmanager
 async def served(settings: Settings) -> AsyncIterator[tuple[FastAPI, str]]:
     """The app under uvicorn on a free loopback port: (app, base URL)."""
-    import uvicorn
-
+    from api.cli import serving
     from tests.conftest import free_port
 
     app = create_app(settings)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if task.done():
-            task.result()
-        if time.monotonic() > deadline:
-            raise TimeoutError("uvicorn did not start")
-        await asyncio.sleep(0.05)
-    try:
-        yield app, f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 20)
+    async with serving(app, port=free_port(), stop_timeout_s=20) as base:
+        yield app, base
