@@ -24,6 +24,9 @@ IntArray = npt.NDArray[np.intp]
 CANDIDATE_MIN_G: Final = 1.3
 CANDIDATE_SEPARATION_S: Final = 1.0
 MAX_CANDIDATES: Final = 6
+# Longer windows hold more movement: one candidate per 2.5 s beyond 15 s, so that a soft
+# fall at the end of a minute of jogging or clapping is still among the candidates.
+CANDIDATES_PER_S: Final = 0.4
 MIN_POST_S: Final = 1.0
 PEAK_CLIP_G: Final = 8.0
 ACTIVE_DEVIATION_G: Final = 0.3
@@ -65,8 +68,10 @@ def find_candidates(signal: UniformSignal) -> IntArray:
     """Indices of the strongest separated magnitude peaks with room after them.
 
     Local maxima above ``CANDIDATE_MIN_G``, strongest first, at least
-    ``CANDIDATE_SEPARATION_S`` apart, leaving ``MIN_POST_S`` of signal after
-    them so that the lying-still features can be judged. If nothing clears the
+    ``CANDIDATE_SEPARATION_S`` apart, ``MAX_CANDIDATES`` of them or one per
+    ``1 / CANDIDATES_PER_S`` seconds of window if that is more, leaving
+    ``MIN_POST_S`` of signal after them so that the lying-still features can be
+    judged. If nothing clears the
     bar, the strongest sample with room after it is the only candidate.
     """
     mag = signal.mag_g
@@ -79,11 +84,12 @@ def find_candidates(signal: UniformSignal) -> IntArray:
     peaks = peaks[peaks <= last]
     order = peaks[np.argsort(-mag[peaks], kind="stable")]
     separation = round(CANDIDATE_SEPARATION_S * signal.rate_hz)
+    limit = max(MAX_CANDIDATES, round(CANDIDATES_PER_S * signal.n / signal.rate_hz))
     chosen: list[int] = []
     for idx in order:
         if all(abs(int(idx) - c) >= separation for c in chosen):
             chosen.append(int(idx))
-            if len(chosen) == MAX_CANDIDATES:
+            if len(chosen) == limit:
                 break
     if not chosen:
         chosen = [int(np.argmax(mag[: last + 1]))]
