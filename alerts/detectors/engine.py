@@ -95,6 +95,9 @@ def _telemetry(
             events += evs
     fal, evs = falls.movement(s.falls, profile, delta, now)
     events += evs
+    if t.worn is False:
+        fal, evs = falls.off_wrist(fal, profile, now)
+        events += evs
     usable = device_health.band_usable(devices, profile, now)
     ina, evs = inactivity.step(s.inactivity, profile, moved=delta > 0, usable=usable, now=now)
     events += evs
