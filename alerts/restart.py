@@ -45,10 +45,17 @@ class FallEvidence:
     im_ok_at: tuple[datetime, ...] = ()
     off_wrist_at: tuple[datetime, ...] = ()
 
-    def walked(self) -> int:
-        """Steps counted over the reports (the daily counter restarts at midnight)."""
+    def base_at(self, impact_at: datetime) -> datetime | None:
+        """Band time of the first report after the impact: the counter's base."""
+        return next((at for at, _ in self.counters if at > impact_at), None)
+
+    def walked(self, impact_at: datetime) -> int:
+        """Steps counted after the base report, as :func:`~alerts.detectors.falls.step_report`
+        counts them (the daily counter restarts at midnight)."""
         total, last = 0, None
-        for _, steps in self.counters:
+        for at, steps in self.counters:
+            if at <= impact_at:
+                continue
             total += steps_delta(last, steps)
             last = steps
         return total
@@ -196,7 +203,10 @@ def with_evidence(
         last_steps = state.last_steps
         if found.counters:
             last_steps = {**last_steps, ep.device_id: found.counters[-1][1]}
-        ep = replace(ep, steps_since=max(ep.steps_since, found.walked()))
+        base = found.base_at(ep.impact_at)
+        if base is not None:
+            ep = replace(ep, counter_since=ep.counter_since or base,
+                         steps_since=max(ep.steps_since, found.walked(ep.impact_at)))  # fmt: skip
         ended = found.im_ok_at or found.off_wrist_at
         new_ep = None if ep.stage is FallStage.UNCONFIRMED and not ep.long_lie and ended else ep
         out[resident_id] = replace(

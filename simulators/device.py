@@ -398,8 +398,15 @@ class Band:
         elif kind == "low_battery":
             self._battery = float(e.params["battery_pct"])
 
+    def _still_down(self, t_ms: int, ended: Episode) -> bool:
+        """Another fall or inactivity episode still holds the resident down at ``t_ms``."""
+        return any(
+            e is not ended and e.type in ("fall", "inactivity") and e.start_ms <= t_ms < e.end_ms
+            for e in self.episodes
+        )
+
     def _end(self, t: int, e: Episode) -> Iterator[Output]:
-        if e.type == "fall" and not e.params.get("long_lie"):
+        if e.type == "fall" and not e.params.get("long_lie") and not self._still_down(t, e):
             self._steps += getting_up_steps(e)
         if e.type == "sos" and e.params.get("cancelled"):
             yield from self._event(t, EventType.IM_OK)

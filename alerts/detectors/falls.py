@@ -95,6 +95,9 @@ class FallEpisode:
     wearer_ok_at: datetime | None = None
     long_lie: bool = False
     moved_after_long_lie: bool = False
+    # band time of the first step report after the impact: the counter's base. That
+    # report's own new steps span the impact and may have been walked before the fall.
+    counter_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +193,7 @@ def suspect(
             score=score,
             falls=ep.falls + (ep.stage is FallStage.RECOVERED),
             steps_since=0,
+            counter_since=None,
             last_movement_at=None,
             wearer_ok_at=None,
         )
@@ -249,6 +253,24 @@ def movement(
     if settled is None:
         return _quietly(state)  # walked away from a report nobody was shown
     return _sync(state, settled, profile, now)
+
+
+def step_report(
+    state: FallsState, profile: Profile, steps: int, observed_at: datetime, now: datetime
+) -> tuple[FallsState, list[AlertEvent]]:
+    """A band's step report (``observed_at``: band clock) with ``steps`` new since the last.
+
+    Only steps after the fall are evidence of getting up: a report from before the
+    impact is ignored, and the first report after it only sets the base, since its new
+    steps cover an interval that spans the impact (someone walking when they fell must
+    not look recovered). Later reports count (:func:`movement`).
+    """
+    ep = state.episode
+    if ep is None or observed_at <= ep.impact_at:
+        return state, []
+    if ep.counter_since is None:
+        return FallsState(replace(ep, counter_since=observed_at), state.open), []
+    return movement(state, profile, steps, now)
 
 
 def off_wrist(

@@ -386,3 +386,21 @@ def test_a_long_lie_is_raised_once_iff_the_wearer_has_not_walked_by_then(
             assert state.episode is not None
             assert state.episode.stage is falls.FallStage.RECOVERED
             assert state.open[AlertType.FALL].severity is Severity.HIGH
+
+
+def test_only_step_reports_after_the_impact_count_towards_getting_up() -> None:
+    """The first report after the impact spans it: its steps may have been walked
+    before the fall (someone walking when they fell), so it only sets the base."""
+    state, _ = platform_fall(falls.FallsState(), T0)
+    impact = state.episode.impact_at if state.episode else T0
+    late, events = falls.step_report(state, P, 50, impact - 5 * S, T0 + 2 * S)  # before the fall
+    assert (late, events) == (state, [])
+    state, events = falls.step_report(state, P, 40, impact + 30 * S, T0 + 31 * S)  # spans it
+    assert events == []
+    assert state.episode is not None
+    assert state.episode.steps_since == 0
+    assert state.episode.stage is falls.FallStage.SUSPECTED
+    state, events = falls.step_report(state, P, 12, impact + 90 * S, T0 + 91 * S)  # walking
+    assert state.episode is not None
+    assert state.episode.stage is falls.FallStage.RECOVERED
+    assert [e.severity for e in events] == [Severity.HIGH]

@@ -202,7 +202,8 @@ def test_walking_while_the_engine_was_down_ends_the_rebuilt_watch() -> None:
     items = script([], None)
     store = Store()
     run(items[:3], ResidentState(), store)
-    walked = [tele(T0 + 120 * S, 1040)]  # 40 steps by the band's next report
+    # the first report after the impact is the base (its steps span the impact), then 40
+    walked = [tele(T0 + 60 * S, 1000), tele(T0 + 120 * S, 1040)]
     reports = [i for _, i in items[:3] if isinstance(i, Accepted)] + walked
     state = restarted(store, reports)
     assert state.last_steps == {DEV: 1040}
@@ -210,6 +211,19 @@ def test_walking_while_the_engine_was_down_ends_the_rebuilt_watch() -> None:
     state, events = step(P, state, Tick(later), now=later)
     assert events == []
     assert state.falls.episode is None
+
+
+def test_steps_in_the_report_that_spans_the_impact_are_not_getting_up() -> None:
+    """Walking *into* the fall: the first report after the impact holds steps walked
+    before it, so at a restart as in a running engine they do not end the watch."""
+    items = script([], None)
+    store = Store()
+    run(items[:3], ResidentState(), store)
+    spanning = [tele(T0 + 60 * S, 1040)]  # 40 steps, some or all of them before the fall
+    state = restarted(store, [i for _, i in items[:3] if isinstance(i, Accepted)] + spanning)
+    later = T0 + 30 * 60 * S
+    _, events = step(P, state, Tick(later), now=later)
+    assert raised(events) == [(AlertType.LONG_LIE, later)]
 
 
 def test_an_operator_closing_the_long_lie_ends_the_episode_for_good() -> None:
