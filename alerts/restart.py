@@ -1,23 +1,64 @@
-"""Restart: detector states seeded from the alerts the database still holds open.
+"""Restart: detector states seeded from the alerts the database holds.
 
 Pure (stored rows in, states out). An open SOS keeps its press count, an open
 fall its episode (stage, sources, timers from ``opened_at``), so the next
 press or the confirmation and long-lie timers carry on after a restart. Every
 other alert is re-derived from fresh data (see :mod:`alerts.engine`).
+
+An unconfirmed fall (closed ``not_confirmed`` by the full window, watched for
+a long lie with no alert open, :mod:`alerts.detectors.falls`) is rebuilt from
+its closed alert when it was closed within ``WATCH_LOOKBACK`` and no later
+fall or long-lie alert of the resident has been closed since (an operator
+closing one ends the episode); a long lie it raised that is still open comes
+with it. What the band reported after the fall (the step counter, "I'm OK",
+off the wrist; :class:`FallEvidence`, read by :mod:`alerts.evidence`) is then
+folded in with :func:`with_evidence`, so a watch that ended while the engine
+was down stays ended and steps walked meanwhile count: the next tick decides
+as the running engine would have.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
-from datetime import datetime
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any, Final
 
-from alerts.detectors import AlertType, ResidentState, Severity
+from alerts.detectors import AlertType, ClearReason, ResidentState, Severity
+from alerts.detectors.engine import steps_delta
 from alerts.detectors.falls import FallEpisode, FallsState, FallStage
 from alerts.detectors.lifecycle import OpenAlert
 from alerts.detectors.sos import SosState
 from alerts.store import StoredAlert
+
+WATCH_LOOKBACK: Final = timedelta(hours=1)  # how old an unconfirmed fall's watch may be
+
+
+@dataclass(frozen=True, slots=True)
+class FallEvidence:
+    """What one band reported since a fall's impact (band clock), oldest first.
+
+    ``counters`` starts with the last step counter before the impact, if any.
+    """
+
+    counters: tuple[tuple[datetime, int], ...] = ()
+    im_ok_at: tuple[datetime, ...] = ()
+    off_wrist_at: tuple[datetime, ...] = ()
+
+    def base_at(self, impact_at: datetime) -> datetime | None:
+        """Band time of the first report after the impact: the counter's base."""
+        return next((at for at, _ in self.counters if at > impact_at), None)
+
+    def walked(self, impact_at: datetime) -> int:
+        """Steps counted after the base report, as :func:`~alerts.detectors.falls.step_report`
+        counts them (the daily counter restarts at midnight)."""
+        total, last = 0, None
+        for at, steps in self.counters:
+            if at <= impact_at:
+                continue
+            total += steps_delta(last, steps)
+            last = steps
+        return total
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -39,16 +80,21 @@ def _seed_sos(alert: StoredAlert) -> SosState:
     return SosState(presses, first, ok_at, {AlertType.SOS: opened})
 
 
-def _seed_falls(fall: StoredAlert, long_lie: StoredAlert | None) -> FallsState:
+def _cleared_reason(alert: StoredAlert) -> str | None:
+    """Why the engine closed it (or, for a dispatched alert it kept open, wanted to)."""
+    for key in ("cleared", "detector_cleared"):
+        cleared = alert.detail.get(key)
+        if isinstance(cleared, dict):
+            return str(cleared.get("reason"))
+    return None
+
+
+def _episode(fall: StoredAlert, stage: FallStage, *, long_lie: bool) -> FallEpisode | None:
     if fall.device_id is None:
-        return FallsState()
+        return None
     d = fall.detail
-    try:
-        stage = FallStage(str(d.get("stage", FallStage.CONFIRMED)))
-    except ValueError:
-        stage = FallStage.CONFIRMED
     score = d.get("score")
-    episode = FallEpisode(
+    return FallEpisode(
         stage=stage,
         device_id=fall.device_id,
         suspected_at=fall.opened_at,
@@ -58,30 +104,112 @@ def _seed_falls(fall: StoredAlert, long_lie: StoredAlert | None) -> FallsState:
         falls=int(d.get("falls") or 1),
         steps_since=int(d.get("steps_since") or 0),
         wearer_ok_at=fall.updated_at if d.get("wearer_says_ok") else None,
-        long_lie=long_lie is not None,
+        long_lie=long_lie,
     )
+
+
+def _opened(alert: StoredAlert) -> OpenAlert:
     # key "" differs from any real key: the next sync refreshes the stored detail
-    opened = {
-        AlertType.FALL: OpenAlert(Severity(fall.severity), fall.device_id, "", fall.opened_at)
-    }
+    return OpenAlert(Severity(alert.severity), alert.device_id, "", alert.opened_at)
+
+
+def _seed_falls(fall: StoredAlert, long_lie: StoredAlert | None) -> FallsState:
+    try:
+        stage = FallStage(str(fall.detail.get("stage", FallStage.CONFIRMED)))
+    except ValueError:
+        stage = FallStage.CONFIRMED
+    episode = _episode(fall, stage, long_lie=long_lie is not None)
+    if episode is None:
+        return FallsState()
+    opened = {AlertType.FALL: _opened(fall)}
     if long_lie is not None:
-        opened[AlertType.LONG_LIE] = OpenAlert(
-            Severity(long_lie.severity), long_lie.device_id, "", long_lie.opened_at
-        )
+        opened[AlertType.LONG_LIE] = _opened(long_lie)
     return FallsState(episode, opened)
 
 
-def seed_states(alerts: Iterable[StoredAlert]) -> dict[int, ResidentState]:
-    """Pure: detector states that know the stored open SOS and fall alerts."""
+def _seed_watch(
+    fall: StoredAlert, long_lie: StoredAlert | None, closed_since: list[StoredAlert]
+) -> FallsState | None:
+    """An unconfirmed fall still watched, or None when it ended (see the module doc)."""
+    if _cleared_reason(fall) != ClearReason.NOT_CONFIRMED:
+        return None
+    if any(a.opened_at > fall.opened_at for a in closed_since):
+        return None  # a later fall or long lie, closed: the episode ended
+    lie = long_lie if long_lie is not None and long_lie.opened_at >= fall.opened_at else None
+    episode = _episode(fall, FallStage.UNCONFIRMED, long_lie=lie is not None)
+    if episode is None:
+        return None
+    return FallsState(episode, {AlertType.LONG_LIE: _opened(lie)} if lie is not None else {})
+
+
+def seed_states(
+    alerts: Iterable[StoredAlert], *, recently_closed: Iterable[StoredAlert] = ()
+) -> dict[int, ResidentState]:
+    """Pure: detector states that know the stored open SOS and fall alerts, and the
+    unconfirmed falls still watched among ``recently_closed`` (fall and long-lie alerts
+    closed within ``WATCH_LOOKBACK``)."""
     by_resident: dict[int, dict[str, StoredAlert]] = {}
     for a in alerts:
         by_resident.setdefault(a.resident_id, {})[a.type] = a
+    closed: dict[int, list[StoredAlert]] = {}
+    for a in recently_closed:
+        closed.setdefault(a.resident_id, []).append(a)
     states: dict[int, ResidentState] = {}
-    for resident_id, alerts_of in by_resident.items():
+    for resident_id in by_resident.keys() | closed.keys():
+        alerts_of = by_resident.get(resident_id, {})
+        closed_of = closed.get(resident_id, [])
         state = ResidentState()
         if (sos := alerts_of.get(AlertType.SOS)) is not None:
             state = replace(state, sos=_seed_sos(sos))
-        if (fall := alerts_of.get(AlertType.FALL)) is not None:
-            state = replace(state, falls=_seed_falls(fall, alerts_of.get(AlertType.LONG_LIE)))
-        states[resident_id] = state
+        fall = alerts_of.get(AlertType.FALL)
+        long_lie = alerts_of.get(AlertType.LONG_LIE)
+        if fall is not None and _cleared_reason(fall) != ClearReason.NOT_CONFIRMED:
+            state = replace(state, falls=_seed_falls(fall, long_lie))
+        else:  # the full window did not confirm it (closed, or kept open as dispatched)
+            retracted = [a for a in closed_of if a.type == AlertType.FALL]
+            candidate = fall or (retracted[-1] if retracted else None)
+            watch = candidate and _seed_watch(candidate, long_lie, closed_of)
+            if watch:
+                state = replace(state, falls=watch)
+        if resident_id in by_resident or state.falls.episode is not None:
+            states[resident_id] = state
     return states
+
+
+def fall_devices(states: Mapping[int, ResidentState]) -> dict[str, datetime]:
+    """The bands whose reports since a fall matter after a restart, with its impact time."""
+    return {
+        s.falls.episode.device_id: s.falls.episode.impact_at
+        for s in states.values()
+        if s.falls.episode is not None
+    }
+
+
+def with_evidence(
+    states: Mapping[int, ResidentState], evidence: Mapping[str, FallEvidence]
+) -> dict[int, ResidentState]:
+    """Pure: fold in what the bands reported since each fall (while the engine was down).
+
+    Steps walked since the fall count towards recovery (the next tick settles it); an
+    unconfirmed fall's watch ended by "I'm OK" or the band off the wrist is dropped; the
+    band's last step counter is kept so the next report's new steps are counted.
+    """
+    out = dict(states)
+    for resident_id, state in states.items():
+        ep = state.falls.episode
+        found = evidence.get(ep.device_id) if ep is not None else None
+        if ep is None or found is None:
+            continue
+        last_steps = state.last_steps
+        if found.counters:
+            last_steps = {**last_steps, ep.device_id: found.counters[-1][1]}
+        base = found.base_at(ep.impact_at)
+        if base is not None:
+            ep = replace(ep, counter_since=ep.counter_since or base,
+                         steps_since=max(ep.steps_since, found.walked(ep.impact_at)))  # fmt: skip
+        ended = found.im_ok_at or found.off_wrist_at
+        new_ep = None if ep.stage is FallStage.UNCONFIRMED and not ep.long_lie and ended else ep
+        out[resident_id] = replace(
+            state, falls=FallsState(new_ep, state.falls.open), last_steps=last_steps
+        )
+    return out

@@ -261,6 +261,20 @@ async def open_alerts(conn: Conn) -> list[StoredAlert]:
     return rows
 
 
+async def recently_closed_falls(conn: Conn, *, since: datetime) -> list[StoredAlert]:
+    """Fall and long-lie alerts closed at or after ``since``, oldest first (restart:
+    an unconfirmed fall's watch, :func:`alerts.restart.seed_states`)."""
+    async with conn.cursor(row_factory=class_row(StoredAlert)) as cur:
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM alerts WHERE type IN ('fall', 'long_lie')"
+            " AND closed_at >= %s ORDER BY opened_at, id",
+            (since,),
+        )
+        rows = await cur.fetchall()
+    await conn.commit()
+    return rows
+
+
 async def _operator(conn: Conn, alert_id: int, action: Action, *, actor: str, at: datetime,
                     note: str, outcome: Outcome | None = None) -> AlertChange:  # fmt: skip
     checked = outcome_for(action, outcome)

@@ -19,6 +19,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count
+from typing import Final
 
 import numpy as np
 
@@ -397,13 +398,35 @@ class Band:
         elif kind == "low_battery":
             self._battery = float(e.params["battery_pct"])
 
+    def _still_down(self, t_ms: int, ended: Episode) -> bool:
+        """Another fall or inactivity episode still holds the resident down at ``t_ms``."""
+        return any(
+            e is not ended and e.type in ("fall", "inactivity") and e.start_ms <= t_ms < e.end_ms
+            for e in self.episodes
+        )
+
     def _end(self, t: int, e: Episode) -> Iterator[Output]:
+        if e.type == "fall" and not e.params.get("long_lie") and not self._still_down(t, e):
+            self._steps += getting_up_steps(e)
         if e.type == "sos" and e.params.get("cancelled"):
             yield from self._event(t, EventType.IM_OK)
         elif e.type == "device_offline":
             yield from self._link(t, True)
         elif e.type == "low_battery":
             self._charge_until = t + 3_600_000  # finally put on the charger
+
+
+# Steps the band counts when a resident who fell gets up (the end of a fall without a long
+# lie): from standing they walk on or back to bed, from a chair they may sit down again, out
+# of bed they climb back in. A guess, not a measurement; what matters for the alert engine
+# is that it is neither always 0 (nobody gets up without a step) nor always many.
+GETTING_UP_STEPS: Final = {"standing": (8, 40), "chair": (2, 20), "bed": (0, 6)}
+
+
+def getting_up_steps(e: Episode) -> int:
+    """Drawn from the episode alone, so the band's other random streams are unchanged."""
+    lo, hi = GETTING_UP_STEPS.get(str(e.params.get("origin")), (0, 10))
+    return random.Random(f"getting-up:{e.id}:{e.device_id}:{e.start_ms}").randint(lo, hi)
 
 
 def _effects(active: list[Episode]) -> tuple[Effects, Episode | None]:

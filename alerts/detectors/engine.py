@@ -93,8 +93,13 @@ def _telemetry(
                 device_id=t.device_id, now=now, night=night,
             )  # fmt: skip
             events += evs
-    fal, evs = falls.movement(s.falls, profile, delta, now)
-    events += evs
+    fal = s.falls
+    if t.steps is not None:
+        fal, evs = falls.step_report(fal, profile, delta, ms_to_utc(t.ts), now)
+        events += evs
+    if t.worn is False:
+        fal, evs = falls.off_wrist(fal, profile, now)
+        events += evs
     usable = device_health.band_usable(devices, profile, now)
     ina, evs = inactivity.step(s.inactivity, profile, moved=delta > 0, usable=usable, now=now)
     events += evs

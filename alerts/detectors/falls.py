@@ -7,13 +7,18 @@ kept in the detail):
   on an ``imu`` window): ``fall`` is RAISED at once as critical with
   ``stage: suspected``, so operators see it within the latency budget.
 * t0 .. t0 + cancel_window: an ``im_ok`` retracts it (``AlertCleared``,
-  ``cancelled_by_wearer``). ``recovery_steps`` new steps mean the wearer got
-  up: the alert is UPDATED to ``stage: recovered`` and downgraded to high (a
-  welfare call, not an emergency; nobody is lying on the floor).
-* t0 + cancel_window with neither: UPDATED to ``stage: confirmed``.
-* no movement for ``long_lie_after`` since the fall (or the last movement after
-  it): ``long_lie`` RAISED as critical. A late ``im_ok`` or movement after
-  confirmation is recorded on the alerts, never retracts them.
+  ``cancelled_by_wearer``).
+* t0 + cancel_window without it: UPDATED to ``stage: confirmed``.
+* Walking ``recovery_steps`` (new steps since the fall, in total) before a
+  long lie, at any stage: the wearer got up. The alert is UPDATED to ``stage:
+  recovered`` and downgraded to high (a welfare call; nobody is lying on the
+  floor) and the long-lie clock stops: a later long stillness (sleep) is not
+  a long lie.
+* ``long_lie_after`` since the fall without having walked: ``long_lie``
+  RAISED as critical. The clock runs from the fall, not from the last step: a
+  few steps (shuffling, an arm waving on the floor) are not getting up. A
+  late ``im_ok`` or movement after confirmation is recorded on the alerts,
+  never retracts them.
 
 Band and platform detections of one fall (impacts within ``SAME_FALL``) are
 merged; a later fall while one is open updates the open alert.
@@ -25,6 +30,15 @@ passes without the wearer pressing "I'm OK" or walking ``recovery_steps``
 (raised then as confirmed). Bands' own detectors fire on hard sit-downs; the
 wearer's "I'm OK" or walking away retracts the report before anyone is
 bothered. The platform's detection is the fast path (see docs/alerts.md).
+
+A suspicion only the early window raised, which the full window's model does
+not bear out, is closed (``not_confirmed``) but not forgotten: the episode
+goes to ``stage: unconfirmed``, a watch with no alert open. Walking
+``recovery_steps``, "I'm OK" or the band reporting itself off the wrist end
+the watch silently; otherwise ``long_lie`` is RAISED when ``long_lie_after``
+has passed since the suspicion, as for a confirmed fall (the full model
+misses about a third of simulated soft falls; see docs/alerts.md). The band
+reporting the same impact reopens the fall.
 """
 
 from __future__ import annotations
@@ -41,6 +55,7 @@ from alerts.detectors.types import (
     AlertEvent,
     AlertType,
     ClearReason,
+    FallRules,
     Profile,
     Severity,
     iso,
@@ -59,13 +74,18 @@ class FallStage(StrEnum):
     SUSPECTED = "suspected"
     CONFIRMED = "confirmed"
     RECOVERED = "recovered"
+    UNCONFIRMED = "unconfirmed"  # the full window did not bear it out: closed, watched
+
+
+_SHOWN: Final = frozenset({FallStage.SUSPECTED, FallStage.CONFIRMED, FallStage.RECOVERED})
+_LIE_CLOCK: Final = frozenset({FallStage.CONFIRMED, FallStage.UNCONFIRMED})
 
 
 @dataclass(frozen=True, slots=True)
 class FallEpisode:
     stage: FallStage
     device_id: str
-    suspected_at: datetime  # platform clock: starts the cancel window
+    suspected_at: datetime  # platform clock: starts the cancel window and the long-lie clock
     impact_at: datetime  # band clock, for the record
     sources: frozenset[str]
     score: float | None
@@ -75,6 +95,9 @@ class FallEpisode:
     wearer_ok_at: datetime | None = None
     long_lie: bool = False
     moved_after_long_lie: bool = False
+    # band time of the first step report after the impact: the counter's base. That
+    # report's own new steps span the impact and may have been walked before the fall.
+    counter_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,31 +107,38 @@ class FallsState:
 
 
 def _wants(ep: FallEpisode | None, profile: Profile) -> tuple[Want | None, Want | None]:
-    if ep is None or ep.stage is FallStage.PENDING:
+    if ep is None:
         return None, None
-    deadline = ep.suspected_at + profile.falls.cancel_window
     sources = sorted(ep.sources)
-    detail = {
-        "stage": ep.stage.value,
-        "sources": sources,
-        "score": ep.score,
-        "impact_at": iso(ep.impact_at),
-        "cancel_deadline": iso(deadline),
-        "falls": ep.falls,
-        "steps_since": ep.steps_since,
-        "wearer_says_ok": ep.wearer_ok_at is not None,
-    }
-    severity = Severity.HIGH if ep.stage is FallStage.RECOVERED else Severity.CRITICAL
-    key = f"{ep.stage}:{ep.falls}:{','.join(sources)}:{ep.wearer_ok_at is not None}"
-    fall = Want(severity, ep.device_id, detail, key)
+    fall = None
+    if ep.stage in _SHOWN:
+        deadline = ep.suspected_at + profile.falls.cancel_window
+        detail = {
+            "stage": ep.stage.value,
+            "sources": sources,
+            "score": ep.score,
+            "impact_at": iso(ep.impact_at),
+            "cancel_deadline": iso(deadline),
+            "falls": ep.falls,
+            "steps_since": ep.steps_since,
+            "wearer_says_ok": ep.wearer_ok_at is not None,
+        }
+        severity = Severity.HIGH if ep.stage is FallStage.RECOVERED else Severity.CRITICAL
+        key = f"{ep.stage}:{ep.falls}:{','.join(sources)}:{ep.wearer_ok_at is not None}"
+        fall = Want(severity, ep.device_id, detail, key)
     if not ep.long_lie:
         return fall, None
     lie_detail = {
         "impact_at": iso(ep.impact_at),
-        "still_since": iso(ep.last_movement_at or ep.suspected_at),
+        "fallen_at": iso(ep.suspected_at),
+        "fall_stage": ep.stage.value,  # unconfirmed: the full window's model did not find it
+        "sources": sources,
+        "steps_since": ep.steps_since,
         "moved_since": ep.moved_after_long_lie,
+        "wearer_says_ok": ep.wearer_ok_at is not None,
     }
-    long_lie = Want(Severity.CRITICAL, ep.device_id, lie_detail, str(ep.moved_after_long_lie))
+    lie_key = f"{ep.moved_after_long_lie}:{ep.wearer_ok_at is not None}"
+    long_lie = Want(Severity.CRITICAL, ep.device_id, lie_detail, lie_key)
     return fall, long_lie
 
 
@@ -141,30 +171,60 @@ def suspect(
     now: datetime,
 ) -> tuple[FallsState, list[AlertEvent]]:
     ep = state.episode
+    fresh = FallStage.PENDING if source == "band" else FallStage.SUSPECTED
     if ep is None:
-        stage = FallStage.PENDING if source == "band" else FallStage.SUSPECTED
-        new = FallEpisode(stage, device_id, now, impact_at, frozenset({source}), score)
+        new = FallEpisode(fresh, device_id, now, impact_at, frozenset({source}), score)
     elif abs(impact_at - ep.impact_at) <= SAME_FALL:  # the same fall seen by another source
         best = max((s for s in (ep.score, score) if s is not None), default=None)
         new = replace(ep, sources=ep.sources | {source}, score=best)
         if ep.stage is FallStage.PENDING and source != "band":  # confirmed by the platform
             new = replace(new, stage=FallStage.SUSPECTED, suspected_at=now)
-    elif ep.stage in (FallStage.RECOVERED, FallStage.PENDING):  # a new fall: a new window
-        new = replace(
+        elif ep.stage is FallStage.UNCONFIRMED and source != "screen":
+            # the band (or a second window) saw it too: as if it had come before the
+            # full window, the fall is shown again on its original timers
+            new = replace(new, stage=FallStage.SUSPECTED)
+    elif ep.stage in (FallStage.RECOVERED, FallStage.PENDING, FallStage.UNCONFIRMED):
+        new = replace(  # a new fall: a new window (a long lie already raised stays open)
             ep,
-            stage=FallStage.PENDING if source == "band" else FallStage.SUSPECTED,
+            stage=fresh,
             suspected_at=now,
             impact_at=impact_at,
             sources=frozenset({source}),
             score=score,
             falls=ep.falls + (ep.stage is FallStage.RECOVERED),
             steps_since=0,
+            counter_since=None,
             last_movement_at=None,
             wearer_ok_at=None,
         )
     else:
         new = replace(ep, falls=ep.falls + 1, sources=ep.sources | {source}, impact_at=impact_at)
-    return _sync(state, new, profile, now)
+    return _sync(state, _settle(new, profile.falls, now), profile, now)
+
+
+def _settle(ep: FallEpisode, rules: FallRules, now: datetime) -> FallEpisode | None:
+    """The episode after what is known so far: walked away, confirmed, a long lie.
+
+    None when it ends without anything to show: a band-only report or an
+    unconfirmed suspicion the wearer walked away from. Once a long lie is
+    raised, walking is recorded but ends nothing (only an operator does).
+    """
+    if not ep.long_lie and ep.steps_since >= rules.recovery_steps:
+        if ep.stage in (FallStage.PENDING, FallStage.UNCONFIRMED):
+            return None
+        return replace(ep, stage=FallStage.RECOVERED)
+    if ep.stage is FallStage.PENDING and now >= ep.suspected_at + rules.band_confirm_after:
+        ep = replace(ep, stage=FallStage.CONFIRMED)  # nobody said OK or walked away
+    elif ep.stage is FallStage.SUSPECTED and now >= ep.suspected_at + rules.cancel_window:
+        ep = replace(ep, stage=FallStage.CONFIRMED)
+    if not ep.long_lie and ep.stage in _LIE_CLOCK and now - ep.suspected_at >= rules.long_lie_after:
+        ep = replace(ep, long_lie=True)
+    return ep
+
+
+def _quietly(state: FallsState) -> tuple[FallsState, list[AlertEvent]]:
+    """End an episode that has nothing open (pending or unconfirmed): no event."""
+    return FallsState(None, state.open), []
 
 
 def im_ok(
@@ -173,8 +233,8 @@ def im_ok(
     ep = state.episode
     if ep is None:
         return state, []
-    if ep.stage is FallStage.PENDING:
-        return FallsState(None, state.open), []  # the band's report retracted: never raised
+    if not ep.long_lie and ep.stage in (FallStage.PENDING, FallStage.UNCONFIRMED):
+        return _quietly(state)  # the band's report or the watch ended: never shown
     if ep.stage is FallStage.SUSPECTED and now <= ep.suspected_at + profile.falls.cancel_window:
         return _sync(state, None, profile, now, ClearReason.CANCELLED_BY_WEARER)
     return _sync(state, replace(ep, wearer_ok_at=now), profile, now)
@@ -187,37 +247,54 @@ def movement(
     ep = state.episode
     if ep is None or steps <= 0:
         return state, []
-    total = ep.steps_since + steps
-    if ep.stage is FallStage.PENDING and total >= profile.falls.recovery_steps:
-        return FallsState(None, state.open), []  # walked away: the band's report retracted
-    new = replace(ep, steps_since=total, last_movement_at=now)
-    if ep.stage is FallStage.SUSPECTED and total >= profile.falls.recovery_steps:
-        new = replace(new, stage=FallStage.RECOVERED)
-    if ep.long_lie:
-        new = replace(new, moved_after_long_lie=True)
-    return _sync(state, new, profile, now)
+    new = replace(ep, steps_since=ep.steps_since + steps, last_movement_at=now,
+                  moved_after_long_lie=ep.long_lie)  # fmt: skip
+    settled = _settle(new, profile.falls, now)
+    if settled is None:
+        return _quietly(state)  # walked away from a report nobody was shown
+    return _sync(state, settled, profile, now)
+
+
+def step_report(
+    state: FallsState, profile: Profile, steps: int, observed_at: datetime, now: datetime
+) -> tuple[FallsState, list[AlertEvent]]:
+    """A band's step report (``observed_at``: band clock) with ``steps`` new since the last.
+
+    Only steps after the fall are evidence of getting up: a report from before the
+    impact is ignored, and the first report after it only sets the base, since its new
+    steps cover an interval that spans the impact (someone walking when they fell must
+    not look recovered). Later reports count (:func:`movement`).
+    """
+    ep = state.episode
+    if ep is None or observed_at <= ep.impact_at:
+        return state, []
+    if ep.counter_since is None:
+        return FallsState(replace(ep, counter_since=observed_at), state.open), []
+    return movement(state, profile, steps, now)
+
+
+def off_wrist(
+    state: FallsState, profile: Profile, now: datetime
+) -> tuple[FallsState, list[AlertEvent]]:
+    """The band reports itself not worn: an unconfirmed suspicion's watch ends.
+
+    Stillness of a band on a table says nothing about its wearer (that is
+    ``band_not_worn``'s business); a shown fall is left as it is.
+    """
+    ep = state.episode
+    if ep is None or ep.long_lie or ep.stage is not FallStage.UNCONFIRMED:
+        return state, []
+    return _quietly(state)
 
 
 def tick(state: FallsState, profile: Profile, now: datetime) -> tuple[FallsState, list[AlertEvent]]:
     ep = state.episode
     if ep is None:
         return state, []
-    rules = profile.falls
-    new = ep
-    if new.stage is FallStage.PENDING:
-        if now < new.suspected_at + rules.band_confirm_after:
-            return state, []
-        new = replace(new, stage=FallStage.CONFIRMED)  # nobody said OK or walked away
-    elif new.stage is FallStage.SUSPECTED and now >= new.suspected_at + rules.cancel_window:
-        new = replace(new, stage=FallStage.CONFIRMED)
-    still_since = new.last_movement_at or new.suspected_at
-    if (
-        new.stage is FallStage.CONFIRMED
-        and not new.long_lie
-        and now - still_since >= rules.long_lie_after
-    ):
-        new = replace(new, long_lie=True)
-    if new is ep:
+    new = _settle(ep, profile.falls, now)
+    if new is None:
+        return _quietly(state)
+    if new == ep:
         return state, []
     return _sync(state, new, profile, now)
 
@@ -253,8 +330,17 @@ def _impact_and_after(t_s: np.ndarray, acc: np.ndarray) -> tuple[float, float]:
 def retract(
     state: FallsState, profile: Profile, now: datetime
 ) -> tuple[FallsState, list[AlertEvent]]:
-    """The full window does not bear out a suspicion only the screen raised."""
-    return _sync(state, None, profile, now, ClearReason.NOT_CONFIRMED)
+    """The full window does not bear out a suspicion only the screen raised.
+
+    The fall alert is closed (``not_confirmed``); the episode stays, unshown, as a
+    watch for a long lie (see the module doc).
+    """
+    ep = state.episode
+    if ep is None:
+        return state, []
+    watch = replace(ep, stage=FallStage.UNCONFIRMED)
+    return _sync(state, _settle(watch, profile.falls, now), profile, now,
+                 ClearReason.NOT_CONFIRMED)  # fmt: skip
 
 
 def step_imu(
@@ -269,7 +355,8 @@ def step_imu(
     on it, and a pass raises ``fall`` (source ``screen``) at once.
     A longer window goes to the model; when the model finds no fall around
     the impact of a suspicion that only the screen raised, the suspicion is
-    retracted (``not_confirmed``: closed as a false alarm).
+    retracted (``not_confirmed``: closed as a false alarm) and watched for a long
+    lie (:func:`retract`).
     """
     t_s = np.asarray(window.t_ms, dtype=np.float64) / 1000.0
     acc = np.column_stack((window.ax, window.ay, window.az)).astype(np.float64)

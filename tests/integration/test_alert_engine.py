@@ -21,7 +21,7 @@ from alerts.engine import AlertEngine
 from alerts.falls import load_model
 from alerts.lifecycle import InvalidTransition, Outcome
 from alerts.store import acknowledge, apply_events, dispatch, false_alarm, resolve
-from eldercare.protocol import DeviceEvent, EventType, ImuWindow, StatusReport, encode
+from eldercare.protocol import DeviceEvent, EventType, ImuWindow, StatusReport, Telemetry, encode
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS, Channel, device_topic
 from ingest.handoff import IngestedBatch
@@ -427,3 +427,67 @@ async def test_ticks_confirm_a_fall_then_raise_a_long_lie_and_escalate(
         assert notes[0] == ("open", "open", "escalation", "escalated to supervisor (level 1)")
     finally:
         await engine.close()
+
+
+def steps_report(dev: str, seq: int, ts: int, steps: int) -> tuple[str, bytes]:
+    msg = Telemetry(device_id=dev, seq=seq, ts=ts, steps=steps, worn=True)
+    return device_topic(dev, Channel.TELEMETRY), encode(msg)
+
+
+async def test_an_unconfirmed_fall_is_watched_across_a_restart_and_stillness_is_a_long_lie(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """Two knocks the early window suspects and the whole window does not confirm: both
+    fall alerts close (not_confirmed). One wearer then walks while the engine is down; the
+    other lies still. The restarted engine raises one long lie, for the still one only."""
+    still, walker = f"{topic_prefix}-st", f"{topic_prefix}-wk"
+    residents = await register_bands(db_url, [still, walker])
+    settings = ingest_settings(db_url, broker.url)
+    now = NOW_MS()
+    t0 = datetime.now(UTC)
+    first = AlertEngine(settings, fall_model=MODEL, clock=Clock(t0))
+    try:
+        async with running_ingest(settings, handlers=[first.on_batch]):
+            before = [steps_report(d, 1, now - 60_000, 500) for d in (still, walker)]
+            windows = [w for d in (still, walker)
+                       for w in impact_windows(d, now - 3_000, back_to_start=True)]  # fmt: skip
+            publish_all(broker.url, before + windows)
+
+            async def retracted() -> bool:
+                got = [[a[1:4] for a in await alerts_of(db_url, r)] for r in residents]
+                return got == [[("fall", "critical", "false_alarm")]] * 2
+
+            await eventually(retracted)
+    finally:
+        await first.close()
+    reasons = await rows(db_url, "SELECT detail->'cleared'->>'reason' FROM alerts"
+                         " WHERE resident_id = ANY(%s)", residents)  # fmt: skip
+    assert reasons == [("not_confirmed",), ("not_confirmed",)]
+    async with running_ingest(settings, handlers=[]):  # the engine is down meanwhile
+        publish_all(broker.url, [steps_report(still, 2, now + 1_000, 500),
+                                 steps_report(walker, 2, now + 1_000, 540)])  # fmt: skip
+
+        async def stored() -> bool:
+            n = await scalar(db_url, "SELECT count(*) FROM telemetry WHERE device_id = ANY(%s)"
+                             " AND seq = 2", [still, walker])  # fmt: skip
+            return n == 2
+
+        await eventually(stored)
+    clock = Clock(t0 + timedelta(minutes=11))
+    second = AlertEngine(settings, fall_model=MODEL, clock=clock)
+    try:
+        await second.tick()  # loads the watch, and the steps walked while it was down
+        for _ in range(2):
+            clock.at += timedelta(seconds=30)
+            await second.tick()
+    finally:
+        await second.close()
+    got = [[a[1:4] for a in await alerts_of(db_url, r)] for r in residents]
+    assert got == [
+        [("fall", "critical", "false_alarm"), ("long_lie", "critical", "open")],
+        [("fall", "critical", "false_alarm")],
+    ]
+    detail = await scalar(db_url, "SELECT detail FROM alerts WHERE type = 'long_lie'"
+                          " AND resident_id = %s", residents[0])  # fmt: skip
+    assert isinstance(detail, dict)
+    assert detail["fall_stage"] == "unconfirmed"

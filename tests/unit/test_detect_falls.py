@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from alerts.detectors import falls, sos
 from alerts.detectors.types import (
     AlertCleared,
+    AlertEvent,
     AlertRaised,
     AlertType,
     AlertUpdated,
@@ -219,4 +222,185 @@ def test_the_full_window_retracts_a_suspicion_only_the_screen_raised() -> None:
     assert AlertType.FALL in state.open
     state, events = falls.step_imu(state, P, _window(acc, t, T0), MODEL, T0 + 11 * S)
     assert events == [AlertCleared(3, AlertType.FALL, T0 + 11 * S, ClearReason.NOT_CONFIRMED)]
-    assert state.episode is None
+    assert state.episode is not None  # closed, but watched for a long lie
+    assert state.episode.stage is falls.FallStage.UNCONFIRMED
+    assert state.open == {}
+
+
+# -- after the fall: walking ends the watch, a long lie does not need a confirmed fall ---------
+
+
+def screened(at: datetime = T0) -> falls.FallsState:
+    """A suspicion the early window raised at ``at`` (1.3 s after an impact at ``T0``)."""
+    state, events = falls.suspect(falls.FallsState(), P, device_id="wb-1", source="screen",
+                                  impact_at=T0, score=0.4, now=at)  # fmt: skip
+    assert [type(e) for e in events] == [AlertRaised]
+    return state
+
+
+def unconfirmed(at: datetime = T0 + 9 * S) -> falls.FallsState:
+    """Screened, then the full window's model did not find the fall (closed, watched)."""
+    state, events = falls.retract(screened(T0 + S), P, at)
+    assert events == [AlertCleared(3, AlertType.FALL, at, ClearReason.NOT_CONFIRMED)]
+    return state
+
+
+def test_an_unconfirmed_fall_followed_by_stillness_is_exactly_one_long_lie() -> None:
+    state = unconfirmed()
+    state, events = falls.movement(state, P, 4, T0 + 5 * 60 * S)  # a shuffle is not getting up
+    assert events == []
+    state, events = falls.tick(state, P, T0 + 10 * 60 * S)  # 10 min since the suspicion: not yet
+    assert events == []
+    state, events = falls.tick(state, P, T0 + S + 10 * 60 * S)
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert (raised.type, raised.severity) == (AlertType.LONG_LIE, Severity.CRITICAL)
+    assert raised.detail["fall_stage"] == "unconfirmed"
+    assert AlertType.FALL not in state.open  # the fall alert stays closed
+    for minutes in (11, 20, 60):
+        state, events = falls.tick(state, P, T0 + minutes * 60 * S)
+        assert events == []
+    state, events = falls.movement(state, P, 30, T0 + 61 * 60 * S)  # walking is recorded...
+    assert [type(e) for e in events] == [AlertUpdated]
+    assert AlertType.LONG_LIE in state.open  # ...and only an operator closes a long lie
+
+
+def test_walking_im_ok_or_taking_the_band_off_ends_the_watch_silently() -> None:
+    walked, events = falls.movement(unconfirmed(), P, 12, T0 + 3 * 60 * S)
+    ok, ok_events = falls.im_ok(unconfirmed(), P, T0 + 2 * 60 * S)
+    off, off_events = falls.off_wrist(unconfirmed(), P, T0 + 60 * S)
+    for state, evs in ((walked, events), (ok, ok_events), (off, off_events)):
+        assert (state.episode, state.open, evs) == (None, {}, [])
+        assert falls.tick(state, P, T0 + 30 * 60 * S) == (state, [])
+
+
+def test_the_band_reporting_the_same_impact_shows_the_unconfirmed_fall_again() -> None:
+    state = unconfirmed()  # the band's report (impact at T0 + 2 s by its clock) comes late
+    state, events = falls.step_event(state, P, ev(EventType.FALL, T0 + 2 * S), T0 + 12 * S)
+    assert len(events) == 1
+    raised = events[0]
+    assert isinstance(raised, AlertRaised)
+    assert raised.type is AlertType.FALL
+    assert raised.detail["sources"] == ["band", "screen"]
+    state, events = falls.tick(state, P, T0 + S + 45 * S)  # on the original cancel window
+    assert [e.detail["stage"] for e in events if isinstance(e, AlertUpdated)] == ["confirmed"]
+
+
+def test_a_band_reported_fall_the_full_window_does_not_confirm_stays_open() -> None:
+    t, acc = _impact(back_to_start=True)
+    early = t <= 3.3
+    state, _ = falls.step_imu(falls.FallsState(), P, _window(acc[early], t[early], T0), MODEL,
+                              T0 + 3 * S)  # fmt: skip
+    state, _ = band_fall(state, T0 + 4 * S)  # the band's own detector reports it too
+    state, events = falls.step_imu(state, P, _window(acc, t, T0), MODEL, T0 + 11 * S)
+    assert events == []  # two detectors against one: not retracted
+    state, events = falls.tick(state, P, T0 + 48 * S)
+    assert [e.detail["stage"] for e in events if isinstance(e, AlertUpdated)] == ["confirmed"]
+    state, events = falls.tick(state, P, T0 + 3 * S + 10 * 60 * S)
+    assert [(type(e), e.type) for e in events] == [(AlertRaised, AlertType.LONG_LIE)]
+
+
+def test_walking_after_confirmation_is_recovery_and_later_sleep_is_not_a_long_lie() -> None:
+    state, _ = platform_fall(falls.FallsState(), T0)
+    state, _ = falls.tick(state, P, T0 + 60 * S)  # confirmed
+    state, events = falls.movement(state, P, 6, T0 + 3 * 60 * S)  # getting up...
+    assert events == []
+    state, events = falls.movement(state, P, 8, T0 + 4 * 60 * S)  # ...and walking back to bed
+    assert len(events) == 1
+    assert isinstance(events[0], AlertUpdated)
+    assert (events[0].severity, events[0].detail["stage"]) == (Severity.HIGH, "recovered")
+    state, events = falls.tick(state, P, T0 + 8 * 3600 * S)  # asleep all night
+    assert events == []
+    assert AlertType.LONG_LIE not in state.open
+
+
+def test_a_few_steps_do_not_restart_the_long_lie_clock() -> None:
+    state, _ = platform_fall(falls.FallsState(), T0)
+    state, _ = falls.tick(state, P, T0 + 60 * S)
+    state, _ = falls.movement(state, P, 3, T0 + 9 * 60 * S)  # an arm moving on the floor
+    state, events = falls.tick(state, P, T0 + 10 * 60 * S)
+    assert [(type(e), e.type) for e in events] == [(AlertRaised, AlertType.LONG_LIE)]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.booleans(),
+    st.lists(st.tuples(st.integers(1, 1500), st.integers(0, 6)), max_size=25),
+    st.one_of(st.none(), st.integers(1, 1500)),
+)
+def test_a_long_lie_is_raised_once_iff_the_wearer_has_not_walked_by_then(
+    retracted: bool, reports: list[tuple[int, int]], ok_after_s: int | None
+) -> None:
+    """Screened at T0 + 1 s; the full window at + 9 s confirms or not. Telemetry reports
+    new steps; "I'm OK" (after the cancel window) may come. A long lie iff fewer than
+    ``recovery_steps`` were walked in the ``long_lie_after`` since the suspicion (and,
+    for an unconfirmed one, no "I'm OK" came first); raised once, at the first input
+    from then on; when none, nothing is left open but a recovered fall."""
+    rules = P.falls
+    t_susp = T0 + S
+    state = screened(t_susp)
+    if retracted:
+        state, _ = falls.retract(state, P, T0 + 9 * S)
+    else:
+        state, _ = falls.suspect(state, P, device_id="wb-1", source="platform", impact_at=T0,
+                                 score=0.9, now=T0 + 9 * S)  # fmt: skip
+    inputs: list[tuple[datetime, str, int]] = [(T0 + (10 + 5 * i) * S, "tick", 0)
+                                              for i in range(400)]  # fmt: skip
+    inputs += [(T0 + (10 + at) * S + 500_000 * timedelta(microseconds=1), "steps", n)
+               for at, n in reports]  # fmt: skip
+    if ok_after_s is not None:
+        inputs.append((T0 + (50 + ok_after_s) * S + timedelta(microseconds=250_000), "ok", 0))
+    inputs.sort()
+    walked, walked_at, ok_at = 0, None, None
+    for at, kind, n in inputs:
+        walked += n if kind == "steps" else 0
+        if walked_at is None and walked >= rules.recovery_steps:
+            walked_at = at
+        if kind == "ok" and ok_at is None:
+            ok_at = at
+    due = t_susp + rules.long_lie_after
+    ended_first = min((x for x in (walked_at, ok_at if retracted else None) if x), default=None)
+    expect_lie = ended_first is None or ended_first > due
+    raised_at: list[datetime] = []
+    for at, kind, n in inputs:
+        state, events = falls.tick(state, P, at)  # as the engine does before every input
+        out: list[AlertEvent] = list(events)
+        if kind == "steps":
+            state, events = falls.movement(state, P, n, at)
+            out += events
+        elif kind == "ok":
+            state, events = falls.im_ok(state, P, at)
+            out += events
+        raised_at += [at for e in out if isinstance(e, AlertRaised)
+                      and e.type is AlertType.LONG_LIE]  # fmt: skip
+    if expect_lie:
+        first_after = min(at for at, _, _ in inputs if at >= due)
+        assert raised_at == [first_after]
+        assert AlertType.LONG_LIE in state.open
+    else:
+        assert raised_at == []
+        if retracted:
+            assert (state.episode, state.open) == (None, {})
+        else:
+            assert state.episode is not None
+            assert state.episode.stage is falls.FallStage.RECOVERED
+            assert state.open[AlertType.FALL].severity is Severity.HIGH
+
+
+def test_only_step_reports_after_the_impact_count_towards_getting_up() -> None:
+    """The first report after the impact spans it: its steps may have been walked
+    before the fall (someone walking when they fell), so it only sets the base."""
+    state, _ = platform_fall(falls.FallsState(), T0)
+    impact = state.episode.impact_at if state.episode else T0
+    late, events = falls.step_report(state, P, 50, impact - 5 * S, T0 + 2 * S)  # before the fall
+    assert (late, events) == (state, [])
+    state, events = falls.step_report(state, P, 40, impact + 30 * S, T0 + 31 * S)  # spans it
+    assert events == []
+    assert state.episode is not None
+    assert state.episode.steps_since == 0
+    assert state.episode.stage is falls.FallStage.SUSPECTED
+    state, events = falls.step_report(state, P, 12, impact + 90 * S, T0 + 91 * S)  # walking
+    assert state.episode is not None
+    assert state.episode.stage is falls.FallStage.RECOVERED
+    assert [e.severity for e in events] == [Severity.HIGH]

@@ -145,3 +145,27 @@ def test_clock_drift_stays_within_what_ingest_accepts() -> None:
         if m.topic.endswith("/telemetry"):
             worst = max(worst, abs(msgspec.json.decode(m.payload)["ts"] - m.t_ms))
     assert 0 < worst <= Limits().max_future_ms
+
+
+@pytest.mark.parametrize("long_lie", [False, True])
+def test_a_resident_who_gets_up_after_a_fall_at_night_takes_steps(long_lie: bool) -> None:
+    """Asleep before and after (23:00 local): the only steps are getting up from the floor."""
+    scenario = Scenario.from_dict({"name": "night_fall", "events": [
+        {"type": "fall", "at": 600, "bands": [0], "duration_s": [120, 120],
+         "params": {"origin": "standing", "direction": "forward", "long_lie": long_lie}},
+    ]})  # fmt: skip
+    local_night = datetime(2025, 3, 1, 15, 0, tzinfo=UTC)
+    sim = Fleet.create(seed=4, bands=1, interval_s=60).simulate(
+        duration_s=1800, start=local_night, scenario=scenario
+    )
+    (fall,) = sim.truth()
+    series = [(m.t_ms, msgspec.json.decode(m.payload)["steps"]) for m in sim.messages()
+              if m.topic.endswith("/telemetry")]  # fmt: skip
+    before = [s for t, s in series if t < fall.start_ms][-1]
+    during = [s for t, s in series if fall.start_ms <= t < fall.end_ms]
+    after = [s for t, s in series if t >= fall.end_ms + 60_000]
+    assert set(during) == {before}  # lying still
+    if long_lie:
+        assert set(after) == {before}
+    else:
+        assert 8 <= after[0] - before <= 40  # from standing: walks on or back to bed

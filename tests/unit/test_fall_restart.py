@@ -1,0 +1,246 @@
+"""A restart in the middle of a fall episode decides as the running engine would.
+
+The detectors run over a script (an impact window the early model flags and the
+full window's model does not confirm, then telemetry and ticks); at a random
+point the state is thrown away and rebuilt from what the database would hold
+(the alert events folded into stored rows, the band's reports as evidence), as
+:mod:`alerts.engine` does at start. From then on both must raise the same alerts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alerts.detectors import (
+    AlertCleared,
+    AlertEvent,
+    AlertRaised,
+    AlertType,
+    Profile,
+    ResidentState,
+    Tick,
+    step,
+)
+from alerts.detectors.falls import FallStage
+from alerts.falls import load_model
+from alerts.restart import FallEvidence, fall_devices, seed_states, with_evidence
+from alerts.store import StoredAlert
+from eldercare.protocol import DeviceEvent, EventType, ImuWindow, Telemetry
+from ingest.rows import Accepted
+
+T0 = datetime(2025, 3, 1, 15, 0, tzinfo=UTC)  # 23:00 local: night
+S = timedelta(seconds=1)
+P = Profile(resident_id=5)
+MODEL = load_model()
+DEV = "wb-5"
+Item = Accepted | Tick
+
+
+def ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+def knock_windows() -> tuple[ImuWindow, ImuWindow]:
+    """An impact at T0 + 2.5 s turning the forearm, then the arm back and moving: the early
+    part is suspected, the whole window is not a fall (tests/unit/test_detect_falls.py)."""
+    rng = np.random.default_rng(0)
+    t = np.arange(0.0, 10.0, 1 / 50)
+    before, after = np.array([-0.94, 0.12, 0.32]), np.array([0.15, -0.25, 0.95])
+    acc = np.where((t < 2.5)[:, None], before, after)
+    acc = acc + 4.0 * np.exp(-0.5 * ((t - 2.5) / 0.05) ** 2)[:, None] * after
+    moving = t > 3.3
+    acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
+    acc = acc + rng.normal(0.0, 0.01, acc.shape)
+
+    def window(keep: np.ndarray, seq: int) -> ImuWindow:
+        return ImuWindow(device_id=DEV, seq=seq, ts=ms(T0), t_ms=[round(x * 1000) for x in t[keep]],
+                         ax=acc[keep, 0].tolist(), ay=acc[keep, 1].tolist(),
+                         az=acc[keep, 2].tolist(), trigger="impact")  # fmt: skip
+
+    return window(t <= 3.3, 1), window(t >= 0.0, 2)
+
+
+def tele(at: datetime, steps: int, worn: bool = True) -> Accepted:
+    return Accepted(Telemetry(device_id=DEV, seq=0, ts=ms(at), steps=steps, worn=worn), 5)
+
+
+def im_ok(at: datetime) -> Accepted:
+    return Accepted(DeviceEvent(device_id=DEV, seq=0, ts=ms(at), type=EventType.IM_OK), 5)
+
+
+class Store:
+    """Alert events folded into stored rows, as alerts.store does (the parts restart reads)."""
+
+    def __init__(self) -> None:
+        self.rows: list[StoredAlert] = []
+
+    def apply(self, events: list[AlertEvent]) -> None:
+        for e in events:
+            current = next((a for a in self.rows
+                            if a.type == e.type and a.closed_at is None), None)  # fmt: skip
+            if isinstance(e, AlertRaised) and current is None:
+                self.rows.append(StoredAlert(
+                    id=len(self.rows) + 1, resident_id=e.resident_id, device_id=e.device_id,
+                    type=e.type.value, severity=e.severity.value, state="open", outcome=None,
+                    opened_at=e.at, updated_at=e.at, closed_at=None, detail=dict(e.detail),
+                    repeat_count=1,
+                ))  # fmt: skip
+            elif isinstance(e, AlertCleared):
+                assert current is not None
+                cleared = {**current.detail, "cleared": {"reason": e.reason.value}}
+                closed = replace(current, state="false_alarm", closed_at=e.at, updated_at=e.at,
+                                 detail=cleared)  # fmt: skip
+                self.rows[self.rows.index(current)] = closed
+            else:
+                assert current is not None
+                updated = replace(current, severity=e.severity.value, detail=dict(e.detail),
+                                  updated_at=e.at)  # fmt: skip
+                self.rows[self.rows.index(current)] = updated
+
+
+def restarted(store: Store, reports: list[Accepted]) -> ResidentState:
+    """What the engine rebuilds at start: seeded states, then the bands' reports since."""
+    open_rows = [a for a in store.rows if a.closed_at is None]
+    closed = [a for a in store.rows if a.closed_at is not None]
+    states = seed_states(open_rows, recently_closed=closed)
+    evidence: dict[str, FallEvidence] = {}
+    for device_id, impact_at in fall_devices(states).items():
+        tel = [r.message for r in reports if isinstance(r.message, Telemetry)]
+        before = [t for t in tel if t.ts < ms(impact_at)][-1:]
+        since = [t for t in tel if t.ts >= ms(impact_at)]
+        oks = [r.message for r in reports if isinstance(r.message, DeviceEvent)
+               and r.message.type is EventType.IM_OK and r.message.ts >= ms(impact_at)]  # fmt: skip
+        evidence[device_id] = FallEvidence(
+            counters=tuple((datetime.fromtimestamp(t.ts / 1000, UTC), t.steps or 0)
+                           for t in before + since),
+            im_ok_at=tuple(datetime.fromtimestamp(e.ts / 1000, UTC) for e in oks),
+            off_wrist_at=tuple(datetime.fromtimestamp(t.ts / 1000, UTC)
+                               for t in since if t.worn is False),
+        )  # fmt: skip
+    return with_evidence(states, evidence).get(5, ResidentState())
+
+
+def script(increments: list[int], ok_at_min: int | None) -> list[tuple[datetime, Item]]:
+    early, whole = knock_windows()
+    items: list[tuple[datetime, Item]] = [
+        (T0 - 30 * S, tele(T0 - 30 * S, 1000)),
+        (T0 + 3.5 * S, Accepted(early, 5)),
+        (T0 + 11 * S, Accepted(whole, 5)),
+    ]
+    counter = 1000
+    for minute in range(1, 25):
+        at = T0 + minute * 60 * S
+        counter += increments[minute - 1] if minute - 1 < len(increments) else 0
+        items.append((at, tele(at, counter)))
+        items += [(at + k * 10 * S, Tick(at + k * 10 * S)) for k in range(1, 6)]
+        if ok_at_min == minute:
+            items.append((at + 5 * S, im_ok(at + 5 * S)))
+    return sorted(items, key=lambda x: x[0])
+
+
+def run(
+    items: list[tuple[datetime, Item]], state: ResidentState, store: Store | None = None
+) -> tuple[ResidentState, list[AlertEvent]]:
+    out: list[AlertEvent] = []
+    for now, item in items:
+        state, events = step(P, state, item, now=now, fall_model=MODEL)
+        if store is not None:
+            store.apply(events)
+        out += events
+    return state, out
+
+
+def raised(events: list[AlertEvent]) -> list[tuple[AlertType, datetime]]:
+    return [(e.type, e.at) for e in events if isinstance(e, AlertRaised)]
+
+
+def test_the_knock_is_screened_then_not_confirmed() -> None:
+    state, events = run(script([], None)[:3], ResidentState())
+    assert [(type(e).__name__, e.type) for e in events] == [
+        ("AlertRaised", AlertType.FALL), ("AlertCleared", AlertType.FALL)
+    ]  # fmt: skip
+    assert state.falls.episode is not None
+    assert state.falls.episode.stage is FallStage.UNCONFIRMED
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.integers(0, 8), max_size=24),
+    st.one_of(st.none(), st.integers(1, 24)),
+    st.integers(3, 140),
+)
+def test_a_restart_raises_the_same_alerts_as_running_on(
+    increments: list[int], ok_at_min: int | None, cut: int
+) -> None:
+    items = script(increments, ok_at_min)
+    cut = min(cut, len(items))
+    _, continuous = run(items, ResidentState())
+    store = Store()
+    _, before = run(items[:cut], ResidentState(), store)
+    reports = [i for _, i in items[:cut] if isinstance(i, Accepted)]
+    _, after = run(items[cut:], restarted(store, reports))
+    assert raised(before) + raised(after) == raised(continuous)
+
+
+def test_a_watch_rebuilt_after_the_long_lie_was_due_raises_it_at_the_next_tick() -> None:
+    items = script([], None)
+    store = Store()
+    run(items[:3], ResidentState(), store)  # screened, not confirmed; then the engine is down
+    reports = [i for _, i in items[:3] if isinstance(i, Accepted)]
+    state = restarted(store, reports)
+    later = T0 + 30 * 60 * S
+    _, events = step(P, state, Tick(later), now=later)
+    assert raised(events) == [(AlertType.LONG_LIE, later)]
+
+
+def test_walking_while_the_engine_was_down_ends_the_rebuilt_watch() -> None:
+    items = script([], None)
+    store = Store()
+    run(items[:3], ResidentState(), store)
+    # the first report after the impact is the base (its steps span the impact), then 40
+    walked = [tele(T0 + 60 * S, 1000), tele(T0 + 120 * S, 1040)]
+    reports = [i for _, i in items[:3] if isinstance(i, Accepted)] + walked
+    state = restarted(store, reports)
+    assert state.last_steps == {DEV: 1040}
+    later = T0 + 30 * 60 * S
+    state, events = step(P, state, Tick(later), now=later)
+    assert events == []
+    assert state.falls.episode is None
+
+
+def test_steps_in_the_report_that_spans_the_impact_are_not_getting_up() -> None:
+    """Walking *into* the fall: the first report after the impact holds steps walked
+    before it, so at a restart as in a running engine they do not end the watch."""
+    items = script([], None)
+    store = Store()
+    run(items[:3], ResidentState(), store)
+    spanning = [tele(T0 + 60 * S, 1040)]  # 40 steps, some or all of them before the fall
+    state = restarted(store, [i for _, i in items[:3] if isinstance(i, Accepted)] + spanning)
+    later = T0 + 30 * 60 * S
+    _, events = step(P, state, Tick(later), now=later)
+    assert raised(events) == [(AlertType.LONG_LIE, later)]
+
+
+def test_an_operator_closing_the_long_lie_ends_the_episode_for_good() -> None:
+    items = script([], None)
+    store = Store()
+    _, events = run(items, ResidentState(), store)  # still throughout: a long lie
+    assert [t for t, _ in raised(events)] == [AlertType.FALL, AlertType.LONG_LIE]
+    lie = next(a for a in store.rows if a.type == AlertType.LONG_LIE)
+    store.rows[store.rows.index(lie)] = replace(lie, state="resolved", closed_at=T0 + 20 * 60 * S)
+    reports = [i for _, i in items if isinstance(i, Accepted)]
+    assert restarted(store, reports) == ResidentState()
+
+
+def test_the_band_taken_off_the_wrist_ends_the_watch() -> None:
+    items = script([], None)[:3]
+    off = T0 + 90 * S
+    state, _ = run([*items, (off, tele(off, 1000, worn=False))], ResidentState())
+    assert state.falls.episode is None
+    _, events = step(P, state, Tick(T0 + 30 * 60 * S), now=T0 + 30 * 60 * S)
+    assert AlertType.LONG_LIE not in [t for t, _ in raised(events)]  # (the band went silent)
