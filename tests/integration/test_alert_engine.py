@@ -464,12 +464,16 @@ async def test_an_unconfirmed_fall_is_watched_across_a_restart_and_stillness_is_
                          " WHERE resident_id = ANY(%s)", residents)  # fmt: skip
     assert reasons == [("not_confirmed",), ("not_confirmed",)]
     async with running_ingest(settings, handlers=[]):  # the engine is down meanwhile
+        # the first report after the impact is only the counter's base (its interval spans
+        # the impact); by the next one the walker has walked 40 steps
         publish_all(broker.url, [steps_report(still, 2, now + 1_000, 500),
-                                 steps_report(walker, 2, now + 1_000, 540)])  # fmt: skip
+                                 steps_report(walker, 2, now + 1_000, 500),
+                                 steps_report(still, 3, now + 61_000, 500),
+                                 steps_report(walker, 3, now + 61_000, 540)])  # fmt: skip
 
         async def stored() -> bool:
             n = await scalar(db_url, "SELECT count(*) FROM telemetry WHERE device_id = ANY(%s)"
-                             " AND seq = 2", [still, walker])  # fmt: skip
+                             " AND seq = 3", [still, walker])  # fmt: skip
             return n == 2
 
         await eventually(stored)
