@@ -5,8 +5,15 @@ alert type names the parameter and the side (``vital_hr_high``...). Severity
 follows the NEWS2 sub-score that persisted: 3 -> high, 2 -> medium, 1 -> low
 (only scores >= ``Thresholds.min_alert_score`` alert, default 2).
 
-Wrist skin temperature is turned into a core estimate by adding
-``Thresholds.skin_temp_offset_c`` (default 4.0 degrees C) before scoring.
+Wrist skin temperature is turned into a core estimate before scoring: with a
+personal temperature baseline (the resident's median wrist temperature of the
+same part of the day), ``CORE_REFERENCE_C`` (36.8) plus the reading's
+deviation from that median; without one, the reading plus
+``Thresholds.skin_temp_offset_c`` (4.0). A rise of ``Thresholds.fever_rise_c``
+(1.1 C) over the personal median grades as a 2 even below NEWS2's 39.1
+(older adults' blunted fever). Temperature persists at least 30 minutes.
+Blood pressure: systolic >= 180 or diastolic >= 120 (hypertensive crisis,
+not NEWS2) grades as a 2 on the systolic track, >= 220 systolic as NEWS2's 3.
 Low readings are judged against the resident's own baseline too (SpO2, heart
 rate and systolic pressure; the baseline of the same part of the day, waking
 hours or night, see :meth:`Profile.baseline`): a low NEWS2 score that lies
@@ -34,6 +41,7 @@ from alerts.detectors.localtime import in_window
 from alerts.detectors.news2 import Direction, VitalParam
 from alerts.detectors.persistence import GradedTrack, observe
 from alerts.detectors.types import (
+    CORE_REFERENCE_C,
     AlertEvent,
     AlertType,
     ClearReason,
@@ -71,6 +79,22 @@ class VitalsState:
     open: OpenAlerts = field(default_factory=dict)
 
 
+FEVER_SCORE: Final = 2  # a personal-baseline fever grades like NEWS2's 39.1
+
+
+def core_estimate(skin_c: float, profile: Profile, *, night: bool) -> float:
+    """Core temperature estimated from wrist skin temperature, to 0.1 degree.
+
+    Personal: 36.8 plus the deviation from the resident's own median (same part
+    of the day); without a baseline, the population offset (a clinician may
+    calibrate it per resident).
+    """
+    baseline = profile.baseline(VitalParam.TEMP, night=night)
+    if baseline is not None:
+        return round(CORE_REFERENCE_C + skin_c - baseline.median, 1)
+    return round(skin_c + profile.thresholds.skin_temp_offset_c, 1)
+
+
 def readings(telemetry: Telemetry, profile: Profile) -> dict[VitalParam, float]:
     """The scoreable values of one telemetry message (temperature as a core estimate)."""
     if telemetry.worn is False:
@@ -83,8 +107,8 @@ def readings(telemetry: Telemetry, profile: Profile) -> dict[VitalParam, float]:
     if telemetry.bp_sys is not None:
         out[VitalParam.SBP] = float(telemetry.bp_sys)
     if telemetry.skin_temp_c is not None:
-        core = telemetry.skin_temp_c + profile.thresholds.skin_temp_offset_c
-        out[VitalParam.TEMP] = round(core, 1)
+        night = is_night(ms_to_utc(telemetry.ts), profile)
+        out[VitalParam.TEMP] = core_estimate(telemetry.skin_temp_c, profile, night=night)
     return out
 
 
@@ -93,13 +117,31 @@ def is_night(observed_at: datetime, profile: Profile) -> bool:
 
 
 def grade(
-    param: VitalParam, value: float, profile: Profile, *, at: datetime | None = None
+    param: VitalParam,
+    value: float,
+    profile: Profile,
+    *,
+    at: datetime | None = None,
+    dbp: float | None = None,
 ) -> tuple[int, Direction | None]:
     """NEWS2 sub-score and side, after the personal-baseline allowance for low values.
 
-    ``at`` (the reading's time) picks the night or waking-hours baseline.
+    ``at`` (the reading's time) picks the night or waking-hours baseline. For
+    systolic pressure, ``dbp`` (the same reading's diastolic) may raise the grade
+    on the high side (hypertensive crisis); for temperature, a rise of
+    ``fever_rise_c`` over a personal baseline grades as :data:`FEVER_SCORE`.
     """
-    level, side = profile.thresholds.bands(param, profile.conditions).score(value)
+    th = profile.thresholds
+    level, side = th.bands(param, profile.conditions).score(value)
+    if param is VitalParam.SBP and dbp is not None and side is not Direction.LOW:
+        d = th.dbp.score_towards(dbp, Direction.HIGH)
+        if d > level:
+            level, side = d, Direction.HIGH
+    if param is VitalParam.TEMP and level < FEVER_SCORE and side is not Direction.LOW:
+        night = at is not None and is_night(at, profile)
+        personal = profile.baseline(VitalParam.TEMP, night=night) is not None
+        if personal and round(value - CORE_REFERENCE_C, 1) >= th.fever_rise_c:
+            level, side = FEVER_SCORE, Direction.HIGH
     if level == 0 or side is not Direction.LOW or param not in ALWAYS_ALARM:
         return level, side
     if value <= ALWAYS_ALARM[param]:
@@ -117,13 +159,15 @@ def clear_ok(
     profile: Profile,
     *,
     at: datetime | None = None,
+    dbp: float | None = None,
 ) -> bool:
     """Inside the narrower band: still below the alarm level after a step towards it."""
     if side is None:
         return False
     margin = profile.thresholds.margin(param)
-    shifted = value + margin if side is Direction.HIGH else value - margin
-    level, got = grade(param, shifted, profile, at=at)
+    step = margin if side is Direction.HIGH else -margin
+    shifted_dbp = None if dbp is None else dbp + step
+    level, got = grade(param, value + step, profile, at=at, dbp=shifted_dbp)
     return got is not side or level < profile.thresholds.min_alert_score
 
 
@@ -136,19 +180,20 @@ def step_value(
     observed_at: datetime,
     device_id: str | None,
     now: datetime,
+    dbp: float | None = None,
 ) -> tuple[VitalsState, list[AlertEvent]]:
-    """One reading of one parameter."""
+    """One reading of one parameter (``dbp``: the diastolic of a systolic reading)."""
     th = profile.thresholds
     track = state.tracks.get(param, GradedTrack())
-    level, side = grade(param, value, profile, at=observed_at)
+    level, side = grade(param, value, profile, at=observed_at, dbp=dbp)
     new = observe(
         track,
         at=observed_at,
         side=side,
         level=level,
-        clear_ok=clear_ok(param, value, track.active_side, profile, at=observed_at),
+        clear_ok=clear_ok(param, value, track.active_side, profile, at=observed_at, dbp=dbp),
         min_level=th.min_alert_score,
-        rules=th.persistence,
+        rules=th.persistence_of(param),
     )
     if new is track:
         return state, []
@@ -169,6 +214,8 @@ def step_value(
                 "observed_at": iso(observed_at),
                 "since": iso(since.start) if since is not None else None,
             }
+            if param is VitalParam.SBP and dbp is not None:
+                detail["bp_dia"] = dbp
             want = Want(SEVERITY_BY_SCORE[new.active], device_id, detail, key=str(new.active))
         open_alerts, evs = reconcile(
             open_alerts,
@@ -188,6 +235,7 @@ def step(
     """Fold every vital sign of one telemetry message into the state."""
     events: list[AlertEvent] = []
     observed_at = ms_to_utc(telemetry.ts)
+    dbp = None if telemetry.bp_dia is None else float(telemetry.bp_dia)
     for param, value in readings(telemetry, profile).items():
         state, evs = step_value(
             state,
@@ -197,6 +245,7 @@ def step(
             observed_at=observed_at,
             device_id=telemetry.device_id,
             now=now,
+            dbp=dbp if param is VitalParam.SBP else None,
         )
         events.extend(evs)
     return state, events
