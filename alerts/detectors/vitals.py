@@ -13,7 +13,8 @@ deviation from that median; without one, the reading plus
 (1.1 C) over the personal median grades as a 2 even below NEWS2's 39.1
 (older adults' blunted fever). Temperature persists at least 30 minutes.
 Blood pressure: systolic >= 180 or diastolic >= 120 (hypertensive crisis,
-not NEWS2) grades as a 2 on the systolic track, >= 220 systolic as NEWS2's 3.
+not NEWS2) grades as a 2 on the systolic track, >= 220 systolic as NEWS2's 3;
+readings within 5 minutes of walking are not judged (:data:`REST_BEFORE_BP`).
 Low readings are judged against the resident's own baseline too (SpO2, heart
 rate and systolic pressure; the baseline of the same part of the day, waking
 hours or night, see :meth:`Profile.baseline`): a low NEWS2 score that lies
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
@@ -77,9 +78,37 @@ _TYPES_OF: Final = {
 class VitalsState:
     tracks: Mapping[VitalParam, GradedTrack] = field(default_factory=dict)
     open: OpenAlerts = field(default_factory=dict)
+    steps_seen: tuple[str, int, datetime] | None = None  # band, day's count, when
+    active_until: datetime | None = None  # blood pressure is not judged before this
 
 
 FEVER_SCORE: Final = 2  # a personal-baseline fever grades like NEWS2's 39.1
+# Blood pressure is defined at rest: the guidelines measure after 5 minutes of quiet
+# sitting (ACC/AHA 2017, section 4.1), and walking raises the systolic pressure of a
+# hypertensive older adult past 180 without any crisis (cuffless wrist readings in
+# motion are also the least accurate). A cadence of ACTIVE_CADENCE steps/min or more
+# between two messages marks the wearer active; their blood pressure is not judged
+# (neither raises, escalates nor clears) until REST_BEFORE_BP after it.
+ACTIVE_CADENCE: Final = 20.0
+REST_BEFORE_BP: Final = timedelta(minutes=5)
+
+
+def activity(
+    state: VitalsState, telemetry: Telemetry, observed_at: datetime
+) -> tuple[tuple[str, int, datetime] | None, datetime | None]:
+    """The state's step bookkeeping after one message: (steps seen, active until)."""
+    steps = telemetry.steps
+    if steps is None:
+        return state.steps_seen, state.active_until
+    prev, until = state.steps_seen, state.active_until
+    if prev is not None and prev[0] == telemetry.device_id:
+        if observed_at <= prev[2]:
+            return prev, until  # late or repeated
+        delta = steps - prev[1] if steps >= prev[1] else steps  # the counter restarts at midnight
+        minutes = (observed_at - prev[2]).total_seconds() / 60
+        if delta >= ACTIVE_CADENCE * minutes:
+            until = observed_at + REST_BEFORE_BP
+    return (telemetry.device_id, steps, observed_at), until
 
 
 def core_estimate(skin_c: float, profile: Profile, *, night: bool) -> float:
@@ -200,7 +229,7 @@ def step_value(
     tracks = dict(state.tracks)
     tracks[param] = new
     if not new.active and not track.active:  # the common case: nothing raised, nothing open
-        return VitalsState(tracks, state.open), []
+        return VitalsState(tracks, state.open, state.steps_seen, state.active_until), []
     open_alerts, events = state.open, []
     for alert_type, s in _TYPES_OF[param]:
         want = None
@@ -226,7 +255,7 @@ def step_value(
             clear_reason=ClearReason.RESOLVED,
         )
         events.extend(evs)
-    return VitalsState(tracks, open_alerts), events
+    return VitalsState(tracks, open_alerts, state.steps_seen, state.active_until), events
 
 
 def step(
@@ -236,7 +265,13 @@ def step(
     events: list[AlertEvent] = []
     observed_at = ms_to_utc(telemetry.ts)
     dbp = None if telemetry.bp_dia is None else float(telemetry.bp_dia)
+    if telemetry.steps is not None:
+        seen, until = activity(state, telemetry, observed_at)
+        state = VitalsState(state.tracks, state.open, seen, until)
+    resting = state.active_until is None or observed_at >= state.active_until
     for param, value in readings(telemetry, profile).items():
+        if param is VitalParam.SBP and not resting:
+            continue
         state, evs = step_value(
             state,
             profile,

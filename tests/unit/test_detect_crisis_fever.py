@@ -266,3 +266,30 @@ def test_inactivity_fires_iff_stillness_reaches_the_routine(
     p = Profile(resident_id=3, lives_alone=True, inactivity_routine=threshold_min * M)
     fired = still_until(p, still_min)  # 10:00-16:40 local: all waking hours
     assert fired == ([threshold_min] if still_min >= threshold_min else [])
+
+
+def test_blood_pressure_while_walking_is_not_a_crisis() -> None:
+    # a morning walk: 90 steps/min, systolic 188; then 5 min sitting down
+    walk = [(T0 + i * M, {"bp_sys": 188, "bp_dia": 95, "steps": 90 * i}) for i in range(30)]
+    _, events = run(PROFILE, walk)
+    assert raised(events, AlertType.VITAL_SBP_HIGH) == []
+    rest = [
+        (T0 + (30 + i) * M, {"bp_sys": 188, "bp_dia": 95, "steps": 2610 + i}) for i in range(12)
+    ]
+    _, events = run(PROFILE, walk + rest)
+    # judged again 5 min after the last brisk minute (index 34), then 3 readings / 5 min
+    assert raised(events, AlertType.VITAL_SBP_HIGH) == [29 + 5 + 5]
+    # the same pressure at rest from the start raises after 5 min
+    sitting = [(T0 + i * M, {"bp_sys": 188, "bp_dia": 95, "steps": i}) for i in range(12)]
+    assert raised(run(PROFILE, sitting)[1], AlertType.VITAL_SBP_HIGH) == [5]
+
+
+def test_an_open_crisis_is_neither_cleared_nor_escalated_by_readings_while_walking() -> None:
+    sitting = [(T0 + i * M, {"bp_sys": 195, "bp_dia": 100, "steps": 0}) for i in range(6)]
+    walk = [
+        (T0 + (6 + i) * M, {"bp_sys": 120, "bp_dia": 80, "steps": 90 * (i + 1)}) for i in range(20)
+    ]
+    state, events = run(PROFILE, sitting + walk)
+    assert raised(events, AlertType.VITAL_SBP_HIGH) == [5]
+    assert cleared(events, AlertType.VITAL_SBP_HIGH) == []
+    assert AlertType.VITAL_SBP_HIGH in state.open
