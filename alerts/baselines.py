@@ -7,7 +7,8 @@ days' histograms per resident, parameter (heart rate, SpO2, systolic pressure,
 wrist skin temperature) and part of the day (waking hours or night, by the
 default waking window in the residents' time zone). :func:`baselines_from_counts`
 (pure) turns each histogram into a :class:`~alerts.detectors.types.Baseline`
-(median, 1.4826 x MAD, floored, and the 1st percentile as ``low``) when it
+(median, 1.4826 x MAD, floored, the 1st and 99th percentiles as ``low`` and
+``high``) when it
 holds at least ``min_samples`` readings. The percentile matters for
 intermittent values: night-time desaturations that come and go (a quarter of
 the readings of some residents) are outliers to the median and MAD, yet they
@@ -43,6 +44,7 @@ SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 
                       VitalParam.TEMP: 0.2}  # fmt: skip
 MIN_SAMPLES: Final = 50
 LOW_Q: Final = 0.01  # Baseline.low: the value the resident reaches in 1 % of readings
+HIGH_Q: Final = 0.99  # Baseline.high: exceeded by 1 % of the resident's readings
 WAKING_HOURS: Final = (7, 22)  # local [start, end): Profile's default waking window
 
 _QUERY = """
@@ -100,7 +102,8 @@ def histogram_baseline(
         return None
     median = _weighted_median(v, c)
     mad = _weighted_median(np.abs(v - median), c)
-    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), n, _lower_quantile(v, c, LOW_Q))
+    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), n,
+                    _lower_quantile(v, c, LOW_Q), _lower_quantile(v, c, HIGH_Q))  # fmt: skip
 
 
 def _weighted_median(v: np.ndarray, c: np.ndarray) -> float:

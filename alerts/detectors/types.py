@@ -212,12 +212,15 @@ class Baseline:
     scale: float
     n: int
     low: float | None = None
+    high: float | None = None  # the value the resident routinely reaches upwards (99th pct)
 
     def __post_init__(self) -> None:
         if self.scale <= 0:
             raise ValueError("baseline scale must be positive")
         if self.low is not None and self.low > self.median:
             raise ValueError("a baseline's low percentile cannot exceed its median")
+        if self.high is not None and self.high < self.median:
+            raise ValueError("a baseline's high percentile cannot be below its median")
 
     def usual_low(self, value: float, *, z: float) -> bool:
         """Is a low ``value`` within this resident's own usual range?

@@ -14,7 +14,11 @@ deviation from that median; without one, the reading plus
 (older adults' blunted fever). Temperature persists at least 30 minutes.
 Blood pressure: systolic >= 180 or diastolic >= 120 (hypertensive crisis,
 not NEWS2) grades as a 2 on the systolic track, >= 220 systolic as NEWS2's 3;
-readings within 5 minutes of walking are not judged (:data:`REST_BEFORE_BP`).
+readings within 5 minutes of walking are not judged (:data:`REST_BEFORE_BP`),
+and a systolic below the red score that the resident routinely reaches (at or
+under their own 99th percentile of that part of the day, ``Baseline.high``)
+is not a crisis for them (chronic severe hypertension and its morning surge
+are the clinician's to treat, not an operator's call every morning).
 Low readings are judged against the resident's own baseline too (SpO2, heart
 rate and systolic pressure; the baseline of the same part of the day, waking
 hours or night, see :meth:`Profile.baseline`): a low NEWS2 score that lies
@@ -26,7 +30,7 @@ normal nocturnal dip of blood pressure in a resident with low-normal pressure
 is what that person is like, not a deterioration. Below :data:`ALWAYS_ALARM`
 (SpO2 <= 80 %, heart rate <= 35/min, systolic <= 80 mmHg) no baseline
 excuses a reading. Without a baseline (a new resident, too little history)
-NEWS2 alone decides. High readings are never excused. Readings from a band
+NEWS2 alone decides. High readings are excused only in the crisis band (below). Readings from a band
 reported off the wrist are ignored.
 """
 
@@ -83,6 +87,7 @@ class VitalsState:
 
 
 FEVER_SCORE: Final = 2  # a personal-baseline fever grades like NEWS2's 39.1
+RED_SCORE: Final = 3  # NEWS2's red sub-score: no personal baseline excuses it
 # Blood pressure is defined at rest: the guidelines measure after 5 minutes of quiet
 # sitting (ACC/AHA 2017, section 4.1), and walking raises the systolic pressure of a
 # hypertensive older adult past 180 without any crisis (cuffless wrist readings in
@@ -162,6 +167,11 @@ def grade(
     """
     th = profile.thresholds
     level, side = th.bands(param, profile.conditions).score(value)
+    if param is VitalParam.SBP and side is Direction.HIGH and level < RED_SCORE:
+        # the crisis band below NEWS2's red: not for pressures the resident routinely reaches
+        baseline = profile.baseline(param, night=at is not None and is_night(at, profile))
+        if baseline is not None and baseline.high is not None and value <= baseline.high:
+            level, side = 0, None
     if param is VitalParam.SBP and dbp is not None and side is not Direction.LOW:
         d = th.dbp.score_towards(dbp, Direction.HIGH)
         if d > level:

@@ -293,3 +293,20 @@ def test_an_open_crisis_is_neither_cleared_nor_escalated_by_readings_while_walki
     assert raised(events, AlertType.VITAL_SBP_HIGH) == [5]
     assert cleared(events, AlertType.VITAL_SBP_HIGH) == []
     assert AlertType.VITAL_SBP_HIGH in state.open
+
+
+def test_a_pressure_the_resident_routinely_reaches_is_not_a_crisis_for_them() -> None:
+    chronic = replace(
+        PROFILE, baselines={VitalParam.SBP: Baseline(166.0, 9.0, 400, low=140.0, high=192.0)}
+    )
+    usual = [(T0 + 2 * i * M, {"bp_sys": 188, "bp_dia": 96}) for i in range(6)]
+    assert raised(run(chronic, usual)[1], AlertType.VITAL_SBP_HIGH) == []
+    beyond = [(T0 + 2 * i * M, {"bp_sys": 200, "bp_dia": 96}) for i in range(6)]
+    assert raised(run(chronic, beyond)[1], AlertType.VITAL_SBP_HIGH) == [3]
+    red = [(T0 + 2 * i * M, {"bp_sys": 222, "bp_dia": 96}) for i in range(6)]
+    chronic_red = replace(
+        chronic, baselines={VitalParam.SBP: Baseline(190.0, 9.0, 400, low=160.0, high=230.0)}
+    )
+    assert raised(run(chronic_red, red)[1], AlertType.VITAL_SBP_HIGH) == [3]  # NEWS2 red: always
+    diastolic = [(T0 + 2 * i * M, {"bp_sys": 188, "bp_dia": 122}) for i in range(6)]
+    assert raised(run(chronic, diastolic)[1], AlertType.VITAL_SBP_HIGH) == [3]
