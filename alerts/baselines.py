@@ -34,7 +34,7 @@ import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
-from alerts.daily_summary import daily_longest_still, local_day_bounds, summarise_days
+from alerts.daily_summary import daily_longest_still, summarise_days
 from alerts.detectors.baseline import MAD_TO_SD
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.news2 import VitalParam
@@ -183,8 +183,8 @@ async def load_baselines(
     n = max(1, round(days))
     if summarise:
         await summarise_days(conn, now=now, tz=tz, days=n)
-    today = local_day_bounds(now.astimezone(ZoneInfo(tz)).date(), tz)[0].astimezone(ZoneInfo(tz))
-    window = {"since": today.date() - timedelta(days=n), "until": today.date()}
+    today = now.astimezone(ZoneInfo(tz)).date()
+    window = {"since": today - timedelta(days=n), "until": today}
     cur = await conn.execute(_SUMMARY, window)
     out = baselines_from_counts(_rows(await cur.fetchall()), min_samples=min_samples)
     cur = await conn.execute(_ACTIVITY, window)
