@@ -1,43 +1,50 @@
 """Personal baselines from the resident's own recent history in the database.
 
-At engine start, and again every hour, :func:`load_baselines` counts each
-resident's telemetry of the last ``days`` days (7 by default) by parameter
-(heart rate, SpO2, systolic pressure), part of the day (waking hours or night,
-by the default waking window in the residents' time zone) and value: the
-readings are integers, so a histogram is exact and small (tens of distinct
-values per parameter). :func:`baselines_from_counts` (pure) turns each
-histogram into a :class:`~alerts.detectors.types.Baseline` (median, 1.4826 x MAD,
-floored, and the 1st percentile as ``low``) when it holds at least
-``min_samples`` readings. The percentile matters for intermittent values:
-night-time desaturations that come and go (a quarter of the readings of some
-residents) are outliers to the median and MAD, yet they are that person's
-normal night.
-Readings from a band reported off the wrist are left out.
+At engine start, and again every hour, :func:`load_baselines` brings the daily
+summaries up to date (:func:`alerts.daily_summary.summarise_days`: each
+complete local day's telemetry is read once) and sums the last ``days`` (7)
+days' histograms per resident, parameter (heart rate, SpO2, systolic pressure,
+wrist skin temperature) and part of the day (waking hours or night, by the
+default waking window in the residents' time zone). :func:`baselines_from_counts`
+(pure) turns each histogram into a :class:`~alerts.detectors.types.Baseline`
+(median, 1.4826 x MAD, floored, the 1st and 99th percentiles as ``low`` and
+``high``) when it
+holds at least ``min_samples`` readings. The percentile matters for
+intermittent values: night-time desaturations that come and go (a quarter of
+the readings of some residents) are outliers to the median and MAD, yet they
+are that person's normal night. Readings from a band reported off the wrist
+are left out. The same pass yields each day's longest waking-hours still
+stretch, from which :func:`~alerts.detectors.inactivity.learn_threshold` sets
+what the resident's routine allows (``Profile.inactivity_routine``).
 
-Why a histogram in SQL rather than the rows: the database does the counting
-next to the data, and what travels is a few thousand rows, not millions. The
-cost is one pass over the window's telemetry per reload; at city scale a
-daily materialised histogram table would replace it (see docs/alerts.md).
+:func:`scan_baselines` is the previous way, one pass over the raw telemetry of
+the window; the summary gives the same baselines for the same days (tested),
+and ``bench/baselines.py`` measures both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
+from alerts.daily_summary import daily_longest_still, summarise_days
 from alerts.detectors.baseline import MAD_TO_SD
+from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.news2 import VitalParam
 from alerts.detectors.types import DEFAULT_TZ, Baseline, Profile
 
-SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 5.0}
+SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 5.0,
+                      VitalParam.TEMP: 0.2}  # fmt: skip
 MIN_SAMPLES: Final = 50
 LOW_Q: Final = 0.01  # Baseline.low: the value the resident reaches in 1 % of readings
+HIGH_Q: Final = 0.99  # Baseline.high: exceeded by 1 % of the resident's readings
 WAKING_HOURS: Final = (7, 22)  # local [start, end): Profile's default waking window
 
 _QUERY = """
@@ -46,10 +53,24 @@ SELECT t.resident_id,
          AND extract(hour FROM t.time AT TIME ZONE %(tz)s) < %(sleep)s AS day,
        v.param, v.value, count(*) AS n
 FROM telemetry t
-CROSS JOIN LATERAL (VALUES ('hr', t.hr), ('spo2', t.spo2), ('sbp', t.bp_sys)) AS v(param, value)
+CROSS JOIN LATERAL (VALUES ('hr', t.hr::real), ('spo2', t.spo2::real), ('sbp', t.bp_sys::real),
+                           ('temp', t.skin_temp_c)) AS v(param, value)
 WHERE t.time >= %(since)s AND t.time < %(until)s
   AND t.resident_id IS NOT NULL AND t.worn IS NOT FALSE AND v.value IS NOT NULL
 GROUP BY 1, 2, 3, 4
+"""
+
+_SUMMARY = """
+SELECT resident_id, waking, param, value, sum(n)
+FROM resident_daily_vitals
+WHERE day >= %(since)s AND day < %(until)s
+GROUP BY 1, 2, 3, 4
+"""
+
+_ACTIVITY = """
+SELECT resident_id, day, first_move_at, last_move_at, longest_still_s
+FROM resident_daily_activity
+WHERE day >= %(since)s AND day < %(until)s
 """
 
 
@@ -57,9 +78,15 @@ GROUP BY 1, 2, 3, 4
 class ResidentBaselines:
     day: Mapping[VitalParam, Baseline] = field(default_factory=dict)
     night: Mapping[VitalParam, Baseline] = field(default_factory=dict)
+    inactivity_routine: timedelta | None = None
 
     def apply(self, profile: Profile) -> Profile:
-        return replace(profile, baselines=self.day, night_baselines=self.night)
+        return replace(
+            profile,
+            baselines=self.day,
+            night_baselines=self.night,
+            inactivity_routine=self.inactivity_routine,
+        )
 
 
 def histogram_baseline(
@@ -75,7 +102,8 @@ def histogram_baseline(
         return None
     median = _weighted_median(v, c)
     mad = _weighted_median(np.abs(v - median), c)
-    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), n, _lower_quantile(v, c, LOW_Q))
+    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), n,
+                    _lower_quantile(v, c, LOW_Q), _lower_quantile(v, c, HIGH_Q))  # fmt: skip
 
 
 def _weighted_median(v: np.ndarray, c: np.ndarray) -> float:
@@ -119,6 +147,28 @@ def baselines_from_counts(
     return {r: ResidentBaselines(d, n) for r, (d, n) in out.items()}
 
 
+def _rows(raw: Iterable[tuple[object, ...]]) -> list[tuple[int, bool, str, float, int]]:
+    # real -> float: 36.2 comes back as 36.20000076; the readings have 0.1 resolution
+    return [(int(str(r[0])), bool(r[1]), str(r[2]), round(float(str(r[3])), 1), int(str(r[4])))
+            for r in raw]  # fmt: skip
+
+
+async def scan_baselines(
+    conn: psycopg.AsyncConnection[TupleRow],
+    *,
+    since: datetime,
+    until: datetime,
+    tz: str = DEFAULT_TZ,
+    min_samples: int = MIN_SAMPLES,
+) -> dict[int, ResidentBaselines]:
+    """Every resident's vital-sign baselines by one pass over the raw telemetry of
+    [since, until) (the pre-summary way; for comparison and measurement)."""
+    params = {"tz": tz, "wake": WAKING_HOURS[0], "sleep": WAKING_HOURS[1],
+              "since": since, "until": until}  # fmt: skip
+    cur = await conn.execute(_QUERY, params)
+    return baselines_from_counts(_rows(await cur.fetchall()), min_samples=min_samples)
+
+
 async def load_baselines(
     conn: psycopg.AsyncConnection[TupleRow],
     *,
@@ -126,12 +176,23 @@ async def load_baselines(
     days: float = 7.0,
     tz: str = DEFAULT_TZ,
     min_samples: int = MIN_SAMPLES,
+    summarise: bool = True,
 ) -> dict[int, ResidentBaselines]:
-    """Every resident's baselines from the telemetry of ``days`` before ``now``."""
-    params = {"tz": tz, "wake": WAKING_HOURS[0], "sleep": WAKING_HOURS[1],
-              "since": now - timedelta(days=days), "until": now}  # fmt: skip
-    cur = await conn.execute(_QUERY, params)
-    rows = [
-        (int(r[0]), bool(r[1]), str(r[2]), float(r[3]), int(r[4])) for r in await cur.fetchall()
-    ]
-    return baselines_from_counts(rows, min_samples=min_samples)
+    """Every resident's baselines from the daily summaries of the ``days`` local days
+    before today (summarising the complete days not yet summarised first)."""
+    n = max(1, round(days))
+    if summarise:
+        await summarise_days(conn, now=now, tz=tz, days=n)
+    today = now.astimezone(ZoneInfo(tz)).date()
+    window = {"since": today - timedelta(days=n), "until": today}
+    cur = await conn.execute(_SUMMARY, window)
+    out = baselines_from_counts(_rows(await cur.fetchall()), min_samples=min_samples)
+    cur = await conn.execute(_ACTIVITY, window)
+    moves: dict[int, dict[date, tuple[datetime, datetime, float]]] = {}
+    for rid, day, first, last, within in await cur.fetchall():
+        moves.setdefault(int(rid), {})[day] = (first, last, float(within))
+    for rid, per_day in moves.items():
+        routine = learn_threshold(daily_longest_still(per_day, tz=tz))
+        if routine is not None:
+            out[rid] = replace(out.get(rid, ResidentBaselines()), inactivity_routine=routine)
+    return out

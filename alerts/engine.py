@@ -28,10 +28,10 @@ evidence).
 
 Profiles and personal rules: at start the engine loads every resident's
 profile with a clinician's threshold overrides (:mod:`alerts.thresholds`) and
-their personal baselines from the last 7 days of telemetry
-(:mod:`alerts.baselines`); :meth:`AlertEngine.refresh` reloads the profiles
-(so changed thresholds apply) every 30 s, :meth:`AlertEngine.reload_baselines`
-the baselines every hour.
+their personal baselines from the daily summaries of the last 7 days
+(:mod:`alerts.baselines`, :mod:`alerts.daily_summary`);
+:meth:`AlertEngine.refresh` reloads the profiles (so changed thresholds apply)
+every 30 s, :meth:`AlertEngine.reload_baselines` the baselines every hour.
 
 Escalation: every ``escalate_every`` ticks (5 s) the engine escalates critical
 alerts nobody acknowledged (:class:`~alerts.lifecycle.EscalationPolicy`:

@@ -6,8 +6,11 @@ overrides; anything left out keeps the default. Every key is optional:
 ```json
 {"hr":   {"low": [[40, 3], [50, 1]], "high": [[131, 3], [111, 2], [91, 1]]},
  "spo2": {"low": [[85, 3], [87, 2], [89, 1]]},
- "sbp":  {"low": [[90, 3], [100, 2], [110, 1]], "high": [[220, 3]]},
+ "sbp":  {"low": [[90, 3], [100, 2], [110, 1]], "high": [[220, 3], [180, 2]]},
+ "dbp":  {"high": [[120, 2]]},
  "temp": {"low": [[35.0, 3], [36.0, 1]], "high": [[39.1, 2], [38.1, 1]]},
+ "fever_rise_c": 1.1,
+ "skin_temp_offset_c": 4.0,
  "min_alert_score": 2,
  "persistence_min_s": 300,
  "inactivity_after_s": 10800,
@@ -18,7 +21,9 @@ overrides; anything left out keeps the default. Every key is optional:
 Each parameter's bands are NEWS2-style (bound, score) pairs
 (:class:`~alerts.detectors.news2.ParamBands`: ``low`` applies at or below
 the bound, ``high`` at or above, most severe first); a side left out keeps
-the default for that parameter. :func:`parse_overrides` (pure) validates and
+the default for that parameter. ``sbp.high`` includes the hypertensive-crisis
+band (180, 2) by default; ``{"sbp": {"high": [[220, 3]]}, "dbp": {"high": []}}``
+is NEWS2 alone. :func:`parse_overrides` (pure) validates and
 raises :class:`ThresholdError` with the offending key. :func:`set_thresholds`
 is the one write path (for the API): it validates, upserts the current row
 and appends the change with who and when, in one transaction. The engine
@@ -49,8 +54,11 @@ _SECONDS: Final = {
 }
 # Bounds a clinician may set per parameter: beyond them a band is a typo, not a decision.
 _PLAUSIBLE: Final = {"hr": (20.0, 250.0), "spo2": (50.0, 100.0), "sbp": (50.0, 300.0),
-                     "temp": (30.0, 45.0)}  # fmt: skip
-KEYS: Final = frozenset({*_PARAMS, "min_alert_score", "day_range_m", *_SECONDS})
+                     "dbp": (30.0, 200.0), "temp": (30.0, 45.0)}  # fmt: skip
+# Temperature settings (degrees C): the fever rise over the personal baseline, and the
+# wrist-to-core offset used without a baseline.
+_CELSIUS: Final = {"fever_rise_c": (0.5, 3.0), "skin_temp_offset_c": (0.0, 8.0)}
+KEYS: Final = frozenset({*_PARAMS, "dbp", "min_alert_score", "day_range_m", *_SECONDS, *_CELSIUS})
 
 
 class ThresholdError(ValueError):
@@ -105,6 +113,15 @@ def parse_overrides(raw: Any, profile: Profile) -> Profile:
     for key, param in _PARAMS.items():
         if key in raw:
             changes[key] = _bands(raw[key], key, th.bands(param, profile.conditions))
+    if "dbp" in raw:
+        changes["dbp"] = _bands(raw["dbp"], "dbp", th.dbp)
+    for key, (lo, hi) in _CELSIUS.items():
+        if key in raw:
+            value = raw[key]
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if not number or not lo <= value <= hi:
+                raise ThresholdError(f"must be degrees C in [{lo}, {hi}]", key=key)
+            changes[key] = float(value)
     if "min_alert_score" in raw:
         score = raw["min_alert_score"]
         if isinstance(score, bool) or score not in (1, 2, 3):

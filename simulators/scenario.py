@@ -3,9 +3,9 @@
 A scenario lists injections: an episode type, when (``at`` seconds after the
 start, or a ``rate_per_day`` per matching band), which bands (``bands``: a
 count, ``all`` or a list of fleet indices; ``where``: conditions a resident
-must have), a duration and parameters. Planning turns it into concrete,
-time-stamped ``Episode`` values, deterministically from the seed; every
-episode the run reaches becomes one ground-truth JSON line.
+must have, and ``living_alone: true|false``), a duration and parameters.
+Planning turns it into concrete, time-stamped ``Episode`` values,
+deterministically from the seed; every episode the run reaches becomes one ground-truth JSON line.
 
     name: emergencies
     background: {adl_imu_per_day: 2, reconnects_per_day: 1}
@@ -72,6 +72,7 @@ class Injection:
     rate_per_day: float | str | None = None  # a number, or "profile" (wandering risk)
     bands: int | str | tuple[int, ...] = 1
     where: tuple[str, ...] = ()  # conditions required
+    living_alone: bool | None = None  # required living situation (None: any)
     duration_s: tuple[float, float] | None = None
     local_hours: tuple[float, float] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -139,12 +140,16 @@ def _injection(e: Any, *, where: str) -> Injection:
     elif not (bands == "all" or (isinstance(bands, int) and bands >= 0)):
         raise ScenarioError("bands is a count, 'all' or a list of indices", where=where)
     where_ = e.get("where") or {}
+    alone = where_.get("living_alone") if isinstance(where_, Mapping) else None
+    if alone is not None and not isinstance(alone, bool):
+        raise ScenarioError("where.living_alone is true or false", where=where)
     return Injection(
         type=kind,
         at_s=_offset_s(e["at"], where) if e.get("at") is not None else None,
         rate_per_day=rate,
         bands=bands,
         where=tuple(where_.get("conditions", ())) if isinstance(where_, Mapping) else (),
+        living_alone=alone,
         duration_s=_pair(e["duration_s"], where) if "duration_s" in e else None,
         local_hours=_pair(e["local_hours"], where) if "local_hours" in e else None,
         params=dict(e.get("params") or {}),
@@ -235,7 +240,11 @@ def plan(
     episodes: list[Episode] = []
     end_ms = start_ms + duration_ms
     for inj in scenario.injections:
-        matching = [p for p in profiles if all(p.has(c) for c in inj.where)]
+        matching = [
+            p for p in profiles
+            if all(p.has(c) for c in inj.where)
+            and inj.living_alone in (None, p.living_alone)
+        ]  # fmt: skip
         if isinstance(inj.bands, tuple):
             chosen = [p for p in matching if p.index in inj.bands]
         elif inj.bands == "all" or inj.rate_per_day is not None:

@@ -5,10 +5,16 @@ default 07:00-22:00 Asia/Shanghai), so a night's sleep never adds up. Movement
 is new steps, a motion-triggered accelerometer window, or a deliberate press on
 the band. The rule is silent while no band is usable (offline or off the wrist:
 those have their own alerts) and for residents who do not live alone.
+
+How long is too long is the resident's own (``Profile.inactivity_threshold``):
+a clinician's setting if there is one, else what their routine allows
+(:func:`learn_threshold` over their recent days' longest still stretches, from
+the daily summaries, alerts/daily_summary.py), else 3 h.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,20 +31,28 @@ class InactivityState:
 
 
 def learn_threshold(
-    waking_gaps: Sequence[timedelta],
+    daily_longest: Sequence[timedelta],
     *,
     factor: float = 1.5,
+    quantile: float = 0.75,
     floor: timedelta = timedelta(hours=2),
     ceiling: timedelta = timedelta(hours=6),
-    min_samples: int = 14,
+    min_days: int = 3,
 ) -> timedelta | None:
-    """A personal threshold from the resident's history of waking-hours still periods:
-    ``factor`` x their 95th percentile, clamped; None until there is enough history."""
-    if len(waking_gaps) < min_samples:
+    """What the resident's routine allows: ``factor`` x the ``quantile`` (nearest rank)
+    of their longest waking-hours still stretch per day, clamped to [floor, ceiling];
+    None until ``min_days`` days are known.
+
+    The quantile rather than the maximum: one unusual day in the window (an
+    illness, a band left on the bedside table while reported worn) should not
+    stretch the allowance for the week after it. With 7 days the 0.75 quantile
+    is the second-longest day.
+    """
+    if len(daily_longest) < min_days:
         return None
-    ordered = sorted(waking_gaps)
-    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
-    return min(ceiling, max(floor, p95 * factor))
+    ordered = sorted(daily_longest)
+    rank = max(1, math.ceil(quantile * len(ordered)))
+    return min(ceiling, max(floor, ordered[rank - 1] * factor))
 
 
 def _evaluate(
@@ -50,11 +64,19 @@ def _evaluate(
         still = time_in_window(last, now, profile.waking_start, profile.waking_end, profile.tz)
         waking = in_window(now, profile.waking_start, profile.waking_end, profile.tz)
         already = AlertType.INACTIVITY in state.open
-        if still >= profile.inactivity_after and (already or (waking and usable)):
+        threshold = profile.inactivity_threshold
+        if still >= threshold and (already or (waking and usable)):
             detail = {
                 "last_movement_at": iso(last),
                 "still_waking_s": still.total_seconds(),
-                "threshold_s": profile.inactivity_after.total_seconds(),
+                "threshold_s": threshold.total_seconds(),
+                "threshold_from": (
+                    "clinician"
+                    if profile.inactivity_after is not None
+                    else "routine"
+                    if profile.inactivity_routine is not None
+                    else "default"
+                ),
             }
             want = Want(Severity.HIGH, None, detail)
     opened, events = reconcile(

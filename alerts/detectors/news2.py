@@ -3,8 +3,10 @@
 Each parameter's bands are data (:class:`ParamBands`) so a clinician can
 override them per resident. Only the parameters a wristband measures are
 scored: heart rate, SpO2 (scale 1, or scale 2 for hypercapnic COPD, on air),
-systolic blood pressure and temperature. Respiration rate, consciousness and
-supplemental oxygen are not known to the band and are not scored.
+systolic blood pressure and temperature. One addition that is not NEWS2: the
+hypertensive-crisis bands (:data:`ALERT_SBP_BANDS`, :data:`DBP_BANDS`).
+Respiration rate, consciousness and supplemental oxygen are not known to the
+band and are not scored.
 """
 
 from __future__ import annotations
@@ -76,9 +78,18 @@ SPO2_SCALE_2: Final = ParamBands(low=((83, 3), (85, 2), (87, 1)))  # on air: >= 
 SBP_BANDS: Final = ParamBands(low=((90, 3), (100, 2), (110, 1)), high=((220, 3),))
 TEMP_BANDS: Final = ParamBands(low=((35.0, 3), (36.0, 1)), high=((39.1, 2), (38.1, 1)))
 
+# Not NEWS2: hypertensive crisis (2017 ACC/AHA guideline, Whelton et al., Hypertension
+# 2018;71:e13-e115, section 11.2: systolic > 180 and/or diastolic > 120 mmHg). NEWS2 scores
+# a high systolic only at >= 220, which misses a crisis of 180-219 in a resident at home;
+# the alerting bands add it as a 2 (medium: a call, symptoms, a cuff reading).
+CRISIS_SBP: Final = 180
+CRISIS_DBP: Final = 120
+ALERT_SBP_BANDS: Final = ParamBands(low=SBP_BANDS.low, high=((220, 3), (CRISIS_SBP, 2)))
+DBP_BANDS: Final = ParamBands(high=((CRISIS_DBP, 2),))
+
 DEFAULT_BANDS: Final = {
     VitalParam.HR: HR_BANDS,
     VitalParam.SPO2: SPO2_SCALE_1,
-    VitalParam.SBP: SBP_BANDS,
+    VitalParam.SBP: ALERT_SBP_BANDS,
     VitalParam.TEMP: TEMP_BANDS,
 }

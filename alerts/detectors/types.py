@@ -13,12 +13,19 @@ from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from alerts.detectors.news2 import DEFAULT_BANDS, SPO2_SCALE_2, ParamBands, VitalParam
+from alerts.detectors.news2 import DBP_BANDS, DEFAULT_BANDS, SPO2_SCALE_2, ParamBands, VitalParam
 from eldercare.protocol import Location
 
 DEFAULT_TZ: Final = "Asia/Shanghai"
 COPD_HYPERCAPNIC: Final = "copd_hypercapnic"
 DEMENTIA: Final = "dementia"
+DEFAULT_INACTIVITY_AFTER: Final = timedelta(hours=3)
+# Mean oral temperature of healthy adults (Mackowiak, Wasserman & Levine, JAMA 1992;
+# 268:1578-80): the core estimate for a resident's usual wrist skin temperature.
+CORE_REFERENCE_C: Final = 36.8
+# Temperature is slow and the wrist is ambient-sensitive (a hot drink, a bath, bedding):
+# a temperature alarm needs at least this long, whatever the general persistence says.
+TEMP_MIN_DURATION: Final = timedelta(minutes=30)
 
 
 class Severity(StrEnum):
@@ -142,11 +149,18 @@ class Thresholds:
     ``spo2`` None means "pick NEWS2 scale 1, or scale 2 for hypercapnic COPD".
     ``margins`` is the hysteresis per parameter: to clear, a value must score
     below ``min_alert_score`` even after moving ``margin`` towards the alarm.
+    ``dbp``: diastolic bands (hypertensive crisis, news2.py); a diastolic alarm
+    raises the systolic track's ``vital_sbp_high`` (one blood-pressure alarm).
+    ``fever_rise_c``: a wrist skin temperature this far above the resident's own
+    median (same part of the day) grades as a 2 (fever in older adults: a rise
+    of > 1.1 C over baseline, High et al., IDSA guideline, Clin Infect Dis
+    2009;48:149-71); needs a temperature baseline, see docs/alerts.md.
     """
 
     hr: ParamBands = DEFAULT_BANDS[VitalParam.HR]
     spo2: ParamBands | None = None
     sbp: ParamBands = DEFAULT_BANDS[VitalParam.SBP]
+    dbp: ParamBands = DBP_BANDS
     temp: ParamBands = DEFAULT_BANDS[VitalParam.TEMP]
     min_alert_score: int = 2
     persistence: Persistence = Persistence()
@@ -158,11 +172,14 @@ class Thresholds:
             VitalParam.TEMP: 0.2,
         }
     )
-    skin_temp_offset_c: float = 4.0  # wrist skin to core estimate, see docs/alerts.md
+    skin_temp_offset_c: float = 4.0  # wrist skin to core, without a baseline: docs/alerts.md
+    fever_rise_c: float = 1.1
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_alert_score <= 3:
             raise ValueError("min_alert_score must be 1, 2 or 3")
+        if self.fever_rise_c <= 0:
+            raise ValueError("fever_rise_c must be positive")
         if any(m < 0 for m in self.margins.values()):
             raise ValueError("hysteresis margins must not be negative")
 
@@ -176,6 +193,14 @@ class Thresholds:
     def margin(self, param: VitalParam) -> float:
         return self.margins.get(param, 0.0)
 
+    def persistence_of(self, param: VitalParam) -> Persistence:
+        """The persistence rules of one parameter (temperature: at least 30 min)."""
+        p = self.persistence
+        if param is VitalParam.TEMP and p.min_duration < TEMP_MIN_DURATION:
+            return Persistence(p.min_readings, TEMP_MIN_DURATION, p.clear_readings,
+                               max(p.clear_duration, TEMP_MIN_DURATION), p.max_gap)  # fmt: skip
+        return p
+
 
 @dataclass(frozen=True, slots=True)
 class Baseline:
@@ -187,12 +212,15 @@ class Baseline:
     scale: float
     n: int
     low: float | None = None
+    high: float | None = None  # the value the resident routinely reaches upwards (99th pct)
 
     def __post_init__(self) -> None:
         if self.scale <= 0:
             raise ValueError("baseline scale must be positive")
         if self.low is not None and self.low > self.median:
             raise ValueError("a baseline's low percentile cannot exceed its median")
+        if self.high is not None and self.high < self.median:
+            raise ValueError("a baseline's high percentile cannot be below its median")
 
     def usual_low(self, value: float, *, z: float) -> bool:
         """Is a low ``value`` within this resident's own usual range?
@@ -268,7 +296,8 @@ class Profile:
     tz: str = DEFAULT_TZ
     waking_start: time = time(7, 0)
     waking_end: time = time(22, 0)
-    inactivity_after: timedelta = timedelta(hours=3)  # or learned, see inactivity.py
+    inactivity_after: timedelta | None = None  # a clinician's setting; wins over the routine
+    inactivity_routine: timedelta | None = None  # learned from the resident's days, inactivity.py
     day_outside_allowed: timedelta = timedelta(hours=3)  # dementia: a daytime outing, geofence.py
     day_range_m: float = 3000.0  # dementia: farther than this by day, geofence.py
     falls: FallRules = FallRules()
@@ -277,11 +306,20 @@ class Profile:
     def __post_init__(self) -> None:
         if self.expected_interval_s < 1:
             raise ValueError("expected_interval_s must be at least 1")
-        _positive("inactivity_after", self.inactivity_after)
+        if self.inactivity_after is not None:
+            _positive("inactivity_after", self.inactivity_after)
+        if self.inactivity_routine is not None:
+            _positive("inactivity_routine", self.inactivity_routine)
         if self.day_outside_allowed < timedelta(0):
             raise ValueError("day_outside_allowed must not be negative")
         if self.day_range_m <= 0:
             raise ValueError("day_range_m must be positive")
+
+    @property
+    def inactivity_threshold(self) -> timedelta:
+        """Still this long in waking hours raises inactivity: the clinician's setting,
+        else what the resident's routine allows, else 3 h."""
+        return self.inactivity_after or self.inactivity_routine or DEFAULT_INACTIVITY_AFTER
 
     @property
     def dementia(self) -> bool:

@@ -5,8 +5,20 @@ alert type names the parameter and the side (``vital_hr_high``...). Severity
 follows the NEWS2 sub-score that persisted: 3 -> high, 2 -> medium, 1 -> low
 (only scores >= ``Thresholds.min_alert_score`` alert, default 2).
 
-Wrist skin temperature is turned into a core estimate by adding
-``Thresholds.skin_temp_offset_c`` (default 4.0 degrees C) before scoring.
+Wrist skin temperature is turned into a core estimate before scoring: with a
+personal temperature baseline (the resident's median wrist temperature of the
+same part of the day), ``CORE_REFERENCE_C`` (36.8) plus the reading's
+deviation from that median; without one, the reading plus
+``Thresholds.skin_temp_offset_c`` (4.0). A rise of ``Thresholds.fever_rise_c``
+(1.1 C) over the personal median grades as a 2 even below NEWS2's 39.1
+(older adults' blunted fever). Temperature persists at least 30 minutes.
+Blood pressure: systolic >= 180 or diastolic >= 120 (hypertensive crisis,
+not NEWS2) grades as a 2 on the systolic track, >= 220 systolic as NEWS2's 3;
+readings within 5 minutes of walking are not judged (:data:`REST_BEFORE_BP`),
+and a systolic below the red score that the resident routinely reaches (at or
+under their own 99th percentile of that part of the day, ``Baseline.high``)
+is not a crisis for them (chronic severe hypertension and its morning surge
+are the clinician's to treat, not an operator's call every morning).
 Low readings are judged against the resident's own baseline too (SpO2, heart
 rate and systolic pressure; the baseline of the same part of the day, waking
 hours or night, see :meth:`Profile.baseline`): a low NEWS2 score that lies
@@ -18,7 +30,7 @@ normal nocturnal dip of blood pressure in a resident with low-normal pressure
 is what that person is like, not a deterioration. Below :data:`ALWAYS_ALARM`
 (SpO2 <= 80 %, heart rate <= 35/min, systolic <= 80 mmHg) no baseline
 excuses a reading. Without a baseline (a new resident, too little history)
-NEWS2 alone decides. High readings are never excused. Readings from a band
+NEWS2 alone decides. High readings are excused only in the crisis band (below). Readings from a band
 reported off the wrist are ignored.
 """
 
@@ -26,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
@@ -34,6 +46,7 @@ from alerts.detectors.localtime import in_window
 from alerts.detectors.news2 import Direction, VitalParam
 from alerts.detectors.persistence import GradedTrack, observe
 from alerts.detectors.types import (
+    CORE_REFERENCE_C,
     AlertEvent,
     AlertType,
     ClearReason,
@@ -69,6 +82,51 @@ _TYPES_OF: Final = {
 class VitalsState:
     tracks: Mapping[VitalParam, GradedTrack] = field(default_factory=dict)
     open: OpenAlerts = field(default_factory=dict)
+    steps_seen: tuple[str, int, datetime] | None = None  # band, day's count, when
+    active_until: datetime | None = None  # blood pressure is not judged before this
+
+
+FEVER_SCORE: Final = 2  # a personal-baseline fever grades like NEWS2's 39.1
+RED_SCORE: Final = 3  # NEWS2's red sub-score: no personal baseline excuses it
+# Blood pressure is defined at rest: the guidelines measure after 5 minutes of quiet
+# sitting (ACC/AHA 2017, section 4.1), and walking raises the systolic pressure of a
+# hypertensive older adult past 180 without any crisis (cuffless wrist readings in
+# motion are also the least accurate). A cadence of ACTIVE_CADENCE steps/min or more
+# between two messages marks the wearer active; their blood pressure is not judged
+# (neither raises, escalates nor clears) until REST_BEFORE_BP after it.
+ACTIVE_CADENCE: Final = 20.0
+REST_BEFORE_BP: Final = timedelta(minutes=5)
+
+
+def activity(
+    state: VitalsState, telemetry: Telemetry, observed_at: datetime
+) -> tuple[tuple[str, int, datetime] | None, datetime | None]:
+    """The state's step bookkeeping after one message: (steps seen, active until)."""
+    steps = telemetry.steps
+    if steps is None:
+        return state.steps_seen, state.active_until
+    prev, until = state.steps_seen, state.active_until
+    if prev is not None and prev[0] == telemetry.device_id:
+        if observed_at <= prev[2]:
+            return prev, until  # late or repeated
+        delta = steps - prev[1] if steps >= prev[1] else steps  # the counter restarts at midnight
+        minutes = (observed_at - prev[2]).total_seconds() / 60
+        if delta >= ACTIVE_CADENCE * minutes:
+            until = observed_at + REST_BEFORE_BP
+    return (telemetry.device_id, steps, observed_at), until
+
+
+def core_estimate(skin_c: float, profile: Profile, *, night: bool) -> float:
+    """Core temperature estimated from wrist skin temperature, to 0.1 degree.
+
+    Personal: 36.8 plus the deviation from the resident's own median (same part
+    of the day); without a baseline, the population offset (a clinician may
+    calibrate it per resident).
+    """
+    baseline = profile.baseline(VitalParam.TEMP, night=night)
+    if baseline is not None:
+        return round(CORE_REFERENCE_C + skin_c - baseline.median, 1)
+    return round(skin_c + profile.thresholds.skin_temp_offset_c, 1)
 
 
 def readings(telemetry: Telemetry, profile: Profile) -> dict[VitalParam, float]:
@@ -83,8 +141,8 @@ def readings(telemetry: Telemetry, profile: Profile) -> dict[VitalParam, float]:
     if telemetry.bp_sys is not None:
         out[VitalParam.SBP] = float(telemetry.bp_sys)
     if telemetry.skin_temp_c is not None:
-        core = telemetry.skin_temp_c + profile.thresholds.skin_temp_offset_c
-        out[VitalParam.TEMP] = round(core, 1)
+        night = is_night(ms_to_utc(telemetry.ts), profile)
+        out[VitalParam.TEMP] = core_estimate(telemetry.skin_temp_c, profile, night=night)
     return out
 
 
@@ -93,13 +151,36 @@ def is_night(observed_at: datetime, profile: Profile) -> bool:
 
 
 def grade(
-    param: VitalParam, value: float, profile: Profile, *, at: datetime | None = None
+    param: VitalParam,
+    value: float,
+    profile: Profile,
+    *,
+    at: datetime | None = None,
+    dbp: float | None = None,
 ) -> tuple[int, Direction | None]:
     """NEWS2 sub-score and side, after the personal-baseline allowance for low values.
 
-    ``at`` (the reading's time) picks the night or waking-hours baseline.
+    ``at`` (the reading's time) picks the night or waking-hours baseline. For
+    systolic pressure, ``dbp`` (the same reading's diastolic) may raise the grade
+    on the high side (hypertensive crisis); for temperature, a rise of
+    ``fever_rise_c`` over a personal baseline grades as :data:`FEVER_SCORE`.
     """
-    level, side = profile.thresholds.bands(param, profile.conditions).score(value)
+    th = profile.thresholds
+    level, side = th.bands(param, profile.conditions).score(value)
+    if param is VitalParam.SBP and side is Direction.HIGH and level < RED_SCORE:
+        # the crisis band below NEWS2's red: not for pressures the resident routinely reaches
+        baseline = profile.baseline(param, night=at is not None and is_night(at, profile))
+        if baseline is not None and baseline.high is not None and value <= baseline.high:
+            level, side = 0, None
+    if param is VitalParam.SBP and dbp is not None and side is not Direction.LOW:
+        d = th.dbp.score_towards(dbp, Direction.HIGH)
+        if d > level:
+            level, side = d, Direction.HIGH
+    if param is VitalParam.TEMP and level < FEVER_SCORE and side is not Direction.LOW:
+        night = at is not None and is_night(at, profile)
+        personal = profile.baseline(VitalParam.TEMP, night=night) is not None
+        if personal and round(value - CORE_REFERENCE_C, 1) >= th.fever_rise_c:
+            level, side = FEVER_SCORE, Direction.HIGH
     if level == 0 or side is not Direction.LOW or param not in ALWAYS_ALARM:
         return level, side
     if value <= ALWAYS_ALARM[param]:
@@ -117,13 +198,15 @@ def clear_ok(
     profile: Profile,
     *,
     at: datetime | None = None,
+    dbp: float | None = None,
 ) -> bool:
     """Inside the narrower band: still below the alarm level after a step towards it."""
     if side is None:
         return False
     margin = profile.thresholds.margin(param)
-    shifted = value + margin if side is Direction.HIGH else value - margin
-    level, got = grade(param, shifted, profile, at=at)
+    step = margin if side is Direction.HIGH else -margin
+    shifted_dbp = None if dbp is None else dbp + step
+    level, got = grade(param, value + step, profile, at=at, dbp=shifted_dbp)
     return got is not side or level < profile.thresholds.min_alert_score
 
 
@@ -136,26 +219,27 @@ def step_value(
     observed_at: datetime,
     device_id: str | None,
     now: datetime,
+    dbp: float | None = None,
 ) -> tuple[VitalsState, list[AlertEvent]]:
-    """One reading of one parameter."""
+    """One reading of one parameter (``dbp``: the diastolic of a systolic reading)."""
     th = profile.thresholds
     track = state.tracks.get(param, GradedTrack())
-    level, side = grade(param, value, profile, at=observed_at)
+    level, side = grade(param, value, profile, at=observed_at, dbp=dbp)
     new = observe(
         track,
         at=observed_at,
         side=side,
         level=level,
-        clear_ok=clear_ok(param, value, track.active_side, profile, at=observed_at),
+        clear_ok=clear_ok(param, value, track.active_side, profile, at=observed_at, dbp=dbp),
         min_level=th.min_alert_score,
-        rules=th.persistence,
+        rules=th.persistence_of(param),
     )
     if new is track:
         return state, []
     tracks = dict(state.tracks)
     tracks[param] = new
     if not new.active and not track.active:  # the common case: nothing raised, nothing open
-        return VitalsState(tracks, state.open), []
+        return VitalsState(tracks, state.open, state.steps_seen, state.active_until), []
     open_alerts, events = state.open, []
     for alert_type, s in _TYPES_OF[param]:
         want = None
@@ -169,6 +253,8 @@ def step_value(
                 "observed_at": iso(observed_at),
                 "since": iso(since.start) if since is not None else None,
             }
+            if param is VitalParam.SBP and dbp is not None:
+                detail["bp_dia"] = dbp
             want = Want(SEVERITY_BY_SCORE[new.active], device_id, detail, key=str(new.active))
         open_alerts, evs = reconcile(
             open_alerts,
@@ -179,7 +265,7 @@ def step_value(
             clear_reason=ClearReason.RESOLVED,
         )
         events.extend(evs)
-    return VitalsState(tracks, open_alerts), events
+    return VitalsState(tracks, open_alerts, state.steps_seen, state.active_until), events
 
 
 def step(
@@ -188,7 +274,14 @@ def step(
     """Fold every vital sign of one telemetry message into the state."""
     events: list[AlertEvent] = []
     observed_at = ms_to_utc(telemetry.ts)
+    dbp = None if telemetry.bp_dia is None else float(telemetry.bp_dia)
+    if telemetry.steps is not None:
+        seen, until = activity(state, telemetry, observed_at)
+        state = VitalsState(state.tracks, state.open, seen, until)
+    resting = state.active_until is None or observed_at >= state.active_until
     for param, value in readings(telemetry, profile).items():
+        if param is VitalParam.SBP and not resting:
+            continue
         state, evs = step_value(
             state,
             profile,
@@ -197,6 +290,7 @@ def step(
             observed_at=observed_at,
             device_id=telemetry.device_id,
             now=now,
+            dbp=dbp if param is VitalParam.SBP else None,
         )
         events.extend(evs)
     return state, events

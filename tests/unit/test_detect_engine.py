@@ -158,9 +158,17 @@ def test_inactivity_counts_waking_hours_only_and_clears_on_movement() -> None:
 
 
 def test_a_learned_inactivity_threshold_is_clamped() -> None:
-    assert learn_threshold([timedelta(hours=1)] * 5) is None
-    assert learn_threshold([timedelta(hours=1)] * 30) == timedelta(hours=2)
-    assert learn_threshold([timedelta(hours=3)] * 30) == timedelta(hours=4, minutes=30)
+    h = timedelta(hours=1)
+    assert learn_threshold([h] * 2) is None  # fewer than 3 days
+    assert learn_threshold([h] * 7) == 2 * h  # 1.5 h, raised to the 2 h floor
+    assert learn_threshold([3 * h] * 7) == 4.5 * h
+    assert learn_threshold([5 * h] * 7) == 6 * h  # the ceiling
+
+
+def test_one_unusual_day_does_not_stretch_the_routine() -> None:
+    h = timedelta(hours=1)
+    days = [2 * h, 2 * h, 2 * h, 2 * h, 2 * h, 2 * h, 5 * h]  # one day ill in the chair
+    assert learn_threshold(days) == 3 * h  # the 0.75 quantile (2nd longest) x 1.5
 
 
 def away(at: datetime, metres_north: float, acc_m: float = 10.0) -> Accepted:

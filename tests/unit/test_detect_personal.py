@@ -108,3 +108,12 @@ def test_the_screen_suspects_iff_a_hard_impact_leaves_the_arm_turned(
         assert not got.suspected
     if turn and got.peak_g >= 2.2:
         assert got.suspected
+
+
+def test_a_histogram_baseline_knows_the_value_the_resident_routinely_reaches_upwards() -> None:
+    values = list(range(100)) * 3  # 300 readings 0..99
+    counts = dict.fromkeys(range(100), 3)
+    b = histogram_baseline(counts.keys(), counts.values(), scale_floor=1.0, min_samples=1)
+    assert b is not None
+    assert b.high == float(np.quantile(np.asarray(values), 0.99, method="inverted_cdf"))
+    assert b.low == float(np.quantile(np.asarray(values), 0.01, method="inverted_cdf"))

@@ -175,8 +175,8 @@ def test_a_low_spo2_alarms_iff_news2_and_the_baseline_both_say_so(
 
 
 def test_skin_temperature_is_scored_as_a_core_estimate() -> None:
-    seq = [(T0 + timedelta(minutes=3 * i), {"skin_temp_c": 35.4}) for i in range(6)]
-    events = feed(PROFILE, seq)  # 35.4 + 4.0 = 39.4 core: NEWS2 2
+    seq = [(T0 + timedelta(minutes=3 * i), {"skin_temp_c": 35.4}) for i in range(11)]
+    events = feed(PROFILE, seq)  # 35.4 + 4.0 = 39.4 core: NEWS2 2, for 30 min
     assert [e.type for e in events] == [AlertType.VITAL_TEMP_HIGH]  # type: ignore[attr-defined]
 
 

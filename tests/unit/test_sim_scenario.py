@@ -147,3 +147,16 @@ def test_truth_carries_registry_ids_once_registered(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in (tmp_path / "t.jsonl").read_text().splitlines()]
     assert sorted(r["resident_id"] for r in rows) == [11, 12, 13]
     assert {r["start"] for r in rows} == {"2025-03-01T01:00:05.000Z"}
+
+
+def test_where_living_alone_narrows_the_residents() -> None:
+    fleet = Fleet.create(seed=3, bands=40, prefix="LA")
+    scenario = Scenario.from_dict({"name": "t", "events": [
+        {"type": "inactivity", "at": 60, "bands": "all", "where": {"living_alone": True}},
+    ]})  # fmt: skip
+    sim = fleet.simulate(duration_s=3600, start=datetime(2025, 3, 1, tzinfo=UTC), scenario=scenario)
+    alone = {p.index for p in fleet.profiles if p.living_alone}
+    assert alone
+    assert {e.index for e in sim.episodes} == alone
+    with pytest.raises(ScenarioError, match="living_alone"):
+        Scenario.from_dict({"events": [{"type": "sos", "at": 1, "where": {"living_alone": "y"}}]})

@@ -1,0 +1,185 @@
+"""Daily per-resident summaries of telemetry, the source of the personal baselines.
+
+The alert engine used to count the last 7 days of raw telemetry at every
+hourly reload: one pass over ~10 million rows per reload at 2,000 residents.
+Now each complete local day is summarised once (:func:`summarise_days`, run
+by the engine before each reload; idempotent and safe across processes) into
+two plain tables (migration 009, both storage paths):
+
+* ``resident_daily_vitals``: per resident, day, part of the day (waking hours
+  07-22 local, or night) and parameter, the histogram of values (heart rate,
+  SpO2, systolic pressure, wrist skin temperature), from readings of a band
+  not reported off the wrist. Summing the histograms of 7 days gives exactly
+  the histogram of those 7 days, so the baselines are the same as a raw scan
+  of the same days (tested).
+* ``resident_daily_activity``: the first and last movement (new steps) of the
+  day and the longest waking-hours stretch between two movements within it;
+  :func:`daily_longest_still` adds the stretch across each night (last movement
+  of the evening to the first of the morning, waking hours only, as the
+  inactivity rule counts it).
+
+A day is summarised once it ended ``grace`` ago (1 h: late uploads of bands
+that were briefly offline); readings arriving later than that are not in the
+baselines. The current day is never in them, so a baseline lags by up to a
+day (it describes a week, so that costs little). Days older than
+``keep_days`` are deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import psycopg
+from psycopg.rows import TupleRow
+
+from alerts.detectors.localtime import time_in_window
+from alerts.detectors.types import DEFAULT_TZ
+from eldercare.logs import get_logger
+
+log = get_logger(__name__)
+
+WAKING: Final = (time(7, 0), time(22, 0))  # the Profile's default waking window, local
+_LOCK_BASE: Final = 0x0E1DE2CA20_0000  # + the day's ordinal: one summariser per day
+
+_VITALS = """
+INSERT INTO resident_daily_vitals (resident_id, day, waking, param, value, n)
+SELECT t.resident_id, %(day)s::date,
+       t.time >= %(wake)s AND t.time < %(sleep)s,
+       v.param, v.value, count(*)
+FROM telemetry t
+CROSS JOIN LATERAL (VALUES ('hr', t.hr::real), ('spo2', t.spo2::real), ('sbp', t.bp_sys::real),
+                           ('temp', t.skin_temp_c)) AS v(param, value)
+WHERE t.time >= %(start)s AND t.time < %(end)s
+  AND t.resident_id IS NOT NULL AND t.worn IS NOT FALSE AND v.value IS NOT NULL
+GROUP BY 1, 3, 4, 5
+"""
+
+# Movement: the day's step counter went up (or restarted at midnight above 0), as
+# alerts.detectors.engine.steps_delta counts it; per band, within the day.
+_ACTIVITY = """
+INSERT INTO resident_daily_activity
+    (resident_id, day, first_move_at, last_move_at, longest_still_s)
+WITH s AS (
+    SELECT resident_id, time, steps,
+           lag(steps) OVER (PARTITION BY device_id ORDER BY time, seq) AS prev
+    FROM telemetry
+    WHERE time >= %(start)s AND time < %(end)s
+      AND resident_id IS NOT NULL AND steps IS NOT NULL
+), m AS (
+    SELECT resident_id, time,
+           lag(time) OVER (PARTITION BY resident_id ORDER BY time) AS prev_time
+    FROM s
+    WHERE prev IS NOT NULL AND (steps > prev OR (steps < prev AND steps > 0))
+)
+SELECT resident_id, %(day)s::date, min(time), max(time),
+       coalesce(max(greatest(0, extract(epoch FROM
+           least(time, %(sleep)s) - greatest(prev_time, %(wake)s)))), 0)
+FROM m
+GROUP BY resident_id
+"""
+
+
+def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    """[start, end) of a local day, in UTC."""
+    zone = ZoneInfo(tz)
+    start = datetime.combine(day, time(0), zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def days_due(
+    now: datetime, *, tz: str, days: int, done: Iterable[date], grace: timedelta
+) -> list[date]:
+    """Pure: the local days of the window before today not yet summarised and over ``grace`` ago."""
+    today = now.astimezone(ZoneInfo(tz)).date()
+    have = set(done)
+    return [
+        d
+        for d in (today - timedelta(days=i) for i in range(days, 0, -1))
+        if d not in have and local_day_bounds(d, tz)[1] + grace <= now
+    ]
+
+
+async def summarise_day(conn: psycopg.AsyncConnection[TupleRow], day: date, *, tz: str,
+                        now: datetime) -> bool:  # fmt: skip
+    """(Re)write one local day's summaries in one transaction; False if another process
+    holds that day."""
+    start, end = local_day_bounds(day, tz)
+    zone = ZoneInfo(tz)
+    wake = datetime.combine(day, WAKING[0], zone).astimezone(UTC)
+    sleep = datetime.combine(day, WAKING[1], zone).astimezone(UTC)
+    params = {"day": day, "start": start, "end": end, "wake": wake, "sleep": sleep}
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_BASE + day.toordinal(),)
+        )
+        row = await cur.fetchone()
+        if row is None or not row[0]:
+            return False
+        await conn.execute("DELETE FROM resident_daily_vitals WHERE day = %s", (day,))
+        await conn.execute("DELETE FROM resident_daily_activity WHERE day = %s", (day,))
+        await conn.execute(_VITALS, params)
+        await conn.execute(_ACTIVITY, params)
+        cur = await conn.execute(
+            "SELECT count(DISTINCT resident_id) FROM resident_daily_vitals WHERE day = %s", (day,)
+        )
+        counted = await cur.fetchone()
+        residents = int(counted[0]) if counted else 0
+        await conn.execute(
+            "INSERT INTO daily_summary_days (day, tz, summarised_at, residents)"
+            " VALUES (%s, %s, %s, %s) ON CONFLICT (day) DO UPDATE SET tz = EXCLUDED.tz,"
+            " summarised_at = EXCLUDED.summarised_at, residents = EXCLUDED.residents",
+            (day, tz, now, residents),
+        )
+    log.info("daily_summary_written", day=day.isoformat(), residents=residents)
+    return True
+
+
+async def summarise_days(
+    conn: psycopg.AsyncConnection[TupleRow],
+    *,
+    now: datetime,
+    tz: str = DEFAULT_TZ,
+    days: int = 7,
+    grace: timedelta = timedelta(hours=1),
+    keep_days: int = 35,
+) -> list[date]:
+    """Summarise the complete days of the last ``days`` that are not yet; returns them."""
+    cur = await conn.execute(
+        "SELECT day FROM daily_summary_days WHERE tz = %s AND day >= %s",
+        (tz, now.date() - timedelta(days=days + 2)),
+    )
+    done = [r[0] for r in await cur.fetchall()]
+    written = [
+        d for d in days_due(now, tz=tz, days=days, done=done, grace=grace)
+        if await summarise_day(conn, d, tz=tz, now=now)
+    ]  # fmt: skip
+    horizon = now.date() - timedelta(days=keep_days)
+    async with conn.transaction():
+        for table in ("resident_daily_vitals", "resident_daily_activity", "daily_summary_days"):
+            await conn.execute(f"DELETE FROM {table} WHERE day < %s", (horizon,))
+    return written
+
+
+def daily_longest_still(
+    days: Mapping[date, tuple[datetime, datetime, float]], *, tz: str
+) -> list[timedelta]:
+    """Pure: each day's longest waking-hours still stretch, the night before included.
+
+    ``days``: local day -> (first movement, last movement, longest stretch within
+    the day in seconds). The stretch from the previous day's last movement to
+    this day's first counts its waking-hours part, as the inactivity rule does;
+    without the previous day it is not known and left out.
+    """
+    out: list[timedelta] = []
+    for day in sorted(days):
+        first, _, within = days[day]
+        longest = timedelta(seconds=within)
+        before = days.get(day - timedelta(days=1))
+        if before is not None:
+            longest = max(longest, time_in_window(before[1], first, *WAKING, tz))
+        out.append(longest)
+    return out

@@ -1,0 +1,160 @@
+"""The daily summary tables (migration 009) against the real PostgreSQL: the baselines
+read from them equal a raw scan of the same days, and the inactivity routine is learned
+from each day's longest waking-hours still stretch."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from alerts.baselines import load_baselines, scan_baselines
+from alerts.daily_summary import local_day_bounds, summarise_days
+from alerts.detectors.inactivity import learn_threshold
+from alerts.detectors.news2 import VitalParam
+from eldercare.storage import ensure_partitions
+
+TZ = "Asia/Shanghai"
+ZONE = ZoneInfo(TZ)
+FIRST = date(2025, 3, 1)
+NOW = datetime(2025, 3, 10, 9, 30, tzinfo=ZONE).astimezone(UTC)
+EVERY = timedelta(minutes=5)
+ILL_DAY = date(2025, 3, 6)  # resident 1 sits still 10:00-13:00 local that day
+
+
+def rows() -> list[tuple[object, ...]]:
+    """Three residents, 5-minute telemetry from 1 March to now, with gaps and oddities."""
+    rng = random.Random(4)
+    out: list[tuple[object, ...]] = []
+    for rid in (1, 2, 3):
+        at = datetime.combine(FIRST, time(0), ZONE).astimezone(UTC)
+        steps, seq = 0, 0
+        while at < NOW:
+            local = at.astimezone(ZONE)
+            waking = 7 <= local.hour < 21
+            ill = rid == 1 and local.date() == ILL_DAY and 10 <= local.hour < 13
+            if local.hour == 0 and local.minute == 0:
+                steps = 0  # the band's daily counter restarts
+            if waking and not ill:
+                steps += rng.randint(5, 40)
+            worn = rng.random() > 0.03
+            hr = rng.randint(55, 95) if rng.random() > 0.05 else None
+            spo2 = rng.randint(88, 99) if rid == 2 else rng.randint(94, 99)
+            sbp = rng.randint(100, 160) - (12 if not waking else 0)
+            temp = round(rng.uniform(31.5, 34.0) + (0.8 if not waking else 0.0), 1)
+            out.append((at, f"wb-{rid}", seq, rid, hr, spo2, sbp, sbp - 40, temp, steps, worn))
+            seq += 1
+            at += EVERY
+    return out
+
+
+async def seed(db_url: str) -> list[tuple[object, ...]]:
+    data = rows()
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await ensure_partitions(conn, {r[0].date() for r in data})  # type: ignore[attr-defined]
+        async with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY telemetry (time, device_id, seq, resident_id, hr, spo2, bp_sys, bp_dia,"
+                " skin_temp_c, steps, worn) FROM STDIN"
+            ) as copy,
+        ):
+            for r in data:
+                await copy.write_row(r)
+        await conn.commit()
+    return data
+
+
+async def test_summary_baselines_equal_a_raw_scan_of_the_same_days(db_url: str) -> None:
+    await seed(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        summary = await load_baselines(conn, now=NOW, days=7, tz=TZ)
+        since = local_day_bounds(date(2025, 3, 3), TZ)[0]
+        until = local_day_bounds(date(2025, 3, 10), TZ)[0]
+        raw = await scan_baselines(conn, since=since, until=until, tz=TZ)
+        cur = await conn.execute("SELECT day FROM daily_summary_days ORDER BY day")
+        days = [r[0] for r in await cur.fetchall()]
+    assert days == [date(2025, 3, d) for d in range(3, 10)]  # complete days, not today
+    assert set(summary) == set(raw) == {1, 2, 3}
+    for rid in raw:
+        for part in ("day", "night"):
+            got, want = getattr(summary[rid], part), getattr(raw[rid], part)
+            assert set(got) == set(want) == set(VitalParam)
+            for param, b in want.items():
+                assert got[param].n == b.n
+                assert got[param].median == pytest.approx(b.median, abs=1e-6)
+                assert got[param].scale == pytest.approx(b.scale, abs=1e-6)
+                assert got[param].low == pytest.approx(b.low, abs=1e-6)
+
+
+async def test_summarising_is_incremental_and_idempotent(db_url: str) -> None:
+    await seed(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        first = await summarise_days(conn, now=NOW, tz=TZ)
+        again = await summarise_days(conn, now=NOW + timedelta(hours=1), tz=TZ)
+        cur = await conn.execute("SELECT count(*), sum(n) FROM resident_daily_vitals")
+        before = await cur.fetchone()
+        # the next day becomes due once it ended an hour ago (the grace for late uploads)
+        not_yet = await summarise_days(conn, now=NOW + timedelta(hours=15), tz=TZ)
+        later = await summarise_days(conn, now=NOW + timedelta(hours=16), tz=TZ)
+        cur = await conn.execute("SELECT count(*), sum(n) FROM resident_daily_vitals")
+        after = await cur.fetchone()
+    assert len(first) == 7
+    assert again == []
+    assert not_yet == []
+    assert later == [date(2025, 3, 10)]
+    assert before is not None
+    assert after is not None
+    assert after[1] > before[1]
+
+
+def expected_routine(data: list[tuple[object, ...]], rid: int) -> timedelta | None:
+    """Reference: each day's longest waking-hours still stretch (07-22 local) between
+    consecutive movements, counted in Python from the rows, then learn_threshold."""
+    moves: list[datetime] = []
+    last: int | None = None
+    for at, _, _, r, *_rest, steps, _worn in data:
+        if r != rid:
+            continue
+        assert isinstance(at, datetime)
+        assert isinstance(steps, int)
+        if last is not None and (steps > last or (steps < last and steps > 0)):
+            moves.append(at)
+        last = steps
+    per_day: dict[date, timedelta] = {}
+    for a, b in itertools.pairwise(moves):
+        day = b.astimezone(ZONE).date()
+        if not date(2025, 3, 3) <= day < date(2025, 3, 10):
+            continue
+        still = timedelta(0)
+        t = a
+        while t < b:  # waking-hours minutes between the two movements
+            if 7 <= t.astimezone(ZONE).hour < 22:
+                still += timedelta(minutes=1)
+            t += timedelta(minutes=1)
+        per_day[day] = max(per_day.get(day, timedelta(0)), still)
+    return learn_threshold(list(per_day.values()))
+
+
+async def test_the_inactivity_routine_comes_from_the_daily_still_stretches(db_url: str) -> None:
+    data = await seed(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        got = await load_baselines(conn, now=NOW, days=7, tz=TZ)
+        cur = await conn.execute(
+            "SELECT longest_still_s FROM resident_daily_activity"
+            " WHERE resident_id = 1 AND day = %s",
+            (ILL_DAY,),
+        )
+        ill = await cur.fetchone()
+    assert ill is not None
+    assert 3 * 3600 <= ill[0] <= 3 * 3600 + 600
+    for rid in (1, 2, 3):
+        want = expected_routine(data, rid)
+        assert want is not None
+        assert got[rid].inactivity_routine == want
+    # the evening (21-22 h) and the ill morning are within the 2 h floor x 1.5 rule
+    assert got[1].inactivity_routine == timedelta(hours=2)
