@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Final
 from zoneinfo import ZoneInfo
+
+# Every time zone changes its offset on a quarter hour, so within one quarter hour of
+# UTC the offset is one value: looked up once, not per reading (the engine asks this
+# for every reading of every resident; ``astimezone`` was a visible share of its time).
+OFFSET_SLOT_S: Final = 900
+
+
+@lru_cache(maxsize=8192)
+def _offset(tz: str, slot: int) -> timedelta:
+    offset = datetime.fromtimestamp(slot * OFFSET_SLOT_S, ZoneInfo(tz)).utcoffset()
+    return offset if offset is not None else timedelta(0)
+
+
+def local_time(now: datetime, tz: str) -> time:
+    """The wall-clock time of the aware ``now`` in ``tz``."""
+    return (now + _offset(tz, int(now.timestamp()) // OFFSET_SLOT_S)).time()
 
 
 def in_window(now: datetime, start: time, end: time, tz: str) -> bool:
     """Is ``now`` inside the local daily window [start, end)? Windows may cross midnight."""
-    local = now.astimezone(ZoneInfo(tz)).time()
+    local = local_time(now, tz)
     if start <= end:
         return start <= local < end
     return local >= start or local < end

@@ -63,6 +63,8 @@ def observe(
     """Fold one reading into the track. ``clear_ok`` is judged against ``track.active_side``."""
     if track.last_at is not None and at <= track.last_at:
         return track
+    if side is None and not track.active and track.side is None:
+        return GradedTrack(last_at=at)  # a normal reading on an idle track: the common case
     gap = rules.max_gap
     held = track.runs if side is track.side else (None,) * LEVELS
     runs = tuple(

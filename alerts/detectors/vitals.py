@@ -225,15 +225,20 @@ def step_value(
     th = profile.thresholds
     track = state.tracks.get(param, GradedTrack())
     level, side = grade(param, value, profile, at=observed_at, dbp=dbp)
-    new = observe(
-        track,
-        at=observed_at,
-        side=side,
-        level=level,
-        clear_ok=clear_ok(param, value, track.active_side, profile, at=observed_at, dbp=dbp),
-        min_level=th.min_alert_score,
-        rules=th.persistence_of(param),
-    )
+    if side is None and not track.active and track.side is None:
+        # a normal reading on an idle track (most readings): what observe() returns then
+        late = track.last_at is not None and observed_at <= track.last_at
+        new = track if late else GradedTrack(last_at=observed_at)
+    else:
+        new = observe(
+            track,
+            at=observed_at,
+            side=side,
+            level=level,
+            clear_ok=clear_ok(param, value, track.active_side, profile, at=observed_at, dbp=dbp),
+            min_level=th.min_alert_score,
+            rules=th.persistence_of(param),
+        )
     if new is track:
         return state, []
     tracks = dict(state.tracks)

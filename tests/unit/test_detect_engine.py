@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from alerts.detectors import AlertClosed, ResidentState, Tick, compute_baseline, step
 from alerts.detectors.geofence import haversine_m
 from alerts.detectors.inactivity import learn_threshold
-from alerts.detectors.localtime import time_in_window
+from alerts.detectors.localtime import local_time, time_in_window
 from alerts.detectors.news2 import VitalParam
 from alerts.detectors.types import (
     AlertCleared,
@@ -307,3 +308,31 @@ def test_there_is_never_more_than_one_open_alert_per_resident_and_type(
                 assert e.type in open_types
                 if isinstance(e, AlertCleared):
                     open_types.discard(e.type)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seconds=st.integers(min_value=1_600_000_000, max_value=1_900_000_000),
+    tz=st.sampled_from(
+        [
+            "Asia/Shanghai",
+            "Europe/Berlin",
+            "America/New_York",
+            "Australia/Lord_Howe",
+            "Asia/Kathmandu",
+            "UTC",
+        ]
+    ),
+)
+def test_local_time_matches_astimezone_across_offset_changes(seconds: int, tz: str) -> None:
+    now = datetime.fromtimestamp(seconds, UTC)
+    assert local_time(now, tz) == now.astimezone(ZoneInfo(tz)).time()
+
+
+def test_local_time_is_right_minute_by_minute_through_daylight_saving_changes() -> None:
+    for tz, change in (("Europe/Berlin", datetime(2025, 3, 30, 1, tzinfo=UTC)),
+                       ("Europe/Berlin", datetime(2025, 10, 26, 1, tzinfo=UTC)),
+                       ("Australia/Lord_Howe", datetime(2025, 4, 5, 15, tzinfo=UTC))):  # fmt: skip
+        for minute in range(-90, 91):
+            now = change + timedelta(minutes=minute, seconds=30)
+            assert local_time(now, tz) == now.astimezone(ZoneInfo(tz)).time()
