@@ -34,7 +34,7 @@ import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
-from alerts.daily_summary import daily_longest_still, summarise_days
+from alerts.daily_summary import VITAL_READINGS, daily_longest_still, summarise_days
 from alerts.detectors.baseline import MAD_TO_SD
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.news2 import VitalParam
@@ -47,16 +47,12 @@ LOW_Q: Final = 0.01  # Baseline.low: the value the resident reaches in 1 % of re
 HIGH_Q: Final = 0.99  # Baseline.high: exceeded by 1 % of the resident's readings
 WAKING_HOURS: Final = (7, 22)  # local [start, end): Profile's default waking window
 
-_QUERY = """
+_QUERY = f"""
 SELECT t.resident_id,
        extract(hour FROM t.time AT TIME ZONE %(tz)s) >= %(wake)s
          AND extract(hour FROM t.time AT TIME ZONE %(tz)s) < %(sleep)s AS day,
        v.param, v.value, count(*) AS n
-FROM telemetry t
-CROSS JOIN LATERAL (VALUES ('hr', t.hr::real), ('spo2', t.spo2::real), ('sbp', t.bp_sys::real),
-                           ('temp', t.skin_temp_c)) AS v(param, value)
-WHERE t.time >= %(since)s AND t.time < %(until)s
-  AND t.resident_id IS NOT NULL AND t.worn IS NOT FALSE AND v.value IS NOT NULL
+{VITAL_READINGS}
 GROUP BY 1, 2, 3, 4
 """
 
@@ -164,7 +160,7 @@ async def scan_baselines(
     """Every resident's vital-sign baselines by one pass over the raw telemetry of
     [since, until) (the pre-summary way; for comparison and measurement)."""
     params = {"tz": tz, "wake": WAKING_HOURS[0], "sleep": WAKING_HOURS[1],
-              "since": since, "until": until}  # fmt: skip
+              "start": since, "end": until}  # fmt: skip
     cur = await conn.execute(_QUERY, params)
     return baselines_from_counts(_rows(await cur.fetchall()), min_samples=min_samples)
 

@@ -44,16 +44,22 @@ log = get_logger(__name__)
 WAKING: Final = (time(7, 0), time(22, 0))  # the Profile's default waking window, local
 _LOCK_BASE: Final = 0x0E1DE2CA20_0000  # + the day's ordinal: one summariser per day
 
-_VITALS = """
-INSERT INTO resident_daily_vitals (resident_id, day, waking, param, value, n)
-SELECT t.resident_id, %(day)s::date,
-       t.time >= %(wake)s AND t.time < %(sleep)s,
-       v.param, v.value, count(*)
+# The scoreable vital-sign readings of [start, end), one row per (reading, parameter):
+# shared by the daily summary and the raw scan it replaced (alerts.baselines).
+VITAL_READINGS = """
 FROM telemetry t
 CROSS JOIN LATERAL (VALUES ('hr', t.hr::real), ('spo2', t.spo2::real), ('sbp', t.bp_sys::real),
                            ('temp', t.skin_temp_c)) AS v(param, value)
 WHERE t.time >= %(start)s AND t.time < %(end)s
   AND t.resident_id IS NOT NULL AND t.worn IS NOT FALSE AND v.value IS NOT NULL
+"""
+
+_VITALS = f"""
+INSERT INTO resident_daily_vitals (resident_id, day, waking, param, value, n)
+SELECT t.resident_id, %(day)s::date,
+       t.time >= %(wake)s AND t.time < %(sleep)s,
+       v.param, v.value, count(*)
+{VITAL_READINGS}
 GROUP BY 1, 3, 4, 5
 """
 
