@@ -64,7 +64,7 @@ GROUP BY 1, 3, 4, 5
 """
 
 # Movement: the day's step counter went up (or restarted at midnight above 0), as
-# alerts.detectors.engine.steps_delta counts it; per band, within the day.
+# alerts.detectors.types.steps_delta counts it; per band, within the day.
 _ACTIVITY = """
 INSERT INTO resident_daily_activity
     (resident_id, day, first_move_at, last_move_at, longest_still_s)

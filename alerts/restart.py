@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from typing import Any, Final
 
 from alerts.detectors import AlertType, ClearReason, ResidentState, Severity
-from alerts.detectors.engine import steps_delta
 from alerts.detectors.falls import FallEpisode, FallsState, FallStage
 from alerts.detectors.lifecycle import OpenAlert
 from alerts.detectors.sos import SosState
+from alerts.detectors.types import steps_delta
 from alerts.store import StoredAlert
 
 WATCH_LOOKBACK: Final = timedelta(hours=1)  # how old an unconfirmed fall's watch may be

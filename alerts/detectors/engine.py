@@ -20,7 +20,14 @@ from datetime import datetime
 
 from alerts.detectors import baseline, device_health, falls, geofence, inactivity, sos, vitals
 from alerts.detectors.lifecycle import OpenAlert, forget
-from alerts.detectors.types import AlertCleared, AlertEvent, AlertType, Profile, ms_to_utc
+from alerts.detectors.types import (
+    AlertCleared,
+    AlertEvent,
+    AlertType,
+    Profile,
+    ms_to_utc,
+    steps_delta,
+)
 from alerts.falls import FallModel
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow, Telemetry
 from ingest.rows import Accepted
@@ -64,13 +71,6 @@ class ResidentState:
         ):  # fmt: skip
             out.update(part.open)
         return out
-
-
-def steps_delta(last: int | None, steps: int | None) -> int:
-    """New steps since the last report; the daily counter restarts at midnight."""
-    if steps is None or last is None:
-        return 0
-    return steps - last if steps >= last else steps
 
 
 def _telemetry(

@@ -115,6 +115,13 @@ def ms_to_utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def steps_delta(last: int | None, steps: int | None) -> int:
+    """New steps since the last report; the daily counter restarts at midnight."""
+    if steps is None or last is None:
+        return 0
+    return steps - last if steps >= last else steps
+
+
 def iso(at: datetime) -> str:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 

@@ -54,6 +54,7 @@ from alerts.detectors.types import (
     Severity,
     iso,
     ms_to_utc,
+    steps_delta,
 )
 from eldercare.protocol import Telemetry
 
@@ -109,7 +110,7 @@ def activity(
     if prev is not None and prev[0] == telemetry.device_id:
         if observed_at <= prev[2]:
             return prev, until  # late or repeated
-        delta = steps - prev[1] if steps >= prev[1] else steps  # the counter restarts at midnight
+        delta = steps_delta(prev[1], steps)
         minutes = (observed_at - prev[2]).total_seconds() / 60
         if delta >= ACTIVE_CADENCE * minutes:
             until = observed_at + REST_BEFORE_BP
