@@ -132,12 +132,22 @@ def test_the_crisis_clears_only_after_a_run_inside_the_narrower_band(
         seq.append((at, {"bp_sys": s, "bp_dia": d}))
     _, events = run(PROFILE, seq)
     assert raised(events, AlertType.VITAL_SBP_HIGH)[0] == 3
-    margin = PROFILE.thresholds.margin(VitalParam.SBP)
+    margin = int(PROFILE.thresholds.margin(VitalParam.SBP))
+
+    def inside(k: int) -> bool:  # inside the narrower band: a crisis even a margin higher?
+        v = seq[k][1]
+        return not _crisis(int(v["bp_sys"]) + margin, int(v["bp_dia"]) + margin)  # type: ignore[call-overload]
+
+    raises = raised(events, AlertType.VITAL_SBP_HIGH)
     for j in cleared(events, AlertType.VITAL_SBP_HIGH):
-        tail = seq[j - RULES.clear_readings + 1 : j + 1]
-        assert tail[-1][0] - tail[0][0] >= RULES.clear_duration
-        for _, v in tail:  # all of the clearing run lies inside the narrower band
-            assert not _crisis(int(v["bp_sys"]) + int(margin), int(v["bp_dia"]) + int(margin))  # type: ignore[call-overload]
+        # the clearing run: the consecutive readings inside the narrower band ending at j,
+        # counted from the reading after the alert was (last) raised
+        start = j
+        while start - 1 > max(r for r in raises if r < j) and inside(start - 1):
+            start -= 1
+        assert all(inside(k) for k in range(start, j + 1))
+        assert j - start + 1 >= RULES.clear_readings
+        assert seq[j][0] - seq[start][0] >= RULES.clear_duration
 
 
 # --- temperature ----------------------------------------------------------------
