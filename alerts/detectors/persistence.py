@@ -50,6 +50,17 @@ class GradedTrack:
     last_at: datetime | None = None
 
 
+def observe_idle(track: GradedTrack, *, at: datetime, side: Direction | None) -> GradedTrack | None:
+    """What :func:`observe` returns for a normal reading on an idle track (no run, no
+    alert: most readings), or None when the reading needs :func:`observe`. Callers on
+    the hot path try this first and skip computing ``observe``'s other arguments."""
+    if side is not None or track.active or track.side is not None:
+        return None
+    if track.last_at is not None and at <= track.last_at:
+        return track
+    return GradedTrack(last_at=at)
+
+
 def observe(
     track: GradedTrack,
     *,
@@ -61,10 +72,11 @@ def observe(
     rules: Persistence,
 ) -> GradedTrack:
     """Fold one reading into the track. ``clear_ok`` is judged against ``track.active_side``."""
+    idle = observe_idle(track, at=at, side=side)
+    if idle is not None:
+        return idle
     if track.last_at is not None and at <= track.last_at:
         return track
-    if side is None and not track.active and track.side is None:
-        return GradedTrack(last_at=at)  # a normal reading on an idle track: the common case
     gap = rules.max_gap
     held = track.runs if side is track.side else (None,) * LEVELS
     runs = tuple(

@@ -44,7 +44,7 @@ from typing import Final
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
 from alerts.detectors.localtime import in_window
 from alerts.detectors.news2 import Direction, VitalParam
-from alerts.detectors.persistence import GradedTrack, observe
+from alerts.detectors.persistence import GradedTrack, observe, observe_idle
 from alerts.detectors.types import (
     CORE_REFERENCE_C,
     AlertEvent,
@@ -226,11 +226,8 @@ def step_value(
     th = profile.thresholds
     track = state.tracks.get(param, GradedTrack())
     level, side = grade(param, value, profile, at=observed_at, dbp=dbp)
-    if side is None and not track.active and track.side is None:
-        # a normal reading on an idle track (most readings): what observe() returns then
-        late = track.last_at is not None and observed_at <= track.last_at
-        new = track if late else GradedTrack(last_at=observed_at)
-    else:
+    new = observe_idle(track, at=observed_at, side=side)
+    if new is None:
         new = observe(
             track,
             at=observed_at,
