@@ -25,7 +25,6 @@ from alerts.detectors.types import (
     AlertEvent,
     AlertType,
     Profile,
-    ms_to_utc,
     steps_delta,
 )
 from alerts.falls import FallModel
@@ -81,21 +80,20 @@ def _telemetry(
     events += evs
     delta = steps_delta(s.last_steps.get(t.device_id), t.steps)
     last_steps = s.last_steps if t.steps is None else {**s.last_steps, t.device_id: t.steps}
-    vit, evs = vitals.step(s.vitals, profile, t, now)
+    msg = vitals.reading(t, profile)
+    vit, evs = vitals.step(s.vitals, profile, t, now, msg)
     events += evs
     base = s.baseline
     if profile.baselines or profile.night_baselines:
-        observed_at = ms_to_utc(t.ts)
-        night = vitals.is_night(observed_at, profile)
-        for param, value in vitals.readings(t, profile).items():
+        for param, value in msg.values.items():
             base, evs = baseline.step_value(
-                base, profile, param=param, value=value, observed_at=observed_at,
-                device_id=t.device_id, now=now, night=night,
+                base, profile, param=param, value=value, observed_at=msg.observed_at,
+                device_id=t.device_id, now=now, night=msg.night,
             )  # fmt: skip
             events += evs
     fal = s.falls
     if t.steps is not None:
-        fal, evs = falls.step_report(fal, profile, delta, ms_to_utc(t.ts), now)
+        fal, evs = falls.step_report(fal, profile, delta, msg.observed_at, now)
         events += evs
     if t.worn is False:
         fal, evs = falls.off_wrist(fal, profile, now)

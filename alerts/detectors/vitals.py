@@ -14,11 +14,13 @@ deviation from that median; without one, the reading plus
 (older adults' blunted fever). Temperature persists at least 30 minutes.
 Blood pressure: systolic >= 180 or diastolic >= 120 (hypertensive crisis,
 not NEWS2) grades as a 2 on the systolic track, >= 220 systolic as NEWS2's 3;
-readings within 5 minutes of walking are not judged (:data:`REST_BEFORE_BP`),
+readings within 5 minutes of walking are not judged (:data:`REST_BEFORE`),
 and a systolic below the red score that the resident routinely reaches (at or
 under their own 99th percentile of that part of the day, ``Baseline.high``)
 is not a crisis for them (chronic severe hypertension and its morning surge
 are the clinician's to treat, not an operator's call every morning).
+A high heart rate below NEWS2's red score (111-130/min) is likewise judged at
+rest only: within 5 minutes of walking it is the heart rate of exertion.
 Low readings are judged against the resident's own baseline too (SpO2, heart
 rate and systolic pressure; the baseline of the same part of the day, waking
 hours or night, see :meth:`Profile.baseline`): a low NEWS2 score that lies
@@ -94,9 +96,12 @@ RED_SCORE: Final = 3  # NEWS2's red sub-score: no personal baseline excuses it
 # hypertensive older adult past 180 without any crisis (cuffless wrist readings in
 # motion are also the least accurate). A cadence of ACTIVE_CADENCE steps/min or more
 # between two messages marks the wearer active; their blood pressure is not judged
-# (neither raises, escalates nor clears) until REST_BEFORE_BP after it.
+# (neither raises, escalates nor clears) until REST_BEFORE after it.
+# The same holds for a high heart rate below NEWS2's red score (111-130/min): walking
+# takes an older adult's heart rate there (NEWS2 scores observations at rest), so it is
+# judged at rest only; 131/min or more is judged whatever the wearer is doing.
 ACTIVE_CADENCE: Final = 20.0
-REST_BEFORE_BP: Final = timedelta(minutes=5)
+REST_BEFORE: Final = timedelta(minutes=5)
 
 
 def activity(
@@ -113,7 +118,7 @@ def activity(
         delta = steps_delta(prev[1], steps)
         minutes = (observed_at - prev[2]).total_seconds() / 60
         if delta >= ACTIVE_CADENCE * minutes:
-            until = observed_at + REST_BEFORE_BP
+            until = observed_at + REST_BEFORE
     return (telemetry.device_id, steps, observed_at), until
 
 
@@ -130,8 +135,9 @@ def core_estimate(skin_c: float, profile: Profile, *, night: bool) -> float:
     return round(skin_c + profile.thresholds.skin_temp_offset_c, 1)
 
 
-def readings(telemetry: Telemetry, profile: Profile) -> dict[VitalParam, float]:
-    """The scoreable values of one telemetry message (temperature as a core estimate)."""
+def readings(telemetry: Telemetry, profile: Profile, *, night: bool) -> dict[VitalParam, float]:
+    """The scoreable values of one telemetry message (temperature as a core estimate,
+    against the baseline of the part of the day the message is in: ``night``)."""
     if telemetry.worn is False:
         return {}
     out: dict[VitalParam, float] = {}
@@ -142,7 +148,6 @@ def readings(telemetry: Telemetry, profile: Profile) -> dict[VitalParam, float]:
     if telemetry.bp_sys is not None:
         out[VitalParam.SBP] = float(telemetry.bp_sys)
     if telemetry.skin_temp_c is not None:
-        night = is_night(ms_to_utc(telemetry.ts), profile)
         out[VitalParam.TEMP] = core_estimate(telemetry.skin_temp_c, profile, night=night)
     return out
 
@@ -156,12 +161,13 @@ def grade(
     value: float,
     profile: Profile,
     *,
-    at: datetime | None = None,
+    night: bool = False,
     dbp: float | None = None,
 ) -> tuple[int, Direction | None]:
     """NEWS2 sub-score and side, after the personal-baseline allowance for low values.
 
-    ``at`` (the reading's time) picks the night or waking-hours baseline. For
+    ``night`` (the reading is outside waking hours) picks the night or waking-hours
+    baseline. For
     systolic pressure, ``dbp`` (the same reading's diastolic) may raise the grade
     on the high side (hypertensive crisis); for temperature, a rise of
     ``fever_rise_c`` over a personal baseline grades as :data:`FEVER_SCORE`.
@@ -170,7 +176,7 @@ def grade(
     level, side = th.bands(param, profile.conditions).score(value)
     if param is VitalParam.SBP and side is Direction.HIGH and level < RED_SCORE:
         # the crisis band below NEWS2's red: not for pressures the resident routinely reaches
-        baseline = profile.baseline(param, night=at is not None and is_night(at, profile))
+        baseline = profile.baseline(param, night=night)
         if baseline is not None and baseline.high is not None and value <= baseline.high:
             level, side = 0, None
     if param is VitalParam.SBP and dbp is not None and side is not Direction.LOW:
@@ -178,7 +184,6 @@ def grade(
         if d > level:
             level, side = d, Direction.HIGH
     if param is VitalParam.TEMP and level < FEVER_SCORE and side is not Direction.LOW:
-        night = at is not None and is_night(at, profile)
         personal = profile.baseline(VitalParam.TEMP, night=night) is not None
         if personal and round(value - CORE_REFERENCE_C, 1) >= th.fever_rise_c:
             level, side = FEVER_SCORE, Direction.HIGH
@@ -186,7 +191,7 @@ def grade(
         return level, side
     if value <= ALWAYS_ALARM[param]:
         return level, side
-    baseline = profile.baseline(param, night=at is not None and is_night(at, profile))
+    baseline = profile.baseline(param, night=night)
     if baseline is not None and baseline.usual_low(value, z=BASELINE_TOLERANCE_Z):
         return 0, None
     return level, side
@@ -198,7 +203,7 @@ def clear_ok(
     side: Direction | None,
     profile: Profile,
     *,
-    at: datetime | None = None,
+    night: bool = False,
     dbp: float | None = None,
 ) -> bool:
     """Inside the narrower band: still below the alarm level after a step towards it."""
@@ -207,7 +212,7 @@ def clear_ok(
     margin = profile.thresholds.margin(param)
     step = margin if side is Direction.HIGH else -margin
     shifted_dbp = None if dbp is None else dbp + step
-    level, got = grade(param, value + step, profile, at=at, dbp=shifted_dbp)
+    level, got = grade(param, value + step, profile, night=night, dbp=shifted_dbp)
     return got is not side or level < profile.thresholds.min_alert_score
 
 
@@ -220,12 +225,17 @@ def step_value(
     observed_at: datetime,
     device_id: str | None,
     now: datetime,
+    night: bool = False,
     dbp: float | None = None,
+    resting: bool = True,
 ) -> tuple[VitalsState, list[AlertEvent]]:
-    """One reading of one parameter (``dbp``: the diastolic of a systolic reading)."""
+    """One reading of one parameter (``dbp``: the diastolic of a systolic reading;
+    ``resting``: no walking in the last :data:`REST_BEFORE`)."""
     th = profile.thresholds
     track = state.tracks.get(param, GradedTrack())
-    level, side = grade(param, value, profile, at=observed_at, dbp=dbp)
+    level, side = grade(param, value, profile, night=night, dbp=dbp)
+    if not resting and param is VitalParam.HR and side is Direction.HIGH and level < RED_SCORE:
+        return state, []  # the heart rate of exertion: not judged (module doc)
     new = observe_idle(track, at=observed_at, side=side)
     if new is None:
         new = observe(
@@ -233,7 +243,7 @@ def step_value(
             at=observed_at,
             side=side,
             level=level,
-            clear_ok=clear_ok(param, value, track.active_side, profile, at=observed_at, dbp=dbp),
+            clear_ok=clear_ok(param, value, track.active_side, profile, night=night, dbp=dbp),
             min_level=th.min_alert_score,
             rules=th.persistence_of(param),
         )
@@ -271,18 +281,41 @@ def step_value(
     return VitalsState(tracks, open_alerts, state.steps_seen, state.active_until), events
 
 
-def step(
-    state: VitalsState, profile: Profile, telemetry: Telemetry, now: datetime
-) -> tuple[VitalsState, list[AlertEvent]]:
-    """Fold every vital sign of one telemetry message into the state."""
-    events: list[AlertEvent] = []
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one telemetry message holds for the vital-sign rules, computed once per
+    message and shared with the baseline-drift rule: when it was observed, whether
+    that is night for the resident, and its scoreable values (:func:`readings`)."""
+
+    observed_at: datetime
+    night: bool
+    values: Mapping[VitalParam, float]
+
+
+def reading(telemetry: Telemetry, profile: Profile) -> Reading:
     observed_at = ms_to_utc(telemetry.ts)
+    night = is_night(observed_at, profile)
+    return Reading(observed_at, night, readings(telemetry, profile, night=night))
+
+
+def step(
+    state: VitalsState,
+    profile: Profile,
+    telemetry: Telemetry,
+    now: datetime,
+    message: Reading | None = None,
+) -> tuple[VitalsState, list[AlertEvent]]:
+    """Fold every vital sign of one telemetry message into the state (``message``:
+    its :func:`reading`, if the caller has it already)."""
+    events: list[AlertEvent] = []
+    msg = message or reading(telemetry, profile)
+    observed_at = msg.observed_at
     dbp = None if telemetry.bp_dia is None else float(telemetry.bp_dia)
     if telemetry.steps is not None:
         seen, until = activity(state, telemetry, observed_at)
         state = VitalsState(state.tracks, state.open, seen, until)
     resting = state.active_until is None or observed_at >= state.active_until
-    for param, value in readings(telemetry, profile).items():
+    for param, value in msg.values.items():
         if param is VitalParam.SBP and not resting:
             continue
         state, evs = step_value(
@@ -293,7 +326,9 @@ def step(
             observed_at=observed_at,
             device_id=telemetry.device_id,
             now=now,
+            night=msg.night,
             dbp=dbp if param is VitalParam.SBP else None,
+            resting=resting,
         )
         events.extend(evs)
     return state, events

@@ -320,3 +320,36 @@ def test_a_pressure_the_resident_routinely_reaches_is_not_a_crisis_for_them() ->
     assert raised(run(chronic_red, red)[1], AlertType.VITAL_SBP_HIGH) == [3]  # NEWS2 red: always
     diastolic = [(T0 + 2 * i * M, {"bp_sys": 188, "bp_dia": 122}) for i in range(6)]
     assert raised(run(chronic, diastolic)[1], AlertType.VITAL_SBP_HIGH) == [3]
+
+
+# --- heart rate of exertion ------------------------------------------------------
+
+
+def test_a_high_heart_rate_while_walking_is_not_alarmed_but_at_rest_it_is() -> None:
+    # 30 min brisk walk at 118/min (NEWS2 2): the heart rate of exertion
+    walk = [(T0 + i * M, {"hr": 118, "steps": 90 * i}) for i in range(30)]
+    _, events = run(PROFILE, walk)
+    assert raised(events, AlertType.VITAL_HR_HIGH) == []
+    # the same 118/min sitting still is tachycardia at rest
+    sitting = [(T0 + i * M, {"hr": 118, "steps": 5}) for i in range(30)]
+    _, events = run(PROFILE, sitting)
+    assert raised(events, AlertType.VITAL_HR_HIGH) != []
+    # and it still counts 5 min after the walk ended
+    rest = [(T0 + (30 + i) * M, {"hr": 118, "steps": 2610}) for i in range(20)]
+    _, events = run(PROFILE, walk + rest)
+    first = raised(events, AlertType.VITAL_HR_HIGH)
+    assert first and first[0] >= 30 + 5
+
+
+def test_a_red_heart_rate_is_alarmed_even_while_walking() -> None:
+    walk = [(T0 + i * M, {"hr": 140, "steps": 90 * i}) for i in range(30)]
+    _, events = run(PROFILE, walk)
+    alerts = [e for _, e in events if isinstance(e, AlertRaised)]
+    assert [a.type for a in alerts] == [AlertType.VITAL_HR_HIGH]
+    assert alerts[0].severity is Severity.HIGH
+
+
+def test_a_low_heart_rate_while_walking_is_still_judged() -> None:
+    walk = [(T0 + i * M, {"hr": 38, "steps": 90 * i}) for i in range(30)]
+    _, events = run(PROFILE, walk)
+    assert raised(events, AlertType.VITAL_HR_LOW) != []
