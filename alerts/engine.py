@@ -74,6 +74,7 @@ from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
 from alerts.profiles import load_profile, load_profiles
 from alerts.restart import WATCH_LOOKBACK, fall_devices, seed_states, with_evidence
+from alerts.shard import Shard
 from alerts.store import (
     AlertChange,
     StoredAlert,
@@ -131,6 +132,7 @@ class AlertEngine:
         baseline_every: int = 3600,
     ) -> None:
         self.settings = settings
+        self.shard = Shard.parse(settings.alert_shard)
         self.fall_model = fall_model
         self.profiles: dict[int, Profile] = {}
         self.states: dict[int, ResidentState] = {}
@@ -160,7 +162,7 @@ class AlertEngine:
             events: list[AlertEvent] = []
             for accepted in _ordered(batch):
                 resident_id = accepted.resident_id
-                if resident_id is None:
+                if resident_id is None or not self.shard.owns(resident_id):
                     continue
                 profile = self.profiles.get(resident_id) or await self._profile(resident_id)
                 if profile is None:
@@ -194,8 +196,8 @@ class AlertEngine:
         """Reload profiles, and tell the detectors about alerts closed elsewhere."""
         async with self._lock:
             conn = await self._connection()
-            self.profiles = self._with_baselines(await load_profiles(conn))
-            self._forget_closed(await open_alerts(conn))
+            self.profiles = self._with_baselines(await self._own_profiles(conn))
+            self._forget_closed(await self._own_open_alerts(conn))
 
     async def reload_baselines(self) -> None:
         """Recompute every resident's personal baselines from the database (hourly)."""
@@ -203,7 +205,8 @@ class AlertEngine:
             await self._load_baselines(await self._connection())
 
     async def _load_baselines(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
-        self.baselines = await load_baselines(conn, now=self._clock(), days=self._baseline_days)
+        every = await load_baselines(conn, now=self._clock(), days=self._baseline_days)
+        self.baselines = {r: b for r, b in every.items() if self.shard.owns(r)}
         self.profiles = self._with_baselines(self.profiles)
         log.info("alert_baselines_loaded", residents=len(self.baselines))
 
@@ -219,7 +222,7 @@ class AlertEngine:
         async with self._lock:
             conn = await self._connection()
             now = self._clock()
-            stored = await open_alerts(conn)
+            stored = await self._own_open_alerts(conn)
             self._forget_closed(stored)
             due = due_escalations(unacknowledged(stored), now=now, policy=self.escalation)
             changes = await record_escalations(conn, due, at=now)
@@ -255,7 +258,8 @@ class AlertEngine:
             ) as client:
                 self._client = client
                 held = sum(len(s.open_alerts()) for s in self.states.values())
-                log.info("alert_engine_started", residents=len(self.profiles), open_alerts=held)
+                log.info("alert_engine_started", residents=len(self.profiles), open_alerts=held,
+                         shard=str(self.shard))  # fmt: skip
                 async with asyncio.TaskGroup() as tg:
                     tg.create_task(self._tick_loop(stop), name="alerts-tick")
                     if consume:
@@ -329,14 +333,24 @@ class AlertEngine:
         if self._loaded:
             return
         conn = await self._connection()
-        self.profiles = await load_profiles(conn)
+        self.profiles = await self._own_profiles(conn)
         await self._load_baselines(conn)
-        stored = await open_alerts(conn)
-        closed = await recently_closed_falls(conn, since=self._clock() - WATCH_LOOKBACK)
+        stored = await self._own_open_alerts(conn)
+        closed = [
+            a
+            for a in await recently_closed_falls(conn, since=self._clock() - WATCH_LOOKBACK)
+            if self.shard.owns(a.resident_id)
+        ]
         states = seed_states(stored, recently_closed=closed)
         evidence = await load_fall_evidence(conn, fall_devices(states))
         self.states = with_evidence(states, evidence)
         self._loaded = True
+
+    async def _own_profiles(self, conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:
+        return {r: p for r, p in (await load_profiles(conn)).items() if self.shard.owns(r)}
+
+    async def _own_open_alerts(self, conn: psycopg.AsyncConnection[TupleRow]) -> list[StoredAlert]:
+        return [a for a in await open_alerts(conn) if self.shard.owns(a.resident_id)]
 
     async def _profile(self, resident_id: int) -> Profile | None:
         profile = self.profiles.get(resident_id)

@@ -44,13 +44,14 @@ from bench.common import (
     percentile,
     seed_history,
 )
+from bench.engine import engine_throughput
 from bench.rawpub import RawPublisher
 from eldercare.logs import configure_logging
 from eldercare.migrate import migrate
 from eldercare.settings import Settings
 from eldercare.topics import Channel, device_topic
 from ingest.handoff import IngestedBatch
-from ingest.rows import Accepted, DeviceInfo, RawMessage, sort_batch
+from ingest.rows import Accepted
 from ingest.service import IngestService
 from simulators.device import Link, Publish
 from simulators.fleet import Fleet, Simulation
@@ -372,46 +373,6 @@ def merge(runs: list[dict[str, TypeScore]]) -> dict[str, TypeScore]:
 
 
 # -- engine throughput ---------------------------------------------------------------------
-
-
-async def engine_throughput(*, readings: int, bands: int, seed: int) -> dict[str, Any]:
-    """Pre-decoded batches of 4,000 fed to on_batch directly (no broker, no ingest)."""
-    db_url = fresh_database("ec_bench_detect")
-    try:
-        await asyncio.to_thread(migrate, db_url)
-        fleet = Fleet.create(seed=seed + 1, bands=bands, prefix="THR")
-        ids = await fleet.register(db_url)
-        duration = readings / (bands / 35) * 1.2  # ~35 s mean interval per band
-        start = datetime.now(UTC) - timedelta(seconds=duration + 3600)
-        sim = fleet.simulate(duration_s=duration, start=start,
-                             scenario=Scenario.load(SCENARIOS / "normal_week.yaml"))  # fmt: skip
-        settings = Settings(database_url=db_url, log_level="WARNING")
-        lookup = {d: DeviceInfo(r, False) for d, r in ids.items()}.get
-        now_ms = int(time.time() * 1000)
-        batches: list[tuple[int, IngestedBatch]] = []
-        raw: list[RawMessage] = []
-        for n, msg in enumerate(sim.messages(), start=1):
-            raw.append(RawMessage(0, 1, msg.topic, msg.payload))
-            if len(raw) == 4000 or n == readings:
-                b = sort_batch(raw, lookup=lookup, now_ms=now_ms, limits=settings.limits())
-                batches.append((msg.t_ms, IngestedBatch(b.telemetry, b.events, b.imu, b.status)))
-                raw = []
-            if n == readings:
-                break
-        clock = SimClock(start)
-        engine = AlertEngine(settings, fall_model=load_model(), clock=clock)
-        await engine.on_batch(IngestedBatch())  # load profiles before timing
-        t0 = time.perf_counter()
-        for t_ms, batch in batches:
-            clock.advance(_utc(t_ms))
-            await engine.on_batch(batch)
-        wall = time.perf_counter() - t0
-        await engine.close()
-        fed = sum(len(b.telemetry) + len(b.events) + len(b.imu) + len(b.status)
-                  for _, b in batches)  # fmt: skip
-        return {"readings": fed, "seconds": round(wall, 2), "events_per_s": round(fed / wall)}
-    finally:
-        drop_database(db_url)
 
 
 # -- main ----------------------------------------------------------------------------------

@@ -62,10 +62,12 @@ def cmd_ingest(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_alerts(_args: argparse.Namespace) -> int:
+def cmd_alerts(args: argparse.Namespace) -> int:
     from alerts.engine import run_engine
 
     settings = _settings()
+    if args.shard is not None:  # validated like the environment variable
+        settings = Settings.model_validate({**settings.model_dump(), "alert_shard": args.shard})
 
     async def main(stop: asyncio.Event) -> None:
         await run_engine(settings, stop)
@@ -201,6 +203,18 @@ def _add_api_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(func=cmd_apikey_add)
 
 
+def _add_alerts(sub: Any) -> None:
+    p = sub.add_parser("alerts", help="run the alert engine (reads ingest's internal topic)")
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="K/N",
+        help="decide for residents with id mod N == K (default: $ELDERCARE_ALERT_SHARD, "
+        "0/1 = everyone); run N engines for N shards",
+    )
+    p.set_defaults(func=cmd_alerts)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eldercare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -220,8 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ingest", help="run the wristband ingest service")
     p.set_defaults(func=cmd_ingest)
 
-    p = sub.add_parser("alerts", help="run the alert engine (reads ingest's internal topic)")
-    p.set_defaults(func=cmd_alerts)
+    _add_alerts(sub)
 
     p = sub.add_parser(
         "dispatch",

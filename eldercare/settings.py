@@ -81,6 +81,10 @@ class Settings(BaseSettings):
     dispatch_catalogue: str | None = None  # YAML path; None: the packaged catalogue
     dispatch_retry_s: float = Field(default=5.0, gt=0)  # re-offer waiting emergencies
 
+    # The residents this alert engine decides for: k/n owns resident ids = k mod n
+    # (alerts/shard.py); n engines together cover everyone.
+    alert_shard: str = Field(default="0/1", pattern=r"^\s*\d+\s*/\s*\d+\s*$")
+
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal
 
@@ -100,6 +104,13 @@ class Settings(BaseSettings):
 
     def api_secret_is_default(self) -> bool:
         return self.api_secret_key.get_secret_value() == DEV_API_SECRET
+
+    @model_validator(mode="after")
+    def _shard_in_range(self) -> Settings:
+        k, n = (int(part) for part in self.alert_shard.split("/"))
+        if not 0 <= k < n:
+            raise ValueError(f"ELDERCARE_ALERT_SHARD {self.alert_shard!r}: need k/n with k < n")
+        return self
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

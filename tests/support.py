@@ -7,6 +7,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -100,6 +101,12 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError("condition not met before the deadline")
         await asyncio.sleep(0.05)
+
+
+async def rows(db_url: str, query: str, *params: object) -> list[tuple[Any, ...]]:
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute(query, params)  # type: ignore[arg-type]
+        return await cur.fetchall()
 
 
 async def scalar(db_url: str, query: str, *params: object) -> object:

@@ -33,6 +33,7 @@ from tests.support import (
     ingest_settings,
     publish_all,
     register_bands,
+    rows,
     running_ingest,
     scalar,
 )
@@ -98,12 +99,6 @@ def fall_window(dev: str, seq: int, ts: int) -> tuple[str, bytes]:
                        ax=acc[:, 0].tolist(), ay=acc[:, 1].tolist(), az=acc[:, 2].tolist(),
                        trigger="impact")  # fmt: skip
     return device_topic(dev, Channel.IMU), encode(window)
-
-
-async def rows(db_url: str, query: str, *params: object) -> list[tuple[Any, ...]]:
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        cur = await conn.execute(query, params)
-        return await cur.fetchall()
 
 
 async def alerts_of(db_url: str, resident: int) -> list[tuple[Any, ...]]:

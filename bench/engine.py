@@ -1,0 +1,163 @@
+"""Alert-engine throughput: readings/s that ``AlertEngine.on_batch`` sustains.
+
+Pre-decoded batches of 4,000 readings of a simulated fleet (normal week) are fed
+straight to the engine: no broker, no ingest, the engine's own database writes
+included. With ``--shards N`` the same stream goes to N engine processes, each
+owning the residents with id mod N == its index (``alerts/shard.py``), started
+together; the figure is the stream's readings over the slowest shard's time.
+
+    .venv/bin/python bench/engine.py [--shards 2] [--readings 200000] [--bands 1000]
+
+Prints the figures as the last line of JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from multiprocessing.synchronize import Barrier
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from alerts.engine import AlertEngine
+from alerts.falls import load_model
+from bench.common import drop_database, fresh_database
+from eldercare.logs import configure_logging
+from eldercare.migrate import migrate
+from eldercare.settings import Settings
+from ingest.handoff import IngestedBatch
+from ingest.rows import DeviceInfo, RawMessage, sort_batch
+from simulators.fleet import Fleet
+from simulators.scenario import Scenario
+
+SCENARIO = Path(__file__).resolve().parents[1] / "simulators" / "scenarios" / "normal_week.yaml"
+BATCH = 4000
+MEAN_INTERVAL_S = 35  # a band's mean telemetry interval in the normal week
+
+
+def _utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class Clock:
+    """The engine's clock: simulated time, moved forward with the batches."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def batches(
+    ids: dict[str, int], *, readings: int, bands: int, seed: int, start: datetime, duration: float
+) -> list[tuple[int, IngestedBatch]]:
+    """The fleet's first ``readings`` messages, decoded and sorted as ingest does."""
+    fleet = Fleet.create(seed=seed + 1, bands=bands, prefix="THR")
+    sim = fleet.simulate(duration_s=duration, start=start, scenario=Scenario.load(SCENARIO))
+    settings = Settings(log_level="WARNING")
+    lookup = {d: DeviceInfo(r, False) for d, r in ids.items()}.get
+    now_ms = int(time.time() * 1000)
+    out: list[tuple[int, IngestedBatch]] = []
+    raw: list[RawMessage] = []
+    for n, msg in enumerate(sim.messages(), start=1):
+        raw.append(RawMessage(0, 1, msg.topic, msg.payload))
+        if len(raw) == BATCH or n == readings:
+            b = sort_batch(raw, lookup=lookup, now_ms=now_ms, limits=settings.limits())
+            out.append((msg.t_ms, IngestedBatch(b.telemetry, b.events, b.imu, b.status)))
+            raw = []
+        if n == readings:
+            break
+    return out
+
+
+async def feed(
+    db_url: str, work: list[tuple[int, IngestedBatch]], start: datetime, shard: str,
+    barrier: Barrier | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """One engine (one shard) over every batch; seconds from the start signal."""
+    clock = Clock(start)
+    settings = Settings(database_url=db_url, log_level="WARNING", alert_shard=shard)
+    engine = AlertEngine(settings, fall_model=load_model(), clock=clock)
+    try:
+        await engine.on_batch(IngestedBatch())  # load profiles and baselines before timing
+        if barrier is not None:
+            await asyncio.to_thread(barrier.wait)
+        t0 = time.perf_counter()
+        for t_ms, batch in work:
+            clock.now = max(clock.now, _utc(t_ms))
+            await engine.on_batch(batch)
+        wall = time.perf_counter() - t0
+        fed = sum(len(b.telemetry) + len(b.events) + len(b.imu) + len(b.status) for _, b in work)
+        return {"shard": shard, "residents": len(engine.profiles), "fed": fed,
+                "seconds": round(wall, 2)}  # fmt: skip
+    finally:
+        await engine.close()
+
+
+def _shard_process(
+    db_url: str, ids: dict[str, int], plan: dict[str, Any], *, shard: str, barrier: Barrier,
+    results: Any,
+) -> None:  # fmt: skip
+    configure_logging("WARNING", json=True)
+    work = batches(ids, **plan)
+    results.put(asyncio.run(feed(db_url, work, plan["start"], shard, barrier)))
+
+
+async def engine_throughput(
+    *, readings: int, bands: int, seed: int, shards: int = 1
+) -> dict[str, Any]:
+    """Readings/s of one engine, or of ``shards`` engine processes together."""
+    db_url = fresh_database("ec_bench_engine")
+    try:
+        await asyncio.to_thread(migrate, db_url)
+        ids = await Fleet.create(seed=seed + 1, bands=bands, prefix="THR").register(db_url)
+        duration = readings / (bands / MEAN_INTERVAL_S) * 1.2
+        start = datetime.now(UTC) - timedelta(seconds=duration + 3600)
+        plan = {"readings": readings, "bands": bands, "seed": seed, "start": start,
+                "duration": duration}  # fmt: skip
+        if shards == 1:
+            work = batches(ids, **plan)
+            per = [await feed(db_url, work, start, "0/1")]
+        else:
+            ctx = mp.get_context("spawn")
+            barrier, results = ctx.Barrier(shards), ctx.Queue()
+            procs = [ctx.Process(target=_shard_process, args=(db_url, ids, plan),
+                                 kwargs={"shard": f"{k}/{shards}", "barrier": barrier,
+                                         "results": results})
+                     for k in range(shards)]  # fmt: skip
+            for p in procs:
+                p.start()
+            per = [results.get(timeout=1800) for _ in procs]
+            for p in procs:
+                p.join()
+        wall, fed = max(p["seconds"] for p in per), per[0]["fed"]
+        return {"readings": fed, "shards": shards, "seconds": wall,
+                "events_per_s": round(fed / wall), "per_shard": per}  # fmt: skip
+    finally:
+        drop_database(db_url)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--readings", type=int, default=200_000)
+    ap.add_argument("--bands", type=int, default=1000)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args()
+    configure_logging("WARNING", json=True)
+    result = asyncio.run(engine_throughput(readings=args.readings, bands=args.bands,
+                                           seed=args.seed, shards=args.shards))  # fmt: skip
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
