@@ -179,8 +179,6 @@ def step(
     steps = state.steps if night == state.night else 0
     if worn is not False and delta > 0:
         steps += delta
-    if steps == state.steps and night == state.night:
-        return state, []
     counted = NightActivityState(night, steps, state.raised_for, state.open)
     usual = profile.night_activity
     if usual is None or steps <= usual.threshold or state.raised_for == night:
