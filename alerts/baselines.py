@@ -15,7 +15,10 @@ the readings of some residents) are outliers to the median and MAD, yet they
 are that person's normal night. Readings from a band reported off the wrist
 are left out. The same pass yields each day's longest waking-hours still
 stretch, from which :func:`~alerts.detectors.inactivity.learn_threshold` sets
-what the resident's routine allows (``Profile.inactivity_routine``).
+what the resident's routine allows (``Profile.inactivity_routine``), and the
+night parts' steps give the usual night and its threshold
+(:func:`~alerts.detectors.night_activity.learn_night_threshold`,
+``Profile.night_activity``) from the last 7 nights.
 
 :func:`scan_baselines` is the previous way, one pass over the raw telemetry of
 the window; the summary gives the same baselines for the same days (tested),
@@ -34,11 +37,17 @@ import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
-from alerts.daily_summary import VITAL_READINGS, daily_longest_still, summarise_days
+from alerts.daily_summary import VITAL_READINGS, WAKING, daily_longest_still, summarise_days
 from alerts.detectors.baseline import MAD_TO_SD
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.news2 import VitalParam
-from alerts.detectors.types import DEFAULT_TZ, Baseline, Profile
+from alerts.detectors.night_activity import (
+    WINDOW_NIGHTS,
+    NightPart,
+    learn_night_threshold,
+    night_totals,
+)
+from alerts.detectors.types import DEFAULT_TZ, Baseline, NightActivityBaseline, Profile
 
 SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 5.0,
                       VitalParam.TEMP: 0.2}  # fmt: skip
@@ -69,12 +78,23 @@ FROM resident_daily_activity
 WHERE day >= %(since)s AND day < %(until)s
 """
 
+_NIGHTS = """
+SELECT resident_id, day, morning_steps, morning_covered_s, evening_steps, evening_covered_s
+FROM resident_daily_night
+WHERE day >= %(since)s AND day < %(until)s
+"""
+# the night outside the waking window, in seconds (9 h for 07:00-22:00)
+NIGHT_S: Final = 86400.0 - (
+    (WAKING[1].hour - WAKING[0].hour) * 3600 + (WAKING[1].minute - WAKING[0].minute) * 60
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ResidentBaselines:
     day: Mapping[VitalParam, Baseline] = field(default_factory=dict)
     night: Mapping[VitalParam, Baseline] = field(default_factory=dict)
     inactivity_routine: timedelta | None = None
+    night_activity: NightActivityBaseline | None = None
 
     def apply(self, profile: Profile) -> Profile:
         return replace(
@@ -82,6 +102,7 @@ class ResidentBaselines:
             baselines=self.day,
             night_baselines=self.night,
             inactivity_routine=self.inactivity_routine,
+            night_activity=self.night_activity,
         )
 
 
@@ -191,4 +212,36 @@ async def load_baselines(
         routine = learn_threshold(daily_longest_still(per_day, tz=tz))
         if routine is not None:
             out[rid] = replace(out.get(rid, ResidentBaselines()), inactivity_routine=routine)
+    usual = await load_night_baselines(conn, today=today)
+    for rid, night in usual.items():
+        out[rid] = replace(out.get(rid, ResidentBaselines()), night_activity=night)
     return out
+
+
+def night_baselines(
+    rows: Iterable[tuple[int, date, int, float, int, float]], *, today: date
+) -> dict[int, NightActivityBaseline]:
+    """Pure: (resident, day, morning steps, covered s, evening steps, covered s) rows to
+    each resident's usual night, from the ``WINDOW_NIGHTS`` nights before ``today``'s."""
+    parts: dict[int, dict[date, tuple[NightPart, NightPart]]] = {}
+    for rid, day, m_steps, m_cov, e_steps, e_cov in rows:
+        parts.setdefault(rid, {})[day] = (NightPart(m_steps, m_cov), NightPart(e_steps, e_cov))
+    window = [today - timedelta(days=i) for i in range(WINDOW_NIGHTS, 0, -1)]
+    out: dict[int, NightActivityBaseline] = {}
+    for rid, days in parts.items():
+        totals = night_totals(days, night_s=NIGHT_S)
+        usual = learn_night_threshold([totals.get(d) for d in window])
+        if usual is not None:
+            out[rid] = usual
+    return out
+
+
+async def load_night_baselines(
+    conn: psycopg.AsyncConnection[TupleRow], *, today: date
+) -> dict[int, NightActivityBaseline]:
+    """The usual nights from the summaries (the evening before the first night included)."""
+    window = {"since": today - timedelta(days=WINDOW_NIGHTS + 1), "until": today}
+    cur = await conn.execute(_NIGHTS, window)
+    rows = [(int(r[0]), r[1], int(r[2]), float(r[3]), int(r[4]), float(r[5]))
+            for r in await cur.fetchall()]  # fmt: skip
+    return night_baselines(rows, today=today)

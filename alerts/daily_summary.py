@@ -17,6 +17,13 @@ two plain tables (migration 009, both storage paths):
   :func:`daily_longest_still` adds the stretch across each night (last movement
   of the evening to the first of the morning, waking hours only, as the
   inactivity rule counts it).
+* ``resident_daily_night`` (migration 010): the steps of the day's two night
+  parts (before waking start, after waking end), counted as the engine counts
+  them (:func:`alerts.detectors.night_activity.steps_in`; a report's new steps
+  against the band's previous report, up to an hour before the part, not while
+  off the wrist), and the seconds of each part a worn band covered (reports at
+  most 15 min apart); :func:`alerts.detectors.night_activity.night_totals` joins
+  them into nights.
 
 A day is summarised once it ended ``grace`` ago (1 h: late uploads of bands
 that were briefly offline); readings arriving later than that are not in the
@@ -36,6 +43,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from alerts.detectors.localtime import time_in_window
+from alerts.detectors.night_activity import COVER_MAX_GAP
 from alerts.detectors.types import DEFAULT_TZ
 from eldercare.logs import get_logger
 
@@ -88,6 +96,43 @@ GROUP BY resident_id
 """
 
 
+# Steps and worn coverage of the day's night parts: [start, wake) and [sleep, end). The lag
+# looks back an hour before each part, so a part's first report counts its steps against
+# the report before it, as the live engine does (alerts.detectors.types.steps_delta).
+_NIGHT = """
+INSERT INTO resident_daily_night
+    (resident_id, day, morning_steps, morning_covered_s, evening_steps, evening_covered_s)
+WITH s AS (
+    SELECT resident_id, time, worn IS NOT FALSE AS on_wrist, steps,
+           lag(steps) OVER w AS prev, lag(time) OVER w AS prev_time
+    FROM telemetry
+    WHERE time >= %(start)s - interval '1 hour' AND time < %(end)s
+      AND (time < %(wake)s OR time >= %(sleep)s - interval '1 hour')
+      AND resident_id IS NOT NULL AND steps IS NOT NULL
+    WINDOW w AS (PARTITION BY device_id ORDER BY time, seq)
+), d AS (
+    SELECT resident_id, time < %(wake)s AS morning,
+           CASE WHEN NOT on_wrist OR prev IS NULL THEN 0
+                WHEN steps >= prev THEN steps - prev ELSE steps END AS delta,
+           CASE WHEN on_wrist AND prev_time IS NOT NULL AND time - prev_time <= %(gap)s
+                THEN extract(epoch FROM time - greatest(prev_time,
+                     CASE WHEN time < %(wake)s THEN %(start)s ELSE %(sleep)s END))
+                ELSE 0 END AS covered
+    FROM s
+    WHERE time >= %(start)s AND (time < %(wake)s OR time >= %(sleep)s)
+)
+SELECT resident_id, %(day)s::date,
+       coalesce(sum(delta) FILTER (WHERE morning), 0),
+       least(coalesce(sum(covered) FILTER (WHERE morning), 0),
+             extract(epoch FROM %(wake)s - %(start)s)),
+       coalesce(sum(delta) FILTER (WHERE NOT morning), 0),
+       least(coalesce(sum(covered) FILTER (WHERE NOT morning), 0),
+             extract(epoch FROM %(end)s - %(sleep)s))
+FROM d
+GROUP BY resident_id
+"""
+
+
 def local_day_bounds(day: date, tz: str) -> tuple[datetime, datetime]:
     """[start, end) of a local day, in UTC."""
     zone = ZoneInfo(tz)
@@ -117,7 +162,8 @@ async def summarise_day(conn: psycopg.AsyncConnection[TupleRow], day: date, *, t
     zone = ZoneInfo(tz)
     wake = datetime.combine(day, WAKING[0], zone).astimezone(UTC)
     sleep = datetime.combine(day, WAKING[1], zone).astimezone(UTC)
-    params = {"day": day, "start": start, "end": end, "wake": wake, "sleep": sleep}
+    params = {"day": day, "start": start, "end": end, "wake": wake, "sleep": sleep,
+              "gap": COVER_MAX_GAP}  # fmt: skip
     async with conn.transaction():
         cur = await conn.execute(
             "SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_BASE + day.toordinal(),)
@@ -127,8 +173,10 @@ async def summarise_day(conn: psycopg.AsyncConnection[TupleRow], day: date, *, t
             return False
         await conn.execute("DELETE FROM resident_daily_vitals WHERE day = %s", (day,))
         await conn.execute("DELETE FROM resident_daily_activity WHERE day = %s", (day,))
+        await conn.execute("DELETE FROM resident_daily_night WHERE day = %s", (day,))
         await conn.execute(_VITALS, params)
         await conn.execute(_ACTIVITY, params)
+        await conn.execute(_NIGHT, params)
         cur = await conn.execute(
             "SELECT count(DISTINCT resident_id) FROM resident_daily_vitals WHERE day = %s", (day,)
         )
@@ -165,7 +213,8 @@ async def summarise_days(
     ]  # fmt: skip
     horizon = now.date() - timedelta(days=keep_days)
     async with conn.transaction():
-        for table in ("resident_daily_vitals", "resident_daily_activity", "daily_summary_days"):
+        for table in ("resident_daily_vitals", "resident_daily_activity", "resident_daily_night",
+                      "daily_summary_days"):  # fmt: skip
             await conn.execute(f"DELETE FROM {table} WHERE day < %s", (horizon,))
     return written
 

@@ -18,7 +18,9 @@ lie timers carry on), including a fall the full window did not confirm that is
 still watched for a long lie (closed ``not_confirmed`` within the last hour);
 the steps, "I'm OK" and off-wrist reports of those bands since the fall are
 read back (:mod:`alerts.evidence`) so that what happened while the engine was
-down counts. Every other alert (vital signs, device health,
+down counts. An open night-activity alert is kept, and at night tonight's
+steps so far are counted again from the database, so a restless night is
+neither lost nor raised twice. Every other alert (vital signs, device health,
 inactivity...) is re-derived from fresh data, and the store turns a raise of
 an alert that is already open into an update of it (``ON CONFLICT`` on the
 one-open-alert index), so nothing is raised twice, even by two processes. The
@@ -69,18 +71,16 @@ from alerts.detectors import (
     Tick,
     step,
 )
-from alerts.evidence import load_fall_evidence
+from alerts.evidence import restore_states
 from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
 from alerts.profiles import load_profile, load_profiles
-from alerts.restart import WATCH_LOOKBACK, fall_devices, seed_states, with_evidence
 from alerts.shard import Shard
 from alerts.store import (
     AlertChange,
     StoredAlert,
     apply_events,
     open_alerts,
-    recently_closed_falls,
     record_escalations,
     unacknowledged,
 )
@@ -335,15 +335,7 @@ class AlertEngine:
         conn = await self._connection()
         self.profiles = await self._own_profiles(conn)
         await self._load_baselines(conn)
-        stored = await self._own_open_alerts(conn)
-        closed = [
-            a
-            for a in await recently_closed_falls(conn, since=self._clock() - WATCH_LOOKBACK)
-            if self.shard.owns(a.resident_id)
-        ]
-        states = seed_states(stored, recently_closed=closed)
-        evidence = await load_fall_evidence(conn, fall_devices(states))
-        self.states = with_evidence(states, evidence)
+        self.states = await restore_states(conn, self.profiles, now=self._clock(), shard=self.shard)
         self._loaded = True
 
     async def _own_profiles(self, conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:

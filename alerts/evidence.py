@@ -1,9 +1,15 @@
-"""What bands reported since a fall, read back from the database at a restart.
+"""What bands reported since a fall, and tonight's steps, read back at a restart.
 
 The I/O half of :func:`alerts.restart.with_evidence`: for each band with a fall
 episode, its step counters from the last report before the impact on, its
 "I'm OK" presses and the reports of it being off the wrist since the impact
 (band clock, as the impact time). A few bands at start-up: one query each.
+
+And of :func:`alerts.restart.with_night`: at night, each resident's steps since
+the night began, counted in SQL as the detector counts them (the rule of
+:func:`alerts.detectors.night_activity.steps_in`), and each band's last
+counter; one query per night start (one, unless residents' time zones differ).
+:func:`restore_states` is the whole restart: seeds, then both.
 """
 
 from __future__ import annotations
@@ -14,7 +20,20 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import TupleRow
 
-from alerts.restart import FallEvidence
+from alerts.detectors import Profile, ResidentState
+from alerts.detectors.night_activity import night_of, night_start
+from alerts.restart import (
+    NIGHT_LOOKBACK,
+    WATCH_LOOKBACK,
+    FallEvidence,
+    NightEvidence,
+    fall_devices,
+    seed_states,
+    with_evidence,
+    with_night,
+)
+from alerts.shard import EVERYONE, Shard
+from alerts.store import open_alerts, recently_closed
 
 Conn = psycopg.AsyncConnection[TupleRow]
 
@@ -45,3 +64,61 @@ async def load_fall_evidence(conn: Conn, since: Mapping[str, datetime]) -> dict[
         )
     await conn.commit()
     return out
+
+
+# Each band's new steps since ``since`` (a report's steps against the band's previous
+# report, up to an hour before; not while off the wrist) and its last step counter.
+_TONIGHT = """
+WITH s AS (
+    SELECT resident_id, device_id, time, seq, worn IS NOT FALSE AS on_wrist, steps,
+           lag(steps) OVER (PARTITION BY device_id ORDER BY time, seq) AS prev
+    FROM telemetry
+    WHERE time >= %(since)s - interval '1 hour' AND resident_id = ANY(%(residents)s)
+      AND steps IS NOT NULL
+)
+SELECT resident_id, device_id,
+       coalesce(sum(CASE WHEN time < %(since)s OR NOT on_wrist OR prev IS NULL THEN 0
+                         WHEN steps >= prev THEN steps - prev ELSE steps END), 0),
+       (array_agg(steps ORDER BY time DESC, seq DESC))[1]
+FROM s
+GROUP BY resident_id, device_id
+"""
+
+
+async def load_night_evidence(
+    conn: Conn, profiles: Mapping[int, Profile], *, now: datetime
+) -> dict[int, NightEvidence]:
+    """Tonight so far for every resident whose night it is at ``now`` (none by day)."""
+    groups: dict[datetime, list[int]] = {}
+    nights = {}
+    for rid, profile in profiles.items():
+        night = night_of(now, profile)
+        if night is not None:
+            nights[rid] = night
+            groups.setdefault(night_start(night, profile), []).append(rid)
+    out: dict[int, NightEvidence] = {}
+    for since, residents in groups.items():
+        cur = await conn.execute(_TONIGHT, {"since": since, "residents": residents})
+        for rid, device_id, steps, last in await cur.fetchall():
+            r = int(rid)
+            got = out.get(r) or NightEvidence(nights[r], 0, {})
+            out[r] = NightEvidence(got.night, got.steps + int(steps),
+                                   {**got.counters, str(device_id): int(last)})  # fmt: skip
+    await conn.commit()
+    return out
+
+
+async def restore_states(
+    conn: Conn, profiles: Mapping[int, Profile], *, now: datetime, shard: Shard = EVERYONE
+) -> dict[int, ResidentState]:
+    """Detector states after a restart: the stored alerts, what bands reported since a
+    fall, and tonight's steps (see :mod:`alerts.restart`); of the ``shard``'s residents
+    only (``profiles`` are the shard's)."""
+    stored = await open_alerts(conn)
+    falls = await recently_closed(conn, types=("fall", "long_lie"), since=now - WATCH_LOOKBACK)
+    nights = await recently_closed(conn, types=("night_activity",), since=now - NIGHT_LOOKBACK)
+    stored = [a for a in stored if shard.owns(a.resident_id)]
+    closed = [a for a in falls + nights if shard.owns(a.resident_id)]
+    states = seed_states(stored, recently_closed=closed)
+    states = with_evidence(states, await load_fall_evidence(conn, fall_devices(states)))
+    return with_night(states, await load_night_evidence(conn, profiles, now=now))

@@ -15,23 +15,34 @@ off the wrist; :class:`FallEvidence`, read by :mod:`alerts.evidence`) is then
 folded in with :func:`with_evidence`, so a watch that ended while the engine
 was down stays ended and steps walked meanwhile count: the next tick decides
 as the running engine would have.
+
+Night activity: an open ``night_activity`` alert is kept (the detector never
+clears it; it updates it on a later restless night), and the night of any
+such alert, open or closed by an operator, is remembered so that night is not
+raised again. At night, tonight's count so far and each band's last step
+counter are read back (:class:`NightEvidence`, :func:`alerts.evidence.load_night_evidence`)
+and folded in with :func:`with_night`, so steps walked before and during the
+downtime count and the next report continues the count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, Final
 
 from alerts.detectors import AlertType, ClearReason, ResidentState, Severity
 from alerts.detectors.falls import FallEpisode, FallsState, FallStage
 from alerts.detectors.lifecycle import OpenAlert
+from alerts.detectors.night_activity import NightActivityState
 from alerts.detectors.sos import SosState
 from alerts.detectors.types import steps_delta
 from alerts.store import StoredAlert
 
 WATCH_LOOKBACK: Final = timedelta(hours=1)  # how old an unconfirmed fall's watch may be
+NIGHT_LOOKBACK: Final = timedelta(hours=12)  # closed night-activity alerts: longer than a night
+_FALL_TYPES: Final = (AlertType.FALL, AlertType.LONG_LIE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,12 +153,35 @@ def _seed_watch(
     return FallsState(episode, {AlertType.LONG_LIE: _opened(lie)} if lie is not None else {})
 
 
+def _night_of(alert: StoredAlert) -> date | None:
+    value = alert.detail.get("night_of")
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _seed_night(open_alert: StoredAlert | None, closed: list[StoredAlert]) -> NightActivityState:
+    nights = [n for a in closed if a.type == AlertType.NIGHT_ACTIVITY and (n := _night_of(a))]
+    opened: dict[AlertType, OpenAlert] = {}
+    if open_alert is not None:
+        night = _night_of(open_alert)
+        if night is not None:
+            nights.append(night)
+        opened[AlertType.NIGHT_ACTIVITY] = OpenAlert(
+            Severity(open_alert.severity), open_alert.device_id,
+            night.isoformat() if night else "", open_alert.opened_at,
+        )  # fmt: skip
+    return NightActivityState(raised_for=max(nights, default=None), open=opened)
+
+
 def seed_states(
     alerts: Iterable[StoredAlert], *, recently_closed: Iterable[StoredAlert] = ()
 ) -> dict[int, ResidentState]:
-    """Pure: detector states that know the stored open SOS and fall alerts, and the
-    unconfirmed falls still watched among ``recently_closed`` (fall and long-lie alerts
-    closed within ``WATCH_LOOKBACK``)."""
+    """Pure: detector states that know the stored open SOS, fall and night-activity
+    alerts, the unconfirmed falls still watched among ``recently_closed`` (fall and
+    long-lie alerts closed within ``WATCH_LOOKBACK``) and the nights already raised
+    (night-activity alerts closed within ``NIGHT_LOOKBACK``)."""
     by_resident: dict[int, dict[str, StoredAlert]] = {}
     for a in alerts:
         by_resident.setdefault(a.resident_id, {})[a.type] = a
@@ -157,8 +191,10 @@ def seed_states(
     states: dict[int, ResidentState] = {}
     for resident_id in by_resident.keys() | closed.keys():
         alerts_of = by_resident.get(resident_id, {})
-        closed_of = closed.get(resident_id, [])
-        state = ResidentState()
+        closed_all = closed.get(resident_id, [])
+        closed_of = [a for a in closed_all if a.type in _FALL_TYPES]
+        state = ResidentState(night=_seed_night(alerts_of.get(AlertType.NIGHT_ACTIVITY),
+                                                closed_all))  # fmt: skip
         if (sos := alerts_of.get(AlertType.SOS)) is not None:
             state = replace(state, sos=_seed_sos(sos))
         fall = alerts_of.get(AlertType.FALL)
@@ -171,7 +207,7 @@ def seed_states(
             watch = candidate and _seed_watch(candidate, long_lie, closed_of)
             if watch:
                 state = replace(state, falls=watch)
-        if resident_id in by_resident or state.falls.episode is not None:
+        if resident_id in by_resident or state.falls.episode is not None or state.night.raised_for:
             states[resident_id] = state
     return states
 
@@ -211,5 +247,34 @@ def with_evidence(
         new_ep = None if ep.stage is FallStage.UNCONFIRMED and not ep.long_lie and ended else ep
         out[resident_id] = replace(
             state, falls=FallsState(new_ep, state.falls.open), last_steps=last_steps
+        )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class NightEvidence:
+    """Tonight so far for one resident, read back at a restart: the night (named by its
+    morning), its steps as the detector counts them, each band's last step counter."""
+
+    night: date
+    steps: int
+    counters: Mapping[str, int]
+
+
+def with_night(
+    states: Mapping[int, ResidentState], evidence: Mapping[int, NightEvidence]
+) -> dict[int, ResidentState]:
+    """Pure: tonight's count and the bands' last counters folded into each resident's
+    state, so the next report adds its new steps to the steps counted before it."""
+    out = dict(states)
+    for resident_id, ev in evidence.items():
+        state = out.get(resident_id, ResidentState())
+        night = state.night
+        if night.night is not None and night.night > ev.night:
+            continue
+        out[resident_id] = replace(
+            state,
+            night=NightActivityState(ev.night, ev.steps, night.raised_for, night.open),
+            last_steps={**state.last_steps, **ev.counters},
         )
     return out

@@ -46,3 +46,6 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+EVERYONE: Final = Shard()

@@ -261,18 +261,25 @@ async def open_alerts(conn: Conn) -> list[StoredAlert]:
     return rows
 
 
-async def recently_closed_falls(conn: Conn, *, since: datetime) -> list[StoredAlert]:
-    """Fall and long-lie alerts closed at or after ``since``, oldest first (restart:
-    an unconfirmed fall's watch, :func:`alerts.restart.seed_states`)."""
+async def recently_closed(
+    conn: Conn, *, types: tuple[str, ...], since: datetime
+) -> list[StoredAlert]:
+    """Alerts of ``types`` closed at or after ``since``, oldest first (restart: an
+    unconfirmed fall's watch, the nights already raised; :func:`alerts.restart.seed_states`)."""
     async with conn.cursor(row_factory=class_row(StoredAlert)) as cur:
         await cur.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE type IN ('fall', 'long_lie')"
+            f"SELECT {_COLUMNS} FROM alerts WHERE type = ANY(%s)"
             " AND closed_at >= %s ORDER BY opened_at, id",
-            (since,),
+            (list(types), since),
         )
         rows = await cur.fetchall()
     await conn.commit()
     return rows
+
+
+async def recently_closed_falls(conn: Conn, *, since: datetime) -> list[StoredAlert]:
+    """Fall and long-lie alerts closed at or after ``since``, oldest first."""
+    return await recently_closed(conn, types=("fall", "long_lie"), since=since)
 
 
 async def _operator(conn: Conn, alert_id: int, action: Action, *, actor: str, at: datetime,

@@ -64,10 +64,11 @@ EPISODE_ALERTS: dict[str, tuple[str, ...]] = {
     "fall": ("fall", "long_lie"), "sos": ("sos",), "tachycardia": ("vital_hr_high",),
     "bradycardia": ("vital_hr_low",), "hypoxaemia": ("vital_spo2_low",),
     "hypertensive_crisis": ("vital_sbp_high",), "fever": ("vital_temp_high",),
-    "wandering": ("geofence_exit",), "inactivity": ("inactivity",),
+    "wandering": ("geofence_exit", "night_activity"), "inactivity": ("inactivity",),
     "device_offline": ("device_offline",), "low_battery": ("battery_low",),
-    "band_removed": ("band_not_worn",),
+    "band_removed": ("band_not_worn",), "restless_night": ("night_activity",),
 }  # fmt: skip
+WAKING_H = (7, 22)  # local waking hours of the profiles: a night is the rest
 GRACE = timedelta(minutes=15)  # an alert opened up to this long after the episode ended counts
 
 
@@ -287,8 +288,28 @@ class TypeScore:
     false: Counter[str] = field(default_factory=Counter)  # by likely cause
 
 
+def _local_h(t_ms: int) -> float:
+    return ((t_ms / 1000 + LOCAL.total_seconds()) % 86400) / 3600
+
+
 def _eligible(alert_type: str, e: Episode) -> bool:
-    return alert_type != "long_lie" or bool(e.params.get("long_lie"))
+    """long_lie only for falls with a long lie; night_activity for a wander only at night."""
+    if alert_type == "long_lie":
+        return bool(e.params.get("long_lie"))
+    if alert_type == "night_activity" and e.type == "wandering":
+        return not WAKING_H[0] <= _local_h(e.start_ms) < WAKING_H[1]
+    return True
+
+
+def _until(alert_type: str, e: Episode) -> datetime:
+    """The latest an alert may open and still detect ``e``: GRACE after its end; for
+    night_activity (a judgement of the whole night) also until that night's end."""
+    until = _utc(e.end_ms) + GRACE
+    if alert_type == "night_activity":
+        h = _local_h(e.start_ms)
+        to_morning = (WAKING_H[0] - h) % 24
+        until = max(until, _utc(e.start_ms) + timedelta(hours=to_morning))
+    return until
 
 
 def _cause(alert: dict[str, Any], around: list[tuple[Episode, int]]) -> str:
@@ -321,7 +342,7 @@ def score(run: Run) -> dict[str, TypeScore]:
         s, at, t = scores[a["type"]], a["opened_at"], a["type"]
         hits = [e for e, _ in by_resident[a["resident_id"]]
                 if t in EPISODE_ALERTS.get(e.type, ()) and _eligible(t, e)
-                and _utc(e.start_ms) <= at <= _utc(e.end_ms) + GRACE]  # fmt: skip
+                and _utc(e.start_ms) <= at <= _until(t, e)]  # fmt: skip
         fresh = [e for e in hits if (e.id, t) not in matched]
         if fresh:
             e = fresh[0]
@@ -439,7 +460,7 @@ def main() -> int:
                     help="all, normal_week, emergencies, or another scenario name")  # fmt: skip
     ap.add_argument("--emergency-hours", type=float, default=6.0)
     ap.add_argument("--throughput-readings", type=int, default=200_000)
-    ap.add_argument("--history-days", type=float, default=3.0,
+    ap.add_argument("--history-days", type=float, default=7.0,
                     help="days of telemetry before the start (personal baselines)")  # fmt: skip
     args = ap.parse_args()
     configure_logging("WARNING")

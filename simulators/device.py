@@ -278,7 +278,10 @@ class Band:
         yield from self._power(t, charging=charging, worn=worn, outdoors=activity in OUTDOORS,
                                drain_per_h=drain_per_h)  # fmt: skip
         if worn and not effects.still:
-            self._steps += _step_rate(p, activity, rng) * p.interval_s / 60
+            rate = effects.step_rate
+            self._steps += (rate if rate is not None else _step_rate(p, activity, rng)) * (
+                p.interval_s / 60
+            )
         self._tick_n += 1
         n = self._tick_n
         loc = None
@@ -449,6 +452,8 @@ def _effects(active: list[Episode]) -> tuple[Effects, Episode | None]:
             wander = e
         elif k == "inactivity":
             eff.activity, eff.still = Activity.REST, True
+        elif k == "restless_night":
+            eff.activity, eff.step_rate = Activity.REST, float(e.params["steps_per_min"])
         elif k == "fall":
             eff.activity, eff.still = Activity.LYING, True
     return eff, wander

@@ -95,6 +95,7 @@ class Effects:
     temp_add: float = 0.0
     activity: Activity | None = None
     still: bool = False  # no steps at all (inactivity, long lie)
+    step_rate: float | None = None  # steps/min instead of the activity's (restless night)
 
 
 @dataclass(slots=True)

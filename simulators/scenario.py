@@ -33,6 +33,7 @@ from simulators.profiles import DAY_MS, LOCAL_OFFSET_MS, Profile
 EPISODE_TYPES = frozenset({
     "fall", "sos", "tachycardia", "bradycardia", "hypoxaemia", "fever", "hypertensive_crisis",
     "wandering", "inactivity", "device_offline", "low_battery", "band_removed", "adl",
+    "restless_night",
 })  # fmt: skip
 # Default (min, max) duration in seconds and the local hours an episode may start in.
 _DURATION_S: dict[str, tuple[float, float]] = {
@@ -41,9 +42,11 @@ _DURATION_S: dict[str, tuple[float, float]] = {
     "hypertensive_crisis": (1200, 3600), "wandering": (1800, 5400),
     "inactivity": (3 * 3600, 6 * 3600), "device_offline": (1800, 4 * 3600),
     "low_battery": (1800, 3 * 3600), "band_removed": (1800, 4 * 3600), "adl": (0, 0),
+    "restless_night": (3600, 3 * 3600),
 }  # fmt: skip
 _LOCAL_HOURS: dict[str, tuple[float, float]] = {
     "wandering": (0.5, 4.5), "inactivity": (9.0, 14.0), "adl": (7.0, 21.0),
+    "restless_night": (0.5, 3.5),
 }  # fmt: skip
 
 
@@ -208,6 +211,8 @@ def _params(kind: str, given: Mapping[str, Any], rng: random.Random) -> dict[str
         p.setdefault("bearing_deg", rng.randint(0, 359))
     elif kind == "low_battery":
         p.setdefault("battery_pct", rng.randint(5, 14))
+    elif kind == "restless_night":  # up and about at home: pacing, pottering, back and forth
+        p.setdefault("steps_per_min", rng.randint(8, 25))
     return p
 
 

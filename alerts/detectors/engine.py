@@ -6,7 +6,8 @@ time-driven rules (offline, inactivity, band not worn, fall confirmation and
 long lie, night-time re-grading of a geofence exit), and :class:`AlertClosed`
 when an operator closes an alert in the lifecycle layer.
 
-Closing: an SOS or fall episode ends (the next press or fall raises afresh).
+Closing: an SOS or fall episode ends (the next press or fall raises afresh); a
+night-activity alert is forgotten (its night is not raised again, the next is).
 A condition alert (vitals, baseline, inactivity, geofence, device health)
 closed while its condition still holds is *muted*: it stays open inside the
 detector, its updates are dropped, and when the condition clears it unmutes
@@ -18,7 +19,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from alerts.detectors import baseline, device_health, falls, geofence, inactivity, sos, vitals
+from alerts.detectors import (
+    baseline,
+    device_health,
+    falls,
+    geofence,
+    inactivity,
+    night_activity,
+    sos,
+    vitals,
+)
 from alerts.detectors.lifecycle import OpenAlert, forget
 from alerts.detectors.types import (
     AlertCleared,
@@ -60,13 +70,16 @@ class ResidentState:
     )
     last_steps: dict[str, int] = field(default_factory=dict)
     muted: frozenset[AlertType] = frozenset()
+    night: night_activity.NightActivityState = field(
+        default_factory=night_activity.NightActivityState
+    )
 
     def open_alerts(self) -> dict[AlertType, OpenAlert]:
         """Every alert the detectors hold open, at most one per type."""
         out: dict[AlertType, OpenAlert] = {}
         for part in (
             self.sos, self.falls, self.vitals, self.baseline,
-            self.inactivity, self.geofence, self.devices,
+            self.inactivity, self.geofence, self.devices, self.night,
         ):  # fmt: skip
             out.update(part.open)
         return out
@@ -105,7 +118,13 @@ def _telemetry(
     if t.loc is not None:
         geo, evs = geofence.step(geo, profile, t.loc, t.device_id, now)
         events += evs
-    new = ResidentState(s.sos, fal, vit, base, ina, geo, devices, last_steps, s.muted)
+    restless = s.night
+    if t.steps is not None:
+        restless, evs = night_activity.step(restless, profile, delta=delta, worn=t.worn,
+                                            observed_at=msg.observed_at,
+                                            device_id=t.device_id, now=now)  # fmt: skip
+        events += evs
+    new = ResidentState(s.sos, fal, vit, base, ina, geo, devices, last_steps, s.muted, restless)
     return new, events
 
 
@@ -171,6 +190,8 @@ def _close(s: ResidentState, alert_type: AlertType) -> ResidentState:
     if alert_type in (AlertType.FALL, AlertType.LONG_LIE):
         opened = forget(forget(s.falls.open, AlertType.FALL), AlertType.LONG_LIE)
         return replace(s, falls=falls.FallsState(None, opened))
+    if alert_type is AlertType.NIGHT_ACTIVITY:
+        return replace(s, night=night_activity.closed(s.night))
     if alert_type in s.open_alerts():
         return replace(s, muted=s.muted | {alert_type})
     return s

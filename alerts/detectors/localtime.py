@@ -24,6 +24,11 @@ def local_time(now: datetime, tz: str) -> time:
     return (now + _offset(tz, int(now.timestamp()) // OFFSET_SLOT_S)).time()
 
 
+def local_date(now: datetime, tz: str) -> date:
+    """The calendar day of the aware ``now`` in ``tz``."""
+    return (now + _offset(tz, int(now.timestamp()) // OFFSET_SLOT_S)).date()
+
+
 def in_window(now: datetime, start: time, end: time, tz: str) -> bool:
     """Is ``now`` inside the local daily window [start, end)? Windows may cross midnight."""
     local = local_time(now, tz)

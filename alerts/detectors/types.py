@@ -61,6 +61,7 @@ class AlertType(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     BATTERY_LOW = "battery_low"
     BAND_NOT_WORN = "band_not_worn"
+    NIGHT_ACTIVITY = "night_activity"
 
 
 class ClearReason(StrEnum):
@@ -244,6 +245,21 @@ class Baseline:
 
 
 @dataclass(frozen=True, slots=True)
+class NightActivityBaseline:
+    """A resident's usual night (steps walked 22:00-07:00 local) and how many steps a
+    night may hold before it is raised (night_activity.py, learned from the daily
+    summaries)."""
+
+    threshold: int
+    median: float
+    nights: int  # known nights it was learned from
+
+    def __post_init__(self) -> None:
+        if self.threshold < 1 or self.median < 0 or self.nights < 1:
+            raise ValueError("a night-activity baseline needs threshold >= 1, median >= 0, nights")
+
+
+@dataclass(frozen=True, slots=True)
 class SafeZone:
     lat: float
     lon: float
@@ -307,6 +323,7 @@ class Profile:
     inactivity_routine: timedelta | None = None  # learned from the resident's days, inactivity.py
     day_outside_allowed: timedelta = timedelta(hours=3)  # dementia: a daytime outing, geofence.py
     day_range_m: float = 3000.0  # dementia: farther than this by day, geofence.py
+    night_activity: NightActivityBaseline | None = None  # the usual night, night_activity.py
     falls: FallRules = FallRules()
     devices: DeviceRules = DeviceRules()
 

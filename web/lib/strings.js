@@ -50,6 +50,7 @@ export const zh = {
   "alert.type.device_offline": "手环离线",
   "alert.type.battery_low": "电量低",
   "alert.type.band_not_worn": "未佩戴手环",
+  "alert.type.night_activity": "夜间活动增多",
 
   "alert.state.open": "待处理",
   "alert.state.acknowledged": "已确认",
@@ -317,6 +318,7 @@ export const en = {
   "alert.type.device_offline": "Band offline",
   "alert.type.battery_low": "Battery low",
   "alert.type.band_not_worn": "Band not worn",
+  "alert.type.night_activity": "Restless night",
 
   "alert.state.open": "Open",
   "alert.state.acknowledged": "Acknowledged",
