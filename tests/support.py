@@ -7,6 +7,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -16,6 +17,17 @@ from paho.mqtt.enums import CallbackAPIVersion
 from eldercare.registry import NewResident, add_residents, provision_wristbands
 from eldercare.settings import Settings
 from ingest.service import IngestService
+
+
+class Clock:
+    """An injected clock for the alert engine: the test moves ``at``."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
 
 NOW_MS = lambda: int(time.time() * 1000)  # noqa: E731
 

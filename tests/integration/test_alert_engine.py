@@ -29,6 +29,7 @@ from ingest.rows import Accepted
 from tests.conftest import Broker
 from tests.support import (
     NOW_MS,
+    Clock,
     eventually,
     ingest_settings,
     publish_all,
@@ -372,14 +373,6 @@ async def test_a_standalone_engine_reads_the_ingested_topic(
             ]
 
         await eventually(raised)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 async def test_ticks_confirm_a_fall_then_raise_a_long_lie_and_escalate(

@@ -12,17 +12,9 @@ from alerts.shard import Shard
 from eldercare.protocol import DeviceEvent, EventType
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
-from tests.support import ingest_settings, register_bands, rows
+from tests.support import Clock, ingest_settings, register_bands, rows
 
 MODEL = load_model()
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 async def test_two_shards_split_the_residents_and_each_alert_is_raised_once(

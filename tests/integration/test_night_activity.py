@@ -20,7 +20,7 @@ from eldercare.protocol import Telemetry
 from eldercare.storage import ensure_partitions
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
-from tests.support import ingest_settings, register_bands
+from tests.support import Clock, ingest_settings, register_bands
 
 TZ = "Asia/Shanghai"
 ZONE = ZoneInfo(TZ)
@@ -112,14 +112,6 @@ async def test_night_parts_count_steps_as_the_pure_rule_does(db_url: str) -> Non
 # the night of 2 March; 02:00 local is a restart in the middle of it
 TONIGHT = date(2025, 3, 2)
 T2 = datetime(2025, 3, 2, 2, 0, tzinfo=ZONE).astimezone(UTC)
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at
 
 
 async def usual_quiet_nights(db_url: str, resident: int) -> None:
