@@ -232,7 +232,17 @@ def evaluate(
 def step(
     state: DeviceHealthState, profile: Profile, message: Message, now: datetime
 ) -> tuple[DeviceHealthState, list[AlertEvent]]:
-    track = observe(state.devices.get(message.device_id), message, profile, now)
+    known = state.devices.get(message.device_id)
+    track = observe(known, message, profile, now)
+    if (
+        isinstance(message, Telemetry)
+        and not state.open
+        and len(state.devices) == (known is not None)  # this is the resident's only band
+        and track.not_worn_since is None
+        and not (track.battery_low and not track.charging)
+    ):  # the common case: the one band just reported, worn and charged, nothing open;
+        # evaluate() would want nothing (a band seen now is not offline)
+        return DeviceHealthState({message.device_id: track}, state.open), []
     state = DeviceHealthState({**state.devices, message.device_id: track}, state.open)
     return evaluate(state, profile, now)
 

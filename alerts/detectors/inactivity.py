@@ -64,19 +64,13 @@ def _evaluate(
         still = time_in_window(last, now, profile.waking_start, profile.waking_end, profile.tz)
         waking = in_window(now, profile.waking_start, profile.waking_end, profile.tz)
         already = AlertType.INACTIVITY in state.open
-        threshold = profile.inactivity_threshold
+        threshold, source = profile.inactivity_threshold_from
         if still >= threshold and (already or (waking and usable)):
             detail = {
                 "last_movement_at": iso(last),
                 "still_waking_s": still.total_seconds(),
                 "threshold_s": threshold.total_seconds(),
-                "threshold_from": (
-                    "clinician"
-                    if profile.inactivity_after is not None
-                    else "routine"
-                    if profile.inactivity_routine is not None
-                    else "default"
-                ),
+                "threshold_from": source,
             }
             want = Want(Severity.HIGH, None, detail)
     opened, events = reconcile(
@@ -99,4 +93,9 @@ def step(
     """
     if moved or state.last_movement_at is None:
         state = InactivityState(now, state.open)
+    last = state.last_movement_at
+    if not state.open and (last is None or now - last < profile.inactivity_threshold):
+        # the common case: nothing open, and not even the whole time since the last
+        # movement is as long as the threshold, so its waking-hours part is not either
+        return state, []
     return _evaluate(state, profile, now, usable=usable)

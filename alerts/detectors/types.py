@@ -343,7 +343,16 @@ class Profile:
     def inactivity_threshold(self) -> timedelta:
         """Still this long in waking hours raises inactivity: the clinician's setting,
         else what the resident's routine allows, else 3 h."""
-        return self.inactivity_after or self.inactivity_routine or DEFAULT_INACTIVITY_AFTER
+        return self.inactivity_threshold_from[0]
+
+    @property
+    def inactivity_threshold_from(self) -> tuple[timedelta, str]:
+        """The inactivity threshold and where it comes from: clinician, routine, default."""
+        if self.inactivity_after:
+            return self.inactivity_after, "clinician"
+        if self.inactivity_routine:
+            return self.inactivity_routine, "routine"
+        return DEFAULT_INACTIVITY_AFTER, "default"
 
     @property
     def dementia(self) -> bool:
