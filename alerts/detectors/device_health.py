@@ -250,5 +250,6 @@ def step(
 def band_usable(state: DeviceHealthState, profile: Profile, now: datetime) -> bool:
     """Some band is online and on the wrist, so silence from it means stillness."""
     return any(
-        not is_offline(t, profile, now) and t.not_worn_since is None for t in state.devices.values()
-    )
+        t.not_worn_since is None and (t.last_seen >= now or not is_offline(t, profile, now))
+        for t in state.devices.values()
+    )  # a band seen at ``now`` is not offline: the common case skips the interval rules

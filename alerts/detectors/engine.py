@@ -119,7 +119,7 @@ def _telemetry(
         geo, evs = geofence.step(geo, profile, t.loc, t.device_id, now)
         events += evs
     restless = s.night
-    if t.steps is not None:
+    if t.steps is not None and msg.night:  # by day night_activity.step does nothing
         restless, evs = night_activity.step(restless, profile, delta=delta, worn=t.worn,
                                             observed_at=msg.observed_at,
                                             device_id=t.device_id, now=now)  # fmt: skip

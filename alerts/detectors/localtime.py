@@ -19,22 +19,32 @@ def _offset(tz: str, slot: int) -> timedelta:
     return offset if offset is not None else timedelta(0)
 
 
+def local_datetime(now: datetime, tz: str) -> datetime:
+    """The wall-clock date and time of the aware ``now`` in ``tz`` (its tzinfo stays UTC:
+    read only ``.date()`` and ``.time()``)."""
+    return now + _offset(tz, int(now.timestamp()) // OFFSET_SLOT_S)
+
+
 def local_time(now: datetime, tz: str) -> time:
     """The wall-clock time of the aware ``now`` in ``tz``."""
-    return (now + _offset(tz, int(now.timestamp()) // OFFSET_SLOT_S)).time()
+    return local_datetime(now, tz).time()
 
 
 def local_date(now: datetime, tz: str) -> date:
     """The calendar day of the aware ``now`` in ``tz``."""
-    return (now + _offset(tz, int(now.timestamp()) // OFFSET_SLOT_S)).date()
+    return local_datetime(now, tz).date()
+
+
+def time_in_daily_window(local: time, start: time, end: time) -> bool:
+    """Is the wall-clock ``local`` inside [start, end)? Windows may cross midnight."""
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
 
 
 def in_window(now: datetime, start: time, end: time, tz: str) -> bool:
     """Is ``now`` inside the local daily window [start, end)? Windows may cross midnight."""
-    local = local_time(now, tz)
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end
+    return time_in_daily_window(local_time(now, tz), start, end)
 
 
 def _window_on(day: date, start: time, end: time, zone: ZoneInfo) -> tuple[datetime, datetime]:

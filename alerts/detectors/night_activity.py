@@ -42,7 +42,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, forget, reconcile
-from alerts.detectors.localtime import in_window, local_date, local_time
+from alerts.detectors.localtime import local_datetime, time_in_daily_window
 from alerts.detectors.types import (
     AlertEvent,
     AlertType,
@@ -118,10 +118,11 @@ def learn_night_threshold(
 
 def night_of(at: datetime, profile: Profile) -> date | None:
     """The night ``at`` falls in (named by the morning it ends), or None in waking hours."""
-    if in_window(at, profile.waking_start, profile.waking_end, profile.tz):
+    local = local_datetime(at, profile.tz)
+    if time_in_daily_window(local.time(), profile.waking_start, profile.waking_end):
         return None
-    day = local_date(at, profile.tz)
-    return day + timedelta(days=1) if local_time(at, profile.tz) >= profile.waking_end else day
+    day = local.date()
+    return day + timedelta(days=1) if local.time() >= profile.waking_end else day
 
 
 def night_start(night: date, profile: Profile) -> datetime:
