@@ -375,6 +375,30 @@ async def test_a_standalone_engine_reads_the_ingested_topic(
         await eventually(raised)
 
 
+async def test_two_standalone_shards_each_raise_their_own_residents_alerts(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    devs = [f"{topic_prefix}-ss{i}" for i in range(6)]
+    residents = await register_bands(db_url, devs)
+    settings = ingest_settings(db_url, broker.url, ingest_publish_internal=True)
+    shard = [settings.model_copy(update={"alert_shard": f"{k}/2"}) for k in range(2)]
+    async with (
+        running_engine(shard[0], consume=True) as first,
+        running_engine(shard[1], consume=True) as second,
+        running_ingest(settings),
+    ):
+        publish_all(broker.url, [event(d, 1, EventType.SOS, NOW_MS()) for d in devs])
+
+        async def raised() -> bool:
+            got = await rows(db_url, "SELECT resident_id, count(*) FROM alerts WHERE type ="
+                             " 'sos' AND resident_id = ANY(%s) GROUP BY 1", residents)  # fmt: skip
+            return sorted(got) == [(r, 1) for r in sorted(residents)]
+
+        await eventually(raised)
+        assert set(first.states) == {r for r in residents if r % 2 == 0}
+        assert set(second.states) == {r for r in residents if r % 2 == 1}
+
+
 async def test_ticks_confirm_a_fall_then_raise_a_long_lie_and_escalate(
     db_url: str, topic_prefix: str
 ) -> None:
