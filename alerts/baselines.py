@@ -54,7 +54,7 @@ SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 
 MIN_SAMPLES: Final = 50
 LOW_Q: Final = 0.01  # Baseline.low: the value the resident reaches in 1 % of readings
 HIGH_Q: Final = 0.99  # Baseline.high: exceeded by 1 % of the resident's readings
-WAKING_HOURS: Final = (7, 22)  # local [start, end): Profile's default waking window
+WAKING_HOURS: Final = (WAKING[0].hour, WAKING[1].hour)  # local [start, end): the fixed split
 
 _QUERY = f"""
 SELECT t.resident_id,

@@ -44,12 +44,12 @@ from psycopg.rows import TupleRow
 
 from alerts.detectors.localtime import time_in_window
 from alerts.detectors.night_activity import COVER_MAX_GAP
-from alerts.detectors.types import DEFAULT_TZ
+from alerts.detectors.types import DEFAULT_TZ, SUMMARY_WAKING
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
 
-WAKING: Final = (time(7, 0), time(22, 0))  # the Profile's default waking window, local
+WAKING: Final = SUMMARY_WAKING  # the fixed split of the day, local (not the personal window)
 _LOCK_BASE: Final = 0x0E1DE2CA20_0000  # + the day's ordinal: one summariser per day
 
 # The scoreable vital-sign readings of [start, end), one row per (reading, parameter):
