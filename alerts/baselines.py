@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -40,6 +40,7 @@ from psycopg.rows import TupleRow
 from alerts.daily_summary import VITAL_READINGS, WAKING, daily_longest_still, summarise_days
 from alerts.detectors.baseline import MAD_TO_SD
 from alerts.detectors.inactivity import learn_threshold
+from alerts.detectors.localtime import local_time
 from alerts.detectors.news2 import VitalParam
 from alerts.detectors.night_activity import (
     WINDOW_NIGHTS,
@@ -48,6 +49,7 @@ from alerts.detectors.night_activity import (
     night_totals,
 )
 from alerts.detectors.types import DEFAULT_TZ, Baseline, NightActivityBaseline, Profile
+from alerts.detectors.waking import learn_waking_window
 
 SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 5.0,
                       VitalParam.TEMP: 0.2}  # fmt: skip
@@ -73,7 +75,7 @@ GROUP BY 1, 2, 3, 4
 """
 
 _ACTIVITY = """
-SELECT resident_id, day, first_move_at, last_move_at, longest_still_s
+SELECT resident_id, day, first_move_at, last_move_at, longest_still_s, wake_at, bed_at
 FROM resident_daily_activity
 WHERE day >= %(since)s AND day < %(until)s
 """
@@ -95,10 +97,14 @@ class ResidentBaselines:
     night: Mapping[VitalParam, Baseline] = field(default_factory=dict)
     inactivity_routine: timedelta | None = None
     night_activity: NightActivityBaseline | None = None
+    waking: tuple[time, time] | None = None  # learned waking hours, detectors/waking.py
 
     def apply(self, profile: Profile) -> Profile:
+        start, end = self.waking or (profile.waking_start, profile.waking_end)
         return replace(
             profile,
+            waking_start=start,
+            waking_end=end,
             baselines=self.day,
             night_baselines=self.night,
             inactivity_routine=self.inactivity_routine,
@@ -206,12 +212,21 @@ async def load_baselines(
     out = baselines_from_counts(_rows(await cur.fetchall()), min_samples=min_samples)
     cur = await conn.execute(_ACTIVITY, window)
     moves: dict[int, dict[date, tuple[datetime, datetime, float]]] = {}
-    for rid, day, first, last, within in await cur.fetchall():
+    wakes: dict[int, tuple[list[time], list[time]]] = {}
+    for rid, day, first, last, within, wake_at, bed_at in await cur.fetchall():
         moves.setdefault(int(rid), {})[day] = (first, last, float(within))
+        known = wakes.setdefault(int(rid), ([], []))
+        if wake_at is not None:
+            known[0].append(local_time(wake_at, tz))
+        if bed_at is not None:
+            known[1].append(local_time(bed_at, tz))
     for rid, per_day in moves.items():
-        routine = learn_threshold(daily_longest_still(per_day, tz=tz))
-        if routine is not None:
-            out[rid] = replace(out.get(rid, ResidentBaselines()), inactivity_routine=routine)
+        # the window first: the routine counts the nights' stretches in it
+        waking = learn_waking_window(*wakes[rid])
+        routine = learn_threshold(daily_longest_still(per_day, tz=tz, window=waking or WAKING))
+        if routine is not None or waking is not None:
+            out[rid] = replace(out.get(rid, ResidentBaselines()), inactivity_routine=routine,
+                               waking=waking)  # fmt: skip
     usual = await load_night_baselines(conn, today=today)
     for rid, night in usual.items():
         out[rid] = replace(out.get(rid, ResidentBaselines()), night_activity=night)
