@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 import psycopg
 
 from alerts.baselines import load_baselines
-from alerts.daily_summary import daily_longest_still, local_day_bounds
+from alerts.daily_summary import daily_longest_still, local_day_bounds, summarise_days
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.localtime import local_time
 from alerts.detectors.types import Profile
 from alerts.detectors.waking import learn_waking_window, wake_and_bed
+from eldercare.db import StoragePath
+from eldercare.migrate import migrations_for
 from eldercare.storage import ensure_partitions
 
 TZ = "Asia/Shanghai"
@@ -36,7 +38,8 @@ def rows() -> list[Row]:
         at = datetime.combine(FIRST, time(0), ZONE).astimezone(UTC)
         steps, seq = 0, 0
         day: date | None = None
-        wake, bed, trips = wake_h, bed_h, ()
+        wake, bed = wake_h, bed_h
+        trips: tuple[float, ...] = ()
         while at < NOW:
             local = at.astimezone(ZONE)
             if local.date() != day:
@@ -118,3 +121,30 @@ async def test_wake_and_bed_in_sql_equal_the_pure_rule(db_url: str) -> None:
     assert late.waking_end >= time(22, 45)
     assert early.waking_start <= time(6, 15)
     assert time(19, 45) <= early.waking_end <= time(20, 30)
+
+
+async def test_migration_011_has_days_summarised_before_it_summarised_again(db_url: str) -> None:
+    data = await seed(db_url)
+    sql = next(m.sql for m in migrations_for(StoragePath.PLAIN) if m.version == 11)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await summarise_days(conn, now=NOW, tz=TZ)
+        # a day summarised before migration 011: no wake-up or bedtime
+        await conn.execute(
+            "UPDATE resident_daily_activity SET wake_at = NULL, bed_at = NULL WHERE day = %s",
+            (date(2025, 3, 5),),
+        )
+        await conn.execute(sql)
+        await conn.execute(sql)  # idempotent: the summarised days stay
+        cur = await conn.execute("SELECT day FROM daily_summary_days ORDER BY day")
+        left = [r[0] for r in await cur.fetchall()]
+        again = await summarise_days(conn, now=NOW, tz=TZ)
+        cur = await conn.execute(
+            "SELECT resident_id, wake_at, bed_at FROM resident_daily_activity WHERE day = %s",
+            (date(2025, 3, 5),),
+        )
+        redone = await cur.fetchall()
+    assert date(2025, 3, 5) not in left
+    assert len(left) == 6
+    assert again == [date(2025, 3, 5)]
+    for rid, wake_at, bed_at in redone:
+        assert (wake_at, bed_at) == wake_and_bed(moves_of(data, rid, date(2025, 3, 5)), tz=TZ)
