@@ -18,7 +18,11 @@ stretch, from which :func:`~alerts.detectors.inactivity.learn_threshold` sets
 what the resident's routine allows (``Profile.inactivity_routine``), and the
 night parts' steps give the usual night and its threshold
 (:func:`~alerts.detectors.night_activity.learn_night_threshold`,
-``Profile.night_activity``) from the last 7 nights.
+``Profile.night_activity``) from the last 7 nights. Each day's wake-up and
+bedtime give the resident's own waking hours
+(:func:`~alerts.detectors.waking.learn_waking_window`, ``Profile.waking_start``
+/ ``waking_end``), learned first: the routine's overnight stretch counts only
+its part in that window. The vital-sign histograms keep the fixed 07-22 split.
 
 :func:`scan_baselines` is the previous way, one pass over the raw telemetry of
 the window; the summary gives the same baselines for the same days (tested),
