@@ -18,7 +18,11 @@ stretch, from which :func:`~alerts.detectors.inactivity.learn_threshold` sets
 what the resident's routine allows (``Profile.inactivity_routine``), and the
 night parts' steps give the usual night and its threshold
 (:func:`~alerts.detectors.night_activity.learn_night_threshold`,
-``Profile.night_activity``) from the last 7 nights.
+``Profile.night_activity``) from the last 7 nights. Each day's wake-up and
+bedtime give the resident's own waking hours
+(:func:`~alerts.detectors.waking.learn_waking_window`, ``Profile.waking_start``
+/ ``waking_end``), learned first: the routine's overnight stretch counts only
+its part in that window. The vital-sign histograms keep the fixed 07-22 split.
 
 :func:`scan_baselines` is the previous way, one pass over the raw telemetry of
 the window; the summary gives the same baselines for the same days (tested),
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -40,6 +44,7 @@ from psycopg.rows import TupleRow
 from alerts.daily_summary import VITAL_READINGS, WAKING, daily_longest_still, summarise_days
 from alerts.detectors.baseline import MAD_TO_SD
 from alerts.detectors.inactivity import learn_threshold
+from alerts.detectors.localtime import local_time
 from alerts.detectors.news2 import VitalParam
 from alerts.detectors.night_activity import (
     WINDOW_NIGHTS,
@@ -48,13 +53,14 @@ from alerts.detectors.night_activity import (
     night_totals,
 )
 from alerts.detectors.types import DEFAULT_TZ, Baseline, NightActivityBaseline, Profile
+from alerts.detectors.waking import learn_waking_window
 
 SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 5.0,
                       VitalParam.TEMP: 0.2}  # fmt: skip
 MIN_SAMPLES: Final = 50
 LOW_Q: Final = 0.01  # Baseline.low: the value the resident reaches in 1 % of readings
 HIGH_Q: Final = 0.99  # Baseline.high: exceeded by 1 % of the resident's readings
-WAKING_HOURS: Final = (7, 22)  # local [start, end): Profile's default waking window
+WAKING_HOURS: Final = (WAKING[0].hour, WAKING[1].hour)  # local [start, end): the fixed split
 
 _QUERY = f"""
 SELECT t.resident_id,
@@ -73,7 +79,7 @@ GROUP BY 1, 2, 3, 4
 """
 
 _ACTIVITY = """
-SELECT resident_id, day, first_move_at, last_move_at, longest_still_s
+SELECT resident_id, day, first_move_at, last_move_at, longest_still_s, wake_at, bed_at
 FROM resident_daily_activity
 WHERE day >= %(since)s AND day < %(until)s
 """
@@ -95,10 +101,14 @@ class ResidentBaselines:
     night: Mapping[VitalParam, Baseline] = field(default_factory=dict)
     inactivity_routine: timedelta | None = None
     night_activity: NightActivityBaseline | None = None
+    waking: tuple[time, time] | None = None  # learned waking hours, detectors/waking.py
 
     def apply(self, profile: Profile) -> Profile:
+        start, end = self.waking or (profile.waking_start, profile.waking_end)
         return replace(
             profile,
+            waking_start=start,
+            waking_end=end,
             baselines=self.day,
             night_baselines=self.night,
             inactivity_routine=self.inactivity_routine,
@@ -206,12 +216,21 @@ async def load_baselines(
     out = baselines_from_counts(_rows(await cur.fetchall()), min_samples=min_samples)
     cur = await conn.execute(_ACTIVITY, window)
     moves: dict[int, dict[date, tuple[datetime, datetime, float]]] = {}
-    for rid, day, first, last, within in await cur.fetchall():
+    wakes: dict[int, tuple[list[time], list[time]]] = {}
+    for rid, day, first, last, within, wake_at, bed_at in await cur.fetchall():
         moves.setdefault(int(rid), {})[day] = (first, last, float(within))
+        known = wakes.setdefault(int(rid), ([], []))
+        if wake_at is not None:
+            known[0].append(local_time(wake_at, tz))
+        if bed_at is not None:
+            known[1].append(local_time(bed_at, tz))
     for rid, per_day in moves.items():
-        routine = learn_threshold(daily_longest_still(per_day, tz=tz))
-        if routine is not None:
-            out[rid] = replace(out.get(rid, ResidentBaselines()), inactivity_routine=routine)
+        # the window first: the routine counts the nights' stretches in it
+        waking = learn_waking_window(*wakes[rid])
+        routine = learn_threshold(daily_longest_still(per_day, tz=tz, window=waking or WAKING))
+        if routine is not None or waking is not None:
+            out[rid] = replace(out.get(rid, ResidentBaselines()), inactivity_routine=routine,
+                               waking=waking)  # fmt: skip
     usual = await load_night_baselines(conn, today=today)
     for rid, night in usual.items():
         out[rid] = replace(out.get(rid, ResidentBaselines()), night_activity=night)

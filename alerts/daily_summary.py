@@ -44,12 +44,13 @@ from psycopg.rows import TupleRow
 
 from alerts.detectors.localtime import time_in_window
 from alerts.detectors.night_activity import COVER_MAX_GAP
-from alerts.detectors.types import DEFAULT_TZ
+from alerts.detectors.types import DEFAULT_TZ, SUMMARY_WAKING
+from alerts.detectors.waking import DAY_FROM, SUSTAINED_MOVES, SUSTAINED_WITHIN
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
 
-WAKING: Final = (time(7, 0), time(22, 0))  # the Profile's default waking window, local
+WAKING: Final = SUMMARY_WAKING  # the fixed split of the day, local (not the personal window)
 _LOCK_BASE: Final = 0x0E1DE2CA20_0000  # + the day's ordinal: one summariser per day
 
 # The scoreable vital-sign readings of [start, end), one row per (reading, parameter):
@@ -75,7 +76,7 @@ GROUP BY 1, 3, 4, 5
 # alerts.detectors.types.steps_delta counts it; per band, within the day.
 _ACTIVITY = """
 INSERT INTO resident_daily_activity
-    (resident_id, day, first_move_at, last_move_at, longest_still_s)
+    (resident_id, day, first_move_at, last_move_at, longest_still_s, wake_at, bed_at)
 WITH s AS (
     SELECT resident_id, time, steps,
            lag(steps) OVER (PARTITION BY device_id ORDER BY time, seq) AS prev
@@ -84,13 +85,18 @@ WITH s AS (
       AND resident_id IS NOT NULL AND steps IS NOT NULL
 ), m AS (
     SELECT resident_id, time,
-           lag(time) OVER (PARTITION BY resident_id ORDER BY time) AS prev_time
+           lag(time) OVER w AS prev_time,
+           count(*) OVER (w RANGE BETWEEN CURRENT ROW AND %(sustained)s FOLLOWING) AS after,
+           count(*) OVER (w RANGE BETWEEN %(sustained)s PRECEDING AND CURRENT ROW) AS before
     FROM s
     WHERE prev IS NOT NULL AND (steps > prev OR (steps < prev AND steps > 0))
+    WINDOW w AS (PARTITION BY resident_id ORDER BY time)
 )
 SELECT resident_id, %(day)s::date, min(time), max(time),
        coalesce(max(greatest(0, extract(epoch FROM
-           least(time, %(sleep)s) - greatest(prev_time, %(wake)s)))), 0)
+           least(time, %(sleep)s) - greatest(prev_time, %(wake)s)))), 0),
+       min(time) FILTER (WHERE time >= %(day_from)s AND after >= %(moves)s),
+       max(time) FILTER (WHERE time >= %(day_from)s AND before >= %(moves)s)
 FROM m
 GROUP BY resident_id
 """
@@ -163,7 +169,8 @@ async def summarise_day(conn: psycopg.AsyncConnection[TupleRow], day: date, *, t
     wake = datetime.combine(day, WAKING[0], zone).astimezone(UTC)
     sleep = datetime.combine(day, WAKING[1], zone).astimezone(UTC)
     params = {"day": day, "start": start, "end": end, "wake": wake, "sleep": sleep,
-              "gap": COVER_MAX_GAP}  # fmt: skip
+              "gap": COVER_MAX_GAP, "sustained": SUSTAINED_WITHIN, "moves": SUSTAINED_MOVES,
+              "day_from": datetime.combine(day, DAY_FROM, zone).astimezone(UTC)}  # fmt: skip
     async with conn.transaction():
         cur = await conn.execute(
             "SELECT pg_try_advisory_xact_lock(%s)", (_LOCK_BASE + day.toordinal(),)
@@ -220,14 +227,21 @@ async def summarise_days(
 
 
 def daily_longest_still(
-    days: Mapping[date, tuple[datetime, datetime, float]], *, tz: str
+    days: Mapping[date, tuple[datetime, datetime, float]],
+    *,
+    tz: str,
+    window: tuple[time, time] = WAKING,
 ) -> list[timedelta]:
     """Pure: each day's longest waking-hours still stretch, the night before included.
 
     ``days``: local day -> (first movement, last movement, longest stretch within
     the day in seconds). The stretch from the previous day's last movement to
-    this day's first counts its waking-hours part, as the inactivity rule does;
-    without the previous day it is not known and left out.
+    this day's first counts its part in ``window`` (the resident's own waking hours),
+    as the inactivity rule does; without the previous day it is not known and left out.
+    The within-day stretch was clipped at the fixed 07-22 split when the day was
+    summarised (SQL, one pass for all residents): a stretch inside the day but outside
+    a narrower personal window still counts (only ever a longer allowance, bounded by
+    the 6 h ceiling of learn_threshold).
     """
     out: list[timedelta] = []
     for day in sorted(days):
@@ -235,6 +249,6 @@ def daily_longest_still(
         longest = timedelta(seconds=within)
         before = days.get(day - timedelta(days=1))
         if before is not None:
-            longest = max(longest, time_in_window(before[1], first, *WAKING, tz))
+            longest = max(longest, time_in_window(before[1], first, *window, tz))
         out.append(longest)
     return out

@@ -24,6 +24,7 @@ from alerts.detectors.localtime import in_window
 from alerts.detectors.news2 import Direction, VitalParam
 from alerts.detectors.persistence import GradedTrack, observe
 from alerts.detectors.types import (
+    SUMMARY_WAKING,
     AlertEvent,
     AlertType,
     Baseline,
@@ -90,7 +91,7 @@ def step_value(
     if param not in CHECKED:
         return state, []
     if night is None:
-        night = not in_window(observed_at, profile.waking_start, profile.waking_end, profile.tz)
+        night = not in_window(observed_at, *SUMMARY_WAKING, profile.tz)
     if param is VitalParam.HR:
         if not night:
             return state, []  # resting heart rate: compared at night only

@@ -1,7 +1,8 @@
 """Night-time activity: tonight's steps against the resident's own recent nights.
 
 A night is the time outside waking hours, 22:00 local of day D-1 to 07:00 of
-day D (``Profile.waking_end`` .. ``waking_start``), named by D, the morning it
+day D (the summaries' fixed split ``SUMMARY_WAKING``, not the personal waking window,
+which the daily summaries cannot follow), named by D, the morning it
 ends. Steps are counted as everywhere else (:func:`~alerts.detectors.types.steps_delta`:
 the band's daily counter restarts at midnight), from reports of a band not
 reported off the wrist, each report's new steps belonging to the report's own
@@ -44,6 +45,7 @@ from zoneinfo import ZoneInfo
 from alerts.detectors.lifecycle import OpenAlerts, Want, forget, reconcile
 from alerts.detectors.localtime import local_datetime, time_in_daily_window
 from alerts.detectors.types import (
+    SUMMARY_WAKING,
     AlertEvent,
     AlertType,
     ClearReason,
@@ -119,15 +121,15 @@ def learn_night_threshold(
 def night_of(at: datetime, profile: Profile) -> date | None:
     """The night ``at`` falls in (named by the morning it ends), or None in waking hours."""
     local = local_datetime(at, profile.tz)
-    if time_in_daily_window(local.time(), profile.waking_start, profile.waking_end):
+    if time_in_daily_window(local.time(), *SUMMARY_WAKING):
         return None
     day = local.date()
-    return day + timedelta(days=1) if local.time() >= profile.waking_end else day
+    return day + timedelta(days=1) if local.time() >= SUMMARY_WAKING[1] else day
 
 
 def night_start(night: date, profile: Profile) -> datetime:
     """When the night ``night`` began: waking end of the day before, as aware UTC."""
-    local = datetime.combine(night - timedelta(days=1), profile.waking_end, ZoneInfo(profile.tz))
+    local = datetime.combine(night - timedelta(days=1), SUMMARY_WAKING[1], ZoneInfo(profile.tz))
     return local.astimezone(UTC)
 
 

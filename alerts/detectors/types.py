@@ -20,6 +20,12 @@ DEFAULT_TZ: Final = "Asia/Shanghai"
 COPD_HYPERCAPNIC: Final = "copd_hypercapnic"
 DEMENTIA: Final = "dementia"
 DEFAULT_INACTIVITY_AFTER: Final = timedelta(hours=3)
+# The fixed local split of the day the daily summaries use (alerts/daily_summary.py: vital
+# histograms by part of the day, the night parts' steps). Everything that selects a baseline
+# or a night by part of the day uses it too, so live and learned agree: vitals.is_night,
+# baseline.py, night_activity.night_of. The live waking-hours rules (inactivity,
+# band_not_worn, geofence) use the resident's own Profile.waking_start/end instead.
+SUMMARY_WAKING: Final = (time(7, 0), time(22, 0))
 # Mean oral temperature of healthy adults (Mackowiak, Wasserman & Levine, JAMA 1992;
 # 268:1578-80): the core estimate for a resident's usual wrist skin temperature.
 CORE_REFERENCE_C: Final = 36.8
@@ -317,8 +323,10 @@ class Profile:
     night_baselines: Mapping[VitalParam, Baseline] = field(default_factory=dict)
     expected_interval_s: int = 60  # registry value; a band's announced interval_s wins
     tz: str = DEFAULT_TZ
-    waking_start: time = time(7, 0)
-    waking_end: time = time(22, 0)
+    # the resident's waking hours for the live rules (inactivity, band_not_worn, geofence):
+    # learned from their routine (alerts/detectors/waking.py), else 07:00-22:00
+    waking_start: time = SUMMARY_WAKING[0]
+    waking_end: time = SUMMARY_WAKING[1]
     inactivity_after: timedelta | None = None  # a clinician's setting; wins over the routine
     inactivity_routine: timedelta | None = None  # learned from the resident's days, inactivity.py
     day_outside_allowed: timedelta = timedelta(hours=3)  # dementia: a daytime outing, geofence.py

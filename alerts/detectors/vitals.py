@@ -49,6 +49,7 @@ from alerts.detectors.news2 import Direction, VitalParam
 from alerts.detectors.persistence import GradedTrack, observe, observe_idle
 from alerts.detectors.types import (
     CORE_REFERENCE_C,
+    SUMMARY_WAKING,
     AlertEvent,
     AlertType,
     ClearReason,
@@ -153,7 +154,9 @@ def readings(telemetry: Telemetry, profile: Profile, *, night: bool) -> dict[Vit
 
 
 def is_night(observed_at: datetime, profile: Profile) -> bool:
-    return not in_window(observed_at, profile.waking_start, profile.waking_end, profile.tz)
+    """Outside the summaries' fixed waking split (SUMMARY_WAKING), where the night
+    baselines were learned; not the resident's personal waking window."""
+    return not in_window(observed_at, *SUMMARY_WAKING, profile.tz)
 
 
 def grade(

@@ -113,7 +113,8 @@ async def test_summarising_is_incremental_and_idempotent(db_url: str) -> None:
 
 
 def expected_routine(data: list[tuple[object, ...]], rid: int) -> timedelta | None:
-    """Reference: each day's longest waking-hours still stretch (07-22 local) between
+    """Reference: each day's longest waking-hours still stretch (07-21 local: the residents'
+    own window, learned from their days) between
     consecutive movements, counted in Python from the rows, then learn_threshold."""
     moves: list[datetime] = []
     last: int | None = None
@@ -133,7 +134,7 @@ def expected_routine(data: list[tuple[object, ...]], rid: int) -> timedelta | No
         still = timedelta(0)
         t = a
         while t < b:  # waking-hours minutes between the two movements
-            if 7 <= t.astimezone(ZONE).hour < 22:
+            if 7 <= t.astimezone(ZONE).hour < 21:  # the learned window (waking.py)
                 still += timedelta(minutes=1)
             t += timedelta(minutes=1)
         per_day[day] = max(per_day.get(day, timedelta(0)), still)
@@ -156,5 +157,7 @@ async def test_the_inactivity_routine_comes_from_the_daily_still_stretches(db_ur
         want = expected_routine(data, rid)
         assert want is not None
         assert got[rid].inactivity_routine == want
-    # the evening (21-22 h) and the ill morning are within the 2 h floor x 1.5 rule
+        # active 07:00-21:00 every day: the personal window, so 21-22 h is not stillness
+        assert got[rid].waking == (time(7, 0), time(21, 0))
+    # the ill morning is within the 2 h floor x 1.5 rule
     assert got[1].inactivity_routine == timedelta(hours=2)
