@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Final
 
@@ -79,18 +79,21 @@ def learn_waking_window(
 ) -> tuple[time, time] | None:
     """Pure: the waking window from the local wake times and bedtimes of the recent days
     (one each per day known); None while neither end is learned (keep 07:00-22:00)."""
-    start, end = SUMMARY_WAKING
-    learned = False
-    if len(wakes) >= min_days:
-        median = statistics.median(_seconds(t) for t in wakes)
-        down = math.floor(median / ROUND_S) * ROUND_S
-        lo, hi = (_seconds(t) for t in START_RANGE)
-        start = _clock(min(hi, max(lo, down)))
-        learned = True
-    if len(beds) >= min_days:
-        median = statistics.median(_seconds(t) for t in beds)
-        up = math.ceil(median / ROUND_S) * ROUND_S
-        lo, hi = (_seconds(t) for t in END_RANGE)
-        end = _clock(min(hi, max(lo, up)))
-        learned = True
-    return (start, end) if learned else None
+    start = _rounded_median(wakes, math.floor, START_RANGE, min_days)
+    end = _rounded_median(beds, math.ceil, END_RANGE, min_days)
+    if start is None and end is None:
+        return None
+    return (start or SUMMARY_WAKING[0], end or SUMMARY_WAKING[1])
+
+
+def _rounded_median(
+    times: Sequence[time], rounding: Callable[[float], int], bounds: tuple[time, time],
+    min_days: int,
+) -> time | None:  # fmt: skip
+    """The median of ``times`` rounded (down or up) to ``ROUND_S`` and clamped to ``bounds``;
+    None with fewer than ``min_days`` of them."""
+    if len(times) < min_days:
+        return None
+    median = statistics.median(_seconds(t) for t in times)
+    lo, hi = (_seconds(t) for t in bounds)
+    return _clock(min(hi, max(lo, rounding(median / ROUND_S) * ROUND_S)))
