@@ -16,6 +16,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.registry import NewResident, add_residents, provision_wristbands
 from eldercare.settings import Settings
+from eldercare.storage import ensure_partitions
 from ingest.service import IngestService
 
 
@@ -30,6 +31,29 @@ class Clock:
 
 
 NOW_MS = lambda: int(time.time() * 1000)  # noqa: E731
+
+
+STEP_COLUMNS = ("time", "device_id", "seq", "resident_id", "steps", "worn")
+
+
+async def copy_telemetry(
+    db_url: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Seed ``telemetry`` directly (history for baselines and summaries).
+
+    ``columns`` must start with ``time``: each row's first value picks its
+    partition.
+    """
+    assert columns[0] == "time", columns
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await ensure_partitions(conn, {r[0].date() for r in rows})
+        async with (
+            conn.cursor() as cur,
+            cur.copy(f"COPY telemetry ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for r in rows:
+                await copy.write_row(r)
+        await conn.commit()
 
 
 async def register_bands(

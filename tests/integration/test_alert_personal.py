@@ -15,11 +15,11 @@ from alerts.engine import AlertEngine
 from alerts.thresholds import set_thresholds
 from eldercare.protocol import Telemetry, encode
 from eldercare.settings import Settings
-from eldercare.storage import ensure_partitions
 from eldercare.topics import Channel, device_topic
 from tests.conftest import Broker
 from tests.support import (
     NOW_MS,
+    copy_telemetry,
     eventually,
     ingest_settings,
     publish_all,
@@ -115,17 +115,8 @@ async def seed_spo2_history(db_url: str, dev: str, resident: int, *, spo2: int) 
     """Three days of a resident's readings in ``telemetry`` (every 10 min)."""
     now = datetime.now(UTC)
     times = [now - timedelta(minutes=10 * i) for i in range(1, 3 * 144)]
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        await ensure_partitions(conn, {t.date() for t in times})
-        async with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY telemetry (time, device_id, seq, resident_id, spo2, worn) FROM STDIN"
-            ) as copy,
-        ):
-            for i, t in enumerate(times):
-                await copy.write_row((t, dev, 100_000 + i, resident, spo2 + (i % 3) - 1, True))
-        await conn.commit()
+    rows = [(t, dev, 100_000 + i, resident, spo2 + (i % 3) - 1, True) for i, t in enumerate(times)]
+    await copy_telemetry(db_url, ("time", "device_id", "seq", "resident_id", "spo2", "worn"), rows)
 
 
 async def test_a_chronically_low_spo2_is_known_from_history_at_start(

@@ -16,7 +16,7 @@ from alerts.baselines import load_baselines, scan_baselines
 from alerts.daily_summary import local_day_bounds, summarise_days
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.news2 import VitalParam
-from eldercare.storage import ensure_partitions
+from tests.support import copy_telemetry
 
 TZ = "Asia/Shanghai"
 ZONE = ZoneInfo(TZ)
@@ -54,18 +54,9 @@ def rows() -> list[tuple[object, ...]]:
 
 async def seed(db_url: str) -> list[tuple[object, ...]]:
     data = rows()
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        await ensure_partitions(conn, {r[0].date() for r in data})  # type: ignore[attr-defined]
-        async with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY telemetry (time, device_id, seq, resident_id, hr, spo2, bp_sys, bp_dia,"
-                " skin_temp_c, steps, worn) FROM STDIN"
-            ) as copy,
-        ):
-            for r in data:
-                await copy.write_row(r)
-        await conn.commit()
+    columns = ("time", "device_id", "seq", "resident_id", "hr", "spo2", "bp_sys", "bp_dia",
+               "skin_temp_c", "steps", "worn")  # fmt: skip
+    await copy_telemetry(db_url, columns, data)
     return data
 
 

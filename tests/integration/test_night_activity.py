@@ -17,10 +17,9 @@ from alerts.engine import AlertEngine
 from alerts.lifecycle import Outcome
 from alerts.store import resolve
 from eldercare.protocol import Telemetry
-from eldercare.storage import ensure_partitions
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
-from tests.support import Clock, ingest_settings, register_bands
+from tests.support import STEP_COLUMNS, Clock, copy_telemetry, ingest_settings, register_bands
 
 TZ = "Asia/Shanghai"
 ZONE = ZoneInfo(TZ)
@@ -56,17 +55,7 @@ def night_rows() -> list[Row]:
 
 
 async def write(db_url: str, rows: list[Row]) -> None:
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        await ensure_partitions(conn, {r[0].date() for r in rows})
-        async with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY telemetry (time, device_id, seq, resident_id, steps, worn) FROM STDIN"
-            ) as copy,
-        ):
-            for r in rows:
-                await copy.write_row(r)
-        await conn.commit()
+    await copy_telemetry(db_url, STEP_COLUMNS, rows)
 
 
 def covered(rows: list[Row], start: datetime, end: datetime) -> float:

@@ -18,7 +18,7 @@ from alerts.detectors.types import Profile
 from alerts.detectors.waking import learn_waking_window, wake_and_bed
 from eldercare.db import StoragePath
 from eldercare.migrate import migrations_for
-from eldercare.storage import ensure_partitions
+from tests.support import STEP_COLUMNS, copy_telemetry
 
 TZ = "Asia/Shanghai"
 ZONE = ZoneInfo(TZ)
@@ -62,17 +62,7 @@ def rows() -> list[Row]:
 
 async def seed(db_url: str) -> list[Row]:
     data = rows()
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        await ensure_partitions(conn, {r[0].date() for r in data})
-        async with (
-            conn.cursor() as cur,
-            cur.copy(
-                "COPY telemetry (time, device_id, seq, resident_id, steps, worn) FROM STDIN"
-            ) as copy,
-        ):
-            for r in data:
-                await copy.write_row(r)
-        await conn.commit()
+    await copy_telemetry(db_url, STEP_COLUMNS, data)
     return data
 
 
