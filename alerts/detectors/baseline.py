@@ -122,6 +122,7 @@ def step_value(
                 p.value: {"direction": str(t.active_side), "level": t.active}
                 for p, t in drifting.items()
             },
+            "parameter": param.value,  # of value, z and baseline_median: the latest reading
             "value": value,
             "z": round(z, 2),
             "baseline_median": baseline.median,

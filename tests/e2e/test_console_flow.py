@@ -141,6 +141,9 @@ async def test_a_fall_is_in_the_queue_within_2_s_by_priority_and_the_operator_cl
         await shot(console, "console-queue.png")
 
         await open_the_fall(console)
+        why = console.locator("#detail [data-testid='evidence']")
+        await why.get_by_text("告警依据").wait_for()  # the detector's evidence, in words
+        assert "来源" in await why.inner_text()
         await shot(console, "alert-detail.png")
         assert await accessibility_violations(console) == []
         await console.locator("#detail").get_by_role("button", name="在地图上显示").click()

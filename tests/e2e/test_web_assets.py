@@ -8,7 +8,9 @@ from pathlib import Path
 
 WEB = Path(__file__).resolve().parents[2] / "web"
 KEY = r"[a-z0-9_]+(?:\.[a-z0-9_]+)+"
-PAGE_PREFIXES = "common|login|live|time|console|queue|detail|board|figures|family|worker|map"
+PAGE_PREFIXES = (
+    "common|login|live|time|console|queue|detail|evidence|board|figures|family|worker|map"
+)
 SOURCES = [
     p
     for p in WEB.rglob("*")
@@ -101,7 +103,42 @@ def test_every_code_the_platform_speaks_has_a_label() -> None:
         m = re.search(r"conditions\s+text\[\][^;]*?ARRAY\[([^\]]*)\]", text)
         if m:
             codes += [f"condition.{c}" for c in re.findall(r"'(\w+)'", m.group(1))]
+    codes += evidence_codes()
     catalogue = WEB.parent / "dispatch" / "catalogue.yaml"
     if catalogue.exists():
         codes += [f"service.{c}" for c in re.findall(r"code: (\w+)", catalogue.read_text())]
     assert sorted(c for c in codes if c not in zh) == []
+
+
+def evidence_codes() -> list[str]:
+    """Codes the detectors write into an alert's detail that the console puts into words."""
+    from alerts.detectors.falls import FallStage
+    from alerts.detectors.news2 import VitalParam
+
+    detectors = WEB.parent / "alerts" / "detectors"
+    health = (detectors / "device_health.py").read_text(encoding="utf-8")
+    falls = (detectors / "falls.py").read_text(encoding="utf-8")
+    types = (detectors / "types.py").read_text(encoding="utf-8")
+    found = {
+        "cause": re.findall(r'cause(?:=|": |: str = )"(\w+)"', health),
+        "response": re.findall(r'"response": "(\w+)"', health),
+        "source": re.findall(r'source="(\w+)"', falls),
+        "threshold_from": re.findall(r'return [\w.]+, "(\w+)"', types),
+    }
+    assert all(found.values()), found  # the scan still finds what the detectors write
+    codes = [f"evidence.{kind}.{c}" for kind, cs in found.items() for c in cs]
+    return (
+        codes
+        + [f"evidence.stage.{x}" for x in FallStage]
+        + [f"evidence.param.{x}" for x in VitalParam]
+    )
+
+
+def test_the_evidence_the_console_reads_is_what_the_detectors_write() -> None:
+    """Each field evidence.js reads from an alert's detail is one some detector writes."""
+    read = set(re.findall(r"\bd\.(\w+)", (WEB / "lib" / "evidence.js").read_text("utf-8")))
+    assert len(read) > 30  # the scan found the fields at all
+    written: set[str] = set()
+    for path in (WEB.parent / "alerts" / "detectors").glob("*.py"):
+        written.update(re.findall(r'"(\w+)"(?::|\] =)', path.read_text(encoding="utf-8")))
+    assert sorted(read - written) == []

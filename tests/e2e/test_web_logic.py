@@ -178,3 +178,96 @@ async def test_todays_orders_span_the_utc_dates_of_the_local_day(web_url: str) -
             },
         )
     assert got == [["2026-11-23", "2026-11-24"], [2, 3]]
+
+
+AT = "2026-11-23T02:00:00+00:00"
+# one alert of each type, its detail shaped as alerts/detectors/* write it
+DETAILS: dict[str, dict[str, Any]] = {
+    "sos": {"presses": 2, "first_pressed_at": AT, "wearer_says_ok": False, "wearer_ok_at": None},
+    "fall": {"stage": "confirmed", "sources": ["band", "platform"], "score": 0.934,
+             "impact_at": AT, "cancel_deadline": AT, "falls": 1, "steps_since": 0,
+             "wearer_says_ok": False},
+    "long_lie": {"impact_at": AT, "fallen_at": AT, "fall_stage": "unconfirmed",
+                 "sources": ["screen"], "steps_since": 3, "moved_since": False,
+                 "wearer_says_ok": False},
+    "vital_hr_high": {"parameter": "hr", "direction": "high", "value": 134, "news2_score": 3,
+                      "observed_at": AT, "since": AT},
+    "vital_hr_low": {"parameter": "hr", "direction": "low", "value": 38, "news2_score": 3,
+                     "observed_at": AT, "since": AT},
+    "vital_spo2_low": {"parameter": "spo2", "direction": "low", "value": 89, "news2_score": 3,
+                       "observed_at": AT, "since": AT},
+    "vital_sbp_high": {"parameter": "sbp", "direction": "high", "value": 186, "bp_dia": 104,
+                       "news2_score": 2, "observed_at": AT, "since": AT},
+    "vital_sbp_low": {"parameter": "sbp", "direction": "low", "value": 88, "news2_score": 3,
+                      "observed_at": AT, "since": None},
+    "vital_temp_high": {"parameter": "temp", "direction": "high", "value": 38.43,
+                        "news2_score": 1, "observed_at": AT, "since": AT},
+    "vital_temp_low": {"parameter": "temp", "direction": "low", "value": 35.0,
+                       "news2_score": 3, "observed_at": AT, "since": AT},
+    "baseline_deviation": {"parameters": {"hr": {"direction": "high", "level": 2},
+                                          "spo2": {"direction": "low", "level": 1}},
+                           "parameter": "hr", "value": 96, "z": 4.21, "baseline_median": 68},
+    "inactivity": {"last_movement_at": AT, "still_waking_s": 12_600.0, "threshold_s": 10_800.0,
+                   "threshold_from": "routine"},
+    "geofence_exit": {"nearest_zone": "<b>Home</b>", "outside_by_m": 412.6,
+                      "location": {"lat": 32.4, "lon": 120.6, "acc_m": 15},
+                      "left_at": AT, "dementia": True},
+    "device_offline": {"cause": "powered_off", "response": "technical_check", "devices": ["a"],
+                       "last_seen": AT, "expected_within_s": 900.0},
+    "battery_low": {"cause": "battery_low", "response": "battery_visit", "battery_pct": 8,
+                    "devices": ["a", "b"]},
+    "band_not_worn": {"cause": "band_not_worn", "response": "welfare_check", "since": AT,
+                      "charging": False, "devices": ["a"]},
+    "night_activity": {"night_of": "2026-11-22", "night_started_at": AT, "steps_tonight": 1240,
+                       "threshold_steps": 520, "usual_night_steps": 130, "nights_known": 6,
+                       "dementia": False},
+}  # fmt: skip
+
+
+async def test_every_alert_says_why_in_words(web_url: str) -> None:
+    from alerts.detectors.types import AlertType
+
+    assert set(DETAILS) == set(AlertType)  # a new alert type needs its evidence rows
+    async with page_at(web_url) as page:
+        got = await page.evaluate(
+            """async (details) => {
+                const i18n = await import('/lib/i18n.js');
+                const {evidence} = await import('/lib/evidence.js');
+                i18n.setLang('en');
+                const out = {};
+                for (const [type, detail] of Object.entries(details)) {
+                    out[type] = evidence({type, detail}).map(([k, text]) => [k, i18n.t(k), text]);
+                }
+                out.junk = [evidence({type: 'fall', detail: {stage: null, sources: 'x'}}),
+                            evidence({type: 'new_kind', detail: {a: 1}}), evidence(null),
+                            evidence({type: 'vital_hr_high', detail: {parameter: 'hr'}}),
+                            evidence({type: 'toString', detail: []}),
+                            evidence({type: 7, detail: 'x'})];
+                return out;
+            }""",
+            DETAILS,
+        )
+    junk = got.pop("junk")
+    assert junk == [[], [], [], [], [], []]  # missing or odd fields give no row, never an error
+    for type_, rows in got.items():
+        assert rows, type_
+        for key, text_label, text in rows:
+            assert text_label != key, key  # the label is in the dictionary
+            assert text, (type_, key)
+            assert not {"undefined", "NaN", "null"} & set(text.split()), (type_, key, text)
+    shown = {t: {label: text for _, label, text in rows} for t, rows in got.items()}
+    assert shown["vital_hr_high"]["Reading"] == "134 /min"
+    assert shown["vital_sbp_high"]["Reading"] == "186/104 mmHg"
+    assert shown["vital_temp_high"]["Estimated core temperature"] == "38.4 °C"
+    assert "Since" not in shown["vital_sbp_low"]
+    assert shown["baseline_deviation"]["Off the resident's usual"] == "Heart rate ↑, SpO₂ ↓"
+    assert shown["baseline_deviation"]["Usual (median)"] == "68 /min"
+    assert shown["inactivity"]["Still in waking hours"] == "3:30:00"
+    assert shown["inactivity"]["Allowed"] == "3:00:00 (from the resident's routine)"
+    assert shown["night_activity"]["Steps tonight"] == "1,240"
+    assert shown["night_activity"]["Usual night (median)"] == "130"
+    assert shown["geofence_exit"]["Nearest safe zone"] == "<b>Home</b>"  # shown as text
+    assert shown["device_offline"]["Cause"] == "Switched off"
+    assert shown["battery_low"]["Bands affected"] == "2"
+    assert shown["fall"]["Detected by"] == "Band, Platform, full window"
+    assert shown["long_lie"]["Stage"] == "Not borne out by the full window"

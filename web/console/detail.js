@@ -1,10 +1,12 @@
-// Alert detail: the resident, latest vitals with 24 h charts, location, candidate workers with
-// ETA, and the one-click actions (acknowledge, dispatch the suggested worker, escalate, resolve).
+// Alert detail: why it was raised, the resident, latest vitals with 24 h charts, location,
+// candidate workers with ETA, and the one-click actions (acknowledge, dispatch the suggested
+// worker, escalate, resolve).
 import { ApiError, api, items, query } from "../lib/api.js";
 import { lineChart } from "../lib/charts.js";
 import { h, notify, replace } from "../lib/dom.js";
 import { ago, clock, dateTime, eta, num } from "../lib/fmt.js";
 import { districtName } from "../lib/districts.js";
+import { evidence } from "../lib/evidence.js";
 import { label, lang, t } from "../lib/i18n.js";
 import { CLOCKED, CLOSED, badge, clockStart } from "../lib/severity.js";
 import { progressOf, residentName, tickClocks } from "./queue.js";
@@ -46,6 +48,7 @@ export async function showDetail(pane, id, ctx) {
     header(alert),
     actions(alert, items(candidates), ctx, status?.alerts?.find((x) => x.id === alert.id)?.progress ?? null),
     progress(alert, status),
+    why(alert),
     residentCard(alert, resident),
     vitals(status, items(telemetry), start, end),
     locationCard(status, resident, ctx),
@@ -146,6 +149,14 @@ function progress(a, status) {
   return h("section", { class: "card progress-card", "aria-live": "polite", "data-testid": "progress" },
     h("h3", {}, t("detail.progress")),
     h("p", {}, t("queue.progress", { worker: p.worker_name ?? "–", status: label("order.state", p.status), eta: eta(p.eta_s) })));
+}
+
+function why(a) {
+  const rows = evidence(a);
+  if (!rows.length) return null;
+  return h("section", { class: "card", "data-testid": "evidence" },
+    h("h3", {}, t("evidence.title")),
+    h("dl", { class: "facts" }, ...rows.flatMap(([key, text]) => [h("dt", {}, t(key)), h("dd", {}, text)])));
 }
 
 function age(birthYear) {
