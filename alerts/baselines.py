@@ -41,7 +41,13 @@ import numpy as np
 import psycopg
 from psycopg.rows import TupleRow
 
-from alerts.daily_summary import VITAL_READINGS, WAKING, daily_longest_still, summarise_days
+from alerts.daily_summary import (
+    VITAL_READINGS,
+    WAKING,
+    Stretch,
+    daily_longest_still,
+    summarise_days,
+)
 from alerts.detectors.baseline import MAD_TO_SD
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.localtime import local_time
@@ -79,7 +85,7 @@ GROUP BY 1, 2, 3, 4
 """
 
 _ACTIVITY = """
-SELECT resident_id, day, first_move_at, last_move_at, longest_still_s, wake_at, bed_at
+SELECT resident_id, day, first_move_at, last_move_at, wake_at, bed_at, still_from, still_to
 FROM resident_daily_activity
 WHERE day >= %(since)s AND day < %(until)s
 """
@@ -215,10 +221,11 @@ async def load_baselines(
     cur = await conn.execute(_SUMMARY, window)
     out = baselines_from_counts(_rows(await cur.fetchall()), min_samples=min_samples)
     cur = await conn.execute(_ACTIVITY, window)
-    moves: dict[int, dict[date, tuple[datetime, datetime, float]]] = {}
+    moves: dict[int, dict[date, tuple[datetime, datetime, list[Stretch]]]] = {}
     wakes: dict[int, tuple[list[time], list[time]]] = {}
-    for rid, day, first, last, within, wake_at, bed_at in await cur.fetchall():
-        moves.setdefault(int(rid), {})[day] = (first, last, float(within))
+    for rid, day, first, last, wake_at, bed_at, still_from, still_to in await cur.fetchall():
+        stretches = list(zip(still_from or (), still_to or (), strict=True))
+        moves.setdefault(int(rid), {})[day] = (first, last, stretches)
         known = wakes.setdefault(int(rid), ([], []))
         if wake_at is not None:
             known[0].append(local_time(wake_at, tz))

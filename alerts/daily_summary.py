@@ -13,10 +13,12 @@ two plain tables (migration 009, both storage paths):
   the histogram of those 7 days, so the baselines are the same as a raw scan
   of the same days (tested).
 * ``resident_daily_activity``: the first and last movement (new steps) of the
-  day and the longest waking-hours stretch between two movements within it;
-  :func:`daily_longest_still` adds the stretch across each night (last movement
-  of the evening to the first of the morning, waking hours only, as the
-  inactivity rule counts it).
+  day, the longest stretch between two movements within it clipped to 07-22,
+  and (migration 012) every still stretch of at least 30 min unclipped, from the
+  day's start or a movement to the next movement; :func:`daily_longest_still`
+  counts each of those, and the stretch across each night (last movement of the
+  evening to the first of the morning), inside the resident's own waking window,
+  as the inactivity rule counts it.
 * ``resident_daily_night`` (migration 010): the steps of the day's two night
   parts (before waking start, after waking end), counted as the engine counts
   them (:func:`alerts.detectors.night_activity.steps_in`; a report's new steps
@@ -34,7 +36,7 @@ day (it describes a week, so that costs little). Days older than
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -51,6 +53,9 @@ from eldercare.logs import get_logger
 log = get_logger(__name__)
 
 WAKING: Final = SUMMARY_WAKING  # the fixed split of the day, local (not the personal window)
+# Still stretches shorter than this are not kept (migration 012): the inactivity routine is
+# at least 2 h = 1.5 x 80 min, so a day's longest stretch below 80 min never changes it.
+STILL_KEPT_FROM: Final = timedelta(minutes=30)
 _LOCK_BASE: Final = 0x0E1DE2CA20_0000  # + the day's ordinal: one summariser per day
 
 # The scoreable vital-sign readings of [start, end), one row per (reading, parameter):
@@ -76,7 +81,8 @@ GROUP BY 1, 3, 4, 5
 # alerts.detectors.types.steps_delta counts it; per band, within the day.
 _ACTIVITY = """
 INSERT INTO resident_daily_activity
-    (resident_id, day, first_move_at, last_move_at, longest_still_s, wake_at, bed_at)
+    (resident_id, day, first_move_at, last_move_at, longest_still_s, wake_at, bed_at,
+     still_from, still_to)
 WITH s AS (
     SELECT resident_id, time, steps,
            lag(steps) OVER (PARTITION BY device_id ORDER BY time, seq) AS prev
@@ -96,7 +102,11 @@ SELECT resident_id, %(day)s::date, min(time), max(time),
        coalesce(max(greatest(0, extract(epoch FROM
            least(time, %(sleep)s) - greatest(prev_time, %(wake)s)))), 0),
        min(time) FILTER (WHERE time >= %(day_from)s AND after >= %(moves)s),
-       max(time) FILTER (WHERE time >= %(day_from)s AND before >= %(moves)s)
+       max(time) FILTER (WHERE time >= %(day_from)s AND before >= %(moves)s),
+       coalesce(array_agg(coalesce(prev_time, %(start)s) ORDER BY time)
+                FILTER (WHERE time - coalesce(prev_time, %(start)s) >= %(kept)s), '{}'),
+       coalesce(array_agg(time ORDER BY time)
+                FILTER (WHERE time - coalesce(prev_time, %(start)s) >= %(kept)s), '{}')
 FROM m
 GROUP BY resident_id
 """
@@ -170,6 +180,7 @@ async def summarise_day(conn: psycopg.AsyncConnection[TupleRow], day: date, *, t
     sleep = datetime.combine(day, WAKING[1], zone).astimezone(UTC)
     params = {"day": day, "start": start, "end": end, "wake": wake, "sleep": sleep,
               "gap": COVER_MAX_GAP, "sustained": SUSTAINED_WITHIN, "moves": SUSTAINED_MOVES,
+              "kept": STILL_KEPT_FROM,
               "day_from": datetime.combine(day, DAY_FROM, zone).astimezone(UTC)}  # fmt: skip
     async with conn.transaction():
         cur = await conn.execute(
@@ -226,27 +237,32 @@ async def summarise_days(
     return written
 
 
+Stretch = tuple[datetime, datetime]
+
+
 def daily_longest_still(
-    days: Mapping[date, tuple[datetime, datetime, float]],
+    days: Mapping[date, tuple[datetime, datetime, Sequence[Stretch]]],
     *,
     tz: str,
     window: tuple[time, time] = WAKING,
 ) -> list[timedelta]:
     """Pure: each day's longest waking-hours still stretch, the night before included.
 
-    ``days``: local day -> (first movement, last movement, longest stretch within
-    the day in seconds). The stretch from the previous day's last movement to
-    this day's first counts its part in ``window`` (the resident's own waking hours),
-    as the inactivity rule does; without the previous day it is not known and left out.
-    The within-day stretch was clipped at the fixed 07-22 split when the day was
-    summarised (SQL, one pass for all residents): a stretch inside the day but outside
-    a narrower personal window still counts (only ever a longer allowance, bounded by
-    the 6 h ceiling of learn_threshold).
+    ``days``: local day -> (first movement, last movement, the day's still stretches
+    of at least ``STILL_KEPT_FROM``, unclipped). Each stretch, and the one from the
+    previous day's last movement to this day's first, counts its part in ``window``
+    (the resident's own waking hours), as the inactivity rule does; without the
+    previous day the night stretch is not known and left out. A late riser's
+    morning sleep is therefore not stillness (it was, clipped at 07:00, before
+    migration 012).
     """
     out: list[timedelta] = []
     for day in sorted(days):
-        first, _, within = days[day]
-        longest = timedelta(seconds=within)
+        first, _, stretches = days[day]
+        longest = timedelta(0)
+        for a, b in stretches:
+            if b - a > longest:  # its part in the window is at most its length
+                longest = max(longest, time_in_window(a, b, *window, tz))
         before = days.get(day - timedelta(days=1))
         if before is not None:
             longest = max(longest, time_in_window(before[1], first, *window, tz))

@@ -4,6 +4,7 @@ learned window reaches the profile and the inactivity routine."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from alerts.baselines import load_baselines
 from alerts.daily_summary import daily_longest_still, local_day_bounds, summarise_days
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.localtime import local_time
-from alerts.detectors.types import Profile
+from alerts.detectors.types import SUMMARY_WAKING, Profile
 from alerts.detectors.waking import learn_waking_window, wake_and_bed
 from eldercare.db import StoragePath
 from eldercare.migrate import migrations_for
@@ -81,13 +82,31 @@ def moves_of(data: list[Row], rid: int, day: date) -> list[datetime]:
     return out
 
 
+def reference_routine(data: list[Row], rid: int, window: tuple[time, time]) -> timedelta | None:
+    """Independently of the summaries: each day's longest stretch between two movements
+    (from 3 March 00:00, the window's first day, as if nothing was known before it),
+    counted minute by minute inside ``window``, then learn_threshold."""
+    start = datetime.combine(date(2025, 3, 3), time(0), ZONE).astimezone(UTC)
+    moves = [start] + [m for d in range(3, 10) for m in moves_of(data, rid, date(2025, 3, d))]
+    per_day: dict[date, timedelta] = {}
+    for a, b in itertools.pairwise(moves):
+        still, t = timedelta(0), a
+        while t < b:
+            if window[0] <= t.astimezone(ZONE).time() < window[1]:
+                still += timedelta(minutes=1)
+            t += timedelta(minutes=1)
+        day = b.astimezone(ZONE).date()
+        per_day[day] = max(per_day.get(day, timedelta(0)), still)
+    return learn_threshold(list(per_day.values()))
+
+
 async def test_wake_and_bed_in_sql_equal_the_pure_rule(db_url: str) -> None:
     data = await seed(db_url)
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         got = await load_baselines(conn, now=NOW, days=7, tz=TZ)
         cur = await conn.execute(
             "SELECT resident_id, day, wake_at, bed_at, first_move_at, last_move_at,"
-            " longest_still_s FROM resident_daily_activity ORDER BY 1, 2"
+            " still_from, still_to FROM resident_daily_activity ORDER BY 1, 2"
         )
         summary = await cur.fetchall()
     days = [date(2025, 3, d) for d in range(3, 10)]
@@ -102,9 +121,13 @@ async def test_wake_and_bed_in_sql_equal_the_pure_rule(db_url: str) -> None:
         )
         assert window is not None
         assert got[rid].waking == window
-        per_day = {r[1]: (r[4], r[5], float(r[6])) for r in mine}
+        per_day = {r[1]: (r[4], r[5], list(zip(r[6], r[7], strict=True))) for r in mine}
         routine = learn_threshold(daily_longest_still(per_day, tz=TZ, window=window))
         assert got[rid].inactivity_routine == routine
+        assert routine == reference_routine(data, rid, window)
+    # the late sleeper's mornings in bed are not stillness: with 07-22 they would be
+    assert reference_routine(data, 1, SUMMARY_WAKING) >= timedelta(hours=3)
+    assert got[1].inactivity_routine == timedelta(hours=2)
     late = got[1].apply(Profile(1))
     early = got[2].apply(Profile(2))
     assert time(8, 30) <= late.waking_start <= time(10, 0)
@@ -138,3 +161,31 @@ async def test_migration_011_has_days_summarised_before_it_summarised_again(db_u
     assert again == [date(2025, 3, 5)]
     for rid, wake_at, bed_at in redone:
         assert (wake_at, bed_at) == wake_and_bed(moves_of(data, rid, date(2025, 3, 5)), tz=TZ)
+
+
+async def test_migration_012_has_days_summarised_before_it_summarised_again(db_url: str) -> None:
+    await seed(db_url)
+    sql = next(m.sql for m in migrations_for(StoragePath.PLAIN) if m.version == 12)
+    day = date(2025, 3, 6)
+    query = "SELECT resident_id, still_from, still_to FROM resident_daily_activity WHERE day = %s"
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await summarise_days(conn, now=NOW, tz=TZ)
+        cur = await conn.execute(query, (day,))
+        fresh = sorted(await cur.fetchall())
+        # a day summarised before migration 012: no still stretches
+        await conn.execute(
+            "UPDATE resident_daily_activity SET still_from = NULL, still_to = NULL WHERE day = %s",
+            (day,),
+        )
+        await conn.execute(sql)
+        await conn.execute(sql)  # idempotent: the summarised days stay
+        cur = await conn.execute("SELECT day FROM daily_summary_days ORDER BY day")
+        left = [r[0] for r in await cur.fetchall()]
+        again = await summarise_days(conn, now=NOW, tz=TZ)
+        cur = await conn.execute(query, (day,))
+        redone = sorted(await cur.fetchall())
+    assert day not in left
+    assert len(left) == 6
+    assert again == [day]
+    assert redone == fresh
+    assert all(len(f) == len(t) >= 1 for _, f, t in fresh)  # the night, at least

@@ -139,14 +139,23 @@ def test_inactivity_does_not_count_a_late_sleepers_morning_sleep() -> None:
     assert [e.type for e in events if isinstance(e, AlertRaised)] == [AlertType.INACTIVITY]
 
 
-def test_the_routines_night_stretch_counts_only_the_personal_waking_hours() -> None:
+def test_the_routines_still_stretches_count_only_the_personal_waking_hours() -> None:
+    """A late sleeper's morning sleep is not stillness: neither across the night nor from
+    the day's start to its first movement (the within-day stretches are kept unclipped)."""
     tomorrow = DAY + timedelta(days=1)
-    days = {DAY: (at(9, 40), at(21, 50), 1800.0),
-            tomorrow: (at(9, 35, tomorrow), at(21, 40, tomorrow), 1800.0)}  # fmt: skip
+    days = {
+        DAY: (at(9, 40), at(21, 50), [(at(0, 0), at(9, 40)), (at(13, 0), at(13, 30))]),
+        tomorrow: (at(9, 35, tomorrow), at(21, 40, tomorrow),
+                   [(at(0, 0, tomorrow), at(9, 35, tomorrow)),
+                    (at(14, 0, tomorrow), at(14, 45, tomorrow))]),
+    }  # fmt: skip
     fixed = daily_longest_still(days, tz=TZ)
     personal = daily_longest_still(days, tz=TZ, window=(time(9, 30), time(22, 0)))
-    assert fixed[1] == timedelta(hours=2, minutes=45)  # 21:50-22:00 and 07:00-09:35 (sleep)
-    assert personal[1] == timedelta(minutes=30)  # the within-day stretch (night: 15 min)
+    # 07:00-09:40 (sleep); then 21:50-22:00 and 07:00-09:35 across the night
+    assert fixed == [timedelta(hours=2, minutes=40), timedelta(hours=2, minutes=45)]
+    # the afternoon stretches (the night: 15 min, the first morning: 10 min)
+    assert personal == [timedelta(minutes=30), timedelta(minutes=45)]
+    assert daily_longest_still({DAY: (at(9, 40), at(21, 50), [])}, tz=TZ) == [timedelta(0)]
 
 
 def test_band_not_worn_counts_only_the_personal_waking_time() -> None:
