@@ -282,6 +282,9 @@ class TypeScore:
     # detected, then closed as a false alarm on the early screen's word alone: a real fall
     # the full-window model did not bear out (counted as detected: it was shown at once)
     retracted: int = 0
+    # a further fall while the resident's fall alert was open: by design it updates that
+    # alert (detail.falls counts them) instead of raising another; detected, no latency
+    merged: int = 0
     episodes: int = 0
     latencies: list[float] = field(default_factory=list)
     missed: Counter[str] = field(default_factory=Counter)  # by episode detail
@@ -356,12 +359,34 @@ def score(run: Run) -> dict[str, TypeScore]:
         else:
             s.fp += 1
             s.false[_cause(a, by_resident[a["resident_id"]])] += 1
+    _credit_merged_falls(run, scores["fall"], matched)
     for e, _ in run.episodes:
         for t in EPISODE_ALERTS.get(e.type, ()):
             if _eligible(t, e) and (e.id, t) not in matched:
                 p = {k: v for k, v in e.params.items() if k in ("origin", "long_lie", "cancelled")}
                 scores[t].missed[f"{e.type} {json.dumps(p)}" if p else e.type] += 1
     return scores
+
+
+def _credit_merged_falls(run: Run, s: TypeScore, matched: set[tuple[int, str]]) -> None:
+    """Falls the engine folded into the resident's open fall alert (``detail.falls`` > 1):
+    the episodes of that resident that began while it was open and no alert matched."""
+    end = _utc(max((e.end_ms for e, _ in run.episodes), default=0)) + GRACE
+    for a in run.alerts:
+        further = int((a["detail"] or {}).get("falls", 1)) - 1
+        if a["type"] != "fall" or further < 1:
+            continue
+        closed = a["closed_at"] or end
+        for e, rid in run.episodes:
+            if further == 0:
+                break
+            if (rid == a["resident_id"] and "fall" in EPISODE_ALERTS.get(e.type, ())
+                    and (e.id, "fall") not in matched
+                    and a["opened_at"] < _utc(e.start_ms) <= closed):  # fmt: skip
+                matched.add((e.id, "fall"))
+                s.tp += 1
+                s.merged += 1
+                further -= 1
 
 
 def summarise(scores: dict[str, TypeScore]) -> dict[str, dict[str, Any]]:
@@ -374,7 +399,7 @@ def summarise(scores: dict[str, TypeScore]) -> dict[str, dict[str, Any]]:
             "p95_latency_s": round(percentile(s.latencies, 0.95), 1) if s.latencies else None,
             "episodes": s.episodes, "tp": s.tp, "fp": s.fp, "missed": s.episodes - s.tp,
             "duplicates": s.duplicates,
-            **({"retracted": s.retracted} if t == "fall" else {}),
+            **({"retracted": s.retracted, "merged": s.merged} if t == "fall" else {}),
         }  # fmt: skip
     return out
 
@@ -387,6 +412,7 @@ def merge(runs: list[dict[str, TypeScore]]) -> dict[str, TypeScore]:
             m.tp, m.fp, m.duplicates = m.tp + s.tp, m.fp + s.fp, m.duplicates + s.duplicates
             m.episodes += s.episodes
             m.retracted += s.retracted
+            m.merged += s.merged
             m.latencies += s.latencies
             m.missed.update(s.missed)
             m.false.update(s.false)
