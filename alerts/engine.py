@@ -69,8 +69,12 @@ from alerts.detectors import (
     Profile,
     ResidentState,
     Tick,
+    ambient,
     step,
+    vitals,
 )
+from alerts.detectors.ambient import SkinShift
+from alerts.detectors.types import ms_to_utc
 from alerts.evidence import restore_states
 from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
@@ -87,6 +91,7 @@ from alerts.store import (
 from eldercare.logs import get_logger
 from eldercare.migrate import migrate
 from eldercare.mqtt_client import aiomqtt_client
+from eldercare.protocol import Telemetry
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS
 from ingest.consumer import ingested_batches
@@ -145,6 +150,7 @@ class AlertEngine:
         self._escalate_every = max(1, escalate_every)
         self.escalation = escalation or EscalationPolicy()
         self.baselines: dict[int, ResidentBaselines] = {}
+        self.skin = SkinShift()  # hot weather: the wrist-temperature rise everyone shares
         self._baseline_days = baseline_days
         self._baseline_every = max(1, baseline_every)  # ticks between reloads
         self._lock = asyncio.Lock()  # one decision at a time: states and the connection
@@ -168,7 +174,12 @@ class AlertEngine:
                 if profile is None:
                     continue
                 state = self.states.get(resident_id) or ResidentState()
-                state, evs = step(profile, state, accepted, now=now, fall_model=self.fall_model)
+                m = accepted.message
+                if (isinstance(m, Telemetry) and m.skin_temp_c is not None
+                        and m.worn is not False and self.skin.due(resident_id, m.ts)):  # fmt: skip
+                    self._observe_skin(profile, m.ts, m.skin_temp_c)
+                state, evs = step(profile, state, accepted, now=now, fall_model=self.fall_model,
+                                  skin_shift_c=self.skin.shift_c)  # fmt: skip
                 self.states[resident_id] = state
                 events += evs
             await self._emit(events)
@@ -178,6 +189,8 @@ class AlertEngine:
         async with self._lock:
             await self._ensure_loaded()
             now = self._clock()
+            if everyone:
+                self.skin.update(now)
             ids = list(self.profiles) if everyone else [
                 r for r, s in self.states.items() if pending(s)
             ]  # fmt: skip
@@ -191,6 +204,12 @@ class AlertEngine:
                 self.states[resident_id] = state
                 events += evs
             await self._emit(events)
+
+    def _observe_skin(self, profile: Profile, ts: int, skin_c: float) -> None:
+        at = ms_to_utc(ts)
+        dev = ambient.deviation(skin_c, profile, night=vitals.is_night(at, profile))
+        if dev is not None:
+            self.skin.observe(profile.resident_id, ts, dev)
 
     async def refresh(self) -> None:
         """Reload profiles, and tell the detectors about alerts closed elsewhere."""

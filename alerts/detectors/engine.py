@@ -86,14 +86,14 @@ class ResidentState:
 
 
 def _telemetry(
-    profile: Profile, s: ResidentState, t: Telemetry, now: datetime
+    profile: Profile, s: ResidentState, t: Telemetry, now: datetime, skin_shift_c: float
 ) -> tuple[ResidentState, list[AlertEvent]]:
     events: list[AlertEvent] = []
     devices, evs = device_health.step(s.devices, profile, t, now)
     events += evs
     delta = steps_delta(s.last_steps.get(t.device_id), t.steps)
     last_steps = s.last_steps if t.steps is None else {**s.last_steps, t.device_id: t.steps}
-    msg = vitals.reading(t, profile)
+    msg = vitals.reading(t, profile, skin_shift_c=skin_shift_c)
     vit, evs = vitals.step(s.vitals, profile, t, now, msg)
     events += evs
     base = s.baseline
@@ -212,11 +212,14 @@ def step(
     *,
     now: datetime,
     fall_model: FallModel | None = None,
+    skin_shift_c: float = 0.0,
 ) -> tuple[ResidentState, list[AlertEvent]]:
     """Fold one input into a resident's state; ``now`` is the platform clock.
 
     ``fall_model`` (``alerts.falls.load_model()``, loaded by the shell) enables the
     platform's own fall detector on imu windows; without it only band events count.
+    ``skin_shift_c``: the wrist-temperature rise all residents share now (hot
+    weather; :mod:`alerts.detectors.ambient`), not counted as anyone's fever.
     """
     if isinstance(item, AlertClosed):
         return _close(state, item.type), []
@@ -234,7 +237,7 @@ def step(
     else:
         m = item.message
         if isinstance(m, Telemetry):
-            state, evs = _telemetry(profile, state, m, now)
+            state, evs = _telemetry(profile, state, m, now, skin_shift_c)
         elif isinstance(m, DeviceEvent):
             state, evs = _event(profile, state, m, now)
         elif isinstance(m, ImuWindow):

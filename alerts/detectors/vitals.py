@@ -123,20 +123,25 @@ def activity(
     return (telemetry.device_id, steps, observed_at), until
 
 
-def core_estimate(skin_c: float, profile: Profile, *, night: bool) -> float:
+def core_estimate(
+    skin_c: float, profile: Profile, *, night: bool, skin_shift_c: float = 0.0
+) -> float:
     """Core temperature estimated from wrist skin temperature, to 0.1 degree.
 
     Personal: 36.8 plus the deviation from the resident's own median (same part
     of the day); without a baseline, the population offset (a clinician may
-    calibrate it per resident).
+    calibrate it per resident). ``skin_shift_c``: the rise every resident's wrist
+    shares now (hot weather, :mod:`alerts.detectors.ambient`), taken off.
     """
     baseline = profile.baseline(VitalParam.TEMP, night=night)
     if baseline is not None:
-        return round(CORE_REFERENCE_C + skin_c - baseline.median, 1)
-    return round(skin_c + profile.thresholds.skin_temp_offset_c, 1)
+        return round(CORE_REFERENCE_C + skin_c - baseline.median - skin_shift_c, 1)
+    return round(skin_c + profile.thresholds.skin_temp_offset_c - skin_shift_c, 1)
 
 
-def readings(telemetry: Telemetry, profile: Profile, *, night: bool) -> dict[VitalParam, float]:
+def readings(
+    telemetry: Telemetry, profile: Profile, *, night: bool, skin_shift_c: float = 0.0
+) -> dict[VitalParam, float]:
     """The scoreable values of one telemetry message (temperature as a core estimate,
     against the baseline of the part of the day the message is in: ``night``)."""
     if telemetry.worn is False:
@@ -149,7 +154,9 @@ def readings(telemetry: Telemetry, profile: Profile, *, night: bool) -> dict[Vit
     if telemetry.bp_sys is not None:
         out[VitalParam.SBP] = float(telemetry.bp_sys)
     if telemetry.skin_temp_c is not None:
-        out[VitalParam.TEMP] = core_estimate(telemetry.skin_temp_c, profile, night=night)
+        out[VitalParam.TEMP] = core_estimate(
+            telemetry.skin_temp_c, profile, night=night, skin_shift_c=skin_shift_c
+        )
     return out
 
 
@@ -295,10 +302,11 @@ class Reading:
     values: Mapping[VitalParam, float]
 
 
-def reading(telemetry: Telemetry, profile: Profile) -> Reading:
+def reading(telemetry: Telemetry, profile: Profile, *, skin_shift_c: float = 0.0) -> Reading:
     observed_at = ms_to_utc(telemetry.ts)
     night = is_night(observed_at, profile)
-    return Reading(observed_at, night, readings(telemetry, profile, night=night))
+    values = readings(telemetry, profile, night=night, skin_shift_c=skin_shift_c)
+    return Reading(observed_at, night, values)
 
 
 def step(

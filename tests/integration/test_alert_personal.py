@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from alerts.detectors.ambient import SkinShift
 from alerts.detectors.news2 import VitalParam
 from alerts.engine import AlertEngine
 from alerts.thresholds import set_thresholds
@@ -19,6 +20,7 @@ from eldercare.topics import Channel, device_topic
 from tests.conftest import Broker
 from tests.support import (
     NOW_MS,
+    Clock,
     copy_telemetry,
     eventually,
     ingest_settings,
@@ -31,9 +33,12 @@ MIN = 60_000
 
 
 @contextlib.asynccontextmanager
-async def running_engine(settings: Settings) -> AsyncIterator[AlertEngine]:
+async def running_engine(
+    settings: Settings, clock: Clock | None = None
+) -> AsyncIterator[AlertEngine]:
     """An engine that reloads profiles every tick (0.2 s), as it does every 30 s live."""
-    engine = AlertEngine(settings, fall_model=None, tick_s=0.2, full_tick_every=1)
+    engine = AlertEngine(settings, fall_model=None, tick_s=0.2, full_tick_every=1,
+                         **({"clock": clock} if clock else {}))  # fmt: skip
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
     await asyncio.wait_for(engine.ready.wait(), 20)
@@ -44,7 +49,7 @@ async def running_engine(settings: Settings) -> AsyncIterator[AlertEngine]:
         await asyncio.wait_for(task, 20)
 
 
-def telemetry(dev: str, seq: int, ts: int, **vitals: int) -> tuple[str, bytes]:
+def telemetry(dev: str, seq: int, ts: int, **vitals: float) -> tuple[str, bytes]:
     msg = Telemetry(device_id=dev, seq=seq, ts=ts, worn=True, **vitals)  # type: ignore[arg-type]
     return device_topic(dev, Channel.TELEMETRY), encode(msg)
 
@@ -111,12 +116,16 @@ async def engine_saw(engine: AlertEngine, resident: int, readings: int) -> bool:
     return True
 
 
-async def seed_spo2_history(db_url: str, dev: str, resident: int, *, spo2: int) -> None:
-    """Three days of a resident's readings in ``telemetry`` (every 10 min)."""
+async def seed_history(
+    db_url: str, dev: str, resident: int, column: str, *, value: float, spread: float
+) -> None:
+    """Three days of a resident's readings of one column in ``telemetry`` (every 10 min),
+    ``value`` give or take ``spread``."""
     now = datetime.now(UTC)
     times = [now - timedelta(minutes=10 * i) for i in range(1, 3 * 144)]
-    rows = [(t, dev, 100_000 + i, resident, spo2 + (i % 3) - 1, True) for i, t in enumerate(times)]
-    await copy_telemetry(db_url, ("time", "device_id", "seq", "resident_id", "spo2", "worn"), rows)
+    rows = [(t, dev, 100_000 + i, resident, value + spread * ((i % 3) - 1), True)
+            for i, t in enumerate(times)]  # fmt: skip
+    await copy_telemetry(db_url, ("time", "device_id", "seq", "resident_id", column, "worn"), rows)
 
 
 async def test_a_chronically_low_spo2_is_known_from_history_at_start(
@@ -124,7 +133,8 @@ async def test_a_chronically_low_spo2_is_known_from_history_at_start(
 ) -> None:
     known, new = f"{topic_prefix}-kn", f"{topic_prefix}-nw"
     residents = await register_bands(db_url, [known, new])
-    await seed_spo2_history(db_url, known, residents[0], spo2=93)  # COPD, stable at 92-94
+    # COPD, stable at 92-94
+    await seed_history(db_url, known, residents[0], "spo2", value=93, spread=1)
     settings = ingest_settings(db_url, broker.url)
     t0 = NOW_MS() - 20 * MIN
     async with (
@@ -153,3 +163,42 @@ async def test_a_chronically_low_spo2_is_known_from_history_at_start(
         await eventually(newcomer_alarmed)  # NEWS2 alone: 93 % scores 2
         await engine.tick()  # takes the engine's lock: every batch judged above is persisted
         assert await alert_types(db_url, residents[0]) == []  # the same readings, known
+
+
+async def test_on_a_hot_day_only_the_resident_warmer_than_everyone_has_a_fever(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """Four residents with wrists usually at 33.0 C; an afternoon when three read 34.6 and
+    one 36.2. The engine (here counting 4 residents as enough) takes the shared 1.6 off."""
+    devs = [f"{topic_prefix}-h{i}" for i in range(4)]
+    residents = await register_bands(db_url, devs)
+    for dev, resident in zip(devs, residents, strict=True):
+        await seed_history(db_url, dev, resident, "skin_temp_c", value=33.0, spread=0.1)
+    skins = [34.6, 34.6, 34.6, 36.2]
+    settings = ingest_settings(db_url, broker.url)
+    t0 = NOW_MS() - 50 * MIN
+    clock = Clock(datetime.fromtimestamp(t0 / 1000 + 60, UTC))  # the engine's now: the readings'
+    async with (
+        running_engine(settings, clock) as engine,
+        running_ingest(settings, handlers=[engine.on_batch]),
+    ):
+        engine.skin = SkinShift(min_residents=4)
+        assert all(VitalParam.TEMP in engine.profiles[r].baselines for r in residents)
+        first = [telemetry(d, 0, t0, skin_temp_c=c) for d, c in zip(devs, skins, strict=True)]
+        publish_all(broker.url, first)
+
+        async def shift_known() -> bool:
+            return engine.skin.shift_c == 1.6  # the median of 1.6, 1.6, 1.6, 3.2
+
+        await eventually(shift_known)  # (the clock stays: no reading falls out of the window)
+        publish_all(broker.url, [telemetry(d, i, t0 + i * MIN, skin_temp_c=c)
+                                 for i in range(1, 45)
+                                 for d, c in zip(devs, skins, strict=True)])  # fmt: skip
+
+        async def sick_raised() -> bool:
+            return await alert_types(db_url, residents[3]) == [("vital_temp_high", "medium")]
+
+        await eventually(sick_raised)
+        await engine.tick()  # takes the engine's lock: every batch judged above is persisted
+        for resident in residents[:3]:
+            assert await alert_types(db_url, resident) == []
