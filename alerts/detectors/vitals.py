@@ -238,9 +238,11 @@ def step_value(
     night: bool = False,
     dbp: float | None = None,
     resting: bool = True,
+    skin_shift_c: float = 0.0,
 ) -> tuple[VitalsState, list[AlertEvent]]:
     """One reading of one parameter (``dbp``: the diastolic of a systolic reading;
-    ``resting``: no walking in the last :data:`REST_BEFORE`)."""
+    ``resting``: no walking in the last :data:`REST_BEFORE`; ``skin_shift_c``: the
+    hot-weather rise already taken off a temperature, shown on its alert)."""
     th = profile.thresholds
     track = state.tracks.get(param, GradedTrack())
     level, side = grade(param, value, profile, night=night, dbp=dbp)
@@ -278,6 +280,8 @@ def step_value(
             }
             if param is VitalParam.SBP and dbp is not None:
                 detail["bp_dia"] = dbp
+            if param is VitalParam.TEMP and skin_shift_c > 0:
+                detail["hot_weather_shift_c"] = skin_shift_c
             want = Want(SEVERITY_BY_SCORE[new.active], device_id, detail, key=str(new.active))
         open_alerts, evs = reconcile(
             open_alerts,
@@ -300,13 +304,14 @@ class Reading:
     observed_at: datetime
     night: bool
     values: Mapping[VitalParam, float]
+    skin_shift_c: float = 0.0  # the hot-weather rise taken off the temperature
 
 
 def reading(telemetry: Telemetry, profile: Profile, *, skin_shift_c: float = 0.0) -> Reading:
     observed_at = ms_to_utc(telemetry.ts)
     night = is_night(observed_at, profile)
     values = readings(telemetry, profile, night=night, skin_shift_c=skin_shift_c)
-    return Reading(observed_at, night, values)
+    return Reading(observed_at, night, values, skin_shift_c)
 
 
 def step(
@@ -340,6 +345,7 @@ def step(
             night=msg.night,
             dbp=dbp if param is VitalParam.SBP else None,
             resting=resting,
+            skin_shift_c=msg.skin_shift_c if param is VitalParam.TEMP else 0.0,
         )
         events.extend(evs)
     return state, events

@@ -201,7 +201,8 @@ DETAILS: dict[str, dict[str, Any]] = {
     "vital_sbp_low": {"parameter": "sbp", "direction": "low", "value": 88, "news2_score": 3,
                       "observed_at": AT, "since": None},
     "vital_temp_high": {"parameter": "temp", "direction": "high", "value": 38.43,
-                        "news2_score": 1, "observed_at": AT, "since": AT},
+                        "news2_score": 1, "observed_at": AT, "since": AT,
+                        "hot_weather_shift_c": 1.6},
     "vital_temp_low": {"parameter": "temp", "direction": "low", "value": 35.0,
                        "news2_score": 3, "observed_at": AT, "since": AT},
     "baseline_deviation": {"parameters": {"hr": {"direction": "high", "level": 2},
@@ -259,6 +260,7 @@ async def test_every_alert_says_why_in_words(web_url: str) -> None:
     assert shown["vital_hr_high"]["Reading"] == "134 /min"
     assert shown["vital_sbp_high"]["Reading"] == "186/104 mmHg"
     assert shown["vital_temp_high"]["Estimated core temperature"] == "38.4 °C"
+    assert shown["vital_temp_high"]["Hot-weather rise taken off"] == "1.6 °C"
     assert "Since" not in shown["vital_sbp_low"]
     assert shown["baseline_deviation"]["Off the resident's usual"] == "Heart rate ↑, SpO₂ ↓"
     assert shown["baseline_deviation"]["Usual (median)"] == "68 /min"

@@ -20,8 +20,11 @@ MEDIAN = 33.0
 P = replace(Profile(resident_id=7), baselines={VitalParam.TEMP: Baseline(MEDIAN, 0.3, 500)})
 
 
-def fevers(profile: Profile, skin_c: float, shift: float, minutes: int = 45) -> list[int]:
-    """Minutes at which a fever is raised for a steady wrist temperature, read each minute."""
+def fevers(
+    profile: Profile, skin_c: float, shift: float, minutes: int = 45
+) -> list[tuple[int, object]]:
+    """(minute, hot-weather shift on the alert) of each fever raised for a steady wrist
+    temperature, read each minute."""
     state, out = engine.ResidentState(), []
     for i in range(minutes + 1):
         at = T0 + timedelta(minutes=i)
@@ -29,18 +32,19 @@ def fevers(profile: Profile, skin_c: float, shift: float, minutes: int = 45) -> 
                         skin_temp_c=skin_c)  # fmt: skip
         item = Accepted(message=msg, resident_id=profile.resident_id)
         state, events = engine.step(profile, state, item, now=at, skin_shift_c=shift)
-        out += [i for e in events
+        out += [(i, e.detail.get("hot_weather_shift_c")) for e in events
                 if isinstance(e, AlertRaised) and e.type is AlertType.VITAL_TEMP_HIGH]  # fmt: skip
     return out
 
 
 def test_the_shared_rise_of_a_hot_day_is_not_a_fever() -> None:
-    assert fevers(P, MEDIAN + 1.6, shift=0.0) == [30]  # alone: a fever at 30 min
+    assert fevers(P, MEDIAN + 1.6, shift=0.0) == [(30, None)]  # alone: a fever at 30 min
     assert fevers(P, MEDIAN + 1.6, shift=1.6) == []  # everyone's wrist is as warm
-    # warmer than everyone else by a fever's rise (heat stroke in a hot flat): raised
-    assert fevers(P, MEDIAN + 3.2, shift=1.6) == [30]
+    # warmer than everyone else by a fever's rise (heat stroke in a hot flat): raised, and
+    # the alert says what was taken off
+    assert fevers(P, MEDIAN + 3.2, shift=1.6) == [(30, 1.6)]
     # without a personal baseline, the population offset: 35.4 + 4.0 = 39.4, less the shift
-    assert fevers(Profile(resident_id=7), 35.4, shift=0.0) == [30]
+    assert fevers(Profile(resident_id=7), 35.4, shift=0.0) == [(30, None)]
     assert fevers(Profile(resident_id=7), 35.4, shift=1.0) == []
 
 

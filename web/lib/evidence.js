@@ -28,6 +28,7 @@ function vitalValue(param, value, d) {
 function vital(d) {
   return [
     [d.parameter === "temp" ? "evidence.core_temp" : "evidence.reading", vitalValue(d.parameter, d.value, d)],
+    ["evidence.hot_weather", given(d.hot_weather_shift_c) ? `${num(d.hot_weather_shift_c, 1)} °C` : null],
     ["evidence.news2", given(d.news2_score) ? num(d.news2_score) : null],
     ["evidence.since", d.since ? dateTime(d.since) : null],
   ];
