@@ -208,8 +208,7 @@ class AlertEngine:
     def _observe_skin(self, profile: Profile, ts: int, skin_c: float) -> None:
         at = ms_to_utc(ts)
         dev = ambient.deviation(skin_c, profile, night=vitals.is_night(at, profile))
-        if dev is not None:
-            self.skin.observe(profile.resident_id, ts, dev)
+        self.skin.observe(profile.resident_id, ts, dev)
 
     async def refresh(self) -> None:
         """Reload profiles, and tell the detectors about alerts closed elsewhere."""

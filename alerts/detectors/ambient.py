@@ -55,14 +55,15 @@ class SkinShift:
     common shift of those from the last ``WINDOW`` (recomputed by :meth:`update`)."""
 
     min_residents: int = MIN_RESIDENTS
-    latest: dict[int, tuple[int, float]] = field(default_factory=dict)  # id -> (ts ms, dev)
+    # resident id -> (ts ms, deviation; None without a baseline: sampled all the same)
+    latest: dict[int, tuple[int, float | None]] = field(default_factory=dict)
     shift_c: float = 0.0
 
     def due(self, resident_id: int, ts_ms: int) -> bool:
         last = self.latest.get(resident_id)
         return last is None or ts_ms - last[0] >= SAMPLE_EVERY_MS
 
-    def observe(self, resident_id: int, ts_ms: int, dev: float) -> None:
+    def observe(self, resident_id: int, ts_ms: int, dev: float | None) -> None:
         self.latest[resident_id] = (ts_ms, dev)
 
     def update(self, now: datetime) -> float:
@@ -70,6 +71,6 @@ class SkinShift:
         stale = [r for r, (at, _) in self.latest.items() if at < since]
         for r in stale:
             del self.latest[r]
-        devs = [d for _, d in self.latest.values()]
+        devs = [d for _, d in self.latest.values() if d is not None]
         self.shift_c = common_shift(devs, min_residents=self.min_residents)
         return self.shift_c

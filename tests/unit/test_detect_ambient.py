@@ -78,7 +78,9 @@ def test_the_running_estimate_samples_and_forgets_residents_not_heard_from() -> 
         skin.observe(rid, ms(T0), 1.2)
     assert not skin.due(1, ms(T0 + timedelta(minutes=4)))  # one sample per 5 min
     assert skin.due(1, ms(T0 + timedelta(minutes=5)))
+    skin.observe(4, ms(T0), None)  # no baseline: sampled, not counted
     assert skin.update(T0 + timedelta(minutes=1)) == 1.2
+    assert not skin.due(4, ms(T0 + timedelta(minutes=1)))
     skin.observe(1, ms(T0 + WINDOW), 1.4)  # the others fall silent
     assert skin.update(T0 + WINDOW + timedelta(minutes=1)) == 0.0
     assert list(skin.latest) == [1]
