@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from datetime import time as wall_time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from alerts.detectors.inactivity import learn_threshold
 from eldercare.registry import NewResident, add_residents, provision_wristbands
 from eldercare.settings import Settings
 from eldercare.storage import ensure_partitions
@@ -31,6 +35,28 @@ class Clock:
 
 
 NOW_MS = lambda: int(time.time() * 1000)  # noqa: E731
+
+
+def routine_by_minutes(
+    moves: Sequence[datetime], *, window: tuple[wall_time, wall_time], zone: ZoneInfo,
+    days: tuple[date, date],
+) -> timedelta | None:  # fmt: skip
+    """Reference for the inactivity routine, independent of the daily summaries: each
+    local day's longest stretch between two consecutive movements (the day of the later
+    one, days in [days[0], days[1])), counted minute by minute inside the local
+    ``window``, then learn_threshold."""
+    per_day: dict[date, timedelta] = {}
+    for a, b in itertools.pairwise(moves):
+        day = b.astimezone(zone).date()
+        if not days[0] <= day < days[1]:
+            continue
+        still, t = timedelta(0), a
+        while t < b:
+            if window[0] <= t.astimezone(zone).time() < window[1]:
+                still += timedelta(minutes=1)
+            t += timedelta(minutes=1)
+        per_day[day] = max(per_day.get(day, timedelta(0)), still)
+    return learn_threshold(list(per_day.values()))
 
 
 STEP_COLUMNS = ("time", "device_id", "seq", "resident_id", "steps", "worn")

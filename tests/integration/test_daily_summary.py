@@ -4,7 +4,6 @@ from each day's longest waking-hours still stretch."""
 
 from __future__ import annotations
 
-import itertools
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -14,9 +13,8 @@ import pytest
 
 from alerts.baselines import load_baselines, scan_baselines
 from alerts.daily_summary import local_day_bounds, summarise_days
-from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.news2 import VitalParam
-from tests.support import copy_telemetry
+from tests.support import copy_telemetry, routine_by_minutes
 
 TZ = "Asia/Shanghai"
 ZONE = ZoneInfo(TZ)
@@ -117,19 +115,10 @@ def expected_routine(data: list[tuple[object, ...]], rid: int) -> timedelta | No
         if last is not None and (steps > last or (steps < last and steps > 0)):
             moves.append(at)
         last = steps
-    per_day: dict[date, timedelta] = {}
-    for a, b in itertools.pairwise(moves):
-        day = b.astimezone(ZONE).date()
-        if not date(2025, 3, 3) <= day < date(2025, 3, 10):
-            continue
-        still = timedelta(0)
-        t = a
-        while t < b:  # waking-hours minutes between the two movements
-            if 7 <= t.astimezone(ZONE).hour < 21:  # the learned window (waking.py)
-                still += timedelta(minutes=1)
-            t += timedelta(minutes=1)
-        per_day[day] = max(per_day.get(day, timedelta(0)), still)
-    return learn_threshold(list(per_day.values()))
+    # the residents' own window, learned from their days: 07-21 local (waking.py)
+    return routine_by_minutes(
+        moves, window=(time(7), time(21)), zone=ZONE, days=(date(2025, 3, 3), date(2025, 3, 10))
+    )
 
 
 async def test_the_inactivity_routine_comes_from_the_daily_still_stretches(db_url: str) -> None:

@@ -4,7 +4,6 @@ learned window reaches the profile and the inactivity routine."""
 
 from __future__ import annotations
 
-import itertools
 import random
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -19,7 +18,7 @@ from alerts.detectors.types import SUMMARY_WAKING, Profile
 from alerts.detectors.waking import learn_waking_window, wake_and_bed
 from eldercare.db import StoragePath
 from eldercare.migrate import migrations_for
-from tests.support import STEP_COLUMNS, copy_telemetry
+from tests.support import STEP_COLUMNS, copy_telemetry, routine_by_minutes
 
 TZ = "Asia/Shanghai"
 ZONE = ZoneInfo(TZ)
@@ -88,16 +87,9 @@ def reference_routine(data: list[Row], rid: int, window: tuple[time, time]) -> t
     counted minute by minute inside ``window``, then learn_threshold."""
     start = datetime.combine(date(2025, 3, 3), time(0), ZONE).astimezone(UTC)
     moves = [start] + [m for d in range(3, 10) for m in moves_of(data, rid, date(2025, 3, d))]
-    per_day: dict[date, timedelta] = {}
-    for a, b in itertools.pairwise(moves):
-        still, t = timedelta(0), a
-        while t < b:
-            if window[0] <= t.astimezone(ZONE).time() < window[1]:
-                still += timedelta(minutes=1)
-            t += timedelta(minutes=1)
-        day = b.astimezone(ZONE).date()
-        per_day[day] = max(per_day.get(day, timedelta(0)), still)
-    return learn_threshold(list(per_day.values()))
+    return routine_by_minutes(
+        moves, window=window, zone=ZONE, days=(date(2025, 3, 3), date(2025, 3, 10))
+    )
 
 
 async def test_wake_and_bed_in_sql_equal_the_pure_rule(db_url: str) -> None:
