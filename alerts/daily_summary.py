@@ -13,9 +13,8 @@ two plain tables (migration 009, both storage paths):
   the histogram of those 7 days, so the baselines are the same as a raw scan
   of the same days (tested).
 * ``resident_daily_activity``: the first and last movement (new steps) of the
-  day, the longest stretch between two movements within it clipped to 07-22,
-  and (migration 012) every still stretch of at least 30 min unclipped, from the
-  day's start or a movement to the next movement; :func:`daily_longest_still`
+  day and (migration 012) every still stretch of at least 30 min, unclipped, from
+  the day's start or a movement to the next movement; :func:`daily_longest_still`
   counts each of those, and the stretch across each night (last movement of the
   evening to the first of the morning), inside the resident's own waking window,
   as the inactivity rule counts it.
@@ -81,8 +80,7 @@ GROUP BY 1, 3, 4, 5
 # alerts.detectors.types.steps_delta counts it; per band, within the day.
 _ACTIVITY = """
 INSERT INTO resident_daily_activity
-    (resident_id, day, first_move_at, last_move_at, longest_still_s, wake_at, bed_at,
-     still_from, still_to)
+    (resident_id, day, first_move_at, last_move_at, wake_at, bed_at, still_from, still_to)
 WITH s AS (
     SELECT resident_id, time, steps,
            lag(steps) OVER (PARTITION BY device_id ORDER BY time, seq) AS prev
@@ -99,8 +97,6 @@ WITH s AS (
     WINDOW w AS (PARTITION BY resident_id ORDER BY time)
 )
 SELECT resident_id, %(day)s::date, min(time), max(time),
-       coalesce(max(greatest(0, extract(epoch FROM
-           least(time, %(sleep)s) - greatest(prev_time, %(wake)s)))), 0),
        min(time) FILTER (WHERE time >= %(day_from)s AND after >= %(moves)s),
        max(time) FILTER (WHERE time >= %(day_from)s AND before >= %(moves)s),
        coalesce(array_agg(coalesce(prev_time, %(start)s) ORDER BY time)

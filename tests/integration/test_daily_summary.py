@@ -1,6 +1,6 @@
 """The daily summary tables (migration 009) against the real PostgreSQL: the baselines
 read from them equal a raw scan of the same days, and the inactivity routine is learned
-from each day's longest waking-hours still stretch."""
+from each day's still stretches."""
 
 from __future__ import annotations
 
@@ -126,13 +126,17 @@ async def test_the_inactivity_routine_comes_from_the_daily_still_stretches(db_ur
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         got = await load_baselines(conn, now=NOW, days=7, tz=TZ)
         cur = await conn.execute(
-            "SELECT longest_still_s FROM resident_daily_activity"
+            "SELECT still_from, still_to FROM resident_daily_activity"
             " WHERE resident_id = 1 AND day = %s",
             (ILL_DAY,),
         )
         ill = await cur.fetchone()
     assert ill is not None
-    assert 3 * 3600 <= ill[0] <= 3 * 3600 + 600
+    # the day keeps its 3 h sit (10:00-13:00 local) among its stretches of 30 min or more
+    noon = datetime.combine(ILL_DAY, time(11, 30), ZONE)
+    sit = [b - a for a, b in zip(*ill, strict=True) if a <= noon < b]
+    assert len(sit) == 1
+    assert timedelta(hours=3) <= sit[0] <= timedelta(hours=3, minutes=10)
     for rid in (1, 2, 3):
         want = expected_routine(data, rid)
         assert want is not None
