@@ -27,6 +27,10 @@ MIN_SAMPLES: Final = 8
 MIN_SPAN_S: Final = 2.0
 MAX_SPAN_S: Final = 600.0
 MAX_ABS_G: Final = 64.0
+# A wrist window in g has a median |a| near 1 (0.39-1.63 over the 1,095 real recordings
+# of docs/falls.md); one in m/s^2 has ~9.8: refused rather than scored as a 10 g impact.
+MAX_MEDIAN_G: Final = 4.0
+STANDARD_GRAVITY: Final = 9.80665
 CSV_COLUMNS: Final = ("t_s", "ax_g", "ay_g", "az_g")
 
 
@@ -67,7 +71,8 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray,
 
     A row with a component beyond ``MAX_ABS_G`` is a transmission glitch (real
     wrist sensors saturate at 8-16 g) and is dropped; if most rows are like
-    that the file is not in g at all and is refused.
+    that, or the median magnitude is far above 1 g (m/s^2), the file is not in
+    g at all and is refused.
     """
     t = np.asarray(t_s, dtype=np.float64)
     a = np.asarray(acc_g, dtype=np.float64)
@@ -96,6 +101,12 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray,
         raise FallInputError(f"window too short: {span:.2f} s (need {MIN_SPAN_S} s)")
     if span > MAX_SPAN_S:
         raise FallInputError(f"window too long: {span:.0f} s (max {MAX_SPAN_S:.0f} s)")
+    median = float(np.median(np.linalg.norm(a, axis=1)))
+    if median > MAX_MEDIAN_G:
+        raise FallInputError(
+            f"median |a| is {median:.1f}, expected about 1 g: not in g units"
+            f" (m/s^2? divide by {STANDARD_GRAVITY})"
+        )
     return t, a
 
 
@@ -146,29 +157,40 @@ def resample(
 
 
 def read_csv(path: Path) -> tuple[FloatArray, FloatArray]:
-    """Read a ``t_s,ax_g,ay_g,az_g`` CSV into (t_s, acc_g); raise FallInputError."""
+    """Read a ``t_s,ax_g,ay_g,az_g`` CSV into (t_s, acc_g); raise FallInputError.
+
+    The four columns are found by name, so their order does not matter and other
+    columns (a gyroscope, a label) are ignored; a byte-order mark (spreadsheet
+    exports) is skipped. A cell that is not a number makes its row invalid,
+    dropped later with the other invalid rows.
+    """
     if path.is_dir():
         raise FallInputError("directory holds no *.csv files")
     try:
-        with path.open(newline="", encoding="utf-8") as handle:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.reader(handle))
     except (OSError, UnicodeDecodeError) as exc:
         raise FallInputError(f"cannot read file: {exc}") from exc
     if not rows:
         raise FallInputError("empty file")
-    header = tuple(cell.strip() for cell in rows[0])
-    if header != CSV_COLUMNS:
-        raise FallInputError(f"expected header {','.join(CSV_COLUMNS)}, got {','.join(header)}")
+    header = [cell.strip() for cell in rows[0]]
+    missing = [name for name in CSV_COLUMNS if name not in header]
+    if missing:
+        raise FallInputError(
+            f"expected header {','.join(CSV_COLUMNS)}, got {','.join(header)}"
+            f" (missing {','.join(missing)})"
+        )
+    where = [header.index(name) for name in CSV_COLUMNS]
     body = [row for row in rows[1:] if row and any(cell.strip() for cell in row)]
     if not body:
         raise FallInputError("no data rows")
-    values = np.full((len(body), 4), np.nan)
+    values = np.full((len(body), len(CSV_COLUMNS)), np.nan)
     for i, row in enumerate(body):
-        if len(row) != 4:
-            raise FallInputError(f"row {i + 2}: expected 4 columns, got {len(row)}")
-        for j, cell in enumerate(row):
+        if len(row) != len(header):
+            raise FallInputError(f"row {i + 2}: expected {len(header)} columns, got {len(row)}")
+        for j, k in enumerate(where):
             try:
-                values[i, j] = float(cell)
+                values[i, j] = float(row[k])
             except ValueError:
                 values[i, j] = np.nan  # dropped later as an invalid row
     return values[:, 0], values[:, 1:]

@@ -115,6 +115,7 @@ def test_read_csv(tmp_path: Path) -> None:
     [
         ("", "empty"),
         ("time,x,y,z\n0,0,0,1\n", "header"),
+        ("t_s,ax_g,ay_g\n0,0,0\n", "missing az_g"),
         ("t_s,ax_g,ay_g,az_g\n", "no data"),
         ("t_s,ax_g,ay_g,az_g\n0,0,0\n", "columns"),
     ],
@@ -124,6 +125,30 @@ def test_read_csv_refuses_malformed_files(tmp_path: Path, text: str, message: st
     path.write_text(text)
     with pytest.raises(FallInputError, match=message):
         read_csv(path)
+
+
+def test_a_window_in_metres_per_second_squared_is_refused_not_scored() -> None:
+    t = grid(50.0)
+    resample(t, motion(t))  # the same motion in g is fine
+    with pytest.raises(
+        FallInputError, match=r"median \|a\| is \d+\.\d, expected about 1 g: not in g units"
+    ):
+        resample(t, motion(t) * 9.80665)
+
+
+def test_read_csv_finds_its_columns_by_name(tmp_path: Path) -> None:
+    plain = tmp_path / "plain.csv"
+    plain.write_text("t_s,ax_g,ay_g,az_g\n0.0,0.1,0.2,0.9\n0.05,0.3,-0.1,1.1\n")
+    # a spreadsheet export: byte-order mark, CRLF, columns reordered, a gyroscope column
+    exported = tmp_path / "exported.csv"
+    exported.write_bytes(
+        "\ufeffaz_g,gx_dps,t_s,ay_g,ax_g\r\n0.9,12,0.0,0.2,0.1\r\n1.1,-3,0.05,-0.1,0.3\r\n".encode()
+    )
+    want_t, want_acc = read_csv(plain)
+    got_t, got_acc = read_csv(exported)
+    np.testing.assert_array_equal(got_t, want_t)
+    np.testing.assert_array_equal(got_acc, want_acc)
+    np.testing.assert_array_equal(want_acc[1], [0.3, -0.1, 1.1])
 
 
 def test_read_csv_missing_file(tmp_path: Path) -> None:
