@@ -52,6 +52,10 @@ async def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_flows(
          % (dev.encode(), now), "invalid"),
         (topic, b'{"device_id": "%s", "seq": 9, "ts": %d, "extra": {"k": "a\\u0000b"}}'
          % (dev.encode(), now), "invalid"),  # valid JSON PostgreSQL's jsonb refuses
+        (device_topic(dev, Channel.IMU),  # a band reporting m/s^2: ~9.8 at rest
+         b'{"device_id": "%s", "seq": 9, "ts": %d, "t_ms": [0, 40, 80, 120],'
+         b' "ax": [0.1, 0.2, 0.1, 0.0], "ay": [0.3, 0.2, 0.4, 0.3], "az": [9.8, 9.7, 9.9, 9.8]}'
+         % (dev.encode(), now), "invalid"),
         (f"eldercare/v1/devices/{dev}/bogus", b"{}", "bad_topic"),
     ]  # fmt: skip
     stream = [good(1), *[(t, p) for t, p, _ in bad], good(2)]
