@@ -1,8 +1,9 @@
 """Personal baselines from the resident's own recent history in the database.
 
-At engine start, and again every hour, :func:`load_baselines` brings the daily
-summaries up to date (:func:`alerts.daily_summary.summarise_days`: each
-complete local day's telemetry is read once) and sums the last ``days`` (7)
+At engine start, and again when a day has been summarised since (the engine
+checks every hour), :func:`load_baselines` reads the daily summaries
+(:func:`alerts.daily_summary.summarise_days`: each complete local day's
+telemetry is read once), by chunks of residents, and sums the last ``days`` (7)
 days' histograms per resident, parameter (heart rate, SpO2, systolic pressure,
 wrist skin temperature) and part of the day (waking hours or night, by the
 default waking window in the residents' time zone). :func:`baselines_from_counts`
@@ -31,10 +32,11 @@ and ``bench/baselines.py`` measures both.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -60,6 +62,7 @@ from alerts.detectors.night_activity import (
 )
 from alerts.detectors.types import DEFAULT_TZ, Baseline, NightActivityBaseline, Profile
 from alerts.detectors.waking import learn_waking_window
+from alerts.shard import EVERYONE, Shard
 
 SCALE_FLOOR: Final = {VitalParam.HR: 3.0, VitalParam.SPO2: 1.0, VitalParam.SBP: 5.0,
                       VitalParam.TEMP: 0.2}  # fmt: skip
@@ -67,6 +70,9 @@ MIN_SAMPLES: Final = 50
 LOW_Q: Final = 0.01  # Baseline.low: the value the resident reaches in 1 % of readings
 HIGH_Q: Final = 0.99  # Baseline.high: exceeded by 1 % of the resident's readings
 WAKING_HOURS: Final = (WAKING[0].hour, WAKING[1].hour)  # local [start, end): the fixed split
+# Residents per read and computation at a reload: a chunk's rows are converted on the
+# event loop (~0.1 s per 500 residents), the rest runs in a worker thread.
+CHUNK_RESIDENTS: Final = 500
 
 _QUERY = f"""
 SELECT t.resident_id,
@@ -77,23 +83,36 @@ SELECT t.resident_id,
 GROUP BY 1, 2, 3, 4
 """
 
-_SUMMARY = """
+# Each chunk of resident ids [lo, hi) of one shard (resident_id mod n = k: alerts/shard.py).
+_CHUNK = "resident_id >= %(lo)s AND resident_id < %(hi)s AND resident_id %% %(n)s = %(k)s"
+
+# The range of resident ids in the summaries (each min and max an index endpoint: instant).
+_IDS = """
+SELECT min(lo), max(hi) FROM (
+    SELECT min(resident_id) AS lo, max(resident_id) AS hi FROM resident_daily_vitals
+    UNION ALL SELECT min(resident_id), max(resident_id) FROM resident_daily_activity
+    UNION ALL SELECT min(resident_id), max(resident_id) FROM resident_daily_night
+) AS ends
+"""
+
+_SUMMARY = f"""
 SELECT resident_id, waking, param, value, sum(n)
 FROM resident_daily_vitals
-WHERE day >= %(since)s AND day < %(until)s
+WHERE day >= %(since)s AND day < %(until)s AND {_CHUNK}
 GROUP BY 1, 2, 3, 4
 """
 
-_ACTIVITY = """
+_ACTIVITY = f"""
 SELECT resident_id, day, first_move_at, last_move_at, wake_at, bed_at, still_from, still_to
 FROM resident_daily_activity
-WHERE day >= %(since)s AND day < %(until)s
+WHERE day >= %(since)s AND day < %(until)s AND {_CHUNK}
 """
 
-_NIGHTS = """
+# the usual nights: the evening before the first night of the window included
+_NIGHTS = f"""
 SELECT resident_id, day, morning_steps, morning_covered_s, evening_steps, evening_covered_s
 FROM resident_daily_night
-WHERE day >= %(since)s AND day < %(until)s
+WHERE day >= %(nights_since)s AND day < %(until)s AND {_CHUNK}
 """
 # the night outside the waking window, in seconds (9 h for 07:00-22:00)
 NIGHT_S: Final = 86400.0 - (
@@ -210,20 +229,55 @@ async def load_baselines(
     tz: str = DEFAULT_TZ,
     min_samples: int = MIN_SAMPLES,
     summarise: bool = True,
+    shard: Shard = EVERYONE,
+    chunk: int = CHUNK_RESIDENTS,
 ) -> dict[int, ResidentBaselines]:
-    """Every resident's baselines from the daily summaries of the ``days`` local days
-    before today (summarising the complete days not yet summarised first)."""
+    """The baselines of the shard's residents from the daily summaries of the ``days``
+    local days before today (summarising the complete days not yet summarised first).
+
+    Read ``chunk`` resident ids at a time, and each chunk computed in a worker thread,
+    so that a city's reload never holds the event loop for long: the engine keeps
+    deciding meanwhile (``bench/reload.py``).
+    """
     n = max(1, round(days))
     if summarise:
         await summarise_days(conn, now=now, tz=tz, days=n)
     today = now.astimezone(ZoneInfo(tz)).date()
-    window = {"since": today - timedelta(days=n), "until": today}
-    cur = await conn.execute(_SUMMARY, window)
-    out = baselines_from_counts(_rows(await cur.fetchall()), min_samples=min_samples)
-    cur = await conn.execute(_ACTIVITY, window)
+    window = {"since": today - timedelta(days=n), "until": today,
+              "nights_since": today - timedelta(days=WINDOW_NIGHTS + 1),
+              "n": shard.count, "k": shard.index}  # fmt: skip
+    cur = await conn.execute(_IDS, window)
+    row = await cur.fetchone()
+    out: dict[int, ResidentBaselines] = {}
+    if row is None or row[0] is None:
+        return out
+    first, last = int(row[0]), int(row[1])
+    for lo in range(first, last + 1, chunk):
+        ids = {**window, "lo": lo, "hi": lo + chunk}
+        vitals = await (await conn.execute(_SUMMARY, ids)).fetchall()
+        activity = await (await conn.execute(_ACTIVITY, ids)).fetchall()
+        nights = await (await conn.execute(_NIGHTS, ids)).fetchall()
+        out.update(await asyncio.to_thread(
+            baselines_of, vitals, activity, nights, today=today, tz=tz, min_samples=min_samples
+        ))  # fmt: skip
+    return out
+
+
+def baselines_of(
+    vitals: Iterable[tuple[Any, ...]],
+    activity: Iterable[tuple[Any, ...]],
+    nights: Iterable[tuple[Any, ...]],
+    *,
+    today: date,
+    tz: str = DEFAULT_TZ,
+    min_samples: int = MIN_SAMPLES,
+) -> dict[int, ResidentBaselines]:
+    """Pure: the summary rows of some residents (``_SUMMARY``, ``_ACTIVITY``, ``_NIGHTS``)
+    to their baselines."""
+    out = baselines_from_counts(_rows(vitals), min_samples=min_samples)
     moves: dict[int, dict[date, tuple[datetime, datetime, list[Stretch]]]] = {}
     wakes: dict[int, tuple[list[time], list[time]]] = {}
-    for rid, day, first, last, wake_at, bed_at, still_from, still_to in await cur.fetchall():
+    for rid, day, first, last, wake_at, bed_at, still_from, still_to in activity:
         stretches = list(zip(still_from or (), still_to or (), strict=True))
         moves.setdefault(int(rid), {})[day] = (first, last, stretches)
         known = wakes.setdefault(int(rid), ([], []))
@@ -238,8 +292,9 @@ async def load_baselines(
         if routine is not None or waking is not None:
             out[rid] = replace(out.get(rid, ResidentBaselines()), inactivity_routine=routine,
                                waking=waking)  # fmt: skip
-    usual = await load_night_baselines(conn, today=today)
-    for rid, night in usual.items():
+    night_rows = [(int(r[0]), r[1], int(r[2]), float(r[3]), int(r[4]), float(r[5]))
+                  for r in nights]  # fmt: skip
+    for rid, night in night_baselines(night_rows, today=today).items():
         out[rid] = replace(out.get(rid, ResidentBaselines()), night_activity=night)
     return out
 
@@ -260,14 +315,3 @@ def night_baselines(
         if usual is not None:
             out[rid] = usual
     return out
-
-
-async def load_night_baselines(
-    conn: psycopg.AsyncConnection[TupleRow], *, today: date
-) -> dict[int, NightActivityBaseline]:
-    """The usual nights from the summaries (the evening before the first night included)."""
-    window = {"since": today - timedelta(days=WINDOW_NIGHTS + 1), "until": today}
-    cur = await conn.execute(_NIGHTS, window)
-    rows = [(int(r[0]), r[1], int(r[2]), float(r[3]), int(r[4]), float(r[5]))
-            for r in await cur.fetchall()]  # fmt: skip
-    return night_baselines(rows, today=today)

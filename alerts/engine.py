@@ -33,7 +33,9 @@ profile with a clinician's threshold overrides (:mod:`alerts.thresholds`) and
 their personal baselines from the daily summaries of the last 7 days
 (:mod:`alerts.baselines`, :mod:`alerts.daily_summary`);
 :meth:`AlertEngine.refresh` reloads the profiles (so changed thresholds apply)
-every 30 s, :meth:`AlertEngine.reload_baselines` the baselines every hour.
+every 30 s, :meth:`AlertEngine.reload_baselines` the baselines every hour, in the
+background and without the decision lock, recomputing them only when a day was summarised
+or the window moved (docs/alerts.md, "The reload runs beside the decisions").
 
 Escalation: every ``escalate_every`` ticks (5 s) the engine escalates critical
 alerts nobody acknowledged (:class:`~alerts.lifecycle.EscalationPolicy`:
@@ -63,6 +65,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from alerts.baselines import ResidentBaselines, load_baselines
+from alerts.daily_summary import summaries_key, summarise_days
 from alerts.detectors import (
     AlertClosed,
     AlertEvent,
@@ -154,6 +157,9 @@ class AlertEngine:
         self._baseline_days = baseline_days
         self._baseline_every = max(1, baseline_every)  # ticks between reloads
         self._lock = asyncio.Lock()  # one decision at a time: states and the connection
+        self._reloading = asyncio.Lock()  # one baseline reload at a time (its own connection)
+        self._reload_task: asyncio.Task[None] | None = None
+        self._baselines_key: tuple[object, ...] | None = None  # what they were computed from
         self._conn: psycopg.AsyncConnection[TupleRow] | None = None
         self._client: aiomqtt.Client | None = None
         self._loaded = False
@@ -218,15 +224,53 @@ class AlertEngine:
             self._forget_closed(await self._own_open_alerts(conn))
 
     async def reload_baselines(self) -> None:
-        """Recompute every resident's personal baselines from the database (hourly)."""
-        async with self._lock:
-            await self._load_baselines(await self._connection())
+        """Recompute every resident's personal baselines from the database (hourly).
 
-    async def _load_baselines(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
-        every = await load_baselines(conn, now=self._clock(), days=self._baseline_days)
-        self.baselines = {r: b for r, b in every.items() if self.shard.owns(r)}
+        Beside the decisions, not in their way: the day's summary and the baselines are
+        read on a connection of their own, without the decision lock, in chunks computed in
+        a worker thread (:func:`alerts.baselines.load_baselines`); only the swap of the
+        finished baselines into the profiles takes the lock. At 5,000 residents the reload
+        takes ~25 s, during which an SOS used to wait for all of it (``bench/reload.py``).
+        """
+        async with self._reloading:  # one reload at a time
+            url = self.settings.require_database_url()
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+                fresh = await self._read_baselines(conn)
+        if fresh is not None:
+            async with self._lock:
+                self._set_baselines(*fresh)
+
+    async def _read_baselines(
+        self, conn: psycopg.AsyncConnection[TupleRow]
+    ) -> tuple[dict[int, ResidentBaselines], tuple[object, ...]] | None:
+        """Summarise what is due, then the baselines, or None if their inputs (the window's
+        summarised days) are those of the baselines held: 23 reloads of 24 a day."""
+        now, days = self._clock(), max(1, round(self._baseline_days))
+        await summarise_days(conn, now=now, days=days)
+        key = await summaries_key(conn, now=now, days=days)
+        if key == self._baselines_key:
+            return None
+        fresh = await load_baselines(conn, now=now, days=days, shard=self.shard, summarise=False)
+        return fresh, key
+
+    def _set_baselines(
+        self, baselines: dict[int, ResidentBaselines], key: tuple[object, ...] | None = None
+    ) -> None:
+        self.baselines, self._baselines_key = baselines, key
         self.profiles = self._with_baselines(self.profiles)
         log.info("alert_baselines_loaded", residents=len(self.baselines))
+
+    def _reload_in_background(self) -> None:
+        """Start the hourly reload unless one still runs; the tick goes on meanwhile."""
+        if self._reload_task is not None and not self._reload_task.done():
+            return
+        self._reload_task = asyncio.create_task(self._reload_logged(), name="alerts-baselines")
+
+    async def _reload_logged(self) -> None:
+        try:
+            await self.reload_baselines()
+        except _RETRYABLE as exc:  # the next hour tries again; the old baselines stay
+            log.warning("alert_baselines_reload_failed", error=str(exc).splitlines()[0])
 
     def _with_baselines(self, profiles: dict[int, Profile]) -> dict[int, Profile]:
         none = ResidentBaselines()
@@ -289,6 +333,11 @@ class AlertEngine:
             await self.close()
 
     async def close(self) -> None:
+        task, self._reload_task = self._reload_task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._conn is not None:
             with contextlib.suppress(psycopg.Error):
                 await self._conn.close()
@@ -309,7 +358,7 @@ class AlertEngine:
                 if everyone:
                     await self.refresh()
                 if n % self._baseline_every == 0:
-                    await self.reload_baselines()
+                    self._reload_in_background()
                 await self.tick(everyone=everyone)
                 if n % self._escalate_every == 0:
                     await self.escalate()
@@ -352,7 +401,9 @@ class AlertEngine:
             return
         conn = await self._connection()
         self.profiles = await self._own_profiles(conn)
-        await self._load_baselines(conn)
+        fresh = await self._read_baselines(conn)
+        if fresh is not None:
+            self._set_baselines(*fresh)
         self.states = await restore_states(conn, self.profiles, now=self._clock(), shard=self.shard)
         self._loaded = True
 

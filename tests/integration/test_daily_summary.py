@@ -14,6 +14,7 @@ import pytest
 from alerts.baselines import load_baselines, scan_baselines
 from alerts.daily_summary import local_day_bounds, summarise_days
 from alerts.detectors.news2 import VitalParam
+from alerts.shard import Shard
 from tests.support import copy_telemetry, routine_by_minutes
 
 TZ = "Asia/Shanghai"
@@ -119,6 +120,21 @@ def expected_routine(data: list[tuple[object, ...]], rid: int) -> timedelta | No
     return routine_by_minutes(
         moves, window=(time(7), time(21)), zone=ZONE, days=(date(2025, 3, 3), date(2025, 3, 10))
     )
+
+
+async def test_a_reload_in_chunks_and_by_shard_gives_the_same_baselines(db_url: str) -> None:
+    await seed(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        whole = await load_baselines(conn, now=NOW, days=7, tz=TZ)
+        one_by_one = await load_baselines(conn, now=NOW, days=7, tz=TZ, chunk=1)
+        halves = [await load_baselines(conn, now=NOW, days=7, tz=TZ, chunk=2, shard=Shard(k, 2))
+                  for k in range(2)]  # fmt: skip
+    assert set(whole) == {1, 2, 3}
+    assert all(whole[r].day and whole[r].inactivity_routine for r in whole)
+    assert one_by_one == whole
+    assert set(halves[0]) == {2}
+    assert set(halves[1]) == {1, 3}
+    assert {**halves[0], **halves[1]} == whole
 
 
 async def test_the_inactivity_routine_comes_from_the_daily_still_stretches(db_url: str) -> None:

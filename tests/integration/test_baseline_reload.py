@@ -1,0 +1,92 @@
+"""The periodic baseline reload against the real PostgreSQL: decisions go on while it
+runs, and it recomputes only when the summarised days it reads from have changed."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from alerts.detectors.news2 import VitalParam
+from alerts.engine import AlertEngine
+from eldercare.protocol import DeviceEvent, EventType
+from eldercare.settings import Settings
+from ingest.handoff import IngestedBatch
+from ingest.rows import Accepted
+from tests.support import Clock, copy_telemetry, eventually, register_bands
+
+NOW = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)  # 12:00 in Asia/Shanghai: days before are due
+
+
+async def seeded_engine(db_url: str, dev: str) -> tuple[AlertEngine, Clock, int]:
+    """An engine over a resident with 8 days of heart rate at 70 (every 10 min), loaded."""
+    [resident] = await register_bands(db_url, [dev])
+    times = [NOW - timedelta(minutes=10 * i) for i in range(1, 8 * 144)]
+    rows = [(t, dev, 10_000 + i, resident, 70 + (i % 3) - 1, True) for i, t in enumerate(times)]
+    await copy_telemetry(db_url, ("time", "device_id", "seq", "resident_id", "hr", "worn"), rows)
+    clock = Clock(NOW)
+    engine = AlertEngine(Settings(database_url=db_url), fall_model=None, clock=clock)
+    await engine.on_batch(IngestedBatch())  # the start: profiles and baselines
+    assert engine.profiles[resident].baselines[VitalParam.HR].median == 70.0
+    return engine, clock, resident
+
+
+async def test_an_sos_is_decided_while_the_baselines_reload(db_url: str, topic_prefix: str) -> None:
+    dev = f"{topic_prefix}-rl"
+    engine, clock, resident = await seeded_engine(db_url, dev)
+    async with await psycopg.AsyncConnection.connect(db_url) as blocker:
+        # hold the summaries: the reload's first read waits on this lock until it is released
+        await blocker.execute("LOCK TABLE daily_summary_days IN ACCESS EXCLUSIVE MODE")
+        reload = asyncio.create_task(engine.reload_baselines())
+
+        async def reload_waits() -> bool:
+            async with await psycopg.AsyncConnection.connect(db_url) as conn:
+                cur = await conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                row = await cur.fetchone()
+                return row is not None and row[0] >= 1
+
+        await eventually(reload_waits)
+        ts = int(clock.at.timestamp() * 1000)
+        sos = DeviceEvent(device_id=dev, seq=1, ts=ts, type=EventType.SOS)
+        # before, the reload held the decision lock for all of its run: this waited for it
+        await asyncio.wait_for(engine.on_batch(IngestedBatch(events=[Accepted(sos, resident)])), 20)
+        assert not reload.done()
+        await blocker.rollback()
+    await asyncio.wait_for(reload, 20)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        cur = await conn.execute("SELECT type FROM alerts WHERE resident_id = %s", (resident,))
+        assert [r[0] for r in await cur.fetchall()] == ["sos"]
+    assert engine.profiles[resident].baselines[VitalParam.HR].median == 70.0
+    await engine.close()
+
+
+async def test_the_baselines_are_recomputed_only_when_their_days_change(
+    db_url: str, topic_prefix: str
+) -> None:
+    dev = f"{topic_prefix}-rc"
+    engine, clock, resident = await seeded_engine(db_url, dev)
+    try:
+        held = engine.baselines
+        clock.at = NOW + timedelta(hours=1)  # the hourly reload, same summarised days
+        await engine.reload_baselines()
+        assert engine.baselines is held
+        # the next day: one more day summarised, the window moves, so they are recomputed
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            cur = await conn.execute("SELECT count(*) FROM daily_summary_days")
+            before = await cur.fetchone()
+        clock.at = NOW + timedelta(days=1)
+        await engine.reload_baselines()
+        assert engine.baselines is not held
+        assert engine.profiles[resident].baselines[VitalParam.HR].median == 70.0
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            cur = await conn.execute("SELECT count(*) FROM daily_summary_days")
+            after = await cur.fetchone()
+        assert before is not None
+        assert after is not None
+        assert after[0] == before[0] + 1
+    finally:
+        await engine.close()
