@@ -161,6 +161,7 @@ class AlertEngine:
         self._reload_task: asyncio.Task[None] | None = None
         self._baselines_key: tuple[object, ...] | None = None  # what they were computed from
         self._conn: psycopg.AsyncConnection[TupleRow] | None = None
+        self._side: psycopg.AsyncConnection[TupleRow] | None = None
         self._client: aiomqtt.Client | None = None
         self._loaded = False
 
@@ -217,11 +218,18 @@ class AlertEngine:
         self.skin.observe(profile.resident_id, ts, dev)
 
     async def refresh(self) -> None:
-        """Reload profiles, and tell the detectors about alerts closed elsewhere."""
+        """Reload profiles, and tell the detectors about alerts closed elsewhere.
+
+        The registry is read and the profiles built without the decision lock, on a
+        connection of the tick's own; the swap and the closed alerts take the lock.
+        """
+        baselines = self.baselines
+        fresh = self._with_baselines(await self._own_profiles(await self._side_connection()))
         async with self._lock:
-            conn = await self._connection()
-            self.profiles = self._with_baselines(await self._own_profiles(conn))
-            self._forget_closed(await self._own_open_alerts(conn))
+            if baselines is not self.baselines:  # a reload swapped them in meanwhile
+                fresh = self._with_baselines(fresh)
+            self.profiles = fresh
+            self._forget_closed(await self._own_open_alerts(await self._connection()))
 
     async def reload_baselines(self) -> None:
         """Recompute every resident's personal baselines from the database (hourly).
@@ -338,10 +346,7 @@ class AlertEngine:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                await self._conn.close()
-            self._conn = None
+        await self._drop_connection()
 
     async def _tick_loop(self, stop: asyncio.Event) -> None:
         n = 0
@@ -390,11 +395,19 @@ class AlertEngine:
             self._conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
         return self._conn
 
+    async def _side_connection(self) -> psycopg.AsyncConnection[TupleRow]:
+        """The tick loop's reads that need no lock (the profile refresh)."""
+        if self._side is None or self._side.closed:
+            url = self.settings.require_database_url()
+            self._side = await psycopg.AsyncConnection.connect(url, autocommit=True)
+        return self._side
+
     async def _drop_connection(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                await conn.close()
+        for conn in (self._conn, self._side):
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.close()
+        self._conn = self._side = None
 
     async def _ensure_loaded(self) -> None:
         if self._loaded:
@@ -408,7 +421,7 @@ class AlertEngine:
         self._loaded = True
 
     async def _own_profiles(self, conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:
-        return {r: p for r, p in (await load_profiles(conn)).items() if self.shard.owns(r)}
+        return await load_profiles(conn, self.shard)
 
     async def _own_open_alerts(self, conn: psycopg.AsyncConnection[TupleRow]) -> list[StoredAlert]:
         return [a for a in await open_alerts(conn) if self.shard.owns(a.resident_id)]

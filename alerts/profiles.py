@@ -13,6 +13,7 @@ baselines are added by the engine (:mod:`alerts.baselines`).
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ import psycopg
 from psycopg.rows import TupleRow, class_row
 
 from alerts.detectors.types import Profile, SafeZone
+from alerts.shard import EVERYONE, Shard
 from alerts.thresholds import ThresholdError, parse_overrides
 from eldercare.logs import get_logger
 
@@ -76,12 +78,16 @@ def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) 
         return profile
 
 
-async def load_profiles(conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:
-    """Every resident's Profile, by resident id."""
+async def load_profiles(
+    conn: psycopg.AsyncConnection[TupleRow], shard: Shard = EVERYONE
+) -> dict[int, Profile]:
+    """The Profile of every resident of ``shard``, by resident id. The rows become profiles
+    in a worker thread, so a city's registry does not hold the event loop."""
+    where = " WHERE r.resident_id %% %(n)s = %(k)s"
     async with conn.cursor(row_factory=class_row(ResidentRow)) as cur:
-        await cur.execute(_QUERY + _GROUP)
+        await cur.execute(_QUERY + where + _GROUP, {"n": shard.count, "k": shard.index})
         rows = await cur.fetchall()
-    return {r.resident_id: profile_from_row(r) for r in rows}
+    return await asyncio.to_thread(lambda: {r.resident_id: profile_from_row(r) for r in rows})
 
 
 async def load_profile(conn: psycopg.AsyncConnection[TupleRow], resident_id: int) -> Profile | None:

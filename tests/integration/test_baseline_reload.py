@@ -1,12 +1,15 @@
-"""The periodic baseline reload against the real PostgreSQL: decisions go on while it
-runs, and it recomputes only when the summarised days it reads from have changed."""
+"""The engine's periodic reloads against the real PostgreSQL: decisions go on while the
+baselines or the profiles are read, and the baselines are recomputed only when the
+summarised days they come from have changed."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+import pytest
 
 from alerts.detectors.news2 import VitalParam
 from alerts.engine import AlertEngine
@@ -32,15 +35,26 @@ async def seeded_engine(db_url: str, dev: str) -> tuple[AlertEngine, Clock, int]
     return engine, clock, resident
 
 
-async def test_an_sos_is_decided_while_the_baselines_reload(db_url: str, topic_prefix: str) -> None:
+@pytest.mark.parametrize(
+    ("job", "table"),
+    [
+        # the reload's first read is of the summarised days
+        (AlertEngine.reload_baselines, "daily_summary_days"),
+        # the refresh reads the registry, safe zones included
+        (AlertEngine.refresh, "resident_geofences"),
+    ],
+)
+async def test_an_sos_is_decided_while_a_periodic_reload_reads(
+    db_url: str, topic_prefix: str, job: Callable[[AlertEngine], Awaitable[None]], table: str
+) -> None:
     dev = f"{topic_prefix}-rl"
     engine, clock, resident = await seeded_engine(db_url, dev)
     async with await psycopg.AsyncConnection.connect(db_url) as blocker:
-        # hold the summaries: the reload's first read waits on this lock until it is released
-        await blocker.execute("LOCK TABLE daily_summary_days IN ACCESS EXCLUSIVE MODE")
-        reload = asyncio.create_task(engine.reload_baselines())
+        # hold a table the job reads: it waits on this lock until the lock is released
+        await blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        running = asyncio.create_task(job(engine))
 
-        async def reload_waits() -> bool:
+        async def job_waits() -> bool:
             async with await psycopg.AsyncConnection.connect(db_url) as conn:
                 cur = await conn.execute(
                     "SELECT count(*) FROM pg_stat_activity"
@@ -49,14 +63,14 @@ async def test_an_sos_is_decided_while_the_baselines_reload(db_url: str, topic_p
                 row = await cur.fetchone()
                 return row is not None and row[0] >= 1
 
-        await eventually(reload_waits)
+        await eventually(job_waits)
         ts = int(clock.at.timestamp() * 1000)
         sos = DeviceEvent(device_id=dev, seq=1, ts=ts, type=EventType.SOS)
-        # before, the reload held the decision lock for all of its run: this waited for it
+        # before, both held the decision lock for all of their run: this waited for them
         await asyncio.wait_for(engine.on_batch(IngestedBatch(events=[Accepted(sos, resident)])), 20)
-        assert not reload.done()
+        assert not running.done()
         await blocker.rollback()
-    await asyncio.wait_for(reload, 20)
+    await asyncio.wait_for(running, 20)
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         cur = await conn.execute("SELECT type FROM alerts WHERE resident_id = %s", (resident,))
         assert [r[0] for r in await cur.fetchall()] == ["sos"]
