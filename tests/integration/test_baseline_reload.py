@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 import pytest
 
+import alerts.engine
+from alerts.detectors.engine import Tick
 from alerts.detectors.news2 import VitalParam
 from alerts.engine import AlertEngine
 from eldercare.protocol import DeviceEvent, EventType
@@ -104,3 +107,34 @@ async def test_the_baselines_are_recomputed_only_when_their_days_change(
         assert after[0] == before[0] + 1
     finally:
         await engine.close()
+
+
+async def test_readings_are_decided_between_slices_of_a_full_tick(
+    db_url: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devs = [f"{topic_prefix}-t{i}" for i in range(4)]
+    residents = await register_bands(db_url, devs)
+    engine = AlertEngine(Settings(database_url=db_url), fall_model=None, clock=Clock(NOW))
+    await engine.on_batch(IngestedBatch())
+    order: list[str] = []
+    real_step = alerts.engine.step
+
+    def recording_step(*args: Any, **kwargs: Any) -> Any:
+        order.append("tick" if isinstance(args[2], Tick) else "reading")
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(alerts.engine, "step", recording_step)
+    monkeypatch.setattr(alerts.engine, "TICK_SLICE", 1)
+    ts = int(NOW.timestamp() * 1000)
+    sos = DeviceEvent(device_id=devs[0], seq=1, ts=ts, type=EventType.SOS)
+    try:
+        tick = asyncio.create_task(engine.tick(everyone=True))
+        reading = asyncio.create_task(
+            engine.on_batch(IngestedBatch(events=[Accepted(sos, residents[0])]))
+        )
+        await asyncio.gather(tick, reading)
+    finally:
+        await engine.close()
+    assert sorted(order) == ["reading", "tick", "tick", "tick", "tick"]
+    # before, the whole tick held the lock: the reading came after every resident's tick
+    assert order.index("reading") < len(order) - 1
