@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -37,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from alerts.baselines import load_baselines, scan_baselines
 from alerts.daily_summary import local_day_bounds, summarise_day, summarise_days
 from alerts.detectors.types import DEFAULT_TZ
-from bench.common import drop_database, fresh_database
+from bench.common import drop_database, fresh_database, history_args, report
 from eldercare.migrate import migrate
 from eldercare.storage import ensure_partitions
 
@@ -124,15 +123,8 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--residents", type=int, default=2000)
-    ap.add_argument("--days", type=int, default=7)
-    ap.add_argument("--interval-s", type=int, default=120)
-    args = ap.parse_args()
-    out = asyncio.run(measure(args))
-    for k, v in out.items():
-        print(f"{k}: {v}")
-    print(json.dumps(out))
+    args = history_args(__doc__, residents=2000, interval_s=120)
+    report(asyncio.run(measure(args)))
 
 
 if __name__ == "__main__":

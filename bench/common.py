@@ -4,6 +4,8 @@ the last line as JSON."""
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import socket
@@ -87,6 +89,22 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):  # peak resident set
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def history_args(doc: str | None, *, residents: int, interval_s: int) -> argparse.Namespace:
+    """The command line of a bench over synthetic history: residents, days, interval."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--residents", type=int, default=residents)
+    ap.add_argument("--days", type=int, default=7)
+    ap.add_argument("--interval-s", type=int, default=interval_s)
+    return ap.parse_args()
+
+
+def report(out: dict[str, Any]) -> None:
+    """Each figure on a line of its own, then all of them as the last line of JSON."""
+    for k, v in out.items():
+        print(f"{k}: {v}")
+    print(json.dumps(out))
 
 
 def percentile(values: list[float], q: float) -> float:

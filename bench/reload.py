@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -42,7 +41,7 @@ from alerts.daily_summary import summarise_days
 from alerts.detectors.types import DEFAULT_TZ
 from alerts.engine import AlertEngine
 from bench.baselines import fill
-from bench.common import drop_database, fresh_database, percentile
+from bench.common import drop_database, fresh_database, history_args, percentile, report
 from eldercare.logs import configure_logging
 from eldercare.migrate import migrate
 from eldercare.protocol import DeviceEvent, EventType
@@ -167,16 +166,9 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--residents", type=int, default=20000)
-    ap.add_argument("--days", type=int, default=7)
-    ap.add_argument("--interval-s", type=int, default=600)
-    args = ap.parse_args()
+    args = history_args(__doc__, residents=20000, interval_s=600)
     configure_logging("WARNING", json=True)
-    out = asyncio.run(measure(args))
-    for k, v in out.items():
-        print(f"{k}: {v}")
-    print(json.dumps(out))
+    report(asyncio.run(measure(args)))
 
 
 if __name__ == "__main__":
