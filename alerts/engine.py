@@ -290,6 +290,8 @@ class AlertEngine:
             await self.reload_baselines()
         except _RETRYABLE as exc:  # the next hour tries again; the old baselines stay
             log.warning("alert_baselines_reload_failed", error=str(exc).splitlines()[0])
+        except Exception:  # a bug: said loudly, and the decisions go on with the old ones
+            log.exception("alert_baselines_reload_crashed")
 
     def _with_baselines(self, profiles: dict[int, Profile]) -> dict[int, Profile]:
         none = ResidentBaselines()

@@ -138,3 +138,30 @@ async def test_readings_are_decided_between_slices_of_a_full_tick(
     assert sorted(order) == ["reading", "tick", "tick", "tick", "tick"]
     # before, the whole tick held the lock: the reading came after every resident's tick
     assert order.index("reading") < len(order) - 1
+
+
+async def test_a_failing_background_reload_keeps_the_baselines_held(
+    db_url: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine, clock, resident = await seeded_engine(db_url, f"{topic_prefix}-fr")
+
+    async def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the reload")
+
+    monkeypatch.setattr(alerts.engine, "load_baselines", broken)
+    held = engine.baselines
+    clock.at = NOW + timedelta(days=1)  # a new day: the reload gets as far as the read
+    try:
+        engine._reload_in_background()
+        task = engine._reload_task
+        assert task is not None
+        await asyncio.wait_for(task, 20)  # ends, logged, without raising
+        assert engine.baselines is held
+        assert engine.profiles[resident].baselines[VitalParam.HR].median == 70.0
+        # and the engine still decides
+        ts = int(clock.at.timestamp() * 1000)
+        sos = DeviceEvent(device_id=f"{topic_prefix}-fr", seq=1, ts=ts, type=EventType.SOS)
+        await engine.on_batch(IngestedBatch(events=[Accepted(sos, resident)]))
+        assert engine.states[resident].open_alerts()
+    finally:
+        await engine.close()
