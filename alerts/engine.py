@@ -248,8 +248,8 @@ class AlertEngine:
         Beside the decisions, not in their way: the day's summary and the baselines are
         read on a connection of their own, without the decision lock, in chunks computed in
         a worker thread (:func:`alerts.baselines.load_baselines`); only the swap of the
-        finished baselines into the profiles takes the lock. At 5,000 residents the reload
-        takes ~25 s, during which an SOS used to wait for all of it (``bench/reload.py``).
+        finished baselines into the profiles takes the lock. At 5,000 residents a reload takes
+        20-30 s, during which an SOS used to wait for all of it (``bench/reload.py``).
         """
         async with self._reloading:  # one reload at a time
             url = self.settings.require_database_url()
@@ -359,7 +359,7 @@ class AlertEngine:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._drop_connection()
+        await self._drop_connection(side=True)
 
     async def _tick_loop(self, stop: asyncio.Event) -> None:
         n = 0
@@ -381,7 +381,7 @@ class AlertEngine:
                 if n % self._escalate_every == 0:
                     await self.escalate()
             except _RETRYABLE as exc:
-                await self._drop_connection()
+                await self._drop_connection(side=True)
                 log.warning("alert_tick_failed", error=str(exc).splitlines()[0])
 
     async def _consume(self, stop: asyncio.Event) -> None:
@@ -415,12 +415,16 @@ class AlertEngine:
             self._side = await psycopg.AsyncConnection.connect(url, autocommit=True)
         return self._side
 
-    async def _drop_connection(self) -> None:
-        for conn in (self._conn, self._side):
+    async def _drop_connection(self, *, side: bool = False) -> None:
+        """Close the decisions' connection (and, with ``side``, the tick's own)."""
+        conns = [self._conn, self._side] if side else [self._conn]
+        self._conn = None
+        if side:
+            self._side = None
+        for conn in conns:
             if conn is not None:
                 with contextlib.suppress(psycopg.Error):
                     await conn.close()
-        self._conn = self._side = None
 
     async def _ensure_loaded(self) -> None:
         if self._loaded:
