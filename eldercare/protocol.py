@@ -130,8 +130,11 @@ class ImuWindow(_Wire, frozen=True, kw_only=True):
 
 
 class StatusReport(_Wire, frozen=True, kw_only=True):
-    """Online/offline, published retained; the offline one is the band's MQTT last will,
-    fixed at connect time, so it carries no timestamp or sequence number."""
+    """Online/offline, published retained; the offline one is the MQTT last will."""
+
+    # The last will is fixed at connect time, so it carries no timestamp or sequence
+    # number. (One line of docstring: msgspec 0.23 dedents continuation lines in the
+    # schema's description, older releases did not, and docs/asyncapi.yaml holds it.)
 
     v: Literal[1] = 1
     device_id: DeviceId
