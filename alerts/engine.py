@@ -115,7 +115,7 @@ def _utcnow() -> datetime:
 
 def pending(state: ResidentState) -> bool:
     """Has the resident anything open or a timer running (ticked every second)?"""
-    return state.falls.episode is not None or bool(state.open_alerts())
+    return state.falls.episode is not None or state.holds_open()
 
 
 def _ordered(batch: IngestedBatch) -> list[Accepted]:
@@ -166,6 +166,10 @@ class AlertEngine:
         self._side: psycopg.AsyncConnection[TupleRow] | None = None
         self._client: aiomqtt.Client | None = None
         self._loaded = False
+        # residents for whom pending() holds, kept with every write of their state, so
+        # neither the 1 s tick nor the closed-alert check walks a city's every resident
+        # (100,000 states: ~0.1 s under the lock each time)
+        self._pending: set[int] = set()
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -189,7 +193,7 @@ class AlertEngine:
                     self._observe_skin(profile, m.ts, m.skin_temp_c)
                 state, evs = step(profile, state, accepted, now=now, fall_model=self.fall_model,
                                   skin_shift_c=self.skin.shift_c)  # fmt: skip
-                self.states[resident_id] = state
+                self._keep(resident_id, state)
                 events += evs
             await self._emit(events)
 
@@ -205,9 +209,7 @@ class AlertEngine:
             now = self._clock()
             if everyone:
                 self.skin.update(now)
-            ids = list(self.profiles) if everyone else [
-                r for r, s in self.states.items() if pending(s)
-            ]  # fmt: skip
+            ids = list(self.profiles) if everyone else sorted(self._pending)
         for start in range(0, len(ids), TICK_SLICE):
             await asyncio.sleep(0)  # the waiting readings go first: a free lock never yields
             async with self._lock:
@@ -219,7 +221,7 @@ class AlertEngine:
                     state = self.states.get(resident_id, ResidentState())
                     state, evs = step(profile, state, Tick(now), now=now,
                                       fall_model=self.fall_model)  # fmt: skip
-                    self.states[resident_id] = state
+                    self._keep(resident_id, state)
                     events += evs
                 await self._emit(events)
 
@@ -318,14 +320,21 @@ class AlertEngine:
         """Step :class:`AlertClosed` for what the detectors hold but the database closed."""
         still_open = {(a.resident_id, a.type) for a in stored}
         now = self._clock()
-        for resident_id, state in list(self.states.items()):
+        for resident_id in sorted(self._pending):  # those holding an alert are among them
+            state = new = self.states[resident_id]
             profile = self.profiles.get(resident_id, Profile(resident_id))
-            new = state
             for alert_type in state.open_alerts():
                 if alert_type in state.muted or (resident_id, alert_type) in still_open:
                     continue
                 new, _ = step(profile, new, AlertClosed(alert_type), now=now)
-            self.states[resident_id] = new
+            self._keep(resident_id, new)
+
+    def _keep(self, resident_id: int, state: ResidentState) -> None:
+        self.states[resident_id] = state
+        if pending(state):
+            self._pending.add(resident_id)
+        else:
+            self._pending.discard(resident_id)
 
     # -- the shell --------------------------------------------------------------------------
 
@@ -435,6 +444,7 @@ class AlertEngine:
         if fresh is not None:
             self._set_baselines(*fresh)
         self.states = await restore_states(conn, self.profiles, now=self._clock(), shard=self.shard)
+        self._pending = {r for r, s in self.states.items() if pending(s)}
         self._loaded = True
 
     async def _own_profiles(self, conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 
 from alerts.detectors import (
     baseline,
@@ -29,7 +30,7 @@ from alerts.detectors import (
     sos,
     vitals,
 )
-from alerts.detectors.lifecycle import OpenAlert, forget
+from alerts.detectors.lifecycle import OpenAlert, OpenAlerts, forget
 from alerts.detectors.types import (
     AlertCleared,
     AlertEvent,
@@ -57,6 +58,11 @@ class AlertClosed:
 Input = Accepted | Tick | AlertClosed
 
 
+class _HoldsOpen(Protocol):
+    @property
+    def open(self) -> OpenAlerts: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ResidentState:
     sos: sos.SosState = field(default_factory=sos.SosState)
@@ -77,12 +83,19 @@ class ResidentState:
     def open_alerts(self) -> dict[AlertType, OpenAlert]:
         """Every alert the detectors hold open, at most one per type."""
         out: dict[AlertType, OpenAlert] = {}
-        for part in (
-            self.sos, self.falls, self.vitals, self.baseline,
-            self.inactivity, self.geofence, self.devices, self.night,
-        ):  # fmt: skip
+        for part in self._parts():
             out.update(part.open)
         return out
+
+    def holds_open(self) -> bool:
+        """Does any detector hold an alert open? (``open_alerts`` without building it.)"""
+        return any(part.open for part in self._parts())
+
+    def _parts(self) -> tuple[_HoldsOpen, ...]:
+        return (
+            self.sos, self.falls, self.vitals, self.baseline,
+            self.inactivity, self.geofence, self.devices, self.night,
+        )  # fmt: skip
 
 
 def _telemetry(

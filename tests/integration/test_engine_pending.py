@@ -1,0 +1,116 @@
+"""The engine's set of residents with something pending, against the real PostgreSQL.
+
+The 1 s tick and the check for alerts closed by operators visit only the residents
+whose state holds an open alert or a fall episode (a city's every resident would cost
+~0.1 s under the decision lock each second). These tests fail if that set misses a
+resident: an alert closed by an operator would never be forgotten, so the next press
+would update the closed alert instead of raising a new one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from alerts.detectors.types import AlertType
+from alerts.engine import AlertEngine, pending
+from alerts.lifecycle import Outcome
+from alerts.store import resolve
+from eldercare.protocol import DeviceEvent, EventType, Telemetry
+from eldercare.settings import Settings
+from ingest.handoff import IngestedBatch
+from ingest.rows import Accepted
+from tests.support import Clock, register_bands, rows
+
+NOW = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
+
+
+def held(engine: AlertEngine) -> set[int]:
+    """Residents whose state is pending, recomputed from every state the engine holds."""
+    assert engine._pending == {r for r, s in engine.states.items() if pending(s)}
+    return engine._pending
+
+
+async def press(engine: AlertEngine, dev: str, resident: int, seq: int, clock: Clock) -> None:
+    ts = int(clock.at.timestamp() * 1000)
+    sos = DeviceEvent(device_id=dev, seq=seq, ts=ts, type=EventType.SOS)
+    await engine.on_batch(IngestedBatch(events=[Accepted(sos, resident)]))
+
+
+async def close_open(db_url: str, resident: int, at: datetime) -> None:
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        cur = await conn.execute(
+            "SELECT id FROM alerts WHERE resident_id = %s AND state = 'open'", (resident,)
+        )
+        (alert_id,) = await cur.fetchone() or (None,)
+        assert alert_id is not None
+        await resolve(conn, alert_id, outcome=Outcome.ACTIONABLE, actor="operator:1", at=at)
+
+
+async def test_a_closed_alert_is_forgotten_before_and_after_a_restart(
+    db_url: str, topic_prefix: str
+) -> None:
+    devs = [f"{topic_prefix}-p{i}" for i in range(3)]
+    residents = await register_bands(db_url, devs)
+    clock = Clock(NOW)
+    settings = Settings(database_url=db_url)
+    engine = AlertEngine(settings, fall_model=None, clock=clock)
+    await engine.on_batch(IngestedBatch())
+    assert held(engine) == set()
+
+    await press(engine, devs[1], residents[1], 1, clock)
+    assert held(engine) == {residents[1]}
+    await engine.tick(everyone=True)  # a full tick writes every state: the set stays right
+    assert held(engine) == {residents[1]}
+
+    clock.at += timedelta(seconds=30)
+    await close_open(db_url, residents[1], clock.at)
+    await engine.escalate()  # learns of the close
+    assert held(engine) == set()
+    clock.at += timedelta(seconds=30)
+    await press(engine, devs[1], residents[1], 2, clock)  # a new alert, not an update
+    query = "SELECT state FROM alerts WHERE resident_id = %s ORDER BY id"
+    assert [r[0] for r in await rows(db_url, query, residents[1])] == ["resolved", "open"]
+    await engine.close()
+
+    again = AlertEngine(settings, fall_model=None, clock=clock)
+    await again.on_batch(IngestedBatch())  # the open SOS is restored from the database
+    assert held(again) == {residents[1]}
+    clock.at += timedelta(seconds=30)
+    await close_open(db_url, residents[1], clock.at)
+    await again.refresh()
+    assert held(again) == set()
+    clock.at += timedelta(seconds=30)
+    await press(again, devs[1], residents[1], 3, clock)
+    assert [r[0] for r in await rows(db_url, query, residents[1])] == [
+        "resolved", "resolved", "open",
+    ]  # fmt: skip
+    await again.close()
+
+
+async def test_an_alert_a_full_tick_raises_is_pending_and_forgotten_when_closed(
+    db_url: str, topic_prefix: str
+) -> None:
+    dev = f"{topic_prefix}-silent"
+    (resident,) = await register_bands(db_url, [dev])
+    clock = Clock(NOW)
+    engine = AlertEngine(Settings(database_url=db_url), fall_model=None, clock=clock)
+    reading = Telemetry(device_id=dev, seq=1, ts=int(NOW.timestamp() * 1000), hr=70, worn=True)
+    await engine.on_batch(IngestedBatch(telemetry=[Accepted(reading, resident)]))
+    assert held(engine) == set()
+    clock.at += timedelta(hours=2)  # silent far past its interval
+    await engine.tick(everyone=True)
+    query = "SELECT type, state FROM alerts WHERE resident_id = %s ORDER BY id"
+    assert await rows(db_url, query, resident) == [("device_offline", "open")]
+    assert held(engine) == {resident}
+    await close_open(db_url, resident, clock.at)
+    await engine.escalate()
+    # closed while the band is still silent: muted, held until the condition ends
+    assert engine.states[resident].muted == {AlertType.DEVICE_OFFLINE}
+    assert held(engine) == {resident}
+    back = Telemetry(device_id=dev, seq=2, ts=int(clock.at.timestamp() * 1000), hr=70, worn=True)
+    await engine.on_batch(IngestedBatch(telemetry=[Accepted(back, resident)]))
+    assert held(engine) == set()
+    assert await rows(db_url, query, resident) == [("device_offline", "resolved")]
+    await engine.close()
