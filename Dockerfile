@@ -9,14 +9,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 # Only what the package needs (no .venv, .git or tests in the build context copy).
 # README.m[d]: copied when it exists (pyproject names it as the long description).
-COPY pyproject.toml README.m[d] ./
+COPY pyproject.toml constraints.txt README.m[d] ./
 COPY eldercare/ eldercare/
 COPY ingest/ ingest/
 COPY alerts/ alerts/
 COPY dispatch/ dispatch/
 COPY api/ api/
 COPY simulators/ simulators/
-RUN pip install . && rm -rf /src
+RUN pip install -c constraints.txt . && rm -rf /src
 
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/eldercare \
         --shell /usr/sbin/nologin eldercare

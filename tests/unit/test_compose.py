@@ -18,6 +18,9 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from eldercare.cli import build_parser
 from eldercare.settings import Settings
@@ -191,7 +194,8 @@ def test_dockerfile_installs_every_package() -> None:
     assert re.search(r"^FROM python:3\.11-slim", text, re.MULTILINE)
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.MULTILINE), "run as a non-root user"
     assert 'ENTRYPOINT ["eldercare"]' in text
-    assert "pip install ." in text
+    assert "pip install -c constraints.txt ." in text
+    assert re.search(r"^COPY [^\n]*\bconstraints\.txt\b", text, re.MULTILINE)
     copied = set(re.findall(r"^COPY (\S+)/ ", text, re.MULTILINE))
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
     include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
@@ -202,6 +206,24 @@ def test_dockerfile_installs_every_package() -> None:
     }
     assert packages <= copied, f"Dockerfile does not COPY {sorted(packages - copied)}"
     assert all((REPO / c).is_dir() for c in copied)
+
+
+def test_constraints_pin_every_dependency_within_its_range() -> None:
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [Requirement(r) for r in pyproject["dependencies"]]
+    for extra in pyproject["optional-dependencies"].values():
+        wanted += [Requirement(r) for r in extra]
+    pins: dict[str, Version] = {}
+    for line in (REPO / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            pins[canonicalize_name(name)] = Version(version.strip())
+    for req in wanted:
+        pinned = pins.get(canonicalize_name(req.name))
+        assert pinned is not None, f"constraints.txt does not pin {req.name}"
+        assert req.specifier.contains(pinned, prereleases=True), f"{req.name}=={pinned}: {req}"
+    for setup in (REPO / "README.md", REPO / ".ci" / "run"):
+        assert "-c constraints.txt" in setup.read_text(encoding="utf-8"), setup
 
 
 def docker_compose_available() -> bool:
