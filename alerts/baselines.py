@@ -6,7 +6,7 @@ checks every hour), :func:`load_baselines` reads the daily summaries
 telemetry is read once), by chunks of residents, and sums the last ``days`` (7)
 days' histograms per resident, parameter (heart rate, SpO2, systolic pressure,
 wrist skin temperature) and part of the day (waking hours or night, by the
-default waking window in the residents' time zone). :func:`baselines_from_counts`
+default waking window in the residents' time zone). :func:`baselines_from_histograms`
 (pure) turns each histogram into a :class:`~alerts.detectors.types.Baseline`
 (median, 1.4826 x MAD, floored, the 1st and 99th percentiles as ``low`` and
 ``high``) when it
@@ -33,7 +33,7 @@ and ``bench/baselines.py`` measures both.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, Final
@@ -95,11 +95,11 @@ SELECT min(lo), max(hi) FROM (
 ) AS ends
 """
 
+# each day's histogram as it is stored (bins, counts); the days are joined in Python
 _SUMMARY = f"""
-SELECT resident_id, waking, param, value, sum(n)
+SELECT resident_id, waking, param, bins, counts
 FROM resident_daily_vitals
 WHERE day >= %(since)s AND day < %(until)s AND {_CHUNK}
-GROUP BY 1, 2, 3, 4
 """
 
 _ACTIVITY = f"""
@@ -145,8 +145,8 @@ def histogram_baseline(
     values: Iterable[float], counts: Iterable[int], *, scale_floor: float, min_samples: int
 ) -> Baseline | None:
     """Median and 1.4826 x MAD of a histogram (value -> count); None if too few readings."""
-    v = np.asarray(list(values), dtype=np.float64)
-    c = np.asarray(list(counts), dtype=np.int64)
+    v = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64)
+    c = np.asarray(counts if isinstance(counts, np.ndarray) else list(counts), dtype=np.int64)
     keep = np.isfinite(v) & (c > 0)
     v, c = v[keep], c[keep]
     n = int(c.sum())
@@ -180,17 +180,35 @@ def baselines_from_counts(
     rows: Iterable[tuple[int, bool, str, float, int]], *, min_samples: int = MIN_SAMPLES
 ) -> dict[int, ResidentBaselines]:
     """Pure: (resident_id, waking hours?, parameter, value, count) rows to baselines."""
-    hist: dict[tuple[int, bool, VitalParam], dict[float, int]] = {}
-    for resident_id, day, param, value, n in rows:
+    return baselines_from_histograms(
+        ((r, day, param, [value], [n]) for r, day, param, value, n in rows),
+        min_samples=min_samples,
+    )
+
+
+def baselines_from_histograms(
+    rows: Iterable[tuple[int, bool, str, Sequence[float], Sequence[int]]],
+    *,
+    min_samples: int = MIN_SAMPLES,
+) -> dict[int, ResidentBaselines]:
+    """Pure: (resident_id, waking hours?, parameter, values, counts) rows, any number per
+    histogram (one per day), to baselines. A value may recur across rows: the weighted
+    median and quantiles of the concatenation are those of the summed histogram."""
+    parts: dict[tuple[int, bool, VitalParam], tuple[list[Any], list[Any]]] = {}
+    for resident_id, day, param, values, counts in rows:
         try:
             p = VitalParam(param)
         except ValueError:
             continue
-        h = hist.setdefault((resident_id, bool(day), p), {})
-        h[float(value)] = h.get(float(value), 0) + int(n)
+        v, c = parts.setdefault((int(resident_id), bool(day), p), ([], []))
+        v.append(values)
+        c.append(counts)
     out: dict[int, tuple[dict[VitalParam, Baseline], dict[VitalParam, Baseline]]] = {}
-    for (resident_id, day, p), h in hist.items():
-        b = histogram_baseline(h.keys(), h.values(), scale_floor=SCALE_FLOOR.get(p, 1.0),
+    for (resident_id, day, p), (v, c) in parts.items():
+        # real -> float: 36.2 comes back as 36.20000076; the readings have 0.1 resolution
+        bins = np.round(np.concatenate([np.asarray(x, dtype=np.float64) for x in v]), 1)
+        n = np.concatenate([np.asarray(x, dtype=np.int64) for x in c])
+        b = histogram_baseline(bins, n, scale_floor=SCALE_FLOOR.get(p, 1.0),
                                min_samples=min_samples)  # fmt: skip
         if b is None:
             continue
@@ -200,8 +218,7 @@ def baselines_from_counts(
 
 
 def _rows(raw: Iterable[tuple[object, ...]]) -> list[tuple[int, bool, str, float, int]]:
-    # real -> float: 36.2 comes back as 36.20000076; the readings have 0.1 resolution
-    return [(int(str(r[0])), bool(r[1]), str(r[2]), round(float(str(r[3])), 1), int(str(r[4])))
+    return [(int(str(r[0])), bool(r[1]), str(r[2]), float(str(r[3])), int(str(r[4])))
             for r in raw]  # fmt: skip
 
 
@@ -274,7 +291,9 @@ def baselines_of(
 ) -> dict[int, ResidentBaselines]:
     """Pure: the summary rows of some residents (``_SUMMARY``, ``_ACTIVITY``, ``_NIGHTS``)
     to their baselines."""
-    out = baselines_from_counts(_rows(vitals), min_samples=min_samples)
+    out = baselines_from_histograms(
+        ((r[0], r[1], r[2], r[3], r[4]) for r in vitals), min_samples=min_samples
+    )
     moves: dict[int, dict[date, tuple[datetime, datetime, list[Stretch]]]] = {}
     wakes: dict[int, tuple[list[time], list[time]]] = {}
     for rid, day, first, last, wake_at, bed_at, still_from, still_to in activity:

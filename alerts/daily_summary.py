@@ -9,9 +9,10 @@ two plain tables (migration 009, both storage paths):
 * ``resident_daily_vitals``: per resident, day, part of the day (waking hours
   07-22 local, or night) and parameter, the histogram of values (heart rate,
   SpO2, systolic pressure, wrist skin temperature), from readings of a band
-  not reported off the wrist. Summing the histograms of 7 days gives exactly
-  the histogram of those 7 days, so the baselines are the same as a raw scan
-  of the same days (tested).
+  not reported off the wrist, as one row of two arrays (migration 014: bins and
+  counts; one row per bin was ~200 rows per resident-day). Summing the
+  histograms of 7 days gives exactly the histogram of those 7 days, so the
+  baselines are the same as a raw scan of the same days (tested).
 * ``resident_daily_activity``: the first and last movement (new steps) of the
   day and (migration 012) every still stretch of at least 30 min, unclipped, from
   the day's start or a movement to the next movement; :func:`daily_longest_still`
@@ -67,13 +68,19 @@ WHERE t.time >= %(start)s AND t.time < %(end)s
   AND t.resident_id IS NOT NULL AND t.worn IS NOT FALSE AND v.value IS NOT NULL
 """
 
+# One row per resident, part of the day and parameter: the histogram as two arrays
+# (migration 014), bins ascending.
 _VITALS = f"""
-INSERT INTO resident_daily_vitals (resident_id, day, waking, param, value, n)
-SELECT t.resident_id, %(day)s::date,
-       t.time >= %(wake)s AND t.time < %(sleep)s,
-       v.param, v.value, count(*)
-{VITAL_READINGS}
-GROUP BY 1, 3, 4, 5
+INSERT INTO resident_daily_vitals (resident_id, day, waking, param, bins, counts)
+SELECT resident_id, %(day)s::date, waking, param,
+       array_agg(value ORDER BY value), array_agg(n ORDER BY value)
+FROM (
+    SELECT t.resident_id, t.time >= %(wake)s AND t.time < %(sleep)s AS waking,
+           v.param, v.value, count(*)::integer AS n
+    {VITAL_READINGS}
+    GROUP BY 1, 2, 3, 4
+) AS bins
+GROUP BY resident_id, waking, param
 """
 
 # Movement: the day's step counter went up (or restarted at midnight above 0), as

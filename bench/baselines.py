@@ -99,9 +99,14 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             t = time.perf_counter()
             summary = await load_baselines(conn, now=now, days=args.days)
             reload_s = time.perf_counter() - t
-            cur = await conn.execute("SELECT count(*) FROM resident_daily_vitals")
+            cur = await conn.execute(
+                "SELECT count(*), sum(cardinality(bins)) FROM resident_daily_vitals"
+            )
             row = await cur.fetchone()
-            summary_rows = int(row[0]) if row else 0
+            summary_rows, summary_bins = (int(row[0]), int(row[1])) if row else (0, 0)
+            cur = await conn.execute("SELECT pg_total_relation_size('resident_daily_vitals')")
+            row = await cur.fetchone()
+            summary_mb = round(int(row[0]) / 2**20, 1) if row else 0.0
         same = sum(
             1 for r, b in raw.items()
             if r in summary and b.day.keys() == summary[r].day.keys()
@@ -110,7 +115,8 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
         backfill_per_day = backfill_s / max(1, len(backfilled))
         return {
             "residents": args.residents, "days": args.days, "interval_s": args.interval_s,
-            "telemetry_rows": rows, "summary_rows": summary_rows, "fill_s": round(fill_s, 1),
+            "telemetry_rows": rows, "summary_rows": summary_rows, "summary_bins": summary_bins,
+            "summary_mb": summary_mb, "fill_s": round(fill_s, 1),
             "raw_scan_s": round(raw_s, 2), "summary_backfill_s": round(backfill_s, 2),
             "summary_backfill_days": len(backfilled),
             "summary_per_day_s": round(backfill_per_day, 2),

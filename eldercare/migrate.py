@@ -78,8 +78,11 @@ def _choose_path(conn: psycopg.Connection[TupleRow], prefer: str) -> StoragePath
     return StoragePath.TIMESCALE
 
 
-def migrate(url: str, *, prefer: str = "auto") -> tuple[StoragePath, list[str]]:
-    """Apply what is missing; returns the storage path and the migrations applied now."""
+def migrate(
+    url: str, *, prefer: str = "auto", until: int | None = None
+) -> tuple[StoragePath, list[str]]:
+    """Apply what is missing (up to version ``until``, if given: tests of a migration's
+    data conversion); returns the storage path and the migrations applied now."""
     applied_now: list[str] = []
     with psycopg.connect(url, autocommit=False) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -105,7 +108,7 @@ def migrate(url: str, *, prefer: str = "auto") -> tuple[StoragePath, list[str]]:
             done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
             conn.commit()
             for migration in migrations_for(path):
-                if migration.version in done:
+                if migration.version in done or (until is not None and migration.version > until):
                     continue
                 _apply(conn, migration)
                 applied_now.append(f"{migration.version:03d}_{migration.name}")

@@ -15,6 +15,8 @@ from alerts.baselines import load_baselines, scan_baselines
 from alerts.daily_summary import local_day_bounds, summarise_days
 from alerts.detectors.news2 import VitalParam
 from alerts.shard import Shard
+from eldercare.migrate import migrate
+from tests.conftest import create_database, drop_database
 from tests.support import copy_telemetry, routine_by_minutes
 
 TZ = "Asia/Shanghai"
@@ -81,17 +83,21 @@ async def test_summary_baselines_equal_a_raw_scan_of_the_same_days(db_url: str) 
                 assert got[param].low == pytest.approx(b.low, abs=1e-6)
 
 
+# bins and readings in the vitals histograms
+BINS = "SELECT count(*), sum(c) FROM resident_daily_vitals, unnest(counts) AS c"
+
+
 async def test_summarising_is_incremental_and_idempotent(db_url: str) -> None:
     await seed(db_url)
     async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
         first = await summarise_days(conn, now=NOW, tz=TZ)
         again = await summarise_days(conn, now=NOW + timedelta(hours=1), tz=TZ)
-        cur = await conn.execute("SELECT count(*), sum(n) FROM resident_daily_vitals")
+        cur = await conn.execute(BINS)
         before = await cur.fetchone()
         # the next day becomes due once it ended an hour ago (the grace for late uploads)
         not_yet = await summarise_days(conn, now=NOW + timedelta(hours=15), tz=TZ)
         later = await summarise_days(conn, now=NOW + timedelta(hours=16), tz=TZ)
-        cur = await conn.execute("SELECT count(*), sum(n) FROM resident_daily_vitals")
+        cur = await conn.execute(BINS)
         after = await cur.fetchone()
     assert len(first) == 7
     assert again == []
@@ -161,3 +167,63 @@ async def test_the_inactivity_routine_comes_from_the_daily_still_stretches(db_ur
         assert got[rid].waking == (time(7, 0), time(21, 0))
     # the ill morning is within the 2 h floor x 1.5 rule
     assert got[1].inactivity_routine == timedelta(hours=2)
+
+
+# What the summariser wrote before migration 014: one row per histogram bin.
+_VITALS_BEFORE_014 = """
+INSERT INTO resident_daily_vitals (resident_id, day, waking, param, value, n)
+SELECT t.resident_id, %(day)s::date, t.time >= %(wake)s AND t.time < %(sleep)s,
+       v.param, v.value, count(*)
+FROM telemetry t
+CROSS JOIN LATERAL (VALUES ('hr', t.hr::real), ('spo2', t.spo2::real), ('sbp', t.bp_sys::real),
+                           ('temp', t.skin_temp_c)) AS v(param, value)
+WHERE t.time >= %(start)s AND t.time < %(end)s
+  AND t.resident_id IS NOT NULL AND t.worn IS NOT FALSE AND v.value IS NOT NULL
+GROUP BY 1, 3, 4, 5
+"""
+
+
+async def test_migration_014_keeps_the_summarised_histograms_as_arrays() -> None:
+    url = create_database()
+    try:
+        migrate(url, until=13)
+        await seed(url)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            for d in range(3, 10):  # the days summarised before the upgrade
+                day = date(2025, 3, d)
+                start, end = local_day_bounds(day, TZ)
+                wake, sleep = (
+                    datetime.combine(day, time(h), ZONE).astimezone(UTC) for h in (7, 22)
+                )
+                await conn.execute(_VITALS_BEFORE_014, {"day": day, "start": start, "end": end,
+                                                        "wake": wake, "sleep": sleep})  # fmt: skip
+                await conn.execute(
+                    "INSERT INTO daily_summary_days (day, tz, summarised_at, residents)"
+                    " VALUES (%s, %s, %s, 3)",
+                    (day, TZ, NOW),
+                )
+            cur = await conn.execute("SELECT count(*), sum(n) FROM resident_daily_vitals")
+            before = await cur.fetchone()
+        migrate(url)  # 014 converts the rows in place
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            cur = await conn.execute(BINS)
+            after = await cur.fetchone()
+            cur = await conn.execute(
+                "SELECT count(*) FROM resident_daily_vitals"
+                " WHERE bins <> (SELECT array_agg(b ORDER BY b) FROM unnest(bins) AS b)"
+            )
+            unsorted = await cur.fetchone()
+            converted = await load_baselines(conn, now=NOW, days=7, tz=TZ, summarise=False)
+            since = local_day_bounds(date(2025, 3, 3), TZ)[0]
+            until = local_day_bounds(date(2025, 3, 10), TZ)[0]
+            raw = await scan_baselines(conn, since=since, until=until, tz=TZ)
+    finally:
+        drop_database(url)
+    assert before is not None
+    assert before[0] > 1000
+    assert after == before  # every bin and reading kept
+    assert unsorted == (0,)
+    assert set(converted) == set(raw) == {1, 2, 3}
+    for rid in raw:
+        assert converted[rid].day == raw[rid].day
+        assert converted[rid].night == raw[rid].night

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.baselines import baselines_from_counts, histogram_baseline
+from alerts.baselines import baselines_from_counts, baselines_from_histograms, histogram_baseline
 from alerts.detectors.news2 import ParamBands, VitalParam
 from alerts.detectors.types import Profile
 from alerts.falls.screen import screen_impact
@@ -44,6 +44,33 @@ def test_baselines_split_day_and_night_and_need_enough_readings() -> None:
     profile = got[1].apply(Profile(1))
     assert profile.baseline(VitalParam.SPO2, night=True) == night[VitalParam.SPO2]
     assert profile.baseline(VitalParam.SBP, night=True) is None
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(st.integers(85, 100), st.integers(1, 40)), min_size=1, max_size=20),
+        min_size=1,
+        max_size=7,
+    )
+)
+def test_days_stored_apart_give_the_baseline_of_their_summed_histogram(
+    days: list[list[tuple[int, int]]],
+) -> None:
+    summed: dict[float, int] = {}
+    stored = []
+    for day in days:
+        bins: dict[float, int] = {}
+        for value, n in day:
+            bins[value + 0.1] = bins.get(value + 0.1, 0) + n  # 85.1 ... as a real comes back
+            summed[round(value + 0.1, 1)] = summed.get(round(value + 0.1, 1), 0) + n
+        ordered = sorted(bins)
+        stored.append((7, True, "spo2", [float(np.float32(v)) for v in ordered],
+                       [bins[v] for v in ordered]))  # fmt: skip
+    got = baselines_from_histograms(stored, min_samples=1)
+    want = baselines_from_counts([(7, True, "spo2", v, n) for v, n in summed.items()],
+                                 min_samples=1)  # fmt: skip
+    assert got == want
+    assert got[7].day[VitalParam.SPO2].n == sum(n for day in days for _, n in day)
 
 
 def test_overrides_change_only_what_they_name() -> None:
