@@ -3,7 +3,7 @@
 :class:`AlertEngine` keeps one :class:`ResidentState` per resident and folds
 into it every batch ingest committed (:meth:`AlertEngine.on_batch`, an ingest
 handler in process, or the internal ``ingested`` topic when standalone) and a
-:class:`Tick` every second for residents with something open or pending, and
+:class:`Tick` every second for residents with a fall's timers running, and
 every 30 s for everyone. Each batch of events is **persisted first** (one
 transaction, :func:`alerts.store.apply_events`), **then published** as JSON on
 ``eldercare/v1/internal/alerts`` (QoS 1): a subscriber never hears of an alert
@@ -86,12 +86,12 @@ from alerts.profiles import load_profile, load_profiles
 from alerts.shard import Shard
 from alerts.store import (
     AlertChange,
-    StoredAlert,
     apply_events,
-    open_alerts,
+    open_alert_keys,
     record_escalations,
     unacknowledged,
 )
+from eldercare import heap
 from eldercare.logs import get_logger
 from eldercare.migrate import migrate
 from eldercare.mqtt_client import aiomqtt_client
@@ -114,8 +114,10 @@ def _utcnow() -> datetime:
 
 
 def pending(state: ResidentState) -> bool:
-    """Has the resident anything open or a timer running (ticked every second)?"""
-    return state.falls.episode is not None or state.holds_open()
+    """Has the resident a fall's timers running (cancel window, confirmation, long lie),
+    ticked every second? Every other time-driven rule counts minutes or hours and is
+    ticked with everyone every 30 s."""
+    return state.falls.episode is not None or bool(state.falls.open)
 
 
 def _ordered(batch: IngestedBatch) -> list[Accepted]:
@@ -166,10 +168,13 @@ class AlertEngine:
         self._side: psycopg.AsyncConnection[TupleRow] | None = None
         self._client: aiomqtt.Client | None = None
         self._loaded = False
-        # residents for whom pending() holds, kept with every write of their state, so
-        # neither the 1 s tick nor the closed-alert check walks a city's every resident
-        # (100,000 states: ~0.1 s under the lock each time)
+        # kept with every write of a resident's state, so that neither the 1 s tick nor
+        # the closed-alert check walks a city's every resident (100,000 states: ~0.1 s
+        # under the lock each time): those for whom pending() holds, and those holding
+        # an alert open (muted ones included)
         self._pending: set[int] = set()
+        self._holding: set[int] = set()
+        self._heap = heap.Settler()  # after each tick: see eldercare/heap.py
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -196,13 +201,18 @@ class AlertEngine:
                 self._keep(resident_id, state)
                 events += evs
             await self._emit(events)
+        self._heap.settle()
 
     async def tick(self, *, everyone: bool = False) -> None:
-        """Time-driven rules: residents with anything pending, or everyone.
+        """Time-driven rules: residents with a fall's timers running, or everyone.
 
         In slices of ``TICK_SLICE`` residents, each under the decision lock: the full
         tick of a city's engine (~16 us per resident, 1.6 s at 100,000) would otherwise
         keep every reading waiting that long every 30 s.
+
+        After a tick, as after a batch, the states that survived are frozen out of the
+        garbage collector's reach (:mod:`eldercare.heap`): its full collections of a
+        city's states stopped the process for up to 2.6 s.
         """
         async with self._lock:
             await self._ensure_loaded()
@@ -224,6 +234,7 @@ class AlertEngine:
                     self._keep(resident_id, state)
                     events += evs
                 await self._emit(events)
+        self._heap.settle()
 
     def _observe_skin(self, profile: Profile, ts: int, skin_c: float) -> None:
         at = ms_to_utc(ts)
@@ -307,34 +318,39 @@ class AlertEngine:
         async with self._lock:
             conn = await self._connection()
             now = self._clock()
-            stored = await self._own_open_alerts(conn)
-            self._forget_closed(stored)
-            due = due_escalations(unacknowledged(stored), now=now, policy=self.escalation)
+            self._forget_closed(await self._own_open_alerts(conn))
+            waiting = [u for r, u in await unacknowledged(conn, self.escalation.severities)
+                       if self.shard.owns(r)]  # fmt: skip
+            due = due_escalations(waiting, now=now, policy=self.escalation)
             changes = await record_escalations(conn, due, at=now)
             for change in changes:
                 log.info("alert_escalated", alert_id=change.alert.id, note=change.note)
             await self._publish(changes)
             return changes
 
-    def _forget_closed(self, stored: list[StoredAlert]) -> None:
-        """Step :class:`AlertClosed` for what the detectors hold but the database closed."""
-        still_open = {(a.resident_id, a.type) for a in stored}
+    def _forget_closed(self, still_open: set[tuple[int, str]]) -> None:
+        """Step :class:`AlertClosed` for what the detectors hold but the database closed;
+        ``still_open``: (resident, type) of the alerts not closed."""
         now = self._clock()
-        for resident_id in sorted(self._pending):  # those holding an alert are among them
-            state = new = self.states[resident_id]
+        for resident_id in list(self._holding):
+            state = self.states[resident_id]
+            closed = [t for t in state.open_alerts()
+                      if t not in state.muted and (resident_id, t) not in still_open]  # fmt: skip
+            if not closed:
+                continue
             profile = self.profiles.get(resident_id, Profile(resident_id))
-            for alert_type in state.open_alerts():
-                if alert_type in state.muted or (resident_id, alert_type) in still_open:
-                    continue
-                new, _ = step(profile, new, AlertClosed(alert_type), now=now)
-            self._keep(resident_id, new)
+            for alert_type in closed:
+                state, _ = step(profile, state, AlertClosed(alert_type), now=now)
+            self._keep(resident_id, state)
 
     def _keep(self, resident_id: int, state: ResidentState) -> None:
         self.states[resident_id] = state
-        if pending(state):
-            self._pending.add(resident_id)
-        else:
-            self._pending.discard(resident_id)
+        for members, holds in ((self._pending, pending(state)),
+                               (self._holding, state.holds_open())):  # fmt: skip
+            if holds:
+                members.add(resident_id)
+            else:
+                members.discard(resident_id)
 
     # -- the shell --------------------------------------------------------------------------
 
@@ -445,13 +461,16 @@ class AlertEngine:
             self._set_baselines(*fresh)
         self.states = await restore_states(conn, self.profiles, now=self._clock(), shard=self.shard)
         self._pending = {r for r, s in self.states.items() if pending(s)}
+        self._holding = {r for r, s in self.states.items() if s.holds_open()}
         self._loaded = True
 
     async def _own_profiles(self, conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:
         return await load_profiles(conn, self.shard)
 
-    async def _own_open_alerts(self, conn: psycopg.AsyncConnection[TupleRow]) -> list[StoredAlert]:
-        return [a for a in await open_alerts(conn) if self.shard.owns(a.resident_id)]
+    async def _own_open_alerts(
+        self, conn: psycopg.AsyncConnection[TupleRow]
+    ) -> set[tuple[int, str]]:
+        return {(r, t) for r, t in await open_alert_keys(conn) if self.shard.owns(r)}
 
     async def _profile(self, resident_id: int) -> Profile | None:
         profile = self.profiles.get(resident_id)

@@ -20,6 +20,7 @@ Functions take an open ``AsyncConnection`` and commit their own transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -323,14 +324,30 @@ async def false_alarm(conn: Conn, alert_id: int, *, actor: str, at: datetime,
     return await _operator(conn, alert_id, Action.FALSE_ALARM, actor=actor, at=at, note=note)
 
 
-def unacknowledged(alerts: list[StoredAlert]) -> list[Unacknowledged]:
-    """Pure: the escalation view of stored open alerts."""
-    out: list[Unacknowledged] = []
-    for a in alerts:
-        escalation = a.detail.get("escalation")
-        level = escalation.get("level", 0) if isinstance(escalation, dict) else 0
-        out.append(Unacknowledged(a.id, a.severity, AlertState(a.state), a.opened_at, int(level)))
-    return out
+async def open_alert_keys(conn: Conn) -> list[tuple[int, str]]:
+    """(resident, type) of every alert not closed: what the detectors may still hold.
+
+    Narrow on purpose: the engine asks every 5 s, and decoding each open alert's
+    ``detail`` took ~0.1 s at 5,000 open alerts (``bench/tick.py``)."""
+    cur = await conn.execute("SELECT resident_id, type FROM alerts WHERE closed_at IS NULL")
+    return [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+
+
+# the level reached so far: detail.escalation.level (record_escalations), else 0
+_UNACKNOWLEDGED = """
+SELECT resident_id, id, severity, state, opened_at,
+       CASE WHEN jsonb_typeof(detail -> 'escalation' -> 'level') = 'number'
+            THEN (detail -> 'escalation' ->> 'level')::numeric::integer ELSE 0 END
+FROM alerts
+WHERE closed_at IS NULL AND state = 'open' AND severity = ANY(%s)
+"""
+
+
+async def unacknowledged(conn: Conn, severities: Iterable[str]) -> list[tuple[int, Unacknowledged]]:
+    """(resident, escalation view) of each alert of ``severities`` nobody acknowledged."""
+    cur = await conn.execute(_UNACKNOWLEDGED, (sorted(severities),))
+    return [(int(r[0]), Unacknowledged(int(r[1]), str(r[2]), AlertState(r[3]), r[4], int(r[5])))
+            for r in await cur.fetchall()]  # fmt: skip
 
 
 async def record_escalations(

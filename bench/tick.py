@@ -1,6 +1,6 @@
 """The alert engine's recurring work at a city's size: what each periodic pass costs.
 
-    python bench/tick.py [--residents 100000] [--open 200] [--repeat 20]
+    python bench/tick.py [--residents 100000] [--open 200] [--repeat 20] [--stream-s 30]
 
 A fresh, migrated database gets ``--residents`` residents with a band each (no
 history). One engine starts on it; ``--open`` of them press SOS, so that many
@@ -14,6 +14,13 @@ reading arriving meanwhile waits for it:
 * ``full_tick_30s``: the tick of every resident every 30 s (taken in slices of
   1,000, so the reading waits at most one slice; the figure is the whole pass).
 
+Then ``stream``: for ``--stream-s`` seconds, batches of 500 readings (heart
+rate, SpO2, steps) of random residents go to ``on_batch``, with the 1 s tick
+between them as the engine's loop runs it; the figures are readings per second
+of the engine's own time and the garbage collector's full collections meanwhile
+(count, longest and total pause: each stops the whole process).
+``peak_rss_mb`` is the process's peak memory: the engine's profiles and states.
+
 Prints the figures; the last line is JSON. Wall-clock on a shared machine: noisy.
 """
 
@@ -21,6 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import os
+import random
 import statistics
 import sys
 import time
@@ -34,11 +44,11 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.engine import AlertEngine
-from bench.common import drop_database, fresh_database, report
+from bench.common import drop_database, fresh_database, report, rss_mb
 from bench.reload import _BANDS, _REGISTRY, Clock
 from eldercare.logs import configure_logging
 from eldercare.migrate import migrate
-from eldercare.protocol import DeviceEvent, EventType
+from eldercare.protocol import DeviceEvent, EventType, Telemetry
 from eldercare.settings import Settings
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
@@ -52,6 +62,55 @@ async def timed(job: Callable[[], Awaitable[Any]], repeat: int) -> dict[str, flo
         took.append(time.perf_counter() - t)
     return {"p50_ms": round(statistics.median(took) * 1000, 2),
             "max_ms": round(max(took) * 1000, 2)}  # fmt: skip
+
+
+class FullCollections:
+    """The garbage collector's full (generation 2) collections while it is entered."""
+
+    def __init__(self) -> None:
+        self.pauses: list[float] = []
+        self._started = 0.0
+
+    def _seen(self, phase: str, info: dict[str, Any]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                self._started = time.perf_counter()
+            else:
+                self.pauses.append(time.perf_counter() - self._started)
+
+    def __enter__(self) -> FullCollections:
+        gc.callbacks.append(self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        gc.callbacks.remove(self._seen)
+
+
+async def stream(engine: AlertEngine, residents: int, seconds: float) -> dict[str, Any]:
+    rng = random.Random(7)
+    ts = round(engine._clock().timestamp() * 1000)
+    seq = n = 0
+    busy = 0.0
+    with FullCollections() as full:
+        t0 = last_tick = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            batch = []
+            for _ in range(500):
+                rid, seq, ts = rng.randint(1, residents), seq + 1, ts + 1
+                m = Telemetry(device_id=f"wb-{rid}", seq=seq, ts=ts, hr=rng.randint(60, 90),
+                              spo2=rng.randint(94, 99), steps=seq, worn=True)  # fmt: skip
+                batch.append(Accepted(m, rid))
+            t = time.perf_counter()
+            await engine.on_batch(IngestedBatch(telemetry=batch))
+            if t - last_tick >= 1.0:
+                await engine.tick()
+                last_tick = t
+            busy += time.perf_counter() - t
+            n += len(batch)
+    return {"readings": n, "readings_per_engine_s": round(n / busy),
+            "full_collections": len(full.pauses),
+            "full_collection_max_ms": round(max(full.pauses, default=0.0) * 1000),
+            "full_collections_total_s": round(sum(full.pauses), 2)}  # fmt: skip
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -83,6 +142,8 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             out["escalate_5s"] = await timed(engine.escalate, args.repeat)
             out["full_tick_30s"] = full
             out["states"] = len(engine.states)
+            out["stream"] = await stream(engine, args.residents, args.stream_s)
+            out["peak_rss_mb"] = round(rss_mb(os.getpid()))  # the bench's process: the engine
             return out
         finally:
             await engine.close()
@@ -96,6 +157,7 @@ def main() -> None:
     ap.add_argument("--residents", type=int, default=100_000)
     ap.add_argument("--open", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=20)
+    ap.add_argument("--stream-s", type=float, default=30.0)
     args = ap.parse_args()
     configure_logging("WARNING", json=True)
     report(asyncio.run(measure(args)))

@@ -1,10 +1,11 @@
-"""The engine's set of residents with something pending, against the real PostgreSQL.
+"""The engine's sets of residents with a fall's timers running and with an alert open,
+against the real PostgreSQL.
 
-The 1 s tick and the check for alerts closed by operators visit only the residents
-whose state holds an open alert or a fall episode (a city's every resident would cost
-~0.1 s under the decision lock each second). These tests fail if that set misses a
-resident: an alert closed by an operator would never be forgotten, so the next press
-would update the closed alert instead of raising a new one.
+The 1 s tick visits only the first, the check for alerts closed by operators only the
+second (a city's every resident would cost ~0.1 s under the decision lock each time).
+These tests fail if a set misses a resident: an alert closed by an operator would never
+be forgotten, so the next press would update the closed alert instead of raising a new
+one.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ NOW = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
 
 
 def held(engine: AlertEngine) -> set[int]:
-    """Residents whose state is pending, recomputed from every state the engine holds."""
+    """Residents holding an alert open; both kept sets checked against every state."""
     assert engine._pending == {r for r, s in engine.states.items() if pending(s)}
-    return engine._pending
+    assert engine._holding == {r for r, s in engine.states.items() if s.holds_open()}
+    return engine._holding
 
 
 async def press(engine: AlertEngine, dev: str, resident: int, seq: int, clock: Clock) -> None:

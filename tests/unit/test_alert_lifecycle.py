@@ -110,7 +110,8 @@ def press(kind: EventType, at: datetime) -> Accepted:
 def test_a_seeded_open_sos_is_updated_by_the_next_press_not_raised_again() -> None:
     alert = stored(AlertType.SOS, {"presses": 2, "first_pressed_at": "2025-03-01T02:00:00Z"})
     state = seed_states([alert])[5]
-    assert pending(state)
+    assert state.holds_open()
+    assert not pending(state)  # no timer: ticked with everyone, every 30 s
     _, events = step(Profile(5), state, press(EventType.SOS, T0 + timedelta(minutes=1)),
                      now=T0 + timedelta(minutes=1))  # fmt: skip
     assert [type(e) for e in events] == [AlertUpdated]
@@ -121,6 +122,7 @@ def test_a_seeded_suspected_fall_keeps_its_cancel_window() -> None:
     detail = {"stage": "suspected", "sources": ["band"], "impact_at": "2025-03-01T02:00:00Z",
               "falls": 1, "steps_since": 0, "wearer_says_ok": False, "score": None}  # fmt: skip
     state = seed_states([stored(AlertType.FALL, detail)])[5]
+    assert pending(state)  # its timers are ticked every second
     at = T0 + timedelta(seconds=20)
     _, events = step(Profile(5), state, press(EventType.IM_OK, at), now=at)
     assert [(type(e).__name__, e.type) for e in events] == [("AlertCleared", AlertType.FALL)]
