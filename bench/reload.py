@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,37 @@ _BANDS = """
 INSERT INTO wristbands (device_id, resident_id, expected_interval_s)
 SELECT 'wb-' || resident_id, resident_id, %(interval)s FROM residents
 """
+
+
+@contextlib.asynccontextmanager
+async def city(prefix: str, residents: int, interval_s: int) -> AsyncIterator[str]:
+    """A fresh, migrated database with ``residents`` residents and a band each; its URL.
+    Dropped afterwards."""
+    url = fresh_database(prefix)
+    try:
+        await asyncio.to_thread(migrate, url)
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await conn.execute(_REGISTRY, {"n": residents})
+            await conn.execute(_BANDS, {"interval": interval_s})
+        yield url
+    finally:
+        drop_database(url)
+
+
+@contextlib.asynccontextmanager
+async def started_engine(url: str, clock: Clock, **kwargs: Any) -> AsyncIterator[
+    tuple[AlertEngine, float]
+]:  # fmt: skip
+    """An engine on ``url``, started (profiles, baselines, states loaded), and how long
+    the start took; closed afterwards."""
+    settings = Settings(database_url=url, log_level="WARNING")
+    engine = AlertEngine(settings, fall_model=None, clock=clock, **kwargs)
+    try:
+        t = time.perf_counter()
+        await engine.on_batch(IngestedBatch())
+        yield engine, time.perf_counter() - t
+    finally:
+        await engine.close()
 
 
 class Clock:
@@ -122,15 +154,10 @@ class Probe:
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    url = fresh_database("ec_bench_reload")
-    try:
-        await asyncio.to_thread(migrate, url)
+    async with city("ec_bench_reload", args.residents, args.interval_s) as url:
         zone = ZoneInfo(DEFAULT_TZ)
         today = date(2026, 1, 20)
         now = datetime(2026, 1, 20, 1, 30, tzinfo=zone).astimezone(UTC)  # after the grace
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            await conn.execute(_REGISTRY, {"n": args.residents})
-            await conn.execute(_BANDS, {"interval": args.interval_s})
         t = time.perf_counter()
         rows = await fill(url, residents=args.residents, first=today - timedelta(days=args.days),
                           days=args.days + 1, interval_s=args.interval_s)  # fmt: skip
@@ -139,12 +166,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
         print(f"  {rows} rows written and summarised in {time.perf_counter() - t:.0f} s",
               file=sys.stderr)  # fmt: skip
         clock = Clock(now)
-        settings = Settings(database_url=url, log_level="WARNING")
-        engine = AlertEngine(settings, fall_model=None, clock=clock, baseline_days=args.days)
-        try:
-            t = time.perf_counter()
-            await engine.on_batch(IngestedBatch())  # the start: profiles, baselines, states
-            start_s = time.perf_counter() - t
+        async with started_engine(url, clock, baseline_days=args.days) as (engine, start_s):
             probe = Probe(engine, clock, args.residents)
             out: dict[str, Any] = {"residents": args.residents, "days": args.days,
                                    "telemetry_rows": rows,
@@ -159,10 +181,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 row = await cur.fetchone()
             out["sos_alerts"] = int(row[0]) if row else 0  # one per press: all were decided
             return out
-        finally:
-            await engine.close()
-    finally:
-        drop_database(url)
 
 
 def main() -> None:

@@ -39,17 +39,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.engine import AlertEngine
-from bench.common import drop_database, fresh_database, report, rss_mb
-from bench.reload import _BANDS, _REGISTRY, Clock
+from bench.common import report, rss_mb
+from bench.reload import Clock, city, started_engine
 from eldercare.logs import configure_logging
-from eldercare.migrate import migrate
 from eldercare.protocol import DeviceEvent, EventType, Telemetry
-from eldercare.settings import Settings
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
 
@@ -114,19 +110,9 @@ async def stream(engine: AlertEngine, residents: int, seconds: float) -> dict[st
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    url = fresh_database("ec_bench_tick")
-    try:
-        await asyncio.to_thread(migrate, url)
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-            await conn.execute(_REGISTRY, {"n": args.residents})
-            await conn.execute(_BANDS, {"interval": 60})
+    async with city("ec_bench_tick", args.residents, 60) as url:
         clock = Clock(datetime(2026, 1, 20, 4, 0, tzinfo=UTC))
-        settings = Settings(database_url=url, log_level="WARNING")
-        engine = AlertEngine(settings, fall_model=None, clock=clock)
-        try:
-            t = time.perf_counter()
-            await engine.on_batch(IngestedBatch())  # the start: profiles, states
-            start_s = time.perf_counter() - t
+        async with started_engine(url, clock) as (engine, start_s):
             ts = round(clock.now.timestamp() * 1000)
             presses = [
                 Accepted(DeviceEvent(device_id=f"wb-{r}", seq=1, ts=ts, type=EventType.SOS), r)
@@ -145,10 +131,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             out["stream"] = await stream(engine, args.residents, args.stream_s)
             out["peak_rss_mb"] = round(rss_mb(os.getpid()))  # the bench's process: the engine
             return out
-        finally:
-            await engine.close()
-    finally:
-        drop_database(url)
 
 
 def main() -> None:
