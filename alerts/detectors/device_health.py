@@ -214,9 +214,11 @@ def evaluate(
 ) -> tuple[DeviceHealthState, list[AlertEvent]]:
     """The time-driven part: what should be open at ``now``."""
     opened, events = state.open, []
+    reconciled = False
     for alert_type, want in _wants(state, profile, now).items():
         if want is None and alert_type not in opened:
             continue  # nothing wanted, nothing open: nothing to reconcile
+        reconciled = True
         opened, evs = reconcile(
             opened,
             alert_type,
@@ -226,6 +228,8 @@ def evaluate(
             clear_reason=_clear_reason(alert_type, state),
         )
         events.extend(evs)
+    if not reconciled:
+        return state, events  # the common case, unchanged: the same object
     return DeviceHealthState(state.devices, opened), events
 
 

@@ -194,6 +194,8 @@ def _tick(
     events += evs
     geo, evs = geofence.evaluate(s.geofence, profile, now)
     events += evs
+    if ina is s.inactivity and geo is s.geofence and devices is s.devices:
+        return s, events  # most residents at most ticks: no new state to allocate
     return replace(s, inactivity=ina, geofence=geo, devices=devices), events
 
 

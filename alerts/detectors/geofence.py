@@ -99,6 +99,8 @@ class GeofenceState:
 def evaluate(
     state: GeofenceState, profile: Profile, now: datetime, device_id: str | None = None
 ) -> tuple[GeofenceState, list[AlertEvent]]:
+    if not state.outside_fixes and not state.open:
+        return state, []  # inside (or never seen outside), nothing open: nothing to do
     want = None
     surely_out_by = 0.0  # how far outside at least, given the fix's accuracy
     if state.outside_fixes and state.last_fix is not None and profile.safe_zones:
