@@ -194,20 +194,20 @@ def baselines_from_histograms(
     """Pure: (resident_id, waking hours?, parameter, values, counts) rows, any number per
     histogram (one per day), to baselines. A value may recur across rows: the weighted
     median and quantiles of the concatenation are those of the summed histogram."""
-    parts: dict[tuple[int, bool, VitalParam], tuple[list[Any], list[Any]]] = {}
+    parts: dict[tuple[int, bool, VitalParam], tuple[list[float], list[int]]] = {}
     for resident_id, day, param, values, counts in rows:
         try:
             p = VitalParam(param)
         except ValueError:
             continue
         v, c = parts.setdefault((int(resident_id), bool(day), p), ([], []))
-        v.append(values)
-        c.append(counts)
+        v.extend(values)
+        c.extend(counts)
     out: dict[int, tuple[dict[VitalParam, Baseline], dict[VitalParam, Baseline]]] = {}
     for (resident_id, day, p), (v, c) in parts.items():
         # real -> float: 36.2 comes back as 36.20000076; the readings have 0.1 resolution
-        bins = np.round(np.concatenate([np.asarray(x, dtype=np.float64) for x in v]), 1)
-        n = np.concatenate([np.asarray(x, dtype=np.int64) for x in c])
+        bins = np.round(np.asarray(v, dtype=np.float64), 1)
+        n = np.asarray(c, dtype=np.int64)
         b = histogram_baseline(bins, n, scale_floor=SCALE_FLOOR.get(p, 1.0),
                                min_samples=min_samples)  # fmt: skip
         if b is None:

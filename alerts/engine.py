@@ -174,7 +174,7 @@ class AlertEngine:
         # an alert open (muted ones included)
         self._pending: set[int] = set()
         self._holding: set[int] = set()
-        self._heap = heap.Settler()  # after each tick: see eldercare/heap.py
+        self._heap = heap.Settler()  # after each batch and tick: see eldercare/heap.py
 
     # -- inputs ---------------------------------------------------------------------------
 
@@ -254,7 +254,7 @@ class AlertEngine:
             if baselines is not self.baselines:  # a reload swapped them in meanwhile
                 fresh = self._with_baselines(fresh)
             self.profiles = fresh
-            self._forget_closed(await self._own_open_alerts(await self._connection()))
+            self._forget_closed(await self._own_open_alert_keys(await self._connection()))
 
     async def reload_baselines(self) -> None:
         """Recompute every resident's personal baselines from the database (hourly).
@@ -319,7 +319,7 @@ class AlertEngine:
         async with self._lock:
             conn = await self._connection()
             now = self._clock()
-            self._forget_closed(await self._own_open_alerts(conn))
+            self._forget_closed(await self._own_open_alert_keys(conn))
             waiting = [u for r, u in await unacknowledged(conn, self.escalation.severities)
                        if self.shard.owns(r)]  # fmt: skip
             due = due_escalations(waiting, now=now, policy=self.escalation)
@@ -461,14 +461,14 @@ class AlertEngine:
         if fresh is not None:
             self._set_baselines(*fresh)
         self.states = await restore_states(conn, self.profiles, now=self._clock(), shard=self.shard)
-        self._pending = {r for r, s in self.states.items() if pending(s)}
-        self._holding = {r for r, s in self.states.items() if s.holds_open()}
+        for resident_id, state in self.states.items():
+            self._keep(resident_id, state)  # the two sets, by the one rule
         self._loaded = True
 
     async def _own_profiles(self, conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:
         return await load_profiles(conn, self.shard)
 
-    async def _own_open_alerts(
+    async def _own_open_alert_keys(
         self, conn: psycopg.AsyncConnection[TupleRow]
     ) -> set[tuple[int, str]]:
         return {(r, t) for r, t in await open_alert_keys(conn) if self.shard.owns(r)}

@@ -44,7 +44,7 @@ THAW_EVERY_S: Final = 86_400.0
 
 
 class Settler:
-    """Settles the heap after each tick; thaws it once every ``thaw_every_s``."""
+    """Settles the heap after each batch and tick; thaws it once every ``thaw_every_s``."""
 
     def __init__(
         self,
