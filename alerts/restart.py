@@ -116,7 +116,16 @@ def _episode(fall: StoredAlert, stage: FallStage, *, long_lie: bool) -> FallEpis
         steps_since=int(d.get("steps_since") or 0),
         wearer_ok_at=fall.updated_at if d.get("wearer_says_ok") else None,
         long_lie=long_lie,
+        abnormal_hr=_heart_rate(d.get("heart_rate_after")),
     )
+
+
+def _heart_rate(value: Any) -> tuple[int, datetime] | None:
+    """``heart_rate_after`` of a fall's detail, as the episode keeps it."""
+    if not isinstance(value, dict) or not isinstance(value.get("bpm"), int):
+        return None
+    at = _parse_time(value.get("at"))
+    return None if at is None else (value["bpm"], at)
 
 
 def _opened(alert: StoredAlert) -> OpenAlert:

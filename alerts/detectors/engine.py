@@ -124,6 +124,9 @@ def _telemetry(
     if t.worn is False:
         fal, evs = falls.off_wrist(fal, profile, now)
         events += evs
+    elif t.hr is not None and fal.episode is not None:
+        fal, evs = falls.heart_rate(fal, profile, t.hr, msg.observed_at, now)
+        events += evs
     usable = device_health.band_usable(devices, profile, now)
     ina, evs = inactivity.step(s.inactivity, profile, moved=delta > 0, usable=usable, now=now)
     events += evs

@@ -39,6 +39,17 @@ the watch silently; otherwise ``long_lie`` is RAISED when ``long_lie_after``
 has passed since the suspicion, as for a confirmed fall (the full model
 misses about a third of simulated soft falls; see docs/alerts.md). The band
 reporting the same impact reopens the fall.
+
+Heart rate after the impact (a telemetry reading the band took after it) in the
+resident's red band (NEWS2 sub-score 3: <= 40 or >= 131 /min, or a clinician's
+bands) is evidence that something is wrong beyond the fall itself: a faint from
+a slow or fast rhythm, shock, pain. One such reading is enough here (the vital-
+sign detector, which wants it to persist, raises its own alert later). It
+raises a held band report at once and shows an unconfirmed fall again on its
+original timers; a suspicion with it is not retracted by the full window's model
+alone, is not cancelled by "I'm OK" (recorded, the operator calls back), and
+stays critical when the wearer walks. The first such reading is on the fall and
+long-lie alerts' detail (``heart_rate_after``).
 """
 
 from __future__ import annotations
@@ -51,6 +62,7 @@ from typing import Final
 import numpy as np
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
+from alerts.detectors.news2 import VitalParam
 from alerts.detectors.types import (
     AlertEvent,
     AlertType,
@@ -67,6 +79,7 @@ from eldercare.protocol import DeviceEvent, EventType, ImuWindow
 
 SAME_FALL: Final = timedelta(seconds=10)
 MODEL_AFTER: Final = timedelta(seconds=4)  # the model needs this much window after the impact
+RED_SCORE: Final = 3  # NEWS2's single-parameter red: a heart rate this abnormal after a fall
 
 
 class FallStage(StrEnum):
@@ -98,6 +111,8 @@ class FallEpisode:
     # band time of the first step report after the impact: the counter's base. That
     # report's own new steps span the impact and may have been walked before the fall.
     counter_since: datetime | None = None
+    # the first heart rate after the impact in the resident's red band: (bpm, band time)
+    abnormal_hr: tuple[int, datetime] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +121,18 @@ class FallsState:
     open: OpenAlerts = field(default_factory=dict)
 
 
+def _heart_rate_detail(ep: FallEpisode) -> dict[str, object] | None:
+    if ep.abnormal_hr is None:
+        return None
+    bpm, at = ep.abnormal_hr
+    return {"bpm": bpm, "at": iso(at)}
+
+
 def _wants(ep: FallEpisode | None, profile: Profile) -> tuple[Want | None, Want | None]:
     if ep is None:
         return None, None
     sources = sorted(ep.sources)
+    hr = _heart_rate_detail(ep)
     fall = None
     if ep.stage in _SHOWN:
         deadline = ep.suspected_at + profile.falls.cancel_window
@@ -122,9 +145,12 @@ def _wants(ep: FallEpisode | None, profile: Profile) -> tuple[Want | None, Want 
             "falls": ep.falls,
             "steps_since": ep.steps_since,
             "wearer_says_ok": ep.wearer_ok_at is not None,
+            "heart_rate_after": hr,
         }
-        severity = Severity.HIGH if ep.stage is FallStage.RECOVERED else Severity.CRITICAL
-        key = f"{ep.stage}:{ep.falls}:{','.join(sources)}:{ep.wearer_ok_at is not None}"
+        # got up and walked: a welfare call, unless the heart rate says otherwise
+        recovered = ep.stage is FallStage.RECOVERED and hr is None
+        severity = Severity.HIGH if recovered else Severity.CRITICAL
+        key = f"{ep.stage}:{ep.falls}:{','.join(sources)}:{ep.wearer_ok_at is not None}:{hr}"
         fall = Want(severity, ep.device_id, detail, key)
     if not ep.long_lie:
         return fall, None
@@ -136,8 +162,9 @@ def _wants(ep: FallEpisode | None, profile: Profile) -> tuple[Want | None, Want 
         "steps_since": ep.steps_since,
         "moved_since": ep.moved_after_long_lie,
         "wearer_says_ok": ep.wearer_ok_at is not None,
+        "heart_rate_after": hr,
     }
-    lie_key = f"{ep.moved_after_long_lie}:{ep.wearer_ok_at is not None}"
+    lie_key = f"{ep.moved_after_long_lie}:{ep.wearer_ok_at is not None}:{hr}"
     long_lie = Want(Severity.CRITICAL, ep.device_id, lie_detail, lie_key)
     return fall, long_lie
 
@@ -235,7 +262,11 @@ def im_ok(
         return state, []
     if not ep.long_lie and ep.stage in (FallStage.PENDING, FallStage.UNCONFIRMED):
         return _quietly(state)  # the band's report or the watch ended: never shown
-    if ep.stage is FallStage.SUSPECTED and now <= ep.suspected_at + profile.falls.cancel_window:
+    if (
+        ep.stage is FallStage.SUSPECTED
+        and ep.abnormal_hr is None  # "I'm OK" with a heart rate of 35: the operator calls back
+        and now <= ep.suspected_at + profile.falls.cancel_window
+    ):
         return _sync(state, None, profile, now, ClearReason.CANCELLED_BY_WEARER)
     return _sync(state, replace(ep, wearer_ok_at=now), profile, now)
 
@@ -271,6 +302,29 @@ def step_report(
     if ep.counter_since is None:
         return FallsState(replace(ep, counter_since=observed_at), state.open), []
     return movement(state, profile, steps, now)
+
+
+def heart_rate(
+    state: FallsState, profile: Profile, bpm: int, observed_at: datetime, now: datetime
+) -> tuple[FallsState, list[AlertEvent]]:
+    """A heart-rate reading the band took at ``observed_at`` (band clock).
+
+    Only a reading after the impact, in the resident's red band, counts; the first
+    one is kept (see the module doc for what it changes).
+    """
+    ep = state.episode
+    if ep is None or ep.abnormal_hr is not None or observed_at <= ep.impact_at:
+        return state, []
+    score, _ = profile.thresholds.bands(VitalParam.HR, profile.conditions).score(bpm)
+    if score < RED_SCORE:
+        return state, []
+    new = replace(ep, abnormal_hr=(bpm, observed_at))
+    if ep.stage is FallStage.PENDING:  # a held band report: the platform now agrees
+        new = replace(new, stage=FallStage.SUSPECTED, suspected_at=now)
+    elif ep.stage is FallStage.UNCONFIRMED:  # shown again, on its original timers
+        new = replace(new, stage=FallStage.SUSPECTED)
+    settled = _settle(new, profile.falls, now)
+    return _sync(state, settled, profile, now)
 
 
 def off_wrist(
@@ -380,6 +434,7 @@ def step_imu(
         if (
             ep is not None
             and ep.sources == {"screen"}
+            and ep.abnormal_hr is None
             and ep.stage is FallStage.SUSPECTED
             and abs(covered - ep.impact_at) <= SAME_FALL
         ):

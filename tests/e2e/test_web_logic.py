@@ -186,10 +186,10 @@ DETAILS: dict[str, dict[str, Any]] = {
     "sos": {"presses": 2, "first_pressed_at": AT, "wearer_says_ok": False, "wearer_ok_at": None},
     "fall": {"stage": "confirmed", "sources": ["band", "platform"], "score": 0.934,
              "impact_at": AT, "cancel_deadline": AT, "falls": 1, "steps_since": 0,
-             "wearer_says_ok": False},
+             "wearer_says_ok": False, "heart_rate_after": {"bpm": 36, "at": AT}},
     "long_lie": {"impact_at": AT, "fallen_at": AT, "fall_stage": "unconfirmed",
                  "sources": ["screen"], "steps_since": 3, "moved_since": False,
-                 "wearer_says_ok": False},
+                 "wearer_says_ok": False, "heart_rate_after": None},
     "vital_hr_high": {"parameter": "hr", "direction": "high", "value": 134, "news2_score": 3,
                       "observed_at": AT, "since": AT},
     "vital_hr_low": {"parameter": "hr", "direction": "low", "value": 38, "news2_score": 3,
@@ -273,3 +273,5 @@ async def test_every_alert_says_why_in_words(web_url: str) -> None:
     assert shown["battery_low"]["Bands affected"] == "2"
     assert shown["fall"]["Detected by"] == "Band, Platform, full window"
     assert shown["long_lie"]["Stage"] == "Not borne out by the full window"
+    assert shown["fall"]["Abnormal heart rate after the fall"].startswith("36 /min (")
+    assert "Abnormal heart rate after the fall" not in shown["long_lie"]  # None: no row

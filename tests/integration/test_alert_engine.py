@@ -507,3 +507,43 @@ async def test_an_unconfirmed_fall_is_watched_across_a_restart_and_stillness_is_
                           " AND resident_id = %s", residents[0])  # fmt: skip
     assert isinstance(detail, dict)
     assert detail["fall_stage"] == "unconfirmed"
+
+
+async def test_a_band_fall_with_a_red_heart_rate_is_raised_at_once_and_kept_across_a_restart(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """A band-only report is held for 30 s; a heart rate of 36 after the impact raises it at
+    once. After a restart, "I'm OK" is recorded on it, not a cancel: the operator calls."""
+    dev = f"{topic_prefix}-hr"
+    (resident,) = await register_bands(db_url, [dev])
+    settings = ingest_settings(db_url, broker.url)
+    now = NOW_MS()
+    pulse = Telemetry(device_id=dev, seq=2, ts=now + 5_000, hr=36, worn=True)
+    async with (
+        running_engine(settings) as engine,
+        running_ingest(settings, handlers=[engine.on_batch]),
+    ):
+        reading = (device_topic(dev, Channel.TELEMETRY), encode(pulse))
+        publish_all(broker.url, [event(dev, 1, EventType.FALL, now), reading])
+
+        async def raised() -> bool:
+            return [a[1:4] for a in await alerts_of(db_url, resident)] == [
+                ("fall", "critical", "open")
+            ]
+
+        await eventually(raised)  # well inside the 30 s a band-only report is held
+    detail = await scalar(db_url, "SELECT detail FROM alerts WHERE resident_id = %s", resident)
+    assert isinstance(detail, dict)
+    assert detail["heart_rate_after"]["bpm"] == 36
+    async with (
+        running_engine(settings) as engine,
+        running_ingest(settings, handlers=[engine.on_batch]),
+    ):
+        publish_all(broker.url, [event(dev, 3, EventType.IM_OK, now + 9_000)])
+
+        async def recorded() -> bool:
+            d = await scalar(db_url, "SELECT detail FROM alerts WHERE resident_id = %s", resident)
+            return isinstance(d, dict) and d.get("wearer_says_ok") is True
+
+        await eventually(recorded)
+    assert [a[1:4] for a in await alerts_of(db_url, resident)] == [("fall", "critical", "open")]

@@ -45,6 +45,13 @@ function baseline(d) {
   ];
 }
 
+// detail.heart_rate_after: the first heart rate in the red band after the impact
+function heartRateAfter(d) {
+  const hr = record(d.heart_rate_after);
+  if (!given(hr.bpm)) return null;
+  return hr.at ? `${num(hr.bpm)} /min (${dateTime(hr.at)})` : `${num(hr.bpm)} /min`;
+}
+
 function fall(d) {
   return [
     ["evidence.stage", d.stage ? label("evidence.stage", d.stage) : null],
@@ -53,6 +60,7 @@ function fall(d) {
     ["evidence.score", given(d.score) ? num(d.score, 2) : null],
     ["evidence.steps_since", given(d.steps_since) ? num(d.steps_since) : null],
     ["evidence.wearer_ok", given(d.wearer_says_ok) ? yesNo(d.wearer_says_ok) : null],
+    ["evidence.hr_after", heartRateAfter(d)],
   ];
 }
 
@@ -63,6 +71,7 @@ function longLie(d) {
     ["evidence.steps_since", given(d.steps_since) ? num(d.steps_since) : null],
     ["evidence.moved_since", given(d.moved_since) ? yesNo(d.moved_since) : null],
     ["evidence.wearer_ok", given(d.wearer_says_ok) ? yesNo(d.wearer_says_ok) : null],
+    ["evidence.hr_after", heartRateAfter(d)],
   ];
 }
 
