@@ -193,28 +193,103 @@ def baselines_from_histograms(
 ) -> dict[int, ResidentBaselines]:
     """Pure: (resident_id, waking hours?, parameter, values, counts) rows, any number per
     histogram (one per day), to baselines. A value may recur across rows: the weighted
-    median and quantiles of the concatenation are those of the summed histogram."""
-    parts: dict[tuple[int, bool, VitalParam], tuple[list[float], list[int]]] = {}
-    for resident_id, day, param, values, counts in rows:
-        try:
-            p = VitalParam(param)
-        except ValueError:
+    median and quantiles of the concatenation are those of the summed histogram.
+
+    Every histogram of the rows at once (:func:`_segment_baselines`): the same figures as
+    :func:`histogram_baseline` on each (tested), without numpy's per-call overhead on
+    thousands of small arrays (a reload's chunk of 500 residents holds 4,000).
+    """
+    keys: dict[tuple[int, bool, VitalParam], int] = {}
+    values: list[float] = []
+    counts: list[int] = []
+    segment: list[int] = []  # per row: its histogram's index...
+    lengths: list[int] = []  # ...and its number of bins
+    for resident_id, day, param, vals, cnts in rows:
+        p = _PARAMS.get(param)
+        if p is None:
             continue
-        v, c = parts.setdefault((int(resident_id), bool(day), p), ([], []))
-        v.extend(values)
-        c.extend(counts)
+        if len(vals) != len(cnts):
+            raise ValueError(f"histogram of resident {resident_id} {param}: "
+                             f"{len(vals)} bins but {len(cnts)} counts")  # fmt: skip
+        segment.append(keys.setdefault((int(resident_id), bool(day), p), len(keys)))
+        lengths.append(len(vals))
+        values.extend(vals)
+        counts.extend(cnts)
+    if not keys:
+        return {}
+    # real -> float: 36.2 comes back as 36.20000076; the readings have 0.1 resolution
+    found = _segment_baselines(
+        np.round(np.asarray(values, dtype=np.float64), 1),
+        np.asarray(counts, dtype=np.int64),
+        np.repeat(np.asarray(segment, dtype=np.intp), lengths),
+        len(keys),
+        min_samples=max(min_samples, 1),
+    )
     out: dict[int, tuple[dict[VitalParam, Baseline], dict[VitalParam, Baseline]]] = {}
-    for (resident_id, day, p), (v, c) in parts.items():
-        # real -> float: 36.2 comes back as 36.20000076; the readings have 0.1 resolution
-        bins = np.round(np.asarray(v, dtype=np.float64), 1)
-        n = np.asarray(c, dtype=np.int64)
-        b = histogram_baseline(bins, n, scale_floor=SCALE_FLOOR.get(p, 1.0),
-                               min_samples=min_samples)  # fmt: skip
-        if b is None:
+    for (resident_id, day, p), i in keys.items():
+        stats = found.get(i)
+        if stats is None:
             continue
+        median, mad, n, low, high = stats
+        b = Baseline(median, max(MAD_TO_SD * mad, SCALE_FLOOR.get(p, 1.0)), n, low, high)
         pair = out.setdefault(resident_id, ({}, {}))
         pair[0 if day else 1][p] = b
     return {r: ResidentBaselines(d, n) for r, (d, n) in out.items()}
+
+
+_PARAMS: Final = {p.value: p for p in VitalParam}
+
+
+def _segment_baselines(
+    v: np.ndarray, c: np.ndarray, g: np.ndarray, segments: int, *, min_samples: int
+) -> dict[int, tuple[float, float, int, float, float]]:
+    """Segment ``g`` of the bins ``v`` with counts ``c`` -> (median, MAD, n, 1st and 99th
+    percentile), for the segments of at least ``min_samples`` readings; the statistics of
+    :func:`histogram_baseline`, computed for every segment in one pass each.
+
+    Sorted by (segment, value), one cumulative count runs through all segments: the
+    ``r``-th reading of segment ``i`` is the first bin whose cumulative count reaches
+    (readings before segment ``i``) + ``r``. Counts are whole, so "at least ``q`` x n"
+    is "at least ceil(``q`` x n)", as :func:`_lower_quantile` finds it.
+    """
+    keep = np.isfinite(v) & (c > 0)
+    v, c, g = v[keep], c[keep], g[keep]
+    if v.size == 0:
+        return {}
+    # one float key sorts by segment, then value (5x faster than np.lexsort): segment i
+    # spans [i x span, i x span + span - 1]; bins are 0.1 apart, far above the key's ulp
+    span = float(v.max() - v.min()) + 1.0
+    order = np.argsort(g * span + (v - v.min()))
+    v, c, g = v[order], c[order], g[order]
+    total = np.bincount(g, weights=c, minlength=segments).astype(np.int64)
+    base = np.concatenate(([0], np.cumsum(total)[:-1]))
+    ok = np.flatnonzero(total >= min_samples)
+    if ok.size == 0:
+        return {}
+    n, before = total[ok], base[ok]
+
+    def middle(x: np.ndarray, cum: np.ndarray) -> np.ndarray:
+        lo = np.searchsorted(cum, before + (n + 1) // 2)  # the lower middle (1-based rank)
+        hi = np.searchsorted(cum, before + n // 2 + 1)  # the upper middle
+        return np.asarray((x[lo] + x[hi]) / 2)
+
+    cum = np.cumsum(c)
+    median = middle(v, cum)
+    centre = np.full(segments, np.nan)
+    centre[ok] = median
+    # Bins are 0.1 apart and medians 0.05: a deviation is a multiple of 0.05 whose float
+    # noise (|36.1 - 36.25| != |36.4 - 36.25| in the last bits) rounding takes out, so
+    # equal deviations tie exactly and a resident's figures do not depend on the others
+    # in the chunk. Within [0, span - 1] like the values (0 for the segments left out).
+    dev = np.round(np.nan_to_num(np.abs(v - centre[g]), nan=0.0), 2)
+    by_dev = np.argsort(g * span + dev)
+    mad = middle(dev[by_dev], np.cumsum(c[by_dev]))
+    low = v[np.searchsorted(cum, before + np.ceil(LOW_Q * n.astype(np.float64)).astype(np.int64))]
+    high = v[np.searchsorted(cum, before + np.ceil(HIGH_Q * n.astype(np.float64)).astype(np.int64))]
+    return {
+        int(i): (float(median[j]), float(mad[j]), int(n[j]), float(low[j]), float(high[j]))
+        for j, i in enumerate(ok)
+    }
 
 
 def _rows(raw: Iterable[tuple[object, ...]]) -> list[tuple[int, bool, str, float, int]]:

@@ -13,7 +13,10 @@ readings). Then, on the same data:
   one-off, e.g. after upgrading);
 * ``summary_one_day_s``: summarising one new day (what happens once a day);
 * ``summary_reload_s``: the hourly reload now (:func:`alerts.baselines.load_baselines`:
-  nothing left to summarise, read and sum the daily histograms).
+  nothing left to summarise, read and sum the daily histograms);
+* ``histograms_compute_s``: of that, the vital-sign statistics alone
+  (:func:`alerts.baselines.baselines_from_histograms` over every resident's
+  histograms, already fetched, by the reload's chunks of residents).
 
 Prints the figures; the last line is JSON. Timings are wall-clock on whatever
 else the machine is doing: noisy on a shared host.
@@ -33,7 +36,12 @@ import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alerts.baselines import load_baselines, scan_baselines
+from alerts.baselines import (
+    CHUNK_RESIDENTS,
+    baselines_from_histograms,
+    load_baselines,
+    scan_baselines,
+)
 from alerts.daily_summary import local_day_bounds, summarise_day, summarise_days
 from alerts.detectors.types import DEFAULT_TZ
 from bench.common import drop_database, fresh_database, history_args, report
@@ -99,6 +107,17 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             t = time.perf_counter()
             summary = await load_baselines(conn, now=now, days=args.days)
             reload_s = time.perf_counter() - t
+            # the reload's computation alone: every resident's 7 days of histograms at once
+            cur = await conn.execute(
+                "SELECT resident_id, waking, param, bins, counts FROM resident_daily_vitals"
+            )
+            chunks: dict[int, list[tuple[object, ...]]] = {}
+            for r in await cur.fetchall():  # by chunks of residents, as the reload computes
+                chunks.setdefault(int(r[0]) // CHUNK_RESIDENTS, []).append(r)
+            t = time.perf_counter()
+            for chunk in chunks.values():
+                baselines_from_histograms(chunk)  # type: ignore[arg-type]
+            compute_s = time.perf_counter() - t
             cur = await conn.execute(
                 "SELECT count(*), sum(cardinality(bins)) FROM resident_daily_vitals"
             )
@@ -121,6 +140,7 @@ async def measure(args: argparse.Namespace) -> dict[str, object]:
             "summary_backfill_days": len(backfilled),
             "summary_per_day_s": round(backfill_per_day, 2),
             "summary_one_day_s": round(one_day_s, 2), "summary_reload_s": round(reload_s, 2),
+            "histograms_compute_s": round(compute_s, 2),
             "reload_speedup": round(raw_s / reload_s, 1) if reload_s > 0 else None,
             "residents_same_day_medians": same, "residents_with_baselines": len(raw),
         }  # fmt: skip
