@@ -223,6 +223,7 @@ def suspect(
             counter_since=None,
             last_movement_at=None,
             wearer_ok_at=None,
+            abnormal_hr=None,  # evidence is what follows the new impact
         )
     else:
         new = replace(ep, falls=ep.falls + 1, sources=ep.sources | {source}, impact_at=impact_at)

@@ -128,6 +128,17 @@ def test_walking_away_with_a_red_heart_rate_stays_critical() -> None:
     assert [e.severity for e in events] == [Severity.HIGH]  # without it: a welfare call
 
 
+def test_a_new_fall_starts_without_the_last_ones_heart_rate() -> None:
+    state, _ = falls.heart_rate(screened(), P, 135, T0 + 3 * S, T0 + 4 * S)
+    state, _ = falls.movement(state, P, 20, T0 + 30 * S)  # got up: recovered, still critical
+    later = T0 + 20 * 60 * S
+    state, events = falls.suspect(state, P, device_id=DEV, source="platform", impact_at=later,
+                                  score=0.9, now=later)  # fmt: skip
+    assert state.episode is not None
+    assert state.episode.abnormal_hr is None
+    assert [e.detail["heart_rate_after"] for e in events if isinstance(e, AlertUpdated)] == [None]
+
+
 def test_only_the_first_red_reading_is_kept() -> None:
     state, _ = falls.heart_rate(screened(), P, 35, T0 + 3 * S, T0 + 4 * S)
     assert falls.heart_rate(state, P, 30, T0 + 63 * S, T0 + 64 * S) == (state, [])
