@@ -144,36 +144,19 @@ class ResidentBaselines:
 def histogram_baseline(
     values: Iterable[float], counts: Iterable[int], *, scale_floor: float, min_samples: int
 ) -> Baseline | None:
-    """Median and 1.4826 x MAD of a histogram (value -> count); None if too few readings."""
-    v = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64)
-    c = np.asarray(counts if isinstance(counts, np.ndarray) else list(counts), dtype=np.int64)
-    keep = np.isfinite(v) & (c > 0)
-    v, c = v[keep], c[keep]
-    n = int(c.sum())
-    if n < min_samples:
-        return None
-    median = _weighted_median(v, c)
-    mad = _weighted_median(np.abs(v - median), c)
-    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), n,
-                    _lower_quantile(v, c, LOW_Q), _lower_quantile(v, c, HIGH_Q))  # fmt: skip
+    """Median and 1.4826 x MAD (floored at ``scale_floor``), 1st and 99th percentiles of
+    one histogram (value -> count, values on the readings' 0.1 grid); None if too few
+    readings. :func:`_segment_baselines` with one segment."""
+    v = np.round(np.asarray(list(values), dtype=np.float64), 1)
+    c = np.asarray(list(counts), dtype=np.int64)
+    one = np.zeros(v.size, dtype=np.intp)
+    stats = _segment_baselines(v, c, one, 1, min_samples=max(min_samples, 1)).get(0)
+    return None if stats is None else _baseline(stats, scale_floor)
 
 
-def _weighted_median(v: np.ndarray, c: np.ndarray) -> float:
-    order = np.argsort(v, kind="stable")
-    v, c = v[order], c[order]
-    cum = np.cumsum(c)
-    total = int(cum[-1])
-    lo = int(np.searchsorted(cum, (total + 1) // 2))  # the lower middle (1-based rank)
-    hi = int(np.searchsorted(cum, total // 2 + 1))  # the upper middle
-    return float((v[lo] + v[hi]) / 2)
-
-
-def _lower_quantile(v: np.ndarray, c: np.ndarray, q: float) -> float:
-    """The smallest value with at least ``q`` of the readings at or below it."""
-    order = np.argsort(v, kind="stable")
-    v, c = v[order], c[order]
-    cum = np.cumsum(c)
-    return float(v[int(np.searchsorted(cum, q * float(cum[-1])))])
+def _baseline(stats: tuple[float, float, int, float, float], scale_floor: float) -> Baseline:
+    median, mad, n, low, high = stats
+    return Baseline(median, max(MAD_TO_SD * mad, scale_floor), n, low, high)
 
 
 def baselines_from_counts(
@@ -195,9 +178,9 @@ def baselines_from_histograms(
     histogram (one per day), to baselines. A value may recur across rows: the weighted
     median and quantiles of the concatenation are those of the summed histogram.
 
-    Every histogram of the rows at once (:func:`_segment_baselines`): the same figures as
-    :func:`histogram_baseline` on each (tested), without numpy's per-call overhead on
-    thousands of small arrays (a reload's chunk of 500 residents holds 4,000).
+    Every histogram of the rows at once (:func:`_segment_baselines`), each with the
+    figures it has alone (:func:`histogram_baseline`; tested), without numpy's per-call
+    overhead on thousands of small arrays (a reload's chunk of 500 residents holds 4,000).
     """
     keys: dict[tuple[int, bool, VitalParam], int] = {}
     values: list[float] = []
@@ -230,10 +213,8 @@ def baselines_from_histograms(
         stats = found.get(i)
         if stats is None:
             continue
-        median, mad, n, low, high = stats
-        b = Baseline(median, max(MAD_TO_SD * mad, SCALE_FLOOR.get(p, 1.0)), n, low, high)
         pair = out.setdefault(resident_id, ({}, {}))
-        pair[0 if day else 1][p] = b
+        pair[0 if day else 1][p] = _baseline(stats, SCALE_FLOOR.get(p, 1.0))
     return {r: ResidentBaselines(d, n) for r, (d, n) in out.items()}
 
 
@@ -243,14 +224,16 @@ _PARAMS: Final = {p.value: p for p in VitalParam}
 def _segment_baselines(
     v: np.ndarray, c: np.ndarray, g: np.ndarray, segments: int, *, min_samples: int
 ) -> dict[int, tuple[float, float, int, float, float]]:
-    """Segment ``g`` of the bins ``v`` with counts ``c`` -> (median, MAD, n, 1st and 99th
-    percentile), for the segments of at least ``min_samples`` readings; the statistics of
-    :func:`histogram_baseline`, computed for every segment in one pass each.
+    """Segment ``g`` of the bins ``v`` (on the 0.1 grid) with counts ``c`` -> (median,
+    MAD, n, 1st and 99th percentile), for the segments of at least ``min_samples``
+    readings, every segment in one pass each. The median is the mean of the lower and
+    upper middle reading; a percentile ``q`` is the smallest value with at least ``q`` of
+    the readings at or below it.
 
     Sorted by (segment, value), one cumulative count runs through all segments: the
     ``r``-th reading of segment ``i`` is the first bin whose cumulative count reaches
     (readings before segment ``i``) + ``r``. Counts are whole, so "at least ``q`` x n"
-    is "at least ceil(``q`` x n)", as :func:`_lower_quantile` finds it.
+    is "at least ceil(``q`` x n)".
     """
     keep = np.isfinite(v) & (c > 0)
     v, c, g = v[keep], c[keep], g[keep]
