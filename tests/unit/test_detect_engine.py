@@ -172,10 +172,10 @@ def test_one_unusual_day_does_not_stretch_the_routine() -> None:
     assert learn_threshold(days) == 3 * h  # the 0.75 quantile (2nd longest) x 1.5
 
 
-def away(at: datetime, metres_north: float, acc_m: float = 10.0) -> Accepted:
-    loc = Location(
-        lat=HOME.lat + metres_north / 111_195.0, lon=HOME.lon, acc_m=acc_m, src=LocationSource.GPS
-    )
+def away(
+    at: datetime, metres_north: float, acc_m: float = 10.0, src: LocationSource = LocationSource.GPS
+) -> Accepted:
+    loc = Location(lat=HOME.lat + metres_north / 111_195.0, lon=HOME.lon, acc_m=acc_m, src=src)
     return tele(at, loc=loc)
 
 
@@ -196,6 +196,38 @@ def test_geofence_is_weighted_by_night_and_dementia() -> None:
     back = [*night, (NIGHT + 5 * M, away(NIGHT + 5 * M, 20))]
     assert types_of(run(dementia, back)[1])[-1] == ("AlertCleared", AlertType.GEOFENCE_EXIT)
     assert abs(haversine_m(HOME.lat, HOME.lon, HOME.lat + 800 / 111_195.0, HOME.lon) - 800) < 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(min_value=3.0, max_value=1500.0),
+    st.one_of(st.floats(min_value=0.0, max_value=1.9), st.floats(min_value=2.1, max_value=4.0)),
+)
+def test_a_fix_counts_as_outside_iff_beyond_twice_its_accuracy(acc_m: float, radii: float) -> None:
+    """A night exit of a resident with dementia is raised at once, but only on fixes
+    farther outside the zone than twice their accuracy radius (a 68 % radius; cell-tower
+    fixes of a resident at home often land beyond one radius, and together)."""
+    dementia = Profile(resident_id=9, conditions=frozenset({"dementia"}), safe_zones=(HOME,))
+    north = HOME.radius_m + radii * acc_m
+    src = LocationSource.LBS if acc_m > 100 else LocationSource.GPS
+    fixes = [(NIGHT + i * 5 * M, away(NIGHT + i * 5 * M, north, acc_m, src)) for i in range(3)]
+    raised = [e for e in run(dementia, fixes)[1] if isinstance(e, AlertRaised)]
+    assert len(raised) == (1 if radii > 2 else 0)
+
+
+def test_cell_tower_jumps_of_a_resident_at_home_raise_nothing() -> None:
+    """The simulated week's case: Wi-Fi fixes at home, two cell-tower fixes 1.3-1.6 km
+    out with 1.2-1.4 km radii, Wi-Fi at home again. One radius would have raised it."""
+    plain = Profile(resident_id=9, safe_zones=(HOME,))
+    deep = datetime(2025, 3, 1, 18, 0, tzinfo=UTC)  # 02:00 local
+    lbs = LocationSource.LBS
+    fixes = [
+        (deep, away(deep, 10, 35.0, LocationSource.WIFI)),
+        (deep + 5 * M, away(deep + 5 * M, HOME.radius_m + 1580, 1417.0, lbs)),
+        (deep + 10 * M, away(deep + 10 * M, HOME.radius_m + 1285, 1154.0, lbs)),
+        (deep + 15 * M, away(deep + 15 * M, 5, 21.0, LocationSource.WIFI)),
+    ]
+    assert not [e for e in run(plain, fixes)[1] if e.type is AlertType.GEOFENCE_EXIT]
 
 
 def geofence_events(profile: Profile, start: datetime, minutes: int) -> list[AlertEvent]:
