@@ -167,6 +167,7 @@ class AlertEngine:
         self._conn: psycopg.AsyncConnection[TupleRow] | None = None
         self._side: psycopg.AsyncConnection[TupleRow] | None = None
         self._client: aiomqtt.Client | None = None
+        self._unpublished: list[AlertChange] = []  # persisted at start, before the client
         self._loaded = False
         # kept with every write of a resident's state, so that neither the 1 s tick nor
         # the closed-alert check walks a city's every resident (100,000 states: ~0.1 s
@@ -366,6 +367,8 @@ class AlertEngine:
                 identifier=f"eldercare-alerts-{uuid.uuid4().hex[:8]}",
             ) as client:
                 self._client = client
+                restored, self._unpublished = self._unpublished, []
+                await self._publish(restored)
                 held = sum(len(s.open_alerts()) for s in self.states.values())
                 log.info("alert_engine_started", residents=len(self.profiles), open_alerts=held,
                          shard=str(self.shard))  # fmt: skip
@@ -460,7 +463,12 @@ class AlertEngine:
         fresh = await self._read_baselines(conn)
         if fresh is not None:
             self._set_baselines(*fresh)
-        self.states = await restore_states(conn, self.profiles, now=self._clock(), shard=self.shard)
+        states, events = await restore_states(conn, self.profiles, now=self._clock(),
+                                              shard=self.shard)  # fmt: skip
+        # what the bands reported while the engine was down (a red heart rate after a
+        # fall): persisted before the states are used, published once connected
+        self._unpublished += await self._record(events) if events else []
+        self.states = states
         for resident_id, state in self.states.items():
             self._keep(resident_id, state)  # the two sets, by the one rule
         self._loaded = True
@@ -485,12 +493,15 @@ class AlertEngine:
     async def _emit(self, events: list[AlertEvent]) -> None:
         if not events:
             return
+        await self._publish(await self._record(events))
+
+    async def _record(self, events: list[AlertEvent]) -> list[AlertChange]:
         changes = await self._persist(events)
         for change in changes:
             a = change.alert
             log.info("alert_change", kind=change.kind, alert_id=a.id, resident_id=a.resident_id,
                      type=a.type, severity=a.severity, state=a.state)  # fmt: skip
-        await self._publish(changes)
+        return changes
 
     async def _persist(self, events: list[AlertEvent]) -> list[AlertChange]:
         attempt = 0

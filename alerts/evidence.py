@@ -1,9 +1,10 @@
 """What bands reported since a fall, and tonight's steps, read back at a restart.
 
-The I/O half of :func:`alerts.restart.with_evidence`: for each band with a fall
-episode, its step counters from the last report before the impact on, its
-"I'm OK" presses and the reports of it being off the wrist since the impact
-(band clock, as the impact time). A few bands at start-up: one query each.
+The I/O half of :func:`alerts.restart.with_evidence` and
+:func:`alerts.restart.with_heart_rate`: for each band with a fall episode, its
+step counters from the last report before the impact on, its "I'm OK" presses,
+the reports of it being off the wrist and its heart rates on the wrist since the
+impact (band clock, as the impact time). A few bands at start-up: two queries each.
 
 And of :func:`alerts.restart.with_night`: at night, each resident's steps since
 the night began, counted in SQL as the detector counts them (the rule of
@@ -20,7 +21,7 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import TupleRow
 
-from alerts.detectors import Profile, ResidentState
+from alerts.detectors import AlertEvent, Profile, ResidentState
 from alerts.detectors.night_activity import night_of, night_start
 from alerts.restart import (
     NIGHT_LOOKBACK,
@@ -30,6 +31,7 @@ from alerts.restart import (
     fall_devices,
     seed_states,
     with_evidence,
+    with_heart_rate,
     with_night,
 )
 from alerts.shard import EVERYONE, Shard
@@ -43,11 +45,11 @@ async def load_fall_evidence(conn: Conn, since: Mapping[str, datetime]) -> dict[
     out: dict[str, FallEvidence] = {}
     for device_id, impact_at in since.items():
         cur = await conn.execute(
-            "(SELECT time, steps, worn FROM telemetry WHERE device_id = %(d)s AND time < %(t)s"
-            "  AND steps IS NOT NULL ORDER BY time DESC LIMIT 1)"
+            "(SELECT time, steps, worn, hr FROM telemetry WHERE device_id = %(d)s"
+            "  AND time < %(t)s AND steps IS NOT NULL ORDER BY time DESC LIMIT 1)"
             " UNION ALL"
-            " (SELECT time, steps, worn FROM telemetry WHERE device_id = %(d)s AND time >= %(t)s"
-            "  ORDER BY time, seq)",
+            " (SELECT time, steps, worn, hr FROM telemetry WHERE device_id = %(d)s"
+            "  AND time >= %(t)s ORDER BY time, seq)",
             {"d": device_id, "t": impact_at},
         )
         rows = await cur.fetchall()
@@ -61,6 +63,11 @@ async def load_fall_evidence(conn: Conn, since: Mapping[str, datetime]) -> dict[
             counters=tuple((r[0], int(r[1])) for r in rows if r[1] is not None),
             im_ok_at=tuple(r[0] for r in oks),
             off_wrist_at=tuple(r[0] for r in rows if r[2] is False and r[0] >= impact_at),
+            heart_rates=tuple(
+                (r[0], int(r[3]))
+                for r in rows
+                if r[3] is not None and r[2] is not False and r[0] > impact_at
+            ),
         )
     await conn.commit()
     return out
@@ -110,15 +117,18 @@ async def load_night_evidence(
 
 async def restore_states(
     conn: Conn, profiles: Mapping[int, Profile], *, now: datetime, shard: Shard = EVERYONE
-) -> dict[int, ResidentState]:
+) -> tuple[dict[int, ResidentState], list[AlertEvent]]:
     """Detector states after a restart: the stored alerts, what bands reported since a
     fall, and tonight's steps (see :mod:`alerts.restart`); of the ``shard``'s residents
-    only (``profiles`` are the shard's)."""
+    only (``profiles`` are the shard's). With them, the alert events that what the bands
+    reported while the engine was down calls for now (a red heart rate after a fall)."""
     stored = await open_alerts(conn)
     falls = await recently_closed(conn, types=("fall", "long_lie"), since=now - WATCH_LOOKBACK)
     nights = await recently_closed(conn, types=("night_activity",), since=now - NIGHT_LOOKBACK)
     stored = [a for a in stored if shard.owns(a.resident_id)]
     closed = [a for a in falls + nights if shard.owns(a.resident_id)]
     states = seed_states(stored, recently_closed=closed)
-    states = with_evidence(states, await load_fall_evidence(conn, fall_devices(states)))
-    return with_night(states, await load_night_evidence(conn, profiles, now=now))
+    fall_evidence = await load_fall_evidence(conn, fall_devices(states))
+    states = with_evidence(states, fall_evidence, profiles)
+    states, events = with_heart_rate(states, fall_evidence, profiles, now=now)
+    return with_night(states, await load_night_evidence(conn, profiles, now=now)), events

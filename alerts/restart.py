@@ -11,10 +11,11 @@ its closed alert when it was closed within ``WATCH_LOOKBACK`` and no later
 fall or long-lie alert of the resident has been closed since (an operator
 closing one ends the episode); a long lie it raised that is still open comes
 with it. What the band reported after the fall (the step counter, "I'm OK",
-off the wrist; :class:`FallEvidence`, read by :mod:`alerts.evidence`) is then
-folded in with :func:`with_evidence`, so a watch that ended while the engine
-was down stays ended and steps walked meanwhile count: the next tick decides
-as the running engine would have.
+off the wrist, heart rates; :class:`FallEvidence`, read by :mod:`alerts.evidence`)
+is then folded in with :func:`with_evidence`, so a watch that ended while the
+engine was down stays ended and steps walked meanwhile count: the next tick
+decides as the running engine would have. A red heart rate among them is acted
+on at start (:func:`with_heart_rate`, which returns the events to persist).
 
 Night activity: an open ``night_activity`` alert is kept (the detector never
 clears it; it updates it on a later restless night), and the night of any
@@ -32,8 +33,16 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
-from alerts.detectors import AlertType, ClearReason, ResidentState, Severity
-from alerts.detectors.falls import FallEpisode, FallsState, FallStage
+from alerts.detectors import (
+    AlertEvent,
+    AlertType,
+    ClearReason,
+    Profile,
+    ResidentState,
+    Severity,
+    falls,
+)
+from alerts.detectors.falls import FallEpisode, FallsState, FallStage, red_heart_rate
 from alerts.detectors.lifecycle import OpenAlert
 from alerts.detectors.night_activity import NightActivityState
 from alerts.detectors.sos import SosState
@@ -55,6 +64,20 @@ class FallEvidence:
     counters: tuple[tuple[datetime, int], ...] = ()
     im_ok_at: tuple[datetime, ...] = ()
     off_wrist_at: tuple[datetime, ...] = ()
+    heart_rates: tuple[tuple[datetime, int], ...] = ()  # on the wrist, since the impact
+
+    def first_red(self, profile: Profile, impact_at: datetime) -> tuple[int, datetime] | None:
+        """The first heart rate after the impact in the resident's red band, as
+        :func:`~alerts.detectors.falls.heart_rate` takes it: (bpm, band time)."""
+        return next(
+            ((bpm, at) for at, bpm in self.heart_rates
+             if at > impact_at and red_heart_rate(profile, bpm)),
+            None,
+        )  # fmt: skip
+
+    def ended_at(self) -> datetime | None:
+        """The first "I'm OK" or off-the-wrist report: the end of an unconfirmed watch."""
+        return min((*self.im_ok_at, *self.off_wrist_at), default=None)
 
     def base_at(self, impact_at: datetime) -> datetime | None:
         """Band time of the first report after the impact: the counter's base."""
@@ -63,13 +86,22 @@ class FallEvidence:
     def walked(self, impact_at: datetime) -> int:
         """Steps counted after the base report, as :func:`~alerts.detectors.falls.step_report`
         counts them (the daily counter restarts at midnight)."""
-        total, last = 0, None
-        for at, steps in self.counters:
+        return self._walking(impact_at)[0]
+
+    def walked_away_at(self, impact_at: datetime, steps: int) -> datetime | None:
+        """Band time of the report by which ``steps`` had been walked since the base."""
+        return self._walking(impact_at, steps)[1]
+
+    def _walking(self, impact_at: datetime, steps: int = 0) -> tuple[int, datetime | None]:
+        total, last, reached = 0, None, None
+        for at, counter in self.counters:
             if at <= impact_at:
                 continue
-            total += steps_delta(last, steps)
-            last = steps
-        return total
+            total += steps_delta(last, counter)
+            last = counter
+            if steps and reached is None and total >= steps:
+                reached = at
+        return total, reached
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -230,13 +262,20 @@ def fall_devices(states: Mapping[int, ResidentState]) -> dict[str, datetime]:
     }
 
 
+def _profile(profiles: Mapping[int, Profile], resident_id: int) -> Profile:
+    return profiles.get(resident_id) or Profile(resident_id=resident_id)
+
+
 def with_evidence(
-    states: Mapping[int, ResidentState], evidence: Mapping[str, FallEvidence]
+    states: Mapping[int, ResidentState],
+    evidence: Mapping[str, FallEvidence],
+    profiles: Mapping[int, Profile] | None = None,
 ) -> dict[int, ResidentState]:
     """Pure: fold in what the bands reported since each fall (while the engine was down).
 
     Steps walked since the fall count towards recovery (the next tick settles it); an
-    unconfirmed fall's watch ended by "I'm OK" or the band off the wrist is dropped; the
+    unconfirmed fall's watch ended by "I'm OK" or the band off the wrist is dropped,
+    unless a red heart rate came first (:func:`with_heart_rate` then shows it again); the
     band's last step counter is kept so the next report's new steps are counted.
     """
     out = dict(states)
@@ -245,6 +284,9 @@ def with_evidence(
         found = evidence.get(ep.device_id) if ep is not None else None
         if ep is None or found is None:
             continue
+        red = found.first_red(_profile(profiles or {}, resident_id), ep.impact_at)
+        ended_at = found.ended_at()
+        ended = ended_at is not None and (red is None or ended_at < red[1])
         last_steps = state.last_steps
         if found.counters:
             last_steps = {**last_steps, ep.device_id: found.counters[-1][1]}
@@ -252,12 +294,51 @@ def with_evidence(
         if base is not None:
             ep = replace(ep, counter_since=ep.counter_since or base,
                          steps_since=max(ep.steps_since, found.walked(ep.impact_at)))  # fmt: skip
-        ended = found.im_ok_at or found.off_wrist_at
         new_ep = None if ep.stage is FallStage.UNCONFIRMED and not ep.long_lie and ended else ep
         out[resident_id] = replace(
             state, falls=FallsState(new_ep, state.falls.open), last_steps=last_steps
         )
     return out
+
+
+def with_heart_rate(
+    states: Mapping[int, ResidentState],
+    evidence: Mapping[str, FallEvidence],
+    profiles: Mapping[int, Profile],
+    *,
+    now: datetime,
+) -> tuple[dict[int, ResidentState], list[AlertEvent]]:
+    """Pure: a red heart rate a band reported after its fall while the engine was down,
+    put through :func:`~alerts.detectors.falls.heart_rate` now, as the running engine
+    would have put it at the time; then an "I'm OK" pressed after it is recorded (never
+    a cancel, with that heart rate). Returns the states and the alert events to persist:
+    the fall's detail gains ``heart_rate_after``; an unconfirmed fall is shown again
+    unless its watch had ended before the reading (I'm OK, off the wrist, walked away).
+    Run after :func:`with_evidence` (steps folded in, ended watches dropped).
+    """
+    out = dict(states)
+    events: list[AlertEvent] = []
+    for resident_id, state in states.items():
+        ep = state.falls.episode
+        found = evidence.get(ep.device_id) if ep is not None else None
+        if ep is None or found is None or ep.abnormal_hr is not None:
+            continue
+        profile = _profile(profiles, resident_id)
+        red = found.first_red(profile, ep.impact_at)
+        if red is None:
+            continue
+        bpm, at = red
+        if ep.stage in (FallStage.PENDING, FallStage.UNCONFIRMED) and not ep.long_lie:
+            away = found.walked_away_at(ep.impact_at, profile.falls.recovery_steps)
+            if away is not None and away < at:
+                continue  # walked away first: the watch had ended (the next tick drops it)
+        fal, evs = falls.heart_rate(state.falls, profile, bpm, at, now)
+        if any(ok > at for ok in found.im_ok_at):
+            fal, more = falls.im_ok(fal, profile, now)
+            evs = [*evs, *more]
+        out[resident_id] = replace(state, falls=fal)
+        events += evs
+    return out, events
 
 
 @dataclass(frozen=True, slots=True)

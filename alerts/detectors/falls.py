@@ -305,6 +305,12 @@ def step_report(
     return movement(state, profile, steps, now)
 
 
+def red_heart_rate(profile: Profile, bpm: int) -> bool:
+    """In the resident's red band: NEWS2 sub-score 3, or the clinician's bands."""
+    score, _ = profile.thresholds.bands(VitalParam.HR, profile.conditions).score(bpm)
+    return score >= RED_SCORE
+
+
 def heart_rate(
     state: FallsState, profile: Profile, bpm: int, observed_at: datetime, now: datetime
 ) -> tuple[FallsState, list[AlertEvent]]:
@@ -316,8 +322,7 @@ def heart_rate(
     ep = state.episode
     if ep is None or ep.abnormal_hr is not None or observed_at <= ep.impact_at:
         return state, []
-    score, _ = profile.thresholds.bands(VitalParam.HR, profile.conditions).score(bpm)
-    if score < RED_SCORE:
+    if not red_heart_rate(profile, bpm):
         return state, []
     new = replace(ep, abnormal_hr=(bpm, observed_at))
     if ep.stage is FallStage.PENDING:  # a held band report: the platform now agrees

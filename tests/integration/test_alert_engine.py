@@ -547,3 +547,60 @@ async def test_a_band_fall_with_a_red_heart_rate_is_raised_at_once_and_kept_acro
 
         await eventually(recorded)
     assert [a[1:4] for a in await alerts_of(db_url, resident)] == [("fall", "critical", "open")]
+
+
+async def test_a_red_heart_rate_reported_while_the_engine_was_down_is_acted_on_at_start(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """Two knocks screened and not confirmed (both fall alerts close). While the engine is
+    down, one band reports a heart rate of 36, the other 80. The restarted engine shows the
+    first fall again at once, critical, with the reading, and publishes it; not the other."""
+    red, calm = f"{topic_prefix}-rd", f"{topic_prefix}-cm"
+    residents = await register_bands(db_url, [red, calm])
+    settings = ingest_settings(db_url, broker.url)
+    now = NOW_MS()
+    first = AlertEngine(settings, fall_model=MODEL)
+    try:
+        async with running_ingest(settings, handlers=[first.on_batch]):
+            windows = [w for d in (red, calm)
+                       for w in impact_windows(d, now - 3_000, back_to_start=True)]  # fmt: skip
+            publish_all(broker.url, windows)
+
+            async def retracted() -> bool:
+                got = [[a[1:4] for a in await alerts_of(db_url, r)] for r in residents]
+                return got == [[("fall", "critical", "false_alarm")]] * 2
+
+            await eventually(retracted)
+    finally:
+        await first.close()
+    async with running_ingest(settings, handlers=[]):  # the engine is down meanwhile
+        publish_all(broker.url, [
+            (device_topic(d, Channel.TELEMETRY),
+             encode(Telemetry(device_id=d, seq=3, ts=now + 2_000, hr=hr, worn=True)))
+            for d, hr in ((red, 36), (calm, 80))
+        ])  # fmt: skip
+
+        async def stored() -> bool:
+            n = await scalar(db_url, "SELECT count(*) FROM telemetry WHERE device_id = ANY(%s)"
+                             " AND seq = 3", [red, calm])  # fmt: skip
+            return n == 2
+
+        await eventually(stored)
+    async with alert_messages(broker) as published, running_engine(settings):
+
+        async def shown() -> bool:
+            return any(m["resident_id"] == residents[0] for m in published)
+
+        await eventually(shown)
+    got = [[a[1:4] for a in await alerts_of(db_url, r)] for r in residents]
+    assert got == [
+        [("fall", "critical", "false_alarm"), ("fall", "critical", "open")],
+        [("fall", "critical", "false_alarm")],
+    ]
+    detail = await scalar(db_url, "SELECT detail FROM alerts WHERE resident_id = %s"
+                          " AND closed_at IS NULL", residents[0])  # fmt: skip
+    assert isinstance(detail, dict)
+    assert detail["heart_rate_after"]["bpm"] == 36
+    mine = [(m["kind"], m["type"]) for m in published if m["resident_id"] == residents[0]]
+    assert mine == [("raised", "fall")]
+    assert not [m for m in published if m["resident_id"] == residents[1]]

@@ -28,7 +28,13 @@ from alerts.detectors import (
 )
 from alerts.detectors.falls import FallStage
 from alerts.falls import load_model
-from alerts.restart import FallEvidence, fall_devices, seed_states, with_evidence
+from alerts.restart import (
+    FallEvidence,
+    fall_devices,
+    seed_states,
+    with_evidence,
+    with_heart_rate,
+)
 from alerts.store import StoredAlert
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow, Telemetry
 from ingest.rows import Accepted
@@ -65,8 +71,8 @@ def knock_windows() -> tuple[ImuWindow, ImuWindow]:
     return window(t <= 3.3, 1), window(t >= 0.0, 2)
 
 
-def tele(at: datetime, steps: int, worn: bool = True) -> Accepted:
-    return Accepted(Telemetry(device_id=DEV, seq=0, ts=ms(at), steps=steps, worn=worn), 5)
+def tele(at: datetime, steps: int, worn: bool = True, hr: int | None = None) -> Accepted:
+    return Accepted(Telemetry(device_id=DEV, seq=0, ts=ms(at), steps=steps, worn=worn, hr=hr), 5)
 
 
 def im_ok(at: datetime) -> Accepted:
@@ -105,6 +111,14 @@ class Store:
 
 def restarted(store: Store, reports: list[Accepted]) -> ResidentState:
     """What the engine rebuilds at start: seeded states, then the bands' reports since."""
+    return restarted_at(store, reports, now=T0)[0]
+
+
+def restarted_at(
+    store: Store, reports: list[Accepted], *, now: datetime
+) -> tuple[ResidentState, list[AlertEvent]]:
+    """:func:`restarted`, with the events the restart itself makes at ``now`` (a red heart
+    rate reported while the engine was down), as alerts.evidence.restore_states does."""
     open_rows = [a for a in store.rows if a.closed_at is None]
     closed = [a for a in store.rows if a.closed_at is not None]
     states = seed_states(open_rows, recently_closed=closed)
@@ -121,8 +135,13 @@ def restarted(store: Store, reports: list[Accepted]) -> ResidentState:
             im_ok_at=tuple(datetime.fromtimestamp(e.ts / 1000, UTC) for e in oks),
             off_wrist_at=tuple(datetime.fromtimestamp(t.ts / 1000, UTC)
                                for t in since if t.worn is False),
+            heart_rates=tuple((datetime.fromtimestamp(t.ts / 1000, UTC), t.hr) for t in since
+                              if t.hr is not None and t.worn is not False
+                              and t.ts > ms(impact_at)),
         )  # fmt: skip
-    return with_evidence(states, evidence).get(5, ResidentState())
+    states = with_evidence(states, evidence, {5: P})
+    states, events = with_heart_rate(states, evidence, {5: P}, now=now)
+    return states.get(5, ResidentState()), events
 
 
 def script(increments: list[int], ok_at_min: int | None) -> list[tuple[datetime, Item]]:
@@ -244,3 +263,100 @@ def test_the_band_taken_off_the_wrist_ends_the_watch() -> None:
     assert state.falls.episode is None
     _, events = step(P, state, Tick(T0 + 30 * 60 * S), now=T0 + 30 * 60 * S)
     assert AlertType.LONG_LIE not in [t for t, _ in raised(events)]  # (the band went silent)
+
+
+# -- a red heart rate reported while the engine was down --------------------------------
+
+DOWN_UNTIL = T0 + 10 * 60 * S  # the engine restarts 10 min after the impact
+
+
+def screened_then_down(downtime: list[Accepted]) -> tuple[ResidentState, list[AlertEvent]]:
+    """The knock screened and not confirmed while running; ``downtime``'s reports arrive
+    while the engine is down; the restart at ``DOWN_UNTIL``."""
+    items = script([], None)[:3]
+    store = Store()
+    run(items, ResidentState(), store)
+    reports = [i for _, i in items if isinstance(i, Accepted)] + downtime
+    return restarted_at(store, reports, now=DOWN_UNTIL)
+
+
+def fall_raised(events: list[AlertEvent]) -> list[AlertRaised]:
+    return [e for e in events if isinstance(e, AlertRaised) and e.type is AlertType.FALL]
+
+
+def test_a_red_heart_rate_while_down_shows_the_unconfirmed_fall_again_as_live() -> None:
+    reading = [tele(T0 + 60 * S, 1000), tele(T0 + 120 * S, 1000, hr=36)]
+    state, events = screened_then_down(reading)
+    [fall] = fall_raised(events)
+    assert fall.severity.value == "critical"
+    assert fall.detail["heart_rate_after"] == {"bpm": 36, "at": "2025-03-01T15:02:00Z"}
+    # the running engine, given the same two reports, shows the same alert
+    live, live_events = run([(r_at, r) for r_at, r in zip((T0 + 60 * S, T0 + 120 * S), reading,
+                                                           strict=True)],
+                            run(script([], None)[:3], ResidentState())[0])  # fmt: skip
+    [live_fall] = fall_raised(live_events)
+    assert (live_fall.severity, live_fall.detail) == (fall.severity, fall.detail)
+    assert state.falls.episode == live.falls.episode
+    # from then on, the long lie comes on the original clock, as it would have
+    later = T0 + 30 * 60 * S
+    _, after = step(P, state, Tick(later), now=later)
+    assert raised(after) == [(AlertType.LONG_LIE, later)]
+
+
+def test_a_heart_rate_outside_the_red_band_changes_nothing_at_a_restart() -> None:
+    state, events = screened_then_down([tele(T0 + 60 * S, 1000), tele(T0 + 120 * S, 1000, hr=118)])
+    assert events == []
+    assert state.falls.episode is not None
+    assert state.falls.episode.stage is FallStage.UNCONFIRMED
+
+
+def test_i_am_ok_before_the_red_reading_had_ended_the_watch() -> None:
+    downtime = [tele(T0 + 60 * S, 1000), im_ok(T0 + 90 * S), tele(T0 + 120 * S, 1000, hr=36)]
+    state, events = screened_then_down(downtime)
+    assert events == []
+    assert state.falls.episode is None
+
+
+def test_i_am_ok_after_the_red_reading_is_recorded_not_a_cancel() -> None:
+    downtime = [tele(T0 + 60 * S, 1000), tele(T0 + 120 * S, 1000, hr=36), im_ok(T0 + 150 * S)]
+    state, events = screened_then_down(downtime)
+    [fall] = fall_raised(events)
+    assert fall.detail["heart_rate_after"] == {"bpm": 36, "at": "2025-03-01T15:02:00Z"}
+    assert [e.detail["wearer_says_ok"] for e in events if e.type is AlertType.FALL] == [
+        False,
+        True,
+    ]  # raised, then the press recorded on it
+    assert AlertType.FALL in state.falls.open
+
+
+def test_walking_away_before_the_red_reading_had_ended_the_watch() -> None:
+    downtime = [tele(T0 + 60 * S, 1000), tele(T0 + 120 * S, 1100), tele(T0 + 180 * S, 1100, hr=150)]
+    state, events = screened_then_down(downtime)
+    assert events == []
+    _, after = step(P, state, Tick(DOWN_UNTIL), now=DOWN_UNTIL)
+    assert after == []
+
+
+def test_a_long_lie_open_gains_the_heart_rate_as_live_and_only_once() -> None:
+    """Unconfirmed fall, then a long lie shown; a red reading arrives while the engine is
+    down: the restart makes the events the running engine would have made (the fall is
+    shown again, the long lie gains the reading); a second restart adds nothing."""
+    items = script([], None)
+    store = Store()
+    state, _ = run(items, ResidentState(), store)
+    red_at = T0 + 25 * 60 * S
+    red = tele(red_at, 1000, hr=38)
+    _, live = run([(red_at, red)], state)
+    reports = [i for _, i in items if isinstance(i, Accepted)]
+    _, events = restarted_at(store, [*reports, red], now=red_at)
+    assert [(type(e).__name__, e.type, e.severity, e.detail) for e in events] == [
+        (type(e).__name__, e.type, e.severity, e.detail) for e in live
+    ]
+    assert {(type(e).__name__, e.type) for e in events} == {
+        ("AlertRaised", AlertType.FALL),
+        ("AlertUpdated", AlertType.LONG_LIE),
+    }
+    assert all(e.detail["heart_rate_after"]["bpm"] == 38 for e in events)
+    store.apply(events)
+    _, again = restarted_at(store, [*reports, red], now=red_at + 60 * S)
+    assert again == []
