@@ -20,11 +20,9 @@ from typing import Final
 import numpy as np
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
-from alerts.detectors.localtime import in_window
 from alerts.detectors.news2 import Direction, VitalParam
 from alerts.detectors.persistence import GradedTrack, observe
 from alerts.detectors.types import (
-    SUMMARY_WAKING,
     AlertEvent,
     AlertType,
     Baseline,
@@ -33,6 +31,7 @@ from alerts.detectors.types import (
     Profile,
     Severity,
 )
+from alerts.detectors.waking import vitals_night
 
 MAD_TO_SD: Final = 1.4826
 Z_LEVELS: Final = (3.0, 5.0)
@@ -91,7 +90,7 @@ def step_value(
     if param not in CHECKED:
         return state, []
     if night is None:
-        night = not in_window(observed_at, *SUMMARY_WAKING, profile.tz)
+        night = vitals_night(observed_at, profile)
     if param is VitalParam.HR:
         if not night:
             return state, []  # resting heart rate: compared at night only

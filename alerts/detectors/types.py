@@ -21,9 +21,9 @@ COPD_HYPERCAPNIC: Final = "copd_hypercapnic"
 DEMENTIA: Final = "dementia"
 DEFAULT_INACTIVITY_AFTER: Final = timedelta(hours=3)
 # The fixed local split of the day the daily summaries use (alerts/daily_summary.py: vital
-# histograms by part of the day, the night parts' steps). Everything that selects a baseline
-# or a night by part of the day uses it too, so live and learned agree: vitals.is_night,
-# baseline.py, night_activity.night_of. The live waking-hours rules (inactivity,
+# histograms by part of the day, the night parts' steps). night_activity.night_of uses it
+# too, so live and learned agree; the vitals' night baselines apply outside it and outside
+# the resident's own window (waking.vitals_night). The live waking-hours rules (inactivity,
 # band_not_worn, geofence) use the resident's own Profile.waking_start/end instead.
 SUMMARY_WAKING: Final = (time(7, 0), time(22, 0))
 # Mean oral temperature of healthy adults (Mackowiak, Wasserman & Levine, JAMA 1992;

@@ -44,12 +44,10 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
-from alerts.detectors.localtime import in_window
 from alerts.detectors.news2 import Direction, VitalParam
 from alerts.detectors.persistence import GradedTrack, observe, observe_idle
 from alerts.detectors.types import (
     CORE_REFERENCE_C,
-    SUMMARY_WAKING,
     AlertEvent,
     AlertType,
     ClearReason,
@@ -59,6 +57,7 @@ from alerts.detectors.types import (
     ms_to_utc,
     steps_delta,
 )
+from alerts.detectors.waking import vitals_night
 from eldercare.protocol import Telemetry
 
 SEVERITY_BY_SCORE: Final = {3: Severity.HIGH, 2: Severity.MEDIUM, 1: Severity.LOW}
@@ -161,9 +160,8 @@ def readings(
 
 
 def is_night(observed_at: datetime, profile: Profile) -> bool:
-    """Outside the summaries' fixed waking split (SUMMARY_WAKING), where the night
-    baselines were learned; not the resident's personal waking window."""
-    return not in_window(observed_at, *SUMMARY_WAKING, profile.tz)
+    """Judged against the night baselines: :func:`alerts.detectors.waking.vitals_night`."""
+    return vitals_night(observed_at, profile)
 
 
 def grade(

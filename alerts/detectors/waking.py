@@ -25,8 +25,14 @@ only counts a little sleep as waking time (as the fixed window did for everyone)
 window much too narrow would hide a day of stillness, so it is bounded.
 
 The daily summaries' split of vitals and night parts stays the fixed
-:data:`~alerts.detectors.types.SUMMARY_WAKING` (07-22), and so does everything that
-selects a baseline or a night by part of the day.
+:data:`~alerts.detectors.types.SUMMARY_WAKING` (07-22), and so does the night of the
+night-activity rule. A vital sign is judged against the night baselines
+(:func:`vitals_night`) outside that split *or* outside the resident's own window: the
+night baselines describe their sleep (learned 22-07), and a resident asleep by 21:30
+desaturates, slows and dips in sleep from 21:30. Without this, an early sleeper's
+routine sleep-onset desaturations (a COPD resident's SpO2 of 88 %) were judged against
+their waking-hours baseline and alarmed. The window is rounded outwards, so this
+counts as sleep only what is surely past the resident's usual bedtime.
 """
 
 from __future__ import annotations
@@ -37,8 +43,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Final
 
-from alerts.detectors.localtime import local_datetime
-from alerts.detectors.types import SUMMARY_WAKING
+from alerts.detectors.localtime import in_window, local_datetime
+from alerts.detectors.types import SUMMARY_WAKING, Profile
 
 DAY_FROM: Final = time(4, 0)  # a wake-up is at or after this local time
 SUSTAINED_MOVES: Final = 5  # movements within SUSTAINED_WITHIN of a wake-up or bedtime
@@ -97,3 +103,11 @@ def _rounded_median(
     median = statistics.median(_seconds(t) for t in times)
     lo, hi = (_seconds(t) for t in bounds)
     return _clock(min(hi, max(lo, rounding(median / ROUND_S) * ROUND_S)))
+
+
+def vitals_night(observed_at: datetime, profile: Profile) -> bool:
+    """Whether a reading at ``observed_at`` is judged against the night baselines: outside
+    the summaries' fixed split (where those were learned) or the resident's own window."""
+    return not in_window(observed_at, *SUMMARY_WAKING, profile.tz) or not in_window(
+        observed_at, profile.waking_start, profile.waking_end, profile.tz
+    )

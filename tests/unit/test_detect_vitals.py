@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from hypothesis import given, settings
@@ -153,6 +154,29 @@ def test_the_nocturnal_dip_of_a_low_normal_pressure_is_not_hypotension() -> None
     assert feed(known, asleep) == []
     awake = [(T0 + timedelta(minutes=3 * i), {"bp_sys": 88}) for i in range(6)]  # 10:00
     assert len(feed(known, awake)) == 1  # z = -4 against the waking-hours baseline
+
+
+def test_an_early_sleeper_is_judged_asleep_from_their_own_bedtime() -> None:
+    """Sleep-onset desaturations at 21:15 local: a resident whose learned waking window
+    ends at 21:00 is asleep then, and their night baseline (routine dips to 88 %) excuses
+    them; with the default window (to 22:00) the waking baseline does not. Late risers
+    likewise until their window opens."""
+    day = Baseline(95.0, 1.0, 900, 93.0)  # awake: 95 %, rarely under 93
+    asleep = Baseline(94.0, 1.5, 800, 88.0)  # asleep: dips to 88 % are routine
+    usual = Profile(resident_id=7, baselines={VitalParam.SPO2: day},
+                    night_baselines={VitalParam.SPO2: asleep})  # fmt: skip
+    early = replace(usual, waking_start=time(8, 30), waking_end=time(21, 0))
+    evening = T0 + timedelta(hours=11, minutes=15)  # 21:15 in Shanghai
+    dips = [(evening + timedelta(minutes=3 * i), {"spo2": 88}) for i in range(6)]
+    assert len(feed(usual, dips)) == 1
+    assert feed(early, dips) == []
+    morning = T0 - timedelta(hours=2)  # 08:00 in Shanghai: still asleep for ``early``
+    dips = [(morning + timedelta(minutes=3 * i), {"spo2": 88}) for i in range(6)]
+    assert len(feed(usual, dips)) == 1
+    assert feed(early, dips) == []
+    awake = T0 + timedelta(hours=10)  # 20:00: awake for both, the waking baseline judges
+    dips = [(awake + timedelta(minutes=3 * i), {"spo2": 88}) for i in range(6)]
+    assert len(feed(early, dips)) == 1
 
 
 @given(
