@@ -446,6 +446,51 @@ def steps_report(dev: str, seq: int, ts: int, steps: int) -> tuple[str, bytes]:
     return device_topic(dev, Channel.TELEMETRY), encode(msg)
 
 
+async def knocks_retracted(
+    engine: AlertEngine,
+    settings: Settings,
+    broker: Broker,
+    *,
+    bands: list[str],
+    residents: list[int],
+    now: int,
+    before: tuple[tuple[str, bytes], ...] = (),
+) -> None:
+    """Each band's knock: screened by the early window, then not confirmed by the whole
+    one; returns once every resident's fall alert is closed as a false alarm."""
+    db_url = settings.require_database_url()
+    try:
+        async with running_ingest(settings, handlers=[engine.on_batch]):
+            windows = [w for d in bands
+                       for w in impact_windows(d, now - 3_000, back_to_start=True)]  # fmt: skip
+            publish_all(broker.url, [*before, *windows])
+
+            async def retracted() -> bool:
+                got = [[a[1:4] for a in await alerts_of(db_url, r)] for r in residents]
+                return got == [[("fall", "critical", "false_alarm")]] * len(residents)
+
+            await eventually(retracted)
+    finally:
+        await engine.close()
+
+
+async def stored_while_down(
+    settings: Settings, broker: Broker, bands: list[str], reports: list[tuple[str, bytes]]
+) -> None:
+    """Publish ``reports`` with no engine running; returns once each band's report
+    numbered 3 is in the database."""
+    db_url = settings.require_database_url()
+    async with running_ingest(settings, handlers=[]):
+        publish_all(broker.url, reports)
+
+        async def stored() -> bool:
+            n = await scalar(db_url, "SELECT count(*) FROM telemetry WHERE device_id = ANY(%s)"
+                             " AND seq = 3", bands)  # fmt: skip
+            return n == len(bands)
+
+        await eventually(stored)
+
+
 async def test_an_unconfirmed_fall_is_watched_across_a_restart_and_stillness_is_a_long_lie(
     db_url: str, broker: Broker, topic_prefix: str
 ) -> None:
@@ -458,37 +503,20 @@ async def test_an_unconfirmed_fall_is_watched_across_a_restart_and_stillness_is_
     now = NOW_MS()
     t0 = datetime.now(UTC)
     first = AlertEngine(settings, fall_model=MODEL, clock=Clock(t0))
-    try:
-        async with running_ingest(settings, handlers=[first.on_batch]):
-            before = [steps_report(d, 1, now - 60_000, 500) for d in (still, walker)]
-            windows = [w for d in (still, walker)
-                       for w in impact_windows(d, now - 3_000, back_to_start=True)]  # fmt: skip
-            publish_all(broker.url, before + windows)
-
-            async def retracted() -> bool:
-                got = [[a[1:4] for a in await alerts_of(db_url, r)] for r in residents]
-                return got == [[("fall", "critical", "false_alarm")]] * 2
-
-            await eventually(retracted)
-    finally:
-        await first.close()
+    before = tuple(steps_report(d, 1, now - 60_000, 500) for d in (still, walker))
+    await knocks_retracted(first, settings, broker, bands=[still, walker], residents=residents,
+                           now=now, before=before)  # fmt: skip
     reasons = await rows(db_url, "SELECT detail->'cleared'->>'reason' FROM alerts"
                          " WHERE resident_id = ANY(%s)", residents)  # fmt: skip
     assert reasons == [("not_confirmed",), ("not_confirmed",)]
-    async with running_ingest(settings, handlers=[]):  # the engine is down meanwhile
-        # the first report after the impact is only the counter's base (its interval spans
-        # the impact); by the next one the walker has walked 40 steps
-        publish_all(broker.url, [steps_report(still, 2, now + 1_000, 500),
-                                 steps_report(walker, 2, now + 1_000, 500),
-                                 steps_report(still, 3, now + 61_000, 500),
-                                 steps_report(walker, 3, now + 61_000, 540)])  # fmt: skip
-
-        async def stored() -> bool:
-            n = await scalar(db_url, "SELECT count(*) FROM telemetry WHERE device_id = ANY(%s)"
-                             " AND seq = 3", [still, walker])  # fmt: skip
-            return n == 2
-
-        await eventually(stored)
+    # the engine is down meanwhile: the first report after the impact is only the
+    # counter's base (its interval spans the impact); by the next one the walker has
+    # walked 40 steps
+    await stored_while_down(settings, broker, [still, walker],
+                            [steps_report(still, 2, now + 1_000, 500),
+                             steps_report(walker, 2, now + 1_000, 500),
+                             steps_report(still, 3, now + 61_000, 500),
+                             steps_report(walker, 3, now + 61_000, 540)])  # fmt: skip
     clock = Clock(t0 + timedelta(minutes=11))
     second = AlertEngine(settings, fall_model=MODEL, clock=clock)
     try:
@@ -559,33 +587,12 @@ async def test_a_red_heart_rate_reported_while_the_engine_was_down_is_acted_on_a
     residents = await register_bands(db_url, [red, calm])
     settings = ingest_settings(db_url, broker.url)
     now = NOW_MS()
-    first = AlertEngine(settings, fall_model=MODEL)
-    try:
-        async with running_ingest(settings, handlers=[first.on_batch]):
-            windows = [w for d in (red, calm)
-                       for w in impact_windows(d, now - 3_000, back_to_start=True)]  # fmt: skip
-            publish_all(broker.url, windows)
-
-            async def retracted() -> bool:
-                got = [[a[1:4] for a in await alerts_of(db_url, r)] for r in residents]
-                return got == [[("fall", "critical", "false_alarm")]] * 2
-
-            await eventually(retracted)
-    finally:
-        await first.close()
-    async with running_ingest(settings, handlers=[]):  # the engine is down meanwhile
-        publish_all(broker.url, [
-            (device_topic(d, Channel.TELEMETRY),
-             encode(Telemetry(device_id=d, seq=3, ts=now + 2_000, hr=hr, worn=True)))
-            for d, hr in ((red, 36), (calm, 80))
-        ])  # fmt: skip
-
-        async def stored() -> bool:
-            n = await scalar(db_url, "SELECT count(*) FROM telemetry WHERE device_id = ANY(%s)"
-                             " AND seq = 3", [red, calm])  # fmt: skip
-            return n == 2
-
-        await eventually(stored)
+    await knocks_retracted(AlertEngine(settings, fall_model=MODEL), settings, broker,
+                           bands=[red, calm], residents=residents, now=now)  # fmt: skip
+    pulses = [(device_topic(d, Channel.TELEMETRY),
+               encode(Telemetry(device_id=d, seq=3, ts=now + 2_000, hr=hr, worn=True)))
+              for d, hr in ((red, 36), (calm, 80))]  # fmt: skip
+    await stored_while_down(settings, broker, [red, calm], pulses)  # the engine is down
     async with alert_messages(broker) as published, running_engine(settings):
 
         async def shown() -> bool:
