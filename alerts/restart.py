@@ -83,20 +83,25 @@ class FallEvidence:
         """Band time of the first report after the impact: the counter's base."""
         return next((at for at, _ in self.counters if at > impact_at), None)
 
-    def walked(self, impact_at: datetime) -> int:
-        """Steps counted after the base report, as :func:`~alerts.detectors.falls.step_report`
-        counts them (the daily counter restarts at midnight)."""
-        return self._walking(impact_at)[0]
+    def walked(self, impact_at: datetime, until: datetime | None = None) -> int:
+        """Steps counted after the base report (up to ``until``), as
+        :func:`~alerts.detectors.falls.step_report` counts them (the daily counter
+        restarts at midnight)."""
+        return self._walking(impact_at, until=until)[0]
 
     def walked_away_at(self, impact_at: datetime, steps: int) -> datetime | None:
         """Band time of the report by which ``steps`` had been walked since the base."""
         return self._walking(impact_at, steps)[1]
 
-    def _walking(self, impact_at: datetime, steps: int = 0) -> tuple[int, datetime | None]:
+    def _walking(
+        self, impact_at: datetime, steps: int = 0, until: datetime | None = None
+    ) -> tuple[int, datetime | None]:
         total, last, reached = 0, None, None
         for at, counter in self.counters:
             if at <= impact_at:
                 continue
+            if until is not None and at >= until:
+                break
             total += steps_delta(last, counter)
             last = counter
             if steps and reached is None and total >= steps:
@@ -266,6 +271,11 @@ def _profile(profiles: Mapping[int, Profile], resident_id: int) -> Profile:
     return profiles.get(resident_id) or Profile(resident_id=resident_id)
 
 
+def _lie_due(ep: FallEpisode, profile: Profile) -> datetime | None:
+    """When the episode's long lie falls due, if it is not raised yet."""
+    return None if ep.long_lie else ep.suspected_at + profile.falls.long_lie_after
+
+
 def with_evidence(
     states: Mapping[int, ResidentState],
     evidence: Mapping[str, FallEvidence],
@@ -277,6 +287,12 @@ def with_evidence(
     unconfirmed fall's watch ended by "I'm OK" or the band off the wrist is dropped,
     unless a red heart rate came first (:func:`with_heart_rate` then shows it again); the
     band's last step counter is kept so the next report's new steps are counted.
+
+    What came after the long lie fell due (``long_lie_after`` from the suspicion) ends
+    nothing, as in the running engine, which had raised the long lie by then: steps
+    walked after it do not count towards recovery (the next tick raises the long lie;
+    they are not recorded as ``moved_since`` either), and an "I'm OK" pressed after it is
+    recorded on it.
     """
     out = dict(states)
     for resident_id, state in states.items():
@@ -284,16 +300,25 @@ def with_evidence(
         found = evidence.get(ep.device_id) if ep is not None else None
         if ep is None or found is None:
             continue
-        red = found.first_red(_profile(profiles or {}, resident_id), ep.impact_at)
+        profile = _profile(profiles or {}, resident_id)
+        red = found.first_red(profile, ep.impact_at)
+        # what came after the long lie fell due came too late to end anything: the
+        # running engine had raised the long lie first (the next tick raises it)
+        due = _lie_due(ep, profile)
         ended_at = found.ended_at()
-        ended = ended_at is not None and (red is None or ended_at < red[1])
+        ended = (ended_at is not None and (red is None or ended_at < red[1])
+                 and (due is None or ended_at < due))  # fmt: skip
         last_steps = state.last_steps
         if found.counters:
             last_steps = {**last_steps, ep.device_id: found.counters[-1][1]}
         base = found.base_at(ep.impact_at)
         if base is not None:
+            walked = found.walked(ep.impact_at, until=due)
             ep = replace(ep, counter_since=ep.counter_since or base,
-                         steps_since=max(ep.steps_since, found.walked(ep.impact_at)))  # fmt: skip
+                         steps_since=max(ep.steps_since, walked))  # fmt: skip
+        late_ok = next((t for t in found.im_ok_at if due is not None and t >= due), None)
+        if late_ok is not None and ep.wearer_ok_at is None:  # pressed after the long lie
+            ep = replace(ep, wearer_ok_at=late_ok)
         new_ep = None if ep.stage is FallStage.UNCONFIRMED and not ep.long_lie and ended else ep
         out[resident_id] = replace(
             state, falls=FallsState(new_ep, state.falls.open), last_steps=last_steps
@@ -328,9 +353,10 @@ def with_heart_rate(
         if red is None:
             continue
         bpm, at = red
-        if ep.stage in (FallStage.PENDING, FallStage.UNCONFIRMED) and not ep.long_lie:
+        due = _lie_due(ep, profile)
+        if ep.stage in (FallStage.PENDING, FallStage.UNCONFIRMED) and due is not None:
             away = found.walked_away_at(ep.impact_at, profile.falls.recovery_steps)
-            if away is not None and away < at:
+            if away is not None and away < at and away < due:
                 continue  # walked away first: the watch had ended (the next tick drops it)
         fal, evs = falls.heart_rate(state.falls, profile, bpm, at, now)
         if any(ok > at for ok in found.im_ok_at):

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from alerts.detectors import (
@@ -71,7 +71,7 @@ def knock_windows() -> tuple[ImuWindow, ImuWindow]:
     return window(t <= 3.3, 1), window(t >= 0.0, 2)
 
 
-def tele(at: datetime, steps: int, worn: bool = True, hr: int | None = None) -> Accepted:
+def tele(at: datetime, steps: int | None, worn: bool = True, hr: int | None = None) -> Accepted:
     return Accepted(Telemetry(device_id=DEV, seq=0, ts=ms(at), steps=steps, worn=worn, hr=hr), 5)
 
 
@@ -125,13 +125,13 @@ def restarted_at(
     evidence: dict[str, FallEvidence] = {}
     for device_id, impact_at in fall_devices(states).items():
         tel = [r.message for r in reports if isinstance(r.message, Telemetry)]
-        before = [t for t in tel if t.ts < ms(impact_at)][-1:]
+        before = [t for t in tel if t.ts < ms(impact_at) and t.steps is not None][-1:]
         since = [t for t in tel if t.ts >= ms(impact_at)]
         oks = [r.message for r in reports if isinstance(r.message, DeviceEvent)
                and r.message.type is EventType.IM_OK and r.message.ts >= ms(impact_at)]  # fmt: skip
         evidence[device_id] = FallEvidence(
-            counters=tuple((datetime.fromtimestamp(t.ts / 1000, UTC), t.steps or 0)
-                           for t in before + since),
+            counters=tuple((datetime.fromtimestamp(t.ts / 1000, UTC), t.steps)
+                           for t in before + since if t.steps is not None),
             im_ok_at=tuple(datetime.fromtimestamp(e.ts / 1000, UTC) for e in oks),
             off_wrist_at=tuple(datetime.fromtimestamp(t.ts / 1000, UTC)
                                for t in since if t.worn is False),
@@ -360,3 +360,62 @@ def test_a_long_lie_open_gains_the_heart_rate_as_live_and_only_once() -> None:
     store.apply(events)
     _, again = restarted_at(store, [*reports, red], now=red_at + 60 * S)
     assert again == []
+
+
+def test_i_am_ok_after_the_long_lie_fell_due_while_down_is_recorded_on_it() -> None:
+    """The long lie fell due at 10 min while the engine was down, "I'm OK" came at 12:
+    as in a running engine, the long lie is raised (at the next tick) and carries the
+    press; it does not end the watch."""
+    items = script([], 12)
+    store = Store()
+    run(items[:3], ResidentState(), store)
+    reports = [i for at, i in items if isinstance(i, Accepted) and at < T0 + 13 * 60 * S]
+    state, events = restarted_at(store, reports, now=T0 + 13 * 60 * S)
+    assert events == []
+    later = T0 + 13 * 60 * S
+    _, after = step(P, state, Tick(later), now=later)
+    assert raised(after) == [(AlertType.LONG_LIE, later)]
+    [lie] = [e for e in after if isinstance(e, AlertRaised)]
+    assert lie.detail["wearer_says_ok"] is True
+    _, live = run(items, ResidentState())
+    assert [e.type for e in live if isinstance(e, AlertRaised)] == [
+        AlertType.FALL,
+        AlertType.LONG_LIE,
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 8), max_size=24),
+    st.one_of(st.none(), st.integers(1, 24)),
+    st.tuples(st.integers(1, 24), st.sampled_from([36, 36, 80, 150])),
+    st.tuples(st.integers(0, 24), st.integers(1, 40)),
+)
+def test_a_downtime_with_any_heart_rate_raises_the_same_alerts_as_running_on(
+    increments: list[int],
+    ok_at_min: int | None,
+    reading: tuple[int, int],
+    outage: tuple[int, int],
+) -> None:
+    """The engine down for a while after the whole window's decision (the reports meanwhile
+    reach the database, the ticks are lost), restarted at the next item: the same alerts are
+    raised as by an engine that ran throughout, a red heart rate included (at the
+    restart's time instead of the reading's, so compared without times)."""
+    (hr_at_min, bpm), (down_at_min, down_min) = reading, outage
+    items = script(increments, ok_at_min)
+    hr_at = T0 + hr_at_min * 60 * S + 20 * S
+    items = sorted([*items, (hr_at, tele(hr_at, None, hr=bpm))], key=lambda x: x[0])
+    down_at = T0 + 12 * S + down_at_min * 60 * S  # after the whole window's decision
+    up_at = down_at + down_min * 60 * S
+    cut = next(k for k, (at, _) in enumerate(items) if at >= down_at)
+    back = next((k for k, (at, _) in enumerate(items) if at >= up_at), len(items) - 1)
+    _, continuous = run(items, ResidentState())
+    store = Store()
+    _, before = run(items[:cut], ResidentState(), store)
+    reports = [i for _, i in items[:back] if isinstance(i, Accepted)]
+    state, at_start = restarted_at(store, reports, now=items[back][0])
+    store.apply(at_start)
+    event(f"events at the restart: {bool(at_start)}")
+    _, after = run(items[back:], state)
+    got = sorted(t.value for t, _ in raised(before) + raised(at_start) + raised(after))
+    assert got == sorted(t.value for t, _ in raised(continuous))
