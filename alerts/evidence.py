@@ -1,7 +1,7 @@
 """What bands reported since a fall, and tonight's steps, read back at a restart.
 
 The I/O half of :func:`alerts.restart.with_evidence` and
-:func:`alerts.restart.with_heart_rate`: for each band with a fall episode, its
+:func:`alerts.restart.with_alert_evidence`: for each band with a fall episode, its
 step counters from the last report before the impact on, its "I'm OK" presses,
 the reports of it being off the wrist and its heart rates on the wrist since the
 impact (band clock, as the impact time). A few bands at start-up: two queries each.
@@ -30,8 +30,8 @@ from alerts.restart import (
     NightEvidence,
     fall_devices,
     seed_states,
+    with_alert_evidence,
     with_evidence,
-    with_heart_rate,
     with_night,
 )
 from alerts.shard import EVERYONE, Shard
@@ -130,5 +130,5 @@ async def restore_states(
     states = seed_states(stored, recently_closed=closed)
     fall_evidence = await load_fall_evidence(conn, fall_devices(states))
     states = with_evidence(states, fall_evidence, profiles)
-    states, events = with_heart_rate(states, fall_evidence, profiles, now=now)
+    states, events = with_alert_evidence(states, fall_evidence, profiles, now=now)
     return with_night(states, await load_night_evidence(conn, profiles, now=now)), events

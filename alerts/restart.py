@@ -14,8 +14,9 @@ with it. What the band reported after the fall (the step counter, "I'm OK",
 off the wrist, heart rates; :class:`FallEvidence`, read by :mod:`alerts.evidence`)
 is then folded in with :func:`with_evidence`, so a watch that ended while the
 engine was down stays ended and steps walked meanwhile count: the next tick
-decides as the running engine would have. A red heart rate among them is acted
-on at start (:func:`with_heart_rate`, which returns the events to persist).
+decides as the running engine would have. A red heart rate among them, and an
+"I'm OK" inside a shown suspicion's cancel window, are acted on at start
+(:func:`with_alert_evidence`, which returns the events to persist).
 
 Night activity: an open ``night_activity`` alert is kept (the detector never
 clears it; it updates it on a later restless night), and the night of any
@@ -285,7 +286,7 @@ def with_evidence(
 
     Steps walked since the fall count towards recovery (the next tick settles it); an
     unconfirmed fall's watch ended by "I'm OK" or the band off the wrist is dropped,
-    unless a red heart rate came first (:func:`with_heart_rate` then shows it again); the
+    unless a red heart rate came first (:func:`with_alert_evidence` then shows it again); the
     band's last step counter is kept so the next report's new steps are counted.
 
     What came after the long lie fell due (``long_lie_after`` from the suspicion) ends
@@ -326,19 +327,24 @@ def with_evidence(
     return out
 
 
-def with_heart_rate(
+def with_alert_evidence(
     states: Mapping[int, ResidentState],
     evidence: Mapping[str, FallEvidence],
     profiles: Mapping[int, Profile],
     *,
     now: datetime,
 ) -> tuple[dict[int, ResidentState], list[AlertEvent]]:
-    """Pure: a red heart rate a band reported after its fall while the engine was down,
-    put through :func:`~alerts.detectors.falls.heart_rate` now, as the running engine
-    would have put it at the time; then an "I'm OK" pressed after it is recorded (never
-    a cancel, with that heart rate). Returns the states and the alert events to persist:
-    the fall's detail gains ``heart_rate_after``; an unconfirmed fall is shown again
-    unless its watch had ended before the reading (I'm OK, off the wrist, walked away).
+    """Pure: what a band reported after its fall while the engine was down that changes
+    an alert at once, put through the running engine's own functions in the order it
+    happened. Returns the states and the alert events to persist (stamped ``now``).
+
+    * "I'm OK" inside the cancel window of a shown suspicion, before any red heart rate:
+      :func:`~alerts.detectors.falls.im_ok` cancels it, as it would have then.
+    * A red heart rate (:func:`~alerts.detectors.falls.heart_rate`): the fall's detail
+      gains ``heart_rate_after``; an unconfirmed fall is shown again unless its watch had
+      ended before the reading (I'm OK, off the wrist, walked away); an "I'm OK" pressed
+      after it is then recorded (never a cancel, with that heart rate).
+
     Run after :func:`with_evidence` (steps folded in, ended watches dropped).
     """
     out = dict(states)
@@ -346,25 +352,41 @@ def with_heart_rate(
     for resident_id, state in states.items():
         ep = state.falls.episode
         found = evidence.get(ep.device_id) if ep is not None else None
-        if ep is None or found is None or ep.abnormal_hr is not None:
+        if ep is None or found is None:
             continue
         profile = _profile(profiles, resident_id)
-        red = found.first_red(profile, ep.impact_at)
-        if red is None:
+        red = None if ep.abnormal_hr is not None else found.first_red(profile, ep.impact_at)
+        deadline = ep.suspected_at + profile.falls.cancel_window
+        cancel = (
+            next((t for t in found.im_ok_at if t <= deadline), None)
+            if ep.stage is FallStage.SUSPECTED and ep.abnormal_hr is None
+            else None
+        )
+        if cancel is not None and (red is None or cancel < red[1]):
+            fal, evs = falls.im_ok(state.falls, profile, cancel)
+        elif red is not None and not _walked_away_first(ep, found, profile, red[1]):
+            bpm, at = red
+            fal, evs = falls.heart_rate(state.falls, profile, bpm, at, now)
+            if any(ok > at for ok in found.im_ok_at):
+                fal, more = falls.im_ok(fal, profile, now)
+                evs = [*evs, *more]
+        else:
             continue
-        bpm, at = red
-        due = _lie_due(ep, profile)
-        if ep.stage in (FallStage.PENDING, FallStage.UNCONFIRMED) and due is not None:
-            away = found.walked_away_at(ep.impact_at, profile.falls.recovery_steps)
-            if away is not None and away < at and away < due:
-                continue  # walked away first: the watch had ended (the next tick drops it)
-        fal, evs = falls.heart_rate(state.falls, profile, bpm, at, now)
-        if any(ok > at for ok in found.im_ok_at):
-            fal, more = falls.im_ok(fal, profile, now)
-            evs = [*evs, *more]
         out[resident_id] = replace(state, falls=fal)
-        events += evs
+        events += [replace(e, at=now) for e in evs]
     return out, events
+
+
+def _walked_away_first(
+    ep: FallEpisode, found: FallEvidence, profile: Profile, before: datetime
+) -> bool:
+    """A watch (or held report) ended by walking away before ``before``, and before its
+    long lie fell due (the next tick drops it)."""
+    due = _lie_due(ep, profile)
+    if ep.stage not in (FallStage.PENDING, FallStage.UNCONFIRMED) or due is None:
+        return False
+    away = found.walked_away_at(ep.impact_at, profile.falls.recovery_steps)
+    return away is not None and away < before and away < due
 
 
 @dataclass(frozen=True, slots=True)

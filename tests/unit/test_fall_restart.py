@@ -32,8 +32,8 @@ from alerts.restart import (
     FallEvidence,
     fall_devices,
     seed_states,
+    with_alert_evidence,
     with_evidence,
-    with_heart_rate,
 )
 from alerts.store import StoredAlert
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow, Telemetry
@@ -51,16 +51,18 @@ def ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-def knock_windows() -> tuple[ImuWindow, ImuWindow]:
+def knock_windows(*, lying: bool = False) -> tuple[ImuWindow, ImuWindow]:
     """An impact at T0 + 2.5 s turning the forearm, then the arm back and moving: the early
-    part is suspected, the whole window is not a fall (tests/unit/test_detect_falls.py)."""
+    part is suspected, the whole window is not a fall (tests/unit/test_detect_falls.py).
+    ``lying``: the forearm stays still in its new posture, and the whole window confirms."""
     rng = np.random.default_rng(0)
     t = np.arange(0.0, 10.0, 1 / 50)
     before, after = np.array([-0.94, 0.12, 0.32]), np.array([0.15, -0.25, 0.95])
     acc = np.where((t < 2.5)[:, None], before, after)
     acc = acc + 4.0 * np.exp(-0.5 * ((t - 2.5) / 0.05) ** 2)[:, None] * after
-    moving = t > 3.3
-    acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
+    if not lying:
+        moving = t > 3.3
+        acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
     acc = acc + rng.normal(0.0, 0.01, acc.shape)
 
     def window(keep: np.ndarray, seq: int) -> ImuWindow:
@@ -140,25 +142,29 @@ def restarted_at(
                               and t.ts > ms(impact_at)),
         )  # fmt: skip
     states = with_evidence(states, evidence, {5: P})
-    states, events = with_heart_rate(states, evidence, {5: P}, now=now)
+    states, events = with_alert_evidence(states, evidence, {5: P}, now=now)
     return states.get(5, ResidentState()), events
 
 
-def script(increments: list[int], ok_at_min: int | None) -> list[tuple[datetime, Item]]:
-    early, whole = knock_windows()
+def script(
+    increments: list[int], ok_at_min: int | None, *, lying: bool = False, ok_at_s: int = 5
+) -> list[tuple[datetime, Item]]:
+    early, whole = knock_windows(lying=lying)
     items: list[tuple[datetime, Item]] = [
         (T0 - 30 * S, tele(T0 - 30 * S, 1000)),
         (T0 + 3.5 * S, Accepted(early, 5)),
         (T0 + 11 * S, Accepted(whole, 5)),
     ]
     counter = 1000
+    if ok_at_min == 0:  # inside the cancel window
+        items.append((T0 + ok_at_s * S, im_ok(T0 + ok_at_s * S)))
     for minute in range(1, 25):
         at = T0 + minute * 60 * S
         counter += increments[minute - 1] if minute - 1 < len(increments) else 0
         items.append((at, tele(at, counter)))
         items += [(at + k * 10 * S, Tick(at + k * 10 * S)) for k in range(1, 6)]
         if ok_at_min == minute:
-            items.append((at + 5 * S, im_ok(at + 5 * S)))
+            items.append((at + ok_at_s * S, im_ok(at + ok_at_s * S)))
     return sorted(items, key=lambda x: x[0])
 
 
@@ -384,29 +390,51 @@ def test_i_am_ok_after_the_long_lie_fell_due_while_down_is_recorded_on_it() -> N
     ]
 
 
+def test_i_am_ok_inside_the_cancel_window_while_down_cancels_the_fall_at_start() -> None:
+    """A fall shown at once and confirmed by the whole window; the engine goes down at
+    12 s and "I'm OK" comes at 20 s, inside the 45 s window: the restart cancels it, as
+    the running engine did, and no long lie follows."""
+    items = script([], 0, lying=True, ok_at_s=20)
+    store = Store()
+    run([x for x in items if x[0] < T0 + 12 * S], ResidentState(), store)
+    assert [(a.type, a.closed_at) for a in store.rows] == [(AlertType.FALL, None)]
+    reports = [i for at, i in items if isinstance(i, Accepted) and at < T0 + 60 * S]
+    state, events = restarted_at(store, reports, now=T0 + 60 * S)
+    assert [(type(e).__name__, e.type) for e in events] == [("AlertCleared", AlertType.FALL)]
+    assert state.falls.episode is None
+    _, after = run([x for x in items if x[0] >= T0 + 60 * S], state)
+    assert raised(after) == []
+    _, live = run(items, ResidentState())
+    assert [type(e).__name__ for e in live] == ["AlertRaised", "AlertUpdated", "AlertCleared"]
+
+
 @settings(max_examples=100, deadline=None)
 @given(
+    st.booleans(),
     st.lists(st.integers(0, 8), max_size=24),
-    st.one_of(st.none(), st.integers(1, 24)),
+    st.tuples(st.one_of(st.none(), st.just(0), st.integers(1, 24)), st.integers(12, 55)),
     st.tuples(st.integers(1, 24), st.sampled_from([36, 36, 80, 150])),
-    st.tuples(st.integers(0, 24), st.integers(1, 40)),
+    st.tuples(st.one_of(st.integers(0, 40), st.integers(0, 1440)), st.integers(10, 2400)),
 )
 def test_a_downtime_with_any_heart_rate_raises_the_same_alerts_as_running_on(
+    lying: bool,
     increments: list[int],
-    ok_at_min: int | None,
+    ok: tuple[int | None, int],
     reading: tuple[int, int],
     outage: tuple[int, int],
 ) -> None:
-    """The engine down for a while after the whole window's decision (the reports meanwhile
-    reach the database, the ticks are lost), restarted at the next item: the same alerts are
-    raised as by an engine that ran throughout, a red heart rate included (at the
-    restart's time instead of the reading's, so compared without times)."""
-    (hr_at_min, bpm), (down_at_min, down_min) = reading, outage
-    items = script(increments, ok_at_min)
+    """A knock (not confirmed) or a fall (``lying``: confirmed), then the engine down for
+    a while after the whole window's decision (the reports meanwhile reach the database,
+    the ticks are lost), restarted at the next item: the same alerts are raised as by an
+    engine that ran throughout, "I'm OK" (inside the cancel window or later) and a red
+    heart rate included (at the restart's time instead of the reading's, so compared
+    without times)."""
+    (hr_at_min, bpm), (down_at_s, down_s), (ok_at_min, ok_at_s) = reading, outage, ok
+    items = script(increments, ok_at_min, lying=lying, ok_at_s=ok_at_s)
     hr_at = T0 + hr_at_min * 60 * S + 20 * S
     items = sorted([*items, (hr_at, tele(hr_at, None, hr=bpm))], key=lambda x: x[0])
-    down_at = T0 + 12 * S + down_at_min * 60 * S  # after the whole window's decision
-    up_at = down_at + down_min * 60 * S
+    down_at = T0 + 12 * S + down_at_s * S  # after the whole window's decision
+    up_at = down_at + down_s * S
     cut = next(k for k, (at, _) in enumerate(items) if at >= down_at)
     back = next((k for k, (at, _) in enumerate(items) if at >= up_at), len(items) - 1)
     _, continuous = run(items, ResidentState())
