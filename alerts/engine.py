@@ -98,7 +98,7 @@ from eldercare.mqtt_client import aiomqtt_client
 from eldercare.protocol import Telemetry
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS
-from ingest.consumer import ingested_batches
+from ingest.consumer import DurableConsumer
 from ingest.handoff import IngestedBatch
 from ingest.mqtt_source import backoff_delay
 from ingest.rows import Accepted
@@ -414,22 +414,22 @@ class AlertEngine:
                 log.warning("alert_tick_failed", error=str(exc).splitlines()[0])
 
     async def _consume(self, stop: asyncio.Event) -> None:
-        url = self.settings.mqtt_url or ""
+        """The ingested topic on this shard's persistent session (ingest.consumer): what
+        ingest publishes while the engine is down waits at the broker, and a batch is
+        acked only once its alerts are persisted."""
+        consumer = DurableConsumer(self.settings.mqtt_url or "", client_id=self.client_id,
+                                   protocol=self.settings.mqtt_protocol)  # fmt: skip
+        waiter = asyncio.create_task(consumer.subscribed.wait())
+        waiter.add_done_callback(lambda _: self.subscribed.set())
+        try:
+            await consumer.run(self.on_batch, stop)
+        finally:
+            waiter.cancel()
 
-        async def forever() -> None:
-            async for batch in ingested_batches(url, subscribed=self.subscribed):
-                await self.on_batch(batch)
-
-        reader = asyncio.create_task(forever(), name="alerts-ingested-reader")
-        stopper = asyncio.create_task(stop.wait(), name="alerts-stop")
-        await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        stopper.cancel()
-        if reader.done():
-            reader.result()  # raises what ended it
-            return
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+    @property
+    def client_id(self) -> str:
+        """This shard's MQTT client id: its session on the broker (one engine per shard)."""
+        return f"{self.settings.alerts_client_id}-{self.shard.index}-of-{self.shard.count}"
 
     async def _connection(self) -> psycopg.AsyncConnection[TupleRow]:
         if self._conn is None or self._conn.closed:

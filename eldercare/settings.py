@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # The residents this alert engine decides for: k/n owns resident ids = k mod n
     # (alerts/shard.py); n engines together cover everyone.
     alert_shard: str = Field(default="0/1", pattern=r"^\s*\d+\s*/\s*\d+\s*$")
+    # The standalone engine's MQTT session on the ingested topic (ingest/consumer.py):
+    # "<alerts_client_id>-<k>-of-<n>"; the broker keeps it while the engine is down.
+    alerts_client_id: str = "eldercare-alerts"
 
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal

@@ -176,6 +176,7 @@ class MqttSource:
         self._thread: threading.Thread | None = None
         self.connected = threading.Event()
         self.on_connected: Callable[[], None] | None = None
+        self.on_subscribed: Callable[[], None] | None = None  # the broker's SUBACK
         self.connects = 0
         self.client = _BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -194,6 +195,7 @@ class MqttSource:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message  # QoS 2 only; the rest skip MQTTMessage
         self.client.on_delivery = self._on_delivery
+        self.client.on_subscribe = self._on_subscribe
 
     # paho callbacks (network thread)
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object,
@@ -217,6 +219,11 @@ class MqttSource:
         self.connected.clear()
         if not self._stop.is_set():
             log.warning("mqtt_disconnected", reason=str(reason))
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, _m: object, _r: object,
+                      _p: object) -> None:  # fmt: skip
+        if self.on_subscribed is not None:
+            self.on_subscribed()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         self._inbox.put(RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))

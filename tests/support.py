@@ -104,6 +104,7 @@ def ingest_settings(db_url: str, broker_url: str, **overrides: object) -> Settin
         "database_url": db_url,
         "mqtt_url": broker_url,
         "ingest_client_id": f"ingest-test-{uuid.uuid4().hex[:8]}",
+        "alerts_client_id": f"alerts-test-{uuid.uuid4().hex[:8]}",
         "ingest_batch_max_age_ms": 20,
         "ingest_publish_internal": False,
     }

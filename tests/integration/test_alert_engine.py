@@ -375,6 +375,35 @@ async def test_a_standalone_engine_reads_the_ingested_topic(
         await eventually(raised)
 
 
+async def test_a_standalone_engine_raises_what_was_ingested_while_it_was_down(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """An SOS pressed while the standalone engine restarts: ingest stores and publishes
+    it, the broker keeps it on the engine's session, and the engine raises it when it is
+    back. Before, the engine's session began afresh and the press was never raised."""
+    dev = f"{topic_prefix}-dn"
+    (resident,) = await register_bands(db_url, [dev])
+    settings = ingest_settings(db_url, broker.url, ingest_publish_internal=True)
+    async with running_engine(settings, consume=True):
+        pass  # the engine's session exists; then it stops
+    async with running_ingest(settings) as ingest:
+        publish_all(broker.url, [event(dev, 1, EventType.SOS, NOW_MS())])
+
+        async def committed() -> bool:
+            return ingest.stats.committed == 1
+
+        await eventually(committed)
+    assert await alerts_of(db_url, resident) == []  # nobody was deciding
+    async with running_engine(settings, consume=True):
+
+        async def raised() -> bool:
+            return [a[1:4] for a in await alerts_of(db_url, resident)] == [
+                ("sos", "critical", "open")
+            ]
+
+        await eventually(raised)
+
+
 async def test_two_standalone_shards_each_raise_their_own_residents_alerts(
     db_url: str, broker: Broker, topic_prefix: str
 ) -> None:
