@@ -43,7 +43,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, time, timedelta
 from typing import Final
 
-from alerts.detectors.localtime import in_window, local_datetime
+from alerts.detectors.localtime import local_datetime, local_time, time_in_daily_window
 from alerts.detectors.types import SUMMARY_WAKING, Profile
 
 DAY_FROM: Final = time(4, 0)  # a wake-up is at or after this local time
@@ -108,6 +108,7 @@ def _rounded_median(
 def vitals_night(observed_at: datetime, profile: Profile) -> bool:
     """Whether a reading at ``observed_at`` is judged against the night baselines: outside
     the summaries' fixed split (where those were learned) or the resident's own window."""
-    return not in_window(observed_at, *SUMMARY_WAKING, profile.tz) or not in_window(
-        observed_at, profile.waking_start, profile.waking_end, profile.tz
+    local = local_time(observed_at, profile.tz)  # once: every reading asks this
+    return not time_in_daily_window(local, *SUMMARY_WAKING) or not time_in_daily_window(
+        local, profile.waking_start, profile.waking_end
     )
