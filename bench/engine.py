@@ -6,7 +6,13 @@ included. With ``--shards N`` the same stream goes to N engine processes, each
 owning the residents with id mod N == its index (``alerts/shard.py``), started
 together; the figure is the stream's readings over the slowest shard's time.
 
-    .venv/bin/python bench/engine.py [--shards 2] [--readings 200000] [--bands 1000]
+With ``--via-broker`` the batches go the way of the standalone engine instead:
+published as ingest publishes them on the internal topic of a private Mosquitto
+(deployment limits) while the engine is away, then read back on the engine's
+persistent session (``ingest.consumer.DurableConsumer``: decode, ``on_batch``,
+ack per batch); the figure is the time to drain that backlog.
+
+    .venv/bin/python bench/engine.py [--shards 2 | --via-broker] [--readings 200000]
 
 Prints the figures as the last line of JSON.
 """
@@ -19,6 +25,7 @@ import json
 import multiprocessing as mp
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
@@ -26,13 +33,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
 from alerts.engine import AlertEngine
 from alerts.falls import load_model
-from bench.common import drop_database, fresh_database
+from bench.common import BenchBroker, drop_database, fresh_database
 from eldercare.logs import configure_logging
 from eldercare.migrate import migrate
+from eldercare.protocol import StatusReport
 from eldercare.settings import Settings
-from ingest.handoff import IngestedBatch
+from eldercare.topics import INGESTED
+from ingest.consumer import DurableConsumer
+from ingest.handoff import IngestedBatch, encode_batch
 from ingest.rows import DeviceInfo, RawMessage, sort_batch
 from simulators.fleet import Fleet
 from simulators.scenario import Scenario
@@ -102,6 +115,67 @@ async def feed(
         await engine.close()
 
 
+async def feed_via_broker(
+    db_url: str, work: list[tuple[int, IngestedBatch]], start: datetime
+) -> dict[str, Any]:
+    """The standalone engine's path: a backlog on its session, drained through it."""
+    broker = BenchBroker()
+    clock = Clock(start)
+    settings = Settings(database_url=db_url, mqtt_url=broker.url, log_level="WARNING",
+                        alerts_client_id=f"bench-alerts-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    engine = AlertEngine(settings, fall_model=load_model(), clock=clock)
+    try:
+        await engine.on_batch(IngestedBatch())  # load profiles and baselines before timing
+        session = DurableConsumer(broker.url, client_id=engine.client_id)
+        stop = asyncio.Event()
+        task = asyncio.create_task(session.run(engine.on_batch, stop))
+        await asyncio.wait_for(session.subscribed.wait(), 30)
+        stop.set()
+        await task
+        await asyncio.to_thread(_publish, broker.url, [encode_batch(b) for _, b in work])
+        done = asyncio.Event()
+        handled = 0
+
+        async def handler(batch: IngestedBatch) -> None:
+            nonlocal handled
+            latest = max((a.message.ts for a in (*batch.telemetry, *batch.events, *batch.imu)
+                          if not isinstance(a.message, StatusReport)), default=0)  # fmt: skip
+            clock.now = max(clock.now, _utc(latest))  # as feed(): the batch's last reading
+            await engine.on_batch(batch)
+            handled += 1
+            if handled == len(work):
+                done.set()
+
+        drain = DurableConsumer(broker.url, client_id=engine.client_id)
+        t0 = time.perf_counter()
+        task = asyncio.create_task(drain.run(handler, done))
+        await asyncio.wait_for(task, 1800)
+        wall = time.perf_counter() - t0
+        fed = sum(len(b.telemetry) + len(b.events) + len(b.imu) + len(b.status) for _, b in work)
+        return {"shard": "0/1 via broker", "residents": len(engine.profiles), "fed": fed,
+                "batches": handled, "seconds": round(wall, 2)}  # fmt: skip
+    finally:
+        await engine.close()
+        broker.close()
+
+
+def _publish(url: str, payloads: list[bytes]) -> None:
+    """Publish on the internal topic at QoS 1 and wait for the broker's acks."""
+    host, port = url.removeprefix("mqtt://").split(":")
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                         client_id=f"bench-ingest-{uuid.uuid4().hex[:8]}")  # fmt: skip
+    client.max_inflight_messages_set(100)
+    client.max_queued_messages_set(0)
+    client.connect(host, int(port))
+    client.loop_start()
+    try:
+        for info in [client.publish(INGESTED, p, qos=1) for p in payloads]:
+            info.wait_for_publish(timeout=120)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
 def _shard_process(
     db_url: str, ids: dict[str, int], plan: dict[str, Any], *, shard: str, barrier: Barrier,
     results: Any,
@@ -112,7 +186,7 @@ def _shard_process(
 
 
 async def engine_throughput(
-    *, readings: int, bands: int, seed: int, shards: int = 1
+    *, readings: int, bands: int, seed: int, shards: int = 1, via_broker: bool = False
 ) -> dict[str, Any]:
     """Readings/s of one engine, or of ``shards`` engine processes together."""
     db_url = fresh_database("ec_bench_engine")
@@ -123,7 +197,9 @@ async def engine_throughput(
         start = datetime.now(UTC) - timedelta(seconds=duration + 3600)
         plan = {"readings": readings, "bands": bands, "seed": seed, "start": start,
                 "duration": duration}  # fmt: skip
-        if shards == 1:
+        if via_broker:
+            per = [await feed_via_broker(db_url, batches(ids, **plan), start)]
+        elif shards == 1:
             work = batches(ids, **plan)
             per = [await feed(db_url, work, start, "0/1")]
         else:
@@ -151,10 +227,18 @@ def main() -> int:
     ap.add_argument("--readings", type=int, default=200_000)
     ap.add_argument("--bands", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--via-broker",
+        action="store_true",
+        help="drain a backlog on the standalone engine's persistent session",
+    )
     args = ap.parse_args()
+    if args.via_broker and args.shards != 1:
+        ap.error("--via-broker runs one engine")
     configure_logging("WARNING", json=True)
     result = asyncio.run(engine_throughput(readings=args.readings, bands=args.bands,
-                                           seed=args.seed, shards=args.shards))  # fmt: skip
+                                           seed=args.seed, shards=args.shards,
+                                           via_broker=args.via_broker))  # fmt: skip
     print(json.dumps(result))
     return 0
 
