@@ -45,10 +45,11 @@ class _BufferedClient(mqtt.Client):
 
     _rx: bytes = b""
     _rx_pos: int = 0
-    on_delivery: Callable[[int, int, str, bytes], None] | None = None
+    on_delivery: Callable[[int, int, str, bytes, bool], None] | None = None
 
     def _handle_publish(self) -> MQTTErrorCode:
-        """Hand QoS 0/1 deliveries straight to ``on_delivery`` (mid, qos, topic, payload).
+        """Hand QoS 0/1 deliveries straight to ``on_delivery`` (mid, qos, topic, payload,
+        dup).
 
         paho builds an MQTTMessage, a v5 Properties object and walks its topic
         matcher for every message; ingest needs none of them. QoS 2 (which the
@@ -79,7 +80,7 @@ class _BufferedClient(mqtt.Client):
                 if not byte & 0x80:
                     break
             end += size
-        deliver(mid, qos, topic, bytes(packet[end:]))
+        deliver(mid, qos, topic, bytes(packet[end:]), bool(header & 0x08))
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:
@@ -226,10 +227,10 @@ class MqttSource:
             self.on_subscribed()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload)))
+        self._inbox.put(RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload), msg.dup))
 
-    def _on_delivery(self, mid: int, qos: int, topic: str, payload: bytes) -> None:
-        self._inbox.put(RawMessage(mid, qos, topic, payload))
+    def _on_delivery(self, mid: int, qos: int, topic: str, payload: bytes, dup: bool) -> None:
+        self._inbox.put(RawMessage(mid, qos, topic, payload, dup))
 
     # lifecycle
     def start(self) -> None:

@@ -35,6 +35,10 @@ class RawMessage:
     qos: int
     topic: str
     payload: bytes
+    # the broker sending it again (MQTT DUP): delivered before to this session and not
+    # acknowledged, so the previous ingest process may have stored it and died before
+    # handing it on. A band resending after its own reconnect is a new publish (no DUP).
+    dup: bool = False
 
 
 ReadingKey = tuple[str, int, int]  # device id, ts (ms), seq: the primary key of stored readings

@@ -204,7 +204,13 @@ class IngestService:
                 return
 
     async def _write_loop(self, writer: BatchWriter) -> None:
-        """Stage 2: commit (retrying through outages), then ack, then hand on."""
+        """Stage 2: commit (retrying through outages), hand on, then ack.
+
+        Acked last, so a crash after the commit leaves the bands' messages unacked: the
+        broker sends them again (DUP) to the next ingest process, which finds them
+        stored and hands them on again (:meth:`_hand_on`). At least once, then: a
+        handler or the engine may see a batch twice after a crash, never zero times.
+        """
         source = self._source
         if source is None:
             raise RuntimeError("the MQTT source is created in run() before writing starts")
@@ -214,9 +220,11 @@ class IngestService:
                 return
             started = time.perf_counter()
             result = await self._write_with_retry(writer, batch)
-            source.ack(raw)
             self._account(raw, batch, result, started)
             await self._hand_on(batch, result)
+            # after the internal publish, on the same connection: the broker has the
+            # batch before it sees the acks
+            source.ack(raw)
 
     async def _write_with_retry(self, writer: BatchWriter, batch: SortedBatch) -> WriteResult:
         attempt = 0
@@ -261,14 +269,18 @@ class IngestService:
 
     async def _hand_on(self, batch: SortedBatch, result: WriteResult) -> None:
         def new(group: list[Accepted], keys: set[ReadingKey]) -> list[Accepted]:
+            """The newly stored, and what the broker sent again (DUP): stored by a
+            process that may have died before handing it on. A band's own resend of a
+            stored reading is not handed on (it would count twice in a persistence run)."""
             if len(keys) == len(group):  # the usual case: nothing was a redelivery
                 return group
             return [
                 a
                 for a in group
                 if not isinstance(a.message, StatusReport)  # status has no seq; never in these
-                and (a.message.device_id, a.message.ts, a.message.seq) in keys
-            ]
+                and ((a.message.device_id, a.message.ts, a.message.seq) in keys
+                     or (a.raw is not None and a.raw.dup))
+            ]  # fmt: skip
 
         out = IngestedBatch(
             telemetry=new(batch.telemetry, result.new_telemetry),
