@@ -75,10 +75,10 @@ from alerts.detectors import (
     Tick,
     ambient,
     step,
-    vitals,
 )
 from alerts.detectors.ambient import SkinShift
 from alerts.detectors.types import ms_to_utc
+from alerts.detectors.waking import vitals_night
 from alerts.evidence import restore_states
 from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
@@ -240,7 +240,7 @@ class AlertEngine:
 
     def _observe_skin(self, profile: Profile, ts: int, skin_c: float) -> None:
         at = ms_to_utc(ts)
-        dev = ambient.deviation(skin_c, profile, night=vitals.is_night(at, profile))
+        dev = ambient.deviation(skin_c, profile, night=vitals_night(at, profile))
         self.skin.observe(profile.resident_id, ts, dev)
 
     async def refresh(self) -> None:

@@ -159,11 +159,6 @@ def readings(
     return out
 
 
-def is_night(observed_at: datetime, profile: Profile) -> bool:
-    """Judged against the night baselines: :func:`alerts.detectors.waking.vitals_night`."""
-    return vitals_night(observed_at, profile)
-
-
 def grade(
     param: VitalParam,
     value: float,
@@ -307,7 +302,7 @@ class Reading:
 
 def reading(telemetry: Telemetry, profile: Profile, *, skin_shift_c: float = 0.0) -> Reading:
     observed_at = ms_to_utc(telemetry.ts)
-    night = is_night(observed_at, profile)
+    night = vitals_night(observed_at, profile)
     values = readings(telemetry, profile, night=night, skin_shift_c=skin_shift_c)
     return Reading(observed_at, night, values, skin_shift_c)
 
