@@ -418,13 +418,9 @@ class AlertEngine:
         ingest publishes while the engine is down waits at the broker, and a batch is
         acked only once its alerts are persisted."""
         consumer = DurableConsumer(self.settings.mqtt_url or "", client_id=self.client_id,
-                                   protocol=self.settings.mqtt_protocol)  # fmt: skip
-        waiter = asyncio.create_task(consumer.subscribed.wait())
-        waiter.add_done_callback(lambda _: self.subscribed.set())
-        try:
-            await consumer.run(self.on_batch, stop)
-        finally:
-            waiter.cancel()
+                                   protocol=self.settings.mqtt_protocol,
+                                   subscribed=self.subscribed)  # fmt: skip
+        await consumer.run(self.on_batch, stop)
 
     @property
     def client_id(self) -> str:

@@ -13,7 +13,8 @@ import pytest
 from eldercare.protocol import Telemetry, encode
 from eldercare.registry import revoke_wristband
 from eldercare.topics import Channel, device_topic
-from ingest.consumer import ingested_batches
+from ingest.consumer import DurableConsumer
+from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
 from tests.conftest import Broker
 from tests.support import (
@@ -80,15 +81,15 @@ async def test_committed_batches_are_published_on_the_internal_topic(
     residents = await register_bands(db_url, devices)
     messages = readings(devices, 10)
     items: list[Accepted] = []
-    subscribed = asyncio.Event()
 
-    async def consume() -> None:
-        async for batch in ingested_batches(broker.url, subscribed=subscribed):
-            items.extend(batch.telemetry)
+    async def collect(batch: IngestedBatch) -> None:
+        items.extend(batch.telemetry)
 
-    consumer = asyncio.create_task(consume())
+    reader = DurableConsumer(broker.url, client_id=f"reader-{uuid.uuid4().hex[:8]}")
+    stop = asyncio.Event()
+    consumer = asyncio.create_task(reader.run(collect, stop))
     try:
-        await asyncio.wait_for(subscribed.wait(), 10)
+        await asyncio.wait_for(reader.subscribed.wait(), 10)
         settings = ingest_settings(db_url, broker.url, ingest_publish_internal=True)
         async with running_ingest(settings):
             publish_all(broker.url, messages)
@@ -98,9 +99,8 @@ async def test_committed_batches_are_published_on_the_internal_topic(
 
             await eventually(all_handed_on)
     finally:
-        consumer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await consumer
+        stop.set()
+        await asyncio.wait_for(consumer, 20)
     assert sorted((a.message.device_id, a.message.seq) for a in items) == sorted(
         (d, s) for d in devices for s in range(10)
     )
