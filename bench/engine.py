@@ -33,12 +33,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from alerts.engine import AlertEngine
 from alerts.falls import load_model
 from bench.common import BenchBroker, drop_database, fresh_database
+from bench.rawpub import RawPublisher
 from eldercare.logs import configure_logging
 from eldercare.migrate import migrate
 from eldercare.protocol import StatusReport
@@ -132,7 +130,12 @@ async def feed_via_broker(
         await asyncio.wait_for(session.subscribed.wait(), 30)
         stop.set()
         await task
-        await asyncio.to_thread(_publish, broker.url, [encode_batch(b) for _, b in work])
+        pub = RawPublisher("127.0.0.1", broker.port, f"bench-ingest-{uuid.uuid4().hex[:8]}")
+        try:
+            pub.publish_many([INGESTED] * len(work), [encode_batch(b) for _, b in work])
+            await asyncio.to_thread(pub.wait_acked, 120)
+        finally:
+            pub.close()
         done = asyncio.Event()
         handled = 0
 
@@ -157,23 +160,6 @@ async def feed_via_broker(
     finally:
         await engine.close()
         broker.close()
-
-
-def _publish(url: str, payloads: list[bytes]) -> None:
-    """Publish on the internal topic at QoS 1 and wait for the broker's acks."""
-    host, port = url.removeprefix("mqtt://").split(":")
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                         client_id=f"bench-ingest-{uuid.uuid4().hex[:8]}")  # fmt: skip
-    client.max_inflight_messages_set(100)
-    client.max_queued_messages_set(0)
-    client.connect(host, int(port))
-    client.loop_start()
-    try:
-        for info in [client.publish(INGESTED, p, qos=1) for p in payloads]:
-            info.wait_for_publish(timeout=120)
-    finally:
-        client.loop_stop()
-        client.disconnect()
 
 
 def _shard_process(
