@@ -280,7 +280,7 @@ def _lie_due(ep: FallEpisode, profile: Profile) -> datetime | None:
 def with_evidence(
     states: Mapping[int, ResidentState],
     evidence: Mapping[str, FallEvidence],
-    profiles: Mapping[int, Profile] | None = None,
+    profiles: Mapping[int, Profile],
 ) -> dict[int, ResidentState]:
     """Pure: fold in what the bands reported since each fall (while the engine was down).
 
@@ -301,7 +301,7 @@ def with_evidence(
         found = evidence.get(ep.device_id) if ep is not None else None
         if ep is None or found is None:
             continue
-        profile = _profile(profiles or {}, resident_id)
+        profile = _profile(profiles, resident_id)
         red = found.first_red(profile, ep.impact_at)
         # what came after the long lie fell due came too late to end anything: the
         # running engine had raised the long lie first (the next tick raises it)
