@@ -89,6 +89,10 @@ def batches(
     return out
 
 
+def _readings(work: list[tuple[int, IngestedBatch]]) -> int:
+    return sum(len(b.telemetry) + len(b.events) + len(b.imu) + len(b.status) for _, b in work)
+
+
 async def feed(
     db_url: str, work: list[tuple[int, IngestedBatch]], start: datetime, shard: str,
     barrier: Barrier | None = None,
@@ -106,7 +110,7 @@ async def feed(
             clock.now = max(clock.now, _utc(t_ms))
             await engine.on_batch(batch)
         wall = time.perf_counter() - t0
-        fed = sum(len(b.telemetry) + len(b.events) + len(b.imu) + len(b.status) for _, b in work)
+        fed = _readings(work)
         return {"shard": shard, "residents": len(engine.profiles), "fed": fed,
                 "seconds": round(wall, 2)}  # fmt: skip
     finally:
@@ -154,7 +158,7 @@ async def feed_via_broker(
         task = asyncio.create_task(drain.run(handler, done))
         await asyncio.wait_for(task, 1800)
         wall = time.perf_counter() - t0
-        fed = sum(len(b.telemetry) + len(b.events) + len(b.imu) + len(b.status) for _, b in work)
+        fed = _readings(work)
         return {"shard": "0/1 via broker", "residents": len(engine.profiles), "fed": fed,
                 "batches": handled, "seconds": round(wall, 2)}  # fmt: skip
     finally:
