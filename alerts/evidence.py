@@ -59,16 +59,9 @@ async def load_fall_evidence(conn: Conn, since: Mapping[str, datetime]) -> dict[
             (device_id, impact_at),
         )
         oks = await cur.fetchall()
-        out[device_id] = FallEvidence(
-            counters=tuple((r[0], int(r[1])) for r in rows if r[1] is not None),
-            im_ok_at=tuple(r[0] for r in oks),
-            off_wrist_at=tuple(r[0] for r in rows if r[2] is False and r[0] >= impact_at),
-            heart_rates=tuple(
-                (r[0], int(r[3]))
-                for r in rows
-                if r[3] is not None and r[2] is not False and r[0] > impact_at
-            ),
-        )
+        reports = [(r[0], None if r[1] is None else int(r[1]), r[2],
+                    None if r[3] is None else int(r[3])) for r in rows]  # fmt: skip
+        out[device_id] = FallEvidence.from_reports(reports, [r[0] for r in oks], impact_at)
     await conn.commit()
     return out
 

@@ -29,7 +29,7 @@ downtime count and the next report continues the count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -66,6 +66,25 @@ class FallEvidence:
     im_ok_at: tuple[datetime, ...] = ()
     off_wrist_at: tuple[datetime, ...] = ()
     heart_rates: tuple[tuple[datetime, int], ...] = ()  # on the wrist, since the impact
+
+    @classmethod
+    def from_reports(
+        cls,
+        reports: Sequence[tuple[datetime, int | None, bool | None, int | None]],
+        im_ok_at: Sequence[datetime],
+        impact_at: datetime,
+    ) -> FallEvidence:
+        """From a band's telemetry (time, steps, worn, hr), oldest first: the last report
+        before the impact with a step counter, then every report since (as
+        :func:`alerts.evidence.load_fall_evidence` selects them), and its "I'm OK" times."""
+        return cls(
+            counters=tuple((at, steps) for at, steps, _, _ in reports if steps is not None),
+            im_ok_at=tuple(im_ok_at),
+            off_wrist_at=tuple(at for at, _, worn, _ in reports
+                               if worn is False and at >= impact_at),
+            heart_rates=tuple((at, hr) for at, _, worn, hr in reports
+                              if hr is not None and worn is not False and at > impact_at),
+        )  # fmt: skip
 
     def first_red(self, profile: Profile, impact_at: datetime) -> tuple[int, datetime] | None:
         """The first heart rate after the impact in the resident's red band, as

@@ -131,15 +131,11 @@ def restarted_at(
         since = [t for t in tel if t.ts >= ms(impact_at)]
         oks = [r.message for r in reports if isinstance(r.message, DeviceEvent)
                and r.message.type is EventType.IM_OK and r.message.ts >= ms(impact_at)]  # fmt: skip
-        evidence[device_id] = FallEvidence(
-            counters=tuple((datetime.fromtimestamp(t.ts / 1000, UTC), t.steps)
-                           for t in before + since if t.steps is not None),
-            im_ok_at=tuple(datetime.fromtimestamp(e.ts / 1000, UTC) for e in oks),
-            off_wrist_at=tuple(datetime.fromtimestamp(t.ts / 1000, UTC)
-                               for t in since if t.worn is False),
-            heart_rates=tuple((datetime.fromtimestamp(t.ts / 1000, UTC), t.hr) for t in since
-                              if t.hr is not None and t.worn is not False
-                              and t.ts > ms(impact_at)),
+        evidence[device_id] = FallEvidence.from_reports(
+            [(datetime.fromtimestamp(t.ts / 1000, UTC), t.steps, t.worn, t.hr)
+             for t in before + since],
+            [datetime.fromtimestamp(e.ts / 1000, UTC) for e in oks],
+            impact_at,
         )  # fmt: skip
     states = with_evidence(states, evidence, {5: P})
     states, events = with_alert_evidence(states, evidence, {5: P}, now=now)
