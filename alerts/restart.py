@@ -29,7 +29,7 @@ downtime count and the next report continues the count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Final
@@ -296,6 +296,19 @@ def _lie_due(ep: FallEpisode, profile: Profile) -> datetime | None:
     return None if ep.long_lie else ep.suspected_at + profile.falls.long_lie_after
 
 
+def _with_evidence_of(
+    states: Mapping[int, ResidentState],
+    evidence: Mapping[str, FallEvidence],
+    profiles: Mapping[int, Profile],
+) -> Iterator[tuple[int, ResidentState, FallEpisode, FallEvidence, Profile]]:
+    """Each resident with a fall episode whose band's reports were read back."""
+    for resident_id, state in states.items():
+        ep = state.falls.episode
+        found = evidence.get(ep.device_id) if ep is not None else None
+        if ep is not None and found is not None:
+            yield resident_id, state, ep, found, _profile(profiles, resident_id)
+
+
 def with_evidence(
     states: Mapping[int, ResidentState],
     evidence: Mapping[str, FallEvidence],
@@ -315,12 +328,8 @@ def with_evidence(
     recorded on it.
     """
     out = dict(states)
-    for resident_id, state in states.items():
-        ep = state.falls.episode
-        found = evidence.get(ep.device_id) if ep is not None else None
-        if ep is None or found is None:
-            continue
-        profile = _profile(profiles, resident_id)
+    for resident_id, state, seeded, found, profile in _with_evidence_of(states, evidence, profiles):
+        ep = seeded  # with what the band reported folded in, below
         red = found.first_red(profile, ep.impact_at)
         # what came after the long lie fell due came too late to end anything: the
         # running engine had raised the long lie first (the next tick raises it)
@@ -368,12 +377,7 @@ def with_alert_evidence(
     """
     out = dict(states)
     events: list[AlertEvent] = []
-    for resident_id, state in states.items():
-        ep = state.falls.episode
-        found = evidence.get(ep.device_id) if ep is not None else None
-        if ep is None or found is None:
-            continue
-        profile = _profile(profiles, resident_id)
+    for resident_id, state, ep, found, profile in _with_evidence_of(states, evidence, profiles):
         red = None if ep.abnormal_hr is not None else found.first_red(profile, ep.impact_at)
         deadline = ep.suspected_at + profile.falls.cancel_window
         cancel = (
