@@ -17,7 +17,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts.falls.signal import FloatArray, UniformSignal
+from alerts.falls.signal import COMMON_RANGE_G, FloatArray, UniformSignal, resample
 
 IntArray = npt.NDArray[np.intp]
 
@@ -37,6 +37,9 @@ STILL_FLOOR_G: Final = 0.03
 # A sustained turn of the wrist's gravity direction this large or larger counts
 # as a full change of posture; smaller turns scale the impact evidence down.
 TURN_FULL_DEG: Final = 45.0
+# A falling wrist is unloaded before it lands (|a| dips below 1 g); this far below
+# 1 g in the last second counts as full unloading, less scales the jerk down.
+UNLOADING_FULL_G: Final = 0.25
 
 FEATURE_NAMES: Final = (
     "pre_min_g",
@@ -48,7 +51,7 @@ FEATURE_NAMES: Final = (
     "post_long_std_g",
     "active_fraction",
     "repeat_peaks",
-    "jerk_g_per_s",
+    "unloaded_jerk_g_per_s",
     "turned_log_peak",
     "turned_energy_gs",
     "sustained_turn_deg",
@@ -62,6 +65,13 @@ class Candidates:
     index: IntArray
     t_s: FloatArray
     features: FloatArray  # (k, len(FEATURE_NAMES))
+
+
+def window_signal(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> UniformSignal:
+    """The signal the features are defined on: cleaned, each axis clipped to
+    ``COMMON_RANGE_G`` (every band with at least that range looks the same), on the
+    smoothed uniform grid."""
+    return resample(t_s, acc_g, range_g=COMMON_RANGE_G)
 
 
 def find_candidates(signal: UniformSignal) -> IntArray:
@@ -167,6 +177,9 @@ def impact_features(signal: UniformSignal, center: int) -> FloatArray:
         if burst.shape[0] > 1
         else 0.0
     )
+    # A knock on the band or a hit at the end of a swing is as sharp as a fall's
+    # impact, but nothing carried the wrist down before it: no unloading.
+    unloaded = min(max((1.0 - pre_min) / UNLOADING_FULL_G, 0.0), 1.0)
     return np.array(
         [
             pre_min,
@@ -178,7 +191,7 @@ def impact_features(signal: UniformSignal, center: int) -> FloatArray:
             post_long_std,
             active_fraction,
             repeat_peaks,
-            jerk,
+            jerk * unloaded,
             np.log(max(peak, 1e-3)) * turned,
             energy * turned,
             min(turn, TURN_FULL_DEG),

@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.falls.early import EARLY_FEATURE_NAMES
-from alerts.falls.features import FEATURE_NAMES, candidate_features
-from alerts.falls.signal import FloatArray, resample
+from alerts.falls.features import FEATURE_NAMES, candidate_features, window_signal
+from alerts.falls.signal import FloatArray
 
 MODEL_FORMAT: Final = "eldercare-fall-model/1"
 DEFAULT_MODEL_PATH: Final = Path(__file__).with_name("model.json")
@@ -176,8 +176,7 @@ def detect_fall(t_s: npt.ArrayLike, acc_g: npt.ArrayLike, model: FallModel) -> F
     gravity. Raises :class:`~alerts.falls.signal.FallInputError` on input that
     cannot be scored. Pure: same input, same decision.
     """
-    signal = resample(t_s, acc_g)
-    candidates = candidate_features(signal)
+    candidates = candidate_features(window_signal(t_s, acc_g))
     if candidates.index.size == 0:
         return FallDecision(fall=False, t_s=None, score=0.0)
     scores = model.score(candidates.features)

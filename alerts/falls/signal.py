@@ -29,6 +29,10 @@ MIN_SAMPLES: Final = 8
 MIN_SPAN_S: Final = 2.0
 MAX_SPAN_S: Final = 600.0
 MAX_ABS_G: Final = 64.0
+# The full-window model sees every band as a +-4 g band (see window_signal in
+# features.py): above that, what a band records of an impact depends on its range
+# (UMAFall's saturates at 8 g, HIFD's reaches 16 g), its rate and its filter.
+COMMON_RANGE_G: Final = 4.0
 MAX_MEDIAN_G: Final = IMU_MAX_MEDIAN_G  # m/s^2 is refused, not scored as a 10 g impact
 STANDARD_GRAVITY: Final = 9.80665
 CSV_COLUMNS: Final = ("t_s", "ax_g", "ay_g", "az_g")
@@ -141,9 +145,13 @@ def resample(
     *,
     rate_hz: float = INTERNAL_RATE_HZ,
     smoothing_s: float = SMOOTHING_S,
+    range_g: float | None = None,
 ) -> UniformSignal:
-    """Clean the samples and put them on a uniform, smoothed grid."""
+    """Clean the samples and put them on a uniform, smoothed grid; with ``range_g``,
+    each axis is first clipped to +-``range_g`` as a band of that range would record it."""
     t, a = clean_samples(t_s, acc_g)
+    if range_g is not None:
+        a = np.clip(a, -range_g, range_g)
     n = int(np.floor((t[-1] - t[0]) * rate_hz)) + 1
     grid = t[0] + np.arange(n, dtype=np.float64) / rate_hz
     raw_mag = np.linalg.norm(a, axis=1)[:, None]

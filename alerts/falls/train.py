@@ -25,9 +25,9 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 
 from alerts.falls.datasets import HIFD, UMAFALL, Recording, datasets_root, load_all
-from alerts.falls.features import FEATURE_NAMES, Candidates, candidate_features
+from alerts.falls.features import FEATURE_NAMES, Candidates, candidate_features, window_signal
 from alerts.falls.model import DEFAULT_MODEL_PATH, FallModel
-from alerts.falls.signal import FloatArray, resample
+from alerts.falls.signal import COMMON_RANGE_G, INTERNAL_RATE_HZ, SMOOTHING_S, FloatArray
 
 BoolArray = npt.NDArray[np.bool_]
 C_REGULARISATION: Final = 0.3
@@ -47,7 +47,7 @@ class Table:
 
 
 def build_table(recordings: Sequence[Recording]) -> Table:
-    cands = tuple(candidate_features(resample(r.t_s, r.acc_g)) for r in recordings)
+    cands = tuple(candidate_features(window_signal(r.t_s, r.acc_g)) for r in recordings)
     return Table(
         candidates=cands,
         fall=np.array([r.fall for r in recordings], dtype=bool),
@@ -236,7 +236,7 @@ def long_windows(
             continue
         before = rng.choice(others, LONG_PARTS - 1, replace=False)
         t_s, acc = chain([recordings[j] for j in before] + [recordings[i]])
-        out.append((candidate_features(resample(t_s, acc)), recordings[i].fall))
+        out.append((candidate_features(window_signal(t_s, acc)), recordings[i].fall))
     return out
 
 
@@ -306,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "recordings": int(every.size),
         "falls": int(table.fall.sum()),
         "subjects": int(np.unique(table.subject).size),
+        "signal": f"each axis clipped to +-{COMMON_RANGE_G:g} g, {SMOOTHING_S:g} s box average, "
+        f"{INTERNAL_RATE_HZ:g} Hz grid",
         "classifier": f"sklearn LogisticRegression(C={C_REGULARISATION}, class_weight=balanced)",
         "threshold_rule": "max sensitivity+specificity on subject-grouped "
         f"{INNER_FOLDS}-fold out-of-fold scores of the training subjects",

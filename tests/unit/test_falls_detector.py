@@ -11,9 +11,9 @@ import pytest
 
 from alerts.falls import FallDecision, FallInputError, FallModelError, detect_fall, load_model
 from alerts.falls.cli import score_main
-from alerts.falls.features import FEATURE_NAMES, STILL_FLOOR_G, candidate_features
+from alerts.falls.features import FEATURE_NAMES, STILL_FLOOR_G, candidate_features, window_signal
 from alerts.falls.model import FallModel
-from alerts.falls.signal import resample
+from alerts.falls.signal import COMMON_RANGE_G, resample
 
 IMPACT_S = 5.0
 MODEL = load_model()
@@ -118,6 +118,33 @@ def test_stillness_below_the_noise_floor_is_one_value() -> None:
     for name in ("post_std_g", "post_long_std_g", "pre_activity_std_g"):
         i = names.index(name)
         assert rows[0][i] == rows[1][i] == STILL_FLOOR_G
+
+
+def test_every_band_with_at_least_the_common_range_gives_the_same_decision() -> None:
+    """A +-4 g band and a +-16 g band record a violent fall differently; the model
+    sees both as the +-4 g band."""
+    t = times(50.0)
+    acc = fall_window(t, impact_g=12.0)
+    assert np.abs(acc).max() > 2 * COMMON_RANGE_G
+    wide = detect_fall(t, np.clip(acc, -16.0, 16.0), MODEL)
+    narrow = detect_fall(t, np.clip(acc, -COMMON_RANGE_G, COMMON_RANGE_G), MODEL)
+    assert wide == narrow
+    assert wide.fall
+
+
+def test_a_hit_with_nothing_carrying_the_wrist_down_has_no_jerk() -> None:
+    """The jerk of an impact counts in proportion to the unloading before it."""
+    t = times(50.0)
+    jerk = list(FEATURE_NAMES).index("unloaded_jerk_g_per_s")
+    pre_min = list(FEATURE_NAMES).index("pre_min_g")
+    fell = candidate_features(window_signal(t, fall_window(t))).features[0]
+    hit = fall_window(t)
+    hit[(t > IMPACT_S - 0.5) & (t < IMPACT_S - 0.05)] /= 0.35  # the same, without the dip
+    knocked = candidate_features(window_signal(t, hit)).features[0]
+    assert fell[pre_min] < 0.75
+    assert knocked[pre_min] > 0.95
+    assert fell[jerk] > 10.0
+    assert knocked[jerk] < 0.25 * fell[jerk]
 
 
 def test_rotating_the_band_does_not_change_the_decision() -> None:
