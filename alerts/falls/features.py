@@ -67,6 +67,13 @@ class Candidates:
     features: FloatArray  # (k, len(FEATURE_NAMES))
 
 
+def unloading(pre_min_g: float) -> float:
+    """How far the wrist was unloaded before an impact, 0 to 1 (full at
+    ``UNLOADING_FULL_G`` below 1 g). A knock on the band or the hit at the end of a
+    swing is as sharp as a fall's impact, but nothing carried the wrist down before it."""
+    return min(max((1.0 - pre_min_g) / UNLOADING_FULL_G, 0.0), 1.0)
+
+
 def window_signal(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> UniformSignal:
     """The signal the features are defined on: cleaned, each axis clipped to
     ``COMMON_RANGE_G`` (every band with at least that range looks the same), on the
@@ -177,9 +184,6 @@ def impact_features(signal: UniformSignal, center: int) -> FloatArray:
         if burst.shape[0] > 1
         else 0.0
     )
-    # A knock on the band or a hit at the end of a swing is as sharp as a fall's
-    # impact, but nothing carried the wrist down before it: no unloading.
-    unloaded = min(max((1.0 - pre_min) / UNLOADING_FULL_G, 0.0), 1.0)
     return np.array(
         [
             pre_min,
@@ -191,7 +195,7 @@ def impact_features(signal: UniformSignal, center: int) -> FloatArray:
             post_long_std,
             active_fraction,
             repeat_peaks,
-            jerk * unloaded,
+            jerk * unloading(pre_min),
             np.log(max(peak, 1e-3)) * turned,
             energy * turned,
             min(turn, TURN_FULL_DEG),
