@@ -1,9 +1,9 @@
 """Geofence: leaving every safe zone, graded by the time of night and dementia.
 
-| resident      | night (outside waking hours) | day                                   |
-|---------------|------------------------------|---------------------------------------|
-| dementia      | high, at once                | medium, out longer or farther than usual |
-| no dementia   | low (edges of the night: 1 h)| none                                  |
+| resident    | night (outside waking hours)  | day                                        |
+|-------------|-------------------------------|--------------------------------------------|
+| dementia    | high, at once                 | medium: out long or far, or walking away   |
+| no dementia | low (edges of the night: 1 h) | none                                       |
 
 By day a resident with dementia still walks to the market or the park, often
 with family: an exit alone is not wandering, so a daytime exit is raised only
@@ -12,7 +12,14 @@ default, longer than a usual walk or outing) or reaches farther than
 ``Profile.day_range_m`` from the nearest zone (3 km by default: beyond the
 neighbourhood life-space of most older adults; a resident drifting away on a
 bearing gets there within one or two hours, a walk round the block never).
-A clinician can set both per resident. At night an exit of a resident with
+A clinician can set both per resident. Nor does the allowance wait while a
+resident with dementia keeps *walking away*: ``WALK_AWAY_FOR`` (45 min) of
+steady progress away from the zone, ``WALK_AWAY_M`` (800 m) or more, with no
+stop of ``WALK_AWAY_STALL`` and no turn back of ``WALK_AWAY_TURN_BACK_M``.
+A walk round the block comes back, an outing reaches its destination (a bus
+or a walk of half an hour) and stays; search-and-rescue studies describe people
+with dementia who got lost as going on, often fairly straight, until something
+stops them. At night an exit of a resident with
 dementia counts at once. One of a resident without dementia counts at once in
 the deep night, but in the hour at either edge of the night (an early walk
 before the fixed waking window opens, a late visit) only after
@@ -39,7 +46,7 @@ asleep in the simulated week.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from typing import Final
 
@@ -60,6 +67,11 @@ EARTH_RADIUS_M: Final = 6_371_008.8
 MIN_OUTSIDE_FIXES: Final = 2
 NIGHT_OUTSIDE_ALLOWED: Final = timedelta(hours=1)  # no dementia: out at night this long
 OUTSIDE_CONFIDENCE: Final = 2.0  # accuracy radii (68 % each) a fix must lie outside by
+# Dementia, by day: walking steadily away this long and this far is raised at once.
+WALK_AWAY_FOR: Final = timedelta(minutes=45)
+WALK_AWAY_M: Final = 800.0
+WALK_AWAY_STALL: Final = timedelta(minutes=10)  # no farther point for this long: a stop
+WALK_AWAY_TURN_BACK_M: Final = 200.0  # this much closer than the farthest point: a return
 
 
 def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -88,17 +100,23 @@ def _shifted(t: time, by: timedelta) -> time:
 
 
 def grade(
-    profile: Profile, now: datetime, left_at: datetime | None = None, outside_by_m: float = 0.0
+    profile: Profile,
+    now: datetime,
+    left_at: datetime | None = None,
+    outside_by_m: float = 0.0,
+    walking_away: bool = False,
 ) -> Severity | None:
     """Severity of being outside now, having left at ``left_at`` (None: just now), at
-    least ``outside_by_m`` beyond the nearest zone's edge (:func:`surely_outside_by`)."""
+    least ``outside_by_m`` beyond the nearest zone's edge (:func:`surely_outside_by`),
+    and whether still walking away (:meth:`WalkAway.walking_away`)."""
     night = not in_window(now, profile.waking_start, profile.waking_end, profile.tz)
     out_for = now - (left_at or now)
     if profile.dementia:
         if night:
             return Severity.HIGH
         far = outside_by_m >= profile.day_range_m
-        return Severity.MEDIUM if far or out_for >= profile.day_outside_allowed else None
+        long = out_for >= profile.day_outside_allowed
+        return Severity.MEDIUM if far or long or walking_away else None
     if not night:
         return None
     edge = NIGHT_OUTSIDE_ALLOWED
@@ -108,11 +126,40 @@ def grade(
 
 
 @dataclass(frozen=True, slots=True)
+class WalkAway:
+    """The current run of progress away from the zone: where and when it started
+    (metres outside the nearest zone's edge) and its farthest point so far."""
+
+    since: datetime
+    from_m: float
+    farthest_at: datetime
+    farthest_m: float
+
+    def after(self, at: datetime, margin_m: float) -> WalkAway:
+        """The run after a confident outside fix ``margin_m`` beyond the zone at ``at``."""
+        stalled = at - self.farthest_at >= WALK_AWAY_STALL
+        if stalled or margin_m < self.farthest_m - WALK_AWAY_TURN_BACK_M:
+            return WalkAway(at, margin_m, at, margin_m)  # stopped or turned back: a new run
+        if margin_m > self.farthest_m:
+            return WalkAway(self.since, self.from_m, at, margin_m)
+        return self
+
+    def walking_away(self, now: datetime) -> bool:
+        """Far and long enough away, and no stop yet."""
+        return (
+            self.farthest_at - self.since >= WALK_AWAY_FOR
+            and self.farthest_m - self.from_m >= WALK_AWAY_M
+            and now - self.farthest_at < WALK_AWAY_STALL
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class GeofenceState:
     outside_fixes: int = 0
     last_fix: Location | None = None
     left_at: datetime | None = None
     open: OpenAlerts = field(default_factory=dict)
+    walk: WalkAway | None = None
 
 
 def evaluate(
@@ -124,7 +171,8 @@ def evaluate(
     surely_out_by = 0.0  # how far outside at least, given the fix's accuracy
     if state.outside_fixes and state.last_fix is not None and profile.safe_zones:
         surely_out_by = surely_outside_by(state.last_fix, profile.safe_zones)
-    severity = grade(profile, now, state.left_at, surely_out_by)
+    walking_away = state.walk is not None and state.walk.walking_away(now)
+    severity = grade(profile, now, state.left_at, surely_out_by, walking_away)
     current = state.open.get(AlertType.GEOFENCE_EXIT)
     if current is not None and (severity is None or severity.rank < current.severity.rank):
         severity = current.severity  # never downgraded while still outside
@@ -138,6 +186,11 @@ def evaluate(
             "left_at": iso(state.left_at) if state.left_at else None,
             "dementia": profile.dementia,
         }
+        if walking_away and state.walk is not None:
+            detail["walking_away"] = {
+                "since": iso(state.walk.since),
+                "metres": round(state.walk.farthest_m - state.walk.from_m),
+            }
         want = Want(severity, device_id, detail)
     opened, events = reconcile(
         state.open,
@@ -147,7 +200,7 @@ def evaluate(
         at=now,
         clear_reason=ClearReason.RETURNED_TO_SAFE_ZONE,
     )
-    return GeofenceState(state.outside_fixes, state.last_fix, state.left_at, opened), events
+    return replace(state, open=opened), events
 
 
 def step(
@@ -159,7 +212,8 @@ def step(
     margin, zone = margin_outside(loc, profile.safe_zones)
     if margin > OUTSIDE_CONFIDENCE * loc.acc_m:
         left_at = state.left_at or now
-        state = GeofenceState(state.outside_fixes + 1, loc, left_at, state.open)
+        walk = state.walk.after(now, margin) if state.walk else WalkAway(now, margin, now, margin)
+        state = GeofenceState(state.outside_fixes + 1, loc, left_at, state.open, walk)
     elif margin <= 0 and loc.acc_m <= zone.radius_m:
         state = GeofenceState(0, loc, None, state.open)
     else:

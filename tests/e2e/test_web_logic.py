@@ -212,7 +212,8 @@ DETAILS: dict[str, dict[str, Any]] = {
                    "threshold_from": "routine"},
     "geofence_exit": {"nearest_zone": "<b>Home</b>", "outside_by_m": 412.6,
                       "location": {"lat": 32.4, "lon": 120.6, "acc_m": 15},
-                      "left_at": AT, "dementia": True},
+                      "left_at": AT, "dementia": True,
+                      "walking_away": {"since": AT, "metres": 1640}},
     "device_offline": {"cause": "powered_off", "response": "technical_check", "devices": ["a"],
                        "last_seen": AT, "expected_within_s": 900.0},
     "battery_low": {"cause": "battery_low", "response": "battery_visit", "battery_pct": 8,
@@ -269,6 +270,7 @@ async def test_every_alert_says_why_in_words(web_url: str) -> None:
     assert shown["night_activity"]["Steps tonight"] == "1,240"
     assert shown["night_activity"]["Usual night (median)"] == "130"
     assert shown["geofence_exit"]["Nearest safe zone"] == "<b>Home</b>"  # shown as text
+    assert shown["geofence_exit"]["Still walking away"].startswith("1,640 m (")
     assert shown["device_offline"]["Cause"] == "Switched off"
     assert shown["battery_low"]["Bands affected"] == "2"
     assert shown["fall"]["Detected by"] == "Band, Platform, full window"

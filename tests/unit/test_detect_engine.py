@@ -268,6 +268,55 @@ def test_by_day_a_resident_with_dementia_far_from_home_is_raised_at_once() -> No
     assert [(e.type, e.severity) for e in raised] == [(AlertType.GEOFENCE_EXIT, Severity.MEDIUM)]
 
 
+def walk_events(profile: Profile, path: list[float], every: int = 5) -> list[AlertEvent]:
+    """By day, a fix every ``every`` minutes at ``path[i]`` metres north of the zone's
+    edge (GPS), ticks every minute as the engine does."""
+    items: list[tuple[datetime, object]] = []
+    for i, metres in enumerate(path):
+        for k in range(every):
+            at = DAY + (i * every + k) * M
+            items.append((at, away(at, HOME.radius_m + metres) if k == 0 else Tick(at)))
+    return [e for e in run(profile, items)[1] if e.type is AlertType.GEOFENCE_EXIT]
+
+
+WANDERER = Profile(
+    resident_id=9, conditions=frozenset({"dementia"}), safe_zones=(HOME,), day_range_m=50_000.0
+)  # far beyond any walk here: only the walking-away rule can raise by day
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(min_value=0.3, max_value=5.0), st.integers(min_value=0, max_value=24))
+def test_by_day_walking_steadily_away_is_raised_iff_long_and_far_enough(
+    km_per_h: float, fixes: int
+) -> None:
+    """A resident with dementia walking straight away from home by day: raised once
+    the walk has lasted 45 min and gained 800 m, not before (a fix every 5 min)."""
+    metres_per_fix = km_per_h * 1000 / 12
+    path = [100.0 + i * metres_per_fix for i in range(fixes + 1)]
+    raised = [e for e in walk_events(WANDERER, path) if isinstance(e, AlertRaised)]
+    due = [i for i in range(fixes + 1) if i * 5 >= 45 and i * metres_per_fix >= 800]
+    assert len(raised) == (1 if due else 0)
+    if due:
+        assert raised[0].severity is Severity.MEDIUM
+        assert raised[0].at == DAY + due[0] * 5 * M
+        assert raised[0].detail["walking_away"]["metres"] >= 800
+
+
+def test_by_day_an_outing_or_a_walk_round_the_block_is_not_walking_away() -> None:
+    bus = [2500.0] * 20 + [0.0]  # 15 min by bus (between fixes), 100 min there, back
+    assert walk_events(WANDERER, [100.0, *bus]) == []
+    there_and_back = [100.0 + 100 * i for i in range(8)] + [800 - 100 * i for i in range(8)]
+    assert walk_events(WANDERER, there_and_back) == []  # 35 min out, then home
+    with_stops = [100.0 + 150 * i for i in range(8)]  # 35 min away...
+    with_stops += [with_stops[-1]] * 3  # ...a 15 min stop (at a bench, a shop)...
+    with_stops += [with_stops[-1] + 150 * i for i in range(1, 8)]  # ...35 min away again
+    assert walk_events(WANDERER, with_stops) == []
+    drifting = [100.0 + 150 * i + (60 if i % 2 else 0) for i in range(12)]  # GPS scatter
+    assert [e.type for e in walk_events(WANDERER, drifting) if isinstance(e, AlertRaised)] == [
+        AlertType.GEOFENCE_EXIT
+    ]
+
+
 def test_at_the_edge_of_the_night_an_early_walk_is_not_wandering() -> None:
     early = datetime(2025, 3, 1, 22, 20, tzinfo=UTC)  # 06:20 local: night, its last hour
     plain = Profile(resident_id=9, safe_zones=(HOME,))

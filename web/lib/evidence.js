@@ -52,6 +52,13 @@ function heartRateAfter(d) {
   return hr.at ? `${num(hr.bpm)} /min (${dateTime(hr.at)})` : `${num(hr.bpm)} /min`;
 }
 
+// detail.walking_away: a resident with dementia still walking away from the zone by day
+function walkingAway(d) {
+  const w = record(d.walking_away);
+  if (!given(w.metres)) return null;
+  return w.since ? `${num(w.metres)} m (${dateTime(w.since)})` : `${num(w.metres)} m`;
+}
+
 function fall(d) {
   return [
     ["evidence.stage", d.stage ? label("evidence.stage", d.stage) : null],
@@ -108,6 +115,7 @@ const BY_TYPE = {
     ["evidence.outside_by", given(d.outside_by_m) ? `${num(d.outside_by_m)} m` : null],
     ["evidence.nearest_zone", d.nearest_zone || null],
     ["evidence.left_at", d.left_at ? dateTime(d.left_at) : null],
+    ["evidence.walking_away", walkingAway(d)],
     ["evidence.dementia", given(d.dementia) ? yesNo(d.dementia) : null],
   ],
   night_activity: (d) => [
