@@ -10,13 +10,15 @@ And of :func:`alerts.restart.with_night`: at night, each resident's steps since
 the night began, counted in SQL as the detector counts them (the rule of
 :func:`alerts.detectors.night_activity.steps_in`), and each band's last
 counter; one query per night start (one, unless residents' time zones differ).
-:func:`restore_states` is the whole restart: seeds, then both.
+:func:`with_fixes`: the recent location fixes of residents whose band's last
+fix (``device_state``) is not surely inside a safe zone; two queries in all.
+:func:`restore_states` is the whole restart: seeds, then the three.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -27,15 +29,20 @@ from alerts.restart import (
     NIGHT_LOOKBACK,
     WATCH_LOOKBACK,
     FallEvidence,
+    Fix,
     NightEvidence,
     fall_devices,
+    geofence_lookback,
+    may_be_outside,
     seed_states,
     with_alert_evidence,
     with_evidence,
+    with_fixes,
     with_night,
 )
 from alerts.shard import EVERYONE, Shard
 from alerts.store import open_alerts, recently_closed
+from eldercare.protocol import Location, LocationSource
 
 Conn = psycopg.AsyncConnection[TupleRow]
 
@@ -108,6 +115,47 @@ async def load_night_evidence(
     return out
 
 
+def _location(lat: float, lon: float, acc_m: float | None, src: str | None) -> Location | None:
+    try:
+        return Location(float(lat), float(lon), float(acc_m or 0.0), LocationSource(src or "gps"))
+    except ValueError:  # a source this version does not know: not a fix to judge
+        return None
+
+
+async def load_fixes(
+    conn: Conn, profiles: Mapping[int, Profile], *, now: datetime
+) -> dict[int, list[Fix]]:
+    """The recent fixes of every resident (of ``profiles``) whose band's last fix may
+    leave them out, for :func:`alerts.restart.geofence_lookback` before ``now``."""
+    zoned = [rid for rid, p in profiles.items() if p.safe_zones]
+    cur = await conn.execute(
+        "SELECT resident_id, lat, lon, loc_acc_m, loc_src FROM device_state"
+        " WHERE resident_id = ANY(%s) AND lat IS NOT NULL AND loc_at >= %s",
+        (zoned, now - max((geofence_lookback(profiles[r]) for r in zoned), default=timedelta())),
+    )
+    out_maybe = set()
+    for rid, lat, lon, acc, src in await cur.fetchall():
+        loc = _location(lat, lon, acc, src)
+        if loc is not None and may_be_outside(loc, profiles[int(rid)]):
+            out_maybe.add(int(rid))
+    fixes: dict[int, list[Fix]] = {}
+    if out_maybe:
+        since = now - max(geofence_lookback(profiles[r]) for r in out_maybe)
+        cur = await conn.execute(
+            "SELECT resident_id, time, device_id, lat, lon, loc_acc_m, loc_src FROM telemetry"
+            " WHERE resident_id = ANY(%s) AND time >= %s AND time <= %s AND lat IS NOT NULL"
+            " ORDER BY time, seq",
+            (sorted(out_maybe), since, now),
+        )
+        for rid, at, device_id, lat, lon, acc, src in await cur.fetchall():
+            r = int(rid)
+            loc = _location(lat, lon, acc, src)
+            if loc is not None and at >= now - geofence_lookback(profiles[r]):
+                fixes.setdefault(r, []).append((at, str(device_id), loc))
+    await conn.commit()
+    return fixes
+
+
 async def restore_states(
     conn: Conn, profiles: Mapping[int, Profile], *, now: datetime, shard: Shard = EVERYONE
 ) -> tuple[dict[int, ResidentState], list[AlertEvent]]:
@@ -124,4 +172,5 @@ async def restore_states(
     fall_evidence = await load_fall_evidence(conn, fall_devices(states))
     states = with_evidence(states, fall_evidence, profiles)
     states, events = with_alert_evidence(states, fall_evidence, profiles, now=now)
-    return with_night(states, await load_night_evidence(conn, profiles, now=now)), events
+    states = with_night(states, await load_night_evidence(conn, profiles, now=now))
+    return with_fixes(states, await load_fixes(conn, profiles, now=now), profiles), events

@@ -25,6 +25,14 @@ raised again. At night, tonight's count so far and each band's last step
 counter are read back (:class:`NightEvidence`, :func:`alerts.evidence.load_night_evidence`)
 and folded in with :func:`with_night`, so steps walked before and during the
 downtime count and the next report continues the count.
+
+Geofence: the clocks of a resident who is out (when they left, the run of
+walking away) live in memory. At a restart the location fixes of every resident
+whose band's last fix is not surely inside a safe zone (:func:`may_be_outside`)
+are read back for :func:`geofence_lookback` and replayed through the detector
+(:func:`with_fixes`), so an exit that was timing when the engine stopped is
+raised on time, not one allowance later. The open alerts stay as stored; the
+next tick decides at the restart's time.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from alerts.detectors import (
     ResidentState,
     Severity,
     falls,
+    geofence,
 )
 from alerts.detectors.falls import FallEpisode, FallsState, FallStage, red_heart_rate
 from alerts.detectors.lifecycle import OpenAlert
@@ -49,6 +58,7 @@ from alerts.detectors.night_activity import NightActivityState
 from alerts.detectors.sos import SosState
 from alerts.detectors.types import steps_delta
 from alerts.store import StoredAlert
+from eldercare.protocol import Location
 
 WATCH_LOOKBACK: Final = timedelta(hours=1)  # how old an unconfirmed fall's watch may be
 NIGHT_LOOKBACK: Final = timedelta(hours=12)  # closed night-activity alerts: longer than a night
@@ -438,4 +448,46 @@ def with_night(
             night=NightActivityState(ev.night, ev.steps, night.raised_for, night.open),
             last_steps={**state.last_steps, **ev.counters},
         )
+    return out
+
+
+Fix = tuple[datetime, str, Location]  # when, which band, where
+
+
+def may_be_outside(loc: Location, profile: Profile) -> bool:
+    """Whether a resident's last fix leaves them possibly out: it is not surely inside
+    one of their safe zones (the detector's own rule for inside)."""
+    if not profile.safe_zones:
+        return False
+    margin, zone = geofence.margin_outside(loc, profile.safe_zones)
+    return not (margin <= 0 and loc.acc_m <= zone.radius_m)
+
+
+def geofence_lookback(profile: Profile) -> timedelta:
+    """How far back a restart replays a resident's fixes: an hour beyond the longest of
+    the geofence's clocks for them."""
+    longest = max(profile.day_outside_allowed, geofence.NIGHT_OUTSIDE_ALLOWED,
+                  geofence.WALK_AWAY_FOR)  # fmt: skip
+    return longest + timedelta(hours=1)
+
+
+def with_fixes(
+    states: Mapping[int, ResidentState],
+    fixes: Mapping[int, Sequence[Fix]],
+    profiles: Mapping[int, Profile],
+) -> dict[int, ResidentState]:
+    """Pure: each resident's fixes replayed through the geofence in time order, keeping
+    the clocks they set (left at, outside fixes, walking away) and the stored open
+    alerts; what the replay would have raised is left to the next tick, at now."""
+    out = dict(states)
+    for resident_id, seen in fixes.items():
+        profile = profiles.get(resident_id)
+        if profile is None or not seen:
+            continue
+        state = out.get(resident_id, ResidentState())
+        stored = state.geofence.open
+        geo = geofence.GeofenceState(open=stored)
+        for at, device_id, loc in sorted(seen, key=lambda fix: fix[0]):
+            geo, _ = geofence.step(geo, profile, loc, device_id, at)
+        out[resident_id] = replace(state, geofence=replace(geo, open=stored))
     return out

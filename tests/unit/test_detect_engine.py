@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.detectors import AlertClosed, ResidentState, Tick, compute_baseline, step
-from alerts.detectors.geofence import haversine_m
+from alerts.detectors.geofence import GeofenceState, haversine_m
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.localtime import local_time, time_in_window
 from alerts.detectors.news2 import VitalParam
@@ -24,6 +24,7 @@ from alerts.detectors.types import (
     SafeZone,
     Severity,
 )
+from alerts.restart import with_fixes
 from eldercare.protocol import (
     DeviceEvent,
     EventType,
@@ -315,6 +316,39 @@ def test_by_day_an_outing_or_a_walk_round_the_block_is_not_walking_away() -> Non
     assert [e.type for e in walk_events(WANDERER, drifting) if isinstance(e, AlertRaised)] == [
         AlertType.GEOFENCE_EXIT
     ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(min_value=0.3, max_value=5.0), st.integers(min_value=1, max_value=125))
+def test_a_restart_replaying_the_fixes_raises_a_walk_away_when_running_on_would(
+    km_per_h: float, down_at: int
+) -> None:
+    """The engine stops at minute ``down_at`` of a walk away and starts again at once
+    with its clocks rebuilt from the stored fixes (alerts.restart.with_fixes): the
+    exit is raised at the same minute as by an engine that ran throughout."""
+    metres_per_fix = km_per_h * 1000 / 12
+    items: list[tuple[datetime, object]] = []
+    for i in range(26):
+        for k in range(5):
+            at = DAY + (i * 5 + k) * M
+            fix = away(at, HOME.radius_m + 100 + i * metres_per_fix)
+            items.append((at, fix if k == 0 else Tick(at)))
+    _, throughout = run(WANDERER, items)
+    restart = DAY + down_at * M
+    before, after = [x for x in items if x[0] < restart], [x for x in items if x[0] >= restart]
+    state, events = run(WANDERER, before)
+    stored = [e for e in events if isinstance(e, AlertRaised)]  # persisted before the stop
+    fixes = [(at, "wb-9", item.message.loc) for at, item in before
+             if isinstance(item, Accepted) and isinstance(item.message, Telemetry)
+             and item.message.loc is not None]  # fmt: skip
+    seeded = ResidentState(geofence=GeofenceState(open=state.geofence.open))
+    state = with_fixes({9: seeded}, {9: fixes}, {9: WANDERER})[9]
+    for now, item in after:
+        state, evs = step(WANDERER, state, item, now=now)  # type: ignore[arg-type]
+        events.extend(evs)
+    raised = [(e.at, e.severity) for e in events if isinstance(e, AlertRaised)]
+    assert raised == [(e.at, e.severity) for e in throughout if isinstance(e, AlertRaised)]
+    assert len(stored) <= 1
 
 
 def test_at_the_edge_of_the_night_an_early_walk_is_not_wandering() -> None:
