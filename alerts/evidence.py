@@ -160,7 +160,8 @@ async def restore_states(
     conn: Conn, profiles: Mapping[int, Profile], *, now: datetime, shard: Shard = EVERYONE
 ) -> tuple[dict[int, ResidentState], list[AlertEvent]]:
     """Detector states after a restart: the stored alerts, what bands reported since a
-    fall, and tonight's steps (see :mod:`alerts.restart`); of the ``shard``'s residents
+    fall, tonight's steps and the recent fixes of residents who may be out (see
+    :mod:`alerts.restart`); of the ``shard``'s residents
     only (``profiles`` are the shard's). With them, the alert events that what the bands
     reported while the engine was down calls for now (a red heart rate after a fall)."""
     stored = await open_alerts(conn)
