@@ -18,7 +18,7 @@ fix (``device_state``) is not surely inside a safe zone; two queries in all.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -127,30 +127,29 @@ async def load_fixes(
 ) -> dict[int, list[Fix]]:
     """The recent fixes of every resident (of ``profiles``) whose band's last fix may
     leave them out, for :func:`alerts.restart.geofence_lookback` before ``now``."""
-    zoned = [rid for rid, p in profiles.items() if p.safe_zones]
+    since = {rid: now - geofence_lookback(p) for rid, p in profiles.items() if p.safe_zones}
     cur = await conn.execute(
         "SELECT resident_id, lat, lon, loc_acc_m, loc_src FROM device_state"
         " WHERE resident_id = ANY(%s) AND lat IS NOT NULL AND loc_at >= %s",
-        (zoned, now - max((geofence_lookback(profiles[r]) for r in zoned), default=timedelta())),
+        (list(since), min(since.values(), default=now)),
     )
-    out_maybe = set()
+    out_maybe: set[int] = set()
     for rid, lat, lon, acc, src in await cur.fetchall():
         loc = _location(lat, lon, acc, src)
         if loc is not None and may_be_outside(loc, profiles[int(rid)]):
             out_maybe.add(int(rid))
     fixes: dict[int, list[Fix]] = {}
     if out_maybe:
-        since = now - max(geofence_lookback(profiles[r]) for r in out_maybe)
         cur = await conn.execute(
             "SELECT resident_id, time, device_id, lat, lon, loc_acc_m, loc_src FROM telemetry"
             " WHERE resident_id = ANY(%s) AND time >= %s AND time <= %s AND lat IS NOT NULL"
             " ORDER BY time, seq",
-            (sorted(out_maybe), since, now),
+            (sorted(out_maybe), min(since[r] for r in out_maybe), now),
         )
         for rid, at, device_id, lat, lon, acc, src in await cur.fetchall():
             r = int(rid)
             loc = _location(lat, lon, acc, src)
-            if loc is not None and at >= now - geofence_lookback(profiles[r]):
+            if loc is not None and at >= since[r]:
                 fixes.setdefault(r, []).append((at, str(device_id), loc))
     await conn.commit()
     return fixes

@@ -460,7 +460,7 @@ def may_be_outside(loc: Location, profile: Profile) -> bool:
     if not profile.safe_zones:
         return False
     margin, zone = geofence.margin_outside(loc, profile.safe_zones)
-    return not (margin <= 0 and loc.acc_m <= zone.radius_m)
+    return not geofence.surely_inside(loc, margin, zone)
 
 
 def geofence_lookback(profile: Profile) -> timedelta:

@@ -89,6 +89,12 @@ def margin_outside(loc: Location, zones: tuple[SafeZone, ...]) -> tuple[float, S
     )
 
 
+def surely_inside(loc: Location, margin_m: float, zone: SafeZone) -> bool:
+    """The detector's rule for inside: the fix's centre inside ``zone`` (``margin_m``
+    from :func:`margin_outside`) with an accuracy no larger than the zone."""
+    return margin_m <= 0 and loc.acc_m <= zone.radius_m
+
+
 def surely_outside_by(loc: Location, zones: tuple[SafeZone, ...]) -> float:
     """How far outside the nearest zone the resident is at least, given the fix's
     accuracy (``OUTSIDE_CONFIDENCE`` radii taken off); positive: surely outside."""
@@ -171,8 +177,8 @@ def evaluate(
     surely_out_by = 0.0  # how far outside at least, given the fix's accuracy
     if state.outside_fixes and state.last_fix is not None and profile.safe_zones:
         surely_out_by = surely_outside_by(state.last_fix, profile.safe_zones)
-    walking_away = state.walk is not None and state.walk.walking_away(now)
-    severity = grade(profile, now, state.left_at, surely_out_by, walking_away)
+    walk = state.walk if state.walk is not None and state.walk.walking_away(now) else None
+    severity = grade(profile, now, state.left_at, surely_out_by, walk is not None)
     current = state.open.get(AlertType.GEOFENCE_EXIT)
     if current is not None and (severity is None or severity.rank < current.severity.rank):
         severity = current.severity  # never downgraded while still outside
@@ -186,10 +192,10 @@ def evaluate(
             "left_at": iso(state.left_at) if state.left_at else None,
             "dementia": profile.dementia,
         }
-        if walking_away and state.walk is not None:
+        if walk is not None:
             detail["walking_away"] = {
-                "since": iso(state.walk.since),
-                "metres": round(state.walk.farthest_m - state.walk.from_m),
+                "since": iso(walk.since),
+                "metres": round(walk.farthest_m - walk.from_m),
             }
         want = Want(severity, device_id, detail)
     opened, events = reconcile(
@@ -214,7 +220,7 @@ def step(
         left_at = state.left_at or now
         walk = state.walk.after(now, margin) if state.walk else WalkAway(now, margin, now, margin)
         state = GeofenceState(state.outside_fixes + 1, loc, left_at, state.open, walk)
-    elif margin <= 0 and loc.acc_m <= zone.radius_m:
+    elif surely_inside(loc, margin, zone):
         state = GeofenceState(0, loc, None, state.open)
     else:
         return state, []  # too uncertain to say either way
