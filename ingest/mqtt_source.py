@@ -298,6 +298,11 @@ class MqttSource:
         for _ in range(20):
             if self.client.loop(timeout=0.05) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
+        # paho's loop() opens a socket pair to wake itself and closes it only in
+        # Client.__del__; the client sits in a reference cycle (its callbacks are our
+        # bound methods), so without this the pair is left to the garbage collector,
+        # unclosed, once per source.
+        self.client._reset_sockets()
 
     def _connect(self) -> None:
         if self._v5:
