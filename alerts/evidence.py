@@ -10,8 +10,8 @@ And of :func:`alerts.restart.with_night`: at night, each resident's steps since
 the night began, counted in SQL as the detector counts them (the rule of
 :func:`alerts.detectors.night_activity.steps_in`), and each band's last
 counter; one query per night start (one, unless residents' time zones differ).
-:func:`with_fixes`: the recent location fixes of residents whose band's last
-fix (``device_state``) is not surely inside a safe zone; two queries in all.
+:func:`with_fixes`: the recent location fixes (telemetry and device events) of
+residents whose last fix is not surely inside a safe zone; two queries in all.
 :func:`restore_states` is the whole restart: seeds, then the three.
 """
 
@@ -122,17 +122,44 @@ def _location(lat: float, lon: float, acc_m: float | None, src: str | None) -> L
         return None
 
 
+# The last fix of each resident since %(since)s: the band's state (telemetry) or a
+# device event (an SOS press, a fall report) if one carried a newer fix.
+_LAST_FIX = """
+SELECT DISTINCT ON (resident_id) resident_id, lat, lon, loc_acc_m, loc_src FROM (
+    SELECT resident_id, loc_at AS time, lat, lon, loc_acc_m, loc_src FROM device_state
+    WHERE resident_id = ANY(%(residents)s) AND lat IS NOT NULL AND loc_at >= %(since)s
+    UNION ALL
+    SELECT resident_id, time, lat, lon, loc_acc_m, loc_src FROM device_events
+    WHERE resident_id = ANY(%(residents)s) AND lat IS NOT NULL AND time >= %(since)s
+) AS fixes
+ORDER BY resident_id, time DESC
+"""
+
+# Every fix of the residents since %(since)s up to %(now)s, telemetry and device events.
+_FIXES = """
+SELECT resident_id, time, device_id, lat, lon, loc_acc_m, loc_src FROM (
+    SELECT resident_id, time, seq, device_id, lat, lon, loc_acc_m, loc_src FROM telemetry
+    WHERE resident_id = ANY(%(residents)s) AND time >= %(since)s AND time <= %(now)s
+      AND lat IS NOT NULL
+    UNION ALL
+    SELECT resident_id, time, seq, device_id, lat, lon, loc_acc_m, loc_src FROM device_events
+    WHERE resident_id = ANY(%(residents)s) AND time >= %(since)s AND time <= %(now)s
+      AND lat IS NOT NULL
+) AS fixes
+ORDER BY time, seq
+"""
+
+
 async def load_fixes(
     conn: Conn, profiles: Mapping[int, Profile], *, now: datetime
 ) -> dict[int, list[Fix]]:
-    """The recent fixes of every resident (of ``profiles``) whose band's last fix may
-    leave them out, for :func:`alerts.restart.geofence_lookback` before ``now``."""
+    """The recent fixes of every resident (of ``profiles``) whose last fix may leave
+    them out, for :func:`alerts.restart.geofence_lookback` before ``now``: from
+    telemetry and from device events (an SOS pressed out of doors carries a fix),
+    as the live detector sees both."""
     since = {rid: now - geofence_lookback(p) for rid, p in profiles.items() if p.safe_zones}
-    cur = await conn.execute(
-        "SELECT resident_id, lat, lon, loc_acc_m, loc_src FROM device_state"
-        " WHERE resident_id = ANY(%s) AND lat IS NOT NULL AND loc_at >= %s",
-        (list(since), min(since.values(), default=now)),
-    )
+    earliest = min(since.values(), default=now)
+    cur = await conn.execute(_LAST_FIX, {"residents": list(since), "since": earliest})
     out_maybe: set[int] = set()
     for rid, lat, lon, acc, src in await cur.fetchall():
         loc = _location(lat, lon, acc, src)
@@ -140,12 +167,9 @@ async def load_fixes(
             out_maybe.add(int(rid))
     fixes: dict[int, list[Fix]] = {}
     if out_maybe:
-        cur = await conn.execute(
-            "SELECT resident_id, time, device_id, lat, lon, loc_acc_m, loc_src FROM telemetry"
-            " WHERE resident_id = ANY(%s) AND time >= %s AND time <= %s AND lat IS NOT NULL"
-            " ORDER BY time, seq",
-            (sorted(out_maybe), min(since[r] for r in out_maybe), now),
-        )
+        first = min(since[r] for r in out_maybe)
+        params = {"residents": sorted(out_maybe), "since": first, "now": now}
+        cur = await conn.execute(_FIXES, params)
         for rid, at, device_id, lat, lon, acc, src in await cur.fetchall():
             r = int(rid)
             loc = _location(lat, lon, acc, src)
