@@ -11,7 +11,8 @@ the night began, counted in SQL as the detector counts them (the rule of
 :func:`alerts.detectors.night_activity.steps_in`), and each band's last
 counter; one query per night start (one, unless residents' time zones differ).
 :func:`with_fixes`: the recent location fixes (telemetry and device events) of
-residents whose last fix is not surely inside a safe zone; two queries in all.
+residents whose band's last fix (``device_state``) is not surely inside a safe
+zone; two queries in all.
 :func:`restore_states` is the whole restart: seeds, then the three.
 """
 
@@ -122,19 +123,6 @@ def _location(lat: float, lon: float, acc_m: float | None, src: str | None) -> L
         return None
 
 
-# The last fix of each resident since %(since)s: the band's state (telemetry) or a
-# device event (an SOS press, a fall report) if one carried a newer fix.
-_LAST_FIX = """
-SELECT DISTINCT ON (resident_id) resident_id, lat, lon, loc_acc_m, loc_src FROM (
-    SELECT resident_id, loc_at AS time, lat, lon, loc_acc_m, loc_src FROM device_state
-    WHERE resident_id = ANY(%(residents)s) AND lat IS NOT NULL AND loc_at >= %(since)s
-    UNION ALL
-    SELECT resident_id, time, lat, lon, loc_acc_m, loc_src FROM device_events
-    WHERE resident_id = ANY(%(residents)s) AND lat IS NOT NULL AND time >= %(since)s
-) AS fixes
-ORDER BY resident_id, time DESC
-"""
-
 # Every fix of the residents since %(since)s up to %(now)s, telemetry and device events.
 _FIXES = """
 SELECT resident_id, time, device_id, lat, lon, loc_acc_m, loc_src FROM (
@@ -158,8 +146,11 @@ async def load_fixes(
     telemetry and from device events (an SOS pressed out of doors carries a fix),
     as the live detector sees both."""
     since = {rid: now - geofence_lookback(p) for rid, p in profiles.items() if p.safe_zones}
-    earliest = min(since.values(), default=now)
-    cur = await conn.execute(_LAST_FIX, {"residents": list(since), "since": earliest})
+    cur = await conn.execute(  # the band's last fix, telemetry's or an event's (ingest)
+        "SELECT resident_id, lat, lon, loc_acc_m, loc_src FROM device_state"
+        " WHERE resident_id = ANY(%s) AND lat IS NOT NULL AND loc_at >= %s",
+        (list(since), min(since.values(), default=now)),
+    )
     out_maybe: set[int] = set()
     for rid, lat, lon, acc, src in await cur.fetchall():
         loc = _location(lat, lon, acc, src)

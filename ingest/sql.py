@@ -54,14 +54,19 @@ def _state_update() -> str:
         "last_seen = greatest(s.last_seen, excluded.last_seen)",
         "updated_at = now()",
     ]
-    for stamp, fields in _STATE_GROUPS.items():
-        newer = f"excluded.{stamp} >= coalesce(s.{stamp}, '-infinity')"
-        sets.extend(
-            f"{f} = CASE WHEN {newer} THEN coalesce(excluded.{f}, s.{f}) ELSE s.{f} END"
-            for f in fields
-        )
-        sets.append(f"{stamp} = greatest(s.{stamp}, excluded.{stamp})")
+    for stamp in _STATE_GROUPS:
+        sets.extend(_group_update(stamp))
     return ", ".join(sets)
+
+
+def _group_update(stamp: str) -> list[str]:
+    """SET clauses: a group's fields are overwritten only by a newer or as new stamp."""
+    newer = f"excluded.{stamp} >= coalesce(s.{stamp}, '-infinity')"
+    sets = [
+        f"{f} = CASE WHEN {newer} THEN coalesce(excluded.{f}, s.{f}) ELSE s.{f} END"
+        for f in _STATE_GROUPS[stamp]
+    ]
+    return [*sets, f"{stamp} = greatest(s.{stamp}, excluded.{stamp})"]
 
 
 _ROLLUP_VALUES = (
@@ -126,14 +131,28 @@ def state_upsert_sql() -> str:
     )
 
 
+_LOC = ", ".join(_STATE_GROUPS["loc_at"])
+# A device event's fix (an SOS pressed out of doors) is the band's latest location too:
+# the newest event fix of the batch, stored if newer than the state's (_group_update).
+_EVENT_FIX = (
+    ", ".join(
+        f"(array_agg({c} ORDER BY time DESC) FILTER (WHERE lat IS NOT NULL))[1] AS {c}"
+        for c in _STATE_GROUPS["loc_at"]
+    )
+    + ", max(time) FILTER (WHERE lat IS NOT NULL) AS loc_at"
+)
+
+
 @cache
 def events_insert_sql() -> str:
     cols = ", ".join(EVENT_COLUMNS)
     return (
         f"WITH ins AS (INSERT INTO device_events ({cols}) SELECT {cols} FROM _stage_events"
-        " ON CONFLICT DO NOTHING RETURNING device_id, seq, time, resident_id, type),"
+        " ON CONFLICT DO NOTHING"
+        " RETURNING device_id, seq, time, resident_id, type, lat, lon, loc_acc_m, loc_src),"
         " latest AS (SELECT device_id, (array_agg(resident_id ORDER BY time DESC))[1]"
         " AS resident_id, max(time) AS last_seen,"
+        f" {_EVENT_FIX},"
         " (array_agg(type = 'worn' ORDER BY time DESC)"
         " FILTER (WHERE type IN ('worn', 'removed')))[1]"
         " AS worn,"
@@ -142,9 +161,11 @@ def events_insert_sql() -> str:
         " FILTER (WHERE type IN ('charging_start', 'charging_stop')))[1] AS charging"
         " FROM ins GROUP BY device_id),"
         " state AS (INSERT INTO device_state AS s (device_id, resident_id, last_seen, worn,"
-        " worn_at, charging) SELECT device_id, resident_id, last_seen, worn, worn_at, charging"
+        f" worn_at, charging, loc_at, {_LOC}) SELECT device_id, resident_id, last_seen, worn,"
+        f" worn_at, charging, loc_at, {_LOC}"
         " FROM latest ORDER BY device_id ON CONFLICT (device_id) DO UPDATE SET"
         " last_seen = greatest(s.last_seen, excluded.last_seen),"
+        f" {', '.join(_group_update('loc_at'))},"
         " worn = CASE WHEN excluded.worn_at >= coalesce(s.worn_at, '-infinity')"
         " THEN coalesce(excluded.worn, s.worn) ELSE s.worn END,"
         " worn_at = greatest(s.worn_at, excluded.worn_at),"

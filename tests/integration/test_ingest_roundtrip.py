@@ -92,3 +92,47 @@ async def test_every_message_type_round_trips(
     kinds = [(len(b.telemetry), len(b.events), len(b.imu), len(b.status)) for b in handed_on]  # type: ignore[attr-defined]
     assert tuple(map(sum, zip(*kinds, strict=True))) == (2, 1, 1, 1)
     assert msgspec.structs.asdict(handed_on[0].telemetry[0].message)["device_id"] == dev  # type: ignore[attr-defined]
+
+
+async def test_a_device_events_fix_is_the_bands_location_when_it_is_the_newest(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """An SOS pressed out of doors moves the band's location (what the family and the
+    restart read); an event older than the stored fix, arriving late, does not."""
+    dev = f"{topic_prefix}-fix"
+    await register_bands(db_url, [dev])
+    now = NOW_MS()
+
+    def at(lat: float) -> Location:
+        return Location(lat=lat, lon=120.56, acc_m=8.0, src=LocationSource.GPS)
+
+    async def location() -> tuple[object, ...] | None:
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            cur = await conn.execute(
+                "SELECT lat, loc_src, extract(epoch FROM loc_at) * 1000 FROM device_state"
+                " WHERE device_id = %s",
+                (dev,),
+            )
+            return await cur.fetchone()
+
+    steps = [
+        (Channel.TELEMETRY, Telemetry(device_id=dev, seq=1, ts=now - 60_000, loc=at(32.38))),
+        (Channel.EVENTS, DeviceEvent(device_id=dev, seq=2, ts=now - 30_000, type=EventType.SOS,
+                                     loc=at(32.39))),
+        (Channel.EVENTS, DeviceEvent(device_id=dev, seq=3, ts=now - 50_000,
+                                     type=EventType.LOW_BATTERY, loc=at(32.37))),
+        (Channel.EVENTS, DeviceEvent(device_id=dev, seq=4, ts=now - 20_000, type=EventType.IM_OK)),
+    ]  # fmt: skip
+    expected = [32.38, 32.39, 32.39, 32.39]
+    async with running_ingest(ingest_settings(db_url, broker.url), handlers=[]) as service:
+        for n, ((channel, msg), lat) in enumerate(zip(steps, expected, strict=True), start=1):
+            publish_all(broker.url, [(device_topic(dev, channel), encode(msg))])
+
+            async def committed(n: int = n) -> bool:
+                return service.stats.committed >= n
+
+            await eventually(committed)
+            row = await location()
+            assert row is not None
+            assert (row[0], row[1]) == (lat, "gps")
+    assert row[2] == now - 30_000
