@@ -104,7 +104,8 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray,
     if span < MIN_SPAN_S:
         raise FallInputError(f"window too short: {span:.2f} s (need {MIN_SPAN_S} s)")
     if span > MAX_SPAN_S:
-        raise FallInputError(f"window too long: {span:.0f} s (max {MAX_SPAN_S:.0f} s)")
+        hint = " (t_s in milliseconds? it must be seconds)" if span / 1000 <= MAX_SPAN_S else ""
+        raise FallInputError(f"window too long: {span:.0f} s (max {MAX_SPAN_S:.0f} s){hint}")
     median = float(np.median(np.linalg.norm(a, axis=1)))
     if median > MAX_MEDIAN_G:
         raise FallInputError(

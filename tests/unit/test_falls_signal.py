@@ -136,6 +136,15 @@ def test_a_window_in_metres_per_second_squared_is_refused_not_scored() -> None:
         resample(t, motion(t) * 9.80665)
 
 
+def test_a_window_timed_in_milliseconds_is_refused_with_a_hint() -> None:
+    t = grid(50.0)
+    resample(t, motion(t))
+    with pytest.raises(FallInputError, match=r"too long: .* \(t_s in milliseconds\?"):
+        resample(t * 1000.0, motion(t))
+    with pytest.raises(FallInputError, match=r"too long: \d+ s \(max 600 s\)$"):
+        resample(t * 1000.0 * 100, motion(t))  # far too long for milliseconds too: no hint
+
+
 def test_read_csv_finds_its_columns_by_name(tmp_path: Path) -> None:
     plain = tmp_path / "plain.csv"
     plain.write_text("t_s,ax_g,ay_g,az_g\n0.0,0.1,0.2,0.9\n0.05,0.3,-0.1,1.1\n")
