@@ -301,8 +301,10 @@ class MqttSource:
         # paho's loop() opens a socket pair to wake itself and closes it only in
         # Client.__del__; the client sits in a reference cycle (its callbacks are our
         # bound methods), so without this the pair is left to the garbage collector,
-        # unclosed, once per source.
-        self.client._reset_sockets()
+        # unclosed, once per source. (Private in paho 2.x; skipped if a release drops it.)
+        reset = getattr(self.client, "_reset_sockets", None)
+        if reset is not None:
+            reset()
 
     def _connect(self) -> None:
         if self._v5:
