@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from alerts.detectors import ResidentState
 from alerts.evidence import load_fixes, restore_states
 from alerts.profiles import load_profiles
+from alerts.restart import Fix
 from eldercare.protocol import DeviceEvent, EventType, Location, LocationSource, Telemetry, encode
 from eldercare.topics import Channel, device_topic
 from tests.conftest import Broker
@@ -40,6 +42,18 @@ def sos(dev: str, seq: int, ts: int, north_m: float) -> tuple[str, bytes]:
     return device_topic(dev, Channel.EVENTS), encode(msg)
 
 
+async def restart(
+    db_url: str, now_ms: int
+) -> tuple[datetime, dict[int, list[Fix]], dict[int, ResidentState]]:
+    """What a restart at ``now_ms`` reads back: the fixes, and the states they give."""
+    at = datetime.fromtimestamp(now_ms / 1000, UTC)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        profiles = await load_profiles(conn)
+        fixes = await load_fixes(conn, profiles, now=at)
+        states, _ = await restore_states(conn, profiles, now=at)
+    return at, fixes, states
+
+
 async def test_the_fixes_of_a_resident_out_are_read_back_and_of_one_at_home_not(
     db_url: str, broker: Broker, topic_prefix: str
 ) -> None:
@@ -64,11 +78,7 @@ async def test_the_fixes_of_a_resident_out_are_read_back_and_of_one_at_home_not(
             return n == len(reports)
 
         await eventually(stored)
-    at = datetime.fromtimestamp(now / 1000, UTC)
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        profiles = await load_profiles(conn)
-        fixes = await load_fixes(conn, profiles, now=at)
-        states, _ = await restore_states(conn, profiles, now=at)
+    at, fixes, states = await restart(db_url, now)
     assert list(fixes) == [out_id]
     got = [(when, dev, round((loc.lat - HOME_LAT) * METRES_PER_DEGREE)) for when, dev, loc in
            fixes[out_id]]  # fmt: skip
@@ -109,11 +119,7 @@ async def test_a_fix_carried_by_a_device_event_counts_as_the_bands_last_and_is_r
             return (rows, events) == (3, 1)
 
         await eventually(stored)
-    at = datetime.fromtimestamp(now / 1000, UTC)
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        profiles = await load_profiles(conn)
-        fixes = await load_fixes(conn, profiles, now=at)
-        states, _ = await restore_states(conn, profiles, now=at)
+    at, fixes, states = await restart(db_url, now)
     got = [(when, round((loc.lat - HOME_LAT) * METRES_PER_DEGREE)) for when, _, loc in fixes[rid]]
     assert got == [(at - timedelta(minutes=m), n) for m, n in ((40, 10), (30, 600), (25, 5),
                                                               (10, 900))]  # fmt: skip
