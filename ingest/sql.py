@@ -149,7 +149,7 @@ def events_insert_sql() -> str:
     return (
         f"WITH ins AS (INSERT INTO device_events ({cols}) SELECT {cols} FROM _stage_events"
         " ON CONFLICT DO NOTHING"
-        " RETURNING device_id, seq, time, resident_id, type, lat, lon, loc_acc_m, loc_src),"
+        f" RETURNING device_id, seq, time, resident_id, type, {_LOC}),"
         " latest AS (SELECT device_id, (array_agg(resident_id ORDER BY time DESC))[1]"
         " AS resident_id, max(time) AS last_seen,"
         f" {_EVENT_FIX},"
