@@ -269,7 +269,7 @@ def test_by_day_a_resident_with_dementia_far_from_home_is_raised_at_once() -> No
     assert [(e.type, e.severity) for e in raised] == [(AlertType.GEOFENCE_EXIT, Severity.MEDIUM)]
 
 
-def walk_events(profile: Profile, path: list[float], every: int = 5) -> list[AlertEvent]:
+def walk_items(path: list[float], every: int = 5) -> list[tuple[datetime, object]]:
     """By day, a fix every ``every`` minutes at ``path[i]`` metres north of the zone's
     edge (GPS), ticks every minute as the engine does."""
     items: list[tuple[datetime, object]] = []
@@ -277,7 +277,13 @@ def walk_events(profile: Profile, path: list[float], every: int = 5) -> list[Ale
         for k in range(every):
             at = DAY + (i * every + k) * M
             items.append((at, away(at, HOME.radius_m + metres) if k == 0 else Tick(at)))
-    return [e for e in run(profile, items)[1] if e.type is AlertType.GEOFENCE_EXIT]
+    return items
+
+
+def walk_events(profile: Profile, path: list[float], every: int = 5) -> list[AlertEvent]:
+    """The geofence events of :func:`walk_items`."""
+    return [e for e in run(profile, walk_items(path, every))[1]
+            if e.type is AlertType.GEOFENCE_EXIT]  # fmt: skip
 
 
 WANDERER = Profile(
@@ -327,12 +333,7 @@ def test_a_restart_replaying_the_fixes_raises_a_walk_away_when_running_on_would(
     with its clocks rebuilt from the stored fixes (alerts.restart.with_fixes): the
     exit is raised at the same minute as by an engine that ran throughout."""
     metres_per_fix = km_per_h * 1000 / 12
-    items: list[tuple[datetime, object]] = []
-    for i in range(26):
-        for k in range(5):
-            at = DAY + (i * 5 + k) * M
-            fix = away(at, HOME.radius_m + 100 + i * metres_per_fix)
-            items.append((at, fix if k == 0 else Tick(at)))
+    items = walk_items([100 + i * metres_per_fix for i in range(26)])
     _, throughout = run(WANDERER, items)
     restart = DAY + down_at * M
     before, after = [x for x in items if x[0] < restart], [x for x in items if x[0] >= restart]
