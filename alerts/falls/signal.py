@@ -1,7 +1,10 @@
 """Reading and resampling wristband accelerometer windows.
 
 Input windows arrive at any rate (8-200 Hz), with irregular or bursty
-timestamps, duplicates and gaps. Everything downstream works on one
+timestamps, duplicates and gaps. A band that sends its samples in batches may
+stamp them with the batch's time (a few ms apart, then a gap): such samples are
+spread evenly over the time between batches (:func:`retime_batches`), because
+a sensor samples at a steady rate. Everything downstream works on one
 :class:`UniformSignal`: a uniform grid at :data:`INTERNAL_RATE_HZ` where each
 sample is the box average of the (linearly interpolated) input over
 :data:`SMOOTHING_S` seconds. The box average is computed exactly from the
@@ -35,6 +38,11 @@ MAX_ABS_G: Final = 64.0
 COMMON_RANGE_G: Final = 4.0
 MAX_MEDIAN_G: Final = IMU_MAX_MEDIAN_G  # m/s^2 is refused, not scored as a 10 g impact
 STANDARD_GRAVITY: Final = 9.80665
+# A window is batch-stamped when at least half of its intervals are shorter than
+# this fraction of the mean interval (no real sensor samples that unevenly); a
+# new batch starts after an interval of at least BATCH_GAP_FRACTION of the mean.
+BATCH_TINY_FRACTION: Final = 0.25
+BATCH_GAP_FRACTION: Final = 0.5
 CSV_COLUMNS: Final = ("t_s", "ax_g", "ay_g", "az_g")
 
 
@@ -100,6 +108,7 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray,
         t, a = t[first], a[first]
     if t.size < MIN_SAMPLES:
         raise FallInputError(f"too few valid samples: {t.size} (need {MIN_SAMPLES})")
+    t = retime_batches(t)
     span = float(t[-1] - t[0])
     if span < MIN_SPAN_S:
         raise FallInputError(f"window too short: {span:.2f} s (need {MIN_SPAN_S} s)")
@@ -113,6 +122,38 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray,
             f" (m/s^2? divide by {STANDARD_GRAVITY})"
         )
     return t, a
+
+
+def retime_batches(t: FloatArray) -> FloatArray:
+    """Sample times for a window whose timestamps are batch stamps; else ``t`` itself.
+
+    ``t`` is sorted and strictly increasing. Some bands (Fitbit's SDK, BLE
+    links that buffer) stamp each batch of samples with the time it was
+    handed over, so a 50 Hz window reads as bursts of samples 1-3 ms apart
+    every ~0.1 s. Taken at face value, linear interpolation gives the samples
+    inside a burst almost no weight and the window looks like a ~10 Hz
+    recording that misses most peaks. When at least half of the intervals are
+    that short, each batch's last sample keeps its stamp and the samples in
+    between are spread evenly from one such anchor to the next (the first
+    batch at the spacing of the second): a sensor samples at a steady rate.
+    Regular, jittered and randomly timed recordings are returned unchanged.
+    """
+    n = t.size
+    if n < 3:
+        return t
+    dt = np.diff(t)
+    mean = float(t[-1] - t[0]) / (n - 1)
+    if np.count_nonzero(dt < BATCH_TINY_FRACTION * mean) * 2 < dt.size:
+        return t
+    anchors = np.append(np.flatnonzero(dt >= BATCH_GAP_FRACTION * mean), n - 1)
+    if anchors.size < 2:
+        return t
+    index = np.arange(n, dtype=np.float64)
+    out: FloatArray = np.interp(index, anchors, t[anchors])
+    head = index < anchors[0]
+    step = float(t[anchors[1]] - t[anchors[0]]) / float(anchors[1] - anchors[0])
+    out[head] = t[anchors[0]] - (anchors[0] - index[head]) * step
+    return out
 
 
 def _box_average(t: FloatArray, y: FloatArray, grid: FloatArray, width: float) -> FloatArray:

@@ -91,6 +91,22 @@ def test_jittered_bursty_timestamps_give_the_same_decision() -> None:
     assert abs(bursty.score - regular.score) < 0.15
 
 
+@pytest.mark.parametrize("impact_g", [1.8, 2.5])
+def test_a_fall_stamped_in_batches_is_scored_as_when_stamped_per_sample(impact_g: float) -> None:
+    """A band that stamps each 0.1 s batch of its 50 Hz samples with the batch time."""
+    t = times(50.0)
+    acc = fall_window(t, impact_g=impact_g)
+    batch_end = (np.floor(t / 0.1 + 1e-9) + 1.0) * 0.1
+    stamps = batch_end - 0.002 * (batch_end - t) / 0.02  # 2 ms apart, the last at batch end
+    assert np.count_nonzero(np.diff(stamps) < 0.005) * 2 > t.size
+    per_sample = detect_fall(t, acc, MODEL)
+    batched = detect_fall(stamps, acc, MODEL)
+    assert batched.fall and per_sample.fall
+    assert batched.t_s is not None and per_sample.t_s is not None
+    assert abs(batched.t_s - per_sample.t_s) < 0.05  # the stamps are 18 ms late
+    assert batched.score == pytest.approx(per_sample.score, abs=1e-3)
+
+
 @pytest.mark.parametrize("window", [clapping_window, knock_window, walking_window, still_window])
 @pytest.mark.parametrize("rate", [8.0, 20.0, 50.0, 200.0])
 def test_everyday_activity_is_not_a_fall(window: object, rate: float) -> None:

@@ -15,6 +15,7 @@ from alerts.falls.signal import (
     clean_samples,
     read_csv,
     resample,
+    retime_batches,
 )
 
 
@@ -27,6 +28,19 @@ def motion(t: np.ndarray) -> np.ndarray:
 
 def grid(rate: float, span: float = 10.0) -> np.ndarray:
     return np.arange(0.0, span, 1.0 / rate)
+
+
+def batch_stamped(t: np.ndarray, period: float, seed: int = 0) -> np.ndarray:
+    """Stamps of a band that hands its samples over in batches: the samples taken in
+    each ``period`` are stamped 1-3 ms apart, the batch's last one at its own time."""
+    rng = np.random.default_rng(seed)
+    batch = np.floor((t - t[0]) / period + 1e-9).astype(int)
+    stamps = t.copy()
+    for b in np.unique(batch):
+        idx = np.flatnonzero(batch == b)
+        gaps = rng.integers(1, 4, idx.size - 1) / 1000.0
+        stamps[idx[:-1]] = t[idx[-1]] - np.cumsum(gaps[::-1])[::-1]
+    return stamps
 
 
 @pytest.mark.parametrize("rate", [8.0, 20.0, 50.0, 200.0])
@@ -55,6 +69,51 @@ def test_jittered_bursty_duplicated_timestamps_give_the_same_signal() -> None:
     assert abs(sig.t0_s - t.min()) < 1e-12
     outside_gap = np.abs(sig.t_s[3:n] - 4.2) > 0.4
     assert np.max(np.abs(sig.mag_g[3:n] - reference.mag_g[3:n])[outside_gap]) < 0.05
+
+
+@pytest.mark.parametrize(("rate", "period"), [(50.0, 0.1), (40.0, 0.1), (25.0, 0.2), (100.0, 0.25)])
+def test_batch_stamped_samples_give_the_signal_of_their_true_times(
+    rate: float, period: float
+) -> None:
+    t = grid(rate)
+    stamps = batch_stamped(t, period)
+    assert np.count_nonzero(np.diff(stamps) < 0.004) * 2 > t.size  # bursts 1-3 ms apart
+    reference = resample(t, motion(t))
+    sig = resample(stamps, motion(t))
+    n = min(sig.n, reference.n) - 3
+    assert abs(sig.t0_s - reference.t0_s) < 0.1
+    assert np.max(np.abs(sig.mag_g[3:n] - reference.mag_g[3:n])) < 0.05
+    assert np.max(np.abs(sig.acc_g[3:n] - reference.acc_g[3:n])) < 0.05
+
+
+def test_batch_stamps_are_spread_evenly_between_the_batches() -> None:
+    stamps = np.array([0.100, 0.101, 0.103, 0.105, 0.201, 0.202, 0.204, 0.205, 0.304, 0.305])
+    np.testing.assert_allclose(
+        retime_batches(stamps),
+        [0.030, 0.055, 0.080, 0.105, 0.130, 0.155, 0.180, 0.205, 0.255, 0.305],
+    )
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    rate=st.floats(8.0, 200.0),
+    jitter=st.floats(0.0, 0.4),
+    seed=st.integers(0, 2**16),
+)
+def test_regular_and_jittered_timestamps_are_not_retimed(
+    rate: float, jitter: float, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    t = grid(rate) + rng.uniform(-jitter, jitter, grid(rate).size) / rate
+    t = np.unique(t)
+    np.testing.assert_array_equal(retime_batches(t), t)
+
+
+def test_random_instants_are_not_retimed() -> None:
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        t = np.unique(rng.uniform(0.0, 10.0, 500))
+        np.testing.assert_array_equal(retime_batches(t), t)
 
 
 def test_clean_samples_sorts_and_drops_duplicates_nan_and_glitches() -> None:
