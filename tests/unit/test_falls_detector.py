@@ -101,8 +101,10 @@ def test_a_fall_stamped_in_batches_is_scored_as_when_stamped_per_sample(impact_g
     assert np.count_nonzero(np.diff(stamps) < 0.005) * 2 > t.size
     per_sample = detect_fall(t, acc, MODEL)
     batched = detect_fall(stamps, acc, MODEL)
-    assert batched.fall and per_sample.fall
-    assert batched.t_s is not None and per_sample.t_s is not None
+    assert batched.fall
+    assert per_sample.fall
+    assert batched.t_s is not None
+    assert per_sample.t_s is not None
     assert abs(batched.t_s - per_sample.t_s) < 0.05  # the stamps are 18 ms late
     assert batched.score == pytest.approx(per_sample.score, abs=1e-3)
 
