@@ -38,9 +38,11 @@ MAX_ABS_G: Final = 64.0
 COMMON_RANGE_G: Final = 4.0
 MAX_MEDIAN_G: Final = IMU_MAX_MEDIAN_G  # m/s^2 is refused, not scored as a 10 g impact
 STANDARD_GRAVITY: Final = 9.80665
-# A window is batch-stamped when at least half of its intervals are shorter than
-# this fraction of the mean interval (no real sensor samples that unevenly); a
-# new batch starts after an interval of at least BATCH_GAP_FRACTION of the mean.
+# A window is batch-stamped when at least BATCH_SHARE of its samples are closer to
+# a neighbour than BATCH_TINY_FRACTION of the mean interval (no sensor sampling at
+# a steady rate does that; random instants: under half); a new batch starts after
+# an interval of at least BATCH_GAP_FRACTION of the mean.
+BATCH_SHARE: Final = 0.75
 BATCH_TINY_FRACTION: Final = 0.25
 BATCH_GAP_FRACTION: Final = 0.5
 CSV_COLUMNS: Final = ("t_s", "ax_g", "ay_g", "az_g")
@@ -79,7 +81,7 @@ class UniformSignal:
 
 
 def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
-    """Validate, sort by time, drop NaN rows, glitches and duplicate timestamps.
+    """Validate, sort by time, re-time batch stamps, drop NaN rows, glitches and duplicates.
 
     A row with a component beyond ``MAX_ABS_G`` is a transmission glitch (real
     wrist sensors saturate at 8-16 g) and is dropped; if most rows are like
@@ -101,14 +103,18 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray,
     ) * 2 < np.count_nonzero(finite):
         raise FallInputError(f"most samples beyond {MAX_ABS_G:.0f} g: not in g units?")
     t, a = t[plausible], a[plausible]
-    order = np.argsort(t, kind="stable")
+    order = np.argsort(t, kind="stable")  # samples sharing a stamp stay in arrival order
     t, a = t[order], a[order]
     if t.size:
+        if np.any(np.diff(t) == 0.0):  # a row sent twice counts once
+            _, once = np.unique(np.column_stack((t, a)), axis=0, return_index=True)
+            once.sort()
+            t, a = t[once], a[once]
+        t = retime_batches(t)  # batch stamps, equal or a few ms apart, are spread out
         first = np.concatenate(([True], np.diff(t) > 0.0))
-        t, a = t[first], a[first]
+        t, a = t[first], a[first]  # other samples sharing a stamp: the first is kept
     if t.size < MIN_SAMPLES:
         raise FallInputError(f"too few valid samples: {t.size} (need {MIN_SAMPLES})")
-    t = retime_batches(t)
     span = float(t[-1] - t[0])
     if span < MIN_SPAN_S:
         raise FallInputError(f"window too short: {span:.2f} s (need {MIN_SPAN_S} s)")
@@ -127,15 +133,16 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray,
 def retime_batches(t: FloatArray) -> FloatArray:
     """Sample times for a window whose timestamps are batch stamps; else ``t`` itself.
 
-    ``t`` is sorted and strictly increasing. Some bands (Fitbit's SDK, BLE
+    ``t`` is sorted (equal stamps allowed). Some bands (Fitbit's SDK, BLE
     links that buffer) stamp each batch of samples with the time it was
-    handed over, so a 50 Hz window reads as bursts of samples 1-3 ms apart
+    handed over, so a 50 Hz window reads as bursts of samples 0-3 ms apart
     every ~0.1 s. Taken at face value, linear interpolation gives the samples
     inside a burst almost no weight and the window looks like a ~10 Hz
-    recording that misses most peaks. When at least half of the intervals are
-    that short, each batch's last sample keeps its stamp and the samples in
-    between are spread evenly from one such anchor to the next (the first
-    batch at the spacing of the second): a sensor samples at a steady rate.
+    recording that misses most peaks. When three quarters of the samples have
+    a neighbour that close (batches of two included), each batch's last
+    sample keeps its stamp and the samples in between are spread evenly from
+    one such anchor to the next (the first batch at the spacing of the
+    second): a sensor samples at a steady rate.
     Regular, jittered and randomly timed recordings are returned unchanged.
     """
     n = t.size
@@ -143,7 +150,9 @@ def retime_batches(t: FloatArray) -> FloatArray:
         return t
     dt = np.diff(t)
     mean = float(t[-1] - t[0]) / (n - 1)
-    if np.count_nonzero(dt < BATCH_TINY_FRACTION * mean) * 2 < dt.size:
+    tiny = dt < BATCH_TINY_FRACTION * mean
+    in_burst = np.concatenate((tiny, [False])) | np.concatenate(([False], tiny))
+    if np.count_nonzero(in_burst) < BATCH_SHARE * n:
         return t
     anchors = np.append(np.flatnonzero(dt >= BATCH_GAP_FRACTION * mean), n - 1)
     if anchors.size < 2:

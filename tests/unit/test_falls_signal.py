@@ -30,15 +30,16 @@ def grid(rate: float, span: float = 10.0) -> np.ndarray:
     return np.arange(0.0, span, 1.0 / rate)
 
 
-def batch_stamped(t: np.ndarray, period: float, seed: int = 0) -> np.ndarray:
+def batch_stamped(t: np.ndarray, period: float, seed: int = 0, apart_ms: int = 1) -> np.ndarray:
     """Stamps of a band that hands its samples over in batches: the samples taken in
-    each ``period`` are stamped 1-3 ms apart, the batch's last one at its own time."""
+    each ``period`` are stamped ``apart_ms``-3 ms apart, the batch's last one at its
+    own time."""
     rng = np.random.default_rng(seed)
     batch = np.floor((t - t[0]) / period + 1e-9).astype(int)
     stamps = t.copy()
     for b in np.unique(batch):
         idx = np.flatnonzero(batch == b)
-        gaps = rng.integers(1, 4, idx.size - 1) / 1000.0
+        gaps = rng.integers(apart_ms, 4, idx.size - 1) / 1000.0
         stamps[idx[:-1]] = t[idx[-1]] - np.cumsum(gaps[::-1])[::-1]
     return stamps
 
@@ -71,19 +72,38 @@ def test_jittered_bursty_duplicated_timestamps_give_the_same_signal() -> None:
     assert np.max(np.abs(sig.mag_g[3:n] - reference.mag_g[3:n])[outside_gap]) < 0.05
 
 
-@pytest.mark.parametrize(("rate", "period"), [(50.0, 0.1), (40.0, 0.1), (25.0, 0.2), (100.0, 0.25)])
+@pytest.mark.parametrize(
+    ("rate", "period", "apart_ms"),
+    [
+        (50.0, 0.1, 1),
+        (40.0, 0.1, 1),
+        (25.0, 0.2, 1),
+        (100.0, 0.25, 1),
+        (50.0, 0.1, 0),
+        (20.0, 0.1, 0),
+    ],
+)
 def test_batch_stamped_samples_give_the_signal_of_their_true_times(
-    rate: float, period: float
+    rate: float, period: float, apart_ms: int
 ) -> None:
     t = grid(rate)
-    stamps = batch_stamped(t, period)
-    assert np.count_nonzero(np.diff(stamps) < 0.004) * 2 > t.size  # bursts 1-3 ms apart
+    stamps = batch_stamped(t, period, apart_ms=apart_ms)
+    assert np.count_nonzero(np.diff(stamps) < 0.004) * 2 >= t.size - 1  # bursts 0-3 ms apart
     reference = resample(t, motion(t))
     sig = resample(stamps, motion(t))
     n = min(sig.n, reference.n) - 3
     assert abs(sig.t0_s - reference.t0_s) < 0.1
     assert np.max(np.abs(sig.mag_g[3:n] - reference.mag_g[3:n])) < 0.05
     assert np.max(np.abs(sig.acc_g[3:n] - reference.acc_g[3:n])) < 0.05
+
+
+def test_samples_sharing_their_batch_stamp_are_kept_and_spread() -> None:
+    t = grid(50.0)
+    stamps = np.floor(t / 0.1 + 1e-9) * 0.1 + 0.1  # every batch at one stamp
+    ct, ca = clean_samples(stamps, motion(t))
+    assert ct.size == t.size
+    np.testing.assert_allclose(np.diff(ct), 0.02, atol=1e-9)
+    np.testing.assert_array_equal(ca, motion(t))
 
 
 def test_batch_stamps_are_spread_evenly_between_the_batches() -> None:
