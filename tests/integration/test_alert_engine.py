@@ -190,10 +190,13 @@ async def test_a_detected_fall_cancelled_by_the_wearer_closes_as_a_false_alarm(
     ]
 
 
-def impact_windows(dev: str, ts: int, *, back_to_start: bool) -> list[tuple[str, bytes]]:
+def impact_windows(
+    dev: str, ts: int, *, back_to_start: bool, batched: bool = False
+) -> list[tuple[str, bytes]]:
     """A band's two impact uploads (docs/protocol.md): the early part (to 0.8 s after a
     5 g impact that turns the forearm), then the whole 10 s window: lying still, or
-    (``back_to_start``) the arm back where it was and moving."""
+    (``back_to_start``) the arm back where it was and moving. ``batched``: the band
+    stamps each 0.1 s batch of samples with one time, when it hands the batch over."""
     rng = np.random.default_rng(1)
     t = np.arange(0.0, 10.0, 1 / 50)
     before, after = np.array([-0.94, 0.12, 0.32]), np.array([0.15, -0.25, 0.95])
@@ -203,17 +206,20 @@ def impact_windows(dev: str, ts: int, *, back_to_start: bool) -> list[tuple[str,
         moving = t > 3.3
         acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
     acc = np.round(acc + rng.normal(0.0, 0.01, acc.shape), 4)
+    stamps = (np.floor(t / 0.1 + 1e-9) + 1.0) * 0.1 if batched else t
     out = []
     for seq, keep in ((1, t <= 3.3), (2, t >= 0.0)):
-        w = ImuWindow(device_id=dev, seq=seq, ts=ts, t_ms=[round(float(x) * 1000) for x in t[keep]],
+        t_ms = [round(float(x) * 1000) for x in stamps[keep]]
+        w = ImuWindow(device_id=dev, seq=seq, ts=ts, t_ms=t_ms,
                       ax=acc[keep, 0].tolist(), ay=acc[keep, 1].tolist(),
                       az=acc[keep, 2].tolist(), trigger="impact")  # fmt: skip
         out.append((device_topic(dev, Channel.IMU), encode(w)))
     return out
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["stamped_per_sample", "batch_stamped"])
 async def test_an_early_impact_window_raises_one_fall_the_whole_window_confirms_or_retracts(
-    db_url: str, broker: Broker, topic_prefix: str
+    db_url: str, broker: Broker, topic_prefix: str, batched: bool
 ) -> None:
     fell, knocked = f"{topic_prefix}-fe", f"{topic_prefix}-kn"
     residents = await register_bands(db_url, [fell, knocked])
@@ -223,7 +229,7 @@ async def test_an_early_impact_window_raises_one_fall_the_whole_window_confirms_
         running_engine(settings) as engine,
         running_ingest(settings, handlers=[engine.on_batch]),
     ):
-        early = [impact_windows(d, now - 3_000, back_to_start=d == knocked)[0]
+        early = [impact_windows(d, now - 3_000, back_to_start=d == knocked, batched=batched)[0]
                  for d in (fell, knocked)]  # fmt: skip
         publish_all(broker.url, early)
 
@@ -234,7 +240,7 @@ async def test_an_early_impact_window_raises_one_fall_the_whole_window_confirms_
         await eventually(suspected)  # from the early part alone
         sources = await rows(db_url, "SELECT detail->'sources' FROM alerts ORDER BY id")
         assert sources == [(["screen"],), (["screen"],)]
-        whole = [impact_windows(d, now - 3_000, back_to_start=d == knocked)[1]
+        whole = [impact_windows(d, now - 3_000, back_to_start=d == knocked, batched=batched)[1]
                  for d in (fell, knocked)]  # fmt: skip
         publish_all(broker.url, whole)
 
