@@ -49,6 +49,9 @@ IMPACT_TRIGGER_G = 2.0
 EARLY_BEFORE_MS = 2_500
 EARLY_AFTER_MS = 800
 EARLY_UPLOAD_MS = (150, 500)  # sending it over the cellular link
+# Models that stamp each batch of accelerometer samples with one time, when the
+# sensor's FIFO hands it over (as Fitbit's SDK does), instead of per sample.
+BATCH_STAMP_MS: Final = {"EC-W3": 100}
 _WEAR_FREE = frozenset({"band_removed", "device_offline", "low_battery", "adl"})
 
 
@@ -336,11 +339,16 @@ class Band:
             self._low_sent = True
             yield from self._event(t, EventType.LOW_BATTERY, data={"battery_pct": battery})
 
+    def _stamps(self, t_ms: list[int]) -> list[int]:
+        """The sample times as this band model reports them."""
+        period = BATCH_STAMP_MS.get(self.p.model)
+        return t_ms if period is None else [(t // period + 1) * period for t in t_ms]
+
     def _imu(self, t_ms: int, s: motion.Samples, trigger: str) -> tuple[int, str, object]:
         """The window whose key moment is at ``t_ms``, uploaded a moment after it ends."""
         begin = t_ms - s.event_ms
         w = ImuWindow(device_id=self.device_id, seq=self._next_seq(), ts=self._device_ts(begin),
-                      t_ms=s.t_ms, ax=s.ax, ay=s.ay, az=s.az, trigger=trigger)  # type: ignore[arg-type]  # fmt: skip
+                      t_ms=self._stamps(s.t_ms), ax=s.ax, ay=s.ay, az=s.az, trigger=trigger)  # type: ignore[arg-type]  # fmt: skip
         return (
             begin + s.t_ms[-1] + self.rng.randint(500, 2500),
             "send",
@@ -355,7 +363,7 @@ class Band:
         begin = t_ms - s.event_ms + first
         w = ImuWindow(
             device_id=self.device_id, seq=self._next_seq(), ts=self._device_ts(begin),
-            t_ms=[s.t_ms[i] - first for i in keep], ax=[s.ax[i] for i in keep],
+            t_ms=self._stamps([s.t_ms[i] - first for i in keep]), ax=[s.ax[i] for i in keep],
             ay=[s.ay[i] for i in keep], az=[s.az[i] for i in keep], trigger="impact",
         )  # fmt: skip
         sent = t_ms + EARLY_AFTER_MS + self.rng.randint(*EARLY_UPLOAD_MS)

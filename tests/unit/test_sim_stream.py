@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from datetime import UTC, datetime
 
 import msgspec
+import numpy as np
 import pytest
 
+from alerts.falls import detect_fall, load_model
 from eldercare.protocol import (
     DeviceEvent,
     ImuWindow,
@@ -18,7 +21,7 @@ from eldercare.protocol import (
     decode,
 )
 from eldercare.topics import parse_device_topic
-from simulators.device import Link, Publish
+from simulators.device import BATCH_STAMP_MS, Link, Publish
 from simulators.fleet import Fleet
 from simulators.profiles import LOCAL_OFFSET_MS
 from simulators.scenario import Scenario
@@ -169,3 +172,38 @@ def test_a_resident_who_gets_up_after_a_fall_at_night_takes_steps(long_lie: bool
         assert set(after) == {before}
     else:
         assert 8 <= after[0] - before <= 40  # from standing: walks on or back to bed
+
+
+def test_batch_stamping_bands_send_batch_stamps_that_score_as_per_sample_stamps() -> None:
+    """EC-W3 stamps each 0.1 s batch of accelerometer samples once (simulators.device
+    BATCH_STAMP_MS); the fall detector spreads the batches, so each of its windows
+    scores as it would with a stamp per sample (the simulator samples at 50 Hz)."""
+    fleet = Fleet.create(seed=4, bands=24, prefix="B")
+    models = {p.device_id: p.model for p in fleet.profiles}
+    assert set(models.values()) >= {"EC-W2", "EC-W3"}
+    scenario = Scenario.load("simulators/scenarios/falls_and_fakes.yaml")
+    sim = fleet.simulate(duration_s=12 * 3600, start=START, scenario=scenario)
+    model = load_model()
+    pairs = []
+    for m in sim.messages():
+        if not m.topic.endswith("/imu"):
+            continue
+        w = msgspec.json.decode(m.payload, type=ImuWindow)
+        gaps = {b - a for a, b in itertools.pairwise(w.t_ms)}
+        if models[m.device_id] not in BATCH_STAMP_MS:
+            assert gaps == {20}
+            continue
+        assert gaps <= {0, 100}
+        if len(w.t_ms) < 300:  # the early part of an impact window
+            continue
+        acc = np.c_[w.ax, w.ay, w.az]
+        per_sample = np.arange(len(w.t_ms)) * 0.02
+        pairs.append(
+            (
+                detect_fall(np.array(w.t_ms) / 1000.0, acc, model),
+                detect_fall(per_sample, acc, model),
+            )
+        )
+    assert len(pairs) >= 10
+    assert all(abs(b.score - p.score) < 0.05 for b, p in pairs)
+    assert sum(b.fall for b, _ in pairs) == sum(p.fall for _, p in pairs) >= 5
