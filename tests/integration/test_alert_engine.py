@@ -38,6 +38,7 @@ from tests.support import (
     running_ingest,
     scalar,
 )
+from tests.unit.test_falls_signal import batch_stamped
 
 MODEL = load_model()
 
@@ -206,7 +207,7 @@ def impact_windows(
         moving = t > 3.3
         acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
     acc = np.round(acc + rng.normal(0.0, 0.01, acc.shape), 4)
-    stamps = (np.floor(t / 0.1 + 1e-9) + 1.0) * 0.1 if batched else t
+    stamps = batch_stamped(t, 0.1, apart_ms=0) if batched else t
     out = []
     for seq, keep in ((1, t <= 3.3), (2, t >= 0.0)):
         t_ms = [round(float(x) * 1000) for x in stamps[keep]]
