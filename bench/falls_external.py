@@ -1,14 +1,24 @@
-"""The deployed fall detector on a wrist dataset it was never trained on.
+"""The deployed fall detector on wrist datasets it was never trained on.
 
-Reads a local copy of WEDA-FALL (Fitbit Sense, 50 Hz with batch timestamps,
-m/s^2 with gravity; 14 young volunteers' falls and ADLs, 11 people aged 77-95
-doing ADLs only): ``<root>/dataset/<rate>/<code>/U<user>_R<trial>_accel.csv``,
-codes ``F01..F08`` falls and ``D01..D11`` everyday activities. Each recording
-is converted to g and scored by ``detect_fall`` with the packaged model, as
-``eldercare falls score`` would score it. Evaluation only: nothing here trains
-or tunes; the model never sees these people or this device.
+Two public datasets, read from a local copy; evaluation only: nothing here
+trains or tunes, and the model never sees these people or these devices.
+
+- WEDA-FALL (Fitbit Sense, 50 Hz with batch timestamps, m/s^2 with gravity;
+  14 young volunteers' falls and ADLs, 11 people aged 77-95 doing ADLs only):
+  ``<root>/dataset/<rate>/<code>/U<user>_R<trial>_accel.csv``, codes
+  ``F01..F08`` falls and ``D01..D11`` everyday activities.
+- SmartFallMM (a smartwatch at ~32 Hz stamped on delivery, m/s^2; a MetaMotion
+  wrist sensor at 50 Hz in g, set to +-2 g; young volunteers' falls and ADLs,
+  older people's ADLs): ``<root>/{young,old}/accelerometer/<device>/
+  S<subject>A<activity>T<trial>.csv`` without header, ``A01..A09`` everyday
+  activities and ``A10..A14`` falls. Files whose bytes repeat an earlier file
+  are scored once.
+
+Each recording is converted to g and scored by ``detect_fall`` with the
+packaged model, as ``eldercare falls score`` would score it.
 
     .venv/bin/python bench/falls_external.py PATH/TO/WEDA-FALL [--rate 50Hz]
+    .venv/bin/python bench/falls_external.py PATH/TO/SmartFallMM [--device watch]
 
 Prints sensitivity, specificity and AUC, flagged counts per activity and
 ADL specificity by age group; the figures are the last line of JSON.
@@ -18,11 +28,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import re
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -35,58 +48,139 @@ from alerts.falls.model import FallModel
 from alerts.falls.signal import STANDARD_GRAVITY, FloatArray
 from alerts.falls.train import auc
 
-NAME: Final = re.compile(r"U(?P<user>\d+)_R(?P<trial>\d+)_accel\.csv")
-OLDER_FROM_USER: Final = 21  # WEDA-FALL numbers its older volunteers from 21
+WEDA_NAME: Final = re.compile(r"U(?P<user>\d+)_R(?P<trial>\d+)_accel\.csv")
+WEDA_OLDER_FROM_USER: Final = 21  # WEDA-FALL numbers its older volunteers from 21
+SMARTFALL_NAME: Final = re.compile(r"S(?P<subject>\d+)A(?P<activity>\d+)T(?P<trial>\d+)\.csv")
+SMARTFALL_FIRST_FALL: Final = 10  # A10..A14 are falls
+SMARTFALL_DEVICES: Final = ("watch", "meta_wrist")
+
+Reader = Callable[[Path], tuple[FloatArray, FloatArray]]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One recording to score: where it is, how to read it, what it is."""
+
+    path: Path
+    read: Reader
+    activity: str
+    fall: bool
+    older: bool
 
 
 @dataclass(frozen=True, slots=True)
 class Scored:
     activity: str
-    user: int
+    older: bool
     fall: bool
     decided: bool
     score: float
 
 
-def read_accel(path: Path) -> tuple[FloatArray, FloatArray]:
-    """``accel_time_list`` (s) and the three axes in m/s^2, as (t_s, acc_g)."""
+def _rows(path: Path) -> list[list[str]]:
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle) if row]
+        return [row for row in csv.reader(handle) if row]
+
+
+def read_weda(path: Path) -> tuple[FloatArray, FloatArray]:
+    """``accel_time_list`` (s) and the three axes in m/s^2, as (t_s, acc_g)."""
+    rows = _rows(path)
     values = np.array([[float(cell) for cell in row[:4]] for row in rows[1:]], dtype=np.float64)
     return values[:, 0], values[:, 1:4] / STANDARD_GRAVITY
 
 
-def score_all(root: Path, rate: str, model: FallModel) -> tuple[list[Scored], list[str]]:
-    scored: list[Scored] = []
-    errors: list[str] = []
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.strip()).timestamp()
+
+
+def read_smartfall_watch(path: Path) -> tuple[FloatArray, FloatArray]:
+    """``time, x, y, z``: a local date-time and m/s^2, as (t_s, acc_g)."""
+    rows = _rows(path)
+    t = np.array([_seconds(row[0]) for row in rows], dtype=np.float64)
+    acc = np.array([[float(cell) for cell in row[1:4]] for row in rows], dtype=np.float64)
+    return t, acc / STANDARD_GRAVITY
+
+
+def read_smartfall_meta(path: Path) -> tuple[FloatArray, FloatArray]:
+    """``epoch ms, time, elapsed s, x, y, z`` in g; the date-time column is the
+    one to trust (some files carry the epoch in spreadsheet notation, 1.65843E+12)."""
+    rows = _rows(path)
+    t = np.array([_seconds(row[1]) for row in rows], dtype=np.float64)
+    acc = np.array([[float(cell) for cell in row[3:6]] for row in rows], dtype=np.float64)
+    return t, acc
+
+
+def weda_entries(root: Path, rate: str) -> Iterator[Entry]:
     for path in sorted((root / "dataset" / rate).glob("[DF][0-9][0-9]/U*_accel.csv")):
-        match = NAME.fullmatch(path.name)
+        match = WEDA_NAME.fullmatch(path.name)
         if match is None:
             continue
         activity = path.parent.name
+        yield Entry(
+            path=path,
+            read=read_weda,
+            activity=activity,
+            fall=activity.startswith("F"),
+            older=int(match["user"]) >= WEDA_OLDER_FROM_USER,
+        )
+
+
+def smartfall_entries(root: Path, device: str) -> Iterator[Entry]:
+    read = read_smartfall_watch if device == "watch" else read_smartfall_meta
+    for group in ("young", "old"):
+        for path in sorted((root / group / "accelerometer" / device).glob("S*A*T*.csv")):
+            match = SMARTFALL_NAME.fullmatch(path.name)
+            if match is None:
+                continue
+            activity = int(match["activity"])
+            yield Entry(
+                path=path,
+                read=read,
+                activity=f"A{activity:02d}",
+                fall=activity >= SMARTFALL_FIRST_FALL,
+                older=group == "old",
+            )
+
+
+def score_all(entries: Iterator[Entry], model: FallModel) -> tuple[list[Scored], list[str], int]:
+    """Scores, errors, and how many files repeated an earlier file's bytes (scored once)."""
+    scored: list[Scored] = []
+    errors: list[str] = []
+    seen: set[str] = set()
+    repeats = 0
+    for entry in entries:
+        digest = hashlib.sha256(entry.path.read_bytes()).hexdigest()
+        if digest in seen:
+            repeats += 1
+            continue
+        seen.add(digest)
+        name = f"{entry.path.parent.name}/{entry.path.name}"
         try:
-            decision = detect_fall(*read_accel(path), model)
-        except (FallInputError, ValueError) as exc:
-            errors.append(f"{activity}/{path.name}: {exc}")
+            decision = detect_fall(*entry.read(entry.path), model)
+        except (FallInputError, ValueError, IndexError) as exc:
+            errors.append(f"{name}: {exc}")
             continue
         scored.append(
             Scored(
-                activity=activity,
-                user=int(match["user"]),
-                fall=activity.startswith("F"),
+                activity=entry.activity,
+                older=entry.older,
+                fall=entry.fall,
                 decided=decision.fall,
                 score=decision.score,
             )
         )
-    return scored, errors
+    return scored, errors, repeats
 
 
-def summary(scored: list[Scored], errors: list[str]) -> dict[str, Any]:
+def summary(scored: list[Scored], errors: list[str], repeats: int) -> dict[str, Any]:
     if not scored:
-        raise SystemExit("no recordings found: expected <root>/dataset/<rate>/<code>/U*_accel.csv")
+        raise SystemExit(
+            "no recordings found: expected <root>/dataset/<rate>/<code>/U*_accel.csv (WEDA-FALL)"
+            " or <root>/{young,old}/accelerometer/<device>/S*A*T*.csv (SmartFallMM)"
+        )
     fall = np.array([s.fall for s in scored])
     decided = np.array([s.decided for s in scored])
-    older = np.array([s.user >= OLDER_FROM_USER for s in scored])
+    older = np.array([s.older for s in scored])
     per_activity: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for s in scored:
         per_activity[s.activity][0] += int(s.decided)
@@ -106,18 +200,36 @@ def summary(scored: list[Scored], errors: list[str]) -> dict[str, Any]:
         "specificity_younger": specificity(~older),
         "flagged_per_activity": {k: f"{v[0]}/{v[1]}" for k, v in sorted(per_activity.items())},
         "errors": len(errors),
+        "repeated_files": repeats,
     }
+
+
+def entries_for(root: Path, rate: str, device: str) -> Iterator[Entry]:
+    """WEDA-FALL when ``root`` holds ``dataset/``, SmartFallMM when it holds ``young/``."""
+    if (root / "dataset").is_dir():
+        return weda_entries(root, rate)
+    if (root / "young").is_dir() or (root / "old").is_dir():
+        return smartfall_entries(root, device)
+    raise SystemExit(f"{root}: neither WEDA-FALL (dataset/) nor SmartFallMM (young/, old/)")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("root", type=Path, help="a WEDA-FALL checkout (holds dataset/)")
-    ap.add_argument("--rate", default="50Hz", help="the dataset's rate folder (default 50Hz)")
+    ap.add_argument("root", type=Path, help="a WEDA-FALL or SmartFallMM checkout")
+    ap.add_argument("--rate", default="50Hz", help="WEDA-FALL's rate folder (default 50Hz)")
+    ap.add_argument(
+        "--device",
+        default="watch",
+        choices=SMARTFALL_DEVICES,
+        help="SmartFallMM's wrist device (default watch)",
+    )
     args = ap.parse_args(argv)
-    scored, errors = score_all(args.root, args.rate, load_model())
+    scored, errors, repeats = score_all(
+        entries_for(args.root, args.rate, args.device), load_model()
+    )
     for line in errors:
         print(line, file=sys.stderr)
-    print(json.dumps(summary(scored, errors)))
+    print(json.dumps(summary(scored, errors, repeats)))
     return 0
 
 
