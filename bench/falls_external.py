@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import csv
 import hashlib
+import io
 import json
 import re
 import sys
@@ -52,9 +53,8 @@ WEDA_NAME: Final = re.compile(r"U(?P<user>\d+)_R(?P<trial>\d+)_accel\.csv")
 WEDA_OLDER_FROM_USER: Final = 21  # WEDA-FALL numbers its older volunteers from 21
 SMARTFALL_NAME: Final = re.compile(r"S(?P<subject>\d+)A(?P<activity>\d+)T(?P<trial>\d+)\.csv")
 SMARTFALL_FIRST_FALL: Final = 10  # A10..A14 are falls
-SMARTFALL_DEVICES: Final = ("watch", "meta_wrist")
 
-Reader = Callable[[Path], tuple[FloatArray, FloatArray]]
+Reader = Callable[[str], tuple[FloatArray, FloatArray]]  # a file's text -> (t_s, acc_g)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +77,13 @@ class Scored:
     score: float
 
 
-def _rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return [row for row in csv.reader(handle) if row]
+def _rows(text: str) -> list[list[str]]:
+    return [row for row in csv.reader(io.StringIO(text, newline="")) if row]
 
 
-def read_weda(path: Path) -> tuple[FloatArray, FloatArray]:
+def read_weda(text: str) -> tuple[FloatArray, FloatArray]:
     """``accel_time_list`` (s) and the three axes in m/s^2, as (t_s, acc_g)."""
-    rows = _rows(path)
+    rows = _rows(text)
     values = np.array([[float(cell) for cell in row[:4]] for row in rows[1:]], dtype=np.float64)
     return values[:, 0], values[:, 1:4] / STANDARD_GRAVITY
 
@@ -93,21 +92,27 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp.strip()).timestamp()
 
 
-def read_smartfall_watch(path: Path) -> tuple[FloatArray, FloatArray]:
+def read_smartfall_watch(text: str) -> tuple[FloatArray, FloatArray]:
     """``time, x, y, z``: a local date-time and m/s^2, as (t_s, acc_g)."""
-    rows = _rows(path)
+    rows = _rows(text)
     t = np.array([_seconds(row[0]) for row in rows], dtype=np.float64)
     acc = np.array([[float(cell) for cell in row[1:4]] for row in rows], dtype=np.float64)
     return t, acc / STANDARD_GRAVITY
 
 
-def read_smartfall_meta(path: Path) -> tuple[FloatArray, FloatArray]:
+def read_smartfall_meta(text: str) -> tuple[FloatArray, FloatArray]:
     """``epoch ms, time, elapsed s, x, y, z`` in g; the date-time column is the
     one to trust (some files carry the epoch in spreadsheet notation, 1.65843E+12)."""
-    rows = _rows(path)
+    rows = _rows(text)
     t = np.array([_seconds(row[1]) for row in rows], dtype=np.float64)
     acc = np.array([[float(cell) for cell in row[3:6]] for row in rows], dtype=np.float64)
     return t, acc
+
+
+SMARTFALL_READERS: Final[dict[str, Reader]] = {
+    "watch": read_smartfall_watch,
+    "meta_wrist": read_smartfall_meta,
+}
 
 
 def weda_entries(root: Path, rate: str) -> Iterator[Entry]:
@@ -126,7 +131,7 @@ def weda_entries(root: Path, rate: str) -> Iterator[Entry]:
 
 
 def smartfall_entries(root: Path, device: str) -> Iterator[Entry]:
-    read = read_smartfall_watch if device == "watch" else read_smartfall_meta
+    read = SMARTFALL_READERS[device]
     for group in ("young", "old"):
         for path in sorted((root / group / "accelerometer" / device).glob("S*A*T*.csv")):
             match = SMARTFALL_NAME.fullmatch(path.name)
@@ -143,20 +148,22 @@ def smartfall_entries(root: Path, device: str) -> Iterator[Entry]:
 
 
 def score_all(entries: Iterator[Entry], model: FallModel) -> tuple[list[Scored], list[str], int]:
-    """Scores, errors, and how many files repeated an earlier file's bytes (scored once)."""
+    """Scores, errors, and how many files repeated an earlier file's bytes (scored once).
+    Each file is read once: its bytes are hashed, then decoded and parsed."""
     scored: list[Scored] = []
     errors: list[str] = []
     seen: set[str] = set()
     repeats = 0
     for entry in entries:
-        digest = hashlib.sha256(entry.path.read_bytes()).hexdigest()
+        raw = entry.path.read_bytes()
+        digest = hashlib.sha256(raw).hexdigest()
         if digest in seen:
             repeats += 1
             continue
         seen.add(digest)
         name = f"{entry.path.parent.name}/{entry.path.name}"
         try:
-            decision = detect_fall(*entry.read(entry.path), model)
+            decision = detect_fall(*entry.read(raw.decode("utf-8-sig")), model)
         except (FallInputError, ValueError, IndexError) as exc:
             errors.append(f"{name}: {exc}")
             continue
@@ -220,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--device",
         default="watch",
-        choices=SMARTFALL_DEVICES,
+        choices=sorted(SMARTFALL_READERS),
         help="SmartFallMM's wrist device (default watch)",
     )
     args = ap.parse_args(argv)
