@@ -226,28 +226,62 @@ def test_constraints_pin_every_dependency_within_its_range() -> None:
         assert "-c constraints.txt" in setup.read_text(encoding="utf-8"), setup
 
 
-def docker_compose_available() -> bool:
+def compose_command() -> list[str] | None:
+    """The Compose CLI installed here: Docker's plugin (``docker compose``) or the
+    standalone ``docker-compose`` (Debian's package); None when neither is."""
     docker = shutil.which("docker")
-    if docker is None:
-        return False
-    probe = subprocess.run(
-        [docker, "compose", "version"], capture_output=True, check=False, timeout=30
-    )
-    return probe.returncode == 0
+    if docker is not None:
+        probe = subprocess.run(
+            [docker, "compose", "version"], capture_output=True, check=False, timeout=30
+        )
+        if probe.returncode == 0:
+            return [docker, "compose"]
+    standalone = shutil.which("docker-compose")
+    return [standalone] if standalone is not None else None
 
 
-@pytest.mark.skipif(not docker_compose_available(), reason="docker compose plugin not installed")
-def test_docker_compose_config_is_valid() -> None:
-    variables = set(INTERPOLATION.findall(COMPOSE.read_text(encoding="utf-8")))
-    env = {**os.environ, **dict.fromkeys(variables, DUMMY)}
+def dummy_environment(variables: set[str]) -> dict[str, str]:
+    """A value for every variable the file interpolates: a port number for ``*_PORT``
+    (Compose checks that a published port is a number), a dummy secret otherwise."""
+    env = {name: "1024" if name.endswith("_PORT") else DUMMY for name in variables}
     env["MOSQUITTO_PASSWORD_FILE"] = "./deploy/mosquitto/acl"  # any existing file
+    return env
+
+
+@pytest.mark.skipif(compose_command() is None, reason="neither docker compose nor docker-compose")
+def test_docker_compose_config_is_valid() -> None:
+    compose = compose_command()
+    assert compose is not None
+    variables = set(INTERPOLATION.findall(COMPOSE.read_text(encoding="utf-8")))
     result = subprocess.run(
-        ["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
+        [*compose, "-f", str(COMPOSE), "config", "-q"],
         capture_output=True,
         text=True,
         check=False,
         cwd=REPO,
-        env=env,
+        env={**os.environ, **dummy_environment(variables)},
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_compose_check_catches_an_invalid_port(tmp_path: Path) -> None:
+    """The validity check above can fail: Compose refuses a port that is not a number."""
+    compose = compose_command()
+    if compose is None:
+        pytest.skip("neither docker compose nor docker-compose")
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text(
+        'services:\n  web:\n    image: nginx\n    ports:\n      - "${WEB_PORT}:80"\n',
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [*compose, "-f", str(broken), "config", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "WEB_PORT": DUMMY},
+        timeout=60,
+    )
+    assert result.returncode != 0
