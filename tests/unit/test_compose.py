@@ -248,20 +248,27 @@ def dummy_environment(variables: set[str]) -> dict[str, str]:
     return env
 
 
+def compose_config(
+    compose: list[str], path: Path, variables: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``compose config -q`` on ``path`` (from its folder) with ``variables`` set."""
+    return subprocess.run(
+        [*compose, "-f", str(path), "config", "-q"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=path.parent,
+        env={**os.environ, **variables},
+        timeout=60,
+    )
+
+
 @pytest.mark.skipif(compose_command() is None, reason="neither docker compose nor docker-compose")
 def test_docker_compose_config_is_valid() -> None:
     compose = compose_command()
     assert compose is not None
     variables = set(INTERPOLATION.findall(COMPOSE.read_text(encoding="utf-8")))
-    result = subprocess.run(
-        [*compose, "-f", str(COMPOSE), "config", "-q"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO,
-        env={**os.environ, **dummy_environment(variables)},
-        timeout=60,
-    )
+    result = compose_config(compose, COMPOSE, dummy_environment(variables))
     assert result.returncode == 0, result.stderr
 
 
@@ -275,13 +282,4 @@ def test_compose_check_catches_an_invalid_port(tmp_path: Path) -> None:
         'services:\n  web:\n    image: nginx\n    ports:\n      - "${WEB_PORT}:80"\n',
         encoding="utf-8",
     )
-    result = subprocess.run(
-        [*compose, "-f", str(broken), "config", "-q"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-        env={**os.environ, "WEB_PORT": DUMMY},
-        timeout=60,
-    )
-    assert result.returncode != 0
+    assert compose_config(compose, broken, {"WEB_PORT": DUMMY}).returncode != 0
