@@ -8,6 +8,7 @@ in-flight window, and no secret is committed.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 import re
 import shutil
@@ -226,6 +227,7 @@ def test_constraints_pin_every_dependency_within_its_range() -> None:
         assert "-c constraints.txt" in setup.read_text(encoding="utf-8"), setup
 
 
+@functools.cache
 def compose_command() -> list[str] | None:
     """The Compose CLI installed here: Docker's plugin (``docker compose``) or the
     standalone ``docker-compose`` (Debian's package); None when neither is."""
@@ -263,20 +265,23 @@ def compose_config(
     )
 
 
-@pytest.mark.skipif(compose_command() is None, reason="neither docker compose nor docker-compose")
-def test_docker_compose_config_is_valid() -> None:
-    compose = compose_command()
-    assert compose is not None
+@pytest.fixture
+def compose() -> list[str]:
+    """The Compose CLI (probed once per run); the test skips when there is none."""
+    found = compose_command()
+    if found is None:
+        pytest.skip("neither docker compose nor docker-compose")
+    return found
+
+
+def test_docker_compose_config_is_valid(compose: list[str]) -> None:
     variables = set(INTERPOLATION.findall(COMPOSE.read_text(encoding="utf-8")))
     result = compose_config(compose, COMPOSE, dummy_environment(variables))
     assert result.returncode == 0, result.stderr
 
 
-def test_compose_check_catches_an_invalid_port(tmp_path: Path) -> None:
+def test_compose_check_catches_an_invalid_port(compose: list[str], tmp_path: Path) -> None:
     """The validity check above can fail: Compose refuses a port that is not a number."""
-    compose = compose_command()
-    if compose is None:
-        pytest.skip("neither docker compose nor docker-compose")
     broken = tmp_path / "docker-compose.yml"
     broken.write_text(
         'services:\n  web:\n    image: nginx\n    ports:\n      - "${WEB_PORT}:80"\n',
