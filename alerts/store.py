@@ -251,6 +251,24 @@ async def get_alert(conn: Conn, alert_id: int) -> StoredAlert:
     return alert
 
 
+async def recorded_change(
+    conn: Conn, alert_id: int, *, to_state: str, actor: str, at: datetime
+) -> AlertChange | None:
+    """The alert's recorded move to ``to_state`` by ``actor`` at ``at``, with the alert
+    as it is now; None if there is no such move. For publishing a move that another
+    service made in its own transaction (dispatch's outbox). Does not commit."""
+    cur = await conn.execute(
+        "SELECT note FROM alert_transitions WHERE alert_id = %s AND to_state = %s"
+        " AND actor = %s AND at = %s ORDER BY id DESC LIMIT 1",
+        (alert_id, to_state, actor, at),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    alert = await _one(conn, f"SELECT {_COLUMNS} FROM alerts WHERE id = %s", (alert_id,))
+    return None if alert is None else AlertChange(to_state, alert, actor, at, str(row[0]))
+
+
 async def open_alerts(conn: Conn) -> list[StoredAlert]:
     """Every alert not closed (open, acknowledged, dispatched), oldest first."""
     async with conn.cursor(row_factory=class_row(StoredAlert)) as cur:

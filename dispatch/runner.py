@@ -16,10 +16,12 @@
 * Publishes every change: the ``work_order_events`` table is the outbox (the
   API writes there too); each new row goes out on ``eldercare/v1/internal/dispatch``
   and each offer (and each cancellation, pre-emption or time-out of the
-  worker's order) also on the worker's own ``.../offers`` topic. Rows are read
-  by id with a look-back, so one committed late behind a higher id is not missed;
-  how far it got is kept in ``dispatch_outbox``, so a restart publishes what
-  happened while the service was down.
+  worker's order) also on the worker's own ``.../offers`` topic; an emergency's
+  acceptance and completion also publish the alert's move (dispatched, resolved)
+  on ``eldercare/v1/internal/alerts``, as the engine and the API publish theirs.
+  Rows are read by id with a look-back, so one committed late behind a higher id
+  is not missed; how far it got is kept in ``dispatch_outbox``, so a restart
+  publishes what happened while the service was down.
 """
 
 from __future__ import annotations
@@ -290,6 +292,10 @@ class DispatchRunner:
                     await client.publish(
                         worker_topic(wid, "offers"), json.dumps(event).encode(), qos=1
                     )
+                moved = await service.alert_moved_by(conn, order, kind=kind, actor=actor, at=at)
+                if moved is not None:  # the alert's own subscribers hear of it too
+                    payload = json.dumps(moved.to_json(), default=str, separators=(",", ":"))
+                    await client.publish(ALERTS, payload.encode(), qos=1)
                 self._seen.append(eid)
                 self._last_event = max(self._last_event, eid)
                 sent += 1

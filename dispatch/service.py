@@ -164,23 +164,47 @@ async def assign_order(
     return changes[-1].order
 
 
+# An emergency order's event that moves its alert on, and the state the alert takes.
+ALERT_FOLLOWS: dict[str, AlertState] = {
+    "accepted": AlertState.DISPATCHED,
+    "completed": AlertState.RESOLVED,
+}
+
+
+async def alert_moved_by(
+    conn: Conn, order: dict[str, Any], *, kind: str, actor: str, at: datetime
+) -> alert_store.AlertChange | None:
+    """The alert change that an order event (``order``: its JSON) made, if it made one."""
+    target = ALERT_FOLLOWS.get(kind)
+    alert_id = order.get("alert_id")
+    if target is None or not isinstance(alert_id, int) or order.get("kind") != OrderKind.EMERGENCY:
+        return None
+    return await alert_store.recorded_change(
+        conn, alert_id, to_state=target.value, actor=actor, at=at
+    )
+
+
 async def _alert_follows(conn: Conn, change: OrderChange, *, actor: str) -> None:
-    """An accepted emergency dispatches its alert; a completed one resolves it."""
+    """An accepted emergency dispatches its alert; a completed one resolves it.
+
+    Runs inside the caller's transaction and never commits: the order's event and
+    the alert's transition become visible together (the outbox publishes both), so
+    nobody who hears "accepted" can read an alert that is not yet dispatched. An
+    alert that cannot move (already dispatched, closed, gone) stays as it is.
+    """
     o = change.order
     if o.alert_id is None or o.kind != OrderKind.EMERGENCY:
         return
     with contextlib.suppress(AlertInvalidTransition, alert_store.UnknownAlert):
-        if change.kind == "accepted":
-            alert = await alert_store.get_alert(conn, o.alert_id)
-            if AlertState(alert.state) in (AlertState.OPEN, AlertState.ACKNOWLEDGED):
-                await alert_store.dispatch(
-                    conn,
-                    o.alert_id,
-                    actor=actor,
-                    at=change.at,
-                    note=f"work order {o.id} accepted by {o.worker_id}",
-                )
-        elif change.kind == "completed":
+        if ALERT_FOLLOWS.get(change.kind) is AlertState.DISPATCHED:
+            await alert_store.dispatch(
+                conn,
+                o.alert_id,
+                actor=actor,
+                at=change.at,
+                note=f"work order {o.id} accepted by {o.worker_id}",
+            )
+        elif ALERT_FOLLOWS.get(change.kind) is AlertState.RESOLVED:
             await alert_store.resolve(
                 conn,
                 o.alert_id,
@@ -201,10 +225,11 @@ async def _worker_act(
     now: datetime | None,
     **kw: Any,
 ) -> StoredOrder:
-    change = await act(
-        conn, order_id, action, actor=actor, now=_now(now), worker_id=worker_id, **kw
-    )
-    await _alert_follows(conn, change, actor=actor)
+    async with conn.transaction():  # the order and its alert move together, or neither
+        change = await act(
+            conn, order_id, action, actor=actor, now=_now(now), worker_id=worker_id, **kw
+        )
+        await _alert_follows(conn, change, actor=actor)
     return change.order
 
 

@@ -301,3 +301,51 @@ async def test_a_bath_under_way_is_finished_first_never_abandoned(db_url: str) -
         assert done.order.booked_from == t + timedelta(minutes=50)  # after the bath
         assert done.escalated  # 50 minutes is past the SLA: backup is called too
         assert (await service.get_order(conn, bath)).state == "on_site"
+
+
+async def _states(db_url: str, order_id: int, alert_id: int) -> tuple[str, str]:
+    """The order's and the alert's state as another client sees them."""
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as other:
+        cur = await other.execute(
+            "SELECT o.state, a.state FROM work_orders o JOIN alerts a ON a.id = o.alert_id"
+            " WHERE o.id = %s AND a.id = %s",
+            (order_id, alert_id),
+        )
+        row = await cur.fetchone()
+    assert row is not None
+    return str(row[0]), str(row[1])
+
+
+async def test_the_order_and_its_alert_move_together_inside_a_callers_transaction(
+    db_url: str,
+) -> None:
+    """The API acts inside one request transaction. Nobody may see an accepted order
+    while its alert is not yet dispatched (the console re-reads the alert when it
+    hears "accepted"), nor a completed one with its alert still open."""
+    [rid] = await seed(db_url, now=T0, workers=[("W1", east(0.5), CARE)])
+    alert_id = await open_alert(db_url, rid, at=T0)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        order = (await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=T0)).order
+        await conn.commit()
+        t = T0
+        for action, moved in (
+            (service.accept, ("accepted", "dispatched")),
+            (service.en_route, ("en_route", "dispatched")),
+        ):
+            before = await _states(db_url, order.id, alert_id)
+            await conn.execute("SELECT 1")  # a request's transaction is open
+            t += timedelta(seconds=30)
+            await action(conn, order.id, worker_id="W1", actor="worker:W1", now=t)
+            assert await _states(db_url, order.id, alert_id) == before  # nothing seen yet
+            await conn.commit()
+            assert await _states(db_url, order.id, alert_id) == moved
+        await service.check_in(
+            conn, order.id, worker_id="W1", lat=HOME.lat, lon=HOME.lon, actor="worker:W1", now=t
+        )
+        await conn.execute("SELECT 1")
+        await service.check_out(conn, order.id, worker_id="W1", actor="worker:W1", now=t)
+        assert await _states(db_url, order.id, alert_id) == ("on_site", "dispatched")
+        await conn.rollback()  # the request failed after the check-out: neither moved
+        assert await _states(db_url, order.id, alert_id) == ("on_site", "dispatched")
+        await service.check_out(conn, order.id, worker_id="W1", actor="worker:W1", now=t)
+        assert await _states(db_url, order.id, alert_id) == ("completed", "resolved")

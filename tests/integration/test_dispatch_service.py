@@ -66,12 +66,16 @@ async def test_alert_to_resolution_through_mqtt(db_url: str, broker: Broker) -> 
     )
     virtual = VirtualWorkers(broker.url, workers, behaviour=fast, seed=1)
     seen: list[dict[str, object]] = []
+    alert_moves: list[dict[str, object]] = []
     async with running(runner, virtual), aiomqtt.Client("127.0.0.1", broker.port) as watcher:
         await watcher.subscribe(DISPATCH, qos=1)
+        await watcher.subscribe(ALERTS, qos=1)
 
         async def watch() -> None:
             async for m in watcher.messages:
-                seen.append(json.loads(bytes(m.payload)))  # type: ignore[arg-type]  # noqa: PERF401
+                with contextlib.suppress(ValueError):  # the test's own "{not json"
+                    body = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                    (alert_moves if m.topic.matches(ALERTS) else seen).append(body)
 
         reader = asyncio.create_task(watch())
         alert_id = await open_alert(db_url, rid, at=now)
@@ -88,6 +92,7 @@ async def test_alert_to_resolution_through_mqtt(db_url: str, broker: Broker) -> 
 
         await eventually(resolved, timeout=60)
         await eventually(lambda: _kinds_seen(seen, {"completed"}), timeout=20)
+        await eventually(lambda: _kinds_seen(alert_moves, {"dispatched", "resolved"}), timeout=20)
         reader.cancel()
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         cur = await conn.execute(
@@ -103,6 +108,14 @@ async def test_alert_to_resolution_through_mqtt(db_url: str, broker: Broker) -> 
         assert k in kinds
     assert virtual.stats.completed == 1
     assert runner.published >= 6
+    # the alert's moves that dispatch made are published as the alert's own changes
+    moves = {m["kind"]: m for m in alert_moves if m.get("alert_id") == alert_id}
+    accepted = next(e for e in seen if e["kind"] == "accepted")
+    assert moves["dispatched"]["actor"] == accepted["actor"] == f"worker:{accepted['worker_id']}"
+    assert moves["dispatched"]["at"] == accepted["at"]
+    assert moves["resolved"]["state"] == "resolved"
+    assert moves["resolved"]["outcome"] == "actionable"
+    assert str(moves["resolved"]["note"]).startswith("work order ")
 
 
 async def _kinds_seen(seen: list[dict[str, object]], kinds: set[str]) -> bool:
