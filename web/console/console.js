@@ -5,7 +5,7 @@ import { h, notify, replace } from "../lib/dom.js";
 import { districtName } from "../lib/districts.js";
 import { label, lang, t } from "../lib/i18n.js";
 import { createMap } from "../lib/map.js";
-import { CLOSED } from "../lib/severity.js";
+import { CLOSED, byPriority } from "../lib/severity.js";
 import { renderBoard } from "./board.js";
 import { showDetail } from "./detail.js";
 import { renderFigures } from "./figures.js";
@@ -16,6 +16,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   me: null,
   alerts: new Map(), // id -> alert (open ones)
+  announced: null, // ids of alerts screen readers have heard of (null until the first load)
   selected: null,
   workers: [],
   residents: [],
@@ -64,6 +65,7 @@ async function refreshAlerts() {
     const before = state.alerts;
     state.alerts = new Map(list.filter((a) => !CLOSED.has(a.state))
       .map((a) => [a.id, before.get(a.id)?.order ? { ...a, order: before.get(a.id).order } : a]));
+    announceNew([...state.alerts.values()]);
     drawQueue();
   } catch (e) {
     notify(t("common.load_failed", { what: t("console.queue"), why: e.message }), "error");
@@ -124,9 +126,8 @@ function onLive(msg) {
     else {
       state.alerts.set(id, { ...data, id });
       refreshSoon(); // a new alert: the list row brings the resident's name and district
-      // screen readers hear a new alert at once (the page makes no sound)
-      $("announce").textContent = t("console.new_alert", { severity: t(`severity.${data.severity}`), type: label("alert.type", data.type) });
     }
+    if (state.announced && !CLOSED.has(data.state)) announceNew([state.alerts.get(id)]);
     drawQueue();
     if (state.selected === id) showDetail($("detail"), id, detailContext());
   } else if ((kind === "order" || kind === "offer") && data) {
@@ -141,6 +142,19 @@ function onLive(msg) {
     }
     if (state.tab === "board") drawBoard();
   }
+}
+
+// Screen readers hear each new alert once, at once (the page makes no sound), whichever
+// brings it first: the live feed, or a list refresh that ran before its live event came.
+function announceNew(alerts) {
+  const fresh = alerts.filter((a) => !state.announced?.has(a.id));
+  if (state.announced === null) { // the first load: what is already there is not news
+    state.announced = new Set(fresh.map((a) => a.id));
+    return;
+  }
+  for (const a of fresh) state.announced.add(a.id);
+  const first = fresh.sort(byPriority)[0];
+  if (first) $("announce").textContent = t("console.new_alert", { severity: t(`severity.${first.severity}`), type: label("alert.type", first.type) });
 }
 
 let refreshTimer = null;
