@@ -195,8 +195,9 @@ async def _alert_follows(conn: Conn, change: OrderChange, *, actor: str) -> None
     o = change.order
     if o.alert_id is None or o.kind != OrderKind.EMERGENCY:
         return
+    target = ALERT_FOLLOWS.get(change.kind)
     with contextlib.suppress(AlertInvalidTransition, alert_store.UnknownAlert):
-        if ALERT_FOLLOWS.get(change.kind) is AlertState.DISPATCHED:
+        if target is AlertState.DISPATCHED:
             await alert_store.dispatch(
                 conn,
                 o.alert_id,
@@ -204,7 +205,7 @@ async def _alert_follows(conn: Conn, change: OrderChange, *, actor: str) -> None
                 at=change.at,
                 note=f"work order {o.id} accepted by {o.worker_id}",
             )
-        elif ALERT_FOLLOWS.get(change.kind) is AlertState.RESOLVED:
+        elif target is AlertState.RESOLVED:
             await alert_store.resolve(
                 conn,
                 o.alert_id,
