@@ -373,7 +373,9 @@ async def record_escalation(
 async def expire_offers(
     conn: Conn, *, now: datetime, actor: str = "dispatcher"
 ) -> list[OrderChange]:
-    """Time out the offers past their expiry (claimed with SKIP LOCKED: one process each)."""
+    """Time out the offers past their expiry. Two processes may pick the same order (the
+    claim is committed at once); each time-out re-locks it and re-checks its state and
+    expiry, so it is timed out once and the other process skips it."""
     out: list[OrderChange] = []
     cur = await conn.execute(
         "SELECT id FROM work_orders WHERE state = 'offered' AND offer_expires_at <= %s"
