@@ -269,7 +269,8 @@ class DispatchRunner:
             for eid, oid, at, kind, frm, to, wid, actor, detail, lat, lon in rows:
                 if eid in self._seen:
                     continue
-                order = (await service.get_order(conn, oid)).to_json()
+                stored = await service.get_order(conn, oid)
+                order = stored.to_json()
                 event = {
                     "kind": kind,
                     "event_id": eid,
@@ -292,7 +293,7 @@ class DispatchRunner:
                     await client.publish(
                         worker_topic(wid, "offers"), json.dumps(event).encode(), qos=1
                     )
-                moved = await service.alert_moved_by(conn, order, kind=kind, actor=actor, at=at)
+                moved = await service.alert_moved_by(conn, stored, kind=kind, actor=actor, at=at)
                 if moved is not None:  # the alert's own subscribers hear of it too
                     payload = json.dumps(moved.to_json(), default=str, separators=(",", ":"))
                     await client.publish(ALERTS, payload.encode(), qos=1)

@@ -171,14 +171,22 @@ ALERT_FOLLOWS: dict[str, AlertState] = {
 }
 
 
-async def alert_moved_by(
-    conn: Conn, order: dict[str, Any], *, kind: str, actor: str, at: datetime
-) -> alert_store.AlertChange | None:
-    """The alert change that an order event (``order``: its JSON) made, if it made one."""
+def _alert_target(order: StoredOrder, kind: str) -> tuple[int, AlertState] | None:
+    """The alert that an event of ``kind`` on ``order`` moves on, and the state it takes."""
     target = ALERT_FOLLOWS.get(kind)
-    alert_id = order.get("alert_id")
-    if target is None or not isinstance(alert_id, int) or order.get("kind") != OrderKind.EMERGENCY:
+    if target is None or order.alert_id is None or order.kind != OrderKind.EMERGENCY:
         return None
+    return order.alert_id, target
+
+
+async def alert_moved_by(
+    conn: Conn, order: StoredOrder, *, kind: str, actor: str, at: datetime
+) -> alert_store.AlertChange | None:
+    """The alert change that an order event made, if it made one."""
+    found = _alert_target(order, kind)
+    if found is None:
+        return None
+    alert_id, target = found
     return await alert_store.recorded_change(
         conn, alert_id, to_state=target.value, actor=actor, at=at
     )
@@ -193,14 +201,15 @@ async def _alert_follows(conn: Conn, change: OrderChange, *, actor: str) -> None
     alert that cannot move (already dispatched, closed, gone) stays as it is.
     """
     o = change.order
-    if o.alert_id is None or o.kind != OrderKind.EMERGENCY:
+    found = _alert_target(o, change.kind)
+    if found is None:
         return
-    target = ALERT_FOLLOWS.get(change.kind)
+    alert_id, target = found
     with contextlib.suppress(AlertInvalidTransition, alert_store.UnknownAlert):
         if target is AlertState.DISPATCHED:
             await alert_store.dispatch(
                 conn,
-                o.alert_id,
+                alert_id,
                 actor=actor,
                 at=change.at,
                 note=f"work order {o.id} accepted by {o.worker_id}",
@@ -208,7 +217,7 @@ async def _alert_follows(conn: Conn, change: OrderChange, *, actor: str) -> None
         elif target is AlertState.RESOLVED:
             await alert_store.resolve(
                 conn,
-                o.alert_id,
+                alert_id,
                 outcome=Outcome.ACTIONABLE,
                 actor=actor,
                 at=change.at,
