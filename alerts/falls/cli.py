@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from alerts.falls.model import FallModelError, detect_fall, load_model
-from alerts.falls.signal import FallInputError, read_csv
+from alerts.falls.recording import read_csv
+from alerts.falls.signal import FallInputError
 
 
 def _expand(paths: list[str]) -> Iterator[tuple[str, Path]]:

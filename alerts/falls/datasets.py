@@ -18,7 +18,8 @@ from typing import Final
 import numpy as np
 from scipy.io import loadmat
 
-from alerts.falls.signal import FloatArray, read_csv
+from alerts.falls.recording import read_csv
+from alerts.falls.signal import FloatArray
 
 UMAFALL: Final = "umafall-wrist"
 HIFD: Final = "hifd-wrist"

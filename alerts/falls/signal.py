@@ -14,9 +14,7 @@ same motion give nearly the same resampled signal and the same features.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 
 import numpy as np
@@ -45,7 +43,6 @@ STANDARD_GRAVITY: Final = 9.80665
 BATCH_SHARE: Final = 0.75
 BATCH_TINY_FRACTION: Final = 0.25
 BATCH_GAP_FRACTION: Final = 0.5
-CSV_COLUMNS: Final = ("t_s", "ax_g", "ay_g", "az_g")
 
 
 class FallInputError(ValueError):
@@ -213,43 +210,3 @@ def resample(
         acc_g=np.ascontiguousarray(both[:, :3]),
         mag_g=np.ascontiguousarray(both[:, 3]),
     )
-
-
-def read_csv(path: Path) -> tuple[FloatArray, FloatArray]:
-    """Read a ``t_s,ax_g,ay_g,az_g`` CSV into (t_s, acc_g); raise FallInputError.
-
-    The four columns are found by name, so their order does not matter and other
-    columns (a gyroscope, a label) are ignored; a byte-order mark (spreadsheet
-    exports) is skipped. A cell that is not a number makes its row invalid,
-    dropped later with the other invalid rows.
-    """
-    if path.is_dir():
-        raise FallInputError("directory holds no *.csv files")
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.reader(handle))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FallInputError(f"cannot read file: {exc}") from exc
-    if not rows:
-        raise FallInputError("empty file")
-    header = [cell.strip() for cell in rows[0]]
-    missing = [name for name in CSV_COLUMNS if name not in header]
-    if missing:
-        raise FallInputError(
-            f"expected header {','.join(CSV_COLUMNS)}, got {','.join(header)}"
-            f" (missing {','.join(missing)})"
-        )
-    where = [header.index(name) for name in CSV_COLUMNS]
-    body = [row for row in rows[1:] if row and any(cell.strip() for cell in row)]
-    if not body:
-        raise FallInputError("no data rows")
-    values = np.full((len(body), len(CSV_COLUMNS)), np.nan)
-    for i, row in enumerate(body):
-        if len(row) != len(header):
-            raise FallInputError(f"row {i + 2}: expected {len(header)} columns, got {len(row)}")
-        for j, k in enumerate(where):
-            try:
-                values[i, j] = float(row[k])
-            except ValueError:
-                values[i, j] = np.nan  # dropped later as an invalid row
-    return values[:, 0], values[:, 1:]

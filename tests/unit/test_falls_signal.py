@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -13,7 +11,6 @@ from alerts.falls.signal import (
     INTERNAL_RATE_HZ,
     FallInputError,
     clean_samples,
-    read_csv,
     resample,
     retime_batches,
 )
@@ -180,32 +177,6 @@ def test_invalid_input_is_refused_with_a_reason(
         resample(t, acc)
 
 
-def test_read_csv(tmp_path: Path) -> None:
-    path = tmp_path / "w.csv"
-    path.write_text("t_s,ax_g,ay_g,az_g\n0.0,0,0,1\n0.05,0.1,0,0.9\nbad,1,1,1\n")
-    t, acc = read_csv(path)
-    assert t.shape == (3,)
-    assert acc.shape == (3, 3)
-    assert np.isnan(t[2])
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("", "empty"),
-        ("time,x,y,z\n0,0,0,1\n", "header"),
-        ("t_s,ax_g,ay_g\n0,0,0\n", "missing az_g"),
-        ("t_s,ax_g,ay_g,az_g\n", "no data"),
-        ("t_s,ax_g,ay_g,az_g\n0,0,0\n", "columns"),
-    ],
-)
-def test_read_csv_refuses_malformed_files(tmp_path: Path, text: str, message: str) -> None:
-    path = tmp_path / "w.csv"
-    path.write_text(text)
-    with pytest.raises(FallInputError, match=message):
-        read_csv(path)
-
-
 def test_a_window_in_metres_per_second_squared_is_refused_not_scored() -> None:
     t = grid(50.0)
     resample(t, motion(t))  # the same motion in g is fine
@@ -222,23 +193,3 @@ def test_a_window_timed_in_milliseconds_is_refused_with_a_hint() -> None:
         resample(t * 1000.0, motion(t))
     with pytest.raises(FallInputError, match=r"too long: \d+ s \(max 600 s\)$"):
         resample(t * 1000.0 * 100, motion(t))  # far too long for milliseconds too: no hint
-
-
-def test_read_csv_finds_its_columns_by_name(tmp_path: Path) -> None:
-    plain = tmp_path / "plain.csv"
-    plain.write_text("t_s,ax_g,ay_g,az_g\n0.0,0.1,0.2,0.9\n0.05,0.3,-0.1,1.1\n")
-    # a spreadsheet export: byte-order mark, CRLF, columns reordered, a gyroscope column
-    exported = tmp_path / "exported.csv"
-    exported.write_bytes(
-        "\ufeffaz_g,gx_dps,t_s,ay_g,ax_g\r\n0.9,12,0.0,0.2,0.1\r\n1.1,-3,0.05,-0.1,0.3\r\n".encode()
-    )
-    want_t, want_acc = read_csv(plain)
-    got_t, got_acc = read_csv(exported)
-    np.testing.assert_array_equal(got_t, want_t)
-    np.testing.assert_array_equal(got_acc, want_acc)
-    np.testing.assert_array_equal(want_acc[1], [0.3, -0.1, 1.1])
-
-
-def test_read_csv_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(FallInputError, match="cannot read"):
-        read_csv(tmp_path / "absent.csv")
