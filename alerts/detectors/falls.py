@@ -431,7 +431,7 @@ def step_imu(
             impact_at = start + timedelta(seconds=screen.t_s)
             return suspect(state, profile, device_id=window.device_id, source="screen",
                            impact_at=impact_at, score=screen.score, now=now)  # fmt: skip
-        decision = detect_fall(t_s, acc, model)
+        decision = detect_fall(t_s, acc, model, judge_tail=False)
     except FallInputError:
         return state, []  # too short or malformed to score: not evidence either way
     if not decision.fall or decision.t_s is None:

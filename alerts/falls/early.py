@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts.falls.signal import FloatArray, clean_samples, resample
+from alerts.falls.signal import FallInputError, FloatArray, clean_samples, resample
 
 EARLY_BEFORE_S: Final = 2.5  # the band's early upload: this long before the impact...
 EARLY_AFTER_S: Final = 0.8  # ...to this long after it
@@ -33,6 +33,12 @@ PEAK_CLIP_G: Final = 8.0
 STILL_FLOOR_G: Final = 0.03  # as in features.py: below this a spread is noise
 TURN_FULL_DEG: Final = 45.0
 TURN_CAP_DEG: Final = 90.0
+# The full-window model judges no impact closer than this to a window's end (it
+# needs the seconds after it: features.MIN_POST_S); a window that ends sooner after
+# its impact is judged on the early part, as the live engine judges an early upload.
+TAIL_S: Final = 1.0
+# Smoothing can move the early model's peak by up to about half the 0.2 s box.
+PEAK_SHIFT_S: Final = 0.25
 
 EARLY_FEATURE_NAMES: Final = (
     "early_log_peak",
@@ -140,3 +146,42 @@ def cut_early(
     peak = int(np.argmax(np.where(ok, raw, -1.0)))
     keep = (t >= t[peak] - EARLY_BEFORE_S) & (t <= t[peak] + EARLY_AFTER_S)
     return t[keep], a[keep], float(raw[peak])
+
+
+def tail_cut(
+    t_s: npt.ArrayLike, acc_g: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, float] | None:
+    """The early part around a window's last impact, and its time, if the full model
+    cannot judge it.
+
+    That is the strongest raw sample in the window's last ``TAIL_S`` seconds, if
+    it reaches the band's trigger and leaves the early model its room after it
+    (``AFTER_FROM_S + MIN_AFTER_S``); the cut runs from ``EARLY_BEFORE_S`` before
+    it to ``EARLY_AFTER_S`` after it (or the window's end). None otherwise.
+    """
+    t, a = clean_samples(t_s, acc_g)
+    raw = np.linalg.norm(a, axis=1)
+    zone = np.flatnonzero((t > t[-1] - TAIL_S) & (t <= t[-1] - (AFTER_FROM_S + MIN_AFTER_S)))
+    if zone.size == 0:
+        return None
+    peak = int(zone[np.argmax(raw[zone])])
+    if raw[peak] < EARLY_TRIGGER_G:
+        return None
+    keep = (t >= t[peak] - EARLY_BEFORE_S) & (t <= t[peak] + EARLY_AFTER_S)
+    return t[keep], a[keep], float(t[peak])
+
+
+def tail_features(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> EarlyFeatures | None:
+    """Early-window features of the impact :func:`tail_cut` finds; None if there is
+    none, or if the early part's strongest impact is an earlier one (which the full
+    model judged). Pure; raises FallInputError on bad input."""
+    cut = tail_cut(t_s, acc_g)
+    if cut is None:
+        return None
+    try:
+        feats = early_features(cut[0], cut[1])
+    except FallInputError:  # the impact too close to the window's start to cut around
+        return None
+    if feats is None or feats.t_s < cut[2] - PEAK_SHIFT_S:
+        return None
+    return feats

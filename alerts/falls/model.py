@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts.falls.early import EARLY_FEATURE_NAMES
+from alerts.falls.early import EARLY_FEATURE_NAMES, tail_features
 from alerts.falls.features import FEATURE_NAMES, candidate_features, window_signal
 from alerts.falls.signal import FloatArray
 
@@ -82,6 +82,10 @@ class FallModel:
     provenance: dict[str, Any] = field(default_factory=dict)
     validation: dict[str, Any] = field(default_factory=dict)
     early: FallModel | None = None
+    # For a model whose ``threshold`` is a screen's (the early model's: a suspicion
+    # that the whole window confirms or retracts), the threshold of a final decision,
+    # taken when no whole window will follow (a window that ends right after its impact).
+    decision_threshold: float | None = None
 
     def __post_init__(self) -> None:
         k = len(self.feature_names)
@@ -95,8 +99,10 @@ class FallModel:
             raise FallModelError("scale must be positive")
         if np.any(self.clip_low > self.clip_high):
             raise FallModelError("clip_low must not exceed clip_high")
-        if not 0.0 < self.threshold < 1.0:
-            raise FallModelError(f"threshold must be in (0, 1), got {self.threshold}")
+        for name in ("threshold", "decision_threshold"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 < value < 1.0:
+                raise FallModelError(f"{name} must be in (0, 1), got {value}")
 
     def score(self, features: npt.ArrayLike) -> FloatArray:
         """Fall probability for each feature row (k, n_features) -> (k,)."""
@@ -107,6 +113,11 @@ class FallModel:
         return out
 
     def to_json(self) -> dict[str, Any]:
+        decision = (
+            {}
+            if self.decision_threshold is None
+            else {"decision_threshold": self.decision_threshold}
+        )
         return {
             "format": MODEL_FORMAT,
             "kind": "logistic_regression",
@@ -117,6 +128,7 @@ class FallModel:
             "coefficients": self.coefficients.tolist(),
             "intercept": self.intercept,
             "threshold": self.threshold,
+            **decision,
             "provenance": self.provenance,
             "validation": self.validation,
         }
@@ -137,6 +149,11 @@ class FallModel:
                 coefficients=_vector(doc["coefficients"], "coefficients", k),
                 intercept=float(doc["intercept"]),
                 threshold=float(doc["threshold"]),
+                decision_threshold=(
+                    None
+                    if doc.get("decision_threshold") is None
+                    else float(doc["decision_threshold"])
+                ),
                 provenance=dict(doc.get("provenance", {})),
                 validation=dict(doc.get("validation", {})),
             )
@@ -169,18 +186,54 @@ def load_model(path: Path | None = None, early_path: Path | None = None) -> Fall
     return replace(model, early=early)
 
 
-def detect_fall(t_s: npt.ArrayLike, acc_g: npt.ArrayLike, model: FallModel) -> FallDecision:
+def _on_scale(score: float, own: float, target: float) -> float:
+    """``score`` of a model with threshold ``own`` mapped monotonically onto a scale
+    whose threshold is ``target`` (piecewise linear; 0 and 1 stay)."""
+    if score < own:
+        return score * target / own
+    return target + (score - own) * (1.0 - target) / (1.0 - own)
+
+
+def tail_score(
+    t_s: npt.ArrayLike, acc_g: npt.ArrayLike, model: FallModel
+) -> tuple[float, float] | None:
+    """(score on the full model's scale, impact time) of an impact too close to the
+    window's end for the full model, judged by the early model at its decision
+    threshold; None if there is no such impact or no early model to judge it."""
+    early = model.early
+    if early is None or early.decision_threshold is None:
+        return None
+    feats = tail_features(t_s, acc_g)
+    if feats is None:
+        return None
+    own = float(early.score(feats.row)[0])
+    return _on_scale(own, early.decision_threshold, model.threshold), feats.t_s
+
+
+def detect_fall(
+    t_s: npt.ArrayLike, acc_g: npt.ArrayLike, model: FallModel, *, judge_tail: bool = True
+) -> FallDecision:
     """Decide whether a wrist window holds a fall, and when the impact was.
 
     ``t_s`` (n,) in seconds, any rate and spacing; ``acc_g`` (n, 3) in g with
     gravity. Raises :class:`~alerts.falls.signal.FallInputError` on input that
     cannot be scored. Pure: same input, same decision.
+
+    The full model judges every impact with at least ``MIN_POST_S`` of window
+    after it. An impact closer to the end (a recording cut off right after a fall)
+    is judged by the early model at its decision threshold (:func:`tail_score`),
+    unless ``judge_tail`` is False: the live engine, whose band uploads a window of
+    its own for every impact, judges such an impact when that window comes. The
+    score is on the full model's scale either way: ``fall == (score >= threshold)``.
     """
     candidates = candidate_features(window_signal(t_s, acc_g))
-    if candidates.index.size == 0:
-        return FallDecision(fall=False, t_s=None, score=0.0)
-    scores = model.score(candidates.features)
-    best = int(np.argmax(scores))
-    score = float(scores[best])
+    score, at = 0.0, None
+    if candidates.index.size:
+        scores = model.score(candidates.features)
+        best = int(np.argmax(scores))
+        score, at = float(scores[best]), float(candidates.t_s[best])
+    tail = tail_score(t_s, acc_g, model) if judge_tail else None
+    if tail is not None and tail[0] > score:
+        score, at = tail
     fall = score >= model.threshold
-    return FallDecision(fall=fall, t_s=float(candidates.t_s[best]) if fall else None, score=score)
+    return FallDecision(fall=fall, t_s=at if fall else None, score=score)

@@ -21,7 +21,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,6 +33,7 @@ from alerts.falls.early import EARLY_FEATURE_NAMES, EARLY_TRIGGER_G, cut_early, 
 from alerts.falls.model import DEFAULT_EARLY_MODEL_PATH, FallModel
 from alerts.falls.signal import FallInputError, FloatArray
 from alerts.falls.train import INNER_FOLDS, figures, fit_logistic, grouped_folds
+from alerts.falls.train import choose_threshold as choose_decision_threshold
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.intp]
@@ -78,10 +79,17 @@ def build_early_table(recordings: Sequence[Recording]) -> EarlyTable:
     )
 
 
-def fit(table: EarlyTable, rows: IntArray, *, threshold: float = 0.5) -> FallModel:
+def fit(
+    table: EarlyTable,
+    rows: IntArray,
+    *,
+    threshold: float = 0.5,
+    decision_threshold: float | None = None,
+) -> FallModel:
     rows = rows[table.usable[rows]]
-    return fit_logistic(table.x[rows], table.fall[rows], feature_names=EARLY_FEATURE_NAMES,
-                        threshold=threshold, max_iter=3000, c=C_REGULARISATION)  # fmt: skip
+    model = fit_logistic(table.x[rows], table.fall[rows], feature_names=EARLY_FEATURE_NAMES,
+                         threshold=threshold, max_iter=3000, c=C_REGULARISATION)  # fmt: skip
+    return replace(model, decision_threshold=decision_threshold)
 
 
 def scores(model: FallModel, table: EarlyTable, rows: IntArray) -> FloatArray:
@@ -102,22 +110,42 @@ def choose_threshold(values: FloatArray, fall: BoolArray) -> float:
 
 
 def fit_with_threshold(table: EarlyTable, rows: IntArray) -> FallModel:
+    """Fit on ``rows``; both thresholds from their own grouped out-of-fold scores:
+    the screen's (:func:`choose_threshold`) and the final decision's (the full
+    model's rule, :func:`alerts.falls.train.choose_threshold`)."""
     inner = np.zeros(rows.size)
     for held in grouped_folds(table.subject[rows], INNER_FOLDS):
         test = np.isin(table.subject[rows], held)
         inner[test] = scores(fit(table, rows[~test]), table, rows[test])
-    return fit(table, rows, threshold=choose_threshold(inner, table.fall[rows]))
+    fall = table.fall[rows]
+    return fit(table, rows, threshold=choose_threshold(inner, fall),
+               decision_threshold=choose_decision_threshold(inner, fall))  # fmt: skip
+
+
+def _with_decision(
+    got: FloatArray, fall: BoolArray, decided: BoolArray, final: BoolArray
+) -> dict[str, Any]:
+    """Figures as a screen, with those of the final decision (a window that ends
+    right after its impact, judged by this model alone) under ``decision``."""
+    as_final = figures(got, fall, final)
+    return {
+        **figures(got, fall, decided),
+        "decision": {k: as_final[k] for k in ("sensitivity", "specificity")},
+    }
 
 
 def leave_subjects_out(table: EarlyTable, rows: IntArray) -> dict[str, Any]:
     got = np.zeros(rows.size)
     decided = np.zeros(rows.size, dtype=bool)
+    final = np.zeros(rows.size, dtype=bool)
     for held in grouped_folds(table.subject[rows], rows.size):
         test = np.isin(table.subject[rows], held)
         model = fit_with_threshold(table, rows[~test])
         got[test] = scores(model, table, rows[test])
-        decided[test] = table.usable[rows[test]] & (got[test] >= model.threshold)
-    return figures(got, table.fall[rows], decided)
+        usable = table.usable[rows[test]]
+        decided[test] = usable & (got[test] >= model.threshold)
+        final[test] = usable & (got[test] >= (model.decision_threshold or 1.0))
+    return _with_decision(got, table.fall[rows], decided, final)
 
 
 def cross_dataset(table: EarlyTable, train: str, test: str) -> dict[str, Any]:
@@ -125,7 +153,11 @@ def cross_dataset(table: EarlyTable, train: str, test: str) -> dict[str, Any]:
     rows = np.flatnonzero(table.dataset == test)
     got = scores(model, table, rows)
     decided = table.usable[rows] & (got >= model.threshold)
-    return {**figures(got, table.fall[rows], decided), "threshold": round(model.threshold, 4)}
+    final = table.usable[rows] & (got >= (model.decision_threshold or 1.0))
+    return {
+        **_with_decision(got, table.fall[rows], decided, final),
+        "threshold": round(model.threshold, 4),
+    }
 
 
 def validate(table: EarlyTable) -> dict[str, Any]:
@@ -159,11 +191,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "classifier": f"sklearn LogisticRegression(C={C_REGULARISATION}, class_weight=balanced)",
         "threshold_rule": f"highest keeping {TARGET_SENSITIVITY} sensitivity on subject-grouped "
         f"{INNER_FOLDS}-fold out-of-fold scores of the training subjects, halfway to the next",
+        "decision_threshold_rule": "the full model's: maximise sensitivity + specificity on the "
+        "same out-of-fold scores, halfway to the next lower score",
         "command": "python -m alerts.falls.train_early",
     }
     doc = {**model.to_json(), "provenance": provenance, "validation": validation}
     args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
-    sys.stdout.write(json.dumps({"threshold": model.threshold, **validation}, indent=2) + "\n")
+    thresholds = {"threshold": model.threshold, "decision_threshold": model.decision_threshold}
+    sys.stdout.write(json.dumps({**thresholds, **validation}, indent=2) + "\n")
     return 0
 
 

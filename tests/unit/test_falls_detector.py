@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 from alerts.falls import FallDecision, FallInputError, FallModelError, detect_fall, load_model
 from alerts.falls.cli import score_main
 from alerts.falls.features import FEATURE_NAMES, STILL_FLOOR_G, candidate_features, window_signal
-from alerts.falls.model import FallModel
+from alerts.falls.model import DEFAULT_MODEL_PATH, FallModel
 from alerts.falls.signal import COMMON_RANGE_G, resample
 from tests.unit.test_falls_signal import batch_stamped
 
@@ -267,3 +268,78 @@ def test_cli_returns_zero_when_every_file_scores(tmp_path: Path) -> None:
     write_csv(tmp_path / "still.csv", t, still_window(t))
     out = io.StringIO()
     assert score_main([str(tmp_path / "still.csv")], out=out) == 0
+
+
+# A recording cut off right after its impact: the full model needs MIN_POST_S after an
+# impact, so the early model judges it at its decision threshold (docs/falls.md).
+
+
+@pytest.mark.parametrize("after_s", [0.75, 0.85])
+def test_a_fall_at_the_very_end_of_a_window_is_judged_by_the_early_model(after_s: float) -> None:
+    t = times(50.0, span=IMPACT_S + after_s)
+    acc = fall_window(t)
+    assert not detect_fall(t, acc, MODEL, judge_tail=False).fall  # the full model cannot see it
+    decision = detect_fall(t, acc, MODEL)
+    assert decision.fall
+    assert decision.t_s == pytest.approx(IMPACT_S, abs=0.1)
+    assert decision.score >= MODEL.threshold
+
+
+def tap_window(t: np.ndarray, *, impact_g: float = 6.0) -> np.ndarray:
+    """A tap on the band of a still wrist: a sharp peak, nothing carrying the wrist down."""
+    rng = np.random.default_rng(2)
+    acc = np.array([0.02, -0.01, 1.0]) + rng.normal(0.0, 0.01, (t.size, 3))
+    pulse = impact_g * np.exp(-0.5 * ((t - IMPACT_S) / 0.03) ** 2)
+    return acc + pulse[:, None] * np.array([0.0, 0.6, 0.8])
+
+
+@pytest.mark.parametrize("after_s", [0.75, 0.85, 0.95])
+def test_everyday_impacts_at_the_very_end_of_a_window_are_not_falls(after_s: float) -> None:
+    t = times(50.0, span=IMPACT_S + after_s)
+    clapping_to_the_end = clapping_window(t + (9.0 - t[-1]))
+    for window in (tap_window(t), clapping_to_the_end, walking_window(t)):
+        decision = detect_fall(t, window, MODEL)
+        assert not decision.fall
+        assert decision.score < MODEL.threshold
+
+
+def test_an_impact_with_too_little_after_it_for_either_model_is_not_judged() -> None:
+    t = times(50.0, span=IMPACT_S + 0.5)  # the early model needs 0.7 s after
+    assert detect_fall(t, fall_window(t), MODEL) == detect_fall(
+        t, fall_window(t), MODEL, judge_tail=False
+    )
+
+
+def test_the_tail_score_is_on_the_full_models_scale_and_keeps_the_ranking() -> None:
+    early = MODEL.early
+    assert early is not None
+    assert early.decision_threshold is not None
+    t = times(50.0, span=IMPACT_S + 0.85)
+    scores = [detect_fall(t, fall_window(t, impact_g=g), MODEL).score for g in (1.8, 3.0, 6.0)]
+    assert scores == sorted(scores)
+    for g, score in zip((1.8, 3.0, 6.0), scores, strict=True):
+        decision = detect_fall(t, fall_window(t, impact_g=g), MODEL)
+        assert decision.fall == (score >= MODEL.threshold)
+
+
+def test_without_an_early_decision_threshold_the_tail_is_not_judged() -> None:
+    t = times(50.0, span=IMPACT_S + 0.85)
+    custom = load_model(DEFAULT_MODEL_PATH)  # a custom model path: no early model
+    assert not detect_fall(t, fall_window(t), custom).fall
+    assert MODEL.early is not None
+    screen_only = replace(MODEL, early=replace(MODEL.early, decision_threshold=None))
+    assert not detect_fall(t, fall_window(t), screen_only).fall
+
+
+def test_the_early_models_decision_threshold_round_trips_and_is_checked(tmp_path: Path) -> None:
+    assert MODEL.early is not None
+    doc = MODEL.early.to_json()
+    assert 0.0 < doc["decision_threshold"] < 1.0
+    path = tmp_path / "early.json"
+    path.write_text(json.dumps(doc))
+    again = load_model(DEFAULT_MODEL_PATH, early_path=path).early
+    assert again is not None
+    assert again.to_json() == doc
+    path.write_text(json.dumps({**doc, "decision_threshold": 1.5}))
+    with pytest.raises(FallModelError, match="decision_threshold"):
+        load_model(DEFAULT_MODEL_PATH, early_path=path)
