@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -268,6 +270,19 @@ def test_cli_returns_zero_when_every_file_scores(tmp_path: Path) -> None:
     write_csv(tmp_path / "still.csv", t, still_window(t))
     out = io.StringIO()
     assert score_main([str(tmp_path / "still.csv")], out=out) == 0
+
+
+def test_cli_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
+    t = times(20.0)
+    for i in range(200):  # more lines than a pipe buffer holds once the reader is gone
+        write_csv(tmp_path / f"w{i:03d}.csv", t, still_window(t))
+    eldercare = Path(sys.executable).with_name("eldercare")
+    cmd = f"'{eldercare}' falls score '{tmp_path}' | head -n 1"
+    done = subprocess.run(
+        ["bash", "-c", cmd], check=True, capture_output=True, text=True, timeout=120
+    )
+    assert json.loads(done.stdout)["file"].endswith("w000.csv")
+    assert done.stderr == ""
 
 
 # A recording cut off right after its impact: the full model needs MIN_POST_S after an
