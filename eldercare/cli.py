@@ -306,6 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # inside the try: a reader gone by now is handled below too
     except BrokenPipeError:
         # The reader went away (`eldercare falls score dir | head`): stop quietly, as
         # other command-line tools do; the interpreter's last flush must not fail too.
