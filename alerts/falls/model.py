@@ -222,8 +222,9 @@ def detect_fall(
     The full model judges every impact with at least ``MIN_POST_S`` of window
     after it. An impact closer to the end (a recording cut off right after a fall)
     is judged by the early model at its decision threshold (:func:`tail_score`),
-    unless ``judge_tail`` is False: the live engine, whose band uploads a window of
-    its own for every impact, judges such an impact when that window comes. The
+    unless ``judge_tail`` is False. The live engine passes False: it sends an
+    impact's early part to its screen itself (``alerts.detectors.falls.step_imu``),
+    and a whole window runs at least 4 s past its impact (docs/protocol.md). The
     score is on the full model's scale either way: ``fall == (score >= threshold)``.
     """
     candidates = candidate_features(window_signal(t_s, acc_g))
