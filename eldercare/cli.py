@@ -312,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # other command-line tools do; the interpreter's last flush must not fail too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except KeyboardInterrupt:  # Ctrl-C in a one-shot command; services drain on SIGINT
+        return 128 + signal.SIGINT
     except (ValueError, RuntimeError) as exc:
         print(f"eldercare: {exc}", file=sys.stderr)
         return 2

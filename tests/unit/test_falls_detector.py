@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import signal
 import subprocess
 import sys
 from dataclasses import replace
@@ -283,6 +284,25 @@ def test_cli_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
     )
     assert json.loads(done.stdout)["file"].endswith("w000.csv")
     assert done.stderr == ""
+
+
+def test_cli_stops_quietly_on_ctrl_c(tmp_path: Path) -> None:
+    t = times(20.0)
+    for i in range(3000):  # long enough to be interrupted mid-way
+        write_csv(tmp_path / f"w{i:04d}.csv", t, still_window(t))
+    eldercare = Path(sys.executable).with_name("eldercare")
+    with subprocess.Popen(
+        [str(eldercare), "falls", "score", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline()  # it is scoring
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGINT
+    assert "Traceback" not in err
 
 
 # A recording cut off right after its impact: the full model needs MIN_POST_S after an
