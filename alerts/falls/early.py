@@ -21,7 +21,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts.falls.signal import FallInputError, FloatArray, clean_samples, resample
+from alerts.falls.signal import FallInputError, FloatArray, Samples, clean_samples, resample
 
 EARLY_BEFORE_S: Final = 2.5  # the band's early upload: this long before the impact...
 EARLY_AFTER_S: Final = 0.8  # ...to this long after it
@@ -133,24 +133,34 @@ def early_features(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> EarlyFeatures | 
     return EarlyFeatures(t_s=float(sig.t0_s + c / rate), peak_g=peak, row=row)
 
 
+def _cut_at_strongest(
+    samples: Samples, where: npt.NDArray[np.bool_]
+) -> tuple[FloatArray, FloatArray, int] | None:
+    """The early part (``EARLY_BEFORE_S`` before to ``EARLY_AFTER_S`` after) around the
+    strongest raw sample among ``where``, and that sample's index; None if none is."""
+    t, a = samples
+    if not np.any(where):
+        return None
+    peak = int(np.argmax(np.where(where, np.linalg.norm(a, axis=1), -1.0)))
+    keep = (t >= t[peak] - EARLY_BEFORE_S) & (t <= t[peak] + EARLY_AFTER_S)
+    return t[keep], a[keep], peak
+
+
 def cut_early(
     t_s: npt.ArrayLike, acc_g: npt.ArrayLike
 ) -> tuple[FloatArray, FloatArray, float] | None:
     """What the band would upload at once for a recording: the early part around its
     strongest raw sample, and that sample's raw magnitude (the band's trigger)."""
-    t, a = clean_samples(t_s, acc_g)
-    raw = np.linalg.norm(a, axis=1)
-    ok = t <= t[-1] - EARLY_AFTER_S  # the band needs the window's early part to be complete
-    if not np.any(ok):
+    samples = clean_samples(t_s, acc_g)
+    t = samples.t_s
+    # the band needs the window's early part to be complete
+    cut = _cut_at_strongest(samples, t <= t[-1] - EARLY_AFTER_S)
+    if cut is None:
         return None
-    peak = int(np.argmax(np.where(ok, raw, -1.0)))
-    keep = (t >= t[peak] - EARLY_BEFORE_S) & (t <= t[peak] + EARLY_AFTER_S)
-    return t[keep], a[keep], float(raw[peak])
+    return cut[0], cut[1], float(np.linalg.norm(samples.acc_g[cut[2]]))
 
 
-def tail_cut(
-    t_s: npt.ArrayLike, acc_g: npt.ArrayLike
-) -> tuple[FloatArray, FloatArray, float] | None:
+def tail_cut(samples: Samples) -> tuple[FloatArray, FloatArray, float] | None:
     """The early part around a window's last impact, and its time, if the full model
     cannot judge it.
 
@@ -159,23 +169,20 @@ def tail_cut(
     (``AFTER_FROM_S + MIN_AFTER_S``); the cut runs from ``EARLY_BEFORE_S`` before
     it to ``EARLY_AFTER_S`` after it (or the window's end). None otherwise.
     """
-    t, a = clean_samples(t_s, acc_g)
-    raw = np.linalg.norm(a, axis=1)
-    zone = np.flatnonzero((t > t[-1] - TAIL_S) & (t <= t[-1] - (AFTER_FROM_S + MIN_AFTER_S)))
-    if zone.size == 0:
+    t = samples.t_s
+    cut = _cut_at_strongest(
+        samples, (t > t[-1] - TAIL_S) & (t <= t[-1] - (AFTER_FROM_S + MIN_AFTER_S))
+    )
+    if cut is None or np.linalg.norm(samples.acc_g[cut[2]]) < EARLY_TRIGGER_G:
         return None
-    peak = int(zone[np.argmax(raw[zone])])
-    if raw[peak] < EARLY_TRIGGER_G:
-        return None
-    keep = (t >= t[peak] - EARLY_BEFORE_S) & (t <= t[peak] + EARLY_AFTER_S)
-    return t[keep], a[keep], float(t[peak])
+    return cut[0], cut[1], float(t[cut[2]])
 
 
-def tail_features(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> EarlyFeatures | None:
+def tail_features(samples: Samples) -> EarlyFeatures | None:
     """Early-window features of the impact :func:`tail_cut` finds; None if there is
     none, or if the early part's strongest impact is an earlier one (which the full
-    model judged). Pure; raises FallInputError on bad input."""
-    cut = tail_cut(t_s, acc_g)
+    model judged). Pure."""
+    cut = tail_cut(samples)
     if cut is None:
         return None
     try:

@@ -17,7 +17,14 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from alerts.falls.signal import COMMON_RANGE_G, FloatArray, UniformSignal, resample
+from alerts.falls.signal import (
+    COMMON_RANGE_G,
+    FloatArray,
+    Samples,
+    UniformSignal,
+    clean_samples,
+    on_grid,
+)
 
 IntArray = npt.NDArray[np.intp]
 
@@ -75,10 +82,15 @@ def unloading(pre_min_g: float) -> float:
 
 
 def window_signal(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> UniformSignal:
-    """The signal the features are defined on: cleaned, each axis clipped to
+    """The signal the features are defined on (:func:`samples_signal`) of raw samples."""
+    return samples_signal(clean_samples(t_s, acc_g))
+
+
+def samples_signal(samples: Samples) -> UniformSignal:
+    """The signal the features are defined on: cleaned samples, each axis clipped to
     ``COMMON_RANGE_G`` (every band with at least that range looks the same), on the
     smoothed uniform grid."""
-    return resample(t_s, acc_g, range_g=COMMON_RANGE_G)
+    return on_grid(samples, range_g=COMMON_RANGE_G)
 
 
 def find_candidates(signal: UniformSignal) -> IntArray:

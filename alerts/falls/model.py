@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from alerts.falls.early import EARLY_FEATURE_NAMES, tail_features
-from alerts.falls.features import FEATURE_NAMES, candidate_features, window_signal
-from alerts.falls.signal import FloatArray
+from alerts.falls.features import FEATURE_NAMES, candidate_features, samples_signal
+from alerts.falls.signal import FloatArray, Samples, clean_samples
 
 MODEL_FORMAT: Final = "eldercare-fall-model/1"
 DEFAULT_MODEL_PATH: Final = Path(__file__).with_name("model.json")
@@ -194,16 +194,14 @@ def _on_scale(score: float, own: float, target: float) -> float:
     return target + (score - own) * (1.0 - target) / (1.0 - own)
 
 
-def tail_score(
-    t_s: npt.ArrayLike, acc_g: npt.ArrayLike, model: FallModel
-) -> tuple[float, float] | None:
+def tail_score(samples: Samples, model: FallModel) -> tuple[float, float] | None:
     """(score on the full model's scale, impact time) of an impact too close to the
     window's end for the full model, judged by the early model at its decision
     threshold; None if there is no such impact or no early model to judge it."""
     early = model.early
     if early is None or early.decision_threshold is None:
         return None
-    feats = tail_features(t_s, acc_g)
+    feats = tail_features(samples)
     if feats is None:
         return None
     own = float(early.score(feats.row)[0])
@@ -227,13 +225,14 @@ def detect_fall(
     and a whole window runs at least 4 s past its impact (docs/protocol.md). The
     score is on the full model's scale either way: ``fall == (score >= threshold)``.
     """
-    candidates = candidate_features(window_signal(t_s, acc_g))
+    samples = clean_samples(t_s, acc_g)  # once, for both models
+    candidates = candidate_features(samples_signal(samples))
     score, at = 0.0, None
     if candidates.index.size:
         scores = model.score(candidates.features)
         best = int(np.argmax(scores))
         score, at = float(scores[best]), float(candidates.t_s[best])
-    tail = tail_score(t_s, acc_g, model) if judge_tail else None
+    tail = tail_score(samples, model) if judge_tail else None
     if tail is not None and tail[0] > score:
         score, at = tail
     fall = score >= model.threshold

@@ -15,7 +15,7 @@ same motion give nearly the same resampled signal and the same features.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +49,14 @@ class FallInputError(ValueError):
     """An accelerometer window that cannot be scored, with the reason."""
 
 
+class Samples(NamedTuple):
+    """A window's samples as :func:`clean_samples` leaves them: valid, in g, sorted
+    by time and re-timed, so code that needs them twice cleans them once."""
+
+    t_s: FloatArray
+    acc_g: FloatArray
+
+
 @dataclass(frozen=True, slots=True)
 class UniformSignal:
     """Acceleration on a uniform grid: ``t_s[i] = t0_s + i / rate_hz``.
@@ -77,7 +85,7 @@ class UniformSignal:
         return self.t0_s + np.arange(self.n, dtype=np.float64) / self.rate_hz
 
 
-def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> Samples:
     """Validate, sort by time, re-time batch stamps, drop NaN rows, glitches and duplicates.
 
     A row with a component beyond ``MAX_ABS_G`` is a transmission glitch (real
@@ -124,7 +132,7 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> tuple[FloatArray,
             f"median |a| is {median:.1f}, expected about 1 g: not in g units"
             f" (m/s^2? divide by {STANDARD_GRAVITY})"
         )
-    return t, a
+    return Samples(t, a)
 
 
 def retime_batches(t: FloatArray) -> FloatArray:
@@ -195,9 +203,22 @@ def resample(
     smoothing_s: float = SMOOTHING_S,
     range_g: float | None = None,
 ) -> UniformSignal:
-    """Clean the samples and put them on a uniform, smoothed grid; with ``range_g``,
-    each axis is first clipped to +-``range_g`` as a band of that range would record it."""
-    t, a = clean_samples(t_s, acc_g)
+    """Clean the samples and put them on a uniform, smoothed grid (:func:`on_grid`)."""
+    return on_grid(
+        clean_samples(t_s, acc_g), rate_hz=rate_hz, smoothing_s=smoothing_s, range_g=range_g
+    )
+
+
+def on_grid(
+    samples: Samples,
+    *,
+    rate_hz: float = INTERNAL_RATE_HZ,
+    smoothing_s: float = SMOOTHING_S,
+    range_g: float | None = None,
+) -> UniformSignal:
+    """Cleaned samples on a uniform, smoothed grid; with ``range_g``, each axis is
+    first clipped to +-``range_g`` as a band of that range would record it."""
+    t, a = samples
     if range_g is not None:
         a = np.clip(a, -range_g, range_g)
     n = int(np.floor((t[-1] - t[0]) * rate_hz)) + 1
