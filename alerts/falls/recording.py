@@ -22,6 +22,10 @@ CSV_COLUMNS: Final = ("t_s", "ax_g", "ay_g", "az_g")
 SEPARATORS: Final = (",", ";", "\t")
 
 
+def _names(line: str, separator: str) -> set[str]:
+    return {cell.strip().strip('"').lower() for cell in line.split(separator)}
+
+
 def _header(lines: list[str]) -> tuple[int, str]:
     """Index of the header line (after blank and ``#`` lines) and its separator."""
     texts = (i for i, line in enumerate(lines) if line.strip() and not line.startswith("#"))
@@ -29,11 +33,9 @@ def _header(lines: list[str]) -> tuple[int, str]:
     if at is None:
         raise FallInputError("empty file" if not "".join(lines).strip() else "no header line")
     for separator in SEPARATORS:
-        names = {cell.strip().strip('"').lower() for cell in lines[at].split(separator)}
-        if names.issuperset(CSV_COLUMNS):
+        if _names(lines[at], separator).issuperset(CSV_COLUMNS):
             return at, separator
-    names = {cell.strip().strip('"').lower() for cell in lines[at].split(",")}
-    missing = [name for name in CSV_COLUMNS if name not in names]
+    missing = [name for name in CSV_COLUMNS if name not in _names(lines[at], ",")]
     raise FallInputError(
         f"expected header {','.join(CSV_COLUMNS)}, got {lines[at].strip()}"
         f" (missing {','.join(missing)})"
