@@ -48,6 +48,21 @@ def test_read_csv(tmp_path: Path) -> None:
         ("quoted names and cells", '"t_s","ax_g","ay_g","az_g"\n' + PLAIN.split("\n", 1)[1]),
         ("comment lines and blank lines before the header", "# band 42\n\n" + PLAIN),
         ("blank lines between rows", PLAIN.replace("\n0.05", "\n\n0.05")),
+        (
+            "quoted names and cells after a space",
+            't_s, "ax_g", "ay_g", "az_g"\n0.0, "0.1", 0.2, 0.9\n0.05, 0.3, -0.1, 1.1\n'
+            '0.1, -0.25, 0.0, "1.0"\n',
+        ),
+        (
+            "a spreadsheet's Unicode text: UTF-16 with its mark, tabs, decimal commas",
+            PLAIN.replace(",", "\t").replace(".", ",").encode("utf-16"),
+        ),
+        ("UTF-16 without a byte-order mark", PLAIN.encode("utf-16-le")),
+        (
+            "GBK from a Chinese-locale spreadsheet: a comment and a notes column",
+            "# 腕带 42 号，测试\nt_s,ax_g,ay_g,az_g,备注\n0.0,0.1,0.2,0.9,\n"
+            "0.05,0.3,-0.1,1.1,跌倒？\n0.1,-0.25,0.0,1.0,\n".encode("gbk"),
+        ),
     ],
 )
 def test_the_same_recording_reads_the_same_from_any_common_csv_dialect(
@@ -92,5 +107,6 @@ def test_read_csv_refuses_malformed_files(tmp_path: Path, text: str, message: st
 def test_read_csv_missing_file_or_not_text(tmp_path: Path) -> None:
     with pytest.raises(FallInputError, match="cannot read"):
         read_csv(tmp_path / "absent.csv")
-    with pytest.raises(FallInputError, match="cannot read"):
-        read_csv(written(tmp_path, b"\xff\xfe\x00t\x00_\x00s\x80\x81"))
+    # bytes that are neither UTF-8 nor GB18030, with no UTF-16 byte-order mark
+    with pytest.raises(FallInputError, match=r"cannot read file: not text"):
+        read_csv(written(tmp_path, b"t_s\xff\xff\x80,ax_g,ay_g,az_g\n0,0,0,1\n"))
