@@ -49,6 +49,9 @@ def score_main(
         except FallInputError as exc:
             failed = True
             line["error"] = str(exc)
+        except Exception as exc:  # a defect met on one file must not cost the others
+            failed = True
+            line["error"] = f"internal error, please report: {type(exc).__name__}: {exc}"
         else:
             line.update(fall=decision.fall, t_s=decision.t_s, score=round(decision.score, 6))
         stream.write(json.dumps(line) + "\n")

@@ -9,11 +9,12 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
-from alerts.falls import FallDecision, FallInputError, FallModelError, detect_fall, load_model
+from alerts.falls import FallDecision, FallInputError, FallModelError, cli, detect_fall, load_model
 from alerts.falls.cli import score_main
 from alerts.falls.features import FEATURE_NAMES, STILL_FLOOR_G, candidate_features, window_signal
 from alerts.falls.model import DEFAULT_MODEL_PATH, FallModel
@@ -271,6 +272,33 @@ def test_cli_returns_zero_when_every_file_scores(tmp_path: Path) -> None:
     write_csv(tmp_path / "still.csv", t, still_window(t))
     out = io.StringIO()
     assert score_main([str(tmp_path / "still.csv")], out=out) == 0
+
+
+def test_cli_reports_an_unexpected_failure_on_one_file_and_scores_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    t = times(20.0)
+    write_csv(tmp_path / "a.csv", t, still_window(t))
+    write_csv(tmp_path / "b.csv", t, still_window(t))
+    write_csv(tmp_path / "c.csv", t, fall_window(t))
+    real = cli.detect_fall
+    calls = iter(range(3))
+
+    def defect_on_the_second(*args: Any, **kwargs: Any) -> Any:
+        if next(calls) == 1:  # stands for a defect not yet found, met on one file only
+            raise IndexError("index 7 is out of bounds")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "detect_fall", defect_on_the_second)
+    out = io.StringIO()
+    assert score_main([str(tmp_path)], out=out) == 1
+    lines = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [Path(line["file"]).name for line in lines] == ["a.csv", "b.csv", "c.csv"]
+    assert lines[1]["error"] == (
+        "internal error, please report: IndexError: index 7 is out of bounds"
+    )
+    assert lines[0]["fall"] is False
+    assert lines[2]["fall"] is True
 
 
 def test_cli_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
