@@ -54,14 +54,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final
 
-import aiomqtt
 import psycopg
 from psycopg.rows import TupleRow
 
@@ -83,6 +80,7 @@ from alerts.evidence import restore_states
 from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
 from alerts.profiles import load_profile, load_profiles
+from alerts.publisher import AlertPublisher
 from alerts.shard import Shard
 from alerts.store import (
     AlertChange,
@@ -94,10 +92,8 @@ from alerts.store import (
 from eldercare import heap
 from eldercare.logs import get_logger
 from eldercare.migrate import migrate
-from eldercare.mqtt_client import aiomqtt_client
 from eldercare.protocol import Telemetry
 from eldercare.settings import Settings
-from eldercare.topics import ALERTS
 from ingest.consumer import DurableConsumer
 from ingest.handoff import IngestedBatch
 from ingest.mqtt_source import backoff_delay
@@ -148,9 +144,10 @@ class AlertEngine:
         self.fall_model = fall_model
         self.profiles: dict[int, Profile] = {}
         self.states: dict[int, ResidentState] = {}
-        self.published = 0
         self.ready = asyncio.Event()  # loaded and (in run) connected to the broker
+        self._publisher = AlertPublisher(connected=self.ready)
         self.subscribed = asyncio.Event()  # standalone: reading the ingested topic
+        self.started = asyncio.Event()  # in run: loaded and deciding (the broker maybe not yet)
         self._clock = clock
         self._tick_s = tick_s
         self._full_tick_every = max(1, full_tick_every)
@@ -166,8 +163,6 @@ class AlertEngine:
         self._baselines_key: tuple[object, ...] | None = None  # what they were computed from
         self._conn: psycopg.AsyncConnection[TupleRow] | None = None
         self._side: psycopg.AsyncConnection[TupleRow] | None = None
-        self._client: aiomqtt.Client | None = None
-        self._unpublished: list[AlertChange] = []  # persisted at start, before the client
         self._loaded = False
         # kept with every write of a resident's state, so that neither the 1 s tick nor
         # the closed-alert check walks a city's every resident (100,000 states: ~0.1 s
@@ -357,29 +352,29 @@ class AlertEngine:
     # -- the shell --------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event, *, consume: bool = False) -> None:
-        """Publish on MQTT and tick until ``stop``; ``consume``: read the ingested topic."""
-        async with self._lock:
-            await self._ensure_loaded()
-        endpoint = self.settings.mqtt()
+        """Publish on MQTT and tick until ``stop``; ``consume``: read the ingested topic.
+
+        Changes decided from the first step on are published, those of batches handed
+        in before the broker is reached included: they wait, in order, until it is.
+        """
+        self._publisher.open()
         try:
-            async with aiomqtt_client(
-                endpoint,
-                identifier=f"eldercare-alerts-{uuid.uuid4().hex[:8]}",
-            ) as client:
-                self._client = client
-                restored, self._unpublished = self._unpublished, []
-                await self._publish(restored)
-                held = sum(len(s.open_alerts()) for s in self.states.values())
-                log.info("alert_engine_started", residents=len(self.profiles), open_alerts=held,
-                         shard=str(self.shard))  # fmt: skip
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._tick_loop(stop), name="alerts-tick")
-                    if consume:
-                        tg.create_task(self._consume(stop), name="alerts-consume")
-                    self.ready.set()
+            async with self._lock:
+                await self._ensure_loaded()
+            endpoint = self.settings.mqtt()
+            held = sum(len(s.open_alerts()) for s in self.states.values())
+            log.info("alert_engine_started", residents=len(self.profiles), open_alerts=held,
+                     shard=str(self.shard))  # fmt: skip
+            self.started.set()
+            # the publisher keeps its own connection, reconnecting while decisions go on
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._publisher.run(endpoint, stop), name="alerts-publisher")
+                tg.create_task(self._tick_loop(stop), name="alerts-tick")
+                if consume:
+                    tg.create_task(self._consume(stop), name="alerts-consume")
         finally:
-            self._client = None
-            self.ready.clear()
+            self._publisher.close()
+            self.started.clear()
             await self.close()
 
     async def close(self) -> None:
@@ -463,7 +458,7 @@ class AlertEngine:
                                               shard=self.shard)  # fmt: skip
         # what the bands reported while the engine was down (a red heart rate after a
         # fall): persisted before the states are used, published once connected
-        self._unpublished += await self._record(events) if events else []
+        self._publisher.hold(await self._record(events) if events else [])
         self.states = states
         for resident_id, state in self.states.items():
             self._keep(resident_id, state)  # the two sets, by the one rule
@@ -515,17 +510,12 @@ class AlertEngine:
                 await asyncio.sleep(delay)
 
     async def _publish(self, changes: list[AlertChange]) -> None:
-        client = self._client
-        if client is None:
-            return  # not running (a handler only): the database holds the record
-        for change in changes:
-            payload = json.dumps(change.to_json(), default=str, separators=(",", ":"))
-            try:
-                await client.publish(ALERTS, payload.encode(), qos=1)
-            except aiomqtt.MqttError as exc:
-                log.warning("alert_publish_failed", alert_id=change.alert.id, error=str(exc))
-                return
-            self.published += 1
+        await self._publisher.publish(changes)
+
+    @property
+    def published(self) -> int:
+        """Alert changes published on the alerts topic so far."""
+        return self._publisher.published
 
 
 async def run_engine(settings: Settings, stop: asyncio.Event) -> None:
