@@ -317,7 +317,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, RuntimeError) as exc:
         print(f"eldercare: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if not _database_failure(exc):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"eldercare: database: {first}", file=sys.stderr)
+        return 2
     return code
+
+
+def _database_failure(exc: BaseException) -> bool:
+    """PostgreSQL could not be used: server down, wrong host or credentials, cut off.
+
+    psycopg is looked up, not imported: the commands that need no database (`falls
+    score`) never load it, and then no exception of theirs can be one of its.
+    """
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
 
 
 if __name__ == "__main__":

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import psycopg
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from eldercare.registry import (
     EmergencyContact,
     NewResident,
+    RegistryError,
     add_residents,
     list_wristbands,
     mosquitto_password_lines,
@@ -21,37 +23,94 @@ from eldercare.registry import (
 from eldercare.settings import Settings
 
 
-def resident_from_json(item: dict[str, Any]) -> NewResident:
-    return NewResident(
-        name=item["name"],
-        birth_year=int(item["birth_year"]),
-        sex=item.get("sex"),
-        address=item.get("address", ""),
-        district=item.get("district", ""),
-        home_lat=item.get("home_lat"),
-        home_lon=item.get("home_lon"),
-        living_alone=bool(item.get("living_alone", False)),
-        conditions=tuple(item.get("conditions", ())),
-        emergency_contacts=tuple(EmergencyContact(**c) for c in item.get("emergency_contacts", ())),
-        external_ref=item.get("external_ref"),
-    )
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default
 
 
-async def register(url: str, data: dict[str, Any]) -> list[dict[str, str]]:
+class ContactIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    relation: str = Field(max_length=100)
+    phone: str = Field(min_length=1, max_length=50)
+
+
+class WristbandIn(_Strict):
+    device_id: str = Field(min_length=1, max_length=100)
+    model: str = Field(default="", max_length=100)
+    firmware: str = Field(default="", max_length=100)
+    interval_s: int = Field(default=60, ge=1, le=86_400)
+
+
+class ResidentIn(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    birth_year: int = Field(ge=1900, le=2100)
+    sex: Literal["female", "male"] | None = None
+    address: str = Field(default="", max_length=500)
+    district: str = Field(default="", max_length=100)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    living_alone: bool = False
+    conditions: list[str] = Field(default_factory=list)
+    emergency_contacts: list[ContactIn] = Field(default_factory=list, max_length=10)
+    external_ref: str | None = Field(default=None, max_length=100)
+    wristband: WristbandIn | None = None
+
+
+class RegistrationFile(_Strict):
+    """``{"residents": [{..., "wristband": {"device_id": ...}}]}``, as `register` reads it."""
+
+    residents: list[ResidentIn]
+
+
+def registration(data: object) -> RegistrationFile:
+    """Validate a registration document; ValueError names every field that is wrong."""
+    try:
+        return RegistrationFile.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'file'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ValueError(problems) from None
+
+
+def resident_from_json(item: ResidentIn) -> NewResident:
+    try:
+        return NewResident(
+            name=item.name,
+            birth_year=item.birth_year,
+            sex=item.sex,
+            address=item.address,
+            district=item.district,
+            home_lat=item.home_lat,
+            home_lon=item.home_lon,
+            living_alone=item.living_alone,
+            conditions=tuple(item.conditions),
+            emergency_contacts=tuple(
+                EmergencyContact(c.name, c.relation, c.phone) for c in item.emergency_contacts
+            ),
+            external_ref=item.external_ref,
+        )
+    except RegistryError as exc:
+        raise ValueError(str(exc)) from None
+
+
+async def register(url: str, data: object) -> list[dict[str, str]]:
     """Register ``{"residents": [{..., "wristband": {"device_id": ...}}]}`` in one transaction;
-    returns each band's MQTT credentials (shown once)."""
-    residents = data.get("residents", [])
+    returns each band's MQTT credentials (shown once). Raises ValueError, naming the
+    field, for a document that is not one; nothing is registered then."""
+    residents = registration(data).residents
+    new = [resident_from_json(r) for r in residents]
     async with await psycopg.AsyncConnection.connect(url) as conn:
-        ids = await add_residents(conn, [resident_from_json(r) for r in residents])
+        ids = await add_residents(conn, new)
         creds = []
         for rid, item in zip(ids, residents, strict=True):
-            band = item.get("wristband")
-            if not band:
+            band = item.wristband
+            if band is None:
                 continue
             (p,) = await provision_wristbands(
-                conn, [(band["device_id"], rid)], model=band.get("model", ""),
-                firmware=band.get("firmware", ""),
-                expected_interval_s=int(band.get("interval_s", 60)),
+                conn, [(band.device_id, rid)], model=band.model,
+                firmware=band.firmware,
+                expected_interval_s=band.interval_s,
             )  # fmt: skip
             creds.append(
                 {
@@ -66,9 +125,24 @@ async def register(url: str, data: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def register_file(settings: Settings, file: str) -> int:
-    data = json.loads(Path(file).read_text(encoding="utf-8"))
-    creds = asyncio.run(register(settings.require_database_url(), data))
-    print(json.dumps({"registered": len(data.get("residents", [])), "credentials": creds}))
+    try:
+        data = json.loads(Path(file).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ValueError(f"cannot read {file}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{file} is not JSON: {exc}") from None
+    try:
+        document = registration(data)
+    except ValueError as exc:
+        raise ValueError(f"{file}: {exc}") from None
+    try:
+        creds = asyncio.run(register(settings.require_database_url(), document.model_dump()))
+    except RegistryError as exc:
+        raise ValueError(f"{file}: {exc}; nothing was registered") from None
+    except psycopg.errors.UniqueViolation as exc:
+        detail = (exc.diag.message_detail or str(exc).splitlines()[0]).rstrip(".")
+        raise ValueError(f"{file}: already registered: {detail}; nothing was registered") from None
+    print(json.dumps({"registered": len(document.residents), "credentials": creds}))
     return 0
 
 
