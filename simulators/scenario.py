@@ -90,7 +90,11 @@ class Scenario:
 
     @classmethod
     def load(cls, path: str | Path) -> Scenario:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:  # the parser's message says where: line and column
+            message = "not YAML: " + " ".join(str(exc).split())
+            raise ScenarioError(message, where=str(path)) from None
         return cls.from_dict(data, where=str(path))
 
     @classmethod

@@ -43,6 +43,13 @@ def test_bad_scenarios_are_refused_with_context(data: dict[str, Any], match: str
         Scenario.from_dict(data, where="test.yaml")
 
 
+def test_a_scenario_file_that_is_not_yaml_is_refused_with_where(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("events: [{type: fall, at: 1\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"broken\.yaml: not YAML: .* line 2, column 1"):
+        Scenario.load(path)
+
+
 Stream = dict[str, list[tuple[int, str, Any]]]
 
 
