@@ -74,21 +74,11 @@ def registration(data: object) -> RegistrationFile:
 
 
 def resident_from_json(item: ResidentIn) -> NewResident:
+    fields = item.model_dump(exclude={"wristband", "emergency_contacts", "conditions"})
+    contacts = (EmergencyContact(c.name, c.relation, c.phone) for c in item.emergency_contacts)
     try:
         return NewResident(
-            name=item.name,
-            birth_year=item.birth_year,
-            sex=item.sex,
-            address=item.address,
-            district=item.district,
-            home_lat=item.home_lat,
-            home_lon=item.home_lon,
-            living_alone=item.living_alone,
-            conditions=tuple(item.conditions),
-            emergency_contacts=tuple(
-                EmergencyContact(c.name, c.relation, c.phone) for c in item.emergency_contacts
-            ),
-            external_ref=item.external_ref,
+            **fields, conditions=tuple(item.conditions), emergency_contacts=tuple(contacts)
         )
     except RegistryError as exc:
         raise ValueError(str(exc)) from None
