@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from enum import StrEnum
 from typing import Any
 
@@ -52,12 +53,17 @@ class PoolCheck:
             await still_connected(conn)
         except psycopg.OperationalError:
             if self.pool is not None and (self._sweep is None or self._sweep.done()):
-                self._sweep = asyncio.create_task(self.pool.check(), name="pool-sweep")
+                self._sweep = asyncio.create_task(_sweep(self.pool), name="pool-sweep")
             raise
 
     def of(self, pool: AsyncConnectionPool) -> AsyncConnectionPool:
         self.pool = pool
         return pool
+
+
+async def _sweep(pool: AsyncConnectionPool) -> None:
+    with contextlib.suppress(psycopg.Error):  # the pool closing meanwhile, say
+        await pool.check()
 
 
 async def open_pool(
