@@ -147,6 +147,7 @@ class AlertEngine:
         self.ready = asyncio.Event()  # loaded and (in run) connected to the broker
         self._publisher = AlertPublisher(connected=self.ready)
         self.subscribed = asyncio.Event()  # standalone: reading the ingested topic
+        self.step_failures = 0  # inputs a detector raised on (skipped; see _step_failed)
         self.started = asyncio.Event()  # in run: loaded and deciding (the broker maybe not yet)
         self._clock = clock
         self._tick_s = tick_s
@@ -189,11 +190,11 @@ class AlertEngine:
                     continue
                 state = self.states.get(resident_id) or ResidentState()
                 m = accepted.message
-                if (isinstance(m, Telemetry) and m.skin_temp_c is not None
-                        and m.worn is not False and self.skin.due(resident_id, m.ts)):  # fmt: skip
-                    self._observe_skin(profile, m.ts, m.skin_temp_c)
-                state, evs = step(profile, state, accepted, now=now, fall_model=self.fall_model,
-                                  skin_shift_c=self.skin.shift_c)  # fmt: skip
+                try:
+                    state, evs = self._fold(profile, state, accepted, now)
+                except Exception as exc:  # a defect met on one reading stops nobody else's alerts
+                    self._step_failed(resident_id, type(m).__name__, exc)
+                    continue
                 self._keep(resident_id, state)
                 events += evs
             await self._emit(events)
@@ -225,13 +226,36 @@ class AlertEngine:
                     if profile is None:
                         continue
                     old = self.states.get(resident_id)
-                    state, evs = step(profile, old or ResidentState(), Tick(now), now=now,
-                                      fall_model=self.fall_model)  # fmt: skip
+                    try:
+                        state, evs = step(profile, old or ResidentState(), Tick(now), now=now,
+                                          fall_model=self.fall_model)  # fmt: skip
+                    except Exception as exc:  # as in on_batch: one resident's, not everyone's
+                        self._step_failed(resident_id, "Tick", exc)
+                        continue
                     if state is not old:
                         self._keep(resident_id, state)
                     events += evs
                 await self._emit(events)
         self._heap.settle()
+
+    def _fold(
+        self, profile: Profile, state: ResidentState, accepted: Accepted, now: datetime
+    ) -> tuple[ResidentState, list[AlertEvent]]:
+        m = accepted.message
+        if (isinstance(m, Telemetry) and m.skin_temp_c is not None and m.worn is not False
+                and self.skin.due(profile.resident_id, m.ts)):  # fmt: skip
+            self._observe_skin(profile, m.ts, m.skin_temp_c)
+        return step(profile, state, accepted, now=now, fall_model=self.fall_model,
+                    skin_shift_c=self.skin.shift_c)  # fmt: skip
+
+    def _step_failed(self, resident_id: int, what: str, exc: Exception) -> None:
+        """A detector raised: that input is skipped and the resident's state kept as it
+        was, so one defect can neither stop the engine nor, replayed after a restart,
+        block the stream for everyone (a poison batch). Counted and logged (the type
+        only: a message could carry readings)."""
+        self.step_failures += 1
+        log.error("alert_step_failed", resident_id=resident_id, input=what,
+                  error_type=type(exc).__name__)  # fmt: skip
 
     def _observe_skin(self, profile: Profile, ts: int, skin_c: float) -> None:
         at = ms_to_utc(ts)

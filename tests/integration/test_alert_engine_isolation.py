@@ -1,0 +1,54 @@
+"""A detector defect met on one resident's input stops nobody else's alerts.
+
+Standing in for a defect not yet found, the detectors' ``step`` is made to raise on
+one resident's inputs only (a replacement of our own code, not of PostgreSQL or the
+broker). Before, the exception ended the batch: the other residents' alerts in it
+were lost, and the standalone engine exited, to meet the same batch again after its
+restart (a poison batch that blocked every resident's alerts).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from alerts import engine as engine_module
+from alerts.engine import AlertEngine
+from eldercare.protocol import DeviceEvent, EventType
+from ingest.handoff import IngestedBatch
+from ingest.rows import Accepted
+from tests.integration.test_alert_engine import MODEL, alerts_of
+from tests.support import NOW_MS, ingest_settings, register_bands
+
+
+async def test_one_residents_defect_is_skipped_and_everyone_elses_alerts_are_raised(
+    db_url: str, topic_prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    devs = [f"{topic_prefix}-iso{i}" for i in range(3)]
+    residents = await register_bands(db_url, devs)
+    broken = residents[1]
+    real = engine_module.step
+
+    def step(profile: Any, state: Any, item: Any, **kwargs: Any) -> Any:
+        if profile.resident_id == broken:
+            raise ZeroDivisionError("a defect")
+        return real(profile, state, item, **kwargs)
+
+    monkeypatch.setattr(engine_module, "step", step)
+    engine = AlertEngine(ingest_settings(db_url, "mqtt://127.0.0.1:1"), fall_model=MODEL)
+    now = NOW_MS()
+    presses = [
+        Accepted(DeviceEvent(device_id=dev, seq=1, ts=now, type=EventType.SOS), rid)
+        for dev, rid in zip(devs, residents, strict=True)
+    ]
+    try:
+        await engine.on_batch(IngestedBatch(events=presses))
+        for rid in residents:
+            raised = [a[1:4] for a in await alerts_of(db_url, rid)]
+            assert raised == ([] if rid == broken else [("sos", "critical", "open")])
+        assert engine.step_failures == 1
+        await engine.tick(everyone=True)  # the time-driven rules skip it the same way
+        assert engine.step_failures == 2
+    finally:
+        await engine.close()
