@@ -46,13 +46,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(_args: argparse.Namespace) -> int:
-    from eldercare.doctor import doctor
+    from eldercare.doctor import doctor, healthy
 
     settings = _settings()
     report = asyncio.run(doctor(settings))
     for key, value in report.items():
         print(f"{key:<22} {value}")
-    return 0 if report.get("database") == "ok" else 1
+    return 0 if healthy(report) else 1
 
 
 def cmd_ingest(_args: argparse.Namespace) -> int:

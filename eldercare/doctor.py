@@ -55,3 +55,13 @@ async def doctor(settings: Settings) -> dict[str, str]:
         except OSError as exc:
             report["mqtt"] = f"unreachable: {exc}"
     return report
+
+
+def healthy(report: dict[str, str]) -> bool:
+    """What ``eldercare doctor`` exits 0 for: the database reachable and migrated, and
+    the broker reachable if one is configured (a health check can rely on the status)."""
+    return (
+        report.get("database") == "ok"
+        and not report.get("storage_path", "").startswith("not migrated")
+        and not report.get("mqtt", "").startswith("unreachable")
+    )

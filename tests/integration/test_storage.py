@@ -9,11 +9,12 @@ import psycopg
 import pytest
 
 from eldercare.db import StoragePath, storage_path
-from eldercare.doctor import doctor
+from eldercare.doctor import doctor, healthy
 from eldercare.migrate import migrate, migrations_for
 from eldercare.settings import Settings
 from eldercare.storage import RetentionPolicy, ensure_partitions, existing_partitions, maintain
 from ingest.service import prepare_database
+from tests.conftest import Broker, create_database, drop_database
 
 POLICY = RetentionPolicy(raw_days=30, compress_after_days=7, rollup_days=400, imu_days=90,
                          partitions_ahead_days=3)  # fmt: skip
@@ -90,3 +91,19 @@ async def test_doctor_names_the_storage_path(db_url: str) -> None:
     path = await _path(db_url)
     assert report["storage_path"].startswith(path.value)
     assert report["mqtt"].startswith("not configured")
+
+
+async def test_doctor_is_healthy_only_when_what_is_configured_answers(
+    db_url: str, broker: Broker
+) -> None:
+    assert healthy(await doctor(Settings(database_url=db_url, mqtt_url=broker.url)))
+    assert healthy(await doctor(Settings(database_url=db_url, mqtt_url=None)))
+    assert not healthy(await doctor(Settings(database_url=db_url, mqtt_url="mqtt://127.0.0.1:1")))
+    assert not healthy(await doctor(Settings(database_url=None, mqtt_url=broker.url)))
+    unmigrated = create_database()
+    try:
+        report = await doctor(Settings(database_url=unmigrated, mqtt_url=broker.url))
+        assert report["storage_path"].startswith("not migrated")
+        assert not healthy(report)
+    finally:
+        drop_database(unmigrated)
