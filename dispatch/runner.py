@@ -81,6 +81,7 @@ class DispatchRunner:
         )
         self.ready = asyncio.Event()
         self.published = 0
+        self.db_retries = 0  # messages tried again while the database was away
         self._last_event = 0
         self._floor = 0  # published before this process started
         self._seen: deque[int] = deque(maxlen=4 * _LOOK_BACK)
@@ -333,10 +334,7 @@ class DispatchRunner:
 
         async def forever() -> None:
             async for message in client.messages:
-                try:
-                    await self._message(message)
-                except psycopg.Error as exc:
-                    log.warning("dispatch_db_error", error=str(exc).splitlines()[0])
+                await self._handle(message, stop)
 
         reader = asyncio.create_task(forever(), name="dispatch-reader")
         stopper = asyncio.create_task(stop.wait(), name="dispatch-stop")
@@ -348,6 +346,33 @@ class DispatchRunner:
         reader.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await reader
+
+    async def _handle(self, message: aiomqtt.Message, stop: asyncio.Event) -> None:
+        """One message, tried again while the database is away (capped backoff, until
+        ``stop``). The broker took its acknowledgement on arrival, so a worker's
+        "accept" dropped on a database blip would be lost: the offer would then time out
+        and go to a second worker while the first is on the way. The messages behind it
+        wait, in order. Another database error (a constraint, bad data) would fail
+        again: it is logged and the message is dropped."""
+        attempt = 0
+        while True:
+            try:
+                await self._message(message)
+            except psycopg.OperationalError as exc:
+                attempt += 1
+                self.db_retries += 1
+                delay = backoff_delay(attempt, base=0.5, cap=10.0, rnd=random.random())  # noqa: S311
+                log.warning("dispatch_db_unavailable", topic=str(message.topic),
+                            error=str(exc).splitlines()[0], retry_in_s=round(delay, 2))  # fmt: skip
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return
+            except psycopg.Error as exc:
+                log.warning("dispatch_db_error", error=str(exc).splitlines()[0])
+                return
+            else:
+                return
 
     async def _session(self, stop: asyncio.Event) -> None:
         endpoint = self.settings.mqtt()

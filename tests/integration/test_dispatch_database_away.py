@@ -1,0 +1,72 @@
+"""The dispatch service and a database that goes away: a worker's answer that arrives
+meanwhile is kept and recorded once the database is back.
+
+The broker takes a message's acknowledgement on arrival, so an "accept" dropped on a
+database error was lost: the offer would time out and go to a second worker while the
+first was already on the way. The pool's own 10 s wait for a connection covered a
+shorter outage; a longer one lost the answer (checked on the old code with a 12 s
+outage: the order stayed "offered"). Now the service tries it again until the
+database answers (dispatch.runner.DispatchRunner._handle). The outage here lasts
+until the service has retried, i.e. past the pool's 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+import aiomqtt
+
+from dispatch.runner import DispatchRunner
+from eldercare.migrate import migrate
+from eldercare.settings import Settings
+from eldercare.topics import ALERTS, worker_topic
+from tests.conftest import Broker, PrivatePostgres
+from tests.integration.dispatch_support import HOME, east, open_alert, seed
+from tests.integration.test_dispatch_service import CARE, running
+from tests.support import eventually, scalar
+
+
+async def test_a_workers_accept_sent_while_the_database_is_down_is_recorded_after(
+    private_postgres: PrivatePostgres, broker: Broker
+) -> None:
+    url = private_postgres.admin_url
+    migrate(url)
+    now = datetime.now(UTC)
+    [rid] = await seed(url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
+    settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
+                        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    runner = DispatchRunner(settings)
+    async with running(runner):
+        alert_id = await open_alert(url, rid, at=now)
+        raised = {"kind": "raised", "alert_id": alert_id, "severity": "critical",
+                  "type": "fall", "closed_at": None}  # fmt: skip
+        async with aiomqtt.Client("127.0.0.1", broker.port) as pub:
+            await pub.publish(ALERTS, json.dumps(raised).encode(), qos=1)
+
+        async def order_state() -> str | None:
+            state = await scalar(url, "SELECT state FROM work_orders WHERE alert_id = %s", alert_id)
+            return None if state is None else str(state)
+
+        async def offered() -> bool:
+            return await order_state() == "offered"
+
+        await eventually(offered, timeout=30)
+        order_id = await scalar(url, "SELECT id FROM work_orders WHERE alert_id = %s", alert_id)
+        await asyncio.to_thread(private_postgres.stop)
+        accept = {"action": "accept", "order_id": order_id}
+        async with aiomqtt.Client("127.0.0.1", broker.port) as phone:
+            await phone.publish(worker_topic("W1", "answers"), json.dumps(accept).encode(), qos=1)
+
+        async def tried() -> bool:
+            return runner.db_retries >= 1
+
+        await eventually(tried, timeout=30)
+        await asyncio.to_thread(private_postgres.start)
+
+        async def accepted() -> bool:
+            return await order_state() == "accepted"
+
+        await eventually(accepted, timeout=60)
