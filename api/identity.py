@@ -53,6 +53,14 @@ async def create_user(
 ) -> int:
     if len(password) < 8:
         raise IdentityError("a password has at least 8 characters")
+    if (role is Role.FAMILY) != bool(resident_ids):
+        # a family account sees only its linked residents: without one it would see
+        # nothing (no route links one later); any other role is scoped otherwise
+        raise IdentityError(
+            "a family account needs at least one resident"
+            if role is Role.FAMILY
+            else "only family accounts are linked to residents"
+        )
     try:
         async with conn.transaction():
             cur = await conn.execute(

@@ -124,3 +124,29 @@ def test_default_secret_refused_outside_tests(db_url: str) -> None:
         create_app(api_settings(db_url, environment="development"))
     create_app(api_settings(db_url, environment="development"), allow_dev_secret=True)
     create_app(api_settings(db_url, environment="development", api_secret_key="s" * 40))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"role": "family"}, "a family account needs at least one resident"),
+        (
+            {"role": "operator", "district": "D-A", "resident_ids": ["a1"]},
+            "only family accounts are linked to residents",
+        ),
+    ],
+)
+async def test_family_links_belong_to_family_accounts_only(
+    db_url: str, body: dict[str, object], message: str
+) -> None:
+    s = await seed(db_url)
+    if body.get("resident_ids"):
+        body = {**body, "resident_ids": [s.residents["a1"]]}
+    async with api_client(api_settings(db_url)) as (_app, client):
+        admin = bearer((await login(client, "admin"))["access_token"])
+        r = await client.post(
+            "/users", json={"username": "new-user", "password": "long-enough-1", **body},
+            headers=admin,
+        )  # fmt: skip
+        assert r.status_code == 422
+        assert r.json()["detail"] == message
