@@ -28,7 +28,7 @@ from api.fastpath import StatusFastPath
 from api.live import LiveHub
 from api.routes import alerts, audit, auth, live, orders, residents, status, workers, wristbands
 from api.security import LoginLimiter
-from eldercare.db import PoolCheck
+from eldercare.db import checked_pool
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
 
@@ -106,13 +106,12 @@ async def open_api_pool(url: str, *, max_size: int, min_size: int, name: str
     async def configure(conn: psycopg.AsyncConnection[TupleRow]) -> None:
         set_json_loads(msgspec.json.decode, conn)  # json columns: several times faster
 
-    check = PoolCheck()  # a connection a database restart closed is replaced, not used
-    pool: AsyncConnectionPool = AsyncConnectionPool(
+    # checked: a connection a database restart closed is replaced, not used
+    pool = checked_pool(
         url, min_size=min_size, max_size=max_size, max_waiting=max_size * 50, timeout=10.0,
-        name=name, open=False, kwargs={"autocommit": True}, reset=reset, configure=configure,
-        check=check,
+        name=name, kwargs={"autocommit": True}, reset=reset, configure=configure,
     )  # fmt: skip
-    await check.of(pool).open(wait=False)
+    await pool.open(wait=False)
     return pool
 
 

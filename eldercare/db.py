@@ -56,33 +56,35 @@ class PoolCheck:
                 self._sweep = asyncio.create_task(_sweep(self.pool), name="pool-sweep")
             raise
 
-    def of(self, pool: AsyncConnectionPool) -> AsyncConnectionPool:
-        self.pool = pool
-        return pool
-
 
 async def _sweep(pool: AsyncConnectionPool) -> None:
     with contextlib.suppress(psycopg.Error):  # the pool closing meanwhile, say
         await pool.check()
 
 
+def checked_pool(url: str, **options: Any) -> AsyncConnectionPool:
+    """A pool (not yet opened) whose connections are checked as they are handed out
+    (:class:`PoolCheck`); ``options`` go to psycopg_pool."""
+    check = PoolCheck()
+    pool: AsyncConnectionPool = AsyncConnectionPool(url, open=False, check=check, **options)
+    check.pool = pool
+    return pool
+
+
 async def open_pool(
     url: str, *, max_size: int = 10, min_size: int = 1, name: str = "eldercare"
 ) -> AsyncConnectionPool:
     """An opened pool; overload becomes a PoolTimeout error after 10 s, never a hang."""
-    check = PoolCheck()
-    pool = AsyncConnectionPool(
+    pool = checked_pool(
         url,
         min_size=min_size,
         max_size=max_size,
         max_waiting=max_size * 20,
         timeout=10.0,
         name=name,
-        open=False,
         kwargs={"autocommit": False},
-        check=check,
     )
-    await check.of(pool).open(wait=False)
+    await pool.open(wait=False)
     return pool
 
 

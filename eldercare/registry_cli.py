@@ -85,10 +85,12 @@ def resident_from_json(item: ResidentIn) -> NewResident:
 
 
 async def register(url: str, data: object) -> list[dict[str, str]]:
-    """Register ``{"residents": [{..., "wristband": {"device_id": ...}}]}`` in one transaction;
-    returns each band's MQTT credentials (shown once). Raises ValueError, naming the
-    field, for a document that is not one; nothing is registered then."""
-    residents = registration(data).residents
+    """Register ``{"residents": [{..., "wristband": {"device_id": ...}}]}`` (or a
+    :class:`RegistrationFile` already checked) in one transaction; returns each band's
+    MQTT credentials (shown once). Raises ValueError, naming the field, for a document
+    that is not one; nothing is registered then."""
+    document = data if isinstance(data, RegistrationFile) else registration(data)
+    residents = document.residents
     new = [resident_from_json(r) for r in residents]
     async with await psycopg.AsyncConnection.connect(url) as conn:
         ids = await add_residents(conn, new)
@@ -126,7 +128,7 @@ def register_file(settings: Settings, file: str) -> int:
     except ValueError as exc:
         raise ValueError(f"{file}: {exc}") from None
     try:
-        creds = asyncio.run(register(settings.require_database_url(), document.model_dump()))
+        creds = asyncio.run(register(settings.require_database_url(), document))
     except RegistryError as exc:
         raise ValueError(f"{file}: {exc}; nothing was registered") from None
     except psycopg.errors.UniqueViolation as exc:
