@@ -7,7 +7,9 @@ handler in process, or the internal ``ingested`` topic when standalone) and a
 every 30 s for everyone. Each batch of events is **persisted first** (one
 transaction, :func:`alerts.store.apply_events`), **then published** as JSON on
 ``eldercare/v1/internal/alerts`` (QoS 1): a subscriber never hears of an alert
-the database does not hold.
+the database does not hold. If the database goes away, recording is tried again
+until it answers, and a resident's state is kept only once what it decided is
+recorded (:meth:`AlertEngine._emit`).
 
 Restart (:mod:`alerts.restart`). The database is the record. At start the engine loads every alert
 not closed and seeds the detectors' open-alert state from it, for the alerts
@@ -102,7 +104,6 @@ from ingest.rows import Accepted
 log = get_logger(__name__)
 _RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 TICK_SLICE: Final = 1000  # residents per hold of the decision lock in a full tick (~16 ms)
-_PERSIST_ATTEMPTS = 6
 
 
 def _utcnow() -> datetime:
@@ -148,6 +149,8 @@ class AlertEngine:
         self._publisher = AlertPublisher(connected=self.ready)
         self.subscribed = asyncio.Event()  # standalone: reading the ingested topic
         self.step_failures = 0  # inputs a detector raised on (skipped; see _step_failed)
+        self.db_retries = 0  # failed attempts to record decisions (see _persist)
+        self._stopping = asyncio.Event()  # run's stop: _persist gives up
         self.started = asyncio.Event()  # in run: loaded and deciding (the broker maybe not yet)
         self._clock = clock
         self._tick_s = tick_s
@@ -181,6 +184,7 @@ class AlertEngine:
             await self._ensure_loaded()
             now = self._clock()
             events: list[AlertEvent] = []
+            fresh: dict[int, ResidentState] = {}  # kept once the events are recorded
             for accepted in _ordered(batch):
                 resident_id = accepted.resident_id
                 if resident_id is None or not self.shard.owns(resident_id):
@@ -188,16 +192,16 @@ class AlertEngine:
                 profile = self.profiles.get(resident_id) or await self._profile(resident_id)
                 if profile is None:
                     continue
-                state = self.states.get(resident_id) or ResidentState()
+                state = fresh.get(resident_id) or self.states.get(resident_id) or ResidentState()
                 m = accepted.message
                 try:
                     state, evs = self._fold(profile, state, accepted, now)
                 except Exception as exc:  # a defect met on one reading stops nobody else's alerts
                     self._step_failed(resident_id, type(m).__name__, exc)
                     continue
-                self._keep(resident_id, state)
+                fresh[resident_id] = state
                 events += evs
-            await self._emit(events)
+            await self._emit(events, fresh)
         self._heap.settle()
 
     async def tick(self, *, everyone: bool = False) -> None:
@@ -221,6 +225,7 @@ class AlertEngine:
             await asyncio.sleep(0)  # the waiting readings go first: a free lock never yields
             async with self._lock:
                 events: list[AlertEvent] = []
+                fresh: dict[int, ResidentState] = {}
                 for resident_id in ids[start : start + TICK_SLICE]:
                     profile = self.profiles.get(resident_id)
                     if profile is None:
@@ -233,9 +238,9 @@ class AlertEngine:
                         self._step_failed(resident_id, "Tick", exc)
                         continue
                     if state is not old:
-                        self._keep(resident_id, state)
+                        fresh[resident_id] = state
                     events += evs
-                await self._emit(events)
+                await self._emit(events, fresh)
         self._heap.settle()
 
     def _fold(
@@ -381,6 +386,7 @@ class AlertEngine:
         Changes decided from the first step on are published, those of batches handed
         in before the broker is reached included: they wait, in order, until it is.
         """
+        self._stopping = stop
         self._publisher.open()
         try:
             async with self._lock:
@@ -439,7 +445,14 @@ class AlertEngine:
         consumer = DurableConsumer(self.settings.mqtt_url or "", client_id=self.client_id,
                                    protocol=self.settings.mqtt_protocol,
                                    subscribed=self.subscribed)  # fmt: skip
-        await consumer.run(self.on_batch, stop)
+        try:
+            await consumer.run(self.on_batch, stop)
+        except _RETRYABLE:
+            if not stop.is_set():
+                raise
+            # stopped while the database was away: that batch stays unacked and nothing
+            # of it was kept (_emit), so the next start decides it again
+            log.warning("alert_engine_stopped_unrecorded")
 
     @property
     def client_id(self) -> str:
@@ -505,10 +518,19 @@ class AlertEngine:
                 self.profiles[resident_id] = profile
         return profile
 
-    async def _emit(self, events: list[AlertEvent]) -> None:
-        if not events:
-            return
-        await self._publish(await self._record(events))
+    async def _emit(self, events: list[AlertEvent], states: dict[int, ResidentState]) -> None:
+        """Record ``events``, then keep the ``states`` that decided them, then publish.
+
+        In that order: a detector state that holds an alert as raised while the database
+        has no such alert would never raise it again. If recording fails (the engine
+        stopped during an outage) nothing is kept, and the same inputs, or the next
+        tick, decide again: the standalone engine gets the unacked batch once more.
+        """
+        changes = await self._record(events) if events else []
+        for resident_id, state in states.items():
+            self._keep(resident_id, state)
+        if changes:
+            await self._publish(changes)
 
     async def _record(self, events: list[AlertEvent]) -> list[AlertChange]:
         changes = await self._persist(events)
@@ -519,19 +541,27 @@ class AlertEngine:
         return changes
 
     async def _persist(self, events: list[AlertEvent]) -> list[AlertChange]:
+        """Record ``events`` in one transaction, trying again until the database answers.
+
+        Decisions wait (under the lock) meanwhile, as ingest's writes do: an alert is
+        never published or held before it is recorded. Only an engine that is stopping
+        gives up, with the error; see :meth:`_emit` for why nothing is lost then.
+        """
         attempt = 0
         while True:
             try:
                 return await apply_events(await self._connection(), events)
             except _RETRYABLE as exc:
                 await self._drop_connection()
-                attempt += 1
-                if attempt >= _PERSIST_ATTEMPTS:
+                if self._stopping.is_set():
                     raise
                 delay = backoff_delay(attempt, base=0.2, cap=5.0, rnd=random.random())  # noqa: S311
+                attempt += 1
+                self.db_retries += 1
                 log.warning("alert_persist_retry", error=str(exc).splitlines()[0],
                             attempt=attempt, retry_in_s=round(delay, 2))  # fmt: skip
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
 
     async def _publish(self, changes: list[AlertChange]) -> None:
         await self._publisher.publish(changes)
