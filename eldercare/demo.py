@@ -162,7 +162,8 @@ async def _demo(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     counts = _Counts()
-    await prepare_database(settings)
+    if await prepare_database(settings, stop) is None:
+        return
     fleet = Fleet.create(seed=seed, bands=bands, prefix="DEMO", interval_s=10)
     await fleet.register(settings.require_database_url())
     url = settings.require_database_url()

@@ -60,9 +60,15 @@ def retention_policy(settings: Settings) -> RetentionPolicy:
     )
 
 
-async def prepare_database(settings: Settings) -> StoragePath:
-    """Migrate (waiting for the database if it is not up yet) and set storage policies."""
+async def prepare_database(
+    settings: Settings, stop: asyncio.Event | None = None
+) -> StoragePath | None:
+    """Migrate (waiting for the database if it is not up yet) and set storage policies.
+
+    None if ``stop`` is set while waiting: a service told to stop before its database
+    came up stops (before, SIGTERM was ignored until the database answered)."""
     url = settings.require_database_url()
+    stop = stop or asyncio.Event()
     attempt = 0
     while True:
         try:
@@ -71,8 +77,12 @@ async def prepare_database(settings: Settings) -> StoragePath:
         except _RETRYABLE as exc:
             delay = backoff_delay(attempt, rnd=random.random())  # noqa: S311
             attempt += 1
-            log.warning("database_unavailable", error=str(exc).splitlines()[0], retry_in_s=delay)
-            await asyncio.sleep(delay)
+            log.warning("database_unavailable", error=str(exc).splitlines()[0],
+                        retry_in_s=round(delay, 2))  # fmt: skip
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return None
     async with await psycopg.AsyncConnection.connect(url) as conn:
         if path is StoragePath.TIMESCALE:
             await apply_timescale_policies(conn, retention_policy(settings))
@@ -97,7 +107,9 @@ class IngestService:
     async def run(self, stop: asyncio.Event) -> None:
         settings = self.settings
         url = settings.require_database_url()
-        path = await prepare_database(settings)
+        path = await prepare_database(settings, stop)
+        if path is None:
+            return
         async with await psycopg.AsyncConnection.connect(url) as conn:
             await self.directory.load_all(conn)
         loop = asyncio.get_running_loop()

@@ -16,7 +16,7 @@ import pytest
 from eldercare.migrate import migrate
 from eldercare.protocol import Telemetry, encode
 from eldercare.topics import Channel, device_topic
-from tests.conftest import Broker, PrivatePostgres, create_database
+from tests.conftest import Broker, PrivatePostgres, create_database, free_port
 from tests.support import (
     NOW_MS,
     eventually,
@@ -185,3 +185,26 @@ async def test_a_new_band_is_not_dead_lettered_because_the_registry_was_down(
         await eventually(stored, timeout=60)
     assert sum(service.stats.dead_letters.values()) == 0
     assert await scalar(db_url, "SELECT count(*) FROM telemetry") == 3
+
+
+async def test_ingest_waiting_for_its_database_stops_on_sigterm(broker: Broker) -> None:
+    """Started before its database is up, ingest waits for it; told to stop meanwhile, it
+    stops. Before, it went on waiting (SIGTERM ignored until the database answered)."""
+    env = {
+        **os.environ,
+        "ELDERCARE_DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing",
+        "ELDERCARE_MQTT_URL": broker.url,
+        "ELDERCARE_INGEST_CLIENT_ID": f"ingest-{uuid.uuid4().hex[:6]}",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "eldercare.cli", "ingest", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        while b"database_unavailable" not in await asyncio.wait_for(proc.stdout.readline(), 60):
+            pass
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, out.decode()[-2000:]
