@@ -38,6 +38,11 @@ log = get_logger(__name__)
 _RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
 
 
+class _AbandonedError(Exception):
+    """Told to stop while waiting for the database: what is not committed is not acked,
+    so the broker sends it again to the next ingest process (as after ``kill -9``)."""
+
+
 @dataclass(slots=True)
 class IngestStats:
     received: int = 0
@@ -102,9 +107,11 @@ class IngestService:
         self._source: MqttSource | None = None
         self._inbox: Inbox | None = None
         self._drain_left: int | None = None
+        self._stop = asyncio.Event()  # run's: ends a wait for the database
         self._lookup_conn: psycopg.AsyncConnection[TupleRow] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
         settings = self.settings
         url = settings.require_database_url()
         path = await prepare_database(settings, stop)
@@ -137,6 +144,8 @@ class IngestService:
                 tg.create_task(self._write_loop(writer), name="ingest-write")
                 tg.create_task(self._maintenance_loop(url, path, stop), name="ingest-upkeep")
                 tg.create_task(self._directory_loop(url, stop), name="ingest-directory")
+        except* _AbandonedError:
+            log.warning("ingest_stopped_database_away", waiting_unacked=len(self._inbox))
         finally:
             self._source.stop()
             await writer.close()
@@ -211,7 +220,7 @@ class IngestService:
                 attempt += 1
                 log.warning("registry_lookup_retry", error=str(exc).splitlines()[0][:200],
                             retry_in_s=round(delay, 2))  # fmt: skip
-                await asyncio.sleep(delay)
+                await self._pause(delay)
             else:
                 return
 
@@ -251,7 +260,16 @@ class IngestService:
                 log.warning("batch_write_retry", error=str(exc).splitlines()[0][:200],
                             attempt=attempt, retry_in_s=round(delay, 2),
                             pending=len(batch.telemetry) + len(batch.events))  # fmt: skip
-                await asyncio.sleep(delay)
+                await self._pause(delay)
+
+    async def _pause(self, delay: float) -> None:
+        """Wait ``delay`` before trying the database again, unless told to stop meanwhile:
+        then give up (:class:`_AbandonedError`), leaving what is not committed unacked.
+        Before, a SIGTERM during an outage went unheard until the database was back."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), delay)
+        if self._stop.is_set():
+            raise _AbandonedError
 
     def _account(self, raw: list[RawMessage], batch: SortedBatch, result: WriteResult,
                  started: float) -> None:  # fmt: skip

@@ -161,6 +161,47 @@ async def test_database_restart_mid_stream_loses_nothing(
     assert await scalar(db_url, distinct) == len(messages)
 
 
+async def test_stopped_while_the_database_is_away_ingest_ends_and_loses_nothing(
+    private_postgres: PrivatePostgres, broker: Broker, topic_prefix: str
+) -> None:
+    """SIGTERM during an outage: ingest stops without committing or acking what waits,
+    and the next ingest on the same session stores it. Before, it went on retrying
+    until the database was back (the stop unheard; ``running_ingest`` gives it 30 s)."""
+    db_url = create_database(private_postgres.admin_url)
+    migrate(db_url)
+    devices = [f"{topic_prefix}-{i}" for i in range(5)]
+    await register_bands(db_url, devices)
+    messages = stream(devices, 200)  # 1,000 readings
+    half = len(messages) // 2
+    settings = ingest_settings(db_url, broker.url, ingest_batch_max=100)
+    count = "SELECT count(*) FROM telemetry"
+    async with running_ingest(settings) as service:
+        publish_all(broker.url, messages[:half])
+
+        async def first_half() -> bool:
+            return service.stats.committed >= half
+
+        await eventually(first_half, timeout=60)
+        await asyncio.to_thread(private_postgres.stop, "immediate")
+        publish_all(broker.url, messages[half:])  # taken by the broker for ingest's session
+
+        async def retrying() -> bool:
+            return service.stats.db_retries > 0
+
+        await eventually(retrying, timeout=60)
+    # stopped (within running_ingest's 30 s); the database comes back, then ingest
+    await asyncio.to_thread(private_postgres.start)
+    async with running_ingest(settings):
+
+        async def complete() -> bool:
+            return int(await scalar(db_url, count)) >= len(messages)  # type: ignore[call-overload]
+
+        await eventually(complete, timeout=60)
+    assert await scalar(db_url, count) == len(messages)
+    distinct = "SELECT count(*) FROM (SELECT DISTINCT device_id, seq FROM telemetry) d"
+    assert await scalar(db_url, distinct) == len(messages)
+
+
 async def test_a_new_band_is_not_dead_lettered_because_the_registry_was_down(
     private_postgres: PrivatePostgres, broker: Broker, topic_prefix: str
 ) -> None:
