@@ -57,9 +57,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -103,6 +103,7 @@ from ingest.rows import Accepted
 
 log = get_logger(__name__)
 _RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
+_T = TypeVar("_T")
 TICK_SLICE: Final = 1000  # residents per hold of the decision lock in a full tick (~16 ms)
 
 
@@ -512,7 +513,7 @@ class AlertEngine:
     async def _profile(self, resident_id: int) -> Profile | None:
         profile = self.profiles.get(resident_id)
         if profile is None:  # registered after the engine loaded the registry
-            profile = await load_profile(await self._connection(), resident_id)
+            profile = await self._until_answered(lambda conn: load_profile(conn, resident_id))
             if profile is not None:
                 profile = self.baselines.get(resident_id, ResidentBaselines()).apply(profile)
                 self.profiles[resident_id] = profile
@@ -541,16 +542,21 @@ class AlertEngine:
         return changes
 
     async def _persist(self, events: list[AlertEvent]) -> list[AlertChange]:
-        """Record ``events`` in one transaction, trying again until the database answers.
+        """Record ``events`` in one transaction (:meth:`_until_answered`)."""
+        return await self._until_answered(lambda conn: apply_events(conn, events))
 
-        Decisions wait (under the lock) meanwhile, as ingest's writes do: an alert is
-        never published or held before it is recorded. Only an engine that is stopping
-        gives up, with the error; see :meth:`_emit` for why nothing is lost then.
+    async def _until_answered(
+        self, work: Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[_T]]
+    ) -> _T:
+        """Run ``work`` on the decisions' connection, trying again until the database
+        answers. Decisions wait (under the lock) meanwhile, as ingest's writes do: an
+        alert is never published or held before it is recorded. Only an engine that is
+        stopping gives up, with the error; see :meth:`_emit` for why nothing is lost then.
         """
         attempt = 0
         while True:
             try:
-                return await apply_events(await self._connection(), events)
+                return await work(await self._connection())
             except _RETRYABLE as exc:
                 await self._drop_connection()
                 if self._stopping.is_set():

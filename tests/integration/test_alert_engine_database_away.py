@@ -113,3 +113,22 @@ async def test_an_engine_stopped_during_the_outage_keeps_nothing_it_could_not_re
     await engine.tick(everyone=True)
     assert await rows(url, QUERY, silent) == [("device_offline", "open")]
     await engine.close()
+
+
+async def test_a_resident_registered_after_the_start_is_looked_up_when_the_database_is_back(
+    private_postgres: PrivatePostgres,
+) -> None:
+    url = private_postgres.admin_url
+    migrate(url)
+    engine = AlertEngine(Settings(database_url=url), fall_model=None, clock=Clock(NOW))
+    await engine.on_batch(IngestedBatch())  # loaded: nobody registered yet
+    (late,) = await register_bands(url, ["away-late"])
+    press = DeviceEvent(device_id="away-late", seq=1, ts=_ms(NOW), type=EventType.SOS)
+    batch = IngestedBatch(events=[Accepted(press, late)])
+    try:
+        handing = await _while_down(private_postgres, engine, engine.on_batch(batch))
+        await asyncio.to_thread(private_postgres.start)
+        await asyncio.wait_for(handing, 60)
+        assert await rows(url, QUERY, late) == [("sos", "open")]
+    finally:
+        await engine.close()
