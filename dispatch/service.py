@@ -49,6 +49,11 @@ from dispatch.store import (
 
 Conn = psycopg.AsyncConnection[TupleRow]
 DEFAULT = AssignSettings()
+# a booking's window: at most this far ahead and this long (a window at the end of year
+# 9999 was booked, and every assignment of it then failed on the date arithmetic)
+BOOKING_HORIZON = timedelta(days=366)
+LONGEST_WINDOW = timedelta(days=31)
+EARLIEST_WINDOW = datetime(2000, 1, 1, tzinfo=UTC)
 
 __all__ = [
     "accept",
@@ -97,6 +102,12 @@ async def book_order(
     (``created`` False) instead of booking twice."""
     if window_start.tzinfo is None or window_end.tzinfo is None:
         raise DispatchError("window times must carry a time zone")
+    if window_start > _now(now) + BOOKING_HORIZON:
+        raise DispatchError(f"window_start is more than {BOOKING_HORIZON.days} days ahead")
+    if window_start < EARLIEST_WINDOW:
+        raise DispatchError("window_start is before 2000")
+    if window_end - window_start > LONGEST_WINDOW:
+        raise DispatchError(f"the window is longer than {LONGEST_WINDOW.days} days")
     catalogue = await catalogue_from_db(conn)
     try:
         service = catalogue[service_type]

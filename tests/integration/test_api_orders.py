@@ -210,3 +210,36 @@ async def test_workers_and_reports_by_role(db_url: str) -> None:
         assert (
             await client.get("/reports/summary", params=q, headers=t["operator"])
         ).status_code == 403
+
+
+async def test_a_booking_window_out_of_range_is_refused_with_the_reason(db_url: str) -> None:
+    """A window at the end of year 9999 was booked (201) and every assignment of it then
+    answered 500 (the date arithmetic overflowed); now such windows are refused."""
+    s = await seed(db_url)
+    await add_worker(db_url)
+    async with api_client(api_settings(db_url)) as (_app, client):
+        t = await tokens(client, "family", "operator")
+        far = {**booking(s), "window_start": "9999-12-31T23:00:00Z",
+               "window_end": "9999-12-31T23:59:59Z"}  # fmt: skip
+        r = await client.post("/orders", json=far, headers=t["family"])
+        assert r.status_code == 422
+        assert "days ahead" in r.text
+        start = datetime.now(UTC) + timedelta(hours=1)
+        for window in (
+            (start, datetime(9999, 12, 31, tzinfo=UTC)),  # ending in year 9999
+            (datetime(1, 1, 2, tzinfo=UTC), start),  # starting in year 1
+            (start, start + timedelta(days=40)),
+        ):
+            body = {**booking(s), "window_start": window[0].isoformat(),
+                    "window_end": window[1].isoformat()}  # fmt: skip
+            r = await client.post("/orders", json=body, headers=t["operator"])
+            assert r.status_code == 422, r.text
+        ahead = start + timedelta(days=300)  # within the horizon: booked and assigned
+        body = {**booking(s), "window_start": ahead.isoformat(),
+                "window_end": (ahead + timedelta(hours=2)).isoformat()}  # fmt: skip
+        r = await client.post("/orders", json=body, headers=t["family"])
+        assert r.status_code == 201, r.text
+        assigned = await client.post(
+            f"/orders/{r.json()['id']}/assign", json={"worker_id": "1"}, headers=t["operator"]
+        )
+        assert assigned.status_code == 200, assigned.text
