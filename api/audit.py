@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import psycopg
+from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -24,6 +26,7 @@ from api.problems import Problem
 from eldercare.logs import get_logger
 
 log = get_logger(__name__)
+Conn = psycopg.AsyncConnection[TupleRow]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class AuditWriter:
         self._interval = flush_interval
         self._task: asyncio.Task[None] | None = None
         self.written = 0
+        self.refused = 0  # entries the database would never take (logged, dropped)
 
     def record(
         self,
@@ -94,36 +98,58 @@ class AuditWriter:
                 break
         return entries
 
-    async def flush(self) -> int:
-        """Write everything queued now; returns how many rows were written."""
+    async def flush(self, conn: Conn | None = None) -> int:
+        """Write everything queued now; returns how many rows were written.
+
+        On ``conn`` if given (a request that holds a pooled connection already: asking
+        the pool for a second one while holding the first deadlocked the pool under
+        concurrent ``GET /audit``), else on a connection of the pool's.
+        """
         total = 0
         while entries := self._take():
             try:
-                async with self._pool.connection() as conn, conn.cursor() as cur:
-                    await cur.executemany(
-                        "INSERT INTO audit_log (at, actor, role, action, resource, resident_id,"
-                        " detail) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        [
-                            (
-                                e.at,
-                                e.actor,
-                                e.role,
-                                e.action,
-                                e.resource,
-                                e.resident_id,
-                                Jsonb(e.detail),
-                            )
-                            for e in entries
-                        ],
-                    )
+                if conn is None:
+                    async with self._pool.connection() as own:
+                        total += await self._write(own, entries)
+                else:
+                    total += await self._write(conn, entries)
             except Exception:
                 for e in entries:  # keep them for the next attempt, as room allows
                     with contextlib.suppress(asyncio.QueueFull):
                         self._queue.put_nowait(e)
                 raise
-            total += len(entries)
         self.written += total
         return total
+
+    async def _write(self, conn: Conn, entries: list[AuditEntry]) -> int:
+        """One statement for the batch; if the database refuses it for what is in it (not
+        an outage), entry by entry, so one entry it can never take (a resident id out of
+        range from a message on the internal topic) costs itself, not the log for good
+        (before, the batch went back on the queue and no entry was written again)."""
+        try:
+            async with conn.transaction():
+                await self._insert(conn, entries)
+        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+            if len(entries) == 1:
+                self.refused += 1
+                log.warning("audit_entry_refused", action=entries[0].action,
+                            resource=entries[0].resource[:100],
+                            error_type=type(exc).__name__)  # fmt: skip
+                return 0
+            return sum([await self._write(conn, [e]) for e in entries])
+        return len(entries)
+
+    @staticmethod
+    async def _insert(conn: Conn, entries: list[AuditEntry]) -> None:
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                "INSERT INTO audit_log (at, actor, role, action, resource, resident_id,"
+                " detail) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (e.at, e.actor, e.role, e.action, e.resource, e.resident_id, Jsonb(e.detail))
+                    for e in entries
+                ],
+            )
 
     async def _run(self) -> None:
         while True:

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.audit import AuditWriter
 from api.principal import Principal, Role
 from api.problems import Problem
+from api.schemas import MAX_ID
 from eldercare.logs import get_logger
 from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import parse_mqtt_url
@@ -59,7 +60,8 @@ def resident_of(data: dict[str, Any]) -> int | None:
     order = data.get("order")
     if resident is None and isinstance(order, dict):
         resident = order.get("resident_id")
-    return resident if isinstance(resident, int) else None
+    # a positive bigint (not a bool): anything else, a message not of ours, is no one's
+    return resident if type(resident) is int and 1 <= resident <= MAX_ID else None
 
 
 def visible(p: Principal, kind: str, data: dict[str, Any], district: str | None) -> bool:

@@ -33,7 +33,7 @@ async def audit_log(
     cursor: str | None = None,
 ) -> Response:
     """Newest first. Entries queued by requests a moment ago are written first."""
-    await ctx.audit.flush()
+    await ctx.audit.flush(db)  # on this request's connection: see AuditWriter.flush
     where: list[str] = ["TRUE"]
     args: list[object] = []
     for column, value in (("resident_id", resident_id), ("actor", actor), ("action", action)):
