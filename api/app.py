@@ -61,7 +61,12 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
         try:
             async with (
                 AuditWriter(pool) as audit_writer,
-                LiveHub(pool, mqtt_url=settings.mqtt_url, audit=audit_writer) as hub,
+                LiveHub(
+                    pool,
+                    mqtt_url=settings.mqtt_url,
+                    audit=audit_writer,
+                    family_location_decimals=settings.api_family_location_decimals,
+                ) as hub,
             ):
                 app.state.ctx = ApiContext(
                     settings=settings,

@@ -120,6 +120,8 @@ async def principal_for_token(ctx: ApiContext, token: str) -> Principal:
     hit = ctx.principals.get(token)
     if hit is not None and hit[0] > mono:
         return hit[1]
+    if not (token.isascii() and token.isprintable()):  # a NUL reached the database as a key
+        raise Problem(401, "not a token: unprintable characters", headers=_UNAUTHORIZED)
     now = utcnow()
     ttl = ctx.settings.api_principal_cache_s
     if token.startswith(API_KEY_PREFIX):

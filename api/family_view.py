@@ -9,7 +9,7 @@ A family member sees the location rounded to ``location_decimals`` places.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 from zoneinfo import ZoneInfo
 
 from alerts.detectors.news2 import HR_BANDS, SBP_BANDS, SPO2_SCALE_1, SPO2_SCALE_2, ParamBands
@@ -20,6 +20,30 @@ STALE_AFTER: Final = timedelta(minutes=15)  # no data for this long needs a look
 ATTENTION_NEWS2: Final = 3  # any single parameter scoring 3 (RCP: urgent ward review)
 # one degree of latitude is ~111 km; rounding to d places blurs by about this much
 _BLUR_M: Final = {0: 111_000.0, 1: 11_100.0, 2: 1_110.0, 3: 111.0, 4: 11.1, 5: 1.1, 6: 0.11}
+
+
+def coarsen(value: Any, decimals: int) -> Any:
+    """A copy of ``value`` (an alert's detail, a live message) with every location in it
+    (a mapping with numeric ``lat`` and ``lon``) rounded as the family's status view
+    rounds it, its accuracy (``acc_m`` or ``accuracy_m``) widened to match. Before
+    2026-12-03 an SOS's or a geofence alert's detail showed a family the exact fix
+    that the status view coarsens."""
+    if isinstance(value, list):
+        return [coarsen(v, decimals) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: coarsen(v, decimals) for k, v in value.items()}
+    lat, lon = out.get("lat"), out.get("lon")
+    if _number(lat) and _number(lon):
+        out["lat"], out["lon"] = round(lat, decimals), round(lon, decimals)
+        key = "accuracy_m" if "accuracy_m" in out else "acc_m"
+        acc = out.get(key)
+        out[key] = max(float(acc) if _number(acc) else 0.0, _BLUR_M[decimals])
+    return out
+
+
+def _number(x: object) -> TypeGuard[float]:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def _vital(value: float | None, at: datetime | None, bands: ParamBands | None) -> dict[str, Any]:

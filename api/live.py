@@ -25,6 +25,7 @@ import msgspec
 from psycopg_pool import AsyncConnectionPool
 
 from api.audit import AuditWriter
+from api.family_view import coarsen
 from api.principal import Principal, Role
 from api.problems import Problem
 from api.schemas import MAX_ID
@@ -80,9 +81,15 @@ def visible(p: Principal, kind: str, data: dict[str, Any], district: str | None)
 
 class LiveHub:
     def __init__(
-        self, pool: AsyncConnectionPool, *, mqtt_url: str | None, audit: AuditWriter | None = None
+        self,
+        pool: AsyncConnectionPool,
+        *,
+        mqtt_url: str | None,
+        audit: AuditWriter | None = None,
+        family_location_decimals: int = 3,
     ) -> None:
         self._pool = pool
+        self._decimals = family_location_decimals  # families' locations: as the status view
         self._audit = audit
         self._mqtt_url = mqtt_url
         self._clients: set[LiveClient] = set()
@@ -158,6 +165,7 @@ class LiveHub:
         kind = classify(topic, data)
         district = await self._district(resident_of(data))
         frame = msgspec.json.encode({"kind": kind, "data": data})
+        coarse: bytes | None = None  # the families' frame, built for the first one
         resident = resident_of(data)
         resource = f"{kind}:{data.get('alert_id') or data.get('order_id') or '-'}"
         now = datetime.now(UTC)
@@ -165,8 +173,15 @@ class LiveHub:
         for client in list(self._clients):
             if not visible(client.principal, kind, data, district):
                 continue
+            out = frame
+            if not client.principal.full_precision:
+                if coarse is None:
+                    coarse = msgspec.json.encode(
+                        {"kind": kind, "data": coarsen(data, self._decimals)}
+                    )
+                out = coarse
             try:
-                client.queue.put_nowait(frame)
+                client.queue.put_nowait(out)
                 sent += 1
             except asyncio.QueueFull:
                 client.overflowed.set()

@@ -17,6 +17,7 @@ from psycopg.rows import dict_row
 from alerts import store
 from alerts.lifecycle import Escalation, InvalidTransition, Outcome
 from api.deps import Ctx, Db, require, utcnow
+from api.family_view import coarsen
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
 from api.principal import Perm, Principal
 from api.problems import Problem, not_found
@@ -97,6 +98,8 @@ async def scoped_alert(db: Db, me: Principal, alert_id: int) -> dict[str, Any]:
 )
 async def get_alert(alert_id: AlertId, me: Reader, ctx: Ctx, db: Db) -> Response:
     row = await scoped_alert(db, me, alert_id)
+    if not me.full_precision:  # a family: the fix coarsened as in their status view
+        row["detail"] = coarsen(row["detail"], ctx.settings.api_family_location_decimals)
     row["resident"] = {
         "id": row["resident_id"],
         "name": row["resident_name"],

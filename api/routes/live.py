@@ -30,9 +30,11 @@ async def live(websocket: WebSocket, token: str = "") -> None:
     client = hub.join(principal)
 
     async def drain_incoming() -> None:
-        with contextlib.suppress(WebSocketDisconnect):
-            while True:
-                await websocket.receive_text()  # clients say nothing; this notices a close
+        """Clients say nothing: whatever they send (text or binary) is ignored, and this
+        notices the close. (``receive_text`` raised ``KeyError`` on a binary frame,
+        which dropped the socket without a close frame.)"""
+        while (await websocket.receive())["type"] != "websocket.disconnect":
+            pass
 
     reader = asyncio.create_task(drain_incoming())
     loop = asyncio.get_running_loop()

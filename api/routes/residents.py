@@ -8,7 +8,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 from psycopg.rows import dict_row
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from alerts.thresholds import ThresholdError, set_thresholds
 from api.deps import Ctx, Db, Tx, require, utcnow
@@ -66,6 +66,12 @@ class ResidentCreate(Strict):
     contacts: list[Contact] = Field(default_factory=list, max_length=10)
     external_ref: str | None = Field(default=None, max_length=100)
 
+    @model_validator(mode="after")
+    def _whole_home(self) -> ResidentCreate:
+        if (self.home_lat is None) != (self.home_lon is None):
+            raise ValueError("home_lat and home_lon go together: give both or neither")
+        return self
+
 
 @router.get("/residents", response_model=Page[ResidentSummary])
 async def list_residents(
@@ -102,7 +108,9 @@ async def list_residents(
     centre = me.role in (Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR)
     for row in rows:
         lat, lon = row.pop("home_lat"), row.pop("home_lon")
-        row["home"] = {"lat": lat, "lon": lon} if centre and lat is not None else None
+        row["home"] = (
+            {"lat": lat, "lon": lon} if centre and lat is not None and lon is not None else None
+        )
     return json_response(page(rows, limit=limit, key=["id"]))
 
 

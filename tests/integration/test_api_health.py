@@ -180,4 +180,8 @@ async def test_idempotent_create(db_url: str) -> None:
         assert other.status_code == 422
         third = await client.post("/residents", json=body, headers=op)  # no key: a new one
         assert third.status_code == 201
+        # half a home (found by fuzzing: listed as {"lat": -1.9, "lon": null}, off schema)
+        half = await client.post("/residents", json={**body, "home_lat": -1.9}, headers=op)
+        assert half.status_code == 422
+        assert "home_lat and home_lon go together" in half.text
         assert await scalar(db_url, "SELECT count(*) FROM residents WHERE name = 'Sun Li'") == 2

@@ -103,3 +103,48 @@ async def test_live_updates_are_scoped(db_url: str, broker: Broker) -> None:
                 await asyncio.wait_for(fam_ws.recv(), 20)
             assert closed.value.rcvd is not None
             assert closed.value.rcvd.code == 1008
+
+
+async def test_families_get_the_coarse_location_and_odd_clients_are_handled(
+    db_url: str, broker: Broker
+) -> None:
+    """Found by fuzzing (2026-12-03): an SOS's detail showed a family the exact fix that
+    their status view coarsens, through GET /alerts/{id} and live frames; a binary frame
+    from a client dropped its socket (KeyError); a NUL in a key reached the database."""
+    s = await seed(db_url)
+    fix = {"lat": 32.365618, "lon": 120.56236, "acc_m": 23.0, "src": "gps"}
+    await scalar(db_url, "UPDATE alerts SET detail = %s::jsonb WHERE id = %s RETURNING id",
+                 json.dumps({"location": fix, "presses": 1}), s.alerts["a1"])  # fmt: skip
+    coarse = {"lat": 32.366, "lon": 120.562, "acc_m": 111.0, "src": "gps"}
+    settings = api_settings(db_url, mqtt_url=broker.url)
+    async with served(settings) as (app, base), httpx.AsyncClient(base_url=base) as client:
+        await asyncio.wait_for(app.state.ctx.hub.ready.wait(), 20)
+        tokens = {n: await token(client, n) for n in ("operator", "family")}
+        alert = f"/alerts/{s.alerts['a1']}"
+        seen = {
+            n: (await client.get(alert, headers=bearer(tokens[n]))).json()["detail"] for n in tokens
+        }
+        assert seen == {"operator": {"location": fix, "presses": 1},
+                        "family": {"location": coarse, "presses": 1}}  # fmt: skip
+
+        ws_base = base.replace("http://", "ws://") + "/ws?token="
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            async with websockets.connect(ws_base + "eck_%00aaaaaaa_x"):
+                pass
+        assert refused.value.response.status_code == 403
+        async with (
+            websockets.connect(ws_base + tokens["operator"]) as op_ws,
+            websockets.connect(ws_base + tokens["family"]) as fam_ws,
+        ):
+            hub = app.state.ctx.hub
+
+            async def registered() -> bool:
+                return bool(hub.connected == 2)
+
+            await eventually(registered)
+            await fam_ws.send(b"\x00")  # ignored: the socket stays
+            await fam_ws.send("hello")
+            r = await client.post(f"{alert}/acknowledge", headers=bearer(tokens["operator"]))
+            assert r.status_code == 200
+            assert (await next_frame(op_ws))["data"]["detail"]["location"] == fix
+            assert (await next_frame(fam_ws))["data"]["detail"]["location"] == coarse
