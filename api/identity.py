@@ -53,6 +53,7 @@ async def create_user(
 ) -> int:
     if len(password) < 8:
         raise IdentityError("a password has at least 8 characters")
+    district, worker_id = district or None, worker_id or None  # "" is none (a CLI's --district "")
     if (role is Role.FAMILY) != bool(resident_ids):
         # a family account sees only its linked residents: without one it would see
         # nothing (no route links one later); any other role is scoped otherwise
@@ -79,7 +80,7 @@ async def create_user(
             if row is None:
                 raise RuntimeError("INSERT ... RETURNING gave no row for a user")
             user_id = int(row[0])
-            for rid in resident_ids:
+            for rid in dict.fromkeys(resident_ids):  # once each: a repeat is no new link
                 await conn.execute(
                     "INSERT INTO family_links (user_id, resident_id) VALUES (%s, %s)",
                     (user_id, rid),

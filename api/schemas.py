@@ -61,8 +61,8 @@ class UserCreate(Strict):
     password: str = Field(min_length=8, max_length=200)
     role: RoleName
     display_name: str = Field(default="", max_length=200)
-    district: str | None = Field(default=None, max_length=100)
-    worker_id: str | None = Field(default=None, max_length=100)
+    district: str | None = Field(default=None, min_length=1, max_length=100)
+    worker_id: str | None = Field(default=None, min_length=1, max_length=100)
     resident_ids: list[int] = Field(default_factory=list, max_length=20)
 
 

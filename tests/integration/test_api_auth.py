@@ -150,3 +150,21 @@ async def test_family_links_belong_to_family_accounts_only(
         )  # fmt: skip
         assert r.status_code == 422
         assert r.json()["detail"] == message
+
+
+async def test_a_resident_given_twice_is_linked_once_and_an_empty_district_refused(
+    db_url: str,
+) -> None:
+    """Found by fuzzing: ``resident_ids: [1, 1]`` answered 409 "the username is taken"
+    (the second link broke the unique key), and ``district: ""`` made an operator."""
+    s = await seed(db_url)
+    a1 = s.residents["a1"]
+    async with api_client(api_settings(db_url)) as (_app, client):
+        admin = bearer((await login(client, "admin"))["access_token"])
+        body = {"username": "twice", "password": password("twice"), "role": "family"}
+        r = await client.post("/users", json={**body, "resident_ids": [a1, a1]}, headers=admin)
+        assert r.status_code == 201, r.text
+        me = await client.get("/me", headers=bearer((await login(client, "twice"))["access_token"]))
+        assert me.json()["resident_ids"] == [a1]
+        empty = {**body, "username": "nowhere", "role": "operator", "district": ""}
+        assert (await client.post("/users", json=empty, headers=admin)).status_code == 422
