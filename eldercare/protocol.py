@@ -186,6 +186,9 @@ class Rejected:
     detail: str
 
 
+MAX_FREE_DEPTH: Final = 16  # levels of lists/objects in a telemetry's extra or an event's data
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """What ingest accepts; see Settings for the configured values."""
@@ -214,6 +217,8 @@ def decode(topic: str, payload: bytes, *, now_ms: int, limits: Limits) -> Uplink
         return Rejected(RejectReason.INVALID, str(exc))
     except msgspec.DecodeError as exc:
         return Rejected(RejectReason.MALFORMED, str(exc))
+    except RecursionError:  # ~1,000 nested arrays in a 4 KB payload: crashed ingest for good
+        return Rejected(RejectReason.MALFORMED, "JSON nested too deep to read")
     if message.device_id != parsed.device_id:
         return Rejected(
             RejectReason.DEVICE_MISMATCH,
@@ -223,8 +228,29 @@ def decode(topic: str, payload: bytes, *, now_ms: int, limits: Limits) -> Uplink
     return problem if problem is not None else message
 
 
+def _depth(value: object) -> int:
+    """How deep ``value`` nests lists and objects (iterative: a deep value must not
+    exhaust the stack here either)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((x, level + 1) for x in item)
+    return deepest
+
+
 def _check(message: Uplink, *, now_ms: int, limits: Limits) -> Rejected | None:
     ts = message.ts
+    free = (message.extra if isinstance(message, Telemetry)
+            else message.data if isinstance(message, DeviceEvent) else None)  # fmt: skip
+    if free is not None and _depth(free) > MAX_FREE_DEPTH:
+        # stored as JSON: psycopg's encoder recursed past the stack near 1,000 levels
+        # and failed the whole batch (an error that is not the database's, so not split)
+        what = "extra" if isinstance(message, Telemetry) else "data"
+        return Rejected(RejectReason.INVALID, f"{what} nests deeper than {MAX_FREE_DEPTH} levels")
     if ts is not None:
         if ts > now_ms + limits.max_future_ms:
             return Rejected(

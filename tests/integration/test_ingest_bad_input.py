@@ -57,6 +57,15 @@ async def test_each_kind_of_bad_input_is_dead_lettered_and_good_input_flows(
          b' "ax": [0.1, 0.2, 0.1, 0.0], "ay": [0.3, 0.2, 0.4, 0.3], "az": [9.8, 9.7, 9.9, 9.8]}'
          % (dev.encode(), now), "invalid"),
         (f"eldercare/v1/devices/{dev}/bogus", b"{}", "bad_topic"),
+        # nested too deep to read, or to store as JSON (each crashed ingest, and again
+        # after every restart on the redelivery, until found by fuzzing on 2026-12-03)
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d, "extra": {"a": %s%s}}'
+         % (dev.encode(), now, b"[" * 2000, b"]" * 2000), "malformed"),
+        (topic, b'{"device_id": "%s", "seq": 9, "ts": %d, "extra": {"a": %s%s}}'
+         % (dev.encode(), now, b"[" * 500, b"]" * 500), "invalid"),
+        (device_topic(dev, Channel.EVENTS),
+         b'{"device_id": "%s", "seq": 9, "ts": %d, "type": "sos", "data": {"a": %s%s}}'
+         % (dev.encode(), now, b"[" * 17, b"]" * 17), "invalid"),
     ]  # fmt: skip
     stream = [good(1), *[(t, p) for t, p, _ in bad], good(2)]
     async with running_ingest(ingest_settings(db_url, broker.url)) as service:
