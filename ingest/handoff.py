@@ -1,9 +1,9 @@
 """What ingest hands on after each commit: the readings that were new.
 
 In process, handlers (the alert engine) are called with the batch; for other
-processes, the same batch is published on the internal topic as one JSON
-message. Redeliveries never reach either, so a downstream detector sees each
-reading once.
+processes, the same batch is published on the internal topic as JSON messages
+of at most 256 KiB (:func:`encode_batches`). Redeliveries never reach either,
+so a downstream detector sees each reading once.
 """
 
 from __future__ import annotations
@@ -43,11 +43,12 @@ class InternalItem(msgspec.Struct, frozen=True):
 
 
 _encoder = msgspec.json.Encoder()
+MAX_HANDOFF_BYTES = 256 * 1024  # per internal message: well under the broker's 1 MiB
 
 
-def encode_batch(batch: IngestedBatch) -> bytes:
-    items = [
-        InternalItem(channel, a.resident_id, a.message)
+def _items(batch: IngestedBatch) -> list[tuple[str, Accepted]]:
+    return [
+        (channel, a)
         for channel, group in (
             ("telemetry", batch.telemetry),
             ("events", batch.events),
@@ -56,7 +57,37 @@ def encode_batch(batch: IngestedBatch) -> bytes:
         )
         for a in group
     ]
-    return _encoder.encode(items)
+
+
+def encode_batch(batch: IngestedBatch) -> bytes:
+    """The batch as one internal message (tests and benchmarks; ingest splits it)."""
+    return _encoder.encode([InternalItem(c, a.resident_id, a.message) for c, a in _items(batch)])
+
+
+def encode_batches(batch: IngestedBatch, *, max_bytes: int = MAX_HANDOFF_BYTES) -> list[bytes]:
+    """The batch as internal messages of at most ``max_bytes`` each (one item larger than
+    that goes alone), items in the band's time order so that the chunks follow each
+    other in time.
+
+    The broker refuses a message over its ``message_size_limit`` (1 MiB deployed) and
+    paho one over 256 MiB. A batch of 4,000 readings encodes to ~1 MB, and a few IMU
+    windows (up to 512 KiB each) to several: published as one message, such a batch
+    never reached the alert engine (found by fuzzing on 2026-12-03).
+    """
+    items = sorted(_items(batch), key=lambda ca: (ca[1].message.ts is None, ca[1].message.ts or 0))
+    out: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 2
+    for channel, a in items:
+        encoded = _encoder.encode(InternalItem(channel, a.resident_id, a.message))
+        if chunk and size + len(encoded) + 1 > max_bytes:
+            out.append(b"[" + b",".join(chunk) + b"]")
+            chunk, size = [], 2
+        chunk.append(encoded)
+        size += len(encoded) + 1
+    if chunk:
+        out.append(b"[" + b",".join(chunk) + b"]")
+    return out
 
 
 async def deliver(handlers: list[Handler], batch: IngestedBatch) -> None:

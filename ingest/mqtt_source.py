@@ -155,6 +155,10 @@ class Inbox:
             return len(self._items)
 
 
+def _network_thread_writes(_client: mqtt.Client, _userdata: object, _sock: object) -> None:
+    """paho's socket-write callback: nothing to do, the network thread's loop() writes."""
+
+
 class MqttSource:
     """Subscribes to the uplink filters and feeds the inbox; acks on request."""
 
@@ -197,6 +201,14 @@ class MqttSource:
         self.client.on_message = self._on_message  # QoS 2 only; the rest skip MQTTMessage
         self.client.on_delivery = self._on_delivery
         self.client.on_subscribe = self._on_subscribe
+        # Every write goes through the network thread's loop(). Without a socket-write
+        # callback paho writes a packet at once from whichever thread queues it, and its
+        # writer takes no lock: an ack or a publish from the asyncio side landed inside
+        # a large packet the network thread was part-way through, the broker dropped the
+        # connection for a malformed packet and the alert engine met corrupt batches
+        # (a stored SOS never raised; found by fuzzing on 2026-12-03). With it, queuing
+        # only wakes the network thread (paho's socket pair), which writes in order.
+        self.client.on_socket_register_write = _network_thread_writes
 
     # paho callbacks (network thread)
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object,

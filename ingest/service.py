@@ -29,7 +29,7 @@ from eldercare.settings import Settings
 from eldercare.storage import RetentionPolicy, apply_timescale_policies, maintain
 from eldercare.topics import INGESTED, parse_device_topic, uplink_filters
 from ingest.devices import DeviceDirectory
-from ingest.handoff import Handler, IngestedBatch, deliver, encode_batch
+from ingest.handoff import Handler, IngestedBatch, deliver, encode_batches
 from ingest.mqtt_source import Inbox, MqttSource, backoff_delay
 from ingest.rows import Accepted, RawMessage, ReadingKey, SortedBatch, sort_batch
 from ingest.writer import BatchWriter, WriteResult
@@ -322,7 +322,8 @@ class IngestService:
             return
         await deliver(self.handlers, out)
         if self.settings.ingest_publish_internal and self._source is not None:
-            self._source.publish(INGESTED, encode_batch(out), qos=1)
+            for payload in encode_batches(out):
+                self._source.publish(INGESTED, payload, qos=1)
 
     async def _maintenance_loop(self, url: str, path: StoragePath, stop: asyncio.Event) -> None:
         while not stop.is_set():
