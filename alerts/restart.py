@@ -396,12 +396,13 @@ def with_alert_evidence(
             else None
         )
         if cancel is not None and (red is None or cancel < red[1]):
-            fal, evs = falls.im_ok(state.falls, profile, cancel)
+            fal, evs = falls.im_ok(state.falls, profile, cancel, pressed_at=cancel)
         elif red is not None and not _walked_away_first(ep, found, profile, red[1]):
             bpm, at = red
             fal, evs = falls.heart_rate(state.falls, profile, bpm, at, now)
-            if any(ok > at for ok in found.im_ok_at):
-                fal, more = falls.im_ok(fal, profile, now)
+            ok_after = next((ok for ok in found.im_ok_at if ok > at), None)
+            if ok_after is not None:
+                fal, more = falls.im_ok(fal, profile, now, pressed_at=ok_after)
                 evs = [*evs, *more]
         else:
             continue

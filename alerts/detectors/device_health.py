@@ -58,6 +58,20 @@ def _battery(track: DeviceTrack, pct: int, profile: Profile) -> DeviceTrack:
     return replace(track, battery_pct=pct, battery_low=low)
 
 
+def event_battery_pct(data: Mapping[str, object] | None) -> int | None:
+    """The percentage a ``low_battery`` event carries (``data.battery_pct``), if usable.
+
+    ``data`` is whatever the band put there: ingest stores it unchecked. Only a whole
+    number 0..100 is a percentage (as ``Telemetry.battery_pct``); JSON ``true`` is a
+    Python int, so bool is refused by name. Anything else leaves the event saying
+    "battery low" without a percentage, as when the field is absent.
+    """
+    pct = (data or {}).get("battery_pct")
+    if isinstance(pct, bool) or not isinstance(pct, int) or not 0 <= pct <= 100:
+        return None
+    return pct
+
+
 def _worn(track: DeviceTrack, worn: bool | None, now: datetime) -> DeviceTrack:
     if worn is None:
         return track
@@ -102,8 +116,7 @@ def observe(
         if kind is EventType.POWER_OFF:
             t = replace(t, cause="powered_off")
         elif kind is EventType.LOW_BATTERY:
-            pct = (message.data or {}).get("battery_pct")
-            t = replace(t, battery_low=True, battery_pct=pct if isinstance(pct, int) else None)
+            t = replace(t, battery_low=True, battery_pct=event_battery_pct(message.data))
         elif kind in (EventType.CHARGING_START, EventType.CHARGING_STOP):
             t = replace(t, charging=kind is EventType.CHARGING_START)
         elif kind in (EventType.REMOVED, EventType.WORN):

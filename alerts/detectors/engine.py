@@ -122,7 +122,7 @@ def _telemetry(
         fal, evs = falls.step_report(fal, profile, delta, msg.observed_at, now)
         events += evs
     if t.worn is False:
-        fal, evs = falls.off_wrist(fal, profile, now)
+        fal, evs = falls.off_wrist(fal, profile, msg.observed_at, now)
         events += evs
     elif t.hr is not None and fal.episode is not None:
         fal, evs = falls.heart_rate(fal, profile, t.hr, msg.observed_at, now)

@@ -50,10 +50,18 @@ original timers; a suspicion with it is not retracted by the full window's model
 alone, is not cancelled by "I'm OK" (recorded, the operator calls back), and
 stays critical when the wearer walks. The first such reading is on the fall and
 long-lie alerts' detail (``heart_rate_after``).
+
+What the band took before the impact says nothing about the fall, however late
+it arrives: a band sends its new alarms first and its backlog after them
+(docs/protocol.md), so an "I'm OK" pressed an hour ago can arrive seconds after
+a new fall. An "I'm OK" counts for a fall only if pressed at or after its impact
+(less ``OK_SKEW``), step counts, heart rates and off-the-wrist reports only if
+taken after it; anything older is ignored for that fall (not recorded on it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -80,6 +88,11 @@ from eldercare.protocol import DeviceEvent, EventType, ImuWindow
 SAME_FALL: Final = timedelta(seconds=10)
 MODEL_AFTER: Final = timedelta(seconds=4)  # the model needs this much window after the impact
 RED_SCORE: Final = 3  # NEWS2's single-parameter red: a heart rate this abnormal after a fall
+# How long before the impact an "I'm OK" may be stamped and still answer this fall. The
+# impact time is an estimate (the strongest sample of an imu window, or when the band's own
+# detector decided), and a resident's second band has its own clock; an older press answered
+# an earlier alarm and reached us late from the band's backlog.
+OK_SKEW: Final = timedelta(seconds=2)
 
 
 class FallStage(StrEnum):
@@ -255,11 +268,21 @@ def _quietly(state: FallsState) -> tuple[FallsState, list[AlertEvent]]:
     return FallsState(None, state.open), []
 
 
+def answers(ep: FallEpisode, pressed_at: datetime) -> bool:
+    """Was an "I'm OK" pressed at ``pressed_at`` (band clock) pressed for this fall?"""
+    return pressed_at >= ep.impact_at - OK_SKEW
+
+
 def im_ok(
-    state: FallsState, profile: Profile, now: datetime
+    state: FallsState, profile: Profile, now: datetime, *, pressed_at: datetime
 ) -> tuple[FallsState, list[AlertEvent]]:
+    """The wearer's "I'm OK", pressed at ``pressed_at`` (band clock), arriving at ``now``.
+
+    One pressed before the fall (:func:`answers`) is ignored: it neither cancels,
+    retracts nor ends anything, and is not recorded on the alerts.
+    """
     ep = state.episode
-    if ep is None:
+    if ep is None or not answers(ep, pressed_at):
         return state, []
     if not ep.long_lie and ep.stage in (FallStage.PENDING, FallStage.UNCONFIRMED):
         return _quietly(state)  # the band's report or the watch ended: never shown
@@ -269,7 +292,7 @@ def im_ok(
         and now <= ep.suspected_at + profile.falls.cancel_window
     ):
         return _sync(state, None, profile, now, ClearReason.CANCELLED_BY_WEARER)
-    return _sync(state, replace(ep, wearer_ok_at=now), profile, now)
+    return _sync(state, replace(ep, wearer_ok_at=pressed_at), profile, now)
 
 
 def movement(
@@ -334,15 +357,20 @@ def heart_rate(
 
 
 def off_wrist(
-    state: FallsState, profile: Profile, now: datetime
+    state: FallsState, profile: Profile, observed_at: datetime, now: datetime
 ) -> tuple[FallsState, list[AlertEvent]]:
-    """The band reports itself not worn: an unconfirmed suspicion's watch ends.
+    """The band reports itself not worn at ``observed_at`` (band clock): an unconfirmed
+    suspicion's watch ends.
 
     Stillness of a band on a table says nothing about its wearer (that is
-    ``band_not_worn``'s business); a shown fall is left as it is.
+    ``band_not_worn``'s business); a shown fall is left as it is. A report from
+    before the impact (a backlog) is ignored: if the band is still off, its next
+    report says so.
     """
     ep = state.episode
     if ep is None or ep.long_lie or ep.stage is not FallStage.UNCONFIRMED:
+        return state, []
+    if observed_at <= ep.impact_at:
         return state, []
     return _quietly(state)
 
@@ -359,23 +387,33 @@ def tick(state: FallsState, profile: Profile, now: datetime) -> tuple[FallsState
     return _sync(state, new, profile, now)
 
 
+def band_score(data: Mapping[str, object] | None) -> float | None:
+    """The band's own fall score (``data.score``, a number 0..1), if it sent a usable one.
+
+    ``data`` is whatever the band put there, unchecked by ingest: JSON ``true`` is a
+    Python int, so bool is refused by name.
+    """
+    raw = (data or {}).get("score")
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 <= raw <= 1:
+        return None
+    return float(raw)
+
+
 def step_event(
     state: FallsState, profile: Profile, event: DeviceEvent, now: datetime
 ) -> tuple[FallsState, list[AlertEvent]]:
     if event.type is EventType.FALL:
-        raw = (event.data or {}).get("score")
-        score = float(raw) if isinstance(raw, int | float) and 0 <= raw <= 1 else None
         return suspect(
             state,
             profile,
             device_id=event.device_id,
             source="band",
             impact_at=ms_to_utc(event.ts),
-            score=score,
+            score=band_score(event.data),
             now=now,
         )
     if event.type is EventType.IM_OK:
-        return im_ok(state, profile, now)
+        return im_ok(state, profile, now, pressed_at=ms_to_utc(event.ts))
     return state, []
 
 

@@ -133,7 +133,7 @@ def test_the_fall_is_confirmed_after_the_window_and_a_late_im_ok_does_not_retrac
     assert len(events) == 1
     assert isinstance(events[0], AlertUpdated)
     assert events[0].detail["stage"] == "confirmed"
-    state, events = falls.im_ok(state, P, T0 + 60 * S)
+    state, events = falls.im_ok(state, P, T0 + 60 * S, pressed_at=T0 + 60 * S)
     assert [type(e) for e in events] == [AlertUpdated]
     assert AlertType.FALL in state.open
 
@@ -271,8 +271,8 @@ def test_an_unconfirmed_fall_followed_by_stillness_is_exactly_one_long_lie() -> 
 
 def test_walking_im_ok_or_taking_the_band_off_ends_the_watch_silently() -> None:
     walked, events = falls.movement(unconfirmed(), P, 12, T0 + 3 * 60 * S)
-    ok, ok_events = falls.im_ok(unconfirmed(), P, T0 + 2 * 60 * S)
-    off, off_events = falls.off_wrist(unconfirmed(), P, T0 + 60 * S)
+    ok, ok_events = falls.im_ok(unconfirmed(), P, T0 + 2 * 60 * S, pressed_at=T0 + 2 * 60 * S)
+    off, off_events = falls.off_wrist(unconfirmed(), P, T0 + 60 * S, T0 + 60 * S)
     for state, evs in ((walked, events), (ok, ok_events), (off, off_events)):
         assert (state.episode, state.open, evs) == (None, {}, [])
         assert falls.tick(state, P, T0 + 30 * 60 * S) == (state, [])
@@ -373,7 +373,7 @@ def test_a_long_lie_is_raised_once_iff_the_wearer_has_not_walked_by_then(
             state, events = falls.movement(state, P, n, at)
             out += events
         elif kind == "ok":
-            state, events = falls.im_ok(state, P, at)
+            state, events = falls.im_ok(state, P, at, pressed_at=at)
             out += events
         raised_at += [at for e in out if isinstance(e, AlertRaised)
                       and e.type is AlertType.LONG_LIE]  # fmt: skip

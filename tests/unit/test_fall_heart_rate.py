@@ -110,11 +110,12 @@ def test_an_unconfirmed_fall_is_shown_again_on_its_original_timers() -> None:
 
 def test_im_ok_with_a_red_heart_rate_is_recorded_not_a_cancel() -> None:
     state, _ = falls.heart_rate(screened(), P, 35, T0 + 3 * S, T0 + 4 * S)
-    state, events = falls.im_ok(state, P, T0 + 10 * S)
+    state, events = falls.im_ok(state, P, T0 + 10 * S, pressed_at=T0 + 10 * S)
     assert [type(e) for e in events] == [AlertUpdated]
     assert events[0].detail["wearer_says_ok"] is True
     assert AlertType.FALL in state.open
-    _, events = falls.im_ok(screened(), P, T0 + 10 * S)  # without it, the wearer cancels
+    # without it, the wearer cancels
+    _, events = falls.im_ok(screened(), P, T0 + 10 * S, pressed_at=T0 + 10 * S)
     assert [type(e) for e in events] == [AlertCleared]
 
 
@@ -172,5 +173,6 @@ def test_a_restart_keeps_the_heart_rate_of_an_open_fall() -> None:
     seeded = seed_states([row], recently_closed=[])[3].falls
     assert seeded.episode is not None
     assert seeded.episode.abnormal_hr == (36, T0 + 5 * S)
-    _, events = falls.im_ok(seeded, P, T0 + 10 * S)  # still not a cancel after the restart
+    # still not a cancel after the restart
+    _, events = falls.im_ok(seeded, P, T0 + 10 * S, pressed_at=T0 + 10 * S)
     assert [type(e) for e in events] == [AlertUpdated]
