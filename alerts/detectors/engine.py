@@ -79,6 +79,7 @@ class ResidentState:
     night: night_activity.NightActivityState = field(
         default_factory=night_activity.NightActivityState
     )
+    steps_at: dict[str, int] = field(default_factory=dict)  # band ts of each last_steps
 
     def open_alerts(self) -> dict[AlertType, OpenAlert]:
         """Every alert the detectors hold open, at most one per type."""
@@ -104,8 +105,15 @@ def _telemetry(
     events: list[AlertEvent] = []
     devices, evs = device_health.step(s.devices, profile, t, now)
     events += evs
-    delta = steps_delta(s.last_steps.get(t.device_id), t.steps)
-    last_steps = s.last_steps if t.steps is None else {**s.last_steps, t.device_id: t.steps}
+    delta, last_steps, steps_at = 0, s.last_steps, s.steps_at
+    kept_at = s.steps_at.get(t.device_id)
+    if t.steps is not None and (kept_at is None or t.ts >= kept_at):
+        delta = steps_delta(s.last_steps.get(t.device_id), t.steps)
+        last_steps = {**s.last_steps, t.device_id: t.steps}
+        steps_at = {**s.steps_at, t.device_id: t.ts}
+    # else a reading from the band's backlog, older than the counter kept: its lower
+    # daily count, kept as the latest, made the next reading look like thousands of new
+    # steps (a fallen wearer "walked"; found on 2026-12-03). It says nothing new.
     msg = vitals.reading(t, profile, skin_shift_c=skin_shift_c)
     vit, evs = vitals.step(s.vitals, profile, t, now, msg)
     events += evs
@@ -140,7 +148,8 @@ def _telemetry(
                                             observed_at=msg.observed_at,
                                             device_id=t.device_id, now=now)  # fmt: skip
         events += evs
-    new = ResidentState(s.sos, fal, vit, base, ina, geo, devices, last_steps, s.muted, restless)
+    new = ResidentState(s.sos, fal, vit, base, ina, geo, devices, last_steps, s.muted, restless,
+                        steps_at=steps_at)  # fmt: skip
     return new, events
 
 

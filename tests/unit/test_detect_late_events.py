@@ -197,3 +197,26 @@ def test_a_low_battery_event_carries_its_percentage_iff_a_whole_number_0_to_100(
     [alert] = raised(events, AlertType.BATTERY_LOW)  # the band said so, whatever the number
     usable = isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 100
     assert alert.detail["battery_pct"] == (pct if usable else None)
+
+
+def reading(at: datetime, steps: int, seq: int) -> Accepted:
+    return Accepted(Telemetry(device_id=DEV, seq=seq, ts=ms(at), steps=steps, worn=True), 3)
+
+
+def test_an_old_step_count_from_the_backlog_is_not_taken_for_walking_after_a_fall() -> None:
+    """The daily counter of a backlog reading is lower than the newest one's. Taken as
+    the latest, it made the next live reading look like thousands of new steps: a
+    fallen wearer "walked", and the band's fall report was dropped."""
+    state, _ = step(P, ResidentState(), reading(T0 - 10 * S, 5000, seq=50), now=T0 - 9 * S)
+    state, _ = step(P, state, Accepted(ev(EventType.FALL, T0, seq=51), 3), now=T0)
+    state, _ = step(P, state, reading(T0 + 5 * S, 5001, seq=52), now=T0 + 6 * S)  # the base
+    state, _ = step(P, state, reading(T0 - H, 100, seq=1), now=T0 + 7 * S)  # the backlog
+    state, events = step(P, state, reading(T0 + 10 * S, 5003, seq=53), now=T0 + 11 * S)
+    assert raised(events, AlertType.FALL) == []
+    state, events = step(P, state, Tick(T0 + 30 * S), now=T0 + 30 * S)
+    assert len(raised(events, AlertType.FALL)) == 1
+    # a counter reset at midnight (a newer reading, a lower count) still counts as steps
+    state, _ = step(P, ResidentState(), reading(T0 - 10 * S, 5000, seq=60), now=T0 - 9 * S)
+    assert state.last_steps == {DEV: 5000}
+    state, _ = step(P, state, reading(T0, 12, seq=61), now=T0)
+    assert state.last_steps == {DEV: 12}
