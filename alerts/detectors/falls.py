@@ -223,6 +223,11 @@ def suspect(
             # the band (or a second window) saw it too: as if it had come before the
             # full window, the fall is shown again on its original timers
             new = replace(new, stage=FallStage.SUSPECTED)
+    elif impact_at < ep.impact_at:
+        # an earlier fall arriving late (the band's backlog): the episode follows the newest
+        # fall. Taken as a further fall it moved the impact back, and what the band took
+        # between the two then counted against the new one (found on 2026-12-03).
+        return state, []
     elif ep.stage in (FallStage.RECOVERED, FallStage.PENDING, FallStage.UNCONFIRMED):
         new = replace(  # a new fall: a new window (a long lie already raised stays open)
             ep,

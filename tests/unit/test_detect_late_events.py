@@ -220,3 +220,18 @@ def test_an_old_step_count_from_the_backlog_is_not_taken_for_walking_after_a_fal
     assert state.last_steps == {DEV: 5000}
     state, _ = step(P, state, reading(T0, 12, seq=61), now=T0)
     assert state.last_steps == {DEV: 12}
+
+
+def test_an_older_fall_from_the_backlog_does_not_move_the_current_fall_back() -> None:
+    """A band's backlog fall, an hour before the fall being handled, took its place as
+    the impact: evidence from between the two (an "I'm OK" pressed half an hour ago)
+    then counted against the new fall."""
+    state = screened()  # impact at T0, suspected 1.3 s later
+    state, events = falls.step_event(state, P, ev(EventType.FALL, T0 - H, seq=1), T0 + 2 * S)
+    assert events == []
+    assert state.episode is not None and state.episode.impact_at == T0
+    state, events = falls.step_event(
+        state, P, ev(EventType.IM_OK, T0 - H / 2, seq=2), T0 + 3 * S
+    )
+    assert events == []  # not about this fall: nothing cancelled
+    assert state.episode is not None and state.episode.wearer_ok_at is None
