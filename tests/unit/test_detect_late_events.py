@@ -229,9 +229,9 @@ def test_an_older_fall_from_the_backlog_does_not_move_the_current_fall_back() ->
     state = screened()  # impact at T0, suspected 1.3 s later
     state, events = falls.step_event(state, P, ev(EventType.FALL, T0 - H, seq=1), T0 + 2 * S)
     assert events == []
-    assert state.episode is not None and state.episode.impact_at == T0
-    state, events = falls.step_event(
-        state, P, ev(EventType.IM_OK, T0 - H / 2, seq=2), T0 + 3 * S
-    )
+    assert state.episode is not None
+    assert state.episode.impact_at == T0
+    state, events = falls.step_event(state, P, ev(EventType.IM_OK, T0 - H / 2, seq=2), T0 + 3 * S)
     assert events == []  # not about this fall: nothing cancelled
-    assert state.episode is not None and state.episode.wearer_ok_at is None
+    assert state.episode is not None
+    assert state.episode.wearer_ok_at is None
