@@ -98,7 +98,7 @@ from eldercare.protocol import Telemetry
 from eldercare.settings import Settings
 from ingest.consumer import DurableConsumer
 from ingest.handoff import IngestedBatch
-from ingest.mqtt_source import backoff_delay
+from ingest.mqtt_source import backoff_delay, stopped_within
 from ingest.rows import Accepted
 
 log = get_logger(__name__)
@@ -566,8 +566,7 @@ class AlertEngine:
                 self.db_retries += 1
                 log.warning("alert_persist_retry", error=str(exc).splitlines()[0],
                             attempt=attempt, retry_in_s=round(delay, 2))  # fmt: skip
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay)
+                await stopped_within(self._stopping, delay)
 
     async def _publish(self, changes: list[AlertChange]) -> None:
         await self._publisher.publish(changes)

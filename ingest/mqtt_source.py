@@ -38,6 +38,13 @@ def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rnd: fl
     return min(cap, base * (2.0 ** min(attempt, 16))) * (0.5 + rnd / 2)
 
 
+async def stopped_within(stop: asyncio.Event, delay: float) -> bool:
+    """Wait ``delay`` seconds, or less if ``stop`` is set meanwhile; is it set?"""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
+    return stop.is_set()
+
+
 class _BufferedClient(mqtt.Client):
     """paho reads every packet with three or more ``recv()`` calls (type byte, each
     length byte, body): at 20k msg/s that is the largest cost of ingest. This

@@ -30,7 +30,7 @@ from eldercare.storage import RetentionPolicy, apply_timescale_policies, maintai
 from eldercare.topics import INGESTED, parse_device_topic, uplink_filters
 from ingest.devices import DeviceDirectory
 from ingest.handoff import Handler, IngestedBatch, deliver, encode_batches
-from ingest.mqtt_source import Inbox, MqttSource, backoff_delay
+from ingest.mqtt_source import Inbox, MqttSource, backoff_delay, stopped_within
 from ingest.rows import Accepted, RawMessage, ReadingKey, SortedBatch, sort_batch
 from ingest.writer import BatchWriter, WriteResult
 
@@ -84,9 +84,7 @@ async def prepare_database(
             attempt += 1
             log.warning("database_unavailable", error=str(exc).splitlines()[0],
                         retry_in_s=round(delay, 2))  # fmt: skip
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            if stop.is_set():
+            if await stopped_within(stop, delay):
                 return None
     async with await psycopg.AsyncConnection.connect(url) as conn:
         if path is StoragePath.TIMESCALE:
@@ -266,9 +264,7 @@ class IngestService:
         """Wait ``delay`` before trying the database again, unless told to stop meanwhile:
         then give up (:class:`_AbandonedError`), leaving what is not committed unacked.
         Before, a SIGTERM during an outage went unheard until the database was back."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), delay)
-        if self._stop.is_set():
+        if await stopped_within(self._stop, delay):
             raise _AbandonedError
 
     def _account(self, raw: list[RawMessage], batch: SortedBatch, result: WriteResult,
