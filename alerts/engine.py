@@ -8,64 +8,30 @@ every 30 s for everyone. Each batch of events is **persisted first** (one
 transaction, :func:`alerts.store.apply_events`), **then published** as JSON on
 ``eldercare/v1/internal/alerts`` (QoS 1): a subscriber never hears of an alert
 the database does not hold. If the database goes away, recording is tried again
-until it answers, and a resident's state is kept only once what it decided is
-recorded (:meth:`AlertEngine._emit`).
+until it answers (:mod:`alerts.engine_db`), and a resident's state is kept only
+once what it decided is recorded (:meth:`AlertEngine._emit`).
 
-Restart (:mod:`alerts.restart`). The database is the record. At start the engine loads every alert
-not closed and seeds the detectors' open-alert state from it, for the alerts
-whose detectors need to know: an open SOS (its press count continues, so the
-next press is an update) and an open fall (its episode is rebuilt from the
-stored detail and ``opened_at``, so the cancel window, confirmation and long
-lie timers carry on), including a fall the full window did not confirm that is
-still watched for a long lie (closed ``not_confirmed`` within the last hour);
-the steps, "I'm OK" and off-wrist reports of those bands since the fall are
-read back (:mod:`alerts.evidence`) so that what happened while the engine was
-down counts. An open night-activity alert is kept, and at night tonight's
-steps so far are counted again from the database, so a restless night is
-neither lost nor raised twice. Every other alert (vital signs, device health,
-inactivity...) is re-derived from fresh data, and the store turns a raise of
-an alert that is already open into an update of it (``ON CONFLICT`` on the
-one-open-alert index), so nothing is raised twice, even by two processes. The
-price: such an alert whose condition ended while the engine was down stays
-open until an operator closes it (never closed by a detector that lost its
-evidence).
-
-Profiles and personal rules: at start the engine loads every resident's
-profile with a clinician's threshold overrides (:mod:`alerts.thresholds`) and
-their personal baselines from the daily summaries of the last 7 days
-(:mod:`alerts.baselines`, :mod:`alerts.daily_summary`);
-:meth:`AlertEngine.refresh` reloads the profiles (so changed thresholds apply)
-every 30 s, :meth:`AlertEngine.reload_baselines` the baselines every hour, in the
-background and without the decision lock, recomputing them only when a day was summarised
-or the window moved (docs/alerts.md, "The reload runs beside the decisions").
-
-Escalation: every ``escalate_every`` ticks (5 s) the engine escalates critical
-alerts nobody acknowledged (:class:`~alerts.lifecycle.EscalationPolicy`:
-supervisor after 2 min, family contact after 5 min by default), recorded on
-the alert and as a transition, then published (``kind: escalated``).
-
-Operators close alerts through :mod:`alerts.store` (the API, another process):
-with each escalation check (5 s) the engine compares what its detectors hold
-open with the database and tells the detectors (:class:`AlertClosed`) about
-alerts closed meanwhile; :meth:`AlertEngine.refresh` (every 30 s, with the
-profiles) does it at once. Inside that window a detector update of an alert an
-operator just closed finds no open row and opens a new alert (never lost).
+At start the engine loads the profiles (with clinicians' thresholds,
+:mod:`alerts.thresholds`), the personal baselines (:mod:`alerts.engine_baselines`)
+and every alert not closed, and seeds the detectors from them and from what the
+bands reported meanwhile (:mod:`alerts.evidence`, :mod:`alerts.restart`). The tick
+loop refreshes the profiles and the alerts operators closed every 30 s, reloads the
+baselines hourly beside the decisions, and escalates unacknowledged critical alerts
+every 5 s (:class:`~alerts.lifecycle.EscalationPolicy`). docs/alerts.md, "Alert
+lifecycle" and "Restart", says why each works as it does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Final, TypeVar
+from typing import Final
 
 import psycopg
 from psycopg.rows import TupleRow
 
-from alerts.baselines import ResidentBaselines, load_baselines
-from alerts.daily_summary import summaries_key, summarise_days
+from alerts.baselines import ResidentBaselines
 from alerts.detectors import (
     AlertClosed,
     AlertEvent,
@@ -78,6 +44,9 @@ from alerts.detectors import (
 from alerts.detectors.ambient import SkinShift
 from alerts.detectors.types import ms_to_utc
 from alerts.detectors.waking import vitals_night
+from alerts.engine_baselines import HeldBaselines
+from alerts.engine_db import RETRYABLE, EngineDatabase
+from alerts.engine_states import ResidentStates
 from alerts.evidence import restore_states
 from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
@@ -98,24 +67,14 @@ from eldercare.protocol import Telemetry
 from eldercare.settings import Settings
 from ingest.consumer import DurableConsumer
 from ingest.handoff import IngestedBatch
-from ingest.mqtt_source import backoff_delay, stopped_within
 from ingest.rows import Accepted
 
 log = get_logger(__name__)
-_RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
-_T = TypeVar("_T")
 TICK_SLICE: Final = 1000  # residents per hold of the decision lock in a full tick (~16 ms)
 
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def pending(state: ResidentState) -> bool:
-    """Has the resident a fall's timers running (cancel window, confirmation, long lie),
-    ticked every second? Every other time-driven rule counts minutes or hours and is
-    ticked with everyone every 30 s."""
-    return state.falls.episode is not None or bool(state.falls.open)
 
 
 def _ordered(batch: IngestedBatch) -> list[Accepted]:
@@ -145,36 +104,23 @@ class AlertEngine:
         self.shard = Shard.parse(settings.alert_shard)
         self.fall_model = fall_model
         self.profiles: dict[int, Profile] = {}
-        self.states: dict[int, ResidentState] = {}
+        self._book = ResidentStates()
         self.ready = asyncio.Event()  # loaded and (in run) connected to the broker
         self._publisher = AlertPublisher(connected=self.ready)
         self.subscribed = asyncio.Event()  # standalone: reading the ingested topic
         self.step_failures = 0  # inputs a detector raised on (skipped; see _step_failed)
-        self.db_retries = 0  # failed attempts to record decisions (see _persist)
-        self._stopping = asyncio.Event()  # run's stop: _persist gives up
+        self._db = EngineDatabase(settings)
         self.started = asyncio.Event()  # in run: loaded and deciding (the broker maybe not yet)
         self._clock = clock
         self._tick_s = tick_s
         self._full_tick_every = max(1, full_tick_every)
         self._escalate_every = max(1, escalate_every)
         self.escalation = escalation or EscalationPolicy()
-        self.baselines: dict[int, ResidentBaselines] = {}
+        self._baselines = HeldBaselines(settings, self.shard, clock, baseline_days)
         self.skin = SkinShift()  # hot weather: the wrist-temperature rise everyone shares
-        self._baseline_days = baseline_days
         self._baseline_every = max(1, baseline_every)  # ticks between reloads
         self._lock = asyncio.Lock()  # one decision at a time: states and the connection
-        self._reloading = asyncio.Lock()  # one baseline reload at a time (its own connection)
-        self._reload_task: asyncio.Task[None] | None = None
-        self._baselines_key: tuple[object, ...] | None = None  # what they were computed from
-        self._conn: psycopg.AsyncConnection[TupleRow] | None = None
-        self._side: psycopg.AsyncConnection[TupleRow] | None = None
         self._loaded = False
-        # kept with every write of a resident's state, so that neither the 1 s tick nor
-        # the closed-alert check walks a city's every resident (100,000 states: ~0.1 s
-        # under the lock each time): those for whom pending() holds, and those holding
-        # an alert open (muted ones included)
-        self._pending: set[int] = set()
-        self._holding: set[int] = set()
         self._heap = heap.Settler()  # after each batch and tick: see eldercare/heap.py
 
     # -- inputs ---------------------------------------------------------------------------
@@ -221,7 +167,7 @@ class AlertEngine:
             now = self._clock()
             if everyone:
                 self.skin.update(now)
-            ids = list(self.profiles) if everyone else sorted(self._pending)
+            ids = list(self.profiles) if everyone else sorted(self._book.pending)
         for start in range(0, len(ids), TICK_SLICE):
             await asyncio.sleep(0)  # the waiting readings go first: a free lock never yields
             async with self._lock:
@@ -275,12 +221,22 @@ class AlertEngine:
         connection of the tick's own; the swap and the closed alerts take the lock.
         """
         baselines = self.baselines
-        fresh = self._with_baselines(await self._own_profiles(await self._side_connection()))
+        fresh = self._baselines.apply(await self._own_profiles(await self._db.side_connection()))
         async with self._lock:
             if baselines is not self.baselines:  # a reload swapped them in meanwhile
-                fresh = self._with_baselines(fresh)
+                fresh = self._baselines.apply(fresh)
             self.profiles = fresh
-            self._forget_closed(await self._own_open_alert_keys(await self._connection()))
+            self._forget_closed(await self._own_open_alert_keys(await self._db.connection()))
+
+    @property
+    def baselines(self) -> dict[int, ResidentBaselines]:
+        """Every resident's personal baselines, as applied to the profiles."""
+        return self._baselines.held
+
+    @property
+    def db_retries(self) -> int:
+        """Failed attempts to record decisions (:meth:`EngineDatabase.until_answered`)."""
+        return self._db.retries
 
     async def reload_baselines(self) -> None:
         """Recompute every resident's personal baselines from the database (hourly).
@@ -291,51 +247,24 @@ class AlertEngine:
         finished baselines into the profiles takes the lock. At 5,000 residents a reload takes
         20-30 s, during which an SOS used to wait for all of it (``bench/reload.py``).
         """
-        async with self._reloading:  # one reload at a time
-            url = self.settings.require_database_url()
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                fresh = await self._read_baselines(conn)
+        fresh = await self._baselines.read_own()
         if fresh is not None:
             async with self._lock:
                 self._set_baselines(*fresh)
 
-    async def _read_baselines(
-        self, conn: psycopg.AsyncConnection[TupleRow]
-    ) -> tuple[dict[int, ResidentBaselines], tuple[object, ...]] | None:
-        """Summarise what is due, then the baselines, or None if their inputs (the window's
-        summarised days) are those of the baselines held: 23 reloads of 24 a day."""
-        now, days = self._clock(), max(1, round(self._baseline_days))
-        await summarise_days(conn, now=now, days=days)
-        key = await summaries_key(conn, now=now, days=days)
-        if key == self._baselines_key:
-            return None
-        fresh = await load_baselines(conn, now=now, days=days, shard=self.shard, summarise=False)
-        return fresh, key
-
     def _set_baselines(
         self, baselines: dict[int, ResidentBaselines], key: tuple[object, ...] | None = None
     ) -> None:
-        self.baselines, self._baselines_key = baselines, key
-        self.profiles = self._with_baselines(self.profiles)
-        log.info("alert_baselines_loaded", residents=len(self.baselines))
+        self._baselines.set(baselines, key)
+        self.profiles = self._baselines.apply(self.profiles)
 
     def _reload_in_background(self) -> None:
         """Start the hourly reload unless one still runs; the tick goes on meanwhile."""
-        if self._reload_task is not None and not self._reload_task.done():
-            return
-        self._reload_task = asyncio.create_task(self._reload_logged(), name="alerts-baselines")
+        self._baselines.start(self.reload_baselines)
 
-    async def _reload_logged(self) -> None:
-        try:
-            await self.reload_baselines()
-        except _RETRYABLE as exc:  # the next hour tries again; the old baselines stay
-            log.warning("alert_baselines_reload_failed", error=str(exc).splitlines()[0])
-        except Exception:  # a bug: said loudly, and the decisions go on with the old ones
-            log.exception("alert_baselines_reload_crashed")
-
-    def _with_baselines(self, profiles: dict[int, Profile]) -> dict[int, Profile]:
-        none = ResidentBaselines()
-        return {r: self.baselines.get(r, none).apply(p) for r, p in profiles.items()}
+    @property
+    def _reload_task(self) -> asyncio.Task[None] | None:
+        return self._baselines.task
 
     async def escalate(self) -> list[AlertChange]:
         """Escalate unacknowledged critical alerts that are due; persist, then publish.
@@ -343,7 +272,7 @@ class AlertEngine:
         Also tells the detectors about alerts operators closed meanwhile (same query).
         """
         async with self._lock:
-            conn = await self._connection()
+            conn = await self._db.connection()
             now = self._clock()
             self._forget_closed(await self._own_open_alert_keys(conn))
             waiting = [u for r, u in await unacknowledged(conn, self.escalation.severities)
@@ -359,25 +288,19 @@ class AlertEngine:
         """Step :class:`AlertClosed` for what the detectors hold but the database closed;
         ``still_open``: (resident, type) of the alerts not closed."""
         now = self._clock()
-        for resident_id in list(self._holding):
-            state = self.states[resident_id]
-            closed = [t for t in state.open_alerts()
-                      if t not in state.muted and (resident_id, t) not in still_open]  # fmt: skip
-            if not closed:
-                continue
-            profile = self.profiles.get(resident_id, Profile(resident_id))
+        for resident_id, held, closed in self._book.closed_elsewhere(still_open):
+            profile, state = self.profiles.get(resident_id, Profile(resident_id)), held
             for alert_type in closed:
                 state, _ = step(profile, state, AlertClosed(alert_type), now=now)
             self._keep(resident_id, state)
 
+    @property
+    def states(self) -> dict[int, ResidentState]:
+        """Every resident's detector state (:mod:`alerts.engine_states`)."""
+        return self._book.states
+
     def _keep(self, resident_id: int, state: ResidentState) -> None:
-        self.states[resident_id] = state
-        for members, holds in ((self._pending, pending(state)),
-                               (self._holding, state.holds_open())):  # fmt: skip
-            if holds:
-                members.add(resident_id)
-            else:
-                members.discard(resident_id)
+        self._book.keep(resident_id, state)
 
     # -- the shell --------------------------------------------------------------------------
 
@@ -387,7 +310,7 @@ class AlertEngine:
         Changes decided from the first step on are published, those of batches handed
         in before the broker is reached included: they wait, in order, until it is.
         """
-        self._stopping = stop
+        self._db.stopping = stop
         self._publisher.open()
         try:
             async with self._lock:
@@ -409,12 +332,8 @@ class AlertEngine:
             await self.close()
 
     async def close(self) -> None:
-        task, self._reload_task = self._reload_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await self._drop_connection(side=True)
+        await self._baselines.cancel()
+        await self._db.drop(side=True)
 
     async def _tick_loop(self, stop: asyncio.Event) -> None:
         n = 0
@@ -435,8 +354,8 @@ class AlertEngine:
                 await self.tick(everyone=everyone)
                 if n % self._escalate_every == 0:
                     await self.escalate()
-            except _RETRYABLE as exc:
-                await self._drop_connection(side=True)
+            except RETRYABLE as exc:
+                await self._db.drop(side=True)
                 log.warning("alert_tick_failed", error=str(exc).splitlines()[0])
 
     async def _consume(self, stop: asyncio.Event) -> None:
@@ -448,7 +367,7 @@ class AlertEngine:
                                    subscribed=self.subscribed)  # fmt: skip
         try:
             await consumer.run(self.on_batch, stop)
-        except _RETRYABLE:
+        except RETRYABLE:
             if not stop.is_set():
                 raise
             # stopped while the database was away: that batch stays unacked and nothing
@@ -460,36 +379,12 @@ class AlertEngine:
         """This shard's MQTT client id: its session on the broker (one engine per shard)."""
         return f"{self.settings.alerts_client_id}-{self.shard.index}-of-{self.shard.count}"
 
-    async def _connection(self) -> psycopg.AsyncConnection[TupleRow]:
-        if self._conn is None or self._conn.closed:
-            url = self.settings.require_database_url()
-            self._conn = await psycopg.AsyncConnection.connect(url, autocommit=True)
-        return self._conn
-
-    async def _side_connection(self) -> psycopg.AsyncConnection[TupleRow]:
-        """The tick loop's reads that need no lock (the profile refresh)."""
-        if self._side is None or self._side.closed:
-            url = self.settings.require_database_url()
-            self._side = await psycopg.AsyncConnection.connect(url, autocommit=True)
-        return self._side
-
-    async def _drop_connection(self, *, side: bool = False) -> None:
-        """Close the decisions' connection (and, with ``side``, the tick's own)."""
-        conns = [self._conn, self._side] if side else [self._conn]
-        self._conn = None
-        if side:
-            self._side = None
-        for conn in conns:
-            if conn is not None:
-                with contextlib.suppress(psycopg.Error):
-                    await conn.close()
-
     async def _ensure_loaded(self) -> None:
         if self._loaded:
             return
-        conn = await self._connection()
+        conn = await self._db.connection()
         self.profiles = await self._own_profiles(conn)
-        fresh = await self._read_baselines(conn)
+        fresh = await self._baselines.read(conn)
         if fresh is not None:
             self._set_baselines(*fresh)
         states, events = await restore_states(conn, self.profiles, now=self._clock(),
@@ -497,9 +392,7 @@ class AlertEngine:
         # what the bands reported while the engine was down (a red heart rate after a
         # fall): persisted before the states are used, published once connected
         self._publisher.hold(await self._record(events) if events else [])
-        self.states = states
-        for resident_id, state in self.states.items():
-            self._keep(resident_id, state)  # the two sets, by the one rule
+        self._book.replace_all(states)
         self._loaded = True
 
     async def _own_profiles(self, conn: psycopg.AsyncConnection[TupleRow]) -> dict[int, Profile]:
@@ -513,9 +406,9 @@ class AlertEngine:
     async def _profile(self, resident_id: int) -> Profile | None:
         profile = self.profiles.get(resident_id)
         if profile is None:  # registered after the engine loaded the registry
-            profile = await self._until_answered(lambda conn: load_profile(conn, resident_id))
+            profile = await self._db.until_answered(lambda conn: load_profile(conn, resident_id))
             if profile is not None:
-                profile = self.baselines.get(resident_id, ResidentBaselines()).apply(profile)
+                profile = self._baselines.apply_one(profile)
                 self.profiles[resident_id] = profile
         return profile
 
@@ -542,31 +435,9 @@ class AlertEngine:
         return changes
 
     async def _persist(self, events: list[AlertEvent]) -> list[AlertChange]:
-        """Record ``events`` in one transaction (:meth:`_until_answered`)."""
-        return await self._until_answered(lambda conn: apply_events(conn, events))
-
-    async def _until_answered(
-        self, work: Callable[[psycopg.AsyncConnection[TupleRow]], Awaitable[_T]]
-    ) -> _T:
-        """Run ``work`` on the decisions' connection, trying again until the database
-        answers. Decisions wait (under the lock) meanwhile, as ingest's writes do: an
-        alert is never published or held before it is recorded. Only an engine that is
-        stopping gives up, with the error; see :meth:`_emit` for why nothing is lost then.
-        """
-        attempt = 0
-        while True:
-            try:
-                return await work(await self._connection())
-            except _RETRYABLE as exc:
-                await self._drop_connection()
-                if self._stopping.is_set():
-                    raise
-                delay = backoff_delay(attempt, base=0.2, cap=5.0, rnd=random.random())  # noqa: S311
-                attempt += 1
-                self.db_retries += 1
-                log.warning("alert_persist_retry", error=str(exc).splitlines()[0],
-                            attempt=attempt, retry_in_s=round(delay, 2))  # fmt: skip
-                await stopped_within(self._stopping, delay)
+        """Record ``events`` in one transaction, waiting out an outage
+        (:meth:`EngineDatabase.until_answered`)."""
+        return await self._db.until_answered(lambda conn: apply_events(conn, events))
 
     async def _publish(self, changes: list[AlertChange]) -> None:
         await self._publisher.publish(changes)

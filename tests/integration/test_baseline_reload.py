@@ -148,7 +148,7 @@ async def test_a_failing_background_reload_keeps_the_baselines_held(
     async def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("a bug in the reload")
 
-    monkeypatch.setattr(alerts.engine, "load_baselines", broken)
+    monkeypatch.setattr(alerts.engine_baselines, "load_baselines", broken)
     held = engine.baselines
     clock.at = NOW + timedelta(days=1)  # a new day: the reload gets as far as the read
     try:

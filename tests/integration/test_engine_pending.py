@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from alerts.detectors.types import AlertType
-from alerts.engine import AlertEngine, pending
+from alerts.engine import AlertEngine
+from alerts.engine_states import pending
 from alerts.lifecycle import Outcome
 from alerts.store import resolve
 from eldercare.protocol import DeviceEvent, EventType, Telemetry
@@ -29,9 +30,9 @@ NOW = datetime(2026, 3, 10, 4, 0, tzinfo=UTC)
 
 def held(engine: AlertEngine) -> set[int]:
     """Residents holding an alert open; both kept sets checked against every state."""
-    assert engine._pending == {r for r, s in engine.states.items() if pending(s)}
-    assert engine._holding == {r for r, s in engine.states.items() if s.holds_open()}
-    return engine._holding
+    assert engine._book.pending == {r for r, s in engine.states.items() if pending(s)}
+    assert engine._book.holding == {r for r, s in engine.states.items() if s.holds_open()}
+    return engine._book.holding
 
 
 async def press(engine: AlertEngine, dev: str, resident: int, seq: int, clock: Clock) -> None:

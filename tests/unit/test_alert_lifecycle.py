@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from alerts.detectors import AlertRaised, AlertType, AlertUpdated, Profile, ResidentState, step
 from alerts.detectors.types import ClearReason
-from alerts.engine import pending
+from alerts.engine_states import pending
 from alerts.lifecycle import (
     CLOSED,
     TRANSITIONS,
