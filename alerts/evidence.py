@@ -1,12 +1,12 @@
 """What bands reported since a fall, and tonight's steps, read back at a restart.
 
-The I/O half of :func:`alerts.restart.with_evidence` and
-:func:`alerts.restart.with_alert_evidence`: for each band with a fall episode, its
+The I/O half of :func:`alerts.restart_falls.with_evidence` and
+:func:`alerts.restart_falls.with_alert_evidence`: for each band with a fall episode, its
 step counters from the last report before the impact on, its "I'm OK" presses,
 the reports of it being off the wrist and its heart rates on the wrist since the
 impact (band clock, as the impact time). A few bands at start-up: two queries each.
 
-And of :func:`alerts.restart.with_night`: at night, each resident's steps since
+And of :func:`alerts.restart_night.with_night`: at night, each resident's steps since
 the night began, counted in SQL as the detector counts them (the rule of
 :func:`alerts.detectors.night_activity.steps_in`), and each band's last
 counter; one query per night start (one, unless residents' time zones differ).
@@ -26,21 +26,10 @@ from psycopg.rows import TupleRow
 
 from alerts.detectors import AlertEvent, Profile, ResidentState
 from alerts.detectors.night_activity import night_of, night_start
-from alerts.restart import (
-    NIGHT_LOOKBACK,
-    WATCH_LOOKBACK,
-    FallEvidence,
-    Fix,
-    NightEvidence,
-    fall_devices,
-    geofence_lookback,
-    may_be_outside,
-    seed_states,
-    with_alert_evidence,
-    with_evidence,
-    with_fixes,
-    with_night,
-)
+from alerts.restart import NIGHT_LOOKBACK, WATCH_LOOKBACK, seed_states
+from alerts.restart_falls import FallEvidence, fall_devices, with_alert_evidence, with_evidence
+from alerts.restart_geofence import Fix, geofence_lookback, may_be_outside, with_fixes
+from alerts.restart_night import NightEvidence, with_night
 from alerts.shard import EVERYONE, Shard
 from alerts.store import open_alerts, recently_closed
 from eldercare.protocol import Location, LocationSource
@@ -49,7 +38,7 @@ Conn = psycopg.AsyncConnection[TupleRow]
 
 
 async def load_fall_evidence(conn: Conn, since: Mapping[str, datetime]) -> dict[str, FallEvidence]:
-    """``since``: band id -> impact time (from :func:`alerts.restart.fall_devices`)."""
+    """``since``: band id -> impact time (from :func:`alerts.restart_falls.fall_devices`)."""
     out: dict[str, FallEvidence] = {}
     for device_id, impact_at in since.items():
         cur = await conn.execute(
@@ -142,7 +131,7 @@ async def load_fixes(
     conn: Conn, profiles: Mapping[int, Profile], *, now: datetime
 ) -> dict[int, list[Fix]]:
     """The recent fixes of every resident (of ``profiles``) whose last fix may leave
-    them out, for :func:`alerts.restart.geofence_lookback` before ``now``: from
+    them out, for :func:`alerts.restart_geofence.geofence_lookback` before ``now``: from
     telemetry and from device events (an SOS pressed out of doors carries a fix),
     as the live detector sees both."""
     since = {rid: now - geofence_lookback(p) for rid, p in profiles.items() if p.safe_zones}

@@ -117,7 +117,7 @@ def evidence_codes() -> list[str]:
 
     detectors = WEB.parent / "alerts" / "detectors"
     health = (detectors / "device_health.py").read_text(encoding="utf-8")
-    falls = (detectors / "falls.py").read_text(encoding="utf-8")
+    falls = "".join(p.read_text(encoding="utf-8") for p in sorted(detectors.glob("fall*.py")))
     types = (detectors / "types.py").read_text(encoding="utf-8")
     found = {
         "cause": re.findall(r'cause(?:=|": |: str = )"(\w+)"', health),

@@ -10,7 +10,7 @@ import psycopg
 from alerts.detectors import ResidentState
 from alerts.evidence import load_fixes, restore_states
 from alerts.profiles import load_profiles
-from alerts.restart import Fix
+from alerts.restart_geofence import Fix
 from eldercare.protocol import DeviceEvent, EventType, Location, LocationSource, Telemetry, encode
 from eldercare.topics import Channel, device_topic
 from tests.conftest import Broker

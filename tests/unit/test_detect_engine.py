@@ -24,7 +24,7 @@ from alerts.detectors.types import (
     SafeZone,
     Severity,
 )
-from alerts.restart import with_fixes
+from alerts.restart_geofence import with_fixes
 from eldercare.protocol import (
     DeviceEvent,
     EventType,
@@ -330,7 +330,7 @@ def test_a_restart_replaying_the_fixes_raises_a_walk_away_when_running_on_would(
     km_per_h: float, down_at: int
 ) -> None:
     """The engine stops at minute ``down_at`` of a walk away and starts again at once
-    with its clocks rebuilt from the stored fixes (alerts.restart.with_fixes): the
+    with its clocks rebuilt from the stored fixes (alerts.restart_geofence.with_fixes): the
     exit is raised at the same minute as by an engine that ran throughout."""
     metres_per_fix = km_per_h * 1000 / 12
     items = walk_items([100 + i * metres_per_fix for i in range(26)])

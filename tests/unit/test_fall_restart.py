@@ -28,13 +28,8 @@ from alerts.detectors import (
 )
 from alerts.detectors.falls import FallStage
 from alerts.falls import load_model
-from alerts.restart import (
-    FallEvidence,
-    fall_devices,
-    seed_states,
-    with_alert_evidence,
-    with_evidence,
-)
+from alerts.restart import seed_states
+from alerts.restart_falls import FallEvidence, fall_devices, with_alert_evidence, with_evidence
 from alerts.store import StoredAlert
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow, Telemetry
 from ingest.rows import Accepted
