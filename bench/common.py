@@ -151,7 +151,7 @@ async def seed_history(
     from eldercare.protocol import Telemetry
     from eldercare.storage import ensure_partitions
     from simulators.device import Band
-    from simulators.device import Publish as SimPublish
+    from simulators.uplink import Publish as SimPublish
 
     start_ms = round(start.timestamp() * 1000)
     begin_ms = start_ms - round(days * 86_400_000)

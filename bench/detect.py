@@ -53,9 +53,9 @@ from eldercare.topics import Channel, device_topic
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
 from ingest.service import IngestService
-from simulators.device import Link, Publish
 from simulators.fleet import Fleet, Simulation
 from simulators.scenario import Episode, Scenario
+from simulators.uplink import Link, Publish
 
 SCENARIOS = REPO / "simulators" / "scenarios"
 LOCAL = timedelta(hours=8)  # Asia/Shanghai, the fleet's and the profiles' time zone

@@ -5,7 +5,7 @@ as a plain ``actor`` string (``"operator:7"``, ``"worker:W001"``,
 ``"family:12"``); authorization is the API's job, not this module's. Each
 commits its own work; each change is a ``work_order_events`` row that the
 dispatch service publishes (the database is the outbox, see
-:mod:`dispatch.runner`). Errors are :class:`~dispatch.store.DispatchError`
+:mod:`dispatch.outbox`). Errors are :class:`~dispatch.store.DispatchError`
 subclasses (``UnknownOrder`` / ``UnknownWorker`` -> 404, ``WorkerBusy`` /
 ``InvalidTransition`` -> 409, ``TooFarFromHome`` / ``DispatchError`` -> 422).
 """

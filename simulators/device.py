@@ -3,13 +3,14 @@
 ``Band.outputs`` is a pure generator over simulated time: ``Publish`` values
 (topic, payload bytes, QoS, retain) and ``Link`` changes (the band's MQTT
 connection going down or up), in time order. It models the device, not the
-network: a sequence number shared by every uplink message, a drifting clock
-(payload ``ts`` is the band's clock, ``t_ms`` the true time), a battery that
-drains and is charged in the evening or overnight, taking the band off,
-reconnects with store-and-forward (readings taken offline are sent in order on
-reconnect) and, now and then, the last message before a drop resent with its
-sequence number (the PUBACK was lost). Everything random comes from the band's
-own seeded generators, so a band's stream depends only on seed, index and plan.
+network: a battery that drains and is charged in the evening or overnight,
+taking the band off, reconnects, and what episodes make it measure and send.
+Its uplink (``simulators.uplink``: sequence numbers, a drifting clock,
+store-and-forward, resends after a drop), its accelerometer uploads
+(``simulators.imu_windows``) and what episodes do to the wearer
+(``simulators.episode_effects``) live in their own modules. Everything random
+comes from the band's own seeded generators, so a band's stream depends only on
+seed, index and plan.
 """
 
 from __future__ import annotations
@@ -19,63 +20,22 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import count
-from typing import Final
 
 import numpy as np
 
-from eldercare.protocol import (
-    DeviceEvent,
-    EventType,
-    ImuWindow,
-    Location,
-    StatusReport,
-    Telemetry,
-    encode,
-)
-from eldercare.topics import Channel, device_topic
+from eldercare.protocol import EventType, Location, Telemetry, encode
+from eldercare.topics import Channel
 from simulators import motion
+from simulators.episode_effects import WEAR_FREE, effects_of, getting_up_steps, still_down
+from simulators.imu_windows import IMPACT_TRIGGER_G, early_window, whole_window
 from simulators.location import fix, true_position
-from simulators.physiology import OUTDOORS, Activity, BodyState, DayPlan, Effects, plan_day, vitals
+from simulators.physiology import OUTDOORS, Activity, BodyState, DayPlan, plan_day, vitals
 from simulators.physiology import step_rate as _step_rate
 from simulators.profiles import DAY_MS, LOCAL_OFFSET_MS, Profile
 from simulators.scenario import Background, Episode
+from simulators.uplink import Output, Uplink
 
-MAX_CLOCK_ERROR_MS = 90_000
-STORE_CAPACITY = 5_000  # readings kept while offline; the oldest are dropped beyond
 LOW_BATTERY_PCT = 15
-# Impact windows (docs/protocol.md): a band that sees |a| >= IMPACT_TRIGGER_G uploads the
-# window's first part (2.5 s before to 0.8 s after the impact) at once, then the whole window.
-IMPACT_TRIGGER_G = 2.0
-EARLY_BEFORE_MS = 2_500
-EARLY_AFTER_MS = 800
-EARLY_UPLOAD_MS = (150, 500)  # sending it over the cellular link
-# Models that stamp each batch of accelerometer samples with one time, when the
-# sensor's FIFO hands it over (as Fitbit's SDK does), instead of per sample.
-BATCH_STAMP_MS: Final = {"EC-W3": 100}
-_WEAR_FREE = frozenset({"band_removed", "device_offline", "low_battery", "adl"})
-
-
-@dataclass(frozen=True, slots=True)
-class Publish:
-    t_ms: int  # true (simulated) time the band sends it
-    device_id: str
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """The band's connection goes up (``up``) or is lost; ``will`` is its offline status."""
-
-    t_ms: int
-    device_id: str
-    up: bool
-    will: bytes
-
-
-Output = Publish | Link
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +49,6 @@ class _Event:
     kind: EventType
     data: dict[str, object] | None = None
     loc: Location | None = None
-
-
-def will_payload(device_id: str) -> bytes:
-    return encode(StatusReport(device_id=device_id, state="offline", reason="connection lost"))
 
 
 class Band:
@@ -110,17 +66,10 @@ class Band:
         self.bg = background
         self.rng = random.Random(f"band:{seed}:{profile.index}")
         self.np_rng = np.random.default_rng([seed, profile.index])
-        self.will = will_payload(self.device_id)
-        self._topics = {c: device_topic(self.device_id, c) for c in Channel}
+        self.uplink = Uplink(self.device_id, interval_s=profile.interval_s,
+                             firmware=profile.firmware)  # fmt: skip
+        self.will = self.uplink.will
         # state of a run, reset by outputs()
-        self._start = 0
-        self._clock0 = 0.0
-        self._ppm = 0.0
-        self._seq = 0
-        self._online = False
-        self._store: list[Publish] = []
-        self._last_sent: Publish | None = None
-        self._resend_last = False
         self._battery = 100.0
         self._low_sent = False
         self._charge_until = 0
@@ -135,55 +84,8 @@ class Band:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _device_ts(self, t_ms: int) -> int:
-        err = self._clock0 + self._ppm * 1e-6 * (t_ms - self._start)
-        return t_ms + int(max(-MAX_CLOCK_ERROR_MS, min(MAX_CLOCK_ERROR_MS, err)))
-
     def _active(self, t_ms: int) -> list[Episode]:
         return [e for e in self.episodes if e.start_ms <= t_ms < e.end_ms]
-
-    def _send(self, t_ms: int, channel: Channel, payload: bytes) -> Iterator[Output]:
-        pub = Publish(t_ms, self.device_id, self._topics[channel], payload)
-        if self._online:
-            self._last_sent = pub
-            yield pub
-        else:
-            self._store.append(pub)
-            if len(self._store) > STORE_CAPACITY:
-                del self._store[0]
-
-    def _next_seq(self) -> int:
-        self._seq = (self._seq + 1) % 4_294_967_296
-        return self._seq
-
-    def _event(
-        self, t_ms: int, kind: EventType, *, loc: Location | None = None,
-        data: dict[str, object] | None = None,
-    ) -> Iterator[Output]:  # fmt: skip
-        msg = DeviceEvent(device_id=self.device_id, seq=self._next_seq(),
-                          ts=self._device_ts(t_ms), type=kind, loc=loc, data=data)  # fmt: skip
-        yield from self._send(t_ms, Channel.EVENTS, encode(msg))
-
-    def _link(self, t_ms: int, up: bool) -> Iterator[Output]:
-        if up == self._online:
-            return
-        self._online = up
-        yield Link(t_ms, self.device_id, up, self.will)
-        if not up:
-            return
-        status = StatusReport(device_id=self.device_id, state="online",
-                              ts=self._device_ts(t_ms), interval_s=self.p.interval_s,
-                              firmware=self.p.firmware)  # fmt: skip
-        yield Publish(t_ms, self.device_id, self._topics[Channel.STATUS], encode(status),
-                      retain=True)  # fmt: skip
-        last = self._last_sent
-        if last is not None and self._resend_last:
-            yield Publish(t_ms, last.device_id, last.topic, last.payload)  # same seq, same bytes
-        for pub in self._store:
-            yield Publish(t_ms, pub.device_id, pub.topic, pub.payload)
-        if self._store:
-            self._last_sent = self._store[-1]
-        self._store.clear()
 
     def _location(self, t_ms: int, activity: Activity, wander: Episode | None) -> Location:
         h = self._hour(t_ms)
@@ -213,10 +115,11 @@ class Band:
     def outputs(self, start_ms: int, end_ms: int) -> Iterator[Output]:
         """Everything the band does in ``[start_ms, end_ms)``, in time order."""
         rng = self.rng
-        self._start = start_ms
-        self._clock0 = rng.gauss(0, 1500)
-        self._ppm = rng.gauss(0, 15)
-        self._seq = rng.randrange(0, 100_000)
+        uplink = self.uplink
+        uplink.start = start_ms
+        uplink.clock0 = rng.gauss(0, 1500)
+        uplink.ppm = rng.gauss(0, 15)
+        uplink.seq = rng.randrange(0, 100_000)
         self._battery = rng.uniform(45, 100)
         self._charge_len_h = rng.uniform(0.8, 1.8)
         drain = 0.8 + 6.0 / self.p.interval_s  # % per hour
@@ -250,15 +153,16 @@ class Band:
                 yield from self._do(t, what, data)
 
     def _do(self, t: int, what: str, data: object) -> Iterator[Output]:
+        uplink = self.uplink
         if what == "up":
-            yield from self._link(t, True)
+            yield from uplink.link(t, True)
         elif what == "down":
-            self._resend_last = self.rng.random() < self.bg.duplicate_on_reconnect
-            yield from self._link(t, False)
+            uplink.resend_last = self.rng.random() < self.bg.duplicate_on_reconnect
+            yield from uplink.link(t, False)
         elif what == "send" and isinstance(data, _Send):
-            yield from self._send(t, data.channel, data.payload)
+            yield from uplink.send(t, data.channel, data.payload)
         elif what == "event" and isinstance(data, _Event):
-            yield from self._event(t, data.kind, data=data.data, loc=data.loc)
+            yield from uplink.event(t, data.kind, data=data.data, loc=data.loc)
         elif what == "end" and isinstance(data, Episode):
             yield from self._end(t, data)
 
@@ -272,9 +176,9 @@ class Band:
             self._plan = plan_day(p, day, rng)
             self._steps = 0.0  # today's count resets at local midnight
         active = self._active(t)
-        effects, wander = _effects(active)
+        effects, wander = effects_of(active)
         activity = effects.activity if effects.activity is not None else self._plan.activity(h)
-        wear_needed = any(e.type not in _WEAR_FREE for e in active)
+        wear_needed = any(e.type not in WEAR_FREE for e in active)
         charging = self._charging(h, wear_needed, t)
         removed = t < self._removed_until or any(e.type == "band_removed" for e in active)
         worn = not charging and not removed
@@ -302,18 +206,18 @@ class Band:
             # a low reading makes the band re-measure every interval
             spo2_now = effects.spo2_level is not None or (n % every_spo2 == 0 and not outdoors)
             msg = Telemetry(
-                device_id=self.device_id, seq=self._next_seq(), ts=self._device_ts(t),
-                hr=None if rng.random() < dropout else v.hr,
+                device_id=self.device_id, seq=self.uplink.next_seq(),
+                ts=self.uplink.device_ts(t), hr=None if rng.random() < dropout else v.hr,
                 spo2=v.spo2 if spo2_now else None,
                 bp_sys=v.bp_sys if bp else None, bp_dia=v.bp_dia if bp else None,
                 skin_temp_c=v.skin_temp_c, steps=int(self._steps), battery_pct=round(self._battery),
                 worn=True, loc=loc,
             )  # fmt: skip
         else:
-            msg = Telemetry(device_id=self.device_id, seq=self._next_seq(), ts=self._device_ts(t),
-                            steps=int(self._steps), battery_pct=round(self._battery), worn=False,
-                            loc=loc)  # fmt: skip
-        yield from self._send(t, Channel.TELEMETRY, encode(msg))
+            msg = Telemetry(device_id=self.device_id, seq=self.uplink.next_seq(),
+                            ts=self.uplink.device_ts(t), steps=int(self._steps),
+                            battery_pct=round(self._battery), worn=False, loc=loc)  # fmt: skip
+        yield from self.uplink.send(t, Channel.TELEMETRY, encode(msg))
 
     def _power(
         self, t: int, *, charging: bool, worn: bool, outdoors: bool, drain_per_h: float
@@ -322,10 +226,10 @@ class Band:
         if charging != self._charging_now:
             self._charging_now = charging
             kind = EventType.CHARGING_START if charging else EventType.CHARGING_STOP
-            yield from self._event(t, kind, data={"battery_pct": round(self._battery)})
+            yield from self.uplink.event(t, kind, data={"battery_pct": round(self._battery)})
         if worn != self._worn:
             self._worn = worn
-            yield from self._event(t, EventType.WORN if worn else EventType.REMOVED)
+            yield from self.uplink.event(t, EventType.WORN if worn else EventType.REMOVED)
         dt_h = self.p.interval_s / 3600
         if charging:
             self._battery = min(100.0, self._battery + 40.0 * dt_h)
@@ -337,37 +241,18 @@ class Band:
         battery = round(self._battery)
         if battery < LOW_BATTERY_PCT and not self._low_sent:
             self._low_sent = True
-            yield from self._event(t, EventType.LOW_BATTERY, data={"battery_pct": battery})
-
-    def _stamps(self, t_ms: list[int]) -> list[int]:
-        """The sample times as this band model reports them."""
-        period = BATCH_STAMP_MS.get(self.p.model)
-        return t_ms if period is None else [(t // period + 1) * period for t in t_ms]
+            yield from self.uplink.event(t, EventType.LOW_BATTERY, data={"battery_pct": battery})
 
     def _imu(self, t_ms: int, s: motion.Samples, trigger: str) -> tuple[int, str, object]:
         """The window whose key moment is at ``t_ms``, uploaded a moment after it ends."""
-        begin = t_ms - s.event_ms
-        w = ImuWindow(device_id=self.device_id, seq=self._next_seq(), ts=self._device_ts(begin),
-                      t_ms=self._stamps(s.t_ms), ax=s.ax, ay=s.ay, az=s.az, trigger=trigger)  # type: ignore[arg-type]  # fmt: skip
-        return (
-            begin + s.t_ms[-1] + self.rng.randint(500, 2500),
-            "send",
-            _Send(Channel.IMU, encode(w)),
-        )
+        sent, payload = whole_window(self.uplink, self.rng, model=self.p.model, t_ms=t_ms, s=s,
+                                     trigger=trigger)  # fmt: skip
+        return sent, "send", _Send(Channel.IMU, payload)
 
     def _early(self, t_ms: int, s: motion.Samples) -> tuple[int, str, object]:
         """The first part of an impact window, uploaded at once (docs/protocol.md)."""
-        keep = [i for i, x in enumerate(s.t_ms)
-                if s.event_ms - EARLY_BEFORE_MS <= x <= s.event_ms + EARLY_AFTER_MS]  # fmt: skip
-        first = s.t_ms[keep[0]]
-        begin = t_ms - s.event_ms + first
-        w = ImuWindow(
-            device_id=self.device_id, seq=self._next_seq(), ts=self._device_ts(begin),
-            t_ms=self._stamps([s.t_ms[i] - first for i in keep]), ax=[s.ax[i] for i in keep],
-            ay=[s.ay[i] for i in keep], az=[s.az[i] for i in keep], trigger="impact",
-        )  # fmt: skip
-        sent = t_ms + EARLY_AFTER_MS + self.rng.randint(*EARLY_UPLOAD_MS)
-        return sent, "send", _Send(Channel.IMU, encode(w))
+        sent, payload = early_window(self.uplink, self.rng, model=self.p.model, t_ms=t_ms, s=s)
+        return sent, "send", _Send(Channel.IMU, payload)
 
     def _begin(self, t: int, e: Episode) -> Iterator[tuple[int, str, object]]:
         """What an episode does when it starts, as (time, action, data) for the agenda."""
@@ -409,62 +294,16 @@ class Band:
         elif kind == "low_battery":
             self._battery = float(e.params["battery_pct"])
 
-    def _still_down(self, t_ms: int, ended: Episode) -> bool:
-        """Another fall or inactivity episode still holds the resident down at ``t_ms``."""
-        return any(
-            e is not ended and e.type in ("fall", "inactivity") and e.start_ms <= t_ms < e.end_ms
-            for e in self.episodes
-        )
-
     def _end(self, t: int, e: Episode) -> Iterator[Output]:
-        if e.type == "fall" and not e.params.get("long_lie") and not self._still_down(t, e):
+        fall = e.type == "fall"
+        if fall and not e.params.get("long_lie") and not still_down(self.episodes, t, e):
             self._steps += getting_up_steps(e)
         if e.type == "sos" and e.params.get("cancelled"):
-            yield from self._event(t, EventType.IM_OK)
+            yield from self.uplink.event(t, EventType.IM_OK)
         elif e.type == "device_offline":
-            yield from self._link(t, True)
+            yield from self.uplink.link(t, True)
         elif e.type == "low_battery":
             self._charge_until = t + 3_600_000  # finally put on the charger
-
-
-# Steps the band counts when a resident who fell gets up (the end of a fall without a long
-# lie): from standing they walk on or back to bed, from a chair they may sit down again, out
-# of bed they climb back in. A guess, not a measurement; what matters for the alert engine
-# is that it is neither always 0 (nobody gets up without a step) nor always many.
-GETTING_UP_STEPS: Final = {"standing": (8, 40), "chair": (2, 20), "bed": (0, 6)}
-
-
-def getting_up_steps(e: Episode) -> int:
-    """Drawn from the episode alone, so the band's other random streams are unchanged."""
-    lo, hi = GETTING_UP_STEPS.get(str(e.params.get("origin")), (0, 10))
-    return random.Random(f"getting-up:{e.id}:{e.device_id}:{e.start_ms}").randint(lo, hi)
-
-
-def _effects(active: list[Episode]) -> tuple[Effects, Episode | None]:
-    eff = Effects()
-    wander = None
-    for e in active:
-        k = e.type
-        if k in ("tachycardia", "bradycardia"):
-            eff.hr_level = float(e.params["hr"])
-        elif k == "hypoxaemia":
-            eff.spo2_level = float(e.params["spo2"])
-        elif k == "fever":
-            eff.temp_add += float(e.params["skin_temp_rise_c"])
-            eff.hr_add += 10.0
-        elif k == "hypertensive_crisis":
-            eff.bp_level = (float(e.params["bp_sys"]), float(e.params["bp_dia"]))
-            eff.hr_add += 8.0
-        elif k == "wandering":
-            eff.activity = Activity.WANDER
-            wander = e
-        elif k == "inactivity":
-            eff.activity, eff.still = Activity.REST, True
-        elif k == "restless_night":
-            eff.activity, eff.step_rate = Activity.REST, float(e.params["steps_per_min"])
-        elif k == "fall":
-            eff.activity, eff.still = Activity.LYING, True
-    return eff, wander
 
 
 def _poisson(lam: float, rng: random.Random) -> int:

@@ -20,9 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eldercare.registry_cli import register
-from simulators.device import Band, Link, Output, Publish
+from simulators.device import Band
 from simulators.profiles import Profile, make_profile
 from simulators.scenario import Episode, Scenario, plan, write_truth
+from simulators.uplink import Link, Output, Publish
 
 DEFAULT_PREFIX = "SIM"
 _REGISTER_CHUNK = 2_000

@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from simulators.device import Link, Publish
 from simulators.fleet import Simulation
 from simulators.transport import MqttTransport
+from simulators.uplink import Link, Publish
 
 _CHECK_EVERY = 256
 

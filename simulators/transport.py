@@ -35,7 +35,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from eldercare.settings import MqttEndpoint, parse_mqtt_url
 from eldercare.topics import Channel, device_topic
-from simulators.device import Link, Publish
+from simulators.uplink import Link, Publish
 
 MqttProtocol = Literal["3.1.1", "5"]
 _MAX_QUEUED_PER_CLIENT = 60_000  # paho message ids are 16-bit

@@ -11,12 +11,12 @@ import pytest
 
 from eldercare.protocol import DeviceEvent, Limits, Rejected, StatusReport, decode
 from eldercare.topics import parse_device_topic
-from simulators.device import Link
 from simulators.fleet import Fleet
 from simulators.record import Recorded, Recorder, clear_retained, read_recording, replay
 from simulators.runner import run
 from simulators.scenario import Scenario
 from simulators.transport import MqttProtocol, MqttTransport
+from simulators.uplink import Link
 from tests.conftest import Broker
 
 SCENARIO = Scenario.from_dict({

@@ -13,12 +13,12 @@ import psycopg
 import pytest
 
 from simulators.cli import simulate_main
-from simulators.device import Publish
 from simulators.fleet import Fleet
 from simulators.record import clear_retained, status_topics
 from simulators.runner import run
 from simulators.scenario import Scenario
 from simulators.transport import MqttTransport
+from simulators.uplink import Publish
 from tests.conftest import Broker
 from tests.support import eventually, ingest_settings, running_ingest, scalar
 

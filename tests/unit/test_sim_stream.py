@@ -21,10 +21,11 @@ from eldercare.protocol import (
     decode,
 )
 from eldercare.topics import parse_device_topic
-from simulators.device import BATCH_STAMP_MS, Link, Publish
 from simulators.fleet import Fleet
+from simulators.imu_windows import BATCH_STAMP_MS
 from simulators.profiles import LOCAL_OFFSET_MS
 from simulators.scenario import Scenario
+from simulators.uplink import Link, Publish
 
 START = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 EMERGENCIES = Scenario.load("simulators/scenarios/emergencies.yaml")
@@ -175,7 +176,7 @@ def test_a_resident_who_gets_up_after_a_fall_at_night_takes_steps(long_lie: bool
 
 
 def test_batch_stamping_bands_send_batch_stamps_that_score_as_per_sample_stamps() -> None:
-    """EC-W3 stamps each 0.1 s batch of accelerometer samples once (simulators.device
+    """EC-W3 stamps each 0.1 s batch of accelerometer samples once (simulators.imu_windows
     BATCH_STAMP_MS); the fall detector spreads the batches, so each of its windows
     scores as it would with a stamp per sample (the simulator samples at 50 Hz)."""
     fleet = Fleet.create(seed=4, bands=24, prefix="B")

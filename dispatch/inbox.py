@@ -1,0 +1,158 @@
+"""Messages into the dispatch service: alerts, and the worker phones' answers.
+
+* An alert on ``eldercare/v1/internal/alerts``: a raised alert of a configured
+  severity and type (:meth:`Inbox.wants`) gets an emergency order offered to
+  the worker who can arrive first; a closed one cancels its order unless the
+  worker is already at the door.
+* ``eldercare/v1/workers/<id>/answers`` (accept, reject, en_route, check_in,
+  check_out), ``.../location`` and ``.../status``, applied as the worker named
+  in the topic.
+
+Bad messages are logged and dropped (:meth:`Inbox.message`); database errors
+propagate to ``dispatch.runner``, which retries while the database is away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiomqtt
+
+from dispatch import service
+from dispatch.assign import AssignSettings
+from dispatch.store import DispatchError
+from eldercare.logs import get_logger
+from eldercare.settings import Settings
+from eldercare.topics import ALERTS
+
+log = get_logger(__name__)
+WORKER_ACTIONS = ("accept", "reject", "en_route", "check_in", "check_out")
+
+
+def parse_object(payload: Any) -> dict[str, Any]:
+    body = json.loads(bytes(payload))
+    if not isinstance(body, dict):
+        raise TypeError("not a JSON object")
+    return body
+
+
+class Inbox:
+    """Acts on one message at a time, on a connection from ``connect``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        assign: AssignSettings,
+        connect: Callable[[], AbstractAsyncContextManager[Any]],
+    ) -> None:
+        self.settings = settings
+        self.assign = assign
+        self._conn = connect
+
+    def wants(self, alert: dict[str, Any]) -> bool:
+        s = self.settings
+        return (
+            alert.get("kind") == "raised"
+            and alert.get("severity") in s.dispatch_auto_severities
+            and (not s.dispatch_auto_types or alert.get("type") in s.dispatch_auto_types)
+            and isinstance(alert.get("alert_id"), int)
+        )
+
+    async def on_alert(self, alert: dict[str, Any]) -> None:
+        if alert.get("closed_at") and isinstance(alert.get("alert_id"), int):
+            await self._alert_closed(int(alert["alert_id"]), str(alert.get("state")))
+            return
+        if not self.wants(alert):
+            return
+        async with self._conn() as conn:
+            done = await service.dispatch_alert(
+                conn, int(alert["alert_id"]), actor="dispatcher", settings=self.assign
+            )
+        c = done.candidate
+        log.info(
+            "dispatch_decision",
+            alert_id=alert["alert_id"],
+            order_id=done.order.id,
+            worker_id=c.worker_id if c else None,
+            eta_s=round(c.eta_s) if c else None,
+            preempts=c.preempts_order_id if c else None,
+            escalated=done.escalated,
+        )
+
+    async def _alert_closed(self, alert_id: int, state: str) -> None:
+        """A closed alert (cancelled by the wearer, a false alarm, resolved by an operator)
+        cancels its emergency order unless the worker is already at the door."""
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                "SELECT id FROM work_orders WHERE alert_id = %s"
+                " AND state IN ('created', 'offered', 'accepted', 'en_route')",
+                (alert_id,),
+            )
+            row = await cur.fetchone()
+            await conn.commit()
+            if row is not None:
+                with contextlib.suppress(DispatchError, ValueError):  # moved on meanwhile
+                    await service.cancel_order(
+                        conn, int(row[0]), actor="dispatcher", reason=f"alert {state}"
+                    )
+                    log.info("dispatch_cancelled", alert_id=alert_id, order_id=int(row[0]))
+
+    async def on_worker(self, worker_id: str, channel: str, body: dict[str, Any]) -> None:
+        actor = f"worker:{worker_id}"
+        async with self._conn() as conn:
+            if channel == "location":
+                await service.worker_location(
+                    conn, worker_id, float(body["lat"]), float(body["lon"]), actor=actor
+                )
+            elif channel == "status":
+                await service.worker_status(conn, worker_id, str(body["status"]), actor=actor)
+            elif channel == "answers":
+                await self._answer(conn, worker_id, actor, body)
+
+    async def _answer(self, conn: Any, worker_id: str, actor: str, body: dict[str, Any]) -> None:
+        action, order_id = body.get("action"), body.get("order_id")
+        if action not in WORKER_ACTIONS or not isinstance(order_id, int):
+            raise DispatchError(f"bad answer {action!r} for order {order_id!r}")
+        kw: dict[str, Any] = {"worker_id": worker_id, "actor": actor}
+        if action == "accept":
+            await service.accept(conn, order_id, **kw)
+        elif action == "reject":
+            await service.reject(
+                conn, order_id, reason=str(body.get("reason", "")), settings=self.assign, **kw
+            )
+        elif action == "en_route":
+            await service.en_route(conn, order_id, **kw)
+        elif action == "check_in":
+            await service.check_in(
+                conn,
+                order_id,
+                lat=float(body["lat"]),
+                lon=float(body["lon"]),
+                radius_m=self.settings.dispatch_check_in_radius_m,
+                **kw,
+            )
+        else:
+            await service.check_out(
+                conn,
+                order_id,
+                notes=str(body.get("notes", "")),
+                outcome=str(body.get("outcome", "done")),
+                **kw,
+            )
+
+    async def message(self, message: aiomqtt.Message) -> None:
+        topic = str(message.topic)
+        try:
+            body = parse_object(message.payload)
+            if topic == ALERTS:
+                await self.on_alert(body)
+                return
+            parts = topic.split("/")
+            if len(parts) == 5 and parts[2] == "workers":
+                await self.on_worker(parts[3], parts[4], body)
+        except (ValueError, KeyError, TypeError, DispatchError) as exc:
+            log.warning("dispatch_message_rejected", topic=topic, error=str(exc))

@@ -1,0 +1,75 @@
+"""What the dispatch service does on a clock, each on one open connection.
+
+Every second (:func:`expire_and_reoffer`): offers past their time-out go back
+and emergencies are offered to the next candidate. Every ``dispatch_retry_s``
+(:func:`retry_waiting`): emergencies still waiting for a worker, and routine
+orders displaced by one, are offered again, and open alerts of the configured
+kinds without an order (raised while the service was down) are dispatched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime
+from typing import Any
+
+from dispatch import service
+from dispatch.assign import AssignSettings, offer_best
+from dispatch.store import DispatchError, expire_offers
+from eldercare.logs import get_logger
+from eldercare.settings import Settings
+
+log = get_logger(__name__)
+
+
+async def expire_and_reoffer(conn: Any, *, now: datetime, assign: AssignSettings) -> None:
+    """Time out offers, re-offering emergencies."""
+    for change in await expire_offers(conn, now=now):
+        if change.order.kind == "emergency":
+            await _reoffer(conn, change.order.id, now, assign)
+
+
+async def retry_waiting(
+    conn: Any, *, now: datetime, settings: Settings, assign: AssignSettings
+) -> None:
+    """Offer again what waits for a worker: emergencies (past their SLA too: someone
+    must still go), displaced routine orders within their window; and dispatch open
+    alerts that were missed (raised while this service was down)."""
+    cur = await conn.execute(
+        "SELECT id FROM work_orders o WHERE state = 'created' AND ((kind = 'emergency'"
+        "   AND created_at > %(now)s - interval '1 day')"
+        " OR (window_end > %(now)s AND EXISTS (SELECT 1 FROM work_order_events e"
+        "   WHERE e.order_id = o.id AND e.kind = 'preempted')))"
+        " ORDER BY priority, id LIMIT 50",
+        {"now": now},
+    )
+    ids = [int(r[0]) for r in await cur.fetchall()]
+    await conn.commit()
+    for order_id in ids:
+        await _reoffer(conn, order_id, now, assign)
+    for alert_id in await _missed_alerts(conn, now, settings):
+        with contextlib.suppress(DispatchError, ValueError):
+            await service.dispatch_alert(
+                conn, alert_id, actor="dispatcher", now=now, settings=assign
+            )
+            log.info("dispatch_caught_up", alert_id=alert_id)
+
+
+async def _missed_alerts(conn: Any, now: datetime, s: Settings) -> list[int]:
+    cur = await conn.execute(
+        "SELECT a.id FROM alerts a WHERE a.closed_at IS NULL"
+        " AND a.state IN ('open', 'acknowledged') AND a.severity = ANY(%s)"
+        " AND (cardinality(%s::text[]) = 0 OR a.type = ANY(%s))"
+        " AND a.opened_at > %s - interval '1 day'"
+        " AND NOT EXISTS (SELECT 1 FROM work_orders o WHERE o.alert_id = a.id)"
+        " ORDER BY a.opened_at LIMIT 50",
+        (s.dispatch_auto_severities, s.dispatch_auto_types, s.dispatch_auto_types, now),
+    )
+    ids = [int(r[0]) for r in await cur.fetchall()]
+    await conn.commit()
+    return ids
+
+
+async def _reoffer(conn: Any, order_id: int, now: datetime, assign: AssignSettings) -> None:
+    with contextlib.suppress(DispatchError, ValueError):
+        await offer_best(conn, order_id, now=now, settings=assign)
