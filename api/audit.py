@@ -103,7 +103,8 @@ class AuditWriter:
 
         On ``conn`` if given (a request that holds a pooled connection already: asking
         the pool for a second one while holding the first deadlocked the pool under
-        concurrent ``GET /audit``), else on a connection of the pool's.
+        concurrent ``GET /audit``), else on a connection of the pool's. If the database
+        goes away, what was not written goes back on the queue (and the error is raised).
         """
         total = 0
         while entries := self._take():
@@ -114,18 +115,22 @@ class AuditWriter:
                 else:
                     total += await self._write(conn, entries)
             except Exception:
-                for e in entries:  # keep them for the next attempt, as room allows
+                for e in entries:  # what is left, for the next attempt, as room allows
                     with contextlib.suppress(asyncio.QueueFull):
                         self._queue.put_nowait(e)
                 raise
-        self.written += total
         return total
 
     async def _write(self, conn: Conn, entries: list[AuditEntry]) -> int:
         """One statement for the batch; if the database refuses it for what is in it (not
         an outage), entry by entry, so one entry it can never take (a resident id out of
         range from a message on the internal topic) costs itself, not the log for good
-        (before, the batch went back on the queue and no entry was written again)."""
+        (before, the batch went back on the queue and no entry was written again).
+
+        Takes from ``entries`` what it has written or refused: if the database goes away
+        meanwhile, ``entries`` holds only what is still to write (before, the entries
+        already written one by one went back too, and were written twice).
+        """
         try:
             async with conn.transaction():
                 await self._insert(conn, entries)
@@ -135,9 +140,18 @@ class AuditWriter:
                 log.warning("audit_entry_refused", action=entries[0].action,
                             resource=entries[0].resource[:100],
                             error_type=type(exc).__name__)  # fmt: skip
+                entries.clear()
                 return 0
-            return sum([await self._write(conn, [e]) for e in entries])
-        return len(entries)
+            written = 0
+            while entries:
+                one = entries[:1]
+                written += await self._write(conn, one)  # an outage leaves entries[0] in
+                del entries[0]
+            return written
+        written = len(entries)
+        self.written += written
+        entries.clear()
+        return written
 
     @staticmethod
     async def _insert(conn: Conn, entries: list[AuditEntry]) -> None:

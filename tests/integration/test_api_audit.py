@@ -16,6 +16,8 @@ import contextlib
 from datetime import UTC, datetime
 
 import httpx
+import psycopg
+import pytest
 
 from api.audit import AuditWriter
 from api.deps import ApiContext
@@ -72,3 +74,37 @@ def test_a_resident_id_out_of_range_on_the_internal_topic_is_nobodys() -> None:
     assert resident_of({"order": {"resident_id": 7}}) == 7
     for bad in (10**20, 0, -3, 2**63, "7", 7.0, True):
         assert resident_of({"resident_id": bad}) is None, bad
+
+
+async def test_an_outage_while_writing_entry_by_entry_writes_nothing_twice(db_url: str) -> None:
+    # the entry "cut" ends the writer's connection, once (a sequence is not rolled back),
+    # after the entries before it were written one by one (a refused entry forced that)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await conn.execute("CREATE SEQUENCE audit_cut_once")
+        await conn.execute(
+            "CREATE FUNCTION audit_cut() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.resource = 'cut' AND nextval('audit_cut_once') = 1 THEN"
+            " PERFORM pg_terminate_backend(pg_backend_pid()); END IF; RETURN NEW; END $$"
+        )
+        await conn.execute(
+            "CREATE TRIGGER audit_cut BEFORE INSERT ON audit_log"
+            " FOR EACH ROW EXECUTE FUNCTION audit_cut()"
+        )
+    pool = checked_pool(db_url, min_size=1, max_size=2, timeout=10.0)
+    await pool.open()
+    try:
+        audit = AuditWriter(pool)
+        now = datetime.now(UTC)
+        for resource, resident in (("a", None), ("b", 10**20), ("c", None), ("cut", None),
+                                   ("d", None)):  # fmt: skip
+            audit.record(AUDITOR, "outage", resource, at=now, resident_id=resident)
+        with pytest.raises(psycopg.OperationalError):
+            await audit.flush()
+        assert await audit.flush() == 2  # the rest, after the database came back
+        query = "SELECT array_agg(resource ORDER BY id) FROM audit_log WHERE action = 'outage'"
+        # before, the whole batch went back on the queue: "a" and "c" were written twice
+        assert await scalar(db_url, query) == ["a", "c", "cut", "d"]
+        assert audit.written == 4
+        assert audit.refused == 1
+    finally:
+        await pool.close()
