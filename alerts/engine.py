@@ -65,6 +65,7 @@ from eldercare.logs import get_logger
 from eldercare.migrate import migrate
 from eldercare.protocol import Telemetry
 from eldercare.settings import Settings
+from eldercare.waiting import stopped_within
 from ingest.consumer import DurableConsumer
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
@@ -337,13 +338,7 @@ class AlertEngine:
 
     async def _tick_loop(self, stop: asyncio.Event) -> None:
         n = 0
-        while True:
-            try:
-                await asyncio.wait_for(stop.wait(), self._tick_s)
-            except TimeoutError:
-                pass
-            else:
-                return
+        while not await stopped_within(stop, self._tick_s):
             n += 1
             everyone = n % self._full_tick_every == 0
             try:

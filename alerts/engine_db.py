@@ -18,7 +18,7 @@ from psycopg.rows import TupleRow
 
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
-from ingest.mqtt_source import backoff_delay, stopped_within
+from eldercare.waiting import backoff_delay, stopped_within
 
 log = get_logger(__name__)
 RETRYABLE: Final = (psycopg.OperationalError, psycopg.InterfaceError)

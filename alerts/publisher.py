@@ -33,7 +33,7 @@ from eldercare.logs import get_logger
 from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import MqttEndpoint
 from eldercare.topics import ALERTS
-from ingest.mqtt_source import backoff_delay
+from eldercare.waiting import backoff_delay, stopped_within
 
 log = get_logger(__name__)
 BACKLOG_MAX: Final = 10_000  # changes kept while the broker is away (~hours of a city's alerts)
@@ -128,8 +128,7 @@ class AlertPublisher:
                 delay = backoff_delay(attempt, base=0.5, cap=10.0, rnd=random.random())  # noqa: S311
                 log.warning("alert_broker_lost", error=error, retry_in_s=round(delay, 2),
                             waiting=len(self._waiting))  # fmt: skip
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await stopped_within(stop, delay)
         finally:
             self.close()
 

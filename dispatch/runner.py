@@ -55,7 +55,7 @@ from eldercare.migrate import migrate
 from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS, ROOT
-from ingest.mqtt_source import backoff_delay
+from eldercare.waiting import backoff_delay, stopped_within
 
 log = get_logger(__name__)
 
@@ -135,8 +135,7 @@ class DispatchRunner:
                 await job()
             except (psycopg.Error, aiomqtt.MqttError) as exc:
                 log.warning("dispatch_job_failed", job=name, error=str(exc).splitlines()[0])
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), seconds)
+            await stopped_within(stop, seconds)
 
     async def _listen(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """Handle messages until ``stop``; a lost connection raises (and is reconnected)."""
@@ -173,9 +172,7 @@ class DispatchRunner:
                 delay = backoff_delay(attempt, base=0.5, cap=10.0, rnd=random.random())  # noqa: S311
                 log.warning("dispatch_db_unavailable", topic=str(message.topic),
                             error=str(exc).splitlines()[0], retry_in_s=round(delay, 2))  # fmt: skip
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                if stop.is_set():
+                if await stopped_within(stop, delay):
                     return
             except psycopg.Error as exc:
                 log.warning("dispatch_db_error", error=str(exc).splitlines()[0])
@@ -236,8 +233,7 @@ class DispatchRunner:
                 attempt += 1
                 delay = backoff_delay(attempt, base=0.5, cap=10.0, rnd=random.random())  # noqa: S311
                 log.warning("dispatch_mqtt_lost", error=lost, retry_in_s=round(delay, 2))
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await stopped_within(stop, delay)
         finally:
             await self._pool.close()
             self._pool = None

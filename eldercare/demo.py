@@ -38,6 +38,7 @@ from dispatch.runner import DispatchRunner
 from eldercare.demo_web import start_web
 from eldercare.embedded import embedded_broker, embedded_postgres
 from eldercare.settings import Settings
+from eldercare.waiting import stopped_within
 from ingest.handoff import IngestedBatch
 from ingest.service import IngestService, prepare_database
 from simulators.fleet import Fleet
@@ -125,8 +126,7 @@ async def _report(
     last = 0
     url = settings.require_database_url()
     while not stop.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), 2.0)
+        await stopped_within(stop, 2.0)
         async with await psycopg.AsyncConnection.connect(url) as conn:
             cur = await conn.execute(
                 "SELECT count(*) FILTER (WHERE online), count(*) FROM device_state"

@@ -26,23 +26,12 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from eldercare.logs import get_logger
 from eldercare.settings import MqttEndpoint
+from eldercare.waiting import backoff_delay
 from ingest.rows import RawMessage
 
 log = get_logger(__name__)
 _PUBACK = struct.Struct("!BBH")  # fixed header, remaining length 2, packet id
 SESSION_EXPIRY_S = 7 * 86_400  # the broker keeps our subscription and unacked messages a week
-
-
-def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rnd: float) -> float:
-    """Full-jitter exponential backoff (pure: ``rnd`` in [0, 1) comes from the caller)."""
-    return min(cap, base * (2.0 ** min(attempt, 16))) * (0.5 + rnd / 2)
-
-
-async def stopped_within(stop: asyncio.Event, delay: float) -> bool:
-    """Wait ``delay`` seconds, or less if ``stop`` is set meanwhile; is it set?"""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay)
-    return stop.is_set()
 
 
 class _BufferedClient(mqtt.Client):

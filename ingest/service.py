@@ -28,9 +28,10 @@ from eldercare.protocol import StatusReport
 from eldercare.settings import Settings
 from eldercare.storage import RetentionPolicy, apply_timescale_policies, maintain
 from eldercare.topics import INGESTED, parse_device_topic, uplink_filters
+from eldercare.waiting import backoff_delay, stopped_within
 from ingest.devices import DeviceDirectory
 from ingest.handoff import Handler, IngestedBatch, deliver, encode_batches
-from ingest.mqtt_source import Inbox, MqttSource, backoff_delay, stopped_within
+from ingest.mqtt_source import Inbox, MqttSource
 from ingest.rows import Accepted, RawMessage, ReadingKey, SortedBatch, sort_batch
 from ingest.writer import BatchWriter, WriteResult
 
@@ -322,13 +323,7 @@ class IngestService:
                 self._source.publish(INGESTED, payload, qos=1)
 
     async def _maintenance_loop(self, url: str, path: StoragePath, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), 3600)
-            except TimeoutError:
-                pass
-            else:
-                return
+        while not await stopped_within(stop, 3600):
             try:
                 async with await psycopg.AsyncConnection.connect(url) as conn:
                     await maintain(conn, path, retention_policy(self.settings),
@@ -337,13 +332,7 @@ class IngestService:
                 log.warning("maintenance_failed", error=str(exc).splitlines()[0])
 
     async def _directory_loop(self, url: str, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await asyncio.wait_for(stop.wait(), 60)
-            except TimeoutError:
-                pass
-            else:
-                return
+        while not await stopped_within(stop, 60):
             try:
                 async with await psycopg.AsyncConnection.connect(url) as conn:
                     await self.directory.load_all(conn)

@@ -10,12 +10,12 @@ so a slow broker slows the simulation instead of filling memory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from eldercare.waiting import stopped_within
 from simulators.fleet import Simulation
 from simulators.transport import MqttTransport
 from simulators.uplink import Link, Publish
@@ -113,8 +113,7 @@ async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
     if stop is None:
         await asyncio.sleep(seconds)
         return
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+    await stopped_within(stop, seconds)
 
 
 async def backpressure(transport: MqttTransport, max_pending: int) -> None:
