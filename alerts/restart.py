@@ -35,7 +35,7 @@ from alerts.detectors import AlertType, ClearReason, ResidentState, Severity
 from alerts.detectors.falls import FallEpisode, FallsState, FallStage
 from alerts.detectors.lifecycle import OpenAlert
 from alerts.detectors.night_activity import NightActivityState
-from alerts.detectors.sos import SosState
+from alerts.detectors.sos import SosState, press_ids
 from alerts.store import StoredAlert
 
 WATCH_LOOKBACK: Final = timedelta(hours=1)  # how old an unconfirmed fall's watch may be
@@ -59,7 +59,9 @@ def _seed_sos(alert: StoredAlert) -> SosState:
     ok_at = _parse_time(d.get("wearer_ok_at"))
     opened = OpenAlert(Severity(alert.severity), alert.device_id, f"{presses}:{ok_at is not None}",
                        alert.opened_at)  # fmt: skip
-    return SosState(presses, first, ok_at, {AlertType.SOS: opened})
+    return SosState(presses, first, ok_at, {AlertType.SOS: opened},
+                    last_pressed_at=_parse_time(d.get("last_pressed_at")),
+                    counted=press_ids(d.get("presses_seen")))  # fmt: skip
 
 
 def _cleared_reason(alert: StoredAlert) -> str | None:

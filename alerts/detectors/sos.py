@@ -11,7 +11,10 @@ alarms (docs/protocol.md): an "I'm OK" pressed before the latest SOS press is
 not about it and is ignored (a new press likewise clears an earlier "I'm OK").
 A press handed over twice (at-least-once delivery: the same device, ``seq`` and
 ``ts``) is counted once; the last ``SEEN_PRESSES`` presses are remembered for
-that, so the state stays bounded however often the button is pressed.
+that, so the state stays bounded however often the button is pressed. Both the
+latest press's time and the presses counted are kept in the alert's detail
+(``last_pressed_at``, ``presses_seen``), so an engine restarted before its batch
+was acknowledged knows them when the same presses come again (alerts/restart.py).
 """
 
 from __future__ import annotations
@@ -40,13 +43,30 @@ SEEN_PRESSES: Final = 16
 PressId = tuple[str, int, int]  # (device_id, seq, ts): one device event
 
 
+def _press_id(item: object) -> PressId | None:
+    if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)):
+        return None
+    seq, ts = item[1], item[2]
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (seq, ts)):
+        return None
+    return (item[0], seq, ts)
+
+
+def press_ids(stored: object) -> tuple[PressId, ...]:
+    """The ``presses_seen`` of a stored detail, as counted; anything malformed is left out."""
+    if not isinstance(stored, list):
+        return ()
+    return tuple(p for p in map(_press_id, stored[-SEEN_PRESSES:]) if p is not None)
+
+
 @dataclass(frozen=True, slots=True)
 class SosState:
     presses: int = 0
     first_pressed_at: datetime | None = None
     wearer_ok_at: datetime | None = None
     open: OpenAlerts = field(default_factory=dict)
-    # band time of the latest press; None after a restart (first_pressed_at stands in)
+    # band time of the latest press; None after a restart from an alert recorded without
+    # it (before 2026-12-03: first_pressed_at stands in)
     last_pressed_at: datetime | None = None
     counted: tuple[PressId, ...] = ()  # the latest presses counted, at most SEEN_PRESSES
 
@@ -98,6 +118,8 @@ def step(
         "first_pressed_at": iso(state.first_pressed_at) if state.first_pressed_at else None,
         "wearer_says_ok": state.wearer_ok_at is not None,
         "wearer_ok_at": iso(state.wearer_ok_at) if state.wearer_ok_at else None,
+        "last_pressed_at": iso(state.last_pressed_at) if state.last_pressed_at else None,
+        "presses_seen": [list(p) for p in state.counted],
         **detail_extra,
     }
     want = Want(

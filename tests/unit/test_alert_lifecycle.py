@@ -118,6 +118,39 @@ def test_a_seeded_open_sos_is_updated_by_the_next_press_not_raised_again() -> No
     assert events[0].detail["presses"] == 3  # type: ignore[union-attr]
 
 
+def test_a_seeded_sos_knows_the_presses_it_counted_and_the_latest() -> None:
+    # the engine recorded two presses, then stopped before its batch was acked: the
+    # restarted engine gets the same presses again, and an "I'm OK" from between them
+    def at_s(s: int, seq: int, kind: EventType = EventType.SOS) -> Accepted:
+        when = T0 + timedelta(seconds=s)
+        msg = DeviceEvent(device_id="wb-5", seq=seq, ts=int(when.timestamp() * 1000), type=kind)
+        return Accepted(msg, 5)
+
+    state, events = step(Profile(5), ResidentState(), at_s(0, 1), now=T0)
+    state, more = step(Profile(5), state, at_s(20, 3), now=T0 + timedelta(seconds=20))
+    detail = [*events, *more][-1].detail  # type: ignore[union-attr]
+    seeded = seed_states([stored(AlertType.SOS, detail)])[5]
+    later = T0 + timedelta(minutes=2)
+    for again in (at_s(0, 1), at_s(20, 3), at_s(10, 2, EventType.IM_OK)):
+        # before: each redelivered press counted again ("presses: 3", "4"), and the
+        # "I'm OK" pressed before the latest press marked the SOS as answered
+        _, events = step(Profile(5), seeded, again, now=later)
+        assert events == [], again
+    _, events = step(Profile(5), seeded, at_s(30, 4), now=later)
+    assert events[0].detail["presses"] == 3  # type: ignore[union-attr]
+
+
+def test_a_seeded_sos_takes_only_well_formed_presses() -> None:
+    junk: list[object] = ["x", ["d", 1], [1, 2, 3], ["d", True, 5], ["d", 1, 2.5], ["d", 1, 2]]
+    for seen, counted in (("junk", ()), (None, ()), (junk, (("d", 1, 2),))):
+        detail = {"presses": 1, "presses_seen": seen, "last_pressed_at": "not a time"}
+        state = seed_states([stored(AlertType.SOS, detail)])[5].sos
+        assert state.counted == counted
+        assert state.last_pressed_at is None
+    old = seed_states([stored(AlertType.SOS, {"presses": 2})])[5].sos  # recorded before
+    assert (old.counted, old.last_pressed_at, old.presses) == ((), None, 2)
+
+
 def test_a_seeded_suspected_fall_keeps_its_cancel_window() -> None:
     detail = {"stage": "suspected", "sources": ["band"], "impact_at": "2025-03-01T02:00:00Z",
               "falls": 1, "steps_since": 0, "wearer_says_ok": False, "score": None}  # fmt: skip
