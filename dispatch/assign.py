@@ -24,9 +24,11 @@ from dispatch.emergency import (
     rank,
 )
 from dispatch.fleet_cache import FleetCache
+from dispatch.lifecycle import InvalidTransition
 from dispatch.model import Catalogue, OrderKind, OrderState, Point, ServiceType
 from dispatch.roster import load_fleet
 from dispatch.store import (
+    AlertAlreadyClosed,
     DispatchError,
     OrderChange,
     StoredOrder,
@@ -37,6 +39,7 @@ from dispatch.store import (
     record_escalation,
 )
 from dispatch.travel import HaversineTravel, TravelModel
+from eldercare.settings import Settings
 
 Conn = psycopg.AsyncConnection[TupleRow]
 DISPATCHER = "dispatcher"
@@ -50,6 +53,16 @@ class AssignSettings:
     tries: int = 5  # candidates tried when the database refuses a booking
     travel: TravelModel = field(default_factory=HaversineTravel)
     fleet: FleetCache | None = None  # the service keeps one; None: read the fleet each time
+
+
+def assign_settings(settings: Settings, *, fleet: FleetCache | None = None) -> AssignSettings:
+    """The deployment's SLA and emergency offer time-out (``ELDERCARE_DISPATCH_SLA_S``,
+    ``ELDERCARE_DISPATCH_OFFER_TIMEOUT_S``), for the dispatch service and the API alike."""
+    return AssignSettings(
+        policy=EmergencyPolicy(sla_s=settings.dispatch_sla_s),
+        offer_timeout_s=settings.dispatch_offer_timeout_s,
+        fleet=fleet,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +163,8 @@ async def offer_best(
     order = await get_order(conn, order_id)
     if OrderState(order.state) is not OrderState.CREATED:
         raise DispatchError(f"order {order_id} is {order.state}, not waiting for a worker")
+    if order.alert_id is not None:
+        await _refuse_closed_alert(conn, order.alert_id)
     ranked = await candidates(conn, order, now=now, settings=settings, limit=200)
     if worker_id is not None:
         ranked = [c for c in ranked if c.worker_id == worker_id]
@@ -221,17 +236,32 @@ def _verdict(
     return None
 
 
+async def _refuse_closed_alert(conn: Conn, alert_id: int) -> None:
+    """:class:`AlertAlreadyClosed` if the alert is closed (a false alarm, resolved): an
+    offer made now would send someone for nothing."""
+    cur = await conn.execute("SELECT state FROM alerts WHERE id = %s AND closed_at IS NOT NULL",
+                             (alert_id,))  # fmt: skip
+    row = await cur.fetchone()
+    await conn.commit()
+    if row is not None:
+        raise AlertAlreadyClosed(alert_id, str(row[0]))
+
+
 async def emergency_for_alert(
     conn: Conn, alert_id: int, *, now: datetime, actor: str, settings: AssignSettings
 ) -> tuple[StoredOrder, bool]:
     """The live emergency order of an alert, made now if there is none."""
     cur = await conn.execute(
-        "SELECT resident_id, opened_at, type FROM alerts WHERE id = %s", (alert_id,)
+        "SELECT resident_id, opened_at, type, state, closed_at IS NOT NULL FROM alerts"
+        " WHERE id = %s",
+        (alert_id,),
     )
     row = await cur.fetchone()
     await conn.commit()
     if row is None:
         raise DispatchError(f"no alert {alert_id}")
+    if row[4]:  # a false alarm, or resolved: an order made now would send someone for nothing
+        raise AlertAlreadyClosed(alert_id, str(row[3]))
     catalogue = await catalogue_from_db(conn)
     service = catalogue.emergency_type()
     opened: datetime = row[1]
@@ -266,6 +296,14 @@ async def dispatch_alert(
     )
     if OrderState(order.state) is not OrderState.CREATED:
         return Assignment(order, [], None, False)  # already on offer or on its way
-    return await offer_best(
-        conn, order.id, now=now, settings=settings, worker_id=worker_id, actor=actor
-    )
+    try:
+        return await offer_best(
+            conn, order.id, now=now, settings=settings, worker_id=worker_id, actor=actor
+        )
+    except (InvalidTransition, DispatchError):
+        # another operator (or the dispatch service) offered it meanwhile: their offer
+        # stands, and this caller gets the order as it is now, as if it had come second
+        current = await get_order(conn, order.id)
+        if OrderState(current.state) is OrderState.CREATED:
+            raise
+        return Assignment(current, [], None, False)

@@ -8,8 +8,10 @@
   check_out), ``.../location`` and ``.../status``, applied as the worker named
   in the topic.
 
-Bad messages are logged and dropped (:meth:`Inbox.message`); database errors
-propagate to ``dispatch.runner``, which retries while the database is away.
+Bad messages are logged and dropped (:meth:`Inbox.message`): not JSON, too
+large (``MAX_MESSAGE_BYTES``) or too deep to read, numbers out of range, fields of
+the wrong type. Database errors propagate to ``dispatch.runner``, which retries
+while the database is away.
 """
 
 from __future__ import annotations
@@ -31,10 +33,20 @@ from eldercare.topics import ALERTS
 
 log = get_logger(__name__)
 WORKER_ACTIONS = ("accept", "reject", "en_route", "check_in", "check_out")
+# an answer, a location or an alert change is a few hundred bytes; a phone can publish up
+# to the broker's 1 MiB on its own topics
+MAX_MESSAGE_BYTES = 64 * 1024
+# what a message can make Python raise while it is read: OverflowError (a 400-digit
+# latitude to float), RecursionError (arrays nested 100,000 deep), UnicodeDecodeError
+# and JSONDecodeError (ValueError)
+_BAD_INPUT = (ValueError, KeyError, TypeError, ArithmeticError, RecursionError, DispatchError)
 
 
 def parse_object(payload: Any) -> dict[str, Any]:
-    body = json.loads(bytes(payload))
+    raw = bytes(payload)
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise ValueError(f"message of {len(raw)} bytes (max {MAX_MESSAGE_BYTES})")
+    body = json.loads(raw)
     if not isinstance(body, dict):
         raise TypeError("not a JSON object")
     return body
@@ -154,5 +166,5 @@ class Inbox:
             parts = topic.split("/")
             if len(parts) == 5 and parts[2] == "workers":
                 await self.on_worker(parts[3], parts[4], body)
-        except (ValueError, KeyError, TypeError, DispatchError) as exc:
-            log.warning("dispatch_message_rejected", topic=topic, error=str(exc))
+        except _BAD_INPUT as exc:
+            log.warning("dispatch_message_rejected", topic=topic, error=str(exc)[:200])

@@ -42,6 +42,12 @@ class NotYourOrder(DispatchError):  # noqa: N818
         super().__init__(f"order {order_id} is not worker {worker_id!r}'s")
 
 
+class AlertAlreadyClosed(DispatchError):  # noqa: N818
+    def __init__(self, alert_id: int, state: str) -> None:
+        self.alert_id, self.state = alert_id, state
+        super().__init__(f"alert {alert_id} is closed ({state}): nobody is sent")
+
+
 class TooFarFromHome(DispatchError):  # noqa: N818
     def __init__(self, order_id: int, radius_m: float) -> None:
         self.order_id, self.radius_m = order_id, radius_m

@@ -158,9 +158,20 @@ async def assign_order(
     now: datetime | None = None,
     settings: AssignSettings = DEFAULT,
 ) -> StoredOrder:
-    """Offer a routine order to this worker for its window (an operator's choice)."""
+    """Offer a routine order to this worker for its window (an operator's choice).
+
+    An emergency goes the emergency's way (:func:`~dispatch.assign.offer_best` with
+    ``worker_id``): the worker must be able to go now, and the offer times out as an
+    emergency's does. Before 2026-12-03 an operator could offer one to an off-shift
+    worker without the skills, for the routine 15 minutes: the whole SLA.
+    """
     t = _now(now)
     o = await get_order(conn, order_id)
+    if o.kind == OrderKind.EMERGENCY:
+        assignment = await offer_best(
+            conn, order_id, now=t, settings=settings, worker_id=worker_id, actor=actor
+        )
+        return assignment.order
     start = max(o.window_start, t)
     changes = await offer(
         conn,

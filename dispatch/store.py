@@ -26,6 +26,7 @@ from dispatch.lifecycle import EVENT_KIND, WORKER_ACTIONS, Action, near_home, ne
 from dispatch.model import OrderKind, OrderState, Point, ServiceType
 from dispatch.records import (
     COLUMNS,
+    AlertAlreadyClosed,
     DispatchError,
     NotYourOrder,
     OrderChange,
@@ -38,6 +39,7 @@ from dispatch.records import (
 
 __all__ = [
     "COLUMNS",
+    "AlertAlreadyClosed",
     "DispatchError",
     "NotYourOrder",
     "OrderChange",

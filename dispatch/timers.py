@@ -2,9 +2,10 @@
 
 Every second (:func:`expire_and_reoffer`): offers past their time-out go back
 and emergencies are offered to the next candidate. Every ``dispatch_retry_s``
-(:func:`retry_waiting`): emergencies still waiting for a worker, and routine
-orders displaced by one, are offered again, and open alerts of the configured
-kinds without an order (raised while the service was down) are dispatched.
+(:func:`retry_waiting`): emergencies whose alert has closed are cancelled;
+emergencies still waiting for a worker, and routine orders displaced by one, are
+offered again; open alerts of the configured kinds without an order (raised while
+the service was down) are dispatched.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ async def retry_waiting(
 ) -> None:
     """Offer again what waits for a worker: emergencies (past their SLA too: someone
     must still go), displaced routine orders within their window; and dispatch open
-    alerts that were missed (raised while this service was down)."""
+    alerts that were missed (raised while this service was down). First, cancel the
+    emergencies whose alert has closed unheard (:func:`_cancel_for_closed_alerts`)."""
+    await _cancel_for_closed_alerts(conn)
     cur = await conn.execute(
         "SELECT id FROM work_orders o WHERE state = 'created' AND ((kind = 'emergency'"
         "   AND created_at > %(now)s - interval '1 day')"
@@ -53,6 +56,25 @@ async def retry_waiting(
                 conn, alert_id, actor="dispatcher", now=now, settings=assign
             )
             log.info("dispatch_caught_up", alert_id=alert_id)
+
+
+async def _cancel_for_closed_alerts(conn: Any) -> None:
+    """Emergency orders still under way whose alert is closed (a false alarm, resolved),
+    cancelled as the closed alert's message would have (unless the worker is at the
+    door): the message is lost when the alert closes while this service is down, or
+    when it closes while its order is being made. Before 2026-12-03 such an order was
+    offered again for a day, sending workers to false alarms."""
+    cur = await conn.execute(
+        "SELECT o.id, a.state FROM work_orders o JOIN alerts a ON a.id = o.alert_id"
+        " WHERE o.state IN ('created', 'offered', 'accepted', 'en_route')"
+        " AND a.closed_at IS NOT NULL ORDER BY o.id LIMIT 50"
+    )
+    rows = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+    await conn.commit()
+    for order_id, state in rows:
+        with contextlib.suppress(DispatchError, ValueError):  # moved on meanwhile
+            await service.cancel_order(conn, order_id, actor="dispatcher", reason=f"alert {state}")
+            log.info("dispatch_cancelled", order_id=order_id, alert_state=state)
 
 
 async def _missed_alerts(conn: Any, now: datetime, s: Settings) -> list[int]:

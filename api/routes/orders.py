@@ -24,9 +24,11 @@ from api.routes.alerts import scoped_alert
 from api.schemas import MAX_ID, AlertId, Lat, Lon, RowId, Strict
 from api.scoping import ensure_resident, json_response
 from dispatch import service
+from dispatch.assign import AssignSettings, assign_settings
 from dispatch.lifecycle import InvalidTransition
 from dispatch.model import CatalogueError
 from dispatch.store import (
+    AlertAlreadyClosed,
     DispatchError,
     NotYourOrder,
     StoredOrder,
@@ -90,12 +92,18 @@ def dispatch_problem(exc: Exception) -> Problem:
         return Problem(503, f"dispatch is not configured: {exc}", headers={"Retry-After": "60"})
     if isinstance(exc, (UnknownOrder, UnknownWorker, NotYourOrder)):
         return not_found(str(exc).removeprefix("no "))
-    if isinstance(exc, (WorkerBusy, InvalidTransition, AlertInvalidTransition)):
+    if isinstance(exc, (WorkerBusy, InvalidTransition, AlertInvalidTransition, AlertAlreadyClosed)):
         return Problem(409, str(exc))
     return Problem(422, str(exc))
 
 
 ERRORS = (DispatchError, InvalidTransition, AlertInvalidTransition, CatalogueError)
+
+
+def dispatch_settings(ctx: Ctx) -> AssignSettings:
+    """The deployment's SLA and emergency offer time-out, as the dispatch service uses
+    them (before 2026-12-03 the API used the defaults whatever was configured)."""
+    return assign_settings(ctx.settings)
 
 
 def in_scope(me: Principal, order: StoredOrder) -> bool:
@@ -237,7 +245,9 @@ async def assign(order_id: RowId, body: AssignIn, me: Manager, ctx: Ctx, db: Tx)
         me,
         order,
         "assign_order",
-        service.assign_order(db, order_id, body.worker_id, actor=actor_of(me)),
+        service.assign_order(
+            db, order_id, body.worker_id, actor=actor_of(me), settings=dispatch_settings(ctx)
+        ),
     )
 
 
@@ -285,6 +295,7 @@ async def reject(
             worker_id=str(me.worker_id),
             actor=actor_of(me),
             reason=(body or ReasonIn()).reason,
+            settings=dispatch_settings(ctx),
         ),
     )
 
@@ -347,11 +358,11 @@ async def check_out(
 
 
 @router.get("/alerts/{alert_id}/candidates")
-async def candidates(alert_id: AlertId, me: AlertActor, db: Tx) -> Response:
+async def candidates(alert_id: AlertId, me: AlertActor, ctx: Ctx, db: Tx) -> Response:
     """Who could go, best first: worker, name, ETA, distance, status, what they would leave."""
     await scoped_alert(db, me, alert_id)
     try:
-        found = await service.candidates_for_alert(db, alert_id)
+        found = await service.candidates_for_alert(db, alert_id, settings=dispatch_settings(ctx))
     except ERRORS as exc:
         raise dispatch_problem(exc) from exc
     return json_response(found)
@@ -365,8 +376,9 @@ async def dispatch_alert(
     to them. An alert already being handled returns its order unchanged."""
     alert = await scoped_alert(db, me, alert_id)
     try:
+        worker_id = (body or DispatchIn()).worker_id
         assignment = await service.dispatch_alert(
-            db, alert_id, (body or DispatchIn()).worker_id, actor=actor_of(me)
+            db, alert_id, worker_id, actor=actor_of(me), settings=dispatch_settings(ctx)
         )
     except ERRORS as exc:
         raise dispatch_problem(exc) from exc

@@ -19,6 +19,7 @@ from dispatch.roster import (
     sync_catalogue,
 )
 from tests.api_support import DISTRICT_A, Seed, api_client, api_settings, bearer, login, seed
+from tests.support import scalar
 
 NEAR_A1 = Point(32.3830, 120.5650)  # ~250 m from a1's home in the seed
 
@@ -243,3 +244,35 @@ async def test_a_booking_window_out_of_range_is_refused_with_the_reason(db_url: 
             f"/orders/{r.json()['id']}/assign", json={"worker_id": "1"}, headers=t["operator"]
         )
         assert assigned.status_code == 200, assigned.text
+
+
+async def test_a_closed_alert_is_not_dispatched(db_url: str) -> None:
+    s = await seed(db_url)
+    await add_worker(db_url)
+    alert = s.alerts["a1"]
+    async with api_client(api_settings(db_url)) as (_app, client):
+        t = await tokens(client, "operator")
+        r = await client.post(f"/alerts/{alert}/resolve", headers=t["operator"],
+                              json={"outcome": "false", "note": "pressed by mistake"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/alerts/{alert}/dispatch", json={}, headers=t["operator"])
+        # before: 200 and an emergency order offered to a worker for a false alarm
+        assert r.status_code == 409, r.text
+        assert "closed" in r.json()["detail"]
+    assert await scalar(db_url, "SELECT count(*) FROM work_orders") == 0
+
+
+async def test_the_api_dispatches_with_the_deployments_sla_and_offer_timeout(db_url: str) -> None:
+    s = await seed(db_url)
+    await add_worker(db_url)
+    settings = api_settings(db_url, dispatch_sla_s=600.0, dispatch_offer_timeout_s=20.0)
+    async with api_client(settings) as (_app, client):
+        t = await tokens(client, "operator")
+        r = await client.post(f"/alerts/{s.alerts['a1']}/dispatch", json={}, headers=t["operator"])
+        assert r.status_code == 200, r.text
+        order = r.json()
+    at = {k: datetime.fromisoformat(order[k]) for k in
+          ("window_start", "sla_due_at", "updated_at", "offer_expires_at")}  # fmt: skip
+    # before: the defaults (900 s, 60 s), whatever the deployment configured
+    assert at["sla_due_at"] - at["window_start"] == timedelta(seconds=600)
+    assert at["offer_expires_at"] - at["updated_at"] == timedelta(seconds=20)
