@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -73,8 +72,12 @@ class DispatchRunner:
         self._inbox = Inbox(settings, self.assign, self._conn)
         self._outbox = Outbox()
         self._pool: AsyncConnectionPool | None = None
-        # one identity per process, kept across reconnects (the broker holds its session)
-        self._identifier = f"{settings.dispatch_client_id}-{uuid.uuid4().hex[:6]}"
+        # the deployment's identity, kept across reconnects and restarts: the broker holds
+        # its session, so what phones and the alert topic send while the service restarts
+        # waits there for it. Before 2026-12-03 each process added a random suffix: those
+        # messages waited in a session nobody read again (a worker's "accept" lost, the
+        # offer timed out and went to a second worker). Two instances need two ids.
+        self._identifier = settings.dispatch_client_id
         self._client: aiomqtt.Client | None = None
 
     # -- inputs ----------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -114,8 +115,14 @@ async def running_dispatch(db_url: str, broker_url: str) -> AsyncIterator[None]:
     outbox) for the live feed. Automatic dispatch is off: here the operator dispatches."""
     from dispatch.runner import DispatchRunner
 
-    settings = ingest_settings(db_url, broker_url, dispatch_auto_severities=[],
-                               dispatch_offer_timeout_s=600.0)  # fmt: skip
+    client_id = f"e2e-dispatch-{uuid.uuid4().hex[:8]}"  # the broker keeps its session
+    settings = ingest_settings(
+        db_url,
+        broker_url,
+        dispatch_auto_severities=[],
+        dispatch_offer_timeout_s=600.0,
+        dispatch_client_id=client_id,
+    )
     runner = DispatchRunner(settings)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))

@@ -192,3 +192,32 @@ async def test_operators_dispatching_one_alert_at_once_all_get_its_order(db_url:
     assert answers[0][1] == "offered"
     assert await scalar(db_url, "SELECT count(*) FROM work_orders WHERE alert_id = %s",
                         alert_id) == 1  # fmt: skip
+
+
+async def test_an_accept_sent_while_the_service_restarts_is_applied(
+    db_url: str, broker: Broker
+) -> None:
+    now = datetime.now(UTC)
+    workers = [("W1", east(0.5), CARE), ("W2", east(1.5), CARE)]
+    [rid] = await seed(db_url, now=now, residents=[HOME], workers=workers)
+    settings = settings_for(db_url, broker, dispatch_retry_s=0.5)  # one id, both runs
+    alert_id = await open_alert(db_url, rid, at=now)
+    offered_to = "SELECT worker_id FROM work_orders WHERE alert_id = %s AND state = %s"
+    async with running(DispatchRunner(settings)):  # catches up on the alert: W1 is offered
+
+        async def offered() -> bool:
+            return await scalar(db_url, offered_to, alert_id, "offered") == "W1"
+
+        await eventually(offered, timeout=30)
+    order_id = await scalar(db_url, "SELECT id FROM work_orders WHERE alert_id = %s", alert_id)
+    # the service is restarting; W1's phone accepts, and the broker takes it (QoS 1)
+    async with aiomqtt.Client("127.0.0.1", broker.port) as phone:
+        accept = json.dumps({"action": "accept", "order_id": order_id}).encode()
+        await phone.publish(worker_topic("W1", "answers"), accept, qos=1)
+    async with running(DispatchRunner(settings)):  # `eldercare dispatch` started again
+
+        async def accepted() -> bool:
+            return await scalar(db_url, offered_to, alert_id, "accepted") == "W1"
+
+        # before: the new process had a new client id and never got the accept
+        await eventually(accepted, timeout=30)
