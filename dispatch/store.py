@@ -317,7 +317,7 @@ async def act(
         )
         if new is None:
             raise UnknownOrder(order_id)
-        await _worker_follows(conn, o.worker_id, target, now)
+        await _worker_follows(conn, o.worker_id, OrderState(o.state), target, now)
         detail: dict[str, Any] = {"worker_id": o.worker_id} if o.worker_id else {}
         if outcome:
             detail["outcome"] = outcome
@@ -344,11 +344,19 @@ _WORKER_STATUS = {
 }
 
 
+_UNDER_WAY = frozenset({OrderState.EN_ROUTE, OrderState.ON_SITE})
+
+
 async def _worker_follows(
-    conn: Conn, worker_id: str | None, target: OrderState, now: datetime
+    conn: Conn, worker_id: str | None, source: OrderState, target: OrderState, now: datetime
 ) -> None:
+    """The worker's status follows the order they are on. An order that ends without
+    having been under way (a later booking cancelled) says nothing about where the
+    worker is now: before 2026-12-03 it set a worker on site elsewhere ``available``."""
     status = _WORKER_STATUS.get(target)
     if worker_id is None or status is None:
+        return
+    if status == "available" and source not in _UNDER_WAY:
         return
     await conn.execute(
         "UPDATE service_workers SET status = %s, status_at = %s WHERE worker_id = %s"

@@ -221,3 +221,28 @@ async def test_an_accept_sent_while_the_service_restarts_is_applied(
 
         # before: the new process had a new client id and never got the accept
         await eventually(accepted, timeout=30)
+
+
+async def test_cancelling_a_later_order_leaves_a_worker_on_site_on_site(db_url: str) -> None:
+    now = datetime.now(UTC)
+    skills = frozenset({"caregiver", "cleaning", "bathing"})
+    rids = await seed(db_url, now=now, residents=[HOME, east(1.0)], workers=[("W1", HOME, skills)])
+    hour = timedelta(hours=1)
+    status = "SELECT status FROM service_workers WHERE worker_id = 'W1'"
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        bath, _ = await service.book_order(conn, resident_id=rids[0], service_type="bathing",
+                                           window_start=now, window_end=now + hour,
+                                           actor="op", now=now)  # fmt: skip
+        await service.assign_order(conn, bath.id, "W1", actor="op", now=now)
+        await service.accept(conn, bath.id, worker_id="W1", actor="w", now=now)
+        await service.check_in(conn, bath.id, worker_id="W1", lat=HOME.lat, lon=HOME.lon,
+                               actor="w", now=now)  # fmt: skip
+        later, _ = await service.book_order(conn, resident_id=rids[1], service_type="cleaning",
+                                            window_start=now + 3 * hour, window_end=now + 4 * hour,
+                                            actor="op", now=now)  # fmt: skip
+        await service.assign_order(conn, later.id, "W1", actor="op", now=now)
+        assert await scalar(db_url, status) == "on_site"
+        await service.cancel_order(conn, later.id, actor="family:1", now=now)
+        assert await scalar(db_url, status) == "on_site"  # before: "available"
+        await service.check_out(conn, bath.id, worker_id="W1", actor="w", now=now + hour)
+    assert await scalar(db_url, status) == "available"  # the order they were on ended
