@@ -69,6 +69,7 @@ class DispatchRunner:
         self.ready = asyncio.Event()
         self.published = 0
         self.db_retries = 0  # messages tried again while the database was away
+        self._holding = False  # a message waits for the database (see _handle, tick)
         self._inbox = Inbox(settings, self.assign, self._conn)
         self._outbox = Outbox()
         self._pool: AsyncConnectionPool | None = None
@@ -94,7 +95,15 @@ class DispatchRunner:
     # -- timers ----------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """Time out offers (re-offering emergencies), and retry what waits for a worker."""
+        """Time out offers (re-offering emergencies).
+
+        Not while a message waits for the database: it may be a worker's "accept" that
+        came in time. Before 2026-12-03, after an outage longer than an offer's time-out,
+        this timer could run first when the database came back, give the emergency to
+        a second worker, and the held accept was then refused: two workers sent, the
+        first already on the way."""
+        if self._holding:
+            return
         now = _now()
         async with self._conn() as conn:
             await timers.expire_and_reoffer(conn, now=now, assign=self.assign)
@@ -162,11 +171,18 @@ class DispatchRunner:
         again: it is logged and the message is dropped. So is anything else a message
         makes the code raise (a defect), with its trace: before 2026-12-03 one phone's
         400-digit latitude ended the service for every alert and worker."""
+        try:
+            await self._handle_until_answered(message, stop)
+        finally:
+            self._holding = False
+
+    async def _handle_until_answered(self, message: aiomqtt.Message, stop: asyncio.Event) -> None:
         attempt = 0
         while True:
             try:
                 await self._inbox.message(message)
             except psycopg.OperationalError as exc:
+                self._holding = True
                 attempt += 1
                 self.db_retries += 1
                 delay = backoff_delay(attempt, base=0.5, cap=10.0, rnd=random.random())  # noqa: S311

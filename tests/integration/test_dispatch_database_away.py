@@ -18,6 +18,7 @@ import uuid
 from datetime import UTC, datetime
 
 import aiomqtt
+import psycopg
 
 from dispatch.runner import DispatchRunner
 from eldercare.migrate import migrate
@@ -68,5 +69,56 @@ async def test_a_workers_accept_sent_while_the_database_is_down_is_recorded_afte
 
         async def accepted() -> bool:
             return await order_state() == "accepted"
+
+        await eventually(accepted, timeout=60)
+
+
+async def test_an_accept_held_past_the_offers_expiry_wins_over_the_offer_timer(
+    private_postgres: PrivatePostgres, broker: Broker
+) -> None:
+    url = private_postgres.admin_url
+    migrate(url)
+    now = datetime.now(UTC)
+    workers = [("W1", east(0.5), CARE), ("W2", east(1.0), CARE)]
+    [rid] = await seed(url, now=now, residents=[HOME], workers=workers)
+    settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
+                        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
+                        dispatch_offer_timeout_s=3.0)  # fmt: skip
+    runner = DispatchRunner(settings)
+    state_of = "SELECT state || ' ' || coalesce(worker_id, '-') FROM work_orders WHERE id = %s"
+    async with running(runner):
+        alert_id = await open_alert(url, rid, at=now)
+        raised = {"kind": "raised", "alert_id": alert_id, "severity": "critical",
+                  "type": "fall", "closed_at": None}  # fmt: skip
+        async with aiomqtt.Client("127.0.0.1", broker.port) as pub:
+            await pub.publish(ALERTS, json.dumps(raised).encode(), qos=1)
+
+        async def offered() -> bool:
+            state = await scalar(url, "SELECT state FROM work_orders WHERE alert_id = %s", alert_id)
+            return state == "offered"
+
+        await eventually(offered, timeout=30)
+        order_id = await scalar(url, "SELECT id FROM work_orders WHERE alert_id = %s", alert_id)
+        await asyncio.to_thread(private_postgres.stop)
+        async with aiomqtt.Client("127.0.0.1", broker.port) as phone:  # in time
+            accept = {"action": "accept", "order_id": order_id}
+            await phone.publish(worker_topic("W1", "answers"), json.dumps(accept).encode(), qos=1)
+
+        async def held_past_expiry() -> bool:  # the offer expired while the accept waits
+            return runner.db_retries >= 3
+
+        await eventually(held_past_expiry, timeout=60)
+        await asyncio.to_thread(private_postgres.start)
+        # the 1 s offer timer runs before the held accept is tried again (the race that
+        # lost it: a second worker was offered the emergency, the accept then refused)
+        for _ in range(50):
+            try:
+                await runner.tick()
+                break
+            except psycopg.Error:  # a pooled connection of before the outage
+                await asyncio.sleep(0.2)
+
+        async def accepted() -> bool:
+            return await scalar(url, state_of, order_id) == "accepted W1"
 
         await eventually(accepted, timeout=60)
