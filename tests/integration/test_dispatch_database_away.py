@@ -30,6 +30,28 @@ from tests.integration.test_dispatch_service import CARE, running
 from tests.support import eventually, scalar
 
 
+async def offered_emergency(url: str, broker: Broker, resident_id: int) -> int:
+    """An alert raised on the alerts topic, until its emergency order is offered: its id."""
+    alert_id = await open_alert(url, resident_id, at=datetime.now(UTC))
+    raised = {"kind": "raised", "alert_id": alert_id, "severity": "critical",
+              "type": "fall", "closed_at": None}  # fmt: skip
+    async with aiomqtt.Client("127.0.0.1", broker.port) as pub:
+        await pub.publish(ALERTS, json.dumps(raised).encode(), qos=1)
+    order_of = "SELECT id FROM work_orders WHERE alert_id = %s AND state = 'offered'"
+
+    async def offered() -> bool:
+        return await scalar(url, order_of, alert_id) is not None
+
+    await eventually(offered, timeout=30)
+    return int(await scalar(url, order_of, alert_id))
+
+
+async def accept_by_phone(broker: Broker, worker_id: str, order_id: int) -> None:
+    async with aiomqtt.Client("127.0.0.1", broker.port) as phone:
+        accept = {"action": "accept", "order_id": order_id}
+        await phone.publish(worker_topic(worker_id, "answers"), json.dumps(accept).encode(), qos=1)
+
+
 async def test_a_workers_accept_sent_while_the_database_is_down_is_recorded_after(
     private_postgres: PrivatePostgres, broker: Broker
 ) -> None:
@@ -40,26 +62,11 @@ async def test_a_workers_accept_sent_while_the_database_is_down_is_recorded_afte
     settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
                         dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}")  # fmt: skip
     runner = DispatchRunner(settings)
+    state_of = "SELECT state FROM work_orders WHERE id = %s"
     async with running(runner):
-        alert_id = await open_alert(url, rid, at=now)
-        raised = {"kind": "raised", "alert_id": alert_id, "severity": "critical",
-                  "type": "fall", "closed_at": None}  # fmt: skip
-        async with aiomqtt.Client("127.0.0.1", broker.port) as pub:
-            await pub.publish(ALERTS, json.dumps(raised).encode(), qos=1)
-
-        async def order_state() -> str | None:
-            state = await scalar(url, "SELECT state FROM work_orders WHERE alert_id = %s", alert_id)
-            return None if state is None else str(state)
-
-        async def offered() -> bool:
-            return await order_state() == "offered"
-
-        await eventually(offered, timeout=30)
-        order_id = await scalar(url, "SELECT id FROM work_orders WHERE alert_id = %s", alert_id)
+        order_id = await offered_emergency(url, broker, rid)
         await asyncio.to_thread(private_postgres.stop)
-        accept = {"action": "accept", "order_id": order_id}
-        async with aiomqtt.Client("127.0.0.1", broker.port) as phone:
-            await phone.publish(worker_topic("W1", "answers"), json.dumps(accept).encode(), qos=1)
+        await accept_by_phone(broker, "W1", order_id)
 
         async def tried() -> bool:
             return runner.db_retries >= 1
@@ -68,7 +75,7 @@ async def test_a_workers_accept_sent_while_the_database_is_down_is_recorded_afte
         await asyncio.to_thread(private_postgres.start)
 
         async def accepted() -> bool:
-            return await order_state() == "accepted"
+            return await scalar(url, state_of, order_id) == "accepted"
 
         await eventually(accepted, timeout=60)
 
@@ -87,22 +94,9 @@ async def test_an_accept_held_past_the_offers_expiry_wins_over_the_offer_timer(
     runner = DispatchRunner(settings)
     state_of = "SELECT state || ' ' || coalesce(worker_id, '-') FROM work_orders WHERE id = %s"
     async with running(runner):
-        alert_id = await open_alert(url, rid, at=now)
-        raised = {"kind": "raised", "alert_id": alert_id, "severity": "critical",
-                  "type": "fall", "closed_at": None}  # fmt: skip
-        async with aiomqtt.Client("127.0.0.1", broker.port) as pub:
-            await pub.publish(ALERTS, json.dumps(raised).encode(), qos=1)
-
-        async def offered() -> bool:
-            state = await scalar(url, "SELECT state FROM work_orders WHERE alert_id = %s", alert_id)
-            return state == "offered"
-
-        await eventually(offered, timeout=30)
-        order_id = await scalar(url, "SELECT id FROM work_orders WHERE alert_id = %s", alert_id)
+        order_id = await offered_emergency(url, broker, rid)
         await asyncio.to_thread(private_postgres.stop)
-        async with aiomqtt.Client("127.0.0.1", broker.port) as phone:  # in time
-            accept = {"action": "accept", "order_id": order_id}
-            await phone.publish(worker_topic("W1", "answers"), json.dumps(accept).encode(), qos=1)
+        await accept_by_phone(broker, "W1", order_id)  # in time
 
         async def held_past_expiry() -> bool:  # the offer expired while the accept waits
             return runner.db_retries >= 3
