@@ -83,6 +83,11 @@ class DispatchRunner:
 
     # -- inputs ----------------------------------------------------------------------------
 
+    @property
+    def locations_dropped(self) -> int:
+        """Worker positions dropped unread: within ``inbox.LOCATION_EVERY_S`` of the last."""
+        return self._inbox.locations_dropped
+
     def wants(self, alert: dict[str, Any]) -> bool:
         return self._inbox.wants(alert)
 

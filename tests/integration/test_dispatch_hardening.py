@@ -246,3 +246,30 @@ async def test_cancelling_a_later_order_leaves_a_worker_on_site_on_site(db_url: 
         assert await scalar(db_url, status) == "on_site"  # before: "available"
         await service.check_out(conn, bath.id, worker_id="W1", actor="w", now=now + hour)
     assert await scalar(db_url, status) == "available"  # the order they were on ended
+
+
+async def test_a_phone_flooding_its_location_does_not_hold_up_an_emergency(
+    db_url: str, broker: Broker
+) -> None:
+    now = datetime.now(UTC)
+    workers = [("W1", east(0.5), CARE), ("W2", east(0.8), CARE)]
+    [rid] = await seed(db_url, now=now, residents=[HOME], workers=workers)
+    alert_id = await open_alert(db_url, rid, at=now)
+    raised = json.dumps({"kind": "raised", "alert_id": alert_id, "severity": "critical",
+                         "type": "fall", "closed_at": None}).encode()  # fmt: skip
+    runner = DispatchRunner(settings_for(db_url, broker, dispatch_retry_s=3600))
+    flood = 5_000
+    async with running(runner), aiomqtt.Client("127.0.0.1", broker.port) as phone:
+        where = json.dumps({"lat": 32.0, "lon": 120.86}).encode()
+        for _ in range(flood):
+            await phone.publish(worker_topic("W2", "location"), where, qos=1)
+        await phone.publish(ALERTS, raised, qos=1)  # behind the flood, on the same stream
+
+        async def dispatched() -> bool:
+            state = await scalar(db_url, "SELECT state FROM work_orders WHERE alert_id = %s",
+                                 alert_id)  # fmt: skip
+            return state == "offered"
+
+        await eventually(dispatched, timeout=60)
+    # all but about one a second were dropped unread; before, each cost a database write
+    assert runner.locations_dropped >= flood // 2
