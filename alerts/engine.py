@@ -263,10 +263,6 @@ class AlertEngine:
         """Start the hourly reload unless one still runs; the tick goes on meanwhile."""
         self._baselines.start(self.reload_baselines)
 
-    @property
-    def _reload_task(self) -> asyncio.Task[None] | None:
-        return self._baselines.task
-
     async def escalate(self) -> list[AlertChange]:
         """Escalate unacknowledged critical alerts that are due; persist, then publish.
 

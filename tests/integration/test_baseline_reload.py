@@ -153,7 +153,7 @@ async def test_a_failing_background_reload_keeps_the_baselines_held(
     clock.at = NOW + timedelta(days=1)  # a new day: the reload gets as far as the read
     try:
         engine._reload_in_background()
-        task = engine._reload_task
+        task = engine._baselines.task
         assert task is not None
         await asyncio.wait_for(task, 20)  # ends, logged, without raising
         assert engine.baselines is held
