@@ -8,7 +8,6 @@ whatever the pause is for (a reconnect, a database outage, a periodic job).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 
 def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rnd: float) -> float:
@@ -17,7 +16,18 @@ def backoff_delay(attempt: int, *, base: float = 0.5, cap: float = 30.0, rnd: fl
 
 
 async def stopped_within(stop: asyncio.Event, delay: float) -> bool:
-    """Wait ``delay`` seconds, or less if ``stop`` is set meanwhile; is it set?"""
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay)
+    """Wait ``delay`` seconds, or less if ``stop`` is set meanwhile; is it set?
+
+    A cancel of the caller always propagates. ``asyncio.wait_for`` (Python 3.11) drops
+    one that arrives in the step where ``stop`` is set, and a stop usually sets the
+    event and cancels the tasks together: before 2026-12-03 the dispatch service,
+    stopped while a message waited for the database, carried on reading messages and
+    never stopped."""
+    if stop.is_set():
+        return True
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=delay)
+    finally:
+        waiter.cancel()
     return stop.is_set()

@@ -28,3 +28,22 @@ async def test_a_stop_ends_the_pause_at_once() -> None:
 
 async def test_a_pause_without_a_stop_says_so() -> None:
     assert not await stopped_within(asyncio.Event(), 0.01)
+
+
+async def test_a_cancel_that_comes_with_the_stop_is_not_lost() -> None:
+    """A service's stop sets the event and cancels its tasks in one step; the cancel
+    must end the task (asyncio.wait_for, on Python 3.11, dropped it)."""
+    stop = asyncio.Event()
+
+    async def loop() -> None:
+        while True:  # a reader that goes back to its messages after each pause
+            await stopped_within(stop, 3600)
+            await asyncio.sleep(3600)
+
+    task = asyncio.create_task(loop())
+    await asyncio.sleep(0.01)
+    stop.set()
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=30)
+    assert task in done
+    assert task.cancelled()
