@@ -154,7 +154,8 @@ class DispatchRunner:
 
         async def forever() -> None:
             async for message in client.messages:
-                await self._handle(message, stop)
+                if await self._handle(message, stop):
+                    _ack(client, message)
 
         reader = asyncio.create_task(forever(), name="dispatch-reader")
         stopper = asyncio.create_task(stop.wait(), name="dispatch-stop")
@@ -167,21 +168,23 @@ class DispatchRunner:
         with contextlib.suppress(asyncio.CancelledError):
             await reader
 
-    async def _handle(self, message: aiomqtt.Message, stop: asyncio.Event) -> None:
+    async def _handle(self, message: aiomqtt.Message, stop: asyncio.Event) -> bool:
         """One message, tried again while the database is away (capped backoff, until
-        ``stop``). The broker took its acknowledgement on arrival, so a worker's
-        "accept" dropped on a database blip would be lost: the offer would then time out
-        and go to a second worker while the first is on the way. The messages behind it
-        wait, in order. Another database error (a constraint, bad data) would fail
-        again: it is logged and the message is dropped. So is anything else a message
-        makes the code raise (a defect), with its trace: before 2026-12-03 one phone's
-        400-digit latitude ended the service for every alert and worker."""
+        ``stop``): whether it is done with, i.e. may be acknowledged. A worker's "accept"
+        dropped on a database blip would be lost: the offer would then time out and go to
+        a second worker while the first is on the way. The messages behind it wait, in
+        order. Stopped while it waits: not done, so unacknowledged, and the broker
+        delivers it again to the next session. Another database error (a constraint, bad
+        data) would fail again: it is logged and the message is dropped (done). So is
+        anything else a message makes the code raise (a defect), with its trace: before
+        2026-12-03 one phone's 400-digit latitude ended the service for every alert and
+        worker."""
         try:
-            await self._handle_until_answered(message, stop)
+            return await self._handle_until_answered(message, stop)
         finally:
             self._holding = False
 
-    async def _handle_until_answered(self, message: aiomqtt.Message, stop: asyncio.Event) -> None:
+    async def _handle_until_answered(self, message: aiomqtt.Message, stop: asyncio.Event) -> bool:
         attempt = 0
         while True:
             try:
@@ -194,24 +197,30 @@ class DispatchRunner:
                 log.warning("dispatch_db_unavailable", topic=str(message.topic),
                             error=str(exc).splitlines()[0], retry_in_s=round(delay, 2))  # fmt: skip
                 if await stopped_within(stop, delay):
-                    return
+                    return False
             except psycopg.Error as exc:
                 log.warning("dispatch_db_error", error=str(exc).splitlines()[0])
-                return
+                return True
             except Exception:  # a defect met on one message must not end the service
                 log.exception("dispatch_message_failed", topic=str(message.topic))
-                return
+                return True
             else:
-                return
+                return True
 
     async def _session(self, stop: asyncio.Event) -> None:
         endpoint = self.settings.mqtt()
-        async with aiomqtt_client(
+        client = aiomqtt_client(
             endpoint,
             identifier=self._identifier,
             clean_session=False,  # alerts published while we reconnect are kept for us
             max_queued_incoming_messages=None,
-        ) as client:
+        )
+        # aiomqtt acknowledges each message on arrival; the paho client beneath it can
+        # leave that to us (_ack, once handled). Before 2026-12-03 what had arrived but
+        # was not handled yet when the service stopped or lost the broker was gone: a
+        # worker's accept, an alert's "raised". Now the broker delivers it again.
+        client._client.manual_ack_set(True)
+        async with client:
             self._client = client
             await client.subscribe(ALERTS, qos=1)
             for channel in ("answers", "location", "status"):
@@ -261,6 +270,15 @@ class DispatchRunner:
         finally:
             await self._pool.close()
             self._pool = None
+
+
+def _ack(client: aiomqtt.Client, message: aiomqtt.Message) -> None:
+    """Acknowledge a handled message (QoS 1 and 2; QoS 0 has nothing to acknowledge).
+
+    aiomqtt has no public call for it: this is paho's, on the client aiomqtt wraps, on
+    this event loop (aiomqtt drives paho's socket from it)."""
+    if message.qos > 0:
+        client._client.ack(message.mid, message.qos)
 
 
 async def run_dispatch(settings: Settings, stop: asyncio.Event) -> None:

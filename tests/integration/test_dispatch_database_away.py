@@ -116,3 +116,37 @@ async def test_an_accept_held_past_the_offers_expiry_wins_over_the_offer_timer(
             return await scalar(url, state_of, order_id) == "accepted W1"
 
         await eventually(accepted, timeout=60)
+
+
+async def test_an_accept_held_when_the_service_stops_is_recorded_by_the_next_one(
+    private_postgres: PrivatePostgres, broker: Broker
+) -> None:
+    """Acknowledged only once handled: before 2026-12-03 the broker had the accept's
+    acknowledgement on arrival, so a service stopped while it waited for the database
+    lost it, and the next one (same client id, same session) never saw it."""
+    url = private_postgres.admin_url
+    migrate(url)
+    now = datetime.now(UTC)
+    [rid] = await seed(url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
+    settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
+                        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    first = DispatchRunner(settings)
+    async with running(first):
+        order_id = await offered_emergency(url, broker, rid)
+        await asyncio.to_thread(private_postgres.stop)
+        await accept_by_phone(broker, "W1", order_id)
+
+        async def held() -> bool:
+            return first.db_retries >= 1
+
+        await eventually(held, timeout=30)
+    await asyncio.to_thread(private_postgres.start)
+    assert await scalar(url, "SELECT state FROM work_orders WHERE id = %s", order_id) == "offered"
+    second = DispatchRunner(settings)
+    async with running(second):
+
+        async def accepted() -> bool:
+            state = "SELECT state || ' ' || coalesce(worker_id, '-') FROM work_orders WHERE id = %s"
+            return await scalar(url, state, order_id) == "accepted W1"
+
+        await eventually(accepted, timeout=60)
