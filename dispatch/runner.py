@@ -19,9 +19,10 @@
   worker's order) also on the worker's own ``.../offers`` topic; an emergency's
   acceptance and completion also publish the alert's move (dispatched, resolved)
   on ``eldercare/v1/internal/alerts``, as the engine and the API publish theirs.
-  Rows are read by id with a look-back, so one committed late behind a higher id
-  is not missed; how far it got is kept in ``dispatch_outbox``, so a restart
-  publishes what happened while the service was down (:mod:`dispatch.outbox`).
+  Rows are read by id, and ids skipped because their transaction had not committed
+  are read again until filled or abandoned, so an event committed late is not
+  missed; how far it got is kept in ``dispatch_outbox``, so a restart publishes
+  what happened while the service was down (:mod:`dispatch.outbox`).
 
 This module is the shell around them: the connection pool, the MQTT session and
 its reconnects, the timers' loops, and retrying a message while the database is
