@@ -26,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from api.audit import AuditWriter
 from api.family_view import coarsen
+from api.order_view import WHOLE, event_for
 from api.principal import Principal, Role
 from api.problems import Problem
 from api.schemas import MAX_ID
@@ -174,7 +175,9 @@ class LiveHub:
             if not visible(client.principal, kind, data, district):
                 continue
             out = frame
-            if not client.principal.full_precision:
+            if topic == DISPATCH and client.principal.role not in WHOLE:  # each their own
+                out = self._order_frame(client.principal, kind, data)
+            elif not client.principal.full_precision:
                 if coarse is None:
                     coarse = msgspec.json.encode(
                         {"kind": kind, "data": coarsen(data, self._decimals)}
@@ -194,6 +197,15 @@ class LiveHub:
                     continue
                 client.overflowed.set()
         return sent
+
+    def _order_frame(self, me: Principal, kind: str, data: dict[str, Any]) -> bytes:
+        """An order's change as a family member or a worker sees it (api.order_view)."""
+        order = data.get("order")
+        worker = order.get("worker_id") if isinstance(order, dict) else None
+        seen = event_for(me, worker, data)
+        if not me.full_precision:
+            seen = coarsen(seen, self._decimals)
+        return msgspec.json.encode({"kind": kind, "data": seen})
 
     async def _subscribe(self) -> None:
         endpoint = parse_mqtt_url(self._mqtt_url or "")

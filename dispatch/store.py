@@ -307,7 +307,7 @@ async def act(
         elif action is Action.CHECK_OUT:
             sets += ["completed_at = %s", "outcome = %s"]
             params += [now, outcome or "done"]
-        if notes:
+        if notes and action is not Action.REJECT:  # a decline's reason: in its event only
             sets.append("notes = CASE WHEN notes = '' THEN %s ELSE notes || E'\\n' || %s END")
             params += [notes, notes]
         new = await _order(
@@ -321,6 +321,8 @@ async def act(
         detail: dict[str, Any] = {"worker_id": o.worker_id} if o.worker_id else {}
         if outcome:
             detail["outcome"] = outcome
+        if notes and action is Action.REJECT:  # for the centre; the family reads the notes
+            detail["reason"] = notes
         return await _event(conn, OrderChange(EVENT_KIND[action], new, actor, now, detail), o.state)
 
 

@@ -3,7 +3,8 @@ dispatch service layer (``dispatch.service``: it decides and commits; this modul
 decides who may ask and maps its errors to HTTP).
 
 Scope: the centre sees its district's orders and workers; a family its residents'
-orders; a worker their own orders and record. Out of scope answers 404.
+orders; a worker their own orders and record. Out of scope answers 404. What a
+family or a worker sees of an order in scope: :mod:`api.order_view`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pydantic import Field
 
 from alerts.lifecycle import InvalidTransition as AlertInvalidTransition
 from api.deps import Ctx, Tx, require, utcnow
+from api.order_view import history_for, order_for
 from api.pagination import MAX_LIMIT, decode_id_cursor, encode_cursor
 from api.principal import Perm, Principal, Role
 from api.problems import Problem, forbidden, not_found
@@ -165,7 +167,7 @@ async def list_orders(
     )
     return json_response(
         {
-            "items": [o.to_json() for o in orders],
+            "items": [order_for(me, o.to_json()) for o in orders],
             "next_cursor": encode_cursor([nxt]) if nxt is not None else None,
         }
     )
@@ -175,7 +177,8 @@ async def list_orders(
 async def get_order(order_id: RowId, me: Reader, db: Tx) -> Response:
     """The order and its history (every change, who and when)."""
     order = await scoped_order(db, me, order_id)
-    return json_response({**order.to_json(), "events": await service.order_events(db, order_id)})
+    events = await service.order_events(db, order_id)
+    return json_response(history_for(me, order.to_json(), events))
 
 
 @router.post("/orders", status_code=201)
@@ -216,7 +219,7 @@ async def book(
     ctx.audit.record(
         me, "book_order", f"order:{order.id}", at=utcnow(), resident_id=order.resident_id
     )
-    return json_response(order.to_json(), status=201)
+    return json_response(order_for(me, order.to_json()), status=201)
 
 
 @router.post("/orders/{order_id}/cancel")
@@ -257,7 +260,7 @@ async def _do(ctx: Ctx, me: Principal, order: StoredOrder, action: str, call: An
     except ERRORS as exc:
         raise dispatch_problem(exc) from exc
     ctx.audit.record(me, action, f"order:{order.id}", at=utcnow(), resident_id=order.resident_id)
-    return json_response(new.to_json())
+    return json_response(order_for(me, new.to_json()))
 
 
 async def _own(db: Tx, me: Principal, order_id: int) -> StoredOrder:

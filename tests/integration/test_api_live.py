@@ -95,6 +95,17 @@ async def test_live_updates_are_scoped(db_url: str, broker: Broker) -> None:
             )
             got = await next_frame(worker_ws)
             assert got == {"kind": "offer", "data": offer}
+            # a family sees its parent's order change without the workers who turned it
+            # down or let the offer lapse, nor staff ids (api.order_view)
+            order = {"id": 5, "resident_id": s.residents["a1"], "worker_id": None,
+                     "declined_by": ["2"], "created_by": "operator:3"}  # fmt: skip
+            lapsed = {"kind": "timed_out", "order_id": 5, "worker_id": "2", "actor": "dispatcher",
+                      "detail": {"eta_s": 300, "preempts_order_id": 9}, "order": order}  # fmt: skip
+            publish_all(broker.url, [(DISPATCH, json.dumps(lapsed).encode())])
+            seen = (await next_frame(fam_ws))["data"]
+            shown = {"id": 5, "resident_id": s.residents["a1"], "worker_id": None,
+                     "created_by": "operator"}  # fmt: skip
+            assert seen == {**lapsed, "worker_id": None, "detail": {}, "order": shown}
 
             # logging out ends the live session too (checked every cache period)
             r = await client.post("/auth/logout", headers=bearer(tokens["family"]))

@@ -4,11 +4,13 @@ orders; the family view shows the services and who is coming to an alert."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
 
+from dispatch import service
 from dispatch.model import Mode, Point, WorkerStatus, load_catalogue
 from dispatch.roster import (
     NewWorker,
@@ -276,3 +278,55 @@ async def test_the_api_dispatches_with_the_deployments_sla_and_offer_timeout(db_
     # before: the defaults (900 s, 60 s), whatever the deployment configured
     assert at["sla_due_at"] - at["window_start"] == timedelta(seconds=600)
     assert at["offer_expires_at"] - at["updated_at"] == timedelta(seconds=20)
+
+
+async def test_a_family_and_the_worker_do_not_see_who_turned_the_job_down(db_url: str) -> None:
+    """Before 2026-12-03 GET /orders/{id} showed a family (and the worker who took the
+    job) ``declined_by`` and every offer's worker: the ids of the colleagues who had
+    turned their parent's job down, and the operator's user id."""
+    s = await seed(db_url)
+    await add_worker(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await add_workers(conn, [NewWorker("2", "Wang Fang", DISTRICT_A,
+                                           frozenset({"cleaning"}), NEAR_A1)])  # fmt: skip
+        await add_shift(conn, "2", datetime.now(UTC) - timedelta(hours=1),
+                        datetime.now(UTC) + timedelta(hours=8))  # fmt: skip
+        await set_status(conn, "2", WorkerStatus.AVAILABLE, now=datetime.now(UTC))
+        await conn.commit()
+    async with api_client(api_settings(db_url)) as (_app, client):
+        t = await tokens(client, "family", "operator", "worker")
+        order_id = (await client.post("/orders", json=booking(s), headers=t["family"])).json()["id"]
+        for worker in ("2", "1"):
+            r = await client.post(f"/orders/{order_id}/assign", json={"worker_id": worker},
+                                  headers=t["operator"])  # fmt: skip
+            assert r.status_code == 200, r.text
+            if worker == "2":
+                async with await psycopg.AsyncConnection.connect(db_url) as conn:
+                    await service.reject(conn, order_id, worker_id="2", actor="worker:2",
+                                         reason="too far")  # fmt: skip
+        r = await client.post(f"/orders/{order_id}/accept", headers=t["worker"])
+        assert r.status_code == 200, r.text
+        assert "declined_by" not in r.json()
+        centre = (await client.get(f"/orders/{order_id}", headers=t["operator"])).json()
+        assert centre["declined_by"] == ["2"]
+        assert "worker:2" in {e["actor"] for e in centre["events"]}
+        # a decline's reason is the centre's, in its event; the order's notes are shared
+        assert [e["detail"].get("reason") for e in centre["events"] if e["kind"] == "rejected"] == [
+            "too far"
+        ]
+        assert centre["notes"] == "the kitchen"
+        for name in ("family", "worker"):
+            seen = (await client.get(f"/orders/{order_id}", headers=t[name])).json()
+            assert "declined_by" not in seen, name
+            assert {e["worker_id"] for e in seen["events"]} <= {None, "1"}, name
+            assert {e["actor"] for e in seen["events"]} <= {
+                f"family:{s.users['family']}",
+                "family",  # the worker sees that a family booked, not who
+                "operator",
+                "worker",
+                "worker:1",
+                "dispatcher",
+            }, name
+            assert "too far" not in json.dumps(seen), name
+        listed = (await client.get("/orders", headers=t["family"])).json()["items"]
+        assert [("declined_by" in o) for o in listed] == [False]
