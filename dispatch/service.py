@@ -172,6 +172,12 @@ async def assign_order(
             conn, order_id, now=t, settings=settings, worker_id=worker_id, actor=actor
         )
         return assignment.order
+    # the skills the service needs, as the planner and the emergency path require them;
+    # before 2026-12-03 an operator could offer a bath to a worker trained for cleaning
+    worker = await get_worker(conn, worker_id)
+    needed = (await catalogue_from_db(conn))[o.service_type].skills
+    if missing := sorted(set(needed) - set(worker.skills)):
+        raise DispatchError(f"worker {worker_id!r} lacks {', '.join(missing)} for {o.service_type}")
     start = max(o.window_start, t)
     changes = await offer(
         conn,

@@ -2,9 +2,10 @@
 dispatch service layer (``dispatch.service``: it decides and commits; this module
 decides who may ask and maps its errors to HTTP).
 
-Scope: the centre sees its district's orders and workers; a family its residents'
-orders; a worker their own orders and record. Out of scope answers 404. What a
-family or a worker sees of an order in scope: :mod:`api.order_view`.
+Scope (:mod:`api.dispatch_scope`): the centre sees its district's orders and
+workers; a family its residents' orders; a worker their own orders and record. Out
+of scope answers 404. What a family or a worker sees of an order in scope:
+:mod:`api.order_view`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,15 @@ from fastapi import APIRouter, Depends, Header, Query
 from fastapi.responses import Response
 from pydantic import Field
 
-from alerts.lifecycle import InvalidTransition as AlertInvalidTransition
 from api.deps import Ctx, Tx, require, utcnow
+from api.dispatch_scope import (
+    ERRORS,
+    actor_of,
+    dispatch_problem,
+    dispatch_settings,
+    scoped_order,
+    scoped_worker,
+)
 from api.order_view import history_for, order_for
 from api.pagination import MAX_LIMIT, decode_id_cursor, encode_cursor
 from api.principal import Perm, Principal, Role
@@ -26,18 +34,7 @@ from api.routes.alerts import scoped_alert
 from api.schemas import MAX_ID, AlertId, Lat, Lon, RowId, Strict
 from api.scoping import ensure_resident, json_response
 from dispatch import service
-from dispatch.assign import AssignSettings, assign_settings
-from dispatch.lifecycle import InvalidTransition
-from dispatch.model import CatalogueError
-from dispatch.store import (
-    AlertAlreadyClosed,
-    DispatchError,
-    NotYourOrder,
-    StoredOrder,
-    UnknownOrder,
-    UnknownWorker,
-    WorkerBusy,
-)
+from dispatch.store import StoredOrder
 
 router = APIRouter(tags=["orders"])
 Reader = Annotated[Principal, Depends(require(Perm.READ_ORDERS))]
@@ -80,52 +77,6 @@ class CheckOutIn(Strict):
 
 class StatusIn(Strict):
     status: Literal["available", "en_route", "on_site", "off_shift"]
-
-
-def actor_of(me: Principal) -> str:
-    """The dispatch service's actor convention: ``operator:7``, ``worker:W001``, ``family:12``."""
-    if me.role is Role.WORKER and me.worker_id:
-        return f"worker:{me.worker_id}"
-    return f"{me.role.value}:{me.user_id}" if me.user_id is not None else me.actor
-
-
-def dispatch_problem(exc: Exception) -> Problem:
-    if isinstance(exc, CatalogueError):  # the catalogue was never loaded: not the caller's fault
-        return Problem(503, f"dispatch is not configured: {exc}", headers={"Retry-After": "60"})
-    if isinstance(exc, (UnknownOrder, UnknownWorker, NotYourOrder)):
-        return not_found(str(exc).removeprefix("no "))
-    if isinstance(exc, (WorkerBusy, InvalidTransition, AlertInvalidTransition, AlertAlreadyClosed)):
-        return Problem(409, str(exc))
-    return Problem(422, str(exc))
-
-
-ERRORS = (DispatchError, InvalidTransition, AlertInvalidTransition, CatalogueError)
-
-
-def dispatch_settings(ctx: Ctx) -> AssignSettings:
-    """The deployment's SLA and emergency offer time-out, as the dispatch service uses
-    them (before 2026-12-03 the API used the defaults whatever was configured)."""
-    return assign_settings(ctx.settings)
-
-
-def in_scope(me: Principal, order: StoredOrder) -> bool:
-    if me.role is Role.ADMIN:
-        return True
-    if me.role is Role.FAMILY:
-        return order.resident_id in me.resident_ids
-    if me.role is Role.WORKER:
-        return me.worker_id is not None and order.worker_id == me.worker_id
-    return me.district is not None and order.district == me.district
-
-
-async def scoped_order(db: Tx, me: Principal, order_id: int) -> StoredOrder:
-    try:
-        order = await service.get_order(db, order_id)
-    except UnknownOrder as exc:
-        raise not_found(f"order {order_id}") from exc
-    if not in_scope(me, order):
-        raise not_found(f"order {order_id}")
-    return order
 
 
 @router.get("/orders")
@@ -241,8 +192,12 @@ async def cancel(
 
 @router.post("/orders/{order_id}/assign")
 async def assign(order_id: RowId, body: AssignIn, me: Manager, ctx: Ctx, db: Tx) -> Response:
-    """Override the assignment: offer the order to this worker."""
+    """Override the assignment: offer the order to this worker. Routine work goes to a
+    worker of the caller's district (before 2026-12-03 to any worker id in the city);
+    an emergency to whoever can go, as its candidates are drawn city-wide."""
     order = await scoped_order(db, me, order_id)
+    if order.kind != "emergency":
+        await scoped_worker(db, me, body.worker_id)
     return await _do(
         ctx,
         me,

@@ -11,13 +11,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from api.deps import Me, Tx, require
+from api.dispatch_scope import ERRORS, actor_of, dispatch_problem, scoped_worker
 from api.principal import Perm, Principal, Role
-from api.problems import Problem, forbidden, not_found
-from api.routes.orders import ERRORS, PointIn, StatusIn, actor_of, dispatch_problem
+from api.problems import Problem, forbidden
+from api.routes.orders import PointIn, StatusIn
 from api.scoping import json_response
 from dispatch import service
-from dispatch.roster import StoredWorker
-from dispatch.store import UnknownWorker
 
 router = APIRouter(tags=["workers"])
 WorkerReader = Annotated[Principal, Depends(require(Perm.READ_WORKERS))]
@@ -34,30 +33,12 @@ async def service_types(_me: Me, db: Tx) -> Response:
 # -- workers -----------------------------------------------------------------------------
 
 
-def _worker_visible(me: Principal, worker: StoredWorker) -> bool:
-    if me.role is Role.ADMIN:
-        return True
-    if me.role is Role.WORKER:
-        return worker.worker_id == me.worker_id
-    return me.district is not None and worker.district == me.district
-
-
-async def _scoped_worker(db: Tx, me: Principal, worker_id: str) -> StoredWorker:
-    try:
-        worker = await service.get_worker(db, worker_id)
-    except UnknownWorker as exc:
-        raise not_found(f"worker {worker_id}") from exc
-    if not _worker_visible(me, worker):
-        raise not_found(f"worker {worker_id}")
-    return worker
-
-
 @router.get("/workers")
 async def list_workers(
     me: WorkerReader, db: Tx, district: Annotated[str | None, Query(max_length=100)] = None
 ) -> Response:
     if me.role is Role.WORKER:
-        workers = [await _scoped_worker(db, me, str(me.worker_id))]
+        workers = [await scoped_worker(db, me, str(me.worker_id))]
     else:
         if me.role is not Role.ADMIN:
             district = me.district
@@ -67,7 +48,7 @@ async def list_workers(
 
 @router.get("/workers/{worker_id}")
 async def get_worker(worker_id: str, me: WorkerReader, db: Tx) -> Response:
-    return json_response((await _scoped_worker(db, me, worker_id)).to_json())
+    return json_response((await scoped_worker(db, me, worker_id)).to_json())
 
 
 @router.post("/workers/{worker_id}/status")
@@ -75,7 +56,7 @@ async def worker_status(worker_id: str, body: StatusIn, me: Me, db: Tx) -> Respo
     """The worker themselves, or the centre of their district."""
     if not (me.can(Perm.MANAGE_WORKERS) or (me.role is Role.WORKER)):
         raise forbidden()
-    await _scoped_worker(db, me, worker_id)
+    await scoped_worker(db, me, worker_id)
     try:
         worker = await service.worker_status(db, worker_id, body.status, actor=actor_of(me))
     except ERRORS as exc:
@@ -86,7 +67,7 @@ async def worker_status(worker_id: str, body: StatusIn, me: Me, db: Tx) -> Respo
 @router.post("/workers/{worker_id}/location", status_code=204)
 async def worker_location(worker_id: str, body: PointIn, me: Worker, db: Tx) -> None:
     """The worker's own phone reports where they are."""
-    await _scoped_worker(db, me, worker_id)
+    await scoped_worker(db, me, worker_id)
     try:
         await service.worker_location(db, worker_id, body.lat, body.lon, actor=actor_of(me))
     except ERRORS as exc:

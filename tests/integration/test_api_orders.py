@@ -20,7 +20,16 @@ from dispatch.roster import (
     set_status,
     sync_catalogue,
 )
-from tests.api_support import DISTRICT_A, Seed, api_client, api_settings, bearer, login, seed
+from tests.api_support import (
+    DISTRICT_A,
+    DISTRICT_B,
+    Seed,
+    api_client,
+    api_settings,
+    bearer,
+    login,
+    seed,
+)
 from tests.support import scalar
 
 NEAR_A1 = Point(32.3830, 120.5650)  # ~250 m from a1's home in the seed
@@ -330,3 +339,33 @@ async def test_a_family_and_the_worker_do_not_see_who_turned_the_job_down(db_url
             assert "too far" not in json.dumps(seen), name
         listed = (await client.get("/orders", headers=t["family"])).json()["items"]
         assert [("declined_by" in o) for o in listed] == [False]
+
+
+async def test_routine_work_goes_to_a_trained_worker_of_the_operators_district(
+    db_url: str,
+) -> None:
+    """Before 2026-12-03 an operator could offer a district's booking to any worker id in
+    the city (and so learn which ids exist elsewhere), trained for the work or not."""
+    s = await seed(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await sync_catalogue(conn, load_catalogue())
+        await add_workers(conn, [
+            NewWorker("B1", "Li Hua", DISTRICT_B, frozenset({"cleaning"}), NEAR_A1),
+            NewWorker("3", "Sun Li", DISTRICT_A, frozenset({"caregiver"}), NEAR_A1),
+        ])  # fmt: skip
+        await conn.commit()
+    async with api_client(api_settings(db_url)) as (_app, client):
+        t = await tokens(client, "family", "operator", "admin")
+        order_id = (await client.post("/orders", json=booking(s), headers=t["family"])).json()["id"]
+        assign = f"/orders/{order_id}/assign"
+        other = await client.post(assign, json={"worker_id": "B1"}, headers=t["operator"])
+        assert other.status_code == 404, other.text
+        untrained = await client.post(assign, json={"worker_id": "3"}, headers=t["operator"])
+        assert untrained.status_code == 422, untrained.text
+        assert "lacks cleaning" in untrained.text
+        assert await scalar(db_url, "SELECT state FROM work_orders WHERE id = %s", order_id) == (
+            "created"
+        )
+        covering = await client.post(assign, json={"worker_id": "B1"}, headers=t["admin"])
+        assert covering.status_code == 200, covering.text  # the city's admin may lend a worker
+        assert covering.json()["worker_id"] == "B1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 
+from api.dispatch_scope import actor_of, dispatch_problem, in_scope
 from api.principal import Principal, Role
-from api.routes.orders import actor_of, dispatch_problem, in_scope
 from dispatch.lifecycle import Action, InvalidTransition
 from dispatch.model import CatalogueError, OrderState
 from dispatch.store import (
