@@ -16,6 +16,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import aiomqtt
 import psycopg
@@ -52,26 +53,44 @@ async def accept_by_phone(broker: Broker, worker_id: str, order_id: int) -> None
         await phone.publish(worker_topic(worker_id, "answers"), json.dumps(accept).encode(), qos=1)
 
 
+async def prepared(
+    url: str, broker: Broker, workers: list[tuple[str, Any, frozenset[str]]], **options: Any
+) -> tuple[int, Settings]:
+    """A migrated database with one resident and ``workers``: the resident, and the
+    dispatch settings (a client id of its own, ``options``)."""
+    migrate(url)
+    [rid] = await seed(url, now=datetime.now(UTC), residents=[HOME], workers=workers)
+    settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
+                        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
+                        **options)  # fmt: skip
+    return rid, settings
+
+
+async def accept_held(
+    db: PrivatePostgres, broker: Broker, runner: DispatchRunner, rid: int, *, retries: int
+) -> int:
+    """An emergency offered to W1, the database stopped, W1's accept sent and held until
+    the runner has tried it ``retries`` times: the order's id."""
+    order_id = await offered_emergency(db.admin_url, broker, rid)
+    await asyncio.to_thread(db.stop)
+    await accept_by_phone(broker, "W1", order_id)
+
+    async def held() -> bool:
+        return runner.db_retries >= retries
+
+    await eventually(held, timeout=60)
+    return order_id
+
+
 async def test_a_workers_accept_sent_while_the_database_is_down_is_recorded_after(
     private_postgres: PrivatePostgres, broker: Broker
 ) -> None:
     url = private_postgres.admin_url
-    migrate(url)
-    now = datetime.now(UTC)
-    [rid] = await seed(url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
-    settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
-                        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    rid, settings = await prepared(url, broker, [("W1", east(0.5), CARE)])
     runner = DispatchRunner(settings)
     state_of = "SELECT state FROM work_orders WHERE id = %s"
     async with running(runner):
-        order_id = await offered_emergency(url, broker, rid)
-        await asyncio.to_thread(private_postgres.stop)
-        await accept_by_phone(broker, "W1", order_id)
-
-        async def tried() -> bool:
-            return runner.db_retries >= 1
-
-        await eventually(tried, timeout=30)
+        order_id = await accept_held(private_postgres, broker, runner, rid, retries=1)
         await asyncio.to_thread(private_postgres.start)
 
         async def accepted() -> bool:
@@ -84,24 +103,13 @@ async def test_an_accept_held_past_the_offers_expiry_wins_over_the_offer_timer(
     private_postgres: PrivatePostgres, broker: Broker
 ) -> None:
     url = private_postgres.admin_url
-    migrate(url)
-    now = datetime.now(UTC)
     workers = [("W1", east(0.5), CARE), ("W2", east(1.0), CARE)]
-    [rid] = await seed(url, now=now, residents=[HOME], workers=workers)
-    settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
-                        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
-                        dispatch_offer_timeout_s=3.0)  # fmt: skip
+    rid, settings = await prepared(url, broker, workers, dispatch_offer_timeout_s=3.0)
     runner = DispatchRunner(settings)
     state_of = "SELECT state || ' ' || coalesce(worker_id, '-') FROM work_orders WHERE id = %s"
     async with running(runner):
-        order_id = await offered_emergency(url, broker, rid)
-        await asyncio.to_thread(private_postgres.stop)
-        await accept_by_phone(broker, "W1", order_id)  # in time
-
-        async def held_past_expiry() -> bool:  # the offer expired while the accept waits
-            return runner.db_retries >= 3
-
-        await eventually(held_past_expiry, timeout=60)
+        # the accept was sent in time; the offer expires (3 s) while it waits
+        order_id = await accept_held(private_postgres, broker, runner, rid, retries=3)
         await asyncio.to_thread(private_postgres.start)
         # the 1 s offer timer runs before the held accept is tried again (the race that
         # lost it: a second worker was offered the emergency, the accept then refused)
@@ -125,21 +133,10 @@ async def test_an_accept_held_when_the_service_stops_is_recorded_by_the_next_one
     acknowledgement on arrival, so a service stopped while it waited for the database
     lost it, and the next one (same client id, same session) never saw it."""
     url = private_postgres.admin_url
-    migrate(url)
-    now = datetime.now(UTC)
-    [rid] = await seed(url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
-    settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
-                        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}")  # fmt: skip
+    rid, settings = await prepared(url, broker, [("W1", east(0.5), CARE)])
     first = DispatchRunner(settings)
     async with running(first):
-        order_id = await offered_emergency(url, broker, rid)
-        await asyncio.to_thread(private_postgres.stop)
-        await accept_by_phone(broker, "W1", order_id)
-
-        async def held() -> bool:
-            return first.db_retries >= 1
-
-        await eventually(held, timeout=30)
+        order_id = await accept_held(private_postgres, broker, first, rid, retries=1)
     await asyncio.to_thread(private_postgres.start)
     assert await scalar(url, "SELECT state FROM work_orders WHERE id = %s", order_id) == "offered"
     second = DispatchRunner(settings)
