@@ -12,17 +12,14 @@ subclasses (``UnknownOrder`` / ``UnknownWorker`` -> 404, ``WorkerBusy`` /
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 
-from alerts import store as alert_store
-from alerts.lifecycle import AlertState, Outcome
-from alerts.lifecycle import InvalidTransition as AlertInvalidTransition
 from dispatch import reports
+from dispatch.alert_follows import alert_follows, alert_moved_by
 from dispatch.assign import (
     Assignment,
     AssignSettings,
@@ -39,7 +36,6 @@ from dispatch.queries import alert_progress, list_orders, list_service_types, or
 from dispatch.roster import StoredWorker, get_worker, list_workers, set_location, set_status
 from dispatch.store import (
     DispatchError,
-    OrderChange,
     StoredOrder,
     act,
     create_order,
@@ -57,6 +53,7 @@ EARLIEST_WINDOW = datetime(2000, 1, 1, tzinfo=UTC)
 
 __all__ = [
     "accept",
+    "alert_moved_by",
     "alert_progress",
     "assign_order",
     "book_order",
@@ -192,67 +189,6 @@ async def assign_order(
     return changes[-1].order
 
 
-# An emergency order's event that moves its alert on, and the state the alert takes.
-ALERT_FOLLOWS: dict[str, AlertState] = {
-    "accepted": AlertState.DISPATCHED,
-    "completed": AlertState.RESOLVED,
-}
-
-
-def _alert_target(order: StoredOrder, kind: str) -> tuple[int, AlertState] | None:
-    """The alert that an event of ``kind`` on ``order`` moves on, and the state it takes."""
-    target = ALERT_FOLLOWS.get(kind)
-    if target is None or order.alert_id is None or order.kind != OrderKind.EMERGENCY:
-        return None
-    return order.alert_id, target
-
-
-async def alert_moved_by(
-    conn: Conn, order: StoredOrder, *, kind: str, actor: str, at: datetime
-) -> alert_store.AlertChange | None:
-    """The alert change that an order event made, if it made one."""
-    found = _alert_target(order, kind)
-    if found is None:
-        return None
-    alert_id, target = found
-    return await alert_store.recorded_change(
-        conn, alert_id, to_state=target.value, actor=actor, at=at
-    )
-
-
-async def _alert_follows(conn: Conn, change: OrderChange, *, actor: str) -> None:
-    """An accepted emergency dispatches its alert; a completed one resolves it.
-
-    Runs inside the caller's transaction and never commits: the order's event and
-    the alert's transition become visible together (the outbox publishes both), so
-    nobody who hears "accepted" can read an alert that is not yet dispatched. An
-    alert that cannot move (already dispatched, closed, gone) stays as it is.
-    """
-    o = change.order
-    found = _alert_target(o, change.kind)
-    if found is None:
-        return
-    alert_id, target = found
-    with contextlib.suppress(AlertInvalidTransition, alert_store.UnknownAlert):
-        if target is AlertState.DISPATCHED:
-            await alert_store.dispatch(
-                conn,
-                alert_id,
-                actor=actor,
-                at=change.at,
-                note=f"work order {o.id} accepted by {o.worker_id}",
-            )
-        elif target is AlertState.RESOLVED:
-            await alert_store.resolve(
-                conn,
-                alert_id,
-                outcome=Outcome.ACTIONABLE,
-                actor=actor,
-                at=change.at,
-                note=f"work order {o.id} completed",
-            )
-
-
 async def _worker_act(
     conn: Conn,
     order_id: int,
@@ -267,7 +203,7 @@ async def _worker_act(
         change = await act(
             conn, order_id, action, actor=actor, now=_now(now), worker_id=worker_id, **kw
         )
-        await _alert_follows(conn, change, actor=actor)
+        await alert_follows(conn, change, actor=actor)
     return change.order
 
 
