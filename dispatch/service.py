@@ -31,7 +31,7 @@ from dispatch.assign import (
     dispatch_alert as _dispatch_alert,
 )
 from dispatch.lifecycle import Action
-from dispatch.model import CatalogueError, OrderKind, Point, WorkerStatus
+from dispatch.model import CatalogueError, OrderKind, Point, WorkerStatus, qualified
 from dispatch.queries import alert_progress, list_orders, list_service_types, order_events
 from dispatch.roster import StoredWorker, get_worker, list_workers, set_location, set_status
 from dispatch.store import (
@@ -171,10 +171,11 @@ async def assign_order(
         return assignment.order
     # the skills the service needs, as the planner and the emergency path require them;
     # before 2026-12-03 an operator could offer a bath to a worker trained for cleaning
-    worker = await get_worker(conn, worker_id)
+    skills = frozenset((await get_worker(conn, worker_id)).skills)
     needed = (await catalogue_from_db(conn))[o.service_type].skills
-    if missing := sorted(set(needed) - set(worker.skills)):
-        raise DispatchError(f"worker {worker_id!r} lacks {', '.join(missing)} for {o.service_type}")
+    if not qualified(skills, needed):
+        lacks = ", ".join(sorted(needed - skills))
+        raise DispatchError(f"worker {worker_id!r} lacks {lacks} for {o.service_type}")
     start = max(o.window_start, t)
     changes = await offer(
         conn,
