@@ -16,7 +16,6 @@ while the database is away.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ import aiomqtt
 from dispatch import service
 from dispatch.assign import AssignSettings
 from dispatch.store import DispatchError
+from dispatch.timers import NOT_AT_THE_DOOR, cancel_for_closed_alert
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS
@@ -37,14 +37,14 @@ WORKER_ACTIONS = ("accept", "reject", "en_route", "check_in", "check_out")
 # an answer, a location or an alert change is a few hundred bytes; a phone can publish up
 # to the broker's 1 MiB on its own topics
 MAX_MESSAGE_BYTES = 64 * 1024
-# what a message can make Python raise while it is read: OverflowError (a 400-digit
-# latitude to float), RecursionError (arrays nested 100,000 deep), UnicodeDecodeError
-# and JSONDecodeError (ValueError)
 # a phone's position is kept at most this often; the rest of a burst is dropped unread, so
 # one phone flooding its location topic cannot hold up the alerts and answers behind it
 # (all share one stream: ~1 ms each, 20,000 locations held an emergency up for 21 s)
 LOCATION_EVERY_S = 1.0
 _LOCATIONS_KEPT = 100_000  # workers remembered for that; beyond it, start over
+# what a message can make Python raise while it is read: OverflowError (a 400-digit
+# latitude to float), RecursionError (arrays nested 100,000 deep), UnicodeDecodeError
+# and JSONDecodeError (ValueError)
 _BAD_INPUT = (ValueError, KeyError, TypeError, ArithmeticError, RecursionError, DispatchError)
 
 
@@ -108,18 +108,14 @@ class Inbox:
         cancels its emergency order unless the worker is already at the door."""
         async with self._conn() as conn:
             cur = await conn.execute(
-                "SELECT id FROM work_orders WHERE alert_id = %s"
-                " AND state IN ('created', 'offered', 'accepted', 'en_route')",
+                f"SELECT id FROM work_orders WHERE alert_id = %s AND state IN {NOT_AT_THE_DOOR}",
                 (alert_id,),
             )
             row = await cur.fetchone()
             await conn.commit()
             if row is not None:
-                with contextlib.suppress(DispatchError, ValueError):  # moved on meanwhile
-                    await service.cancel_order(
-                        conn, int(row[0]), actor="dispatcher", reason=f"alert {state}"
-                    )
-                    log.info("dispatch_cancelled", alert_id=alert_id, order_id=int(row[0]))
+                await cancel_for_closed_alert(conn, int(row[0]), alert_id=alert_id,
+                                              alert_state=state)  # fmt: skip
 
     async def on_worker(self, worker_id: str, channel: str, body: dict[str, Any]) -> None:
         actor = f"worker:{worker_id}"

@@ -21,6 +21,9 @@ from eldercare.logs import get_logger
 from eldercare.settings import Settings
 
 log = get_logger(__name__)
+# the states of an emergency order that its alert's closing cancels: the worker is not
+# at the door yet (on site, they finish the visit)
+NOT_AT_THE_DOOR = "('created', 'offered', 'accepted', 'en_route')"
 
 
 async def expire_and_reoffer(conn: Any, *, now: datetime, assign: AssignSettings) -> None:
@@ -65,16 +68,26 @@ async def _cancel_for_closed_alerts(conn: Any) -> None:
     when it closes while its order is being made. Before 2026-12-03 such an order was
     offered again for a day, sending workers to false alarms."""
     cur = await conn.execute(
-        "SELECT o.id, a.state FROM work_orders o JOIN alerts a ON a.id = o.alert_id"
-        " WHERE o.state IN ('created', 'offered', 'accepted', 'en_route')"
+        "SELECT o.id, a.id, a.state FROM work_orders o JOIN alerts a ON a.id = o.alert_id"
+        f" WHERE o.state IN {NOT_AT_THE_DOOR}"
         " AND a.closed_at IS NOT NULL ORDER BY o.id LIMIT 50"
     )
-    rows = [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
+    rows = [(int(r[0]), int(r[1]), str(r[2])) for r in await cur.fetchall()]
     await conn.commit()
-    for order_id, state in rows:
-        with contextlib.suppress(DispatchError, ValueError):  # moved on meanwhile
-            await service.cancel_order(conn, order_id, actor="dispatcher", reason=f"alert {state}")
-            log.info("dispatch_cancelled", order_id=order_id, alert_state=state)
+    for order_id, alert_id, state in rows:
+        await cancel_for_closed_alert(conn, order_id, alert_id=alert_id, alert_state=state)
+
+
+async def cancel_for_closed_alert(
+    conn: Any, order_id: int, *, alert_id: int, alert_state: str
+) -> None:
+    """Cancel the emergency order of a closed alert, unless it has moved on meanwhile
+    (the worker arrived, or it was cancelled already)."""
+    with contextlib.suppress(DispatchError, ValueError):
+        await service.cancel_order(conn, order_id, actor="dispatcher",
+                                   reason=f"alert {alert_state}")  # fmt: skip
+        log.info("dispatch_cancelled", order_id=order_id, alert_id=alert_id,
+                 alert_state=alert_state)  # fmt: skip
 
 
 async def _missed_alerts(conn: Any, now: datetime, s: Settings) -> list[int]:
