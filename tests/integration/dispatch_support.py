@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import psycopg
 
 from dispatch.model import Mode, Point, WorkerStatus, load_catalogue
 from dispatch.roster import NewWorker, add_workers, set_location, set_status, sync_catalogue
 from eldercare.registry import NewResident, add_residents
+from eldercare.settings import Settings
+from tests.conftest import Broker
 
 HOME = Point(32.0000, 120.8600)
 
@@ -17,6 +21,13 @@ HOME = Point(32.0000, 120.8600)
 def east(km: float, of: Point = HOME) -> Point:
     """A point ``km`` east of ``of`` (straight line)."""
     return Point(of.lat, of.lon + km / 94.4)  # ~94.4 km per degree of longitude at 32 N
+
+
+def settings_for(db_url: str, broker: Broker, **options: Any) -> Settings:
+    """The dispatch service's settings on ``db_url`` and ``broker``, under a client id of
+    their own (one broker session per test), with ``options``."""
+    return Settings(environment="test", database_url=db_url, mqtt_url=broker.url,
+                    dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}", **options)  # fmt: skip
 
 
 async def seed(

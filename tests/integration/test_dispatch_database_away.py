@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,7 +25,7 @@ from eldercare.migrate import migrate
 from eldercare.settings import Settings
 from eldercare.topics import ALERTS, worker_topic
 from tests.conftest import Broker, PrivatePostgres
-from tests.integration.dispatch_support import HOME, east, open_alert, seed
+from tests.integration.dispatch_support import HOME, east, open_alert, seed, settings_for
 from tests.integration.test_dispatch_service import CARE, running
 from tests.support import eventually, scalar
 
@@ -60,10 +59,7 @@ async def prepared(
     dispatch settings (a client id of its own, ``options``)."""
     migrate(url)
     [rid] = await seed(url, now=datetime.now(UTC), residents=[HOME], workers=workers)
-    settings = Settings(environment="test", database_url=url, mqtt_url=broker.url,
-                        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
-                        **options)  # fmt: skip
-    return rid, settings
+    return rid, settings_for(url, broker, **options)
 
 
 async def accept_held(

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import aiomqtt
@@ -24,20 +23,14 @@ from dispatch.model import Mode, WorkerStatus
 from dispatch.roster import NewWorker, add_workers, set_location, set_status
 from dispatch.runner import DispatchRunner
 from dispatch.store import DispatchError
-from eldercare.settings import Settings
 from eldercare.topics import ALERTS, worker_topic
 from tests.conftest import Broker
-from tests.integration.dispatch_support import HOME, east, open_alert, seed
+from tests.integration.dispatch_support import HOME, east, open_alert, seed, settings_for
 from tests.integration.test_dispatch_service import running
 from tests.support import eventually, scalar
 
 CARE = frozenset({"caregiver"})
 HUGE = b"1" + b"0" * 400  # a JSON integer no float holds
-
-
-def settings_for(db_url: str, broker: Broker, **kw: object) -> Settings:
-    return Settings(environment="test", database_url=db_url, mqtt_url=broker.url,
-                    dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}", **kw)  # fmt: skip
 
 
 @pytest.mark.parametrize(

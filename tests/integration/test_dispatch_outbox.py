@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -23,10 +22,9 @@ import aiomqtt
 import psycopg
 
 from dispatch.runner import DispatchRunner
-from eldercare.settings import Settings
 from eldercare.topics import DISPATCH
 from tests.conftest import Broker
-from tests.integration.dispatch_support import HOME, east, seed
+from tests.integration.dispatch_support import HOME, east, seed, settings_for
 from tests.integration.test_dispatch_database_away import offered_emergency
 from tests.integration.test_dispatch_service import CARE, running
 from tests.support import eventually
@@ -62,11 +60,6 @@ async def add_event(conn: psycopg.AsyncConnection[object], order_id: int) -> int
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])  # type: ignore[call-overload]
-
-
-def settings_for(db_url: str, broker: Broker) -> Settings:
-    return Settings(environment="test", database_url=db_url, mqtt_url=broker.url,
-                    dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}")  # fmt: skip
 
 
 async def test_an_event_committed_behind_hundreds_of_others_is_published(

@@ -20,11 +20,10 @@ import psycopg
 
 from dispatch.runner import DispatchRunner
 from dispatch.service import book_order
-from eldercare.settings import Settings
 from eldercare.topics import ALERTS, DISPATCH, worker_topic
 from simulators.workers import Behaviour, VirtualWorkers, seed_workers
 from tests.conftest import Broker
-from tests.integration.dispatch_support import HOME, east, open_alert, seed
+from tests.integration.dispatch_support import HOME, east, open_alert, seed, settings_for
 from tests.support import eventually, scalar
 
 CARE = frozenset({"caregiver"})
@@ -54,12 +53,7 @@ async def test_alert_to_resolution_through_mqtt(db_url: str, broker: Broker) -> 
     now = datetime.now(UTC)
     [rid] = await seed(db_url, now=now, residents=[HOME])
     workers = await seed_workers(db_url, [east(0.4)], count=3, now=now, spread_km=0.3, seed=3)
-    settings = Settings(
-        environment="test",
-        database_url=db_url,
-        mqtt_url=broker.url,
-        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
-    )
+    settings = settings_for(db_url, broker)
     runner = DispatchRunner(settings)
     fast = Behaviour(
         reject_p=0.0, late_p=0.0, think_s=(1, 2), emergency_service_s=(60, 60), time_scale=200.0
@@ -127,12 +121,7 @@ async def test_alert_closed_before_arrival_cancels_the_order_and_tells_the_worke
 ) -> None:
     now = datetime.now(UTC)
     [rid] = await seed(db_url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
-    settings = Settings(
-        environment="test",
-        database_url=db_url,
-        mqtt_url=broker.url,
-        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
-    )
+    settings = settings_for(db_url, broker)
     runner = DispatchRunner(settings)
     phone: list[dict[str, object]] = []
     async with running(runner), aiomqtt.Client("127.0.0.1", broker.port) as client:
@@ -176,12 +165,7 @@ async def test_reconnects_after_the_broker_restarts(db_url: str, tmp_path: Path)
     try:
         now = datetime.now(UTC)
         [rid] = await seed(db_url, now=now, residents=[HOME], workers=[("W1", east(0.5), CARE)])
-        settings = Settings(
-            environment="test",
-            database_url=db_url,
-            mqtt_url=own.url,
-            dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
-        )
+        settings = settings_for(db_url, own)
         runner = DispatchRunner(settings)
         async with running(runner):
             own.stop()
@@ -278,13 +262,7 @@ async def test_alerts_raised_while_the_service_was_down_are_dispatched(
     missed = await open_alert(db_url, rids[0], at=now)
     minor = await open_alert(db_url, rids[1], at=now, type_="low_battery")
     await scalar(db_url, "UPDATE alerts SET severity = 'low' WHERE id = %s RETURNING id", minor)
-    settings = Settings(
-        environment="test",
-        database_url=db_url,
-        mqtt_url=broker.url,
-        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
-        dispatch_retry_s=0.3,
-    )
+    settings = settings_for(db_url, broker, dispatch_retry_s=0.3)
     async with running(DispatchRunner(settings)):
 
         async def offered() -> bool:
@@ -300,12 +278,7 @@ async def test_alerts_raised_while_the_service_was_down_are_dispatched(
 async def test_a_restart_publishes_what_happened_while_down(db_url: str, broker: Broker) -> None:
     now = datetime.now(UTC)
     [rid] = await seed(db_url, now=now, residents=[HOME])
-    settings = Settings(
-        environment="test",
-        database_url=db_url,
-        mqtt_url=broker.url,
-        dispatch_client_id=f"dispatch-{uuid.uuid4().hex[:6]}",
-    )
+    settings = settings_for(db_url, broker)
     async with running(DispatchRunner(settings)):
         pass  # the first start marks where publishing begins
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
