@@ -106,6 +106,14 @@ async def find_login(conn: Conn, username: str) -> LoginRow | None:
     return LoginRow(int(row[0]), str(row[1]), bool(row[2])) if row else None
 
 
+async def user_roles(conn: Conn, user_ids: Sequence[int]) -> dict[int, str]:
+    """The role of each of ``user_ids`` found (a disabled user's too: their past acts)."""
+    if not user_ids:
+        return {}
+    cur = await conn.execute("SELECT id, role FROM users WHERE id = ANY(%s)", (list(user_ids),))
+    return {int(i): str(r) for i, r in await cur.fetchall()}
+
+
 async def open_session(
     conn: Conn, user_id: int, *, now: datetime, ttl: timedelta
 ) -> tuple[uuid.UUID, str]:

@@ -22,10 +22,13 @@ from typing import Any
 
 import aiomqtt
 import msgspec
+import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from api.alert_view import transition_for, user_ids
 from api.audit import AuditWriter
 from api.family_view import coarsen
+from api.identity import user_roles
 from api.order_view import WHOLE, event_for
 from api.principal import Principal, Role
 from api.problems import Problem
@@ -164,9 +167,13 @@ class LiveHub:
         if not isinstance(data, dict) or not self._clients:
             return 0
         kind = classify(topic, data)
-        district = await self._district(resident_of(data))
+        try:
+            district = await self._district(resident_of(data))
+        except psycopg.Error as exc:  # away (PoolTimeout is one): the centre misses it
+            log.warning("live_district_unknown", error=type(exc).__name__)
+            district = None
         frame = msgspec.json.encode({"kind": kind, "data": data})
-        coarse: bytes | None = None  # the families' frame, built for the first one
+        roles: dict[int, str] | None = None  # staff's roles, looked up for the first family
         resident = resident_of(data)
         resource = f"{kind}:{data.get('alert_id') or data.get('order_id') or '-'}"
         now = datetime.now(UTC)
@@ -175,14 +182,10 @@ class LiveHub:
             if not visible(client.principal, kind, data, district):
                 continue
             out = frame
-            if topic == DISPATCH and client.principal.role not in WHOLE:  # each their own
-                out = self._order_frame(client.principal, kind, data)
-            elif not client.principal.full_precision:
-                if coarse is None:
-                    coarse = msgspec.json.encode(
-                        {"kind": kind, "data": coarsen(data, self._decimals)}
-                    )
-                out = coarse
+            if client.principal.role not in WHOLE:  # each their own view
+                if roles is None and topic == ALERTS:
+                    roles = await self._roles(data.get("actor"))
+                out = self._own_frame(client.principal, topic, kind, data, roles or {})
             try:
                 client.queue.put_nowait(out)
                 sent += 1
@@ -198,14 +201,37 @@ class LiveHub:
                 client.overflowed.set()
         return sent
 
-    def _order_frame(self, me: Principal, kind: str, data: dict[str, Any]) -> bytes:
-        """An order's change as a family member or a worker sees it (api.order_view)."""
-        order = data.get("order")
-        worker = order.get("worker_id") if isinstance(order, dict) else None
-        seen = event_for(me, worker, data)
+    def _own_frame(
+        self, me: Principal, topic: str, kind: str, data: dict[str, Any], roles: dict[int, str]
+    ) -> bytes:
+        """A change as a family member or a worker sees it (an order's: api.order_view;
+        an alert's: api.alert_view), a family's locations coarsened."""
+        if topic == DISPATCH:
+            order = data.get("order")
+            worker = order.get("worker_id") if isinstance(order, dict) else None
+            seen = event_for(me, worker, data)
+        else:
+            seen = transition_for(me, data, roles)
         if not me.full_precision:
             seen = coarsen(seen, self._decimals)
         return msgspec.json.encode({"kind": kind, "data": seen})
+
+    async def _roles(self, actor: object) -> dict[int, str]:
+        ids = user_ids([actor])
+        if not ids:
+            return {}
+        try:
+            async with self._pool.connection() as conn:
+                return await user_roles(conn, ids)
+        except psycopg.Error as exc:  # the database away: shown as "staff"
+            log.warning("live_roles_unknown", error=type(exc).__name__)
+            return {}
+
+    async def _offer(self, topic: str, payload: bytes) -> None:
+        try:
+            await self.deliver(topic, payload)
+        except Exception:  # a fault with one message must not end everyone's live feed
+            log.exception("live_deliver_failed", topic=topic)
 
     async def _subscribe(self) -> None:
         endpoint = parse_mqtt_url(self._mqtt_url or "")
@@ -223,7 +249,7 @@ class LiveHub:
                     async for message in client.messages:
                         payload = message.payload
                         if isinstance(payload, bytes | bytearray):
-                            await self.deliver(str(message.topic), bytes(payload))
+                            await self._offer(str(message.topic), bytes(payload))
             except aiomqtt.MqttError as exc:
                 self._client = None
                 log.warning("live_broker_lost", error=str(exc), retry_in_s=delay)

@@ -16,8 +16,11 @@ from psycopg.rows import dict_row
 
 from alerts import store
 from alerts.lifecycle import Escalation, InvalidTransition, Outcome
+from api.alert_view import transition_for, user_ids
 from api.deps import Ctx, Db, require, utcnow
 from api.family_view import coarsen
+from api.identity import user_roles
+from api.order_view import WHOLE
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
 from api.principal import Perm, Principal
 from api.problems import Problem, not_found
@@ -115,7 +118,11 @@ async def get_alert(alert_id: AlertId, me: Reader, ctx: Ctx, db: Db) -> Response
             " WHERE alert_id = %s ORDER BY at, id",
             (alert_id,),
         )
-        row["transitions"] = await cur.fetchall()
+        transitions = await cur.fetchall()
+    if me.role not in WHOLE:  # a family: roles for staff ids, the platform's notes only
+        roles = await user_roles(db, user_ids(t["actor"] for t in transitions))
+        transitions = [transition_for(me, t, roles) for t in transitions]
+    row["transitions"] = transitions
     ctx.audit.record(
         me, "read_alert", f"alert:{alert_id}", at=utcnow(), resident_id=row["resident_id"]
     )

@@ -155,6 +155,16 @@ async def test_alert_actions_follow_the_lifecycle(db_url: str) -> None:
             "false_alarm",
         ]
         assert detail["transitions"][-1]["actor"] == f"user:{s.users['operator']}"
+        assert detail["transitions"][2]["note"] == "calling"
+        # a family sees who by role, and only the notes the platform wrote (api.alert_view)
+        family = bearer((await login(client, "family"))["access_token"])
+        seen = (await client.get(f"/alerts/{alert}", headers=family)).json()["transitions"]
+        assert [(t["to_state"], t["actor"], t["note"]) for t in seen] == [
+            ("open", "engine", "raised"),
+            ("open", "operator", "escalated to supervisor (level 1)"),
+            ("acknowledged", "operator", ""),
+            ("false_alarm", "operator", ""),
+        ]
         closed = (await client.get("/alerts?state=closed", headers=op)).json()["items"]
         assert [a["id"] for a in closed] == [alert]
         r = await client.post(f"/alerts/{alert}/resolve", json={"outcome": "maybe"}, headers=op)

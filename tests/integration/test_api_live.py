@@ -55,14 +55,20 @@ async def test_live_updates_are_scoped(db_url: str, broker: Broker) -> None:
 
             await eventually(all_registered)
             r = await client.post(
-                f"/alerts/{s.alerts['a1']}/acknowledge", headers=bearer(tokens["operator"])
+                f"/alerts/{s.alerts['a1']}/acknowledge",
+                json={"note": "rang the daughter"},
+                headers=bearer(tokens["operator"]),
             )
             assert r.status_code == 200
             frame = await next_frame(op_ws)
             assert frame["kind"] == "alert"
             assert frame["data"]["alert_id"] == s.alerts["a1"]
             assert frame["data"]["state"] == "acknowledged"
-            assert (await next_frame(fam_ws))["data"]["alert_id"] == s.alerts["a1"]
+            assert frame["data"]["actor"] == f"user:{s.users['operator']}"
+            assert frame["data"]["note"] == "rang the daughter"
+            # a family: the operator by role, without the note they typed (api.alert_view)
+            seen = (await next_frame(fam_ws))["data"]
+            assert seen == {**frame["data"], "actor": "operator", "note": ""}
 
             async def pushed_event_audited() -> bool:
                 await app.state.ctx.audit.flush()
