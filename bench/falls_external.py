@@ -1,6 +1,6 @@
 """The deployed fall detector on wrist datasets it was never trained on.
 
-Two public datasets, read from a local copy; evaluation only: nothing here
+Three public datasets, read from a local copy; evaluation only: nothing here
 trains or tunes, and the model never sees these people or these devices.
 
 - WEDA-FALL (Fitbit Sense, 50 Hz with batch timestamps, m/s^2 with gravity;
@@ -13,12 +13,20 @@ trains or tunes, and the model never sees these people or these devices.
   S<subject>A<activity>T<trial>.csv`` without header, ``A01..A09`` everyday
   activities and ``A10..A14`` falls. Files whose bytes repeat an earlier file
   are scored once.
+- FallAllD (Saleh et al., 2021; a wrist device, D2, at 238 Hz in raw counts of
+  an LSM9DS1 at +-8 g, 0.244 mg per count; 15 volunteers aged 21-53, 13 with
+  wrist recordings, 35 kinds of fall and 44 everyday activities, 20 s each):
+  ``<root>/S<subject>_D2_A<activity>_T<trial>_A.dat`` (or under ``<root>/FallAllD/``),
+  three integer columns without header, ``A001..A044`` everyday activities and
+  ``A101..A135`` falls. Public on GitHub in a copy of the whole release:
+  Assistive-Technology-Create-Team/plumshum.github.io, folder ``FallAllD/``.
 
 Each recording is converted to g and scored by ``detect_fall`` with the
 packaged model, as ``eldercare falls score`` would score it.
 
     .venv/bin/python bench/falls_external.py PATH/TO/WEDA-FALL [--rate 50Hz]
     .venv/bin/python bench/falls_external.py PATH/TO/SmartFallMM [--device watch]
+    .venv/bin/python bench/falls_external.py PATH/TO/FallAllD
 
 Prints sensitivity, specificity and AUC, flagged counts per activity and
 ADL specificity by age group; the figures are the last line of JSON.
@@ -53,6 +61,10 @@ WEDA_NAME: Final = re.compile(r"U(?P<user>\d+)_R(?P<trial>\d+)_accel\.csv")
 WEDA_OLDER_FROM_USER: Final = 21  # WEDA-FALL numbers its older volunteers from 21
 SMARTFALL_NAME: Final = re.compile(r"S(?P<subject>\d+)A(?P<activity>\d+)T(?P<trial>\d+)\.csv")
 SMARTFALL_FIRST_FALL: Final = 10  # A10..A14 are falls
+FALLALLD_NAME: Final = re.compile(r"S(?P<subject>\d+)_D2_A(?P<activity>\d+)_T(?P<trial>\d+)_A\.dat")
+FALLALLD_FIRST_FALL: Final = 101  # A101..A135 are falls
+FALLALLD_RATE_HZ: Final = 238.0
+FALLALLD_G_PER_COUNT: Final = 0.000244  # LSM9DS1 at +-8 g (the release's own plot script)
 
 Reader = Callable[[str], tuple[FloatArray, FloatArray]]  # a file's text -> (t_s, acc_g)
 
@@ -109,6 +121,12 @@ def read_smartfall_meta(text: str) -> tuple[FloatArray, FloatArray]:
     return t, acc
 
 
+def read_fallalld(text: str) -> tuple[FloatArray, FloatArray]:
+    """Three integer columns of counts at a steady 238 Hz, as (t_s, acc_g)."""
+    counts = np.array([[float(cell) for cell in row[:3]] for row in _rows(text)], dtype=np.float64)
+    return np.arange(counts.shape[0]) / FALLALLD_RATE_HZ, counts * FALLALLD_G_PER_COUNT
+
+
 SMARTFALL_READERS: Final[dict[str, Reader]] = {
     "watch": read_smartfall_watch,
     "meta_wrist": read_smartfall_meta,
@@ -145,6 +163,22 @@ def smartfall_entries(root: Path, device: str) -> Iterator[Entry]:
                 fall=activity >= SMARTFALL_FIRST_FALL,
                 older=group == "old",
             )
+
+
+def fallalld_entries(root: Path) -> Iterator[Entry]:
+    base = root / "FallAllD" if (root / "FallAllD").is_dir() else root
+    for path in sorted(base.glob("S*_D2_A*_T*_A.dat")):
+        match = FALLALLD_NAME.fullmatch(path.name)
+        if match is None:
+            continue
+        activity = int(match["activity"])
+        yield Entry(
+            path=path,
+            read=read_fallalld,
+            activity=f"A{activity:03d}",
+            fall=activity >= FALLALLD_FIRST_FALL,
+            older=False,  # nobody over 53
+        )
 
 
 def score_all(entries: Iterator[Entry], model: FallModel) -> tuple[list[Scored], list[str], int]:
@@ -184,6 +218,7 @@ def summary(scored: list[Scored], errors: list[str], repeats: int) -> dict[str, 
         raise SystemExit(
             "no recordings found: expected <root>/dataset/<rate>/<code>/U*_accel.csv (WEDA-FALL)"
             " or <root>/{young,old}/accelerometer/<device>/S*A*T*.csv (SmartFallMM)"
+            " or <root>/S*_D2_A*_T*_A.dat (FallAllD)"
         )
     fall = np.array([s.fall for s in scored])
     decided = np.array([s.decided for s in scored])
@@ -212,17 +247,23 @@ def summary(scored: list[Scored], errors: list[str], repeats: int) -> dict[str, 
 
 
 def entries_for(root: Path, rate: str, device: str) -> Iterator[Entry]:
-    """WEDA-FALL when ``root`` holds ``dataset/``, SmartFallMM when it holds ``young/``."""
+    """WEDA-FALL when ``root`` holds ``dataset/``, SmartFallMM when it holds ``young/``,
+    FallAllD when it holds its wrist files."""
     if (root / "dataset").is_dir():
         return weda_entries(root, rate)
     if (root / "young").is_dir() or (root / "old").is_dir():
         return smartfall_entries(root, device)
-    raise SystemExit(f"{root}: neither WEDA-FALL (dataset/) nor SmartFallMM (young/, old/)")
+    if any(fallalld_entries(root)):
+        return fallalld_entries(root)
+    raise SystemExit(
+        f"{root}: neither WEDA-FALL (dataset/), SmartFallMM (young/, old/)"
+        " nor FallAllD (S*_D2_A*_T*_A.dat)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    ap.add_argument("root", type=Path, help="a WEDA-FALL or SmartFallMM checkout")
+    ap.add_argument("root", type=Path, help="a WEDA-FALL, SmartFallMM or FallAllD checkout")
     ap.add_argument("--rate", default="50Hz", help="WEDA-FALL's rate folder (default 50Hz)")
     ap.add_argument(
         "--device",

@@ -1,4 +1,4 @@
-"""bench/falls_external.py reads WEDA-FALL's and SmartFallMM's layouts and units."""
+"""bench/falls_external.py reads WEDA-FALL's, SmartFallMM's and FallAllD's layouts and units."""
 
 from __future__ import annotations
 
@@ -98,6 +98,33 @@ def test_smartfallmm_devices_are_read_in_their_units_and_repeated_files_count_on
     assert figures["flagged_per_activity"] == {"A01": "0/2", "A10": "1/1"}
     assert (figures["errors"], figures["repeated_files"]) == (1, 1)
     assert f"{device}/S02A04T01.csv: window too short" in err
+
+
+def write_fallalld(path: Path, acc_g: np.ndarray) -> None:
+    """No header; integer counts of 0.244 mg at 238 Hz."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = np.rint(acc_g / 0.000244).astype(int)
+    path.write_text("\n".join(f"{x},{y},{z}" for x, y, z in counts) + "\n")
+
+
+def test_fallalld_wrist_counts_at_238_hz_are_read_in_g(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    t = np.arange(0.0, 20.0, 1 / 238.0)  # the release's steady 238 Hz, 20 s
+    base = tmp_path / "FallAllD"
+    write_fallalld(base / "S01_D2_A101_T01_A.dat", fall_window(t))
+    write_fallalld(base / "S01_D2_A001_T01_A.dat", still_window(t))
+    write_fallalld(base / "S01_D1_A101_T01_A.dat", fall_window(t))  # the neck device: not read
+    write_fallalld(base / "S01_D2_A101_T01_G.dat", fall_window(t))  # the gyroscope: not read
+    write_fallalld(base / "S02_D2_A002_T01_A.dat", still_window(t) * 9.80665)  # in m/s^2
+
+    figures, err = figures_of(capsys, [str(tmp_path)])
+    assert (figures["falls"], figures["adls"]) == (1, 1)
+    assert (figures["sensitivity"], figures["specificity"]) == (1.0, 1.0)
+    assert figures["flagged_per_activity"] == {"A001": "0/1", "A101": "1/1"}
+    assert figures["errors"] == 1
+    assert "S02_D2_A002_T01_A.dat: " in err
+    assert "not in g" in err
 
 
 def test_a_folder_of_neither_layout_is_refused_with_the_layouts_expected(tmp_path: Path) -> None:
