@@ -27,6 +27,7 @@ import aiomqtt
 from dispatch import service
 from dispatch.assign import AssignSettings
 from dispatch.store import DispatchError
+from dispatch.throttle import Throttle
 from dispatch.timers import NOT_AT_THE_DOOR, cancel_for_closed_alert
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
@@ -41,6 +42,10 @@ MAX_MESSAGE_BYTES = 64 * 1024
 # one phone flooding its location topic cannot hold up the alerts and answers behind it
 # (all share one stream: ~1 ms each, 20,000 locations held an emergency up for 21 s)
 LOCATION_EVERY_S = 1.0
+# a phone's answers and status changes: 30 at once (a phone back online flushing its
+# queue sends a handful), then one a second; the rest dropped unread (dispatch.throttle)
+ANSWERS_BURST = 30
+ANSWERS_PER_S = 1.0
 _LOCATIONS_KEPT = 100_000  # workers remembered for that; beyond it, start over
 # what a message can make Python raise while it is read: OverflowError (a 400-digit
 # latitude to float), RecursionError (arrays nested 100,000 deep), UnicodeDecodeError
@@ -71,6 +76,9 @@ class Inbox:
         self.assign = assign
         self._conn = connect
         self.locations_dropped = 0
+        self.answers_dropped = 0  # answers and status changes over ANSWERS_BURST/_PER_S
+        self._answers = Throttle(ANSWERS_BURST, ANSWERS_PER_S)
+        self._throttled: set[str] = set()  # keys dropped since their last heard message
         self._location_at: dict[str, float] = {}  # worker -> monotonic time of the last kept
 
     def wants(self, alert: dict[str, Any]) -> bool:
@@ -168,6 +176,22 @@ class Inbox:
             return True
         return False
 
+    def _over_limit(self, worker_id: str, channel: str) -> bool:
+        """An answer or status change beyond this phone's allowance: dropped unread,
+        counted, and logged once per run of drops (not once per message)."""
+        key = f"{worker_id}/{channel}"
+        if self._answers.allow(key, time.monotonic()):
+            self._throttled.discard(key)
+            return False
+        self.answers_dropped += 1
+        if key not in self._throttled:
+            if len(self._throttled) >= _LOCATIONS_KEPT:
+                self._throttled.clear()
+            self._throttled.add(key)
+            log.warning("dispatch_worker_throttled", worker_id=worker_id, channel=channel,
+                        burst=ANSWERS_BURST, per_s=ANSWERS_PER_S)  # fmt: skip
+        return True
+
     def _kept_location(self, worker_id: str) -> None:
         if len(self._location_at) >= _LOCATIONS_KEPT:
             self._location_at.clear()
@@ -176,15 +200,18 @@ class Inbox:
     async def message(self, message: aiomqtt.Message) -> None:
         topic = str(message.topic)
         parts = topic.split("/")
-        location = len(parts) == 5 and parts[2] == "workers" and parts[4] == "location"
+        worker = len(parts) == 5 and parts[2] == "workers"
+        location = worker and parts[4] == "location"
         if location and self._too_soon(parts[3]):
+            return
+        if worker and not location and self._over_limit(parts[3], parts[4]):
             return
         try:
             body = parse_object(message.payload)
             if topic == ALERTS:
                 await self.on_alert(body)
                 return
-            if len(parts) == 5 and parts[2] == "workers":
+            if worker:
                 await self.on_worker(parts[3], parts[4], body)
                 if location:  # a bad one does not count
                     self._kept_location(parts[3])

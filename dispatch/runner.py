@@ -89,6 +89,12 @@ class DispatchRunner:
         """Worker positions dropped unread: within ``inbox.LOCATION_EVERY_S`` of the last."""
         return self._inbox.locations_dropped
 
+    @property
+    def answers_dropped(self) -> int:
+        """Worker answers and status changes dropped unread: over a phone's allowance
+        (``inbox.ANSWERS_BURST`` at once, then ``inbox.ANSWERS_PER_S`` a second)."""
+        return self._inbox.answers_dropped
+
     def wants(self, alert: dict[str, Any]) -> bool:
         return self._inbox.wants(alert)
 

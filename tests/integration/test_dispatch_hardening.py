@@ -266,3 +266,46 @@ async def test_a_phone_flooding_its_location_does_not_hold_up_an_emergency(
         await eventually(dispatched, timeout=60)
     # all but about one a second were dropped unread; before, each cost a database write
     assert runner.locations_dropped >= flood // 2
+
+
+async def test_a_phone_flooding_its_answers_and_status_does_not_hold_up_an_emergency(
+    db_url: str, broker: Broker
+) -> None:
+    """Found by the audit of 2026-12-03: each answer or status change cost a database
+    write on the one stream, so 5,000 of them from one phone held an emergency up."""
+    now = datetime.now(UTC)
+    workers = [("W1", east(0.5), CARE), ("W2", east(0.8), CARE)]
+    [rid] = await seed(db_url, now=now, residents=[HOME], workers=workers)
+    alert_id = await open_alert(db_url, rid, at=now)
+    raised = json.dumps({"kind": "raised", "alert_id": alert_id, "severity": "critical",
+                         "type": "fall", "closed_at": None}).encode()  # fmt: skip
+    runner = DispatchRunner(settings_for(db_url, broker, dispatch_retry_s=3600))
+    flood = 2_500
+    async with running(runner), aiomqtt.Client("127.0.0.1", broker.port) as phone:
+        answer = json.dumps({"order_id": 999_999, "action": "reject"}).encode()
+        status = json.dumps({"status": "available"}).encode()
+        for _ in range(flood):
+            await phone.publish(worker_topic("W2", "answers"), answer, qos=1)
+            await phone.publish(worker_topic("W2", "status"), status, qos=1)
+        await phone.publish(ALERTS, raised, qos=1)  # behind the flood, on the same stream
+
+        async def dispatched() -> bool:
+            state = await scalar(db_url, "SELECT state FROM work_orders WHERE alert_id = %s",
+                                 alert_id)  # fmt: skip
+            return state == "offered"
+
+        await eventually(dispatched, timeout=60)
+        # W1's own answer is still heard: the allowance is per phone and topic
+        order = await scalar(db_url, "SELECT id FROM work_orders WHERE alert_id = %s", alert_id)
+        worker = await scalar(db_url, "SELECT worker_id FROM work_orders WHERE id = %s", order)
+        assert worker == "W1"  # the nearer one
+        accept = json.dumps({"order_id": order, "action": "accept"}).encode()
+        await phone.publish(worker_topic("W1", "answers"), accept, qos=1)
+
+        async def accepted() -> bool:
+            state = await scalar(db_url, "SELECT state FROM work_orders WHERE id = %s", order)
+            return state == "accepted"
+
+        await eventually(accepted, timeout=60)
+    # all but a burst and about one a second were dropped unread
+    assert runner.answers_dropped >= flood
