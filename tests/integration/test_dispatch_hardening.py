@@ -27,7 +27,7 @@ from eldercare.topics import ALERTS, worker_topic
 from tests.conftest import Broker
 from tests.integration.dispatch_support import HOME, east, open_alert, seed, settings_for
 from tests.integration.test_dispatch_service import running
-from tests.support import eventually, scalar
+from tests.support import eventually, rows, scalar
 
 CARE = frozenset({"caregiver"})
 HUGE = b"1" + b"0" * 400  # a JSON integer no float holds
@@ -241,9 +241,12 @@ async def test_cancelling_a_later_order_leaves_a_worker_on_site_on_site(db_url: 
     assert await scalar(db_url, status) == "available"  # the order they were on ended
 
 
-async def test_a_phone_flooding_its_location_does_not_hold_up_an_emergency(
-    db_url: str, broker: Broker
-) -> None:
+async def emergency_behind(
+    db_url: str, broker: Broker, flood: list[tuple[str, bytes]]
+) -> DispatchRunner:
+    """One phone publishes ``flood``, then a fall is raised on the same stream; the
+    emergency must be offered to W1 (the nearer worker) and W1's accept heard. Returns
+    the runner, for its counters."""
     now = datetime.now(UTC)
     workers = [("W1", east(0.5), CARE), ("W2", east(0.8), CARE)]
     [rid] = await seed(db_url, now=now, residents=[HOME], workers=workers)
@@ -251,19 +254,33 @@ async def test_a_phone_flooding_its_location_does_not_hold_up_an_emergency(
     raised = json.dumps({"kind": "raised", "alert_id": alert_id, "severity": "critical",
                          "type": "fall", "closed_at": None}).encode()  # fmt: skip
     runner = DispatchRunner(settings_for(db_url, broker, dispatch_retry_s=3600))
-    flood = 5_000
+    order_of = "SELECT id, worker_id, state FROM work_orders WHERE alert_id = %s"
     async with running(runner), aiomqtt.Client("127.0.0.1", broker.port) as phone:
-        where = json.dumps({"lat": 32.0, "lon": 120.86}).encode()
-        for _ in range(flood):
-            await phone.publish(worker_topic("W2", "location"), where, qos=1)
+        for topic, payload in flood:
+            await phone.publish(topic, payload, qos=1)
         await phone.publish(ALERTS, raised, qos=1)  # behind the flood, on the same stream
 
-        async def dispatched() -> bool:
-            state = await scalar(db_url, "SELECT state FROM work_orders WHERE alert_id = %s",
-                                 alert_id)  # fmt: skip
-            return state == "offered"
+        async def in_state(state: str) -> bool:
+            found = await rows(db_url, order_of, alert_id)
+            return bool(found) and found[0][2] == state
 
-        await eventually(dispatched, timeout=60)
+        await eventually(lambda: in_state("offered"), timeout=60)
+        [(order, worker, _)] = await rows(db_url, order_of, alert_id)
+        assert worker == "W1"
+        accept = json.dumps({"order_id": order, "action": "accept"}).encode()
+        await phone.publish(worker_topic("W1", "answers"), accept, qos=1)
+        await eventually(lambda: in_state("accepted"), timeout=60)
+    return runner
+
+
+async def test_a_phone_flooding_its_location_does_not_hold_up_an_emergency(
+    db_url: str, broker: Broker
+) -> None:
+    where = json.dumps({"lat": 32.0, "lon": 120.86}).encode()
+    flood = 5_000
+    runner = await emergency_behind(
+        db_url, broker, [(worker_topic("W2", "location"), where)] * flood
+    )
     # all but about one a second were dropped unread; before, each cost a database write
     assert runner.locations_dropped >= flood // 2
 
@@ -272,40 +289,12 @@ async def test_a_phone_flooding_its_answers_and_status_does_not_hold_up_an_emerg
     db_url: str, broker: Broker
 ) -> None:
     """Found by the audit of 2026-12-03: each answer or status change cost a database
-    write on the one stream, so 5,000 of them from one phone held an emergency up."""
-    now = datetime.now(UTC)
-    workers = [("W1", east(0.5), CARE), ("W2", east(0.8), CARE)]
-    [rid] = await seed(db_url, now=now, residents=[HOME], workers=workers)
-    alert_id = await open_alert(db_url, rid, at=now)
-    raised = json.dumps({"kind": "raised", "alert_id": alert_id, "severity": "critical",
-                         "type": "fall", "closed_at": None}).encode()  # fmt: skip
-    runner = DispatchRunner(settings_for(db_url, broker, dispatch_retry_s=3600))
+    write on the one stream, so 5,000 of them from one phone held an emergency up. Only
+    that phone's topics are throttled: W1's accept is heard."""
+    answer = json.dumps({"order_id": 999_999, "action": "reject"}).encode()
+    status = json.dumps({"status": "available"}).encode()
     flood = 2_500
-    async with running(runner), aiomqtt.Client("127.0.0.1", broker.port) as phone:
-        answer = json.dumps({"order_id": 999_999, "action": "reject"}).encode()
-        status = json.dumps({"status": "available"}).encode()
-        for _ in range(flood):
-            await phone.publish(worker_topic("W2", "answers"), answer, qos=1)
-            await phone.publish(worker_topic("W2", "status"), status, qos=1)
-        await phone.publish(ALERTS, raised, qos=1)  # behind the flood, on the same stream
-
-        async def dispatched() -> bool:
-            state = await scalar(db_url, "SELECT state FROM work_orders WHERE alert_id = %s",
-                                 alert_id)  # fmt: skip
-            return state == "offered"
-
-        await eventually(dispatched, timeout=60)
-        # W1's own answer is still heard: the allowance is per phone and topic
-        order = await scalar(db_url, "SELECT id FROM work_orders WHERE alert_id = %s", alert_id)
-        worker = await scalar(db_url, "SELECT worker_id FROM work_orders WHERE id = %s", order)
-        assert worker == "W1"  # the nearer one
-        accept = json.dumps({"order_id": order, "action": "accept"}).encode()
-        await phone.publish(worker_topic("W1", "answers"), accept, qos=1)
-
-        async def accepted() -> bool:
-            state = await scalar(db_url, "SELECT state FROM work_orders WHERE id = %s", order)
-            return state == "accepted"
-
-        await eventually(accepted, timeout=60)
+    pair = [(worker_topic("W2", "answers"), answer), (worker_topic("W2", "status"), status)]
+    runner = await emergency_behind(db_url, broker, pair * flood)
     # all but a burst and about one a second were dropped unread
     assert runner.answers_dropped >= flood
