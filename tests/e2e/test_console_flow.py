@@ -231,6 +231,14 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         await family.locator(".big-state.attention").wait_for()
         await family.locator(".alert-box").get_by_text(WORKER_NAME).wait_for(timeout=10_000)
         assert OTHER_NAME not in await family.locator("body").inner_text()
+        # what has happened, by role: raised by the system, dispatched by a care worker
+        history = family.locator(".alert-box .alert-history")
+        await history.locator("summary").click()
+        await history.get_by_text("已派单").wait_for(timeout=10_000)
+        steps = await history.locator("li").all_inner_texts()
+        assert "待处理 · 系统" in steps[0]
+        assert "已派单 · 服务人员" in steps[-1]
+        assert ":" not in " ".join(s.split(" ", 1)[1] for s in steps)  # no worker:W1, user:7
         # and books a meal delivery for tomorrow morning
         tomorrow = (datetime.now(SHANGHAI) + timedelta(days=1)).date().isoformat()
         await family.get_by_label("服务项目").select_option("meal_delivery")
@@ -240,6 +248,8 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         await family.get_by_label("备注").fill("少盐")
         await family.get_by_role("button", name="提交预约").click()
         await family.locator("#svc-h + .list").get_by_text("送餐").wait_for(timeout=10_000)
+        # the page drew itself again after the booking; the history the reader opened stays open
+        assert await family.locator(".alert-box details.alert-history[open]").count() == 1
         await shot(family, "family.png", full_page=True)
         assert await fits_a_phone(family)
         assert await accessibility_violations(family) == []

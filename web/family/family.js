@@ -54,6 +54,8 @@ async function start(user) {
 }
 
 let lastActivity = [];
+let lastHistory = new Map(); // open alert id -> its transitions (GET /alerts/{id}: roles, not staff ids)
+const historyShown = new Set(); // alert ids whose history the reader opened: kept open across refreshes
 
 async function load() {
   if (current === null) {
@@ -66,6 +68,8 @@ async function load() {
       api(`/residents/${current}/status`),
       api(`/residents/${current}/telemetry${query({ start: day.start, end: new Date().toISOString(), bucket: "30m" })}`).catch(() => null),
     ]);
+    lastHistory = new Map(await Promise.all(openAlerts(status).map((a) =>
+      api(`/alerts/${a.id}`).then((d) => [a.id, d.transitions ?? []]).catch(() => [a.id, null]))));
     lastStatus = status;
     lastActivity = items(activity);
     render(lastStatus);
@@ -74,9 +78,13 @@ async function load() {
   }
 }
 
+function openAlerts(s) {
+  return (s.alerts ?? []).filter((a) => !CLOSED.has(a.state));
+}
+
 function render(s) {
   const ok = s.state === "ok";
-  const open = (s.alerts ?? []).filter((a) => !CLOSED.has(a.state));
+  const open = openAlerts(s);
   const upcoming = s.services?.upcoming ?? [];
   const past = s.services?.past ?? [];
   replace($("status"),
@@ -94,7 +102,8 @@ function render(s) {
       h("p", {}, t("family.alert_since", { at: clock(a.opened_at) }), " · ", label("alert.state", a.state)),
       a.progress
         ? h("p", { class: "coming" }, t("family.coming", { worker: a.progress.worker_name ?? "–", eta: eta(a.progress.eta_s), status: label("order.state", a.progress.status) }))
-        : h("p", { class: "coming" }, t("family.centre_handling")))),
+        : h("p", { class: "coming" }, t("family.centre_handling")),
+      history(a.id, lastHistory.get(a.id)))),
     h("section", { class: "card", "aria-labelledby": "vitals-h" },
       h("h2", { id: "vitals-h" }, t("family.vitals")),
       h("div", { class: "tiles" }, VITALS.map((p) => {
@@ -114,6 +123,19 @@ function render(s) {
       h("h2", { id: "svc-h" }, t("family.upcoming")),
       upcoming.length ? h("ul", { class: "list" }, upcoming.map(service)) : h("p", { class: "empty" }, t("family.no_upcoming")),
       past.length ? h("details", {}, h("summary", {}, t("family.past")), h("ul", { class: "list" }, past.map(service))) : null));
+}
+
+/** What has happened to an alert so far, and by whom (a role: the API shows a family no
+ * staff ids and no staff notes). A transition that keeps the state is an escalation. */
+function history(id, steps) {
+  if (!steps?.length) return null;
+  const toggle = (ev) => (ev.target.open ? historyShown.add(id) : historyShown.delete(id));
+  return h("details", { class: "alert-history", open: historyShown.has(id), ontoggle: toggle },
+    h("summary", {}, t("family.alert_history")),
+    h("ol", { class: "list" }, steps.map((x) => h("li", {},
+      h("time", { datetime: x.at }, clock(x.at)), " ",
+      label("alert.state", x.from_state && x.from_state === x.to_state ? "escalated" : x.to_state),
+      x.actor ? h("span", { class: "muted" }, ` · ${label("family.by", x.actor)}`) : null))));
 }
 
 /** Steps through the day (the band's counter, per half hour) — when the band sent any. */
