@@ -263,6 +263,7 @@ class Transition(BaseModel):
     from_state: str | None
     to_state: str
     actor: str
+    actor_name: str | None = None  # the centre only: the user's or worker's name
     note: str
 
 

@@ -121,12 +121,31 @@ async def get_alert(alert_id: AlertId, me: Reader, ctx: Ctx, db: Db) -> Response
         transitions = await cur.fetchall()
     if me.role not in WHOLE:  # a family: roles for staff ids, the platform's notes only
         roles = await user_roles(db, user_ids(t["actor"] for t in transitions))
-        transitions = [transition_for(me, t, roles) for t in transitions]
+        transitions = [{**transition_for(me, t, roles), "actor_name": None} for t in transitions]
+    else:  # the centre: who, by name
+        names = await _actor_names(db, {t["actor"] for t in transitions})
+        for t in transitions:
+            t["actor_name"] = names.get(t["actor"])
     row["transitions"] = transitions
     ctx.audit.record(
         me, "read_alert", f"alert:{alert_id}", at=utcnow(), resident_id=row["resident_id"]
     )
     return json_response(row)
+
+
+async def _actor_names(db: Db, actors: set[str]) -> dict[str, str]:
+    """``user:7`` and ``worker:W1`` -> the person's name, for the centre's history."""
+    workers = sorted(a.removeprefix("worker:") for a in actors if a.startswith("worker:"))
+    users = user_ids(actors)
+    if not workers and not users:
+        return {}
+    cur = await db.execute(
+        "SELECT 'user:' || id, COALESCE(NULLIF(display_name, ''), username) FROM users"
+        " WHERE id = ANY(%s) UNION ALL"
+        " SELECT 'worker:' || worker_id, name FROM service_workers WHERE worker_id = ANY(%s)",
+        (users, workers),
+    )
+    return {str(a): str(n) for a, n in await cur.fetchall()}
 
 
 async def _act(

@@ -224,6 +224,8 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         await progress.get_by_text("已接单").wait_for(timeout=10_000)
         await detail.locator(".detail-head .chip.state-dispatched").wait_for(timeout=10_000)
         await console.locator("#queue .qi-progress").get_by_text(WORKER_NAME).wait_for()
+        # the alert's history names who moved it: the worker who accepted, by name
+        await detail.locator("ol.history").get_by_text(f"已派单 · {WORKER_NAME}").wait_for()
         await shot(console, "alert-progress.png")
 
         family = await sign_in(browser, f"{api_url}/family/", "family1", errors, viewport=PHONE)

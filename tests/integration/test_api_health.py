@@ -156,6 +156,8 @@ async def test_alert_actions_follow_the_lifecycle(db_url: str) -> None:
         ]
         assert detail["transitions"][-1]["actor"] == f"user:{s.users['operator']}"
         assert detail["transitions"][2]["note"] == "calling"
+        # the centre sees who by name (the user's display name, else their user name)
+        assert [t["actor_name"] for t in detail["transitions"]] == [None] + ["operator"] * 3
         # a family sees who by role, and only the notes the platform wrote (api.alert_view)
         family = bearer((await login(client, "family"))["access_token"])
         seen = (await client.get(f"/alerts/{alert}", headers=family)).json()["transitions"]
@@ -165,6 +167,7 @@ async def test_alert_actions_follow_the_lifecycle(db_url: str) -> None:
             ("acknowledged", "operator", ""),
             ("false_alarm", "operator", ""),
         ]
+        assert {t["actor_name"] for t in seen} == {None}  # and no names
         closed = (await client.get("/alerts?state=closed", headers=op)).json()["items"]
         assert [a["id"] for a in closed] == [alert]
         r = await client.post(f"/alerts/{alert}/resolve", json={"outcome": "maybe"}, headers=op)

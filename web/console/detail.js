@@ -251,7 +251,7 @@ function transitions(a) {
     h("h3", {}, t("detail.history")),
     h("ol", { class: "history" }, list.map((x) => h("li", {},
       h("time", { datetime: x.at }, clock(x.at)), " ",
-      label("alert.state", x.to_state), x.actor ? h("span", { class: "muted" }, ` · ${x.actor}`) : null,
+      label("alert.state", x.to_state), x.actor ? h("span", { class: "muted", title: x.actor }, ` · ${x.actor_name ?? x.actor}`) : null,
       x.note ? ` — ${x.note}` : ""))));
 }
 
