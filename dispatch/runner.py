@@ -92,7 +92,8 @@ class DispatchRunner:
     @property
     def answers_dropped(self) -> int:
         """Worker answers and status changes dropped unread: over a phone's allowance
-        (``inbox.ANSWERS_BURST`` at once, then ``inbox.ANSWERS_PER_S`` a second)."""
+        (``inbox.ANSWERS_BURST`` at once, then ``inbox.ANSWERS_PER_S`` a second), asked
+        once per message (:meth:`Inbox.admit`), not again when it is retried."""
         return self._inbox.answers_dropped
 
     def wants(self, alert: dict[str, Any]) -> bool:
@@ -186,6 +187,8 @@ class DispatchRunner:
         anything else a message makes the code raise (a defect), with its trace: before
         2026-12-03 one phone's 400-digit latitude ended the service for every alert and
         worker."""
+        if not self._inbox.admit(message):  # a flood's excess: done with, unread
+            return True
         try:
             return await self._handle_until_answered(message, stop)
         finally:
