@@ -171,12 +171,20 @@ class Unacknowledged:
     level: int  # escalation level already reached (0: operators only)
 
 
+ESCALATED_NOTE: Final = "escalated to "  # an escalation's recorded note starts so
+
+
 @dataclass(frozen=True, slots=True)
 class Escalation:
     alert_id: int
     level: int
     target: str
     due_at: datetime
+
+    @property
+    def note(self) -> str:
+        """What the alert's history records for it (and families may read)."""
+        return f"{ESCALATED_NOTE}{self.target} (level {self.level})"
 
 
 def due_escalations(

@@ -388,7 +388,7 @@ async def record_escalations(
             )
             if alert is None:  # acknowledged, closed or escalated by another engine
                 continue
-            note = f"escalated to {esc.target} (level {esc.level})"
+            note = esc.note
             await _record(conn, alert.id, at=at, from_state=alert.state, to_state=alert.state,
                           actor=actor, note=note)  # fmt: skip
             changes.append(AlertChange("escalated", alert, actor, at, note))

@@ -18,8 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from alerts.lifecycle import ESCALATED_NOTE
 from api.order_view import WHOLE
-from api.principal import Principal
+from api.principal import Principal, Role
 
 # the platform's own actors: no person behind them, their notes are the platform's
 PLATFORM: Final = frozenset({"engine", "escalation", "dispatcher", "planner"})
@@ -38,12 +39,14 @@ def user_ids(actors: Iterable[object]) -> list[int]:
 
 
 def _mine(me: Principal, actor: str) -> bool:
-    """``actor`` is ``me`` (as the API, ``user:12``, or dispatch, ``family:12``, names them)."""
+    """``actor`` is ``me``: as the API names them (``user:12``), or as dispatch does
+    (``family:12``; a worker by worker id, ``worker:W1``, never by user id: a worker
+    whose id happens to be another worker's user id is someone else)."""
     if actor == me.actor:
         return True
     if me.worker_id is not None and actor == f"worker:{me.worker_id}":
         return True
-    return me.user_id is not None and actor == f"{me.role.value}:{me.user_id}"
+    return me.role is Role.FAMILY and me.user_id is not None and actor == f"family:{me.user_id}"
 
 
 def actor_for(me: Principal, actor: object, roles: Mapping[int, str]) -> object:
@@ -61,11 +64,14 @@ def _platform_wrote(t: dict[str, Any]) -> bool:
     """Whether the platform wrote the note of ``t``: its own actors' notes, and an
     escalation's, whoever asked for it (the API's escalate drops the caller's note and
     the store writes ``escalated to ...``). An escalation is the one transition that
-    keeps the state (``from_state == to_state``; published with kind ``escalated``):
-    the notes the staff type come with a change of state (alerts.store's operator moves)."""
+    keeps the state (``from_state == to_state``; published with kind ``escalated``),
+    and its note is the store's own (``escalated to ...``): the notes the staff type come
+    with a change of state (alerts.store's operator moves). Both are checked, so that a
+    note added some day without a change of state is not shown by mistake."""
     if t.get("actor") in PLATFORM or t.get("kind") == "escalated":
         return True
-    return t.get("from_state") is not None and t.get("from_state") == t.get("to_state")
+    kept = t.get("from_state") is not None and t.get("from_state") == t.get("to_state")
+    return kept and str(t.get("note", "")).startswith(ESCALATED_NOTE)
 
 
 def transition_for(

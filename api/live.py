@@ -98,6 +98,7 @@ class LiveHub:
         self._mqtt_url = mqtt_url
         self._clients: set[LiveClient] = set()
         self._districts: dict[int, str] = {}
+        self._user_roles: dict[int, str] = {}  # a user's role; roles rarely change
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -217,15 +218,20 @@ class LiveHub:
         return msgspec.json.encode({"kind": kind, "data": seen})
 
     async def _roles(self, actor: object) -> dict[int, str]:
-        ids = user_ids([actor])
-        if not ids:
-            return {}
-        try:
-            async with self._pool.connection() as conn:
-                return await user_roles(conn, ids)
-        except psycopg.Error as exc:  # the database away: shown as "staff"
-            log.warning("live_roles_unknown", error=type(exc).__name__)
-            return {}
+        """The role of the user behind ``actor`` (``user:7``), cached like districts: an
+        uncached lookup while the database is away waits for the pool, holding the feed."""
+        ids = [i for i in user_ids([actor]) if i not in self._user_roles]
+        if ids:
+            try:
+                async with self._pool.connection() as conn:
+                    found = await user_roles(conn, ids)
+            except psycopg.Error as exc:  # the database away: shown as "staff"
+                log.warning("live_roles_unknown", error=type(exc).__name__)
+                return {}
+            if len(self._user_roles) > 100_000:
+                self._user_roles.clear()
+            self._user_roles.update(found)
+        return {i: r for i in user_ids([actor]) if (r := self._user_roles.get(i))}
 
     async def _offer(self, topic: str, payload: bytes) -> None:
         try:

@@ -102,6 +102,13 @@ async def test_api_key_scopes(db_url: str) -> None:
         alerts = await client.get("/alerts", headers=bearer(key))
         assert alerts.status_code == 200
         assert [a["id"] for a in alerts.json()["items"]] == [s.alerts["a1"]]  # its district only
+        # a machine client sees who moved an alert by id, never staff names
+        op = bearer((await login(client, "operator"))["access_token"])
+        r = await client.post(f"/alerts/{s.alerts['a1']}/acknowledge", headers=op)
+        assert r.status_code == 200
+        history = (await client.get(f"/alerts/{s.alerts['a1']}", headers=bearer(key))).json()
+        assert history["transitions"][-1]["actor"] == f"user:{s.users['operator']}"
+        assert {t["actor_name"] for t in history["transitions"]} == {None}
         status = await client.get(f"/residents/{s.residents['a1']}/status", headers=bearer(key))
         assert status.status_code == 403  # no telemetry:read scope
         r = await client.post(

@@ -70,3 +70,18 @@ def test_oneself_and_odd_actors() -> None:
 
 def test_user_ids_are_read_from_actors() -> None:
     assert user_ids(["user:7", "engine", "user:7", "user:x", None, "key:3", "user:12"]) == [7, 12]
+
+
+def test_a_worker_is_known_by_worker_id_only() -> None:
+    """Found by review: a worker (user 40, worker W7) read another worker whose worker
+    id is "40" as themself, with that worker's note."""
+    w7 = Principal.build(actor="user:40", role=Role.WORKER, user_id=40, worker_id="W7")
+    other = {"from_state": "open", "to_state": "dispatched", "actor": "worker:40",
+             "note": "work order 3 accepted by 40"}  # fmt: skip
+    assert transition_for(w7, other, {}) == {**other, "actor": "worker", "note": ""}
+
+
+def test_a_note_without_a_change_of_state_is_shown_only_if_it_is_an_escalations() -> None:
+    typed = {"from_state": "open", "to_state": "open", "actor": "user:7",
+             "note": "neighbour Wang has a key"}  # fmt: skip
+    assert transition_for(FAMILY, typed, ROLES)["note"] == ""
