@@ -81,28 +81,11 @@ async def accept_held(
 
 
 async def test_a_workers_accept_sent_while_the_database_is_down_is_recorded_after(
-    private_postgres: PrivatePostgres, broker: Broker
-) -> None:
-    url = private_postgres.admin_url
-    rid, settings = await prepared(url, broker, [("W1", east(0.5), CARE)])
-    runner = DispatchRunner(settings)
-    state_of = "SELECT state FROM work_orders WHERE id = %s"
-    async with running(runner):
-        order_id = await accept_held(private_postgres, broker, runner, rid, retries=1)
-        await asyncio.to_thread(private_postgres.start)
-
-        async def accepted() -> bool:
-            return await scalar(url, state_of, order_id) == "accepted"
-
-        await eventually(accepted, timeout=60)
-
-
-async def test_an_accept_held_and_tried_again_counts_once_against_the_phones_allowance(
     private_postgres: PrivatePostgres, broker: Broker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Found by review (2026-12-03): each retry of a held message asked the phone's
-    allowance (dispatch.throttle) again, so a phone near its limit lost its "accept" on
-    the retry (dropped as a flood's excess, and acknowledged)."""
+    """Tried several times, the accept counts once against the phone's allowance
+    (dispatch.throttle): found by review (2026-12-03), each retry asked it again, so a
+    phone near its limit lost its accept on the retry (dropped, and acknowledged)."""
     monkeypatch.setattr(inbox, "ANSWERS_BURST", 1)  # one answer, then almost none
     monkeypatch.setattr(inbox, "ANSWERS_PER_S", 0.001)
     url = private_postgres.admin_url
