@@ -27,15 +27,17 @@ PLATFORM: Final = frozenset({"engine", "escalation", "dispatcher", "planner"})
 _KINDS: Final = {"key": "integration"}  # an API key's id says nothing to a family
 
 
+def _user_id(actor: object) -> int | None:
+    """``user:7`` -> 7; anything else (another kind, ``user:x``) -> None."""
+    if isinstance(actor, str) and actor.startswith("user:"):
+        who = actor.removeprefix("user:")
+        return int(who) if who.isdigit() else None
+    return None
+
+
 def user_ids(actors: Iterable[object]) -> list[int]:
     """The user ids among ``actors`` (``user:7`` -> 7), whose roles a view needs."""
-    found: set[int] = set()
-    for actor in actors:
-        if isinstance(actor, str) and actor.startswith("user:"):
-            who = actor.removeprefix("user:")
-            if who.isdigit():
-                found.add(int(who))
-    return sorted(found)
+    return sorted({i for i in map(_user_id, actors) if i is not None})
 
 
 def _mine(me: Principal, actor: str) -> bool:
@@ -54,9 +56,10 @@ def actor_for(me: Principal, actor: object, roles: Mapping[int, str]) -> object:
     anyone else by role."""
     if me.role in WHOLE or not isinstance(actor, str) or actor in PLATFORM or _mine(me, actor):
         return actor
-    kind, _, who = actor.partition(":")
+    kind = actor.partition(":")[0]
     if kind == "user":
-        return roles.get(int(who), "staff") if who.isdigit() else "staff"
+        user = _user_id(actor)
+        return "staff" if user is None else roles.get(user, "staff")
     return _KINDS.get(kind, kind)
 
 

@@ -220,18 +220,19 @@ class LiveHub:
     async def _roles(self, actor: object) -> dict[int, str]:
         """The role of the user behind ``actor`` (``user:7``), cached like districts: an
         uncached lookup while the database is away waits for the pool, holding the feed."""
-        ids = [i for i in user_ids([actor]) if i not in self._user_roles]
-        if ids:
+        ids = user_ids([actor])
+        missing = [i for i in ids if i not in self._user_roles]
+        if missing:
             try:
                 async with self._pool.connection() as conn:
-                    found = await user_roles(conn, ids)
+                    found = await user_roles(conn, missing)
             except psycopg.Error as exc:  # the database away: shown as "staff"
                 log.warning("live_roles_unknown", error=type(exc).__name__)
                 return {}
             if len(self._user_roles) > 100_000:
                 self._user_roles.clear()
             self._user_roles.update(found)
-        return {i: r for i in user_ids([actor]) if (r := self._user_roles.get(i))}
+        return {i: r for i in ids if (r := self._user_roles.get(i))}
 
     async def _offer(self, topic: str, payload: bytes) -> None:
         try:
