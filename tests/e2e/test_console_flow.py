@@ -54,7 +54,7 @@ from tests.e2e.browser import (
     shot,
     sign_in,
 )
-from tests.integration.test_alert_engine import impact_windows, running_engine
+from tests.integration.engine_support import impact_windows, running_engine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")  # the browsers' time zone
 

@@ -19,7 +19,7 @@ from eldercare.topics import ALERTS
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
 from tests.conftest import Broker
-from tests.integration.test_alert_engine import (
+from tests.integration.engine_support import (
     MODEL,
     alert_messages,
     alerts_of,

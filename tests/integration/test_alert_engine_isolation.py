@@ -18,7 +18,7 @@ from alerts.engine import AlertEngine
 from eldercare.protocol import DeviceEvent, EventType
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
-from tests.integration.test_alert_engine import MODEL, alerts_of
+from tests.integration.engine_support import MODEL, alerts_of
 from tests.support import NOW_MS, ingest_settings, register_bands
 
 
