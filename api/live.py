@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,7 @@ from api.order_view import WHOLE, event_for
 from api.principal import Principal, Role
 from api.problems import Problem
 from api.schemas import MAX_ID
+from eldercare.bounded import remember
 from eldercare.logs import get_logger
 from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import parse_mqtt_url
@@ -40,6 +42,9 @@ from eldercare.topics import ALERTS, DISPATCH
 
 log = get_logger(__name__)
 CLIENT_QUEUE = 256
+# residents' districts and users' roles held per process: a city's residents with some
+# alert or order fit (~125 bytes each, ~31 MB full); past it the oldest go (eldercare.bounded)
+CACHED = 250_000
 
 
 @dataclass(eq=False, slots=True)
@@ -97,8 +102,9 @@ class LiveHub:
         self._audit = audit
         self._mqtt_url = mqtt_url
         self._clients: set[LiveClient] = set()
-        self._districts: dict[int, str] = {}
-        self._user_roles: dict[int, str] = {}  # a user's role; roles rarely change
+        self._districts: OrderedDict[int, str] = OrderedDict()  # resident -> district
+        self._district_names: dict[str, str] = {}
+        self._user_roles: OrderedDict[int, str] = OrderedDict()  # roles rarely change
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
@@ -153,9 +159,9 @@ class LiveHub:
                 row = await cur.fetchone()
             if row is None:
                 return None
-            if len(self._districts) > 100_000:
-                self._districts.clear()
-            found = self._districts[resident_id] = str(row[0])
+            name = str(row[0])
+            name = self._district_names.setdefault(name, name)  # one string per district
+            found = remember(self._districts, resident_id, name, limit=CACHED)
         return found
 
     async def deliver(self, topic: str, payload: bytes) -> int:
@@ -229,9 +235,8 @@ class LiveHub:
             except psycopg.Error as exc:  # the database away: shown as "staff"
                 log.warning("live_roles_unknown", error=type(exc).__name__)
                 return {}
-            if len(self._user_roles) > 100_000:
-                self._user_roles.clear()
-            self._user_roles.update(found)
+            for user, role in found.items():
+                remember(self._user_roles, user, role, limit=CACHED)
         return {i: r for i in ids if (r := self._user_roles.get(i))}
 
     async def _offer(self, topic: str, payload: bytes) -> None:
