@@ -21,6 +21,7 @@ from tests.conftest import Broker
 from tests.support import (
     rows,
 )
+from tests.unit.test_detect_falls import impact
 from tests.unit.test_falls_signal import batch_stamped
 
 MODEL = load_model()
@@ -98,15 +99,8 @@ def impact_windows(
     5 g impact that turns the forearm), then the whole 10 s window: lying still, or
     (``back_to_start``) the arm back where it was and moving. ``batched``: the band
     stamps each 0.1 s batch of samples with one time, when it hands the batch over."""
-    rng = np.random.default_rng(1)
-    t = np.arange(0.0, 10.0, 1 / 50)
-    before, after = np.array([-0.94, 0.12, 0.32]), np.array([0.15, -0.25, 0.95])
-    acc = np.where((t < 2.5)[:, None], before, after)
-    acc = acc + 4.0 * np.exp(-0.5 * ((t - 2.5) / 0.05) ** 2)[:, None] * after
-    if back_to_start:
-        moving = t > 3.3
-        acc[moving] = before + 0.6 * np.sin(2 * np.pi * 2.0 * t[moving])[:, None] * [1, 0.3, 0.2]
-    acc = np.round(acc + rng.normal(0.0, 0.01, acc.shape), 4)
+    t, acc = impact(back_to_start, seed=1)
+    acc = np.round(acc, 4)
     stamps = batch_stamped(t, 0.1, apart_ms=0) if batched else t
     out = []
     for seq, keep in ((1, t <= 3.3), (2, t >= 0.0)):

@@ -186,7 +186,7 @@ def test_the_platform_detector_raises_a_fall_from_an_imu_window() -> None:
     assert falls.step_imu(falls.FallsState(), P, _window(still, t, T0), MODEL, T0)[1] == []
 
 
-def _impact(back_to_start: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def impact(back_to_start: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """10 s at 50 Hz: an arm hanging, a 5 g impact at 2.5 s that turns the forearm; then
     lying still, or (``back_to_start``) the arm back where it was and moving."""
     rng = np.random.default_rng(seed)
@@ -201,7 +201,7 @@ def _impact(back_to_start: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]
 
 
 def test_an_early_impact_window_raises_a_suspected_fall_at_once() -> None:
-    t, acc = _impact(back_to_start=False)
+    t, acc = impact(back_to_start=False)
     early = t <= 3.3  # 0.8 s after the impact: uploaded ~1 s after it
     state, events = falls.step_imu(falls.FallsState(), P, _window(acc[early], t[early], T0),
                                    MODEL, T0 + 3 * S)  # fmt: skip
@@ -218,7 +218,7 @@ def test_an_early_impact_window_raises_a_suspected_fall_at_once() -> None:
 
 
 def test_the_full_window_retracts_a_suspicion_only_the_screen_raised() -> None:
-    t, acc = _impact(back_to_start=True)
+    t, acc = impact(back_to_start=True)
     early = t <= 3.3
     state, _ = falls.step_imu(falls.FallsState(), P, _window(acc[early], t[early], T0), MODEL,
                               T0 + 3 * S)  # fmt: skip
@@ -291,7 +291,7 @@ def test_the_band_reporting_the_same_impact_shows_the_unconfirmed_fall_again() -
 
 
 def test_a_band_reported_fall_the_full_window_does_not_confirm_stays_open() -> None:
-    t, acc = _impact(back_to_start=True)
+    t, acc = impact(back_to_start=True)
     early = t <= 3.3
     state, _ = falls.step_imu(falls.FallsState(), P, _window(acc[early], t[early], T0), MODEL,
                               T0 + 3 * S)  # fmt: skip
