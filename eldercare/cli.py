@@ -276,7 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
         dest="falls_cmd", required=True
     )
     p = falls.add_parser("score", help="score wrist recordings (CSV t_s,ax_g,ay_g,az_g)")
-    p.add_argument("paths", nargs="+")
+    p.add_argument(
+        "paths", nargs="+", help="CSV files t_s,ax_g,ay_g,az_g, or folders: every .csv under them"
+    )
     p.add_argument("--model", default=None, help="model JSON (default: the packaged one)")
     p.set_defaults(func=cmd_falls_score)
 

@@ -6,6 +6,7 @@ Needs numpy only: no database, no broker, no scikit-learn.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +17,25 @@ from alerts.falls.recording import read_csv
 from alerts.falls.signal import FallInputError
 
 
+def _csv_under(folder: Path) -> list[Path]:
+    """Every ``.csv`` file (any case: ``.CSV`` from a Windows tool) under ``folder``, its
+    subfolders included (a dataset kept per subject or per activity), sorted by path.
+    Links to folders are not followed: a link back up would never end."""
+    found = [
+        Path(root) / name
+        for root, _dirs, files in os.walk(folder)
+        for name in files
+        if name.lower().endswith(".csv")
+    ]
+    return sorted(found, key=lambda p: p.relative_to(folder).parts)
+
+
 def _expand(paths: list[str]) -> Iterator[tuple[str, Path]]:
-    """Files as given; a directory stands for its *.csv files, sorted."""
+    """Files as given; a directory stands for the CSV files under it."""
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = sorted(path.glob("*.csv"))
+            found = _csv_under(path)
             if not found:
                 yield given, path  # scored as an error: nothing to read
             for file in found:

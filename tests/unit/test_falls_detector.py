@@ -245,16 +245,22 @@ def test_cli_scores_files_and_directories_and_reports_bad_ones(tmp_path: Path) -
     write_csv(tmp_path / "b_still.csv", t, still_window(t))
     bad = tmp_path / "c_bad.csv"
     bad.write_text("nope\n")
+    (tmp_path / "subject_2").mkdir()  # a dataset kept per subject: its folders are read too
+    write_csv(tmp_path / "subject_2" / "a_more.CSV", t, still_window(t))  # a Windows tool's
+    (tmp_path / "subject_2" / "notes.txt").write_text("not a recording\n")
+    (tmp_path / "subject_2" / "back_up").symlink_to(tmp_path)  # a loop: not followed
     out = io.StringIO()
     code = score_main([str(tmp_path), str(tmp_path / "missing.csv")], out=out)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert code == 1
-    assert [Path(line["file"]).name for line in lines] == [
+    assert [Path(line["file"]).relative_to(tmp_path).as_posix() for line in lines] == [
         "a_fall.csv",
         "b_still.csv",
         "c_bad.csv",
+        "subject_2/a_more.CSV",
         "missing.csv",
     ]
+    assert lines[3]["fall"] is False
     assert lines[0]["fall"] is True
     assert abs(lines[0]["t_s"] - IMPACT_S) < 0.3
     assert lines[1] == {
@@ -264,7 +270,7 @@ def test_cli_scores_files_and_directories_and_reports_bad_ones(tmp_path: Path) -
         "score": lines[1]["score"],
     }
     assert "header" in lines[2]["error"]
-    assert "cannot read" in lines[3]["error"]
+    assert "cannot read" in lines[4]["error"]
 
 
 def test_cli_returns_zero_when_every_file_scores(tmp_path: Path) -> None:
