@@ -41,8 +41,10 @@ Longitude = Annotated[float, Meta(ge=-180.0, le=180.0)]
 AccuracyM = Annotated[float, Meta(ge=0.0, le=100_000.0)]
 AccelG = Annotated[float, Meta(ge=-64.0, le=64.0)]
 # A wrist window in g has a median |a| near 1 (0.39-1.63 over the 1,095 real recordings of
-# docs/falls.md); one in m/s^2 has ~9.8 and would look like a violent impact throughout.
+# docs/falls.md); one in m/s^2 has ~9.8 and would look like a violent impact throughout;
+# one with gravity removed (linear acceleration) has ~0.02-0.1 and would hide every fall.
 IMU_MAX_MEDIAN_G: Final = 4.0
+IMU_MIN_MEDIAN_G: Final = 0.2
 IntervalS = Annotated[int, Meta(ge=1, le=86_400)]
 MAX_IMU_SAMPLES = 12_000  # 60 s at 200 Hz
 
@@ -285,6 +287,12 @@ def _check(message: Uplink, *, now_ms: int, limits: Limits) -> Rejected | None:
                 RejectReason.INVALID,
                 f"median |a| is {median:.1f}, expected about 1 g: ax, ay, az must be in g"
                 " including gravity (m/s^2?)",
+            )
+        if median < IMU_MIN_MEDIAN_G:
+            return Rejected(
+                RejectReason.INVALID,
+                f"median |a| is {median:.2f} g, expected about 1 g: ax, ay, az must include"
+                " gravity (linear acceleration, gravity removed?)",
             )
     return None
 

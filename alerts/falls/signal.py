@@ -20,7 +20,7 @@ from typing import Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from eldercare.protocol import IMU_MAX_MEDIAN_G
+from eldercare.protocol import IMU_MAX_MEDIAN_G, IMU_MIN_MEDIAN_G
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -35,6 +35,7 @@ MAX_ABS_G: Final = 64.0
 # (UMAFall's saturates at 8 g, HIFD's reaches 16 g), its rate and its filter.
 COMMON_RANGE_G: Final = 4.0
 MAX_MEDIAN_G: Final = IMU_MAX_MEDIAN_G  # m/s^2 is refused, not scored as a 10 g impact
+MIN_MEDIAN_G: Final = IMU_MIN_MEDIAN_G  # gravity removed: refused, not scored as no fall
 STANDARD_GRAVITY: Final = 9.80665
 # A window is batch-stamped when at least BATCH_SHARE of its samples are closer to
 # a neighbour than BATCH_TINY_FRACTION of the mean interval (no sensor sampling at
@@ -131,6 +132,11 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> Samples:
         raise FallInputError(
             f"median |a| is {median:.1f}, expected about 1 g: not in g units"
             f" (m/s^2? divide by {STANDARD_GRAVITY})"
+        )
+    if median < MIN_MEDIAN_G:
+        raise FallInputError(
+            f"median |a| is {median:.2f} g, expected about 1 g: the detector needs acceleration"
+            " including gravity (linear acceleration, gravity removed?)"
         )
     return Samples(t, a)
 
