@@ -107,7 +107,10 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> Samples:
     if np.count_nonzero(finite) >= MIN_SAMPLES and np.count_nonzero(
         plausible
     ) * 2 < np.count_nonzero(finite):
-        raise FallInputError(f"most samples beyond {MAX_ABS_G:.0f} g: not in g units?")
+        raise FallInputError(
+            f"most samples beyond {MAX_ABS_G:.0f} g: not in g units"
+            " (raw sensor counts? divide by the sensor's counts per g)"
+        )
     t, a = t[plausible], a[plausible]
     order = np.argsort(t, kind="stable")  # samples sharing a stamp stay in arrival order
     t, a = t[order], a[order]
@@ -129,9 +132,13 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> Samples:
         raise FallInputError(f"window too long: {span:.0f} s (max {MAX_SPAN_S:.0f} s){hint}")
     median = float(np.median(np.linalg.norm(a, axis=1)))
     if median > MAX_MEDIAN_G:
+        hint = (
+            f"m/s^2? divide by {STANDARD_GRAVITY}"
+            if median < 2 * STANDARD_GRAVITY
+            else "raw sensor counts? divide by the sensor's counts per g"
+        )
         raise FallInputError(
-            f"median |a| is {median:.1f}, expected about 1 g: not in g units"
-            f" (m/s^2? divide by {STANDARD_GRAVITY})"
+            f"median |a| is {median:.1f}, expected about 1 g: not in g units ({hint})"
         )
     if median < MIN_MEDIAN_G:
         raise FallInputError(

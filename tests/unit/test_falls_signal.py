@@ -188,6 +188,14 @@ def test_a_window_in_metres_per_second_squared_is_refused_not_scored() -> None:
         resample(t, motion(t) * 9.80665)
 
 
+def test_a_window_in_raw_sensor_counts_is_refused_with_that_hint() -> None:
+    t = grid(50.0)
+    with pytest.raises(FallInputError, match=r"beyond 64 g: not in g units \(raw sensor counts"):
+        resample(t, motion(t) * 4096.0)  # a 16-bit sensor at +-8 g
+    with pytest.raises(FallInputError, match=r"is 4\d\.\d, .*not in g units \(raw sensor counts"):
+        resample(t, motion(t) * 40.0)  # counts of a coarser sensor, within 64 "g"
+
+
 def test_a_window_with_gravity_removed_is_refused_not_scored() -> None:
     """Linear acceleration (what some bands and phone APIs report) has a median |a|
     near 0: scored, it hid most falls (19 of 51 UMAFall falls found). Refused."""
