@@ -81,15 +81,16 @@ def gravity_from_quaternion(quat_wxyz: FloatArray) -> FloatArray:
     )
 
 
-def load_hifd_file(path: Path) -> tuple[FloatArray, FloatArray]:
-    """One HIFD .mat file as (t_s, acc_g with gravity put back)."""
+def load_hifd_file(path: Path, *, gravity: bool = True) -> tuple[FloatArray, FloatArray]:
+    """One HIFD .mat file as (t_s, acc_g with gravity put back); ``gravity=False``: the
+    linear acceleration the band itself reports."""
     mat = loadmat(str(path))
     linear = np.hstack([np.asarray(mat[k], dtype=np.float64) for k in ("ax", "ay", "az")])
     quat = np.hstack([np.asarray(mat[k], dtype=np.float64) for k in ("w", "x", "y", "z")])
     clock = np.asarray(mat["time"], dtype=np.float64)
     seconds = clock[:, 3] * 3600.0 + clock[:, 4] * 60.0 + clock[:, 5]
     seconds = np.where(seconds < seconds[0], seconds + 86400.0, seconds)  # midnight
-    return seconds - seconds[0], linear + gravity_from_quaternion(quat)
+    return seconds - seconds[0], linear + gravity_from_quaternion(quat) if gravity else linear
 
 
 def iter_hifd(root: Path) -> Iterator[Recording]:

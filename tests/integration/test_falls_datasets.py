@@ -22,6 +22,7 @@ from alerts.falls.datasets import (
     load_hifd_file,
 )
 from alerts.falls.model import DEFAULT_EARLY_MODEL_PATH, detect_fall, load_model
+from alerts.falls.signal import FallInputError
 
 pytestmark = [
     pytest.mark.dataset,
@@ -95,6 +96,31 @@ def test_hifd_gravity_is_restored_to_one_g_at_rest() -> None:
     assert np.all(np.diff(t) >= 0.0)
     magnitude = np.linalg.norm(acc, axis=1)
     assert np.median(magnitude) == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_bands_own_linear_acceleration_is_refused_not_scored_as_no_fall() -> None:
+    """HIFD's band removes gravity itself. Scored as it sent them (before 2026-12-03),
+    its 104 falls gave 46 found and no error; now the windows are refused with the
+    reason, except a few whose movement keeps the median above 0.2 g (docs/falls.md)."""
+    model = load_model()
+    refused = {True: 0, False: 0}
+    reasons: set[str] = set()
+    flagged = 0
+    for r in recordings():
+        if r.dataset != HIFD:
+            continue
+        t, linear = load_hifd_file(datasets_root() / HIFD / r.file, gravity=False)
+        try:
+            flagged += detect_fall(t, linear, model).fall
+        except FallInputError as exc:
+            reasons.add(str(exc).split(": ", 1)[1])
+            refused[r.fall] += 1
+    assert reasons == {
+        "the detector needs acceleration including gravity (linear acceleration, gravity removed?)"
+    }
+    assert refused[True] >= 0.9 * 104, refused
+    assert refused[False] >= 0.3 * 245, refused
+    assert flagged <= 5, flagged
 
 
 EARLY_FLOORS = {  # (sensitivity, specificity) of the early-window model, held-out
