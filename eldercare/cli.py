@@ -145,6 +145,12 @@ def cmd_wristband_revoke(args: argparse.Namespace) -> int:
     return revoke(_settings(), args.device_id)
 
 
+def cmd_dead_letters(args: argparse.Namespace) -> int:
+    from eldercare.dead_letters import report
+
+    return report(_settings(), hours=args.hours, device_id=args.device, limit=args.limit)
+
+
 def cmd_register(args: argparse.Namespace) -> int:
     from eldercare.registry_cli import register_file
 
@@ -170,6 +176,30 @@ def cmd_apikey_add(args: argparse.Namespace) -> int:
     from api.cli import add_api_key
 
     return add_api_key(_settings(), name=args.name, scopes=args.scope, district=args.district)
+
+
+def _add_band_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`eldercare register`, `eldercare wristband ...`, `eldercare dead-letters`."""
+    p = sub.add_parser("register", help="register residents and wristbands from a JSON file")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_register)
+
+    bands = sub.add_parser("wristband", help="the wristband registry").add_subparsers(
+        dest="wristband_cmd", required=True
+    )
+    p = bands.add_parser("list")
+    p.set_defaults(func=cmd_wristband_list)
+    p = bands.add_parser("revoke")
+    p.add_argument("device_id")
+    p.set_defaults(func=cmd_wristband_revoke)
+    p = bands.add_parser("passwd-file", help="print a Mosquitto password_file of active bands")
+    p.set_defaults(func=cmd_wristband_passwd)
+
+    p = sub.add_parser("dead-letters", help="what ingest refused lately, per band and reason")
+    p.add_argument("--hours", type=float, default=24.0, help="look back this far (default 24)")
+    p.add_argument("--device", help="one band's device id")
+    p.add_argument("--limit", type=int, default=100, help="at most this many lines")
+    p.set_defaults(func=cmd_dead_letters)
 
 
 def _add_api_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -282,21 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help="model JSON (default: the packaged one)")
     p.set_defaults(func=cmd_falls_score)
 
-    p = sub.add_parser("register", help="register residents and wristbands from a JSON file")
-    p.add_argument("file")
-    p.set_defaults(func=cmd_register)
-
-    bands = sub.add_parser("wristband", help="the wristband registry").add_subparsers(
-        dest="wristband_cmd", required=True
-    )
-    p = bands.add_parser("list")
-    p.set_defaults(func=cmd_wristband_list)
-    p = bands.add_parser("revoke")
-    p.add_argument("device_id")
-    p.set_defaults(func=cmd_wristband_revoke)
-    p = bands.add_parser("passwd-file", help="print a Mosquitto password_file of active bands")
-    p.set_defaults(func=cmd_wristband_passwd)
-
+    _add_band_parsers(sub)
     _add_api_parsers(sub)
     return parser
 
