@@ -31,7 +31,7 @@ from dispatch.throttle import Throttle
 from dispatch.timers import NOT_AT_THE_DOOR, cancel_for_closed_alert
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
-from eldercare.topics import ALERTS
+from eldercare.topics import ALERTS, parse_worker_topic
 
 log = get_logger(__name__)
 WORKER_ACTIONS = ("accept", "reject", "en_route", "check_in", "check_out")
@@ -204,27 +204,27 @@ class Inbox:
         phone's allowance, is dropped unread. Asked once per message, before any retry:
         a message let through and held while the database is away must not be dropped
         on its second try (an "accept" lost)."""
-        parts = str(message.topic).split("/")
-        if len(parts) != 5 or parts[2] != "workers":
+        worker = parse_worker_topic(str(message.topic))
+        if worker is None:
             return True
-        if parts[4] == "location":
-            return not self._too_soon(parts[3])
-        return not self._over_limit(parts[3], parts[4])
+        worker_id, channel = worker
+        if channel == "location":
+            return not self._too_soon(worker_id)
+        return not self._over_limit(worker_id, channel)
 
     async def message(self, message: aiomqtt.Message) -> None:
         """Act on an admitted message (:meth:`admit`); bad input is logged and dropped."""
         topic = str(message.topic)
-        parts = topic.split("/")
-        worker = len(parts) == 5 and parts[2] == "workers"
-        location = worker and parts[4] == "location"
+        worker = parse_worker_topic(topic)
         try:
             body = parse_object(message.payload)
             if topic == ALERTS:
                 await self.on_alert(body)
                 return
-            if worker:
-                await self.on_worker(parts[3], parts[4], body)
-                if location:  # a bad one does not count
-                    self._kept_location(parts[3])
+            if worker is not None:
+                worker_id, channel = worker
+                await self.on_worker(worker_id, channel, body)
+                if channel == "location":  # a bad one does not count
+                    self._kept_location(worker_id)
         except _BAD_INPUT as exc:
             log.warning("dispatch_message_rejected", topic=topic, error=str(exc)[:200])

@@ -75,3 +75,11 @@ DISPATCH = f"{INTERNAL}/dispatch"
 def worker_topic(worker_id: str, channel: str) -> str:
     """Topics of a service worker's phone app (offers down, answers and location up)."""
     return f"{ROOT}/workers/{worker_id}/{channel}"
+
+
+def parse_worker_topic(topic: str) -> tuple[str, str] | None:
+    """(worker id, channel) of a :func:`worker_topic`; None if it is not one."""
+    parts = topic.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != ROOT or parts[2] != "workers":
+        return None
+    return parts[3], parts[4]
