@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from api.principal import Principal, Role
+from api.principal import CENTRE_ROLES, Principal, Role
 
-WHOLE: Final = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR, Role.INTEGRATION})
+WHOLE: Final = CENTRE_ROLES | {Role.INTEGRATION}  # the centre's staff and machine clients
 # what an event's detail may show, and only when the event's worker may be shown
 _DETAIL_SHOWN: Final = frozenset({"outcome", "planned_start", "on_time", "eta_s", "distance_km"})
 

@@ -22,6 +22,9 @@ class Role(StrEnum):
     INTEGRATION = "integration"  # a machine client with an API key
 
 
+CENTRE_ROLES: Final = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR})  # the centre's staff
+
+
 class Perm(StrEnum):
     READ_RESIDENTS = "residents:read"
     WRITE_RESIDENTS = "residents:write"

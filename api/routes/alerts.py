@@ -22,7 +22,7 @@ from api.family_view import coarsen
 from api.identity import user_roles
 from api.order_view import WHOLE
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
-from api.principal import Perm, Principal, Role
+from api.principal import CENTRE_ROLES, Perm, Principal
 from api.problems import Problem, not_found
 from api.schemas import MAX_ID, AlertDetail, AlertId, AlertOut, NoteIn, Page, ResolveIn
 from api.scoping import json_response
@@ -30,7 +30,6 @@ from api.scoping import json_response
 router = APIRouter(tags=["alerts"])
 Reader = Annotated[Principal, Depends(require(Perm.READ_ALERTS))]
 Actor = Annotated[Principal, Depends(require(Perm.ACT_ALERTS))]
-STAFF = frozenset({Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR})  # see staff names
 _COLUMNS = (
     "a.id, a.resident_id, a.device_id, a.type, a.severity, a.state, a.outcome, a.opened_at,"
     " a.updated_at, a.closed_at, a.repeat_count, r.name AS resident_name, r.district"
@@ -125,7 +124,7 @@ async def get_alert(alert_id: AlertId, me: Reader, ctx: Ctx, db: Db) -> Response
         transitions = [{**transition_for(me, t, roles), "actor_name": None} for t in transitions]
     else:  # the centre's staff: who, by name (an API key gets ids only)
         names = {}
-        if me.role in STAFF:
+        if me.role in CENTRE_ROLES:  # staff see staff names
             names = await _actor_names(db, {t["actor"] for t in transitions})
         for t in transitions:
             t["actor_name"] = names.get(t["actor"])

@@ -14,7 +14,7 @@ from alerts.thresholds import ThresholdError, set_thresholds
 from api.deps import Ctx, Db, Tx, require, utcnow
 from api.idempotency import idempotent, request_hash
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
-from api.principal import Perm, Principal, Role
+from api.principal import CENTRE_ROLES, Perm, Principal, Role
 from api.problems import Problem, not_found
 from api.schemas import (
     Contact,
@@ -105,7 +105,7 @@ async def list_residents(
             [*args, limit + 1],
         )
         rows = await cur.fetchall()
-    centre = me.role in (Role.ADMIN, Role.SUPERVISOR, Role.OPERATOR)
+    centre = me.role in CENTRE_ROLES
     for row in rows:
         lat, lon = row.pop("home_lat"), row.pop("home_lon")
         row["home"] = (
