@@ -54,8 +54,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from alerts.falls import FallInputError, detect_fall, load_model
 from alerts.falls.model import FallModel
-from alerts.falls.signal import STANDARD_GRAVITY, FloatArray
+from alerts.falls.signal import FloatArray
 from alerts.falls.train import auc
+from eldercare.protocol import STANDARD_GRAVITY
 
 WEDA_NAME: Final = re.compile(r"U(?P<user>\d+)_R(?P<trial>\d+)_accel\.csv")
 WEDA_OLDER_FROM_USER: Final = 21  # WEDA-FALL numbers its older volunteers from 21

@@ -45,6 +45,19 @@ AccelG = Annotated[float, Meta(ge=-64.0, le=64.0)]
 # one with gravity removed (linear acceleration) has ~0.02-0.1 and would hide every fall.
 IMU_MAX_MEDIAN_G: Final = 4.0
 IMU_MIN_MEDIAN_G: Final = 0.2
+STANDARD_GRAVITY: Final = 9.80665  # m/s^2 in 1 g
+COUNTS_HINT: Final = "raw sensor counts? divide by the sensor's counts per g"
+NO_GRAVITY_HINT: Final = "linear acceleration, gravity removed?"
+
+
+def units_hint(median_g: float) -> str:
+    """The likely cause of a window whose median |a| is far above 1 g: m/s^2 (~9.8 at
+    rest) or, further up, a sensor's raw counts."""
+    if median_g < 2 * STANDARD_GRAVITY:
+        return f"m/s^2? divide by {STANDARD_GRAVITY}"
+    return COUNTS_HINT
+
+
 IntervalS = Annotated[int, Meta(ge=1, le=86_400)]
 MAX_IMU_SAMPLES = 12_000  # 60 s at 200 Hz
 
@@ -286,13 +299,13 @@ def _check(message: Uplink, *, now_ms: int, limits: Limits) -> Rejected | None:
             return Rejected(
                 RejectReason.INVALID,
                 f"median |a| is {median:.1f}, expected about 1 g: ax, ay, az must be in g"
-                " including gravity (m/s^2?)",
+                f" including gravity ({units_hint(median)})",
             )
         if median < IMU_MIN_MEDIAN_G:
             return Rejected(
                 RejectReason.INVALID,
                 f"median |a| is {median:.2f} g, expected about 1 g: ax, ay, az must include"
-                " gravity (linear acceleration, gravity removed?)",
+                f" gravity ({NO_GRAVITY_HINT})",
             )
     return None
 

@@ -20,7 +20,13 @@ from typing import Final, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from eldercare.protocol import IMU_MAX_MEDIAN_G, IMU_MIN_MEDIAN_G
+from eldercare.protocol import (
+    COUNTS_HINT,
+    IMU_MAX_MEDIAN_G,
+    IMU_MIN_MEDIAN_G,
+    NO_GRAVITY_HINT,
+    units_hint,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -36,7 +42,6 @@ MAX_ABS_G: Final = 64.0
 COMMON_RANGE_G: Final = 4.0
 MAX_MEDIAN_G: Final = IMU_MAX_MEDIAN_G  # m/s^2 is refused, not scored as a 10 g impact
 MIN_MEDIAN_G: Final = IMU_MIN_MEDIAN_G  # gravity removed: refused, not scored as no fall
-STANDARD_GRAVITY: Final = 9.80665
 # A window is batch-stamped when at least BATCH_SHARE of its samples are closer to
 # a neighbour than BATCH_TINY_FRACTION of the mean interval (no sensor sampling at
 # a steady rate does that; random instants: under half); a new batch starts after
@@ -108,8 +113,7 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> Samples:
         plausible
     ) * 2 < np.count_nonzero(finite):
         raise FallInputError(
-            f"most samples beyond {MAX_ABS_G:.0f} g: not in g units"
-            " (raw sensor counts? divide by the sensor's counts per g)"
+            f"most samples beyond {MAX_ABS_G:.0f} g: not in g units ({COUNTS_HINT})"
         )
     t, a = t[plausible], a[plausible]
     order = np.argsort(t, kind="stable")  # samples sharing a stamp stay in arrival order
@@ -132,18 +136,13 @@ def clean_samples(t_s: npt.ArrayLike, acc_g: npt.ArrayLike) -> Samples:
         raise FallInputError(f"window too long: {span:.0f} s (max {MAX_SPAN_S:.0f} s){hint}")
     median = float(np.median(np.linalg.norm(a, axis=1)))
     if median > MAX_MEDIAN_G:
-        hint = (
-            f"m/s^2? divide by {STANDARD_GRAVITY}"
-            if median < 2 * STANDARD_GRAVITY
-            else "raw sensor counts? divide by the sensor's counts per g"
-        )
         raise FallInputError(
-            f"median |a| is {median:.1f}, expected about 1 g: not in g units ({hint})"
+            f"median |a| is {median:.1f}, expected about 1 g: not in g units ({units_hint(median)})"
         )
     if median < MIN_MEDIAN_G:
         raise FallInputError(
             f"median |a| is {median:.2f} g, expected about 1 g: the detector needs acceleration"
-            " including gravity (linear acceleration, gravity removed?)"
+            f" including gravity ({NO_GRAVITY_HINT})"
         )
     return Samples(t, a)
 
