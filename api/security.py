@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
@@ -130,7 +130,8 @@ class LoginLimiter:
         self.attempts = attempts
         self.window = window
         self.max_keys = max_keys
-        self._failures: dict[str, deque[datetime]] = {}
+        # oldest key first: evicted in constant time (eldercare.bounded says why)
+        self._failures: OrderedDict[str, deque[datetime]] = OrderedDict()
 
     def _recent(self, key: str, now: datetime) -> deque[datetime]:
         failures = self._failures.get(key)
@@ -151,7 +152,7 @@ class LoginLimiter:
 
     def failed(self, key: str, now: datetime) -> None:
         if len(self._failures) >= self.max_keys:  # bounded memory under a spray of names
-            self._failures.pop(next(iter(self._failures)))
+            self._failures.popitem(last=False)
         self._recent(key, now)
         self._failures.setdefault(key, deque()).append(now)
 
