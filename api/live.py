@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -103,7 +104,6 @@ class LiveHub:
         self._mqtt_url = mqtt_url
         self._clients: set[LiveClient] = set()
         self._districts: OrderedDict[int, str] = OrderedDict()  # resident -> district
-        self._district_names: dict[str, str] = {}
         self._user_roles: OrderedDict[int, str] = OrderedDict()  # roles rarely change
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
@@ -159,8 +159,7 @@ class LiveHub:
                 row = await cur.fetchone()
             if row is None:
                 return None
-            name = str(row[0])
-            name = self._district_names.setdefault(name, name)  # one string per district
+            name = sys.intern(str(row[0]))  # one string per district, not per resident
             found = remember(self._districts, resident_id, name, limit=CACHED)
         return found
 
