@@ -68,7 +68,7 @@ from eldercare.settings import Settings
 from eldercare.waiting import stopped_within
 from ingest.consumer import DurableConsumer
 from ingest.handoff import IngestedBatch
-from ingest.rows import Accepted
+from ingest.rows import Accepted, Refusal
 
 log = get_logger(__name__)
 TICK_SLICE: Final = 1000  # residents per hold of the decision lock in a full tick (~16 ms)
@@ -133,19 +133,21 @@ class AlertEngine:
             now = self._clock()
             events: list[AlertEvent] = []
             fresh: dict[int, ResidentState] = {}  # kept once the events are recorded
-            for accepted in _ordered(batch):
-                resident_id = accepted.resident_id
+            # what ingest refused first: a window accepted in the same batch has the last word
+            items: list[Accepted | Refusal] = [*batch.refused, *_ordered(batch)]
+            for item in items:
+                resident_id = item.resident_id
                 if resident_id is None or not self.shard.owns(resident_id):
                     continue
                 profile = self.profiles.get(resident_id) or await self._profile(resident_id)
                 if profile is None:
                     continue
                 state = fresh.get(resident_id) or self.states.get(resident_id) or ResidentState()
-                m = accepted.message
                 try:
-                    state, evs = self._fold(profile, state, accepted, now)
+                    state, evs = self._fold(profile, state, item, now)
                 except Exception as exc:  # a defect met on one reading stops nobody else's alerts
-                    self._step_failed(resident_id, type(m).__name__, exc)
+                    what = type(item.message if isinstance(item, Accepted) else item).__name__
+                    self._step_failed(resident_id, what, exc)
                     continue
                 fresh[resident_id] = state
                 events += evs
@@ -192,13 +194,13 @@ class AlertEngine:
         self._heap.settle()
 
     def _fold(
-        self, profile: Profile, state: ResidentState, accepted: Accepted, now: datetime
+        self, profile: Profile, state: ResidentState, item: Accepted | Refusal, now: datetime
     ) -> tuple[ResidentState, list[AlertEvent]]:
-        m = accepted.message
+        m = item.message if isinstance(item, Accepted) else None
         if (isinstance(m, Telemetry) and m.skin_temp_c is not None and m.worn is not False
                 and self.skin.due(profile.resident_id, m.ts)):  # fmt: skip
             self._observe_skin(profile, m.ts, m.skin_temp_c)
-        return step(profile, state, accepted, now=now, fall_model=self.fall_model,
+        return step(profile, state, item, now=now, fall_model=self.fall_model,
                     skin_shift_c=self.skin.shift_c)  # fmt: skip
 
     def _step_failed(self, resident_id: int, what: str, exc: Exception) -> None:

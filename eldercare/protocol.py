@@ -243,6 +243,51 @@ def decode(topic: str, payload: bytes, *, now_ms: int, limits: Limits) -> Uplink
     return problem if problem is not None else message
 
 
+EMERGENCIES: Final = frozenset({EventType.SOS, EventType.FALL})
+_SEQ_MAX: Final = 4_294_967_295
+
+
+class _Kind(msgspec.Struct):
+    """Only what an emergency needs; everything else in the payload is ignored."""
+
+    type: str
+    seq: Any = None
+    ts: Any = None
+
+
+_kind_decoder = msgspec.json.Decoder(_Kind)
+
+
+def salvage_emergency(
+    topic: str, payload: bytes, *, now_ms: int, limits: Limits
+) -> DeviceEvent | None:
+    """The SOS press or band fall inside an events message that :func:`decode` refused.
+
+    A press must not be lost to a field beside it: a GPS fix of latitude 200, a clock
+    six minutes fast, a ``data`` nested too deep. The topic names the band (the broker
+    lets a band publish only its own topics); ``type`` must say ``sos`` or ``fall``.
+    The band's ``seq`` and ``ts`` are kept when they are valid (so a redelivery is
+    recognised), else 0 and ``now_ms``, the arrival. Nothing else is taken: no
+    location, no data. ``None`` for anything else (not JSON, another type, too large).
+    """
+    parsed = parse_device_topic(topic)
+    if parsed is None or parsed.channel is not Channel.EVENTS:
+        return None
+    if len(payload) > limits.max_payload_bytes:
+        return None
+    try:
+        kind = _kind_decoder.decode(payload)
+    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+        return None
+    if kind.type not in EMERGENCIES:
+        return None
+    seq = kind.seq if type(kind.seq) is int and 0 <= kind.seq <= _SEQ_MAX else 0
+    ts = kind.ts
+    usable = type(ts) is int and now_ms - limits.max_age_ms <= ts <= now_ms + limits.max_future_ms
+    return DeviceEvent(device_id=parsed.device_id, seq=seq, ts=ts if usable else now_ms,
+                       type=EventType(kind.type))  # fmt: skip
+
+
 def _depth(value: object) -> int:
     """How deep ``value`` nests lists and objects (iterative: a deep value must not
     exhaust the stack here either)."""

@@ -4,6 +4,11 @@ In process, handlers (the alert engine) are called with the batch; for other
 processes, the same batch is published on the internal topic as JSON messages
 of at most 256 KiB (:func:`encode_batches`). Redeliveries never reach either,
 so a downstream detector sees each reading once.
+
+With the readings go the refusals: messages of bands paired with a resident that
+decode refused (:class:`~ingest.rows.Refusal`, channel ``refused``; reason and
+detail, never the payload), so the alert engine can tell a band whose data is all
+refused from one that is silent.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from typing import Any
 import msgspec
 
 from eldercare.logs import get_logger
-from eldercare.protocol import DeviceEvent, ImuWindow, StatusReport, Telemetry
-from ingest.rows import Accepted
+from eldercare.protocol import DeviceEvent, ImuWindow, RejectReason, StatusReport, Telemetry
+from eldercare.topics import Channel
+from ingest.rows import Accepted, Refusal
 
 log = get_logger(__name__)
 
@@ -28,9 +34,10 @@ class IngestedBatch:
     events: list[Accepted] = field(default_factory=list)
     imu: list[Accepted] = field(default_factory=list)
     status: list[Accepted] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.telemetry or self.events or self.imu or self.status)
+        return bool(self.telemetry or self.events or self.imu or self.status or self.refused)
 
 
 Handler = Callable[[IngestedBatch], Awaitable[None] | None]
@@ -40,6 +47,16 @@ class InternalItem(msgspec.Struct, frozen=True):
     channel: str
     resident_id: int | None
     message: Any
+
+
+class RefusedMessage(msgspec.Struct, frozen=True):
+    """A :class:`~ingest.rows.Refusal` on the internal topic (its resident is the item's)."""
+
+    device_id: str
+    channel: Channel
+    reason: RejectReason
+    detail: str
+    event: DeviceEvent | None = None
 
 
 _encoder = msgspec.json.Encoder()
@@ -59,9 +76,22 @@ def _items(batch: IngestedBatch) -> list[tuple[str, Accepted]]:
     ]
 
 
+def _internal(batch: IngestedBatch, *, in_time_order: bool) -> list[InternalItem]:
+    """The refusals first (they have no time of their own), then the readings."""
+    items = _items(batch)
+    if in_time_order:
+        items.sort(key=lambda ca: (ca[1].message.ts is None, ca[1].message.ts or 0))
+    refused = [
+        InternalItem("refused", r.resident_id,
+                     RefusedMessage(r.device_id, r.channel, r.reason, r.detail, r.event))
+        for r in batch.refused
+    ]  # fmt: skip
+    return refused + [InternalItem(c, a.resident_id, a.message) for c, a in items]
+
+
 def encode_batch(batch: IngestedBatch) -> bytes:
     """The batch as one internal message (tests and benchmarks; ingest splits it)."""
-    return _encoder.encode([InternalItem(c, a.resident_id, a.message) for c, a in _items(batch)])
+    return _encoder.encode(_internal(batch, in_time_order=False))
 
 
 def encode_batches(batch: IngestedBatch, *, max_bytes: int = MAX_HANDOFF_BYTES) -> list[bytes]:
@@ -74,12 +104,11 @@ def encode_batches(batch: IngestedBatch, *, max_bytes: int = MAX_HANDOFF_BYTES) 
     windows (up to 512 KiB each) to several: published as one message, such a batch
     never reached the alert engine (found by fuzzing on 2026-12-03).
     """
-    items = sorted(_items(batch), key=lambda ca: (ca[1].message.ts is None, ca[1].message.ts or 0))
     out: list[bytes] = []
     chunk: list[bytes] = []
     size = 2
-    for channel, a in items:
-        encoded = _encoder.encode(InternalItem(channel, a.resident_id, a.message))
+    for item in _internal(batch, in_time_order=True):
+        encoded = _encoder.encode(item)
         if chunk and size + len(encoded) + 1 > max_bytes:
             out.append(b"[" + b",".join(chunk) + b"]")
             chunk, size = [], 2
@@ -108,6 +137,12 @@ def decode_batch(data: bytes) -> IngestedBatch:
     }  # fmt: skip
     batch = IngestedBatch()
     for item in msgspec.json.decode(data, type=list[InternalItem]):
+        if item.channel == "refused":
+            r = msgspec.convert(item.message, RefusedMessage)
+            if item.resident_id is not None:
+                batch.refused.append(Refusal(r.device_id, item.resident_id, r.channel,
+                                             r.reason, r.detail, r.event))  # fmt: skip
+            continue
         message = msgspec.convert(item.message, types[item.channel])
         getattr(batch, item.channel).append(Accepted(message, item.resident_id))  # type: ignore[arg-type]
     return batch

@@ -23,8 +23,9 @@ from eldercare.protocol import (
     StatusReport,
     Telemetry,
     decode,
+    salvage_emergency,
 )
-from eldercare.topics import parse_device_topic
+from eldercare.topics import Channel, parse_device_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,25 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class Refusal:
+    """A message from a band paired with a resident that decode refused (it is kept as a
+    dead letter): handed on with the new readings, so that the alert engine notices a
+    band whose data never arrives (a band model sending gravity-free or m/s^2 windows
+    turns the fall detector off for its wearer without any other sign).
+
+    ``event``: the SOS press or band fall the refused message still says
+    (:func:`eldercare.protocol.salvage_emergency`), raised by the engine as any other.
+    """
+
+    device_id: str
+    resident_id: int
+    channel: Channel
+    reason: RejectReason
+    detail: str
+    event: DeviceEvent | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Accepted:
     """A valid message and the resident its band is paired with at ingest time."""
 
@@ -75,6 +95,7 @@ class SortedBatch:
     imu: list[Accepted] = field(default_factory=list)
     status: list[Accepted] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)  # of ``dead``: paired bands' own
     duplicates_in_batch: int = 0
 
 
@@ -101,6 +122,9 @@ def sort_batch(
                     m.payload,
                 )
             )
+            refusal = _refusal(m, decoded, lookup, now_ms, limits)
+            if refusal is not None:
+                out.refused.append(refusal)
             continue
         info = lookup(decoded.device_id)
         if info is None or info.revoked:
@@ -125,6 +149,32 @@ def sort_batch(
         else:
             out.imu.append(accepted)
     return out
+
+
+MAX_REFUSAL_DETAIL = 300  # characters of decode's reason handed on (it may quote the input)
+
+
+def _refusal(
+    m: RawMessage,
+    rejected: Rejected,
+    lookup: Callable[[str], DeviceInfo | None],
+    now_ms: int,
+    limits: Limits,
+) -> Refusal | None:
+    """What the alert engine hears of a refused message: only a paired band's, and a
+    redelivery (DUP) only if it holds an emergency (it may never have been handed on:
+    at least once, as for readings; a plain refusal was counted the first time)."""
+    parsed = parse_device_topic(m.topic)
+    if parsed is None:
+        return None
+    owner = lookup(parsed.device_id)
+    if owner is None or owner.revoked or owner.resident_id is None:
+        return None
+    event = salvage_emergency(m.topic, m.payload, now_ms=now_ms, limits=limits)
+    if m.dup and event is None:
+        return None
+    return Refusal(parsed.device_id, owner.resident_id, parsed.channel, rejected.reason,
+                   rejected.detail[:MAX_REFUSAL_DETAIL], event)  # fmt: skip
 
 
 def ms_to_datetime(ms: int) -> datetime:

@@ -314,6 +314,7 @@ class IngestService:
             events=new(batch.events, result.new_events),
             imu=new(batch.imu, result.new_imu),
             status=batch.status,
+            refused=batch.refused,
         )
         if not out:
             return

@@ -15,6 +15,13 @@
   charged overnight and put on a few minutes after waking hours begin has been off
   for minutes of waking time, not hours. Response: a welfare check, since nobody
   is protected.
+* ``imu_refused`` (medium): the band's movement windows were refused by ingest
+  ``imu_refused_after`` (2) times in a row, none accepted between (a band model that
+  sends acceleration without gravity, in m/s^2 or raw counts, with its clock wrong):
+  the platform's fall detector is off for this wearer, though every other reading
+  arrives. Clears when a window is accepted. Response: the band's configuration.
+  A band whose other messages are all refused goes ``device_offline`` as before, with
+  ``cause: refused`` and the last refusal, instead of ``silent``.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
 from alerts.detectors.localtime import in_window, time_in_window
 from alerts.detectors.types import AlertEvent, AlertType, ClearReason, Profile, Severity, iso
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow, StatusReport, Telemetry
+from eldercare.topics import Channel
+from ingest.rows import Refusal
 
 Message = Telemetry | DeviceEvent | ImuWindow | StatusReport
 
@@ -35,11 +44,13 @@ Message = Telemetry | DeviceEvent | ImuWindow | StatusReport
 class DeviceTrack:
     last_seen: datetime
     interval_s: int | None = None
-    cause: str = "silent"  # why it may be offline: silent, connection_lost, powered_off
+    cause: str = "silent"  # why it may be offline: silent, connection_lost, powered_off, refused
     battery_pct: int | None = None
     battery_low: bool = False
     charging: bool = False
     not_worn_since: datetime | None = None
+    imu_refused: int = 0  # movement windows refused in a row since the last accepted one
+    refusal: Refusal | None = None  # the latest refusal of anything the band sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +103,17 @@ def _telemetry(track: DeviceTrack, m: Telemetry, profile: Profile, now: datetime
     since = track.not_worn_since
     if m.worn is not None:
         since = None if m.worn else (since or now)
-    return DeviceTrack(now, track.interval_s, "silent", pct, low, track.charging, since)
+    return DeviceTrack(now, track.interval_s, "silent", pct, low, track.charging, since,
+                       track.imu_refused, track.refusal)  # fmt: skip
+
+
+def refused(track: DeviceTrack | None, refusal: Refusal, now: datetime) -> DeviceTrack:
+    """A message of the band that ingest refused: no sign of usable data (``last_seen``
+    stays), but the reason the band may look silent, and for a movement window one
+    more in a row the fall detector could not judge."""
+    base = track or DeviceTrack(last_seen=now)  # first heard of: watched from now
+    count = base.imu_refused + (refusal.channel is Channel.IMU)
+    return replace(base, cause="refused", imu_refused=count, refusal=refusal)
 
 
 def observe(
@@ -105,6 +126,8 @@ def observe(
     if isinstance(message, Telemetry) and track is not None:
         return _telemetry(track, message, profile, now)  # the hot path: one new value
     t = replace(track, last_seen=now, cause="silent") if track else DeviceTrack(last_seen=now)
+    if isinstance(message, ImuWindow) and t.imu_refused:
+        t = replace(t, imu_refused=0)
     if isinstance(message, StatusReport) and message.interval_s is not None:
         t = replace(t, interval_s=message.interval_s)
     elif isinstance(message, Telemetry):
@@ -145,6 +168,7 @@ def _wants(
     offline: list[tuple[str, DeviceTrack]] = []
     battery: list[tuple[str, DeviceTrack]] = []
     not_worn: list[tuple[str, DeviceTrack]] = []
+    imu: list[tuple[str, DeviceTrack]] = []
     already = AlertType.BAND_NOT_WORN in state.open
     for device_id, t in sorted(state.devices.items()):
         if is_offline(t, profile, now):
@@ -152,6 +176,8 @@ def _wants(
             continue
         if t.battery_low and not t.charging:
             battery.append((device_id, t))
+        if t.imu_refused >= profile.devices.imu_refused_after:
+            imu.append((device_id, t))
         if t.not_worn_since is not None:
             rules = profile.devices
             allowed = rules.not_worn_charging_after if t.charging else rules.not_worn_after
@@ -173,6 +199,7 @@ def _wants(
                 "devices": [d for d, _ in offline],
                 "last_seen": iso(offline[0][1].last_seen),
                 "expected_within_s": offline_after(offline[0][1], profile).total_seconds(),
+                **(_refusal_detail(offline[0][1]) if offline[0][1].cause == "refused" else {}),
             },
             key=",".join(f"{d}:{t.cause}" for d, t in offline),
         )
@@ -210,7 +237,32 @@ def _wants(
         if not_worn
         else None
     )
+    wants[AlertType.IMU_REFUSED] = (
+        Want(
+            Severity.MEDIUM,
+            imu[0][0],
+            {
+                "cause": "imu_refused",
+                "response": "band_configuration",
+                "windows_refused": imu[0][1].imu_refused,
+                **_refusal_detail(imu[0][1], Channel.IMU),
+                "devices": [d for d, _ in imu],
+            },
+            key=",".join(d for d, _ in imu),
+        )
+        if imu
+        else None
+    )
     return wants
+
+
+def _refusal_detail(track: DeviceTrack, channel: Channel | None = None) -> dict[str, str]:
+    """Why the band's latest message (on ``channel``, if given) was refused."""
+    r = track.refusal
+    if r is None or (channel is not None and r.channel is not channel):
+        return {}
+    return {"refused_channel": r.channel.value, "refused_reason": r.reason.value,
+            "refused_detail": r.detail}  # fmt: skip
 
 
 def _clear_reason(alert_type: AlertType, state: DeviceHealthState) -> ClearReason:
@@ -218,6 +270,8 @@ def _clear_reason(alert_type: AlertType, state: DeviceHealthState) -> ClearReaso
         return ClearReason.DEVICE_BACK_ONLINE
     if alert_type is AlertType.BAND_NOT_WORN:
         return ClearReason.BAND_WORN
+    if alert_type is AlertType.IMU_REFUSED:
+        return ClearReason.DATA_ACCEPTED
     charging = any(t.charging for t in state.devices.values())
     return ClearReason.CHARGING if charging else ClearReason.BATTERY_RECOVERED
 
@@ -261,6 +315,14 @@ def step(
         # evaluate() would want nothing (a band seen now is not offline)
         return DeviceHealthState({message.device_id: track}, state.open), []
     state = DeviceHealthState({**state.devices, message.device_id: track}, state.open)
+    return evaluate(state, profile, now)
+
+
+def step_refused(
+    state: DeviceHealthState, profile: Profile, refusal: Refusal, now: datetime
+) -> tuple[DeviceHealthState, list[AlertEvent]]:
+    track = refused(state.devices.get(refusal.device_id), refusal, now)
+    state = DeviceHealthState({**state.devices, refusal.device_id: track}, state.open)
     return evaluate(state, profile, now)
 
 

@@ -1,7 +1,8 @@
 """One resident, one input, pure: ``step(profile, state, item, now=...) -> (state, events)``.
 
 Inputs are what ingest hands over (:class:`~ingest.rows.Accepted` wrapping a
-Telemetry, DeviceEvent, ImuWindow or StatusReport), a :class:`Tick` for the
+Telemetry, DeviceEvent, ImuWindow or StatusReport, and :class:`~ingest.rows.Refusal`
+for a message it refused, with the SOS or fall it may still hold), a :class:`Tick` for the
 time-driven rules (offline, inactivity, band not worn, fall confirmation and
 long lie, night-time re-grading of a geofence exit), and :class:`AlertClosed`
 when an operator closes an alert in the lifecycle layer.
@@ -40,7 +41,7 @@ from alerts.detectors.types import (
 )
 from alerts.falls import FallModel
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow, Telemetry
-from ingest.rows import Accepted
+from ingest.rows import Accepted, Refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ class AlertClosed:
     type: AlertType
 
 
-Input = Accepted | Tick | AlertClosed
+Input = Accepted | Refusal | Tick | AlertClosed
 
 
 class _HoldsOpen(Protocol):
@@ -261,6 +262,13 @@ def step(
         return _mute(state, events)  # an unpaired band: nobody to alert about
     elif item.resident_id != profile.resident_id:
         raise ValueError(f"input for resident {item.resident_id}, profile {profile.resident_id}")
+    elif isinstance(item, Refusal):
+        evs = []
+        if item.event is not None:  # an SOS or fall in a message refused for another field
+            state, evs = _event(profile, state, item.event, now)
+        devices, more = device_health.step_refused(state.devices, profile, item, now)
+        state = replace(state, devices=devices)
+        evs += more
     else:
         m = item.message
         if isinstance(m, Telemetry):

@@ -67,6 +67,7 @@ class AlertType(StrEnum):
     DEVICE_OFFLINE = "device_offline"
     BATTERY_LOW = "battery_low"
     BAND_NOT_WORN = "band_not_worn"
+    IMU_REFUSED = "imu_refused"
     NIGHT_ACTIVITY = "night_activity"
 
 
@@ -80,6 +81,7 @@ class ClearReason(StrEnum):
     BATTERY_RECOVERED = "battery_recovered"
     CHARGING = "charging"
     BAND_WORN = "band_worn"
+    DATA_ACCEPTED = "data_accepted"  # the band's movement windows are accepted again
 
 
 Detail = Mapping[str, Any]  # JSON-ready values only: str, int, float, bool, lists, dicts
@@ -302,8 +304,11 @@ class DeviceRules:
     battery_clear_pct: int = 20
     not_worn_after: timedelta = timedelta(minutes=30)
     not_worn_charging_after: timedelta = timedelta(hours=2)
+    imu_refused_after: int = 2  # movement windows refused in a row: not a one-off
 
     def __post_init__(self) -> None:
+        if self.imu_refused_after < 1:
+            raise ValueError("imu_refused_after must be at least 1")
         if self.interval_factor < 1:
             raise ValueError("interval_factor must be at least 1")
         if not 0 < self.battery_low_pct <= self.battery_clear_pct <= 100:

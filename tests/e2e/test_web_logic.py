@@ -220,6 +220,9 @@ DETAILS: dict[str, dict[str, Any]] = {
                     "devices": ["a", "b"]},
     "band_not_worn": {"cause": "band_not_worn", "response": "welfare_check", "since": AT,
                       "charging": False, "devices": ["a"]},
+    "imu_refused": {"cause": "imu_refused", "response": "band_configuration",
+                    "windows_refused": 3, "refused_channel": "imu", "refused_reason": "invalid",
+                    "refused_detail": "median |a| is 0.05 g (gravity removed?)", "devices": ["a"]},
     "night_activity": {"night_of": "2026-11-22", "night_started_at": AT, "steps_tonight": 1240,
                        "threshold_steps": 520, "usual_night_steps": 130, "nights_known": 6,
                        "dementia": False},
@@ -273,6 +276,8 @@ async def test_every_alert_says_why_in_words(web_url: str) -> None:
     assert shown["geofence_exit"]["Still walking away"].startswith("1,640 m (")
     assert shown["device_offline"]["Cause"] == "Switched off"
     assert shown["battery_low"]["Bands affected"] == "2"
+    assert shown["imu_refused"]["Refused because"] == "median |a| is 0.05 g (gravity removed?)"
+    assert shown["imu_refused"]["Suggested response"] == "Check the band's configuration"
     assert shown["fall"]["Detected by"] == "Band, Platform, full window"
     assert shown["long_lie"]["Stage"] == "Not borne out by the full window"
     assert shown["fall"]["Abnormal heart rate after the fall"].startswith("36 /min (")

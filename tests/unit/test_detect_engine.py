@@ -30,10 +30,12 @@ from eldercare.protocol import (
     EventType,
     Location,
     LocationSource,
+    RejectReason,
     StatusReport,
     Telemetry,
 )
-from ingest.rows import Accepted
+from eldercare.topics import Channel
+from ingest.rows import Accepted, Refusal
 
 # 2025-03-01 02:00 UTC is 10:00 in Asia/Shanghai (waking hours); 15:00 UTC is 23:00 (night)
 DAY = datetime(2025, 3, 1, 2, 0, tzinfo=UTC)
@@ -391,7 +393,9 @@ inputs = st.one_of(
     st.sampled_from([("e", k) for k in (EventType.SOS, EventType.FALL, EventType.IM_OK,
                                         EventType.REMOVED, EventType.WORN)]),
     st.just(("tick", None)),
-    st.sampled_from([("close", t) for t in (AlertType.SOS, AlertType.FALL, AlertType.BATTERY_LOW)]),
+    st.sampled_from([("refused", c) for c in (Channel.IMU, Channel.TELEMETRY, Channel.EVENTS)]),
+    st.sampled_from([("close", t) for t in (AlertType.SOS, AlertType.FALL, AlertType.BATTERY_LOW,
+                                            AlertType.IMU_REFUSED)]),
 )  # fmt: skip
 
 
@@ -409,6 +413,10 @@ def test_there_is_never_more_than_one_open_alert_per_resident_and_type(
             item = event(now, arg)  # type: ignore[arg-type]
         elif kind == "tick":
             item = Tick(now)
+        elif kind == "refused":  # a message refused at ingest; an SOS salvaged from one
+            press = DeviceEvent(device_id="wb-9", seq=0, ts=ms(now), type=EventType.SOS)
+            item = Refusal("wb-9", 9, arg, RejectReason.INVALID, "?",  # type: ignore[arg-type]
+                           press if arg is Channel.EVENTS else None)  # fmt: skip
         else:
             item = AlertClosed(arg)  # type: ignore[arg-type]
             open_types.discard(arg)

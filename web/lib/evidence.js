@@ -92,6 +92,8 @@ function device(d) {
     ["evidence.battery", given(d.battery_pct) ? `${num(d.battery_pct)}%` : null],
     ["evidence.not_worn_since", d.since ? dateTime(d.since) : null],
     ["evidence.charging", given(d.charging) ? yesNo(d.charging) : null],
+    ["evidence.windows_refused", given(d.windows_refused) ? num(d.windows_refused) : null],
+    ["evidence.refused_because", typeof d.refused_detail === "string" ? d.refused_detail : null],
     ["evidence.devices", n > 1 ? num(n) : null],
   ];
 }
@@ -128,6 +130,7 @@ const BY_TYPE = {
   device_offline: device,
   battery_low: device,
   band_not_worn: device,
+  imu_refused: device,
 };
 
 /** [[translation key, text], ...] for the alert's evidence; [] when there is none to show. */

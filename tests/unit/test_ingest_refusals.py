@@ -1,0 +1,104 @@
+"""What ingest hands on about the messages it refuses: whose they are, why, and the SOS
+or band fall a refused message still holds (``protocol.salvage_emergency``)."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eldercare.protocol import DeviceEvent, EventType, Limits, RejectReason, salvage_emergency
+from eldercare.topics import Channel, device_topic
+from ingest.handoff import IngestedBatch, decode_batch, encode_batch, encode_batches
+from ingest.rows import MAX_REFUSAL_DETAIL, DeviceInfo, RawMessage, Refusal, sort_batch
+
+NOW = 1_740_000_000_000
+LIMITS = Limits()
+EVENTS = device_topic("wb-1", Channel.EVENTS)
+BANDS = {"wb-1": DeviceInfo(7, revoked=False), "wb-2": DeviceInfo(None, revoked=False),
+         "wb-3": DeviceInfo(8, revoked=True)}  # fmt: skip
+
+
+def salvage(payload: object, topic: str = EVENTS) -> DeviceEvent | None:
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return salvage_emergency(topic, data, now_ms=NOW, limits=LIMITS)
+
+
+def test_an_sos_refused_for_its_fix_keeps_the_bands_seq_and_time() -> None:
+    press = {"v": 1, "device_id": "wb-1", "seq": 5, "ts": NOW - 2000, "type": "sos",
+             "loc": {"lat": 200.0, "lon": 1.0, "acc_m": 5.0, "src": "gps"}}  # fmt: skip
+    assert salvage(press) == DeviceEvent(device_id="wb-1", seq=5, ts=NOW - 2000,
+                                         type=EventType.SOS)  # fmt: skip
+
+
+def test_a_clock_far_off_or_a_bad_seq_gives_the_arrival_and_zero() -> None:
+    for ts in (NOW + 3_600_000, NOW - 40 * 86_400_000, "soon", True, None):
+        got = salvage({"type": "fall", "ts": ts, "seq": -1})
+        assert got == DeviceEvent(device_id="wb-1", seq=0, ts=NOW, type=EventType.FALL), ts
+    # the device is the topic's, whatever the payload says (a band publishes only its own)
+    assert salvage({"type": "sos", "device_id": "someone-else"}).device_id == "wb-1"  # type: ignore[union-attr]
+
+
+def test_only_an_sos_or_fall_on_an_events_topic_is_salvaged() -> None:
+    assert salvage({"type": "im_ok"}) is None
+    assert salvage({"type": 3}) is None
+    assert salvage({"seq": 1}) is None
+    assert salvage(b"not json") is None
+    assert salvage(b"[" * 10_000) is None
+    assert salvage({"type": "sos"}, device_topic("wb-1", Channel.TELEMETRY)) is None
+    assert salvage({"type": "sos"}, "elsewhere/wb-1/events") is None
+    assert salvage(b'{"type":"sos","pad":"' + b"x" * LIMITS.max_payload_bytes + b'"}') is None
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner) | st.dictionaries(st.sampled_from(["type", "ts", "seq"]), inner),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | JSON.map(lambda v: json.dumps(v).encode()))
+def test_salvage_never_raises_and_returns_only_emergencies(payload: bytes) -> None:
+    got = salvage(payload)
+    assert got is None or (got.type in (EventType.SOS, EventType.FALL) and got.device_id == "wb-1")
+
+
+def raw(topic: str, payload: bytes, *, dup: bool = False) -> RawMessage:
+    return RawMessage(mid=1, qos=1, topic=topic, payload=payload, dup=dup)
+
+
+def test_a_paired_bands_refused_messages_are_handed_on_with_the_salvaged_emergency() -> None:
+    bad_fix = json.dumps({"v": 1, "device_id": "wb-1", "seq": 2, "ts": NOW, "type": "sos",
+                          "loc": {"lat": 200.0, "lon": 1.0}}).encode()  # fmt: skip
+    messages = [
+        raw(EVENTS, bad_fix),
+        raw(device_topic("wb-1", Channel.IMU), b'{"oops": ' + b"x" * 1000 + b"}"),
+        raw(device_topic("wb-2", Channel.EVENTS), bad_fix),  # unpaired: nobody to alert about
+        raw(device_topic("wb-3", Channel.EVENTS), bad_fix),  # revoked
+        raw(device_topic("wb-4", Channel.EVENTS), bad_fix),  # not registered
+        raw(device_topic("wb-1", Channel.TELEMETRY), b"{}", dup=True),  # counted the first time
+        raw(EVENTS, bad_fix, dup=True),  # may never have been handed on: at least once
+    ]
+    batch = sort_batch(messages, lookup=BANDS.get, now_ms=NOW, limits=LIMITS)
+    assert len(batch.dead) == 7
+    press = DeviceEvent(device_id="wb-1", seq=2, ts=NOW, type=EventType.SOS)
+    assert [(r.device_id, r.resident_id, r.channel, r.reason, r.event) for r in batch.refused] == [
+        ("wb-1", 7, Channel.EVENTS, RejectReason.INVALID, press),
+        ("wb-1", 7, Channel.IMU, RejectReason.MALFORMED, None),
+        ("wb-1", 7, Channel.EVENTS, RejectReason.INVALID, press),
+    ]
+    assert all(len(r.detail) <= MAX_REFUSAL_DETAIL for r in batch.refused)
+
+
+def test_refusals_cross_the_internal_topic_unchanged() -> None:
+    press = DeviceEvent(device_id="wb-1", seq=2, ts=NOW, type=EventType.SOS)
+    batch = IngestedBatch(refused=[
+        Refusal("wb-1", 7, Channel.EVENTS, RejectReason.INVALID, "at $.loc.lat", press),
+        Refusal("wb-1", 7, Channel.IMU, RejectReason.FUTURE_TIMESTAMP, "ahead", None),
+    ])  # fmt: skip
+    assert batch
+    assert decode_batch(encode_batch(batch)) == batch
+    (chunk,) = encode_batches(batch)
+    assert decode_batch(chunk) == batch
