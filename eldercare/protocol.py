@@ -253,6 +253,7 @@ class _Kind(msgspec.Struct):
     type: str
     seq: Any = None
     ts: Any = None
+    loc: Any = None
 
 
 _kind_decoder = msgspec.json.Decoder(_Kind)
@@ -267,8 +268,9 @@ def salvage_emergency(
     six minutes fast, a ``data`` nested too deep. The topic names the band (the broker
     lets a band publish only its own topics); ``type`` must say ``sos`` or ``fall``.
     The band's ``seq`` and ``ts`` are kept when they are valid (so a redelivery is
-    recognised), else 0 and ``now_ms``, the arrival. Nothing else is taken: no
-    location, no data. ``None`` for anything else (not JSON, another type, too large).
+    recognised), else 0 and ``now_ms``, the arrival; ``loc`` when it is valid by
+    itself (where to send help), else none. ``data`` is not taken. ``None`` for
+    anything else (not JSON, another type, too large).
     """
     parsed = parse_device_topic(topic)
     if parsed is None or parsed.channel is not Channel.EVENTS:
@@ -284,8 +286,12 @@ def salvage_emergency(
     seq = kind.seq if type(kind.seq) is int and 0 <= kind.seq <= _SEQ_MAX else 0
     ts = kind.ts
     usable = type(ts) is int and now_ms - limits.max_age_ms <= ts <= now_ms + limits.max_future_ms
+    try:
+        loc = None if kind.loc is None else msgspec.convert(kind.loc, Location)
+    except msgspec.ValidationError:
+        loc = None  # the refused field, most likely
     return DeviceEvent(device_id=parsed.device_id, seq=seq, ts=ts if usable else now_ms,
-                       type=EventType(kind.type))  # fmt: skip
+                       type=EventType(kind.type), loc=loc)  # fmt: skip
 
 
 def _depth(value: object) -> int:

@@ -26,10 +26,10 @@ from tests.support import (
 )
 
 
-def sos_with_bad_fix(dev: str, seq: int, ts: int) -> tuple[str, bytes]:
-    """An SOS press whose GPS fix is out of range: decode refuses the whole message."""
+def sos_refused(dev: str, seq: int, ts: int, lat: float) -> tuple[str, bytes]:
+    """An SOS press decode refuses whole: its fix out of range, or its clock far ahead."""
     payload = {"v": 1, "device_id": dev, "seq": seq, "ts": ts, "type": "sos",
-               "loc": {"lat": 200.0, "lon": 120.5, "acc_m": 8.0, "src": "gps"}}  # fmt: skip
+               "loc": {"lat": lat, "lon": 120.5, "acc_m": 8.0, "src": "gps"}}  # fmt: skip
     return device_topic(dev, Channel.EVENTS), json.dumps(payload).encode()
 
 
@@ -40,27 +40,34 @@ async def _detail(db_url: str, resident: int, kind: str) -> dict[str, Any]:
     return detail
 
 
-async def test_an_sos_refused_for_its_location_is_raised_and_kept_as_a_dead_letter(
+async def test_an_sos_refused_for_another_field_is_raised_and_kept_as_a_dead_letter(
     db_url: str, broker: Broker, topic_prefix: str
 ) -> None:
-    dev = f"{topic_prefix}-rs"
-    (resident,) = await register_bands(db_url, [dev])
+    bad_fix, fast_clock = f"{topic_prefix}-rs", f"{topic_prefix}-rc"
+    residents = await register_bands(db_url, [bad_fix, fast_clock])
     settings = ingest_settings(db_url, broker.url, ingest_publish_internal=True)
     async with running_engine(settings, consume=True), running_ingest(settings):
-        publish_all(broker.url, [sos_with_bad_fix(dev, 7, NOW_MS())])
+        ahead = NOW_MS() + 3_600_000
+        publish_all(broker.url, [sos_refused(bad_fix, 7, NOW_MS(), lat=200.0),
+                                 sos_refused(fast_clock, 3, ahead, lat=32.4)])  # fmt: skip
 
         async def raised() -> bool:
-            return [a[1:4] for a in await alerts_of(db_url, resident)] == [
-                ("sos", "critical", "open")
-            ]
+            shown = [[a[1:4] for a in await alerts_of(db_url, r)] for r in residents]
+            return shown == [[("sos", "critical", "open")]] * 2
 
         await eventually(raised)
-    detail = await _detail(db_url, resident, "sos")
+    detail = await _detail(db_url, residents[0], "sos")
     assert detail["presses"] == 1
     assert detail["location"] is None  # the refused fix is not used
-    dead = await rows(db_url, "SELECT reason, detail FROM dead_letters WHERE device_id = %s", dev)
-    assert [reason for reason, _ in dead] == ["invalid"]
-    assert "loc.lat" in dead[0][1]
+    assert (await _detail(db_url, residents[1], "sos"))["location"]["lat"] == 32.4
+    dead = await rows(db_url, "SELECT device_id, reason, detail FROM dead_letters"
+                      " WHERE device_id = ANY(%s) ORDER BY device_id",
+                      [bad_fix, fast_clock])  # fmt: skip
+    assert [(d, reason) for d, reason, _ in dead] == [
+        (fast_clock, "future_timestamp"),
+        (bad_fix, "invalid"),
+    ]
+    assert "loc.lat" in dead[1][2]
 
 
 async def test_refused_movement_windows_raise_imu_refused_until_one_is_accepted(

@@ -8,7 +8,15 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from eldercare.protocol import DeviceEvent, EventType, Limits, RejectReason, salvage_emergency
+from eldercare.protocol import (
+    DeviceEvent,
+    EventType,
+    Limits,
+    Location,
+    LocationSource,
+    RejectReason,
+    salvage_emergency,
+)
 from eldercare.topics import Channel, device_topic
 from ingest.handoff import IngestedBatch, decode_batch, encode_batch, encode_batches
 from ingest.rows import MAX_REFUSAL_DETAIL, DeviceInfo, RawMessage, Refusal, sort_batch
@@ -38,6 +46,16 @@ def test_a_clock_far_off_or_a_bad_seq_gives_the_arrival_and_zero() -> None:
         assert got == DeviceEvent(device_id="wb-1", seq=0, ts=NOW, type=EventType.FALL), ts
     # the device is the topic's, whatever the payload says (a band publishes only its own)
     assert salvage({"type": "sos", "device_id": "someone-else"}).device_id == "wb-1"  # type: ignore[union-attr]
+
+
+def test_a_valid_fix_is_kept_when_something_else_was_refused() -> None:
+    fix = {"lat": 32.38, "lon": 120.56, "acc_m": 12.0, "src": "gps"}
+    got = salvage({"type": "sos", "ts": NOW + 3_600_000, "seq": 1, "loc": fix})
+    assert got is not None
+    assert got.loc == Location(32.38, 120.56, 12.0, LocationSource.GPS)
+    assert got.ts == NOW  # the clock was the fault
+    for bad in ({**fix, "lat": 200.0}, {"lat": 1.0}, "here", [1, 2]):
+        assert salvage({"type": "sos", "loc": bad}).loc is None  # type: ignore[union-attr]
 
 
 def test_only_an_sos_or_fall_on_an_events_topic_is_salvaged() -> None:
