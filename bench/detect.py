@@ -50,7 +50,7 @@ from eldercare.migrate import migrate
 from eldercare.settings import Settings
 from eldercare.topics import Channel, device_topic
 from ingest.handoff import IngestedBatch
-from ingest.rows import Accepted
+from ingest.rows import Accepted, Refusal
 from ingest.service import IngestService
 from simulators.fleet import Fleet, Simulation
 from simulators.scenario import Scenario
@@ -89,7 +89,7 @@ class SimDriver:
         with self._sent_lock:
             self._sent.setdefault(payload, deque()).append(t_ms)
 
-    def _send_time(self, a: Accepted) -> int | None:
+    def _send_time(self, a: Accepted | Refusal) -> int | None:
         if a.raw is None:
             return None
         with self._sent_lock:
@@ -104,18 +104,18 @@ class SimDriver:
     async def on_batch(self, batch: IngestedBatch) -> None:
         async with self.lock:
             now_ms = round(self.clock.now.timestamp() * 1000)
-            items: list[tuple[int, str, Accepted]] = []
-            for channel in ("status", "telemetry", "events", "imu"):
+            items: list[tuple[int, str, Accepted | Refusal]] = []
+            for channel in ("refused", "status", "telemetry", "events", "imu"):
                 for a in getattr(batch, channel):
                     t = self._send_time(a)
                     self.unmapped += t is None
                     items.append((now_ms if t is None else t, channel, a))
             items.sort(key=lambda x: x[0])  # stable: each channel's order is kept
-            self.readings += len(items)
+            self.readings += len(items) - len(batch.refused)
             i = 0
             while i < len(items):
                 j, t_end = i, items[i][0] + self.slice_ms
-                sub: dict[str, list[Accepted]] = defaultdict(list)
+                sub: dict[str, list[Any]] = defaultdict(list)
                 while j < len(items) and items[j][0] < t_end:
                     sub[items[j][1]].append(items[j][2])
                     j += 1

@@ -28,6 +28,7 @@ EPISODE_ALERTS: dict[str, tuple[str, ...]] = {
     "wandering": ("geofence_exit", "night_activity"), "inactivity": ("inactivity",),
     "device_offline": ("device_offline",), "low_battery": ("battery_low",),
     "band_removed": ("band_not_worn",), "restless_night": ("night_activity",),
+    "imu_misconfigured": ("imu_refused",),
 }  # fmt: skip
 WAKING_H = (7, 22)  # local waking hours of the profiles: a night is the rest
 GRACE = timedelta(minutes=15)  # an alert opened up to this long after the episode ended counts

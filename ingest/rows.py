@@ -77,6 +77,7 @@ class Refusal:
     reason: RejectReason
     detail: str
     event: DeviceEvent | None = None
+    raw: RawMessage | None = None  # in process only (a benchmark finds its send time by it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +175,7 @@ def _refusal(
     if m.dup and event is None:
         return None
     return Refusal(parsed.device_id, owner.resident_id, parsed.channel, rejected.reason,
-                   rejected.detail[:MAX_REFUSAL_DETAIL], event)  # fmt: skip
+                   rejected.detail[:MAX_REFUSAL_DETAIL], event, m)  # fmt: skip
 
 
 def ms_to_datetime(ms: int) -> datetime:

@@ -27,7 +27,7 @@ from eldercare.protocol import EventType, Location, Telemetry, encode
 from eldercare.topics import Channel
 from simulators import motion
 from simulators.episode_effects import WEAR_FREE, effects_of, getting_up_steps, still_down
-from simulators.imu_windows import IMPACT_TRIGGER_G, early_window, whole_window
+from simulators.imu_windows import IMPACT_TRIGGER_G, early_window, whole_window, without_gravity
 from simulators.location import fix, true_position
 from simulators.physiology import OUTDOORS, Activity, BodyState, DayPlan, plan_day, vitals
 from simulators.physiology import step_rate as _step_rate
@@ -36,6 +36,7 @@ from simulators.scenario import Background, Episode
 from simulators.uplink import Output, Uplink
 
 LOW_BATTERY_PCT = 15
+_CALM: tuple[motion.AdlKind, ...] = ("stairs", "lie_on_bed", "sit_down_hard")
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,14 +244,22 @@ class Band:
             self._low_sent = True
             yield from self.uplink.event(t, EventType.LOW_BATTERY, data={"battery_pct": battery})
 
+    def _linear(self, t_ms: int, s: motion.Samples) -> motion.Samples:
+        """During an ``imu_misconfigured`` episode the band sends linear acceleration."""
+        if any(e.type == "imu_misconfigured" and e.active(t_ms) for e in self.episodes):
+            return without_gravity(s)
+        return s
+
     def _imu(self, t_ms: int, s: motion.Samples, trigger: str) -> tuple[int, str, object]:
         """The window whose key moment is at ``t_ms``, uploaded a moment after it ends."""
+        s = self._linear(t_ms, s)
         sent, payload = whole_window(self.uplink, self.rng, model=self.p.model, t_ms=t_ms, s=s,
                                      trigger=trigger)  # fmt: skip
         return sent, "send", _Send(Channel.IMU, payload)
 
     def _early(self, t_ms: int, s: motion.Samples) -> tuple[int, str, object]:
         """The first part of an impact window, uploaded at once (docs/protocol.md)."""
+        s = self._linear(t_ms, s)
         sent, payload = early_window(self.uplink, self.rng, model=self.p.model, t_ms=t_ms, s=s)
         return sent, "send", _Send(Channel.IMU, payload)
 
@@ -291,8 +300,23 @@ class Band:
             yield t, "event", _Event(EventType.SOS, None, loc)
         elif kind == "device_offline":
             yield t, "down", None
+        elif kind == "imu_misconfigured":
+            yield from self._calm_movements(e)
         elif kind == "low_battery":
             self._battery = float(e.params["battery_pct"])
+
+    def _calm_movements(self, e: Episode) -> Iterator[tuple[int, str, object]]:
+        """The everyday movement windows the band uploads during ``e`` (calm ones: a
+        vigorous movement without gravity may keep its median above 0.2 g and be scored
+        as if it had gravity, docs/falls.md)."""
+        n = round((e.end_ms - e.start_ms) / 3_600_000 * float(e.params["windows_per_hour"]))
+        for t in sorted(self.rng.randrange(e.start_ms, e.end_ms) for _ in range(n)):
+            s = motion.adl(self.np_rng, self.rng.choice(_CALM))
+            if float(np.max(motion.magnitude(s))) >= IMPACT_TRIGGER_G:  # the band cannot tell
+                yield self._early(t, s)
+                yield self._imu(t, s, "impact")
+            else:
+                yield self._imu(t, s, "motion")
 
     def _end(self, t: int, e: Episode) -> Iterator[Output]:
         fall = e.type == "fall"

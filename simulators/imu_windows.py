@@ -13,6 +13,8 @@ from __future__ import annotations
 import random
 from typing import Final
 
+import numpy as np
+
 from eldercare.protocol import ImuWindow, encode
 from simulators import motion
 from simulators.uplink import Uplink
@@ -60,3 +62,18 @@ def early_window(
     )  # fmt: skip
     sent = t_ms + EARLY_AFTER_MS + rng.randint(*EARLY_UPLOAD_MS)
     return sent, encode(w)
+
+
+def without_gravity(s: motion.Samples) -> motion.Samples:
+    """The window as a band's orientation filter reports it, as linear acceleration: each
+    axis less its 1 s moving average (a band model misconfigured this way; the protocol
+    wants acceleration with gravity, and ingest refuses a window whose median |a| is
+    below 0.2 g). Calm movements come out near 0 g; vigorous ones may stay above."""
+    k = motion.HZ
+    out = []
+    for axis in (s.ax, s.ay, s.az):
+        a = np.asarray(axis, dtype=np.float64)
+        padded = np.pad(a, (k // 2, k - 1 - k // 2), mode="edge")
+        slow = np.convolve(padded, np.ones(k) / k, mode="valid")
+        out.append(np.round(a - slow, 4).tolist())
+    return motion.Samples(s.t_ms, out[0], out[1], out[2], s.event_ms)

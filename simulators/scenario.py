@@ -33,7 +33,7 @@ from simulators.profiles import DAY_MS, LOCAL_OFFSET_MS, Profile
 EPISODE_TYPES = frozenset({
     "fall", "sos", "tachycardia", "bradycardia", "hypoxaemia", "fever", "hypertensive_crisis",
     "wandering", "inactivity", "device_offline", "low_battery", "band_removed", "adl",
-    "restless_night",
+    "restless_night", "imu_misconfigured",
 })  # fmt: skip
 # Default (min, max) duration in seconds and the local hours an episode may start in.
 _DURATION_S: dict[str, tuple[float, float]] = {
@@ -42,7 +42,7 @@ _DURATION_S: dict[str, tuple[float, float]] = {
     "hypertensive_crisis": (1200, 3600), "wandering": (1800, 5400),
     "inactivity": (3 * 3600, 6 * 3600), "device_offline": (1800, 4 * 3600),
     "low_battery": (1800, 3 * 3600), "band_removed": (1800, 4 * 3600), "adl": (0, 0),
-    "restless_night": (3600, 3 * 3600),
+    "restless_night": (3600, 3 * 3600), "imu_misconfigured": (4 * 3600, 24 * 3600),
 }  # fmt: skip
 _LOCAL_HOURS: dict[str, tuple[float, float]] = {
     "wandering": (0.5, 4.5), "inactivity": (9.0, 14.0), "adl": (7.0, 21.0),
@@ -217,6 +217,8 @@ def _params(kind: str, given: Mapping[str, Any], rng: random.Random) -> dict[str
         p.setdefault("battery_pct", rng.randint(5, 14))
     elif kind == "restless_night":  # up and about at home: pacing, pottering, back and forth
         p.setdefault("steps_per_min", rng.randint(8, 25))
+    elif kind == "imu_misconfigured":  # firmware sending linear acceleration (gravity removed)
+        p.setdefault("windows_per_hour", 4)  # everyday movements it uploads meanwhile
     return p
 
 

@@ -51,10 +51,23 @@ def test_a_bands_stream_does_not_depend_on_fleet_size() -> None:
     assert small[:3] == large[:3]
 
 
-def test_every_message_decodes_as_protocol_v1() -> None:
+def test_every_message_decodes_as_protocol_v1_but_a_misconfigured_bands_windows() -> None:
+    """Everything a band sends is protocol v1, except the movement windows of a band in
+    an ``imu_misconfigured`` episode: linear acceleration, which ingest refuses."""
     counts: dict[type, int] = defaultdict(int)
-    for m in _messages(11, bands=10, hours=6):
+    sim = Fleet.create(seed=11, bands=10, prefix="U").simulate(
+        duration_s=6 * 3600, start=START, scenario=EMERGENCIES
+    )
+    (wrong,) = [e for e in sim.truth() if e.type == "imu_misconfigured"]
+    refused = 0
+    for m in sim.messages():
         decoded = decode(m.topic, m.payload, now_ms=m.t_ms, limits=Limits())
+        if isinstance(decoded, Rejected) and m.device_id == wrong.device_id:
+            assert m.topic.endswith("/imu")
+            assert wrong.start_ms <= m.t_ms <= wrong.end_ms + 5000  # uploaded after its end
+            assert "gravity removed?" in decoded.detail
+            refused += 1
+            continue
         assert not isinstance(decoded, Rejected), (decoded, m.payload[:300])
         parsed = parse_device_topic(m.topic)
         assert parsed is not None
@@ -64,6 +77,7 @@ def test_every_message_decodes_as_protocol_v1() -> None:
     assert counts[StatusReport] >= 10
     assert counts[DeviceEvent] > 0
     assert counts[ImuWindow] > 0
+    assert refused >= 6  # 1.5 h at 6 windows an hour (an impact's early part counts too)
 
 
 def test_outputs_are_in_time_order_and_start_with_going_online() -> None:
