@@ -26,7 +26,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -164,7 +164,7 @@ def is_offline(track: DeviceTrack, profile: Profile, now: datetime) -> bool:
 
 def _wants(
     state: DeviceHealthState, profile: Profile, now: datetime
-) -> dict[AlertType, Want | None]:
+) -> Mapping[AlertType, Want | None]:
     offline: list[tuple[str, DeviceTrack]] = []
     battery: list[tuple[str, DeviceTrack]] = []
     not_worn: list[tuple[str, DeviceTrack]] = []
@@ -188,72 +188,49 @@ def _wants(
                                    profile.waking_end, profile.tz) > allowed
             ):  # fmt: skip
                 not_worn.append((device_id, t))
-    wants: dict[AlertType, Want | None] = {}
-    wants[AlertType.DEVICE_OFFLINE] = (
-        Want(
-            Severity.MEDIUM,
-            offline[0][0],
-            {
-                "cause": offline[0][1].cause,
-                "response": "technical_check",
-                "devices": [d for d, _ in offline],
-                "last_seen": iso(offline[0][1].last_seen),
-                "expected_within_s": offline_after(offline[0][1], profile).total_seconds(),
-                **(_refusal_detail(offline[0][1]) if offline[0][1].cause == "refused" else {}),
-            },
-            key=",".join(f"{d}:{t.cause}" for d, t in offline),
-        )
-        if offline
-        else None
-    )
-    wants[AlertType.BATTERY_LOW] = (
-        Want(
-            Severity.LOW,
-            battery[0][0],
-            {
-                "cause": "battery_low",
-                "response": "battery_visit",
-                "battery_pct": battery[0][1].battery_pct,
-                "devices": [d for d, _ in battery],
-            },
-            key=",".join(d for d, _ in battery),
-        )
-        if battery
-        else None
-    )
-    wants[AlertType.BAND_NOT_WORN] = (
-        Want(
-            Severity.MEDIUM,
-            not_worn[0][0],
-            {
-                "cause": "band_not_worn",
-                "response": "welfare_check",
-                "since": iso(not_worn[0][1].not_worn_since or now),
-                "charging": not_worn[0][1].charging,
-                "devices": [d for d, _ in not_worn],
-            },
-            key=",".join(d for d, _ in not_worn),
-        )
-        if not_worn
-        else None
-    )
-    wants[AlertType.IMU_REFUSED] = (
-        Want(
-            Severity.MEDIUM,
-            imu[0][0],
-            {
-                "cause": "imu_refused",
-                "response": "band_configuration",
-                "windows_refused": imu[0][1].imu_refused,
-                **_refusal_detail(imu[0][1], Channel.IMU),
-                "devices": [d for d, _ in imu],
-            },
-            key=",".join(d for d, _ in imu),
-        )
-        if imu
-        else None
-    )
-    return wants
+    if not (offline or battery or not_worn or imu):
+        return _NOTHING  # the common case: every band well
+    return {
+        AlertType.DEVICE_OFFLINE: _want(Severity.MEDIUM, offline, lambda t: {
+            "cause": t.cause, "response": "technical_check", "last_seen": iso(t.last_seen),
+            "expected_within_s": offline_after(t, profile).total_seconds(),
+            **(_refusal_detail(t) if t.cause == "refused" else {}),
+        }, key=",".join(f"{d}:{t.cause}" for d, t in offline)),
+        AlertType.BATTERY_LOW: _want(Severity.LOW, battery, lambda t: {
+            "cause": "battery_low", "response": "battery_visit", "battery_pct": t.battery_pct,
+        }),
+        AlertType.BAND_NOT_WORN: _want(Severity.MEDIUM, not_worn, lambda t: {
+            "cause": "band_not_worn", "response": "welfare_check",
+            "since": iso(t.not_worn_since or now), "charging": t.charging,
+        }),
+        AlertType.IMU_REFUSED: _want(Severity.MEDIUM, imu, lambda t: {
+            "cause": "imu_refused", "response": "band_configuration",
+            "windows_refused": t.imu_refused, **_refusal_detail(t, Channel.IMU),
+        }),
+    }  # fmt: skip
+
+
+_NOTHING: Mapping[AlertType, Want | None] = dict.fromkeys(
+    (AlertType.DEVICE_OFFLINE, AlertType.BATTERY_LOW, AlertType.BAND_NOT_WORN,
+     AlertType.IMU_REFUSED)
+)  # fmt: skip
+
+
+def _want(
+    severity: Severity,
+    found: list[tuple[str, DeviceTrack]],
+    detail: Callable[[DeviceTrack], dict[str, object]],
+    *,
+    key: str | None = None,
+) -> Want | None:
+    """The alert for the bands ``found`` (none: nothing wanted): the first band's detail,
+    every band listed; news (an update) when the bands, or ``key``, change."""
+    if not found:
+        return None
+    device_id, track = found[0]
+    devices = [d for d, _ in found]
+    return Want(severity, device_id, {**detail(track), "devices": devices},
+                key=",".join(devices) if key is None else key)  # fmt: skip
 
 
 def _refusal_detail(track: DeviceTrack, channel: Channel | None = None) -> dict[str, str]:
