@@ -1,5 +1,6 @@
 """End to end: a simulated fleet registered through the registry, published through
-Mosquitto, stored by the real ingest service, with no dead letters."""
+Mosquitto, stored by the real ingest service, with no dead letters but the windows of
+the band the scenario misconfigures."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import msgspec
 import psycopg
 import pytest
 
+from eldercare.protocol import Rejected, decode
 from simulators.cli import simulate_main
 from simulators.fleet import Fleet
 from simulators.record import clear_retained, status_topics
@@ -20,7 +22,7 @@ from simulators.scenario import Scenario
 from simulators.transport import MqttTransport
 from simulators.uplink import Publish
 from tests.conftest import Broker
-from tests.support import eventually, ingest_settings, running_ingest, scalar
+from tests.support import eventually, ingest_settings, rows, running_ingest, scalar
 
 
 async def test_fleet_is_registered_published_and_stored(
@@ -52,10 +54,19 @@ async def test_fleet_is_registered_published_and_stored(
 
     stored = await scalar(db_url, "SELECT count(*) FROM telemetry")
     assert stored == sum(1 for ch, _, _ in unique if ch == "telemetry")
-    # (other tests' leftovers on the shared broker may be dead letters; ours never are)
-    mine = await scalar(db_url, "SELECT count(*) FROM dead_letters WHERE device_id LIKE %s",
-                        f"{topic_prefix}%")  # fmt: skip
-    assert mine == 0
+    # (other tests' leftovers on the shared broker may be dead letters); ours are only the
+    # movement windows of the band the scenario sends linear acceleration from 00:15
+    (wrong,) = [e.device_id for e in sim.truth() if e.type == "imu_misconfigured"]
+    limits = ingest_settings(db_url, broker.url).limits()
+    refused = [
+        m for m in expected
+        if isinstance(decode(m.topic, m.payload, now_ms=m.t_ms, limits=limits), Rejected)
+    ]  # fmt: skip
+    assert refused
+    assert {(m.device_id, m.topic.rsplit("/", 1)[1]) for m in refused} == {(wrong, "imu")}
+    mine = await rows(db_url, "SELECT device_id, reason FROM dead_letters WHERE device_id LIKE %s",
+                      f"{topic_prefix}%")  # fmt: skip
+    assert mine == [(wrong, "invalid")] * len(refused)
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         cur = await conn.execute("SELECT DISTINCT device_id, resident_id FROM telemetry")
         assert dict(await cur.fetchall()) == ids
