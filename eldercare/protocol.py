@@ -265,17 +265,17 @@ def salvage_emergency(
     """The SOS press or band fall inside an events message that :func:`decode` refused.
 
     A press must not be lost to a field beside it: a GPS fix of latitude 200, a clock
-    six minutes fast, a ``data`` nested too deep. The topic names the band (the broker
+    six minutes fast, a ``data`` nested too deep or too large. The topic names the band (the broker
     lets a band publish only its own topics); ``type`` must say ``sos`` or ``fall``.
     The band's ``seq`` and ``ts`` are kept when they are valid (so a redelivery is
     recognised), else 0 and ``now_ms``, the arrival; ``loc`` when it is valid by
     itself (where to send help), else none. ``data`` is not taken. ``None`` for
-    anything else (not JSON, another type, too large).
+    anything else (not JSON, another type, larger than an IMU window may be).
     """
     parsed = parse_device_topic(topic)
     if parsed is None or parsed.channel is not Channel.EVENTS:
         return None
-    if len(payload) > limits.max_payload_bytes:
+    if len(payload) > limits.max_imu_payload_bytes:  # an oversized event is read up to this
         return None
     try:
         kind = _kind_decoder.decode(payload)

@@ -66,7 +66,11 @@ def test_only_an_sos_or_fall_on_an_events_topic_is_salvaged() -> None:
     assert salvage(b"[" * 10_000) is None
     assert salvage({"type": "sos"}, device_topic("wb-1", Channel.TELEMETRY)) is None
     assert salvage({"type": "sos"}, "elsewhere/wb-1/events") is None
-    assert salvage(b'{"type":"sos","pad":"' + b"x" * LIMITS.max_payload_bytes + b'"}') is None
+    # an event past its own limit (16 KiB) is still read, up to an IMU window's (512 KiB)
+    big = b'{"type":"sos","data":{"pad":"' + b"x" * LIMITS.max_payload_bytes + b'"}}'
+    assert salvage(big) == DeviceEvent(device_id="wb-1", seq=0, ts=NOW, type=EventType.SOS)
+    huge = b'{"type":"sos","pad":"' + b"x" * LIMITS.max_imu_payload_bytes + b'"}'
+    assert salvage(huge) is None
 
 
 JSON = st.recursive(
