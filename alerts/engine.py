@@ -39,6 +39,7 @@ from alerts.detectors import (
     ResidentState,
     Tick,
     ambient,
+    sos_only,
     step,
 )
 from alerts.detectors.ambient import SkinShift
@@ -148,7 +149,9 @@ class AlertEngine:
                 except Exception as exc:  # a defect met on one reading stops nobody else's alerts
                     what = type(item.message if isinstance(item, Accepted) else item).__name__
                     self._step_failed(resident_id, what, exc)
-                    continue
+                    state, evs = self._sos_only(profile, state, item, now)  # nor an SOS
+                    if not evs:
+                        continue
                 fresh[resident_id] = state
                 events += evs
             await self._emit(events, fresh)
@@ -202,6 +205,16 @@ class AlertEngine:
             self._observe_skin(profile, m.ts, m.skin_temp_c)
         return step(profile, state, item, now=now, fall_model=self.fall_model,
                     skin_shift_c=self.skin.shift_c)  # fmt: skip
+
+    def _sos_only(
+        self, profile: Profile, state: ResidentState, item: Accepted | Refusal, now: datetime
+    ) -> tuple[ResidentState, list[AlertEvent]]:
+        """After a failed step: an SOS press still goes through the SOS detector alone."""
+        try:
+            return sos_only(profile, state, item, now)
+        except Exception as exc:
+            self._step_failed(profile.resident_id, "sos_only", exc)
+            return state, []
 
     def _step_failed(self, resident_id: int, what: str, exc: Exception) -> None:
         """A detector raised: that input is skipped and the resident's state kept as it

@@ -6,7 +6,7 @@ calls :func:`step` for every accepted message and periodically with a
 """
 
 from alerts.detectors.baseline import compute_baseline
-from alerts.detectors.engine import AlertClosed, Input, ResidentState, Tick, step
+from alerts.detectors.engine import AlertClosed, Input, ResidentState, Tick, sos_only, step
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.news2 import Direction, ParamBands, VitalParam
 from alerts.detectors.types import (
@@ -50,5 +50,6 @@ __all__ = [
     "VitalParam",
     "compute_baseline",
     "learn_threshold",
+    "sos_only",
     "step",
 ]

@@ -281,3 +281,17 @@ def step(
             devices, evs = device_health.step(state.devices, profile, m, now)
             state = replace(state, devices=devices)
     return _mute(state, events + evs)
+
+
+def sos_only(
+    profile: Profile, state: ResidentState, item: Accepted | Refusal, now: datetime
+) -> tuple[ResidentState, list[AlertEvent]]:
+    """The SOS detector alone, for an input :func:`step` raised on: a press (or the
+    wearer's "I'm OK" after one) must not be lost to a defect in another detector that
+    sees the same event (device health, falls, inactivity, the geofence with the press's
+    fix). Anything else: no change. The shell calls it after logging the failure."""
+    event = item.message if isinstance(item, Accepted) else item.event
+    if not isinstance(event, DeviceEvent) or event.type not in (EventType.SOS, EventType.IM_OK):
+        return state, []
+    so, events = sos.step(state.sos, profile, event, now)
+    return replace(state, sos=so), events

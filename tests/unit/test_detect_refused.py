@@ -1,5 +1,6 @@
-"""Refused messages in the detectors: ``imu_refused``, the offline cause ``refused``, and
-the SOS or fall salvaged from a message refused for another field."""
+"""Refused messages in the detectors: ``imu_refused``, the offline cause ``refused``, the
+SOS or fall salvaged from a message refused for another field, and ``sos_only``, the SOS
+detector alone for a press whose full step failed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alerts.detectors import AlertClosed, ResidentState, Tick, step
+from alerts.detectors import AlertClosed, ResidentState, Tick, sos_only, step
 from alerts.detectors.types import (
     AlertCleared,
     AlertEvent,
@@ -124,6 +125,22 @@ def test_a_band_fall_salvaged_from_a_refused_message_is_held_like_any_band_repor
     later = DAY + 31 * S
     events = run([(DAY, refusal(Channel.EVENTS, fall)), (later, Tick(later))])
     assert kinds(events) == [("AlertRaised", AlertType.FALL)]
+
+
+def test_sos_only_raises_a_press_and_records_im_ok_and_leaves_anything_else() -> None:
+    press = DeviceEvent(device_id="wb-9", seq=4, ts=ms(DAY), type=EventType.SOS)
+    state, events = sos_only(P, ResidentState(), Accepted(press, 9), DAY)
+    assert kinds(events) == [("AlertRaised", AlertType.SOS)]
+    ok = DeviceEvent(device_id="wb-9", seq=5, ts=ms(DAY + S), type=EventType.IM_OK)
+    state, events = sos_only(P, state, Accepted(ok, 9), DAY + S)
+    assert kinds(events) == [("AlertUpdated", AlertType.SOS)]
+    assert events[0].detail["wearer_says_ok"] is True  # type: ignore[union-attr]
+    salvaged = DeviceEvent(device_id="wb-9", seq=6, ts=ms(DAY), type=EventType.SOS)
+    _, events = sos_only(P, ResidentState(), refusal(Channel.EVENTS, salvaged), DAY)
+    assert kinds(events) == [("AlertRaised", AlertType.SOS)]
+    fall = DeviceEvent(device_id="wb-9", seq=7, ts=ms(DAY), type=EventType.FALL)
+    for item in (Accepted(fall, 9), tele(DAY), window(DAY), refusal()):
+        assert sos_only(P, state, item, DAY) == (state, [])
 
 
 def test_the_threshold_is_a_rule_of_its_own() -> None:
