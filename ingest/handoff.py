@@ -131,7 +131,11 @@ async def deliver(handlers: list[Handler], batch: IngestedBatch) -> None:
 
 
 def decode_batch(data: bytes) -> IngestedBatch:
-    """Rebuild a batch published on the internal topic (the consumer side)."""
+    """Rebuild a batch published on the internal topic (the consumer side). An item of a
+    channel this version does not know is skipped, not the batch: an engine older than
+    its ingest (a rolling upgrade) still gets the readings. Until 2026-12-03 it raised,
+    and the consumer set the whole message aside; so upgrade the alert engines before
+    ingest when ingest gains a channel (``refused`` did on 2026-12-03)."""
     types: dict[str, type[msgspec.Struct]] = {
         "telemetry": Telemetry, "events": DeviceEvent, "imu": ImuWindow, "status": StatusReport,
     }  # fmt: skip
@@ -142,6 +146,8 @@ def decode_batch(data: bytes) -> IngestedBatch:
             if item.resident_id is not None:
                 batch.refused.append(Refusal(r.device_id, item.resident_id, r.channel,
                                              r.reason, r.detail, r.event))  # fmt: skip
+            continue
+        if item.channel not in types:  # a newer ingest's: the rest of the batch still counts
             continue
         message = msgspec.convert(item.message, types[item.channel])
         getattr(batch, item.channel).append(Accepted(message, item.resident_id))  # type: ignore[arg-type]

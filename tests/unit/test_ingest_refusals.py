@@ -15,11 +15,19 @@ from eldercare.protocol import (
     Location,
     LocationSource,
     RejectReason,
+    encode,
     salvage_emergency,
 )
 from eldercare.topics import Channel, device_topic
 from ingest.handoff import IngestedBatch, decode_batch, encode_batch, encode_batches
-from ingest.rows import MAX_REFUSAL_DETAIL, DeviceInfo, RawMessage, Refusal, sort_batch
+from ingest.rows import (
+    MAX_REFUSAL_DETAIL,
+    Accepted,
+    DeviceInfo,
+    RawMessage,
+    Refusal,
+    sort_batch,
+)
 
 NOW = 1_740_000_000_000
 LIMITS = Limits()
@@ -124,3 +132,12 @@ def test_refusals_cross_the_internal_topic_unchanged() -> None:
     assert decode_batch(encode_batch(batch)) == batch
     (chunk,) = encode_batches(batch)
     assert decode_batch(chunk) == batch
+
+
+def test_an_item_of_an_unknown_channel_is_skipped_not_the_batch() -> None:
+    press = DeviceEvent(device_id="wb-1", seq=2, ts=NOW, type=EventType.SOS)
+    data = json.dumps([
+        {"channel": "from_the_future", "resident_id": 7, "message": {"x": 1}},
+        {"channel": "events", "resident_id": 7, "message": json.loads(encode(press))},
+    ]).encode()  # fmt: skip
+    assert decode_batch(data) == IngestedBatch(events=[Accepted(press, 7)])
