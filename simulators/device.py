@@ -284,12 +284,7 @@ class Band:
             yield self._imu(t, s, "impact")
         elif kind == "adl":
             adl_kind = e.params["kind"]
-            s = motion.adl(self.np_rng, adl_kind)
-            if float(np.max(motion.magnitude(s))) >= IMPACT_TRIGGER_G:  # the band cannot tell
-                yield self._early(t, s)
-                yield self._imu(t, s, "impact")
-            else:
-                yield self._imu(t, s, "motion")
+            yield from self._movement(t, motion.adl(self.np_rng, adl_kind))
             if adl_kind == "band_on_table":
                 self._removed_until = t + rng.randint(180_000, 600_000)
             if adl_kind == "sit_down_hard" and self.p.fall_detection and rng.random() < 0.15:
@@ -311,12 +306,16 @@ class Band:
         as if it had gravity, docs/falls.md)."""
         n = round((e.end_ms - e.start_ms) / 3_600_000 * float(e.params["windows_per_hour"]))
         for t in sorted(self.rng.randrange(e.start_ms, e.end_ms) for _ in range(n)):
-            s = motion.adl(self.np_rng, self.rng.choice(_CALM))
-            if float(np.max(motion.magnitude(s))) >= IMPACT_TRIGGER_G:  # the band cannot tell
-                yield self._early(t, s)
-                yield self._imu(t, s, "impact")
-            else:
-                yield self._imu(t, s, "motion")
+            yield from self._movement(t, motion.adl(self.np_rng, self.rng.choice(_CALM)))
+
+    def _movement(self, t: int, s: motion.Samples) -> Iterator[tuple[int, str, object]]:
+        """The uploads of an everyday movement: an impact's two if it reaches the impact
+        trigger (the band cannot tell it from a fall), else one motion window."""
+        if float(np.max(motion.magnitude(s))) >= IMPACT_TRIGGER_G:
+            yield self._early(t, s)
+            yield self._imu(t, s, "impact")
+        else:
+            yield self._imu(t, s, "motion")
 
     def _end(self, t: int, e: Episode) -> Iterator[Output]:
         fall = e.type == "fall"
