@@ -37,7 +37,7 @@ from eldercare.protocol import DeviceEvent, EventType, ImuWindow, StatusReport, 
 from eldercare.topics import Channel
 from ingest.rows import Refusal
 
-Message = Telemetry | DeviceEvent | ImuWindow | StatusReport
+Message = Telemetry | DeviceEvent | ImuWindow | StatusReport | Refusal  # refused: by ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +107,7 @@ def _telemetry(track: DeviceTrack, m: Telemetry, profile: Profile, now: datetime
                        track.imu_refused, track.refusal)  # fmt: skip
 
 
-def refused(track: DeviceTrack | None, refusal: Refusal, now: datetime) -> DeviceTrack:
+def _refused(track: DeviceTrack | None, refusal: Refusal, now: datetime) -> DeviceTrack:
     """A message of the band that ingest refused: no sign of usable data (``last_seen``
     stays), but the reason the band may look silent, and for a movement window one
     more in a row the fall detector could not judge."""
@@ -119,12 +119,15 @@ def refused(track: DeviceTrack | None, refusal: Refusal, now: datetime) -> Devic
 def observe(
     track: DeviceTrack | None, message: Message, profile: Profile, now: datetime
 ) -> DeviceTrack:
-    """Update one band's track with a message that just arrived (arrival time = ``now``)."""
+    """Update one band's track with a message that just arrived (arrival time = ``now``),
+    or with ingest's refusal of one."""
     if isinstance(message, StatusReport) and message.state == "offline":
         base = track or DeviceTrack(last_seen=now)
         return replace(base, cause="connection_lost")  # a last will is no sign of life
     if isinstance(message, Telemetry) and track is not None:
         return _telemetry(track, message, profile, now)  # the hot path: one new value
+    if isinstance(message, Refusal):
+        return _refused(track, message, now)
     t = replace(track, last_seen=now, cause="silent") if track else DeviceTrack(last_seen=now)
     if isinstance(message, ImuWindow) and t.imu_refused:
         t = replace(t, imu_refused=0)
@@ -292,14 +295,6 @@ def step(
         # evaluate() would want nothing (a band seen now is not offline)
         return DeviceHealthState({message.device_id: track}, state.open), []
     state = DeviceHealthState({**state.devices, message.device_id: track}, state.open)
-    return evaluate(state, profile, now)
-
-
-def step_refused(
-    state: DeviceHealthState, profile: Profile, refusal: Refusal, now: datetime
-) -> tuple[DeviceHealthState, list[AlertEvent]]:
-    track = refused(state.devices.get(refusal.device_id), refusal, now)
-    state = DeviceHealthState({**state.devices, refusal.device_id: track}, state.open)
     return evaluate(state, profile, now)
 
 

@@ -266,7 +266,7 @@ def step(
         evs = []
         if item.event is not None:  # an SOS or fall in a message refused for another field
             state, evs = _event(profile, state, item.event, now)
-        devices, more = device_health.step_refused(state.devices, profile, item, now)
+        devices, more = device_health.step(state.devices, profile, item, now)
         state = replace(state, devices=devices)
         evs += more
     else:
