@@ -25,7 +25,7 @@ from eldercare.protocol import (
     decode,
     salvage_emergency,
 )
-from eldercare.topics import Channel, parse_device_topic
+from eldercare.topics import Channel, DeviceTopic, parse_device_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +123,9 @@ def sort_batch(
                     m.payload,
                 )
             )
-            refusal = _refusal(m, decoded, lookup, now_ms, limits)
-            if refusal is not None:
+            if parsed is not None and (
+                refusal := _refusal(m, parsed, decoded, lookup, now_ms=now_ms, limits=limits)
+            ):
                 out.refused.append(refusal)
             continue
         info = lookup(decoded.device_id)
@@ -157,17 +158,16 @@ MAX_REFUSAL_DETAIL = 300  # characters of decode's reason handed on (it may quot
 
 def _refusal(
     m: RawMessage,
+    parsed: DeviceTopic,
     rejected: Rejected,
     lookup: Callable[[str], DeviceInfo | None],
+    *,
     now_ms: int,
     limits: Limits,
 ) -> Refusal | None:
     """What the alert engine hears of a refused message: only a paired band's, and a
     redelivery (DUP) only if it holds an emergency (it may never have been handed on:
     at least once, as for readings; a plain refusal was counted the first time)."""
-    parsed = parse_device_topic(m.topic)
-    if parsed is None:
-        return None
     owner = lookup(parsed.device_id)
     if owner is None or owner.revoked or owner.resident_id is None:
         return None
