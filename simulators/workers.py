@@ -39,7 +39,7 @@ from dispatch.roster import (
 from dispatch.travel import DEFAULT_SPEEDS, haversine_km
 from eldercare.mqtt_client import aiomqtt_client
 from eldercare.settings import Settings, parse_mqtt_url
-from eldercare.topics import ROOT, worker_topic
+from eldercare.topics import parse_worker_topic, worker_topic
 
 SKILL_SETS = (
     frozenset({"caregiver", "cleaning", "meal_delivery"}),
@@ -237,14 +237,15 @@ class VirtualWorkers:
             max_queued_incoming_messages=None,
         ) as client:
             self._client = client
-            await client.subscribe(f"{ROOT}/workers/+/offers", qos=1)
+            await client.subscribe(worker_topic("+", "offers"), qos=1)
             self.ready.set()
 
             async def read() -> None:
                 async for m in client.messages:
                     with contextlib.suppress(ValueError, KeyError, TypeError):
-                        body = json.loads(bytes(m.payload))
-                        self._on_offer(str(m.topic).split("/")[3], body)
+                        worker = parse_worker_topic(str(m.topic))
+                        if worker is not None and worker[1] == "offers":
+                            self._on_offer(worker[0], json.loads(bytes(m.payload)))
 
             reader = asyncio.create_task(read())
             await stop.wait()
