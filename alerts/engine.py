@@ -48,19 +48,14 @@ from alerts.detectors.waking import vitals_night
 from alerts.engine_baselines import HeldBaselines
 from alerts.engine_db import RETRYABLE, EngineDatabase
 from alerts.engine_states import ResidentStates
+from alerts.escalation_store import record_escalations, unacknowledged
 from alerts.evidence import restore_states
 from alerts.falls import FallModel, load_model
 from alerts.lifecycle import EscalationPolicy, due_escalations
 from alerts.profiles import load_profile, load_profiles
 from alerts.publisher import AlertPublisher
 from alerts.shard import Shard
-from alerts.store import (
-    AlertChange,
-    apply_events,
-    open_alert_keys,
-    record_escalations,
-    unacknowledged,
-)
+from alerts.store import AlertChange, apply_events, open_alert_keys
 from eldercare import heap
 from eldercare.logs import get_logger
 from eldercare.migrate import migrate

@@ -5,22 +5,22 @@
   already open (the partial unique index ``alerts_one_open``), the raise is an
   update of it instead (``ON CONFLICT``), so a restarted engine or a second
   process can never pile up duplicates. ``AlertUpdated`` updates severity,
-  detail and ``repeat_count`` (raise = 1, each report after it + 1).
+  detail and ``repeat_count`` (raise = 1, each report after it + 1); the
+  escalation recorded on the detail is kept. A raised fall or long lie meeting
+  one not dispatched is a new episode (:func:`_supersede`).
   ``AlertCleared`` closes it as ``auto_cleared`` or, cancelled by the wearer,
   ``false_alarm`` (see :mod:`alerts.lifecycle`). Each state change writes an
   ``alert_transitions`` row with the actor and the time.
 * :func:`acknowledge`, :func:`dispatch`, :func:`resolve`, :func:`false_alarm`:
   operator actions, validated by the pure transition table; an invalid one
   raises :class:`~alerts.lifecycle.InvalidTransition` and changes nothing.
-* :func:`record_escalations`: due escalations (pure, :mod:`alerts.lifecycle`)
-  written on the alert's detail and as a transition (actor ``escalation``).
+* Escalations are written by :mod:`alerts.escalation_store`.
 
 Functions take an open ``AsyncConnection`` and commit their own transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,21 +29,18 @@ import psycopg
 from psycopg.rows import TupleRow, class_row
 from psycopg.types.json import Jsonb
 
-from alerts.detectors.types import AlertCleared, AlertEvent, AlertRaised, AlertUpdated
+from alerts.detectors.types import AlertCleared, AlertEvent, AlertRaised, AlertType, AlertUpdated
 from alerts.lifecycle import (
     Action,
     AlertState,
-    Escalation,
     Outcome,
-    Unacknowledged,
     engine_clear,
     next_state,
     outcome_for,
 )
 
 ENGINE = "engine"
-ESCALATION = "escalation"
-_COLUMNS = (
+COLUMNS = (
     "id, resident_id, device_id, type, severity, state, outcome, opened_at, updated_at,"
     " closed_at, detail, repeat_count"
 )
@@ -109,19 +106,61 @@ class AlertChange:
 Conn = psycopg.AsyncConnection[TupleRow]
 
 
-async def _one(conn: Conn, query: str, params: tuple[object, ...]) -> StoredAlert | None:
+async def one(conn: Conn, query: str, params: tuple[object, ...]) -> StoredAlert | None:
     async with conn.cursor(row_factory=class_row(StoredAlert)) as cur:
         await cur.execute(query, params)
         return await cur.fetchone()
 
 
-async def _record(conn: Conn, alert_id: int, *, at: datetime, from_state: str | None,
+async def record(conn: Conn, alert_id: int, *, at: datetime, from_state: str | None,
                   to_state: str, actor: str, note: str) -> None:  # fmt: skip
     await conn.execute(
         "INSERT INTO alert_transitions (alert_id, at, from_state, to_state, actor, note)"
         " VALUES (%s, %s, %s, %s, %s, %s)",
         (alert_id, at, from_state, to_state, actor, note),
     )
+
+
+# A detector's detail replaces the stored one, but for who has been paged already
+# (record_escalations): wiping it paged the supervisor again after a second SOS press.
+_KEPT = (
+    "CASE WHEN alerts.detail ? 'escalation'"
+    " THEN jsonb_build_object('escalation', alerts.detail -> 'escalation') ELSE '{}' END"
+)
+# Alert types whose detector ends an episode when an operator closes it (or its sibling)
+_EPISODES = frozenset({AlertType.FALL, AlertType.LONG_LIE})
+SUPERSEDED = "superseded"
+
+
+async def _supersede(conn: Conn, e: AlertRaised, actor: str) -> AlertChange | None:
+    """Close an open fall (or long lie) that a newly raised one meets, unless dispatched.
+
+    The detector raises only what it holds no alert for: its episode ended (an operator
+    closed the fall's long lie, or the long lie's fall), while this one stayed open,
+    acknowledged perhaps days ago. Folded into it, as before 2026-12-04, the new fall
+    was an update of an old alert: not escalated, not offered to dispatch. A dispatched
+    one keeps it (someone is on the way to that home)."""
+    old = await one(
+        conn,
+        f"SELECT {COLUMNS} FROM alerts WHERE resident_id = %s AND type = %s"
+        " AND closed_at IS NULL FOR UPDATE",
+        (e.resident_id, e.type.value),
+    )
+    if old is None or old.state == AlertState.DISPATCHED:
+        return None
+    target = next_state(AlertState(old.state), Action.AUTO_CLEAR, alert_id=old.id)
+    closed = await one(
+        conn,
+        f"UPDATE alerts SET state = %s, closed_at = %s, updated_at = %s, detail = detail || %s"
+        f" WHERE id = %s RETURNING {COLUMNS}",
+        (target.value, e.at, e.at,
+         Jsonb({"cleared": {"reason": SUPERSEDED, "at": e.at.isoformat()}}), old.id),
+    )  # fmt: skip
+    if closed is None:
+        raise UnknownAlert(old.id)
+    await record(conn, old.id, at=e.at, from_state=old.state, to_state=target, actor=actor,
+                  note=SUPERSEDED)  # fmt: skip
+    return AlertChange("cleared", closed, actor, e.at, SUPERSEDED)
 
 
 async def _raise(conn: Conn, e: AlertRaised | AlertUpdated, actor: str) -> AlertChange:
@@ -132,7 +171,7 @@ async def _raise(conn: Conn, e: AlertRaised | AlertUpdated, actor: str) -> Alert
             " ON CONFLICT (resident_id, type) WHERE closed_at IS NULL DO UPDATE SET"
             " severity = EXCLUDED.severity,"
             " device_id = COALESCE(EXCLUDED.device_id, alerts.device_id),"
-            " detail = EXCLUDED.detail, updated_at = EXCLUDED.updated_at,"
+            f" detail = EXCLUDED.detail || {_KEPT}, updated_at = EXCLUDED.updated_at,"
             " repeat_count = alerts.repeat_count + 1"
             " RETURNING id, (xmax = 0) AS inserted",
             (
@@ -150,18 +189,19 @@ async def _raise(conn: Conn, e: AlertRaised | AlertUpdated, actor: str) -> Alert
         raise RuntimeError("INSERT ... RETURNING gave no row for an alert")
     alert_id, inserted = int(row[0]), bool(row[1])
     if inserted:
-        await _record(conn, alert_id, at=e.at, from_state=None, to_state=AlertState.OPEN,
+        await record(conn, alert_id, at=e.at, from_state=None, to_state=AlertState.OPEN,
                       actor=actor, note="raised")  # fmt: skip
     alert = await _get(conn, alert_id)
     return AlertChange("raised" if inserted else "updated", alert, actor, e.at)
 
 
 async def _update(conn: Conn, e: AlertUpdated, actor: str) -> AlertChange:
-    alert = await _one(
+    alert = await one(
         conn,
-        f"UPDATE alerts SET severity = %s, device_id = COALESCE(%s, device_id), detail = %s,"
+        f"UPDATE alerts SET severity = %s, device_id = COALESCE(%s, device_id),"
+        f" detail = %s || {_KEPT},"
         f" updated_at = %s, repeat_count = repeat_count + 1"
-        f" WHERE resident_id = %s AND type = %s AND closed_at IS NULL RETURNING {_COLUMNS}",
+        f" WHERE resident_id = %s AND type = %s AND closed_at IS NULL RETURNING {COLUMNS}",
         (
             e.severity.value,
             e.device_id,
@@ -177,9 +217,9 @@ async def _update(conn: Conn, e: AlertUpdated, actor: str) -> AlertChange:
 
 
 async def _clear(conn: Conn, e: AlertCleared, actor: str) -> AlertChange | None:
-    alert = await _one(
+    alert = await one(
         conn,
-        f"SELECT {_COLUMNS} FROM alerts WHERE resident_id = %s AND type = %s"
+        f"SELECT {COLUMNS} FROM alerts WHERE resident_id = %s AND type = %s"
         " AND closed_at IS NULL FOR UPDATE",
         (e.resident_id, e.type.value),
     )
@@ -188,19 +228,19 @@ async def _clear(conn: Conn, e: AlertCleared, actor: str) -> AlertChange | None:
     closing = engine_clear(AlertState(alert.state), e.reason)
     cleared = {"reason": e.reason.value, "at": e.at.isoformat()}
     if closing is None:  # dispatched: keep it, say so on the alert
-        kept = await _one(
+        kept = await one(
             conn,
             f"UPDATE alerts SET detail = detail || %s, updated_at = %s WHERE id = %s"
-            f" RETURNING {_COLUMNS}",
+            f" RETURNING {COLUMNS}",
             (Jsonb({"detector_cleared": cleared}), e.at, alert.id),
         )
         if kept is None:
             raise UnknownAlert(alert.id)
         return AlertChange("updated", kept, actor, e.at, e.reason.value)
-    closed = await _one(
+    closed = await one(
         conn,
         f"UPDATE alerts SET state = %s, outcome = %s, closed_at = %s, updated_at = %s,"
-        f" detail = detail || %s WHERE id = %s RETURNING {_COLUMNS}",
+        f" detail = detail || %s WHERE id = %s RETURNING {COLUMNS}",
         (
             closing.state.value,
             closing.outcome.value if closing.outcome else None,
@@ -212,7 +252,7 @@ async def _clear(conn: Conn, e: AlertCleared, actor: str) -> AlertChange | None:
     )
     if closed is None:
         raise UnknownAlert(alert.id)
-    await _record(conn, alert.id, at=e.at, from_state=alert.state, to_state=closing.state,
+    await record(conn, alert.id, at=e.at, from_state=alert.state, to_state=closing.state,
                   actor=actor, note=e.reason.value)  # fmt: skip
     return AlertChange("cleared", closed, actor, e.at, e.reason.value)
 
@@ -227,6 +267,8 @@ async def apply_events(
     async with conn.transaction():
         for e in events:
             if isinstance(e, AlertRaised):
+                if e.type in _EPISODES and (old := await _supersede(conn, e, actor)):
+                    changes.append(old)
                 changes.append(await _raise(conn, e, actor))
             elif isinstance(e, AlertUpdated):
                 changes.append(await _update(conn, e, actor))
@@ -239,7 +281,7 @@ async def apply_events(
 
 async def _get(conn: Conn, alert_id: int, *, lock: bool = False) -> StoredAlert:
     suffix = " FOR UPDATE" if lock else ""
-    alert = await _one(conn, f"SELECT {_COLUMNS} FROM alerts WHERE id = %s{suffix}", (alert_id,))
+    alert = await one(conn, f"SELECT {COLUMNS} FROM alerts WHERE id = %s{suffix}", (alert_id,))
     if alert is None:
         raise UnknownAlert(alert_id)
     return alert
@@ -265,7 +307,7 @@ async def recorded_change(
     row = await cur.fetchone()
     if row is None:
         return None
-    alert = await _one(conn, f"SELECT {_COLUMNS} FROM alerts WHERE id = %s", (alert_id,))
+    alert = await one(conn, f"SELECT {COLUMNS} FROM alerts WHERE id = %s", (alert_id,))
     return None if alert is None else AlertChange(to_state, alert, actor, at, str(row[0]))
 
 
@@ -273,7 +315,7 @@ async def open_alerts(conn: Conn) -> list[StoredAlert]:
     """Every alert not closed (open, acknowledged, dispatched), oldest first."""
     async with conn.cursor(row_factory=class_row(StoredAlert)) as cur:
         await cur.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE closed_at IS NULL ORDER BY opened_at, id"
+            f"SELECT {COLUMNS} FROM alerts WHERE closed_at IS NULL ORDER BY opened_at, id"
         )
         rows = await cur.fetchall()
     await conn.commit()
@@ -287,7 +329,7 @@ async def recently_closed(
     unconfirmed fall's watch, the nights already raised; :func:`alerts.restart.seed_states`)."""
     async with conn.cursor(row_factory=class_row(StoredAlert)) as cur:
         await cur.execute(
-            f"SELECT {_COLUMNS} FROM alerts WHERE type = ANY(%s)"
+            f"SELECT {COLUMNS} FROM alerts WHERE type = ANY(%s)"
             " AND closed_at >= %s ORDER BY opened_at, id",
             (list(types), since),
         )
@@ -308,15 +350,15 @@ async def _operator(conn: Conn, alert_id: int, action: Action, *, actor: str, at
         alert = await _get(conn, alert_id, lock=True)
         target = next_state(AlertState(alert.state), action, alert_id=alert_id)
         closed_at = at if target.closed else None
-        new = await _one(
+        new = await one(
             conn,
             f"UPDATE alerts SET state = %s, outcome = COALESCE(%s, outcome), updated_at = %s,"
-            f" closed_at = %s WHERE id = %s RETURNING {_COLUMNS}",
+            f" closed_at = %s WHERE id = %s RETURNING {COLUMNS}",
             (target.value, checked.value if checked else None, at, closed_at, alert_id),
         )
         if new is None:
             raise UnknownAlert(alert_id)
-        await _record(conn, alert_id, at=at, from_state=alert.state, to_state=target,
+        await record(conn, alert_id, at=at, from_state=alert.state, to_state=target,
                       actor=actor, note=note)  # fmt: skip
     return AlertChange(target.value, new, actor, at, note)
 
@@ -349,47 +391,3 @@ async def open_alert_keys(conn: Conn) -> list[tuple[int, str]]:
     ``detail`` took ~0.1 s at 5,000 open alerts (``bench/tick.py``)."""
     cur = await conn.execute("SELECT resident_id, type FROM alerts WHERE closed_at IS NULL")
     return [(int(r[0]), str(r[1])) for r in await cur.fetchall()]
-
-
-# the level reached so far: detail.escalation.level (record_escalations), else 0
-_UNACKNOWLEDGED = """
-SELECT resident_id, id, severity, state, opened_at,
-       CASE WHEN jsonb_typeof(detail -> 'escalation' -> 'level') = 'number'
-            THEN (detail -> 'escalation' ->> 'level')::numeric::integer ELSE 0 END
-FROM alerts
-WHERE closed_at IS NULL AND state = 'open' AND severity = ANY(%s)
-"""
-
-
-async def unacknowledged(conn: Conn, severities: Iterable[str]) -> list[tuple[int, Unacknowledged]]:
-    """(resident, escalation view) of each alert of ``severities`` nobody acknowledged."""
-    cur = await conn.execute(_UNACKNOWLEDGED, (sorted(severities),))
-    return [(int(r[0]), Unacknowledged(int(r[1]), str(r[2]), AlertState(r[3]), r[4], int(r[5])))
-            for r in await cur.fetchall()]  # fmt: skip
-
-
-async def record_escalations(
-    conn: Conn, escalations: list[Escalation], *, at: datetime, actor: str = ESCALATION
-) -> list[AlertChange]:
-    """Record due escalations in one transaction; skips alerts acknowledged meanwhile."""
-    changes: list[AlertChange] = []
-    if not escalations:
-        return changes
-    async with conn.transaction():
-        for esc in escalations:
-            step = {"level": esc.level, "target": esc.target, "at": at.isoformat()}
-            alert = await _one(
-                conn,
-                f"UPDATE alerts SET detail = detail || %s, updated_at = %s"
-                f" WHERE id = %s AND state = 'open'"
-                f" AND COALESCE((detail -> 'escalation' ->> 'level')::int, 0) < %s"
-                f" RETURNING {_COLUMNS}",
-                (Jsonb({"escalation": step}), at, esc.alert_id, esc.level),
-            )
-            if alert is None:  # acknowledged, closed or escalated by another engine
-                continue
-            note = esc.note
-            await _record(conn, alert.id, at=at, from_state=alert.state, to_state=alert.state,
-                          actor=actor, note=note)  # fmt: skip
-            changes.append(AlertChange("escalated", alert, actor, at, note))
-    return changes

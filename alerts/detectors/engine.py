@@ -10,13 +10,17 @@ when an operator closes an alert in the lifecycle layer.
 Closing: an SOS or fall episode ends (the next press or fall raises afresh); a
 night-activity alert is forgotten (its night is not raised again, the next is).
 A condition alert (vitals, baseline, inactivity, geofence, device health)
-closed while its condition still holds is *muted*: it stays open inside the
-detector, its updates are dropped, and when the condition clears it unmutes
-silently, so the same condition is not raised again until it recurs.
+closed while its condition still holds is *muted* at the severity it had: it
+stays open inside the detector, its updates are dropped, and when the
+condition clears it unmutes silently, so the same condition is not raised
+again until it recurs. If it grows worse than the operator saw it (a heart
+rate from medium to high, a day-time outing that runs into the night), that
+is news: it unmutes and is raised afresh.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -37,6 +41,7 @@ from alerts.detectors.types import (
     AlertEvent,
     AlertType,
     Profile,
+    Severity,
     steps_delta,
 )
 from alerts.falls import FallModel
@@ -76,7 +81,7 @@ class ResidentState:
         default_factory=device_health.DeviceHealthState
     )
     last_steps: dict[str, int] = field(default_factory=dict)
-    muted: frozenset[AlertType] = frozenset()
+    muted: Mapping[AlertType, Severity] = field(default_factory=dict)  # closed at severity
     night: night_activity.NightActivityState = field(
         default_factory=night_activity.NightActivityState
     )
@@ -220,17 +225,31 @@ def _close(s: ResidentState, alert_type: AlertType) -> ResidentState:
         return replace(s, falls=falls.FallsState(None, opened))
     if alert_type is AlertType.NIGHT_ACTIVITY:
         return replace(s, night=night_activity.closed(s.night))
-    if alert_type in s.open_alerts():
-        return replace(s, muted=s.muted | {alert_type})
+    if (closed := s.open_alerts().get(alert_type)) is not None:
+        return replace(s, muted={**s.muted, alert_type: closed.severity})
     return s
 
 
 def _mute(s: ResidentState, events: list[AlertEvent]) -> tuple[ResidentState, list[AlertEvent]]:
+    """Drop a muted type's events; its clear unmutes it, and so does a severity above the
+    one it was closed at (passed on: the store opens a new alert for an update of a
+    closed one). Before 2026-12-04 a muted type stayed silent at any severity until it
+    cleared: a heart rate of 150 for an hour, after a medium alert was closed, raised
+    nothing."""
     if not s.muted:
         return s, events
-    out = [e for e in events if e.type not in s.muted]
-    unmute = {e.type for e in events if isinstance(e, AlertCleared)}
-    return replace(s, muted=s.muted - unmute), out
+    out: list[AlertEvent] = []
+    muted = dict(s.muted)
+    for e in events:
+        seen = muted.get(e.type)  # the severity it was closed at
+        if seen is None:
+            out.append(e)
+        elif isinstance(e, AlertCleared):
+            del muted[e.type]
+        elif e.severity.rank > seen.rank:
+            del muted[e.type]
+            out.append(e)
+    return replace(s, muted=muted), out
 
 
 def step(

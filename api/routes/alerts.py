@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from psycopg.rows import dict_row
 
 from alerts import store
+from alerts.escalation_store import record_escalations
 from alerts.lifecycle import Escalation, InvalidTransition, Outcome
 from api.alert_view import transition_for, user_ids
 from api.deps import Ctx, Db, require, utcnow
@@ -238,6 +239,6 @@ async def _escalate(
     db: Db, alert_id: int, *, level: int, target: str, now: datetime, actor: str, note: str
 ) -> list[store.AlertChange]:
     del note  # the store writes its own note ("escalated to ... (level n)")
-    return await store.record_escalations(
+    return await record_escalations(
         db, [Escalation(alert_id, level, target, now)], at=now, actor=actor
     )

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from alerts.detectors.types import AlertType
+from alerts.detectors.types import AlertType, Severity
 from alerts.engine import AlertEngine
 from alerts.engine_states import pending
 from alerts.lifecycle import Outcome
@@ -110,7 +110,7 @@ async def test_an_alert_a_full_tick_raises_is_pending_and_forgotten_when_closed(
     await close_open(db_url, resident, clock.at)
     await engine.escalate()
     # closed while the band is still silent: muted, held until the condition ends
-    assert engine.states[resident].muted == {AlertType.DEVICE_OFFLINE}
+    assert engine.states[resident].muted == {AlertType.DEVICE_OFFLINE: Severity.MEDIUM}
     assert held(engine) == {resident}
     back = Telemetry(device_id=dev, seq=2, ts=int(clock.at.timestamp() * 1000), hr=70, worn=True)
     await engine.on_batch(IngestedBatch(telemetry=[Accepted(back, resident)]))

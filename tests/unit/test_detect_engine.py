@@ -58,9 +58,9 @@ def event(at: datetime, kind: EventType) -> Accepted:
 
 
 def run(
-    profile: Profile, items: list[tuple[datetime, object]]
+    profile: Profile, items: list[tuple[datetime, object]], state: ResidentState | None = None
 ) -> tuple[ResidentState, list[AlertEvent]]:
-    state, out = ResidentState(), []
+    state, out = state or ResidentState(), []
     for now, item in items:
         state, events = step(profile, state, item, now=now)  # type: ignore[arg-type]
         out.extend(events)
@@ -383,6 +383,25 @@ def test_an_operator_closing_a_condition_mutes_it_until_it_clears() -> None:
     assert events == []  # the cleared event of a muted alert is swallowed
     state, events = step(P, state, tele(DAY + 4 * M, battery_pct=10), now=DAY + 4 * M)
     assert types_of(events) == [("AlertRaised", AlertType.BATTERY_LOW)]
+
+
+def test_a_closed_condition_that_grows_worse_than_it_was_closed_at_is_raised_again() -> None:
+    """Muted at the severity the operator saw: a heart rate from medium to NEWS2 red is
+    news (before 2026-12-04 it stayed silent until the rate came back to normal)."""
+    items = [(DAY + i * M, tele(DAY + i * M, hr=118)) for i in range(10)]
+    state, events = run(P, items)
+    assert [(e.type, e.severity) for e in events if isinstance(e, AlertRaised)] == [
+        (AlertType.VITAL_HR_HIGH, Severity.MEDIUM)
+    ]
+    state, _ = step(P, state, AlertClosed(AlertType.VITAL_HR_HIGH), now=DAY + 10 * M)
+    state, events = run(P, [(DAY + (11 + i) * M, tele(DAY + (11 + i) * M, hr=118))
+                            for i in range(10)], state)  # fmt: skip
+    assert events == []  # the same condition, as the operator saw it: still muted
+    state, events = run(P, [(DAY + (21 + i) * M, tele(DAY + (21 + i) * M, hr=150))
+                            for i in range(60)], state)  # fmt: skip
+    worse = [(e.type, e.severity) for e in events if not isinstance(e, AlertCleared)]
+    assert worse[:1] == [(AlertType.VITAL_HR_HIGH, Severity.HIGH)]
+    assert AlertType.VITAL_HR_HIGH not in state.muted
 
 
 # --- one open alert per resident and type ----------------------------------------
