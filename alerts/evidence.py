@@ -27,7 +27,14 @@ from psycopg.rows import TupleRow
 from alerts.detectors import AlertEvent, Profile, ResidentState
 from alerts.detectors.night_activity import night_of, night_start
 from alerts.restart import NIGHT_LOOKBACK, WATCH_LOOKBACK, seed_states
-from alerts.restart_falls import FallEvidence, fall_devices, with_alert_evidence, with_evidence
+from alerts.restart_falls import (
+    FallEvidence,
+    HeldReport,
+    fall_devices,
+    with_alert_evidence,
+    with_evidence,
+    with_held_reports,
+)
 from alerts.restart_geofence import Fix, geofence_lookback, may_be_outside, with_fixes
 from alerts.restart_night import NightEvidence, with_night
 from alerts.shard import EVERYONE, Shard
@@ -59,6 +66,25 @@ async def load_fall_evidence(conn: Conn, since: Mapping[str, datetime]) -> dict[
         reports = [(r[0], None if r[1] is None else int(r[1]), r[2],
                     None if r[3] is None else int(r[3])) for r in rows]  # fmt: skip
         out[device_id] = FallEvidence.from_reports(reports, [r[0] for r in oks], impact_at)
+    await conn.commit()
+    return out
+
+
+# Each resident's latest band fall report stored since %(since)s (the band's clock may
+# be off: its time is bounded loosely, for the partitions; received_at decides).
+_HELD = """
+SELECT DISTINCT ON (resident_id) resident_id, device_id, time, received_at
+FROM device_events
+WHERE type = 'fall' AND resident_id IS NOT NULL AND time >= %(since)s - interval '1 day'
+  AND received_at >= %(since)s AND received_at <= %(now)s
+ORDER BY resident_id, time DESC
+"""
+
+
+async def load_held_reports(conn: Conn, *, since: datetime, now: datetime) -> list[HeldReport]:
+    """Each resident's latest band fall report stored in [since, now] (any shard's)."""
+    cur = await conn.execute(_HELD, {"since": since, "now": now})
+    out = [HeldReport(int(r), str(d), t, min(at, now)) for r, d, t, at in await cur.fetchall()]
     await conn.commit()
     return out
 
@@ -162,10 +188,10 @@ async def load_fixes(
 async def restore_states(
     conn: Conn, profiles: Mapping[int, Profile], *, now: datetime, shard: Shard = EVERYONE
 ) -> tuple[dict[int, ResidentState], list[AlertEvent]]:
-    """Detector states after a restart: the stored alerts, what bands reported since a
-    fall, tonight's steps and the recent fixes of residents who may be out (see
-    :mod:`alerts.restart`); of the ``shard``'s residents
-    only (``profiles`` are the shard's). With them, the alert events that what the bands
+    """Detector states after a restart: the stored alerts, the band fall reports it may
+    have been holding, what bands reported since a fall, tonight's steps and the recent
+    fixes of residents who may be out (see :mod:`alerts.restart`); of the ``shard``'s
+    residents only (``profiles`` are the shard's). With them, the alert events that what the bands
     reported while the engine was down calls for now (a red heart rate after a fall)."""
     stored = await open_alerts(conn)
     falls = await recently_closed(conn, types=("fall", "long_lie"), since=now - WATCH_LOOKBACK)
@@ -173,6 +199,10 @@ async def restore_states(
     stored = [a for a in stored if shard.owns(a.resident_id)]
     closed = [a for a in falls + nights if shard.owns(a.resident_id)]
     states = seed_states(stored, recently_closed=closed)
+    held = await load_held_reports(conn, since=now - WATCH_LOOKBACK, now=now)
+    falls_stored = [a for a in stored + closed if a.type in ("fall", "long_lie")]
+    states = with_held_reports(states, [r for r in held if shard.owns(r.resident_id)],
+                               falls_stored)  # fmt: skip
     fall_evidence = await load_fall_evidence(conn, fall_devices(states))
     states = with_evidence(states, fall_evidence, profiles)
     states, events = with_alert_evidence(states, fall_evidence, profiles, now=now)

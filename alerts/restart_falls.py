@@ -9,17 +9,25 @@ ended and steps walked meanwhile count: the next tick decides as the running
 engine would have. A red heart rate among them, and an "I'm OK" inside a shown
 suspicion's cancel window, are acted on at start (:func:`with_alert_evidence`,
 which returns the events to persist).
+
+A band's own fall report is held (``pending``, nothing stored) for
+``band_confirm_after``; one the engine was holding when it stopped is found
+again among the stored device events (:class:`HeldReport`,
+:func:`with_held_reports`) and held anew, so a restart inside those seconds no
+longer loses the fall and its long lie.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from alerts.detectors import AlertEvent, Profile, ResidentState, falls
-from alerts.detectors.falls import FallEpisode, FallsState, FallStage, red_heart_rate
+from alerts.detectors import AlertEvent, AlertType, Profile, ResidentState, falls
+from alerts.detectors.fall_evidence import answers
+from alerts.detectors.falls import SAME_FALL, FallEpisode, FallsState, FallStage, red_heart_rate
 from alerts.detectors.types import steps_delta
+from alerts.store import StoredAlert
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,80 @@ class FallEvidence:
         return total, reached
 
 
+@dataclass(frozen=True, slots=True)
+class HeldReport:
+    """A band's latest fall report lately stored (``device_events``), perhaps held."""
+
+    resident_id: int
+    device_id: str
+    impact_at: datetime  # the event's band time
+    received_at: datetime  # when ingest stored it: the platform clock, as the engine's
+
+
+_FALL_TYPES = (AlertType.FALL, AlertType.LONG_LIE)
+
+
+def _accounted(report: HeldReport, alerts: Iterable[StoredAlert]) -> bool:
+    """A fall or long-lie alert of the resident opened since the report (raised from it,
+    open or closed since), or with its impact: the running engine had shown it."""
+    for a in alerts:
+        if a.resident_id != report.resident_id or a.type not in _FALL_TYPES:
+            continue
+        impact = a.detail.get("impact_at")
+        same = (
+            isinstance(impact, str)
+            and abs(datetime.fromisoformat(impact) - report.impact_at) <= SAME_FALL
+        )
+        if same or a.opened_at >= report.received_at - SAME_FALL:
+            return True
+    return False
+
+
+def with_held_reports(
+    states: Mapping[int, ResidentState],
+    reports: Iterable[HeldReport],
+    alerts: Iterable[StoredAlert],
+) -> dict[int, ResidentState]:
+    """Pure: hold again each band fall report no fall episode or alert accounts for.
+
+    ``alerts``: the stored fall and long-lie alerts, open and lately closed (as
+    :func:`alerts.restart.seed_states` gets them). A resident with a fall episode
+    seeded keeps it (the running engine merged a report into it). The report is held
+    from when it was stored, so its confirmation and long-lie clocks run as they would
+    have; :func:`with_evidence` then ends it if the wearer said OK or walked away first.
+    Until 2026-12-04 a restart inside a held report's 30 s lost the fall: nothing was
+    stored to seed it from, and ingest had acknowledged the report."""
+    out = dict(states)
+    seen = list(alerts)
+    for r in reports:
+        state = out.get(r.resident_id) or ResidentState()
+        if state.falls.episode is not None or _accounted(r, seen):
+            continue
+        held = FallEpisode(FallStage.PENDING, r.device_id, r.received_at, r.impact_at,
+                           frozenset({"band"}), None)  # fmt: skip
+        out[r.resident_id] = replace(state, falls=FallsState(held, state.falls.open))
+    return out
+
+
+def _held(
+    ep: FallEpisode, found: FallEvidence, profile: Profile, red: tuple[int, datetime] | None
+) -> FallEpisode | None:
+    """A held band report after what the band said since: ended (None) by an "I'm OK" or
+    by walking away before it was due for confirmation, as the running engine ends it;
+    confirmed if the first of them came after (it had been raised by then: the "I'm OK"
+    is recorded, the steps make it a welfare call). A red heart rate first: left to
+    :func:`with_alert_evidence`."""
+    confirm_at = ep.suspected_at + profile.falls.band_confirm_after
+    ok = next((t for t in found.im_ok_at if answers(ep, t)), None)
+    away = found.walked_away_at(ep.impact_at, profile.falls.recovery_steps)
+    first = min((t for t in (ok, away) if t is not None), default=None)
+    if first is None or (red is not None and red[1] < first):
+        return ep
+    if first < confirm_at:
+        return None
+    return replace(ep, stage=FallStage.CONFIRMED, wearer_ok_at=ok)
+
+
 def fall_devices(states: Mapping[int, ResidentState]) -> dict[str, datetime]:
     """The bands whose reports since a fall matter after a restart, with its impact time."""
     return {
@@ -166,7 +248,11 @@ def with_evidence(
         late_ok = next((t for t in found.im_ok_at if due is not None and t >= due), None)
         if late_ok is not None and ep.wearer_ok_at is None:  # pressed after the long lie
             ep = replace(ep, wearer_ok_at=late_ok)
-        new_ep = None if ep.stage is FallStage.UNCONFIRMED and not ep.long_lie and ended else ep
+        new_ep: FallEpisode | None = ep
+        if ep.stage is FallStage.UNCONFIRMED and not ep.long_lie and ended:
+            new_ep = None
+        elif ep.stage is FallStage.PENDING:
+            new_ep = _held(ep, found, profile, red)
         out[resident_id] = replace(
             state, falls=FallsState(new_ep, state.falls.open), last_steps=last_steps
         )

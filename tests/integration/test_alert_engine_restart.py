@@ -236,3 +236,50 @@ async def test_a_red_heart_rate_reported_while_the_engine_was_down_is_acted_on_a
     mine = [(m["kind"], m["type"]) for m in published if m["resident_id"] == residents[0]]
     assert mine == [("raised", "fall")]
     assert not [m for m in published if m["resident_id"] == residents[1]]
+
+
+async def test_a_band_fall_report_held_when_the_engine_stopped_is_raised_after_a_restart(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """Two bands report a fall; the engine holds both (30 s for an "I'm OK") and stops.
+    Ingest had stored and acknowledged both reports. One wearer presses "I'm OK" while the
+    engine is down. The restarted engine raises the other's fall when the hold ends."""
+    lying, fine = f"{topic_prefix}-hl", f"{topic_prefix}-ok"
+    residents = await register_bands(db_url, [lying, fine])
+    settings = ingest_settings(db_url, broker.url)
+    t0 = datetime.now(UTC)
+    now = int(t0.timestamp() * 1000)
+    first = AlertEngine(settings, fall_model=MODEL, clock=Clock(t0))
+    async with running_ingest(settings, handlers=[first.on_batch]):
+        publish_all(broker.url, [event(d, 1, EventType.FALL, now) for d in (lying, fine)])
+
+        async def held() -> bool:
+            return all(first.states.get(r) and first.states[r].falls.episode for r in residents)
+
+        await eventually(held)
+    await first.close()
+    assert await alerts_of(db_url, residents[0]) == []  # held: nothing stored
+    async with running_ingest(settings, handlers=[]):  # the engine is down
+        publish_all(broker.url, [event(fine, 2, EventType.IM_OK, now + 5_000)])
+
+        async def stored() -> bool:
+            query = "SELECT count(*) FROM device_events WHERE type = 'im_ok'"
+            return await scalar(db_url, query) == 1
+
+        await eventually(stored)
+    clock = Clock(t0 + timedelta(seconds=12))
+    engine = AlertEngine(settings, fall_model=MODEL, clock=clock)
+    try:
+        await engine.tick()  # loads the states: the report is held again
+        assert await alerts_of(db_url, residents[0]) == []
+        clock.at = t0 + timedelta(seconds=31)
+        await engine.tick()
+        assert [a[1:4] for a in await alerts_of(db_url, residents[0])] == [
+            ("fall", "critical", "open")
+        ]
+        assert await alerts_of(db_url, residents[1]) == []  # "I'm OK" ended it
+        clock.at = t0 + timedelta(minutes=11)
+        await engine.tick()
+        assert [a[1] for a in await alerts_of(db_url, residents[0])] == ["fall", "long_lie"]
+    finally:
+        await engine.close()

@@ -9,6 +9,7 @@ point the state is thrown away and rebuilt from what the database would hold
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -29,7 +30,14 @@ from alerts.detectors import (
 from alerts.detectors.falls import FallStage
 from alerts.falls import load_model
 from alerts.restart import seed_states
-from alerts.restart_falls import FallEvidence, fall_devices, with_alert_evidence, with_evidence
+from alerts.restart_falls import (
+    FallEvidence,
+    HeldReport,
+    fall_devices,
+    with_alert_evidence,
+    with_evidence,
+    with_held_reports,
+)
 from alerts.store import StoredAlert
 from eldercare.protocol import DeviceEvent, EventType, ImuWindow, Telemetry
 from ingest.rows import Accepted
@@ -112,13 +120,15 @@ def restarted(store: Store, reports: list[Accepted]) -> ResidentState:
 
 
 def restarted_at(
-    store: Store, reports: list[Accepted], *, now: datetime
+    store: Store, reports: list[Accepted], *, now: datetime, held: Sequence[HeldReport] = ()
 ) -> tuple[ResidentState, list[AlertEvent]]:
     """:func:`restarted`, with the events the restart itself makes at ``now`` (a red heart
-    rate reported while the engine was down), as alerts.evidence.restore_states does."""
+    rate reported while the engine was down), as alerts.evidence.restore_states does;
+    ``held``: the band fall reports stored lately."""
     open_rows = [a for a in store.rows if a.closed_at is None]
     closed = [a for a in store.rows if a.closed_at is not None]
     states = seed_states(open_rows, recently_closed=closed)
+    states = with_held_reports(states, held, store.rows)
     evidence: dict[str, FallEvidence] = {}
     for device_id, impact_at in fall_devices(states).items():
         tel = [r.message for r in reports if isinstance(r.message, Telemetry)]
