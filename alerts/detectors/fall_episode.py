@@ -162,9 +162,12 @@ def suspect(
         # between the two then counted against the new one (found on 2026-12-03).
         return state, []
     elif ep.stage in (FallStage.RECOVERED, FallStage.PENDING, FallStage.UNCONFIRMED):
-        new = replace(  # a new fall: a new window (a long lie already raised stays open)
+        # a new fall: a new window (a long lie already raised stays open). After a fall
+        # the wearer got up from, its welfare call is on screen: a band's report of another
+        # is shown at once, not held (held, it closed that call as cancelled by the wearer)
+        new = replace(
             ep,
-            stage=fresh,
+            stage=FallStage.SUSPECTED if ep.stage is FallStage.RECOVERED else fresh,
             suspected_at=now,
             impact_at=impact_at,
             sources=frozenset({source}),

@@ -318,6 +318,22 @@ def test_walking_after_confirmation_is_recovery_and_later_sleep_is_not_a_long_li
     assert AlertType.LONG_LIE not in state.open
 
 
+def test_a_band_report_after_a_recovered_fall_keeps_its_welfare_call_open() -> None:
+    """The wearer got up (a welfare call, high); the band reports another fall. Held as a
+    band-only report, it closed the open call as cancelled by the wearer (until
+    2026-12-04); it is shown at once instead, as a further fall of the episode."""
+    state, _ = platform_fall(falls.FallsState(), T0)
+    state, _ = falls.tick(state, P, T0 + 60 * S)
+    state, _ = falls.movement(state, P, 20, T0 + 4 * 60 * S)  # recovered: high
+    state, events = band_fall(state, T0 + 20 * 60 * S)
+    assert not [e for e in events if isinstance(e, AlertCleared)]
+    (update,) = events
+    assert isinstance(update, AlertUpdated)
+    assert (update.severity, update.detail["stage"], update.detail["falls"]) == (
+        Severity.CRITICAL, "suspected", 2,
+    )  # fmt: skip
+
+
 def test_a_few_steps_do_not_restart_the_long_lie_clock() -> None:
     state, _ = platform_fall(falls.FallsState(), T0)
     state, _ = falls.tick(state, P, T0 + 60 * S)
