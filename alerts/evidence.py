@@ -194,10 +194,11 @@ async def restore_states(
     residents only (``profiles`` are the shard's). With them, the alert events that what the bands
     reported while the engine was down calls for now (a red heart rate after a fall)."""
     stored = await open_alerts(conn)
-    falls = await recently_closed(conn, types=("fall", "long_lie"), since=now - WATCH_LOOKBACK)
+    ended = await recently_closed(conn, types=("fall", "long_lie", "sos"),
+                                  since=now - WATCH_LOOKBACK)  # fmt: skip
     nights = await recently_closed(conn, types=("night_activity",), since=now - NIGHT_LOOKBACK)
     stored = [a for a in stored if shard.owns(a.resident_id)]
-    closed = [a for a in falls + nights if shard.owns(a.resident_id)]
+    closed = [a for a in ended + nights if shard.owns(a.resident_id)]
     states = seed_states(stored, recently_closed=closed)
     held = await load_held_reports(conn, since=now - WATCH_LOOKBACK, now=now)
     falls_stored = [a for a in stored + closed if a.type in ("fall", "long_lie")]

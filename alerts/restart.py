@@ -81,7 +81,9 @@ def _episode(fall: StoredAlert, stage: FallStage, *, long_lie: bool) -> FallEpis
     return FallEpisode(
         stage=stage,
         device_id=fall.device_id,
-        suspected_at=fall.opened_at,
+        # a held band report is raised 30 s after its clocks started (before 2026-12-04
+        # the detail had no suspected_at, and a restart ran the long lie 30 s late)
+        suspected_at=_parse_time(d.get("suspected_at")) or fall.opened_at,
         impact_at=_parse_time(d.get("impact_at")) or fall.opened_at,
         sources=frozenset(str(s) for s in d.get("sources") or ["band"]),
         score=float(score) if isinstance(score, int | float) else None,
@@ -162,8 +164,9 @@ def seed_states(
 ) -> dict[int, ResidentState]:
     """Pure: detector states that know the stored open SOS, fall and night-activity
     alerts, the unconfirmed falls still watched among ``recently_closed`` (fall and
-    long-lie alerts closed within ``WATCH_LOOKBACK``) and the nights already raised
-    (night-activity alerts closed within ``NIGHT_LOOKBACK``)."""
+    long-lie alerts closed within ``WATCH_LOOKBACK``), the presses of the SOS closed
+    last (within ``WATCH_LOOKBACK``: a redelivered press is not a new one) and the
+    nights already raised (night-activity alerts closed within ``NIGHT_LOOKBACK``)."""
     by_resident: dict[int, dict[str, StoredAlert]] = {}
     for a in alerts:
         by_resident.setdefault(a.resident_id, {})[a.type] = a
@@ -179,6 +182,10 @@ def seed_states(
                                                 closed_all))  # fmt: skip
         if (sos := alerts_of.get(AlertType.SOS)) is not None:
             state = replace(state, sos=_seed_sos(sos))
+        elif done := [a for a in closed_all if a.type == AlertType.SOS]:
+            # its presses, should the batch that held them be handed over again
+            state = replace(state, sos=SosState(counted=press_ids(done[-1].detail.get(
+                "presses_seen"))))  # fmt: skip
         fall = alerts_of.get(AlertType.FALL)
         long_lie = alerts_of.get(AlertType.LONG_LIE)
         if fall is not None and _cleared_reason(fall) != ClearReason.NOT_CONFIRMED:
@@ -189,6 +196,7 @@ def seed_states(
             watch = candidate and _seed_watch(candidate, long_lie, closed_of)
             if watch:
                 state = replace(state, falls=watch)
-        if resident_id in by_resident or state.falls.episode is not None or state.night.raised_for:
+        if (resident_id in by_resident or state.falls.episode is not None
+                or state.night.raised_for or state.sos.counted):  # fmt: skip
             states[resident_id] = state
     return states

@@ -218,8 +218,8 @@ def _tick(
 
 
 def _close(s: ResidentState, alert_type: AlertType) -> ResidentState:
-    if alert_type is AlertType.SOS:
-        return replace(s, sos=sos.SosState())
+    if alert_type is AlertType.SOS:  # the presses counted stay: a redelivery is not a new one
+        return replace(s, sos=sos.SosState(counted=s.sos.counted))
     if alert_type in (AlertType.FALL, AlertType.LONG_LIE):
         opened = forget(forget(s.falls.open, AlertType.FALL), AlertType.LONG_LIE)
         return replace(s, falls=falls.FallsState(None, opened))

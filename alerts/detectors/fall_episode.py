@@ -87,6 +87,7 @@ def _wants(ep: FallEpisode | None, profile: Profile) -> tuple[Want | None, Want 
             "sources": sources,
             "score": ep.score,
             "impact_at": iso(ep.impact_at),
+            "suspected_at": iso(ep.suspected_at),  # the clocks' start, for a restart
             "cancel_deadline": iso(deadline),
             "falls": ep.falls,
             "steps_since": ep.steps_since,

@@ -110,3 +110,16 @@ def test_a_report_the_running_engine_had_raised_is_not_held_again() -> None:
     assert [t for t, _ in raised(before)] == [AlertType.FALL]
     state = with_held_reports({}, held_reports(items[:cut]), store.rows).get(5, ResidentState())
     assert state.falls.episode is None  # the stored fall alert accounts for it
+
+
+def test_a_restart_after_a_held_report_was_raised_keeps_its_long_lie_on_time() -> None:
+    """Raised 30 s after its clocks started: a restart ran them from the raise (30 s
+    late) until the fall's detail said when they started."""
+    items = band_script([], None)
+    _, continuous = run(items, ResidentState())
+    cut = next(k for k, (at, _) in enumerate(items) if at >= T0 + 5 * 60 * S)
+    store = Store()
+    _, before = run(items[:cut], ResidentState(), store)
+    state, _ = restarted_at(store, [], now=items[cut][0])
+    _, after = run(items[cut:], state)
+    assert raised(before) + raised(after) == raised(continuous)
