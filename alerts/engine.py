@@ -39,6 +39,7 @@ from alerts.detectors import (
     ResidentState,
     Tick,
     ambient,
+    rebanded,
     sos_only,
     step,
 )
@@ -231,13 +232,27 @@ class AlertEngine:
         The registry is read and the profiles built without the decision lock, on a
         connection of the tick's own; the swap and the closed alerts take the lock.
         """
-        baselines = self.baselines
+        baselines, old = self.baselines, self.profiles
         fresh = self._baselines.apply(await self._own_profiles(await self._db.side_connection()))
+        repaired = [r for r, p in fresh.items() if (was := old.get(r)) and was.bands != p.bands]
         async with self._lock:
             if baselines is not self.baselines:  # a reload swapped them in meanwhile
                 fresh = self._baselines.apply(fresh)
             self.profiles = fresh
             self._forget_closed(await self._own_open_alert_keys(await self._db.connection()))
+            await self._rebanded(repaired)
+
+    async def _rebanded(self, residents: list[int]) -> None:
+        """Forget, in the states of ``residents`` (whose bands changed), the bands no
+        longer theirs (:func:`~alerts.detectors.rebanded`)."""
+        now, events, states = self._clock(), [], {}
+        for resident_id in residents:
+            state, profile = self.states.get(resident_id), self.profiles.get(resident_id)
+            if state is not None and profile is not None:
+                states[resident_id], evs = rebanded(profile, state, now)
+                events += evs
+        if states:
+            await self._emit(events, states)
 
     @property
     def baselines(self) -> dict[int, ResidentBaselines]:

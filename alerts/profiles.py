@@ -4,7 +4,8 @@ Conditions and living alone come from ``residents``; the home becomes a
 :class:`SafeZone` of ``HOME_RADIUS_M`` around ``home_lat/home_lon``, and each
 of the resident's geofences (``resident_geofences``, set through the API) one
 more safe zone; the
-expected telemetry interval is the shortest of the resident's active bands'.
+expected telemetry interval is the shortest of the resident's active bands' (which
+are listed too, so that a band paired to someone else is forgotten).
 A clinician's overrides (``resident_alert_thresholds``, :mod:`alerts.thresholds`)
 are applied on top of the defaults (NEWS2); an override row that does not
 validate is logged and ignored (the defaults apply), never a crash. Personal
@@ -32,6 +33,7 @@ HOME_RADIUS_M: Final = 150.0
 _QUERY = (
     "SELECT r.resident_id, r.conditions, r.living_alone, r.home_lat, r.home_lon,"
     " min(w.expected_interval_s) AS expected_interval_s, t.overrides,"
+    " coalesce(array_agg(w.device_id) FILTER (WHERE w.device_id IS NOT NULL), '{}') AS bands,"
     " (SELECT json_agg(json_build_array(g.lat, g.lon, g.radius_m, g.name) ORDER BY g.id)"
     "  FROM resident_geofences g WHERE g.resident_id = r.resident_id) AS geofences"
     " FROM residents r LEFT JOIN wristbands w"
@@ -51,6 +53,7 @@ class ResidentRow:
     expected_interval_s: int | None
     overrides: dict[str, Any] | None = None
     geofences: list[list[Any]] | None = None  # [lat, lon, radius_m, name] each
+    bands: list[str] | None = None  # not revoked; None: not known
 
 
 def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) -> Profile:
@@ -68,6 +71,7 @@ def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) 
         lives_alone=row.living_alone,
         safe_zones=zones,
         expected_interval_s=row.expected_interval_s or 60,
+        bands=None if row.bands is None else frozenset(row.bands),
     )
     if row.overrides is None:
         return profile

@@ -6,7 +6,15 @@ calls :func:`step` for every accepted message and periodically with a
 """
 
 from alerts.detectors.baseline import compute_baseline
-from alerts.detectors.engine import AlertClosed, Input, ResidentState, Tick, sos_only, step
+from alerts.detectors.engine import (
+    AlertClosed,
+    Input,
+    ResidentState,
+    Tick,
+    rebanded,
+    sos_only,
+    step,
+)
 from alerts.detectors.inactivity import learn_threshold
 from alerts.detectors.news2 import Direction, ParamBands, VitalParam
 from alerts.detectors.types import (
@@ -50,6 +58,7 @@ __all__ = [
     "VitalParam",
     "compute_baseline",
     "learn_threshold",
+    "rebanded",
     "sos_only",
     "step",
 ]

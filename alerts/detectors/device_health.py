@@ -280,6 +280,30 @@ def evaluate(
     return DeviceHealthState(state.devices, opened), events
 
 
+def keep_bands(
+    state: DeviceHealthState, profile: Profile, now: datetime
+) -> tuple[DeviceHealthState, list[AlertEvent]]:
+    """Forget the bands that are no longer the resident's (``profile.bands``: paired to
+    someone else, revoked) and clear what only they held open (``band_unpaired``).
+
+    Until 2026-12-04 a band once seen was tracked for good: re-paired, it went on
+    raising ``device_offline`` for its old wearer, and when an operator closed that
+    (muting it), the wearer's new band could go silent unnoticed."""
+    bands = profile.bands
+    if bands is None or all(d in bands for d in state.devices):
+        return state, []
+    devices = {d: t for d, t in state.devices.items() if d in bands}
+    kept = DeviceHealthState(devices, state.open)
+    opened, events = state.open, []
+    for alert_type, want in _wants(kept, profile, now).items():
+        if want is None and alert_type not in opened:
+            continue
+        opened, evs = reconcile(opened, alert_type, want, resident_id=profile.resident_id,
+                                at=now, clear_reason=ClearReason.BAND_UNPAIRED)  # fmt: skip
+        events.extend(evs)
+    return DeviceHealthState(devices, opened), events
+
+
 def step(
     state: DeviceHealthState, profile: Profile, message: Message, now: datetime
 ) -> tuple[DeviceHealthState, list[AlertEvent]]:

@@ -302,6 +302,17 @@ def step(
     return _mute(state, events + evs)
 
 
+def rebanded(
+    profile: Profile, state: ResidentState, now: datetime
+) -> tuple[ResidentState, list[AlertEvent]]:
+    """The state once the registry's pairing is known (``profile.bands``, reloaded): the
+    bands no longer the resident's forgotten, with what only they held open."""
+    devices, events = device_health.keep_bands(state.devices, profile, now)
+    if devices is state.devices:
+        return state, []
+    return _mute(replace(state, devices=devices), events)
+
+
 def sos_only(
     profile: Profile, state: ResidentState, item: Accepted | Refusal, now: datetime
 ) -> tuple[ResidentState, list[AlertEvent]]:

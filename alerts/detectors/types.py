@@ -82,6 +82,7 @@ class ClearReason(StrEnum):
     CHARGING = "charging"
     BAND_WORN = "band_worn"
     DATA_ACCEPTED = "data_accepted"  # the band's movement windows are accepted again
+    BAND_UNPAIRED = "band_unpaired"  # the band is no longer the resident's (re-paired, revoked)
 
 
 Detail = Mapping[str, Any]  # JSON-ready values only: str, int, float, bool, lists, dicts
@@ -339,6 +340,10 @@ class Profile:
     night_activity: NightActivityBaseline | None = None  # the usual night, night_activity.py
     falls: FallRules = FallRules()
     devices: DeviceRules = DeviceRules()
+    # the resident's bands not revoked, from the registry; None: not known (every band
+    # the resident's readings come from counts). A band re-paired to someone else is
+    # forgotten (device_health.keep_bands).
+    bands: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.expected_interval_s < 1:

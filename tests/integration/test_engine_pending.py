@@ -20,6 +20,7 @@ from alerts.engine_states import pending
 from alerts.lifecycle import Outcome
 from alerts.store import resolve
 from eldercare.protocol import DeviceEvent, EventType, Telemetry
+from eldercare.registry import provision_wristbands, revoke_wristband
 from eldercare.settings import Settings
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
@@ -117,3 +118,43 @@ async def test_an_alert_a_full_tick_raises_is_pending_and_forgotten_when_closed(
     assert held(engine) == set()
     assert await rows(db_url, query, resident) == [("device_offline", "resolved")]
     await engine.close()
+
+
+async def test_a_replaced_band_is_forgotten_so_the_new_one_going_silent_is_raised(
+    db_url: str, topic_prefix: str
+) -> None:
+    """Band A goes silent; the operator closes its offline alert (muted while A stays
+    silent) and replaces it: A revoked, B paired. The engine forgets A when it reloads
+    the registry, so B going silent later is raised (before 2026-12-04 A was tracked for
+    good and its muted alert hid B's)."""
+    old, new = f"{topic_prefix}-a", f"{topic_prefix}-b"
+    (resident,) = await register_bands(db_url, [old])
+    clock = Clock(NOW)
+    engine = AlertEngine(Settings(database_url=db_url), fall_model=None, clock=clock)
+    query = "SELECT type, state, device_id FROM alerts WHERE resident_id = %s ORDER BY id"
+    try:
+        first = Telemetry(device_id=old, seq=1, ts=int(NOW.timestamp() * 1000), hr=70, worn=True)
+        await engine.on_batch(IngestedBatch(telemetry=[Accepted(first, resident)]))
+        clock.at += timedelta(hours=1)
+        await engine.tick(everyone=True)
+        assert await rows(db_url, query, resident) == [("device_offline", "open", old)]
+        await close_open(db_url, resident, clock.at)
+        await engine.escalate()  # learns of the close: muted while A is silent
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            await revoke_wristband(conn, old)
+            await provision_wristbands(conn, [(new, resident)])
+            await conn.commit()
+        await engine.refresh()
+        assert set(engine.states[resident].devices.devices) == set()
+        assert AlertType.DEVICE_OFFLINE not in engine.states[resident].muted
+        ts = int(clock.at.timestamp() * 1000)
+        reading = Telemetry(device_id=new, seq=1, ts=ts, hr=70, worn=True)
+        await engine.on_batch(IngestedBatch(telemetry=[Accepted(reading, resident)]))
+        clock.at += timedelta(hours=1)  # B silent
+        await engine.tick(everyone=True)
+        assert await rows(db_url, query, resident) == [
+            ("device_offline", "resolved", old),
+            ("device_offline", "open", new),
+        ]
+    finally:
+        await engine.close()
