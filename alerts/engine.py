@@ -107,6 +107,7 @@ class AlertEngine:
         self._publisher = AlertPublisher(connected=self.ready)
         self.subscribed = asyncio.Event()  # standalone: reading the ingested topic
         self.step_failures = 0  # inputs a detector raised on (skipped; see _step_failed)
+        self.tick_failures = 0  # ticks that met a defect (logged; the next one runs)
         self._db = EngineDatabase(settings)
         self.started = asyncio.Event()  # in run: loaded and deciding (the broker maybe not yet)
         self._clock = clock
@@ -373,6 +374,13 @@ class AlertEngine:
             except RETRYABLE as exc:
                 await self._db.drop(side=True)
                 log.warning("alert_tick_failed", error=str(exc).splitlines()[0])
+            except Exception as exc:  # a defect: logged, and the next tick tries again
+                # Before 2026-12-04 it ended the loop, and with it the run: readings taken
+                # but no timer (long lie, offline, escalation) for anyone, until a restart
+                # that met the same defect. The error's type only: no health data in logs.
+                await self._db.drop(side=True)
+                self.tick_failures += 1
+                log.error("alert_tick_defect", error_type=type(exc).__name__)  # noqa: TRY400
 
     async def _consume(self, stop: asyncio.Event) -> None:
         """The ingested topic on this shard's persistent session (ingest.consumer): what
