@@ -33,6 +33,7 @@ loads the rows with the profiles (:mod:`alerts.profiles`), every 30 s.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -69,6 +70,15 @@ class ThresholdError(ValueError):
         self.key = key
 
 
+def _shown(number: float) -> str:
+    """A number for a message: a huge int by its order of magnitude, not its 400 digits
+    (and Python will not write an int of more than 4,300 digits as a string at all)."""
+    if isinstance(number, int) and abs(number) > 10**15:
+        sign = "-" if number < 0 else ""
+        return f"{sign}~1e{int(abs(number).bit_length() * math.log10(2))}"
+    return str(number)
+
+
 def _pairs(raw: Any, key: str) -> tuple[tuple[float, int], ...]:
     if not isinstance(raw, list) or len(raw) > 3:
         raise ThresholdError("expected a list of at most 3 [bound, score] pairs", key=key)
@@ -84,8 +94,10 @@ def _pairs(raw: Any, key: str) -> tuple[tuple[float, int], ...]:
         ):
             raise ThresholdError("each band is [bound (number), score (1-3)]", key=key)
         lo, hi = _PLAUSIBLE[key.split(".", maxsplit=1)[0]]
-        if not lo <= float(pair[0]) <= hi:
-            raise ThresholdError(f"bound {pair[0]} outside {lo:g}-{hi:g}", key=key)
+        # compared as given, converted after: float() of an int past ~1e308 (JSON has no
+        # limit) raised OverflowError, a 500 (found by fuzzing the API, 2026-12-04)
+        if not lo <= pair[0] <= hi:
+            raise ThresholdError(f"bound {_shown(pair[0])} outside {lo:g}-{hi:g}", key=key)
         out.append((float(pair[0]), int(pair[1])))
     return tuple(out)
 

@@ -1,9 +1,9 @@
 """Who may act on which work order and worker, and how dispatch's errors answer over
 HTTP: shared by the orders and workers routes.
 
-Scope: the centre sees its district's orders and workers; a family its residents'
-orders; a worker their own orders and record. Out of scope answers 404 (the id's
-existence is not revealed).
+Scope: the centre sees its district's orders and workers (an admin, and an API key
+without a district, all of them); a family its residents' orders; a worker their own
+orders and record. Out of scope answers 404 (the id's existence is not revealed).
 """
 
 from __future__ import annotations
@@ -54,8 +54,14 @@ def dispatch_settings(ctx: Ctx) -> AssignSettings:
     return assign_settings(ctx.settings)
 
 
+def city_wide(me: Principal) -> bool:
+    """An admin, or an API key bound to no district ("its district or all", docs/api.md):
+    before 2026-12-04 such a key listed every order but got 404 opening one."""
+    return me.role is Role.ADMIN or (me.role is Role.INTEGRATION and me.district is None)
+
+
 def in_scope(me: Principal, order: StoredOrder) -> bool:
-    if me.role is Role.ADMIN:
+    if city_wide(me):
         return True
     if me.role is Role.FAMILY:
         return order.resident_id in me.resident_ids
@@ -75,7 +81,7 @@ async def scoped_order(db: Tx, me: Principal, order_id: int) -> StoredOrder:
 
 
 def worker_visible(me: Principal, worker: StoredWorker) -> bool:
-    if me.role is Role.ADMIN:
+    if city_wide(me):
         return True
     if me.role is Role.WORKER:
         return worker.worker_id == me.worker_id

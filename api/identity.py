@@ -97,6 +97,13 @@ async def create_user(
     return user_id
 
 
+async def is_service_worker(conn: Conn, worker_id: str) -> bool:
+    """Whether dispatch knows ``worker_id``: a worker account names one (``users`` has no
+    foreign key to ``service_workers``, so set-up scripts may create the account first)."""
+    cur = await conn.execute("SELECT 1 FROM service_workers WHERE worker_id = %s", (worker_id,))
+    return await cur.fetchone() is not None
+
+
 async def find_login(conn: Conn, username: str) -> LoginRow | None:
     cur = await conn.execute(
         "SELECT id, password_hash, disabled_at IS NOT NULL FROM users WHERE username = %s",

@@ -83,7 +83,10 @@ def visible(p: Principal, kind: str, data: dict[str, Any], district: str | None)
     if p.role is Role.FAMILY:
         return kind != "offer" and resident in p.resident_ids
     if p.role is Role.WORKER:
-        return p.worker_id is not None and str(data.get("worker_id")) == p.worker_id
+        # only a frame that names a worker: str() of a missing one was "None", a valid
+        # worker id, whose holder got every alert city-wide (found by review 2026-12-04)
+        worker = data.get("worker_id")
+        return bool(p.worker_id) and isinstance(worker, str) and worker == p.worker_id
     if p.role in (Role.OPERATOR, Role.SUPERVISOR):
         return district is not None and district == p.district
     return False  # API keys do not subscribe

@@ -156,5 +156,19 @@ class LoginLimiter:
         self._recent(key, now)
         self._failures.setdefault(key, deque()).append(now)
 
+    def reserve(self, key: str, now: datetime) -> int | None:
+        """Take one attempt for ``key``: seconds to wait if it is locked out, else None
+        with the attempt already counted as failed (:meth:`succeeded` clears it).
+
+        Check and count are one step, with no await between them: an attempt counted
+        only once its password was verified (argon2, tens of ms in a thread) let any
+        number of concurrent guesses past the check before the first was counted (40 at
+        once: 13 verified, limit 5; found by review 2026-12-04).
+        """
+        wait = self.retry_after(key, now)
+        if wait is None:
+            self.failed(key, now)
+        return wait
+
     def succeeded(self, key: str) -> None:
         self._failures.pop(key, None)

@@ -3,8 +3,9 @@ and the progress of the help sent for an alert."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date, datetime
+from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import psycopg
@@ -13,9 +14,11 @@ from psycopg.rows import TupleRow, class_row
 from dispatch.assign import catalogue_from_db
 from dispatch.model import Mode
 from dispatch.records import COLUMNS, StoredOrder
+from dispatch.recurring import DEFAULT_TIMEZONE
 from dispatch.travel import HaversineTravel, TravelModel
 
 Conn = psycopg.AsyncConnection[TupleRow]
+DEFAULT_ZONE: Final = ZoneInfo(DEFAULT_TIMEZONE)
 
 
 async def list_service_types(conn: Conn) -> list[dict[str, Any]]:
@@ -33,25 +36,32 @@ async def list_orders(
     district: str | None = None,
     limit: int = 50,
     cursor: int | None = None,
+    zone: ZoneInfo = DEFAULT_ZONE,
 ) -> tuple[list[StoredOrder], int | None]:
-    """Newest first; ``cursor`` is the last id of the previous page (``next_cursor``)."""
+    """Newest first; ``cursor`` is the last id of the previous page (``next_cursor``).
+
+    ``day``: the orders whose window meets that local day in ``zone`` (the city's, as day
+    planning uses it; before 2026-12-04 the UTC day, so in Shanghai a visit before 08:00
+    was listed the day before). Midnights are taken in SQL: no overflow at 9999-12-31.
+    """
     limit = max(1, min(limit, 500))
-    start = datetime(day.year, day.month, day.day, tzinfo=UTC) if day else None
     async with conn.cursor(row_factory=class_row(StoredOrder)) as cur:
         await cur.execute(
             f"SELECT {COLUMNS} FROM work_orders WHERE (%(w)s::text IS NULL OR worker_id = %(w)s)"
             " AND (%(r)s::bigint IS NULL OR resident_id = %(r)s)"
             " AND (%(s)s::text IS NULL OR state = %(s)s)"
             " AND (%(d)s::text IS NULL OR district = %(d)s)"
-            " AND (%(t0)s::timestamptz IS NULL OR (window_start < %(t0)s + interval '1 day'"
-            "      AND window_end >= %(t0)s))"
+            " AND (%(day)s::date IS NULL OR ("
+            "      window_start < ((%(day)s::date + 1)::timestamp AT TIME ZONE %(tz)s)"
+            "      AND window_end >= (%(day)s::date::timestamp AT TIME ZONE %(tz)s)))"
             " AND (%(c)s::bigint IS NULL OR id < %(c)s) ORDER BY id DESC LIMIT %(n)s",
             {
                 "w": worker_id,
                 "r": resident_id,
                 "s": state,
                 "d": district,
-                "t0": start,
+                "day": day,
+                "tz": zone.key,
                 "c": cursor,
                 "n": limit + 1,
             },

@@ -54,6 +54,17 @@ class TooFarFromHome(DispatchError):  # noqa: N818
         super().__init__(f"order {order_id}: check-in must be within {radius_m:.0f} m of the home")
 
 
+class NoHomeOnRecord(DispatchError):  # noqa: N818
+    """Check-in is proven by being near the home: without one there is nothing to prove
+    it against, so it is refused rather than accepted from anywhere."""
+
+    def __init__(self, order_id: int, resident_id: int) -> None:
+        self.order_id, self.resident_id = order_id, resident_id
+        super().__init__(
+            f"order {order_id}: resident {resident_id} has no home on record to check in at"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class StoredOrder:
     id: int

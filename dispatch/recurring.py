@@ -9,17 +9,19 @@ rule, resident and date, so making a day's orders twice books nothing twice.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, Final
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dispatch.model import CatalogueError, read_catalogue_yaml
 
 WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WHO: Final = frozenset({"living_alone", "all", "listed", "none"})
+DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +94,28 @@ def _rule(e: Any) -> RecurringRule:
         raise CatalogueError(f"bad recurring rule {e!r}: {exc}") from exc
 
 
+def _zone(data: Mapping[str, Any]) -> ZoneInfo:
+    name = str(data.get("timezone", DEFAULT_TIMEZONE))
+    try:
+        return ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise CatalogueError(f"unknown timezone {name!r}") from exc
+
+
 def recurring_from_dict(data: Mapping[str, Any]) -> Recurring:
-    return Recurring(
-        ZoneInfo(str(data.get("timezone", "Asia/Shanghai"))),
-        tuple(_rule(e) for e in data.get("recurring") or []),
-    )
+    return Recurring(_zone(data), tuple(_rule(e) for e in data.get("recurring") or []))
 
 
 def load_recurring(path: str | Path | None = None) -> Recurring:
     return recurring_from_dict(read_catalogue_yaml(path))
+
+
+@functools.cache
+def local_zone(path: str | None = None) -> ZoneInfo:
+    """The city's time zone as the catalogue at ``path`` names it: the zone day planning
+    plans in, and so the one a "day" means when orders are listed by date. Read once per
+    process (a city does not change its zone)."""
+    return _zone(read_catalogue_yaml(path))
 
 
 def expand(recurring: Recurring, residents: Iterable[ResidentRef], day: date) -> list[DueOrder]:

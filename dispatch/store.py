@@ -28,6 +28,7 @@ from dispatch.records import (
     COLUMNS,
     AlertAlreadyClosed,
     DispatchError,
+    NoHomeOnRecord,
     NotYourOrder,
     OrderChange,
     StoredOrder,
@@ -41,6 +42,7 @@ __all__ = [
     "COLUMNS",
     "AlertAlreadyClosed",
     "DispatchError",
+    "NoHomeOnRecord",
     "NotYourOrder",
     "OrderChange",
     "StoredOrder",
@@ -332,7 +334,8 @@ async def _check_near_home(conn: Conn, o: StoredOrder, at: Point | None, radius_
     )
     row = await cur.fetchone()
     if row is None or row[0] is None or row[1] is None:
-        return  # no home on record: nothing to check against
+        # before 2026-12-04 this let the check-in through from anywhere (found by review)
+        raise NoHomeOnRecord(o.id, o.resident_id)
     if at is None or not near_home(at, Point(row[0], row[1]), radius_m=radius_m):
         raise TooFarFromHome(o.id, radius_m)
 

@@ -1,4 +1,5 @@
-"""The audit log (admins, and API keys with ``audit:read``)."""
+"""The audit log (admins, and API keys with ``audit:read``: a district-bound key sees its
+district's residents' entries only)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ Auditor = Annotated[Principal, Depends(require(Perm.READ_AUDIT))]
 @router.get("/audit", response_model=Page[AuditOut])
 async def audit_log(
     *,
-    _me: Auditor,
+    me: Auditor,
     ctx: Ctx,
     db: Db,
     resident_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -32,10 +33,16 @@ async def audit_log(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
 ) -> Response:
-    """Newest first. Entries queued by requests a moment ago are written first."""
+    """Newest first. Entries queued by requests a moment ago are written first.
+
+    In the caller's resident scope: a key bound to a district reads the entries about
+    that district's residents only, and none about no resident (before 2026-12-04 it
+    read who looked at whom across the city); admins and city-wide keys read all.
+    """
     await ctx.audit.flush(db)  # on this request's connection: see AuditWriter.flush
-    where: list[str] = ["TRUE"]
-    args: list[object] = []
+    scope, scope_args = me.resident_scope("resident_id")
+    where: list[str] = [scope]
+    args: list[object] = [*scope_args]
     for column, value in (("resident_id", resident_id), ("actor", actor), ("action", action)):
         if value is not None:
             where.append(f"{column} = %s")

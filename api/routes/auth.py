@@ -15,6 +15,7 @@ from api.identity import (
     create_api_key,
     create_user,
     find_login,
+    is_service_worker,
     open_session,
     revoke_session,
     rotate_session,
@@ -56,7 +57,8 @@ async def login(
     client = request.client.host if request.client else "-"
     key = f"{username.lower()}|{client}"
     now = utcnow()
-    wait = ctx.limiter.retry_after(key, now)
+    # counted as failed before the slow check, so concurrent guesses cannot all pass it
+    wait = ctx.limiter.reserve(key, now)
     if wait is not None:
         raise Problem(
             429,
@@ -66,7 +68,6 @@ async def login(
     found = await find_login(db, username) if len(username) <= 64 else None
     ok = await asyncio.to_thread(verify_password, password, found.password_hash if found else None)
     if found is None or not ok or found.disabled:
-        ctx.limiter.failed(key, now)
         raise Problem(401, _BAD_LOGIN, headers={"WWW-Authenticate": "Bearer"})
     ctx.limiter.succeeded(key)
     sid, refresh = await open_session(db, found.user_id, now=now, ttl=ctx.refresh_ttl)
@@ -116,6 +117,11 @@ async def whoami(me: Me) -> MeOut:
 async def add_user(
     body: UserCreate, admin: Annotated[Principal, Depends(require(Perm.MANAGE_USERS))], db: Tx
 ) -> UserOut:
+    """A worker account names a registered service worker (else 422)."""
+    # before 2026-12-04 any id was taken: an account for "None", an id no worker held,
+    # was sent every live frame that named no worker (api.live.visible)
+    if body.role == "worker" and body.worker_id and not await is_service_worker(db, body.worker_id):
+        raise Problem(422, f"no service worker {body.worker_id!r}: register the worker first")
     try:
         user_id = await create_user(
             db,

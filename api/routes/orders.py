@@ -34,6 +34,8 @@ from api.routes.alerts import scoped_alert
 from api.schemas import MAX_ID, AlertId, Lat, Lon, RowId, Strict
 from api.scoping import ensure_resident, json_response
 from dispatch import service
+from dispatch.queries import DEFAULT_ZONE
+from dispatch.recurring import local_zone
 from dispatch.store import StoredOrder
 
 router = APIRouter(tags=["orders"])
@@ -83,6 +85,7 @@ class StatusIn(Strict):
 async def list_orders(
     *,
     me: Reader,
+    ctx: Ctx,
     db: Tx,
     worker_id: Annotated[str | None, Query(max_length=64)] = None,
     resident_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
@@ -92,7 +95,8 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: str | None = None,
 ) -> Response:
-    """Newest first, in the caller's scope."""
+    """Newest first, in the caller's scope. ``date``: a local day (the catalogue's time
+    zone, Asia/Shanghai by default), as day planning counts days."""
     if me.role is Role.WORKER:
         worker_id = me.worker_id
     elif me.role is Role.FAMILY:
@@ -106,6 +110,12 @@ async def list_orders(
         if district is not None and district != me.district:
             return json_response({"items": [], "next_cursor": None})
         district = me.district
+    zone = DEFAULT_ZONE
+    if date is not None:  # the catalogue's zone: read for a date only
+        try:
+            zone = local_zone(ctx.settings.dispatch_catalogue)
+        except ERRORS as exc:
+            raise dispatch_problem(exc) from exc
     orders, nxt = await service.list_orders(
         db,
         worker_id=worker_id,
@@ -115,6 +125,7 @@ async def list_orders(
         district=district,
         limit=limit,
         cursor=decode_id_cursor(cursor),
+        zone=zone,
     )
     return json_response(
         {
@@ -272,7 +283,8 @@ async def en_route(order_id: RowId, me: Worker, ctx: Ctx, db: Tx) -> Response:
 
 @router.post("/orders/{order_id}/check-in")
 async def check_in(order_id: RowId, body: PointIn, me: Worker, ctx: Ctx, db: Tx) -> Response:
-    """On site: the position must be near the resident's home (else 422)."""
+    """On site: the position must be within the deployment's check-in radius of the
+    resident's home (else 422, as when there is no home on record)."""
     order = await _own(db, me, order_id)
     return await _do(
         ctx,
@@ -286,6 +298,9 @@ async def check_in(order_id: RowId, body: PointIn, me: Worker, ctx: Ctx, db: Tx)
             lat=body.lat,
             lon=body.lon,
             actor=actor_of(me),
+            # the radius the phones' check-ins get (dispatch.inbox); before 2026-12-04
+            # the API used the 150 m default whatever was configured
+            radius_m=ctx.settings.dispatch_check_in_radius_m,
         ),
     )
 

@@ -21,10 +21,11 @@ import pytest
 
 from api.audit import AuditWriter
 from api.deps import ApiContext
+from api.identity import create_api_key
 from api.live import resident_of
 from api.principal import Principal, Role
 from eldercare.db import checked_pool
-from tests.api_support import api_client, api_settings, bearer, login, seed
+from tests.api_support import DISTRICT_A, api_client, api_settings, bearer, login, seed
 from tests.support import scalar
 
 AUDITOR = Principal(role=Role.ADMIN, user_id=1, actor="user:1")
@@ -108,3 +109,39 @@ async def test_an_outage_while_writing_entry_by_entry_writes_nothing_twice(db_ur
         assert audit.refused == 1
     finally:
         await pool.close()
+
+
+async def test_a_district_key_reads_the_audit_of_its_district_only(db_url: str) -> None:
+    """Found by review: ``GET /audit`` ignored an API key's district, so a key bound to
+    Rucheng read who had looked at Chengnan's residents (and every entry about no
+    resident). It now reads its district's residents' entries; a city-wide key and
+    an admin read them all."""
+    s = await seed(db_url)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        _, district_key = await create_api_key(
+            conn, name="rucheng-audit", scopes=["audit:read"], district=DISTRICT_A
+        )
+        _, city_key = await create_api_key(conn, name="city-audit", scopes=["audit:read"])
+        await conn.commit()
+    a1, b1 = s.residents["a1"], s.residents["b1"]
+    async with api_client(api_settings(db_url)) as (app, client):
+        ctx: ApiContext = app.state.ctx
+        writer = ctx.audit._task  # held still: GET /audit writes the entries itself
+        assert writer is not None
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        now = datetime.now(UTC)
+        for resident in (a1, b1, None):
+            ctx.audit.record(AUDITOR, "probe", f"resident:{resident}", at=now, resident_id=resident)
+
+        async def probed(headers: dict[str, str], **params: int) -> set[int | None]:
+            r = await client.get("/audit", params={"action": "probe", **params}, headers=headers)
+            assert r.status_code == 200, r.text
+            return {e["resident_id"] for e in r.json()["items"]}
+
+        assert await probed(bearer(district_key)) == {a1}
+        assert await probed(bearer(district_key), resident_id=b1) == set()
+        assert await probed(bearer(city_key)) == {a1, b1, None}
+        admin = bearer((await login(client, "admin"))["access_token"])
+        assert await probed(admin) == {a1, b1, None}

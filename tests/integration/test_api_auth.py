@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from api.app import InsecureSecretError, create_app
+from api.routes import auth as auth_routes
+from api.security import verify_password
 from tests.api_support import api_client, api_settings, bearer, login, password, seed
+from tests.integration.test_api_orders import add_worker
 
 
 async def test_login_me_refresh_logout(db_url: str) -> None:
@@ -71,6 +76,37 @@ async def test_login_rate_limited(db_url: str) -> None:
                 "/auth/token", data={"username": "operator", "password": password("operator")}
             )
         ).status_code == 200
+
+
+async def test_concurrent_wrong_logins_are_verified_at_most_the_limit(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: the limit was checked before the slow password check and the
+    failure counted after it, so 40 guesses sent at once had 13 passwords verified
+    (limit 5) and the right one among them logged in. Each attempt is now counted
+    when it is let through, so no interleaving gets more than the limit verified."""
+    await seed(db_url)
+    verified: list[str] = []  # list.append: safe from verify_password's threads
+
+    def counting(pw: str, hashed: str | None) -> bool:
+        verified.append(pw)
+        return verify_password(pw, hashed)
+
+    monkeypatch.setattr(auth_routes, "verify_password", counting)
+    settings = api_settings(db_url, db_pool_max=10, api_login_attempts=5)
+    async with api_client(settings) as (_app, client):
+
+        async def guess(pw: str) -> int:
+            form = {"username": "family", "password": pw}
+            return (await client.post("/auth/token", data=form)).status_code
+
+        guesses = [f"guess-{i}-long" for i in range(40)]
+        guesses[12] = password("family")
+        codes = await asyncio.gather(*(guess(pw) for pw in guesses))
+        assert len(verified) <= 5
+        assert set(codes) <= {200, 401, 429}
+        assert codes.count(200) + codes.count(401) == len(verified)
+        assert codes.count(429) == 40 - len(verified)
 
 
 async def test_bad_credentials_and_tokens(db_url: str) -> None:
@@ -175,3 +211,19 @@ async def test_a_resident_given_twice_is_linked_once_and_an_empty_district_refus
         assert me.json()["resident_ids"] == [a1]
         empty = {**body, "username": "nowhere", "role": "operator", "district": ""}
         assert (await client.post("/users", json=empty, headers=admin)).status_code == 422
+
+
+async def test_a_worker_account_names_a_registered_service_worker(db_url: str) -> None:
+    """Found by review: ``POST /users`` took any worker id, "None" among them, and the
+    live hub then sent that account every frame that named no worker. An id that no
+    service worker holds is now refused; a registered one is taken."""
+    await seed(db_url)
+    await add_worker(db_url)  # service worker "1"
+    async with api_client(api_settings(db_url)) as (_app, client):
+        admin = bearer((await login(client, "admin"))["access_token"])
+        body = {"username": "w-new", "password": password("w-new"), "role": "worker"}
+        r = await client.post("/users", json={**body, "worker_id": "None"}, headers=admin)
+        assert r.status_code == 422
+        assert r.json()["detail"] == "no service worker 'None': register the worker first"
+        r = await client.post("/users", json={**body, "worker_id": "1"}, headers=admin)
+        assert r.status_code == 201, r.text

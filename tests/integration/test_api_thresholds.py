@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import psycopg
+import pytest
 
+from alerts.detectors.types import Profile
 from alerts.profiles import load_profile
+from alerts.thresholds import ThresholdError, parse_overrides
 from tests.api_support import api_client, api_settings, bearer, login, seed
 
 
@@ -63,3 +67,34 @@ async def test_thresholds_and_geofences_reach_the_engine(db_url: str) -> None:
         assert (await client.get(f"/residents/{a1}", headers=bearer(token))).json()[
             "thresholds"
         ] == {}
+
+
+HUGE = 10**400  # valid JSON; past the largest float
+
+
+@pytest.mark.parametrize(
+    ("overrides", "detail"),
+    [
+        ({"hr": {"high": [[HUGE, 3]]}}, "hr.high: bound ~1e400 outside 20-250"),
+        ({"spo2": {"low": [[-HUGE, 3]]}}, "spo2.low: bound -~1e400 outside 50-100"),
+        ({"day_range_m": HUGE}, "day_range_m: must be metres in [100, 50000]"),
+    ],
+)
+async def test_a_number_past_the_largest_float_is_refused_by_name(
+    db_url: str, overrides: dict[str, object], detail: str
+) -> None:
+    """Found by fuzzing the API: a band's bound of 10**400 was turned into a float before
+    it was compared, and the OverflowError answered 500. It is refused like any bound
+    out of range, naming the key."""
+    s = await seed(db_url)
+    with pytest.raises(ThresholdError, match=re.escape(detail)):
+        parse_overrides(overrides, Profile(s.residents["a1"]))
+    async with api_client(api_settings(db_url)) as (_app, client):
+        token = (await login(client, "supervisor"))["access_token"]
+        r = await client.put(
+            f"/residents/{s.residents['a1']}/thresholds",
+            headers=bearer(token),
+            json={"overrides": overrides},
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["detail"].startswith(detail)

@@ -74,6 +74,21 @@ def test_login_limiter_window() -> None:
     assert limiter.retry_after("v|ip", NOW) is None
 
 
+def test_login_limiter_counts_an_attempt_when_it_lets_it_through() -> None:
+    """Found by review: the limit was checked before the password and the failure
+    counted after it, so concurrent guesses all passed the check. ``reserve`` checks
+    and counts in one step: the fourth of three allowed attempts waits, however many
+    of the first three are still being verified."""
+    limiter = LoginLimiter(attempts=3, window=timedelta(minutes=5))
+    assert [limiter.reserve("u|ip", NOW) for _ in range(3)] == [None, None, None]
+    wait = limiter.reserve("u|ip", NOW)
+    assert wait is not None
+    assert 290 <= wait <= 301
+    assert limiter.reserve("other|ip", NOW) is None
+    limiter.succeeded("u|ip")  # the right password clears the attempts
+    assert limiter.reserve("u|ip", NOW) is None
+
+
 def test_limiter_memory_is_bounded() -> None:
     limiter = LoginLimiter(attempts=1, window=timedelta(minutes=5), max_keys=10)
     for i in range(100):
@@ -210,3 +225,18 @@ def test_live_visibility() -> None:
     assert visible(p(Role.FAMILY, resident_ids=(3,)), "order", event, "A")
     assert visible(p(Role.OPERATOR, district="A"), "order", event, "A")
     assert not visible(p(Role.FAMILY, resident_ids=(4,)), "order", event, "A")
+
+
+def test_a_frame_naming_no_worker_reaches_no_worker() -> None:
+    """Found by review: a frame's worker was compared as ``str(data.get("worker_id"))``,
+    so a missing one read "None", a valid worker id, whose holder was sent every alert
+    of the city. A worker sees a frame only if it names them, as a string."""
+    worker_id = "None"
+    worker = p(Role.WORKER, worker_id=worker_id)
+    alert = {"resident_id": 3, "alert_id": 9}
+    assert not visible(worker, "alert", alert, "A")
+    assert not visible(worker, "order", {"kind": "created", "worker_id": None}, "A")
+    assert not visible(worker, "order", {"kind": "created", "worker_id": ""}, "A")
+    assert visible(worker, "offer", {"resident_id": 3, "worker_id": worker_id}, "A")
+    assert not visible(p(Role.WORKER, worker_id="7"), "offer", {"worker_id": 7}, "A")
+    assert not visible(p(Role.WORKER, worker_id=""), "order", {"worker_id": ""}, "A")

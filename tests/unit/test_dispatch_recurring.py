@@ -7,7 +7,13 @@ from datetime import date, time
 import pytest
 
 from dispatch.model import CatalogueError
-from dispatch.recurring import ResidentRef, expand, load_recurring, recurring_from_dict
+from dispatch.recurring import (
+    ResidentRef,
+    expand,
+    load_recurring,
+    local_zone,
+    recurring_from_dict,
+)
 
 PEOPLE = [ResidentRef(1, True), ResidentRef(2, False), ResidentRef(3, True)]
 
@@ -96,3 +102,15 @@ def test_packaged_rules_load() -> None:
 def test_bad_rules_are_refused(rule: dict[str, str]) -> None:
     with pytest.raises(CatalogueError):
         recurring_from_dict({"recurring": [rule]})
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "", "../etc/passwd"])
+def test_an_unknown_timezone_is_a_catalogue_error(zone: str) -> None:
+    """The API reads the catalogue's zone for ``GET /orders?date=``: a bad one is the
+    catalogue's fault (503 there), not an unexpected error."""
+    with pytest.raises(CatalogueError):
+        recurring_from_dict({"timezone": zone})
+
+
+def test_the_local_zone_is_the_catalogues() -> None:
+    assert local_zone().key == "Asia/Shanghai"  # the packaged catalogue's
