@@ -121,6 +121,18 @@ async def _data_error(_request: Request, _exc: Exception) -> Response:
     return problem_response(422, "a value in the request cannot be stored or compared")
 
 
+async def _rolled_back(_request: Request, _exc: Exception) -> Response:
+    # a deadlock or serialization failure with a concurrent request (an emergency offer
+    # locking the worker a worker's own action locks too): rolled back whole, so a retry
+    # is safe. It was a 500 "unexpected error" before 2026-12-04.
+    log.warning("api_transaction_rolled_back")
+    return problem_response(
+        503,
+        "a concurrent change conflicted; nothing was changed, retry",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("api_unhandled", path=request.url.path, error_type=type(exc).__name__)
     return problem_response(500, "an unexpected error occurred; it has been logged")
@@ -132,4 +144,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(PoolTimeout, _pool_timeout)
     app.add_exception_handler(psycopg.DataError, _data_error)
+    for rolled_back in (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure):
+        app.add_exception_handler(rolled_back, _rolled_back)
     app.add_exception_handler(Exception, _unexpected)

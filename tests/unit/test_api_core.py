@@ -7,10 +7,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
+from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 
+from api import problems
 from api.family_view import build_status
 from api.live import classify, visible
 from api.pagination import decode_cursor, decode_id_cursor, encode_cursor
@@ -240,3 +244,24 @@ def test_a_frame_naming_no_worker_reaches_no_worker() -> None:
     assert visible(worker, "offer", {"resident_id": 3, "worker_id": worker_id}, "A")
     assert not visible(p(Role.WORKER, worker_id="7"), "offer", {"worker_id": 7}, "A")
     assert not visible(p(Role.WORKER, worker_id=""), "order", {"worker_id": ""}, "A")
+
+
+@pytest.mark.parametrize(
+    "error", [psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure]
+)
+async def test_a_transaction_rolled_back_by_a_concurrent_one_is_a_503_to_retry(
+    error: type[Exception],
+) -> None:
+    app = FastAPI()
+    problems.install(app)
+
+    @app.get("/x")
+    async def x() -> None:
+        raise error("deadlock detected")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+        response = await client.get("/x")
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert "retry" in response.json()["detail"]
