@@ -14,6 +14,7 @@ milliseconds since the Unix epoch, UTC.
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from dataclasses import dataclass
 from enum import StrEnum
@@ -239,8 +240,18 @@ def decode(topic: str, payload: bytes, *, now_ms: int, limits: Limits) -> Uplink
             RejectReason.DEVICE_MISMATCH,
             f"payload device_id {message.device_id!r} != topic device {parsed.device_id!r}",
         )
+    if isinstance(message, StatusReport) and not _in_window(message.ts, now_ms, limits):
+        # status is ordered by arrival, and its ts only the band's own account: a clock
+        # off does not refuse it (before 2026-12-04 a band whose clock ran fast that
+        # powered off stayed "online"), the bad ts is dropped instead
+        message = msgspec.structs.replace(message, ts=None)
     problem = _check(message, now_ms=now_ms, limits=limits)
     return problem if problem is not None else message
+
+
+def _in_window(ts: int | None, now_ms: int, limits: Limits) -> bool:
+    """Is ``ts`` (if any) neither too far ahead of the platform clock nor too old?"""
+    return ts is None or now_ms - limits.max_age_ms <= ts <= now_ms + limits.max_future_ms
 
 
 EMERGENCIES: Final = frozenset({EventType.SOS, EventType.FALL})
@@ -265,8 +276,9 @@ def salvage_emergency(
     """The SOS press or band fall inside an events message that :func:`decode` refused.
 
     A press must not be lost to a field beside it: a GPS fix of latitude 200, a clock
-    six minutes fast, a ``data`` nested too deep or too large. The topic names the band (the broker
-    lets a band publish only its own topics); ``type`` must say ``sos`` or ``fall``.
+    six minutes fast, a ``data`` nested too deep (however deep: :func:`_shallow_kind`) or
+    too large. The topic names the band (the broker lets a band publish only its own
+    topics); ``type`` must say ``sos`` or ``fall``.
     The band's ``seq`` and ``ts`` are kept when they are valid (so a redelivery is
     recognised), else 0 and ``now_ms``, the arrival; ``loc`` when it is valid by
     itself (where to send help), else none. ``data`` is not taken. ``None`` for
@@ -278,20 +290,95 @@ def salvage_emergency(
     if len(payload) > limits.max_imu_payload_bytes:  # an oversized event is read up to this
         return None
     try:
-        kind = _kind_decoder.decode(payload)
-    except (msgspec.DecodeError, RecursionError):  # ValidationError is a DecodeError
+        kind: _Kind | None = _kind_decoder.decode(payload)
+    except RecursionError:  # skipping a value nested ~1,000 deep: read it without msgspec
+        kind = _shallow_kind(payload)
+    except msgspec.DecodeError:  # ValidationError is a DecodeError
         return None
-    if kind.type not in EMERGENCIES:
+    if kind is None or kind.type not in EMERGENCIES:
         return None
     seq = kind.seq if type(kind.seq) is int and 0 <= kind.seq <= _SEQ_MAX else 0
     ts = kind.ts
-    usable = type(ts) is int and now_ms - limits.max_age_ms <= ts <= now_ms + limits.max_future_ms
+    usable = type(ts) is int and _in_window(ts, now_ms, limits)
     try:
         loc = None if kind.loc is None else msgspec.convert(kind.loc, Location)
     except msgspec.ValidationError:
         loc = None  # the refused field, most likely
     return DeviceEvent(device_id=parsed.device_id, seq=seq, ts=ts if usable else now_ms,
                        type=EventType(kind.type), loc=loc)  # fmt: skip
+
+
+# JSON a top-level member's value may be, read without recursing into it (bytes)
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_SCALAR = re.compile(rb"[^\s,:\[\]{}\"]+")
+_NESTING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{]+|[\]}]+')  # strings skipped whole
+_SPACE = re.compile(rb"[ \t\n\r]*")
+
+
+def _shallow_kind(payload: bytes) -> _Kind | None:
+    """:class:`_Kind` from the top level of a JSON object, each member's value found
+    by counting brackets instead of parsing it (msgspec and ``json`` recurse, and give
+    up near 1,000 levels). Until 2026-12-04 an SOS whose ``data`` nested that deep was
+    lost: decode refused it as malformed, and salvage failed the same way."""
+    members: dict[object, bytes] = {}
+    pos = _skip_space(payload, 0)
+    if payload[pos : pos + 1] != b"{":
+        return None
+    pos = _skip_space(payload, pos + 1)
+    while payload[pos : pos + 1] != b"}":  # a member, then "," or "}"
+        key = _STRING.match(payload, pos)
+        pos = _skip_space(payload, key.end()) if key else pos
+        if key is None or payload[pos : pos + 1] != b":":
+            return None
+        start = _skip_space(payload, pos + 1)
+        end = _value_end(payload, start)
+        if end is None:
+            return None
+        members[_loose(key.group())] = payload[start:end]
+        pos = _skip_space(payload, end)
+        if payload[pos : pos + 1] == b",":
+            pos = _skip_space(payload, pos + 1)
+        elif payload[pos : pos + 1] != b"}":
+            return None
+    if _skip_space(payload, pos + 1) != len(payload):
+        return None  # something after the object: not JSON
+    values = {name: _loose(members[name]) for name in ("seq", "ts", "loc") if name in members}
+    kind = _loose(members.get("type", b"null"))
+    return _Kind(type=kind, **values) if isinstance(kind, str) else None
+
+
+def _skip_space(payload: bytes, pos: int) -> int:
+    space = _SPACE.match(payload, pos)
+    return space.end() if space else pos
+
+
+def _value_end(payload: bytes, start: int) -> int | None:
+    """Where the JSON value at ``start`` ends, without parsing what it holds."""
+    first = payload[start : start + 1]
+    if first == b'"':
+        string = _STRING.match(payload, start)
+        return string.end() if string else None
+    if first not in (b"[", b"{"):
+        scalar = _SCALAR.match(payload, start)
+        return scalar.end() if scalar else None
+    depth = 0
+    for token in _NESTING.finditer(payload, start):
+        text = token.group()
+        if text[0] in b"[{":
+            depth += len(text)
+        elif text[0] in b"]}":
+            if len(text) >= depth:  # closes the value within this run
+                return token.start() + depth
+            depth -= len(text)
+    return None
+
+
+def _loose(value: bytes) -> Any:
+    """A member's value as JSON, or None if it cannot be read (too deep, or bad)."""
+    try:
+        return msgspec.json.decode(value)
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 def _depth(value: object) -> int:

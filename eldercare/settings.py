@@ -63,6 +63,17 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(default=16_384, ge=256)
     max_imu_payload_bytes: int = Field(default=524_288, ge=1024, le=1_000_000)  # broker: 1 MiB
     max_clock_skew_s: int = Field(default=300, ge=0)
+    # How long ingest waits on its database before taking a connection for lost and
+    # retrying on a new one (ingest/database.py): a database that stops answering with
+    # the socket left open stalled ingest for good, and a stop with it.
+    ingest_db_connect_timeout_s: int = Field(default=10, ge=2)  # libpq connect_timeout
+    ingest_db_statement_timeout_s: float = Field(default=30.0, gt=0)  # server side
+    # client side, per transaction (a batch, one message of a split batch, a lookup):
+    # longer than the statement timeout, so that a merely slow statement is the server's
+    ingest_db_reply_timeout_s: float = Field(default=60.0, gt=0)
+    ingest_db_keepalives_idle_s: int = Field(default=30, ge=1)
+    ingest_db_keepalives_interval_s: int = Field(default=10, ge=1)
+    ingest_db_keepalives_count: int = Field(default=3, ge=1)
 
     # Storage
     raw_retention_days: int = Field(default=30, ge=1)

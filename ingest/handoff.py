@@ -6,8 +6,8 @@ of at most 256 KiB (:func:`encode_batches`). Redeliveries never reach either,
 so a downstream detector sees each reading once.
 
 With the readings go the refusals: messages of bands paired with a resident that
-decode refused (:class:`~ingest.rows.Refusal`, channel ``refused``; reason and
-detail, never the payload), so the alert engine can tell a band whose data is all
+decode or the database refused (:class:`~ingest.rows.Refusal`, channel ``refused``;
+reason and detail, never the payload), so the alert engine can tell a band whose data is all
 refused from one that is silent.
 """
 

@@ -42,7 +42,7 @@ class _BufferedClient(mqtt.Client):
 
     _rx: bytes = b""
     _rx_pos: int = 0
-    on_delivery: Callable[[int, int, str, bytes, bool], None] | None = None
+    on_delivery: Callable[[int, int, str, bytes, int], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -50,7 +50,7 @@ class _BufferedClient(mqtt.Client):
 
     def _handle_publish(self) -> MQTTErrorCode:
         """Hand QoS 0/1 deliveries straight to ``on_delivery`` (mid, qos, topic, payload,
-        dup).
+        and the fixed header's flags: DUP 0x08, RETAIN 0x01).
 
         paho builds an MQTTMessage, a v5 Properties object and walks its topic
         matcher for every message; ingest needs none of them. QoS 2 (which the
@@ -81,7 +81,7 @@ class _BufferedClient(mqtt.Client):
                 if not byte & 0x80:
                     break
             end += size
-        deliver(mid, qos, topic, bytes(packet[end:]), bool(header & 0x08))
+        deliver(mid, qos, topic, bytes(packet[end:]), header)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
 
     def _sock_recv(self, bufsize: int) -> bytes:
@@ -241,10 +241,12 @@ class MqttSource:
             self.on_subscribed()
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.put(RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload), msg.dup))
+        self._inbox.put(RawMessage(msg.mid, msg.qos, msg.topic, bytes(msg.payload), msg.dup,
+                                   msg.retain))  # fmt: skip
 
-    def _on_delivery(self, mid: int, qos: int, topic: str, payload: bytes, dup: bool) -> None:
-        self._inbox.put(RawMessage(mid, qos, topic, payload, dup))
+    def _on_delivery(self, mid: int, qos: int, topic: str, payload: bytes, header: int) -> None:
+        self._inbox.put(RawMessage(mid, qos, topic, payload, dup=bool(header & 0x08),
+                                   retain=bool(header & 0x01)))  # fmt: skip
 
     # lifecycle
     def start(self) -> None:

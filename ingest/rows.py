@@ -11,9 +11,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import msgspec
 from psycopg.types.json import Jsonb
 
 from eldercare.protocol import (
+    EMERGENCIES,
     DeviceEvent,
     ImuWindow,
     Limits,
@@ -40,6 +42,10 @@ class RawMessage:
     # acknowledged, so the previous ingest process may have stored it and died before
     # handing it on. A band resending after its own reconnect is a new publish (no DUP).
     dup: bool = False
+    # MQTT RETAIN on a delivery: the broker's retained copy, sent again on every
+    # (re)subscription. A live publish reaches an existing subscription without it,
+    # whatever the band set (MQTT 3.1.1 3.3.1-9; v5 with Retain As Published off).
+    retain: bool = False
 
 
 ReadingKey = tuple[str, int, int]  # device id, ts (ms), seq: the primary key of stored readings
@@ -62,10 +68,11 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A message from a band paired with a resident that decode refused (it is kept as a
-    dead letter): handed on with the new readings, so that the alert engine notices a
-    band whose data never arrives (a band model sending gravity-free or m/s^2 windows
-    turns the fall detector off for its wearer without any other sign).
+    """A message from a band paired with a resident that decode (or, since 2026-12-04, the
+    database: :func:`stored_refusal`) refused, kept as a dead letter: handed on with the
+    new readings, so that the alert engine notices a band whose data never arrives (a
+    band model sending gravity-free or m/s^2 windows turns the fall detector off for
+    its wearer without any other sign).
 
     ``event``: the SOS press or band fall the refused message still says
     (:func:`eldercare.protocol.salvage_emergency`), raised by the engine as any other.
@@ -111,6 +118,9 @@ def sort_batch(
     out = SortedBatch()
     seen: set[tuple[str, str, int, int]] = set()
     for m in raw:
+        if (replayed := _retained_reading(m)) is not None:
+            out.dead.append(replayed)
+            continue
         decoded = decode(m.topic, m.payload, now_ms=now_ms, limits=limits)
         if isinstance(decoded, Rejected):
             parsed = parse_device_topic(m.topic)
@@ -154,6 +164,24 @@ def sort_batch(
 
 
 MAX_REFUSAL_DETAIL = 300  # characters of decode's reason handed on (it may quote the input)
+_READINGS = frozenset({Channel.TELEMETRY, Channel.EVENTS, Channel.IMU})
+
+
+def _retained_reading(m: RawMessage) -> DeadLetter | None:
+    """A retained reading is refused whole, nothing salvaged or handed on: it is the
+    broker's copy of what a band published with RETAIN set (the protocol says not to),
+    delivered again on every subscription, so at each ingest restart or reconnect. The
+    live publish came without RETAIN and was taken as usual. Before 2026-12-04 a
+    retained SOS refused for its clock was salvaged at each restart, stamped with that
+    arrival, and raised again each time."""
+    if not m.retain:  # the usual case, checked first: this runs for every message
+        return None
+    parsed = parse_device_topic(m.topic)
+    if parsed is None or parsed.channel not in _READINGS:
+        return None
+    detail = (f"a retained copy, sent again on subscribing: publish {parsed.channel.value}"
+              " without the MQTT retain flag")  # fmt: skip
+    return DeadLetter(m.topic, parsed.device_id, RejectReason.INVALID, detail, m.payload)
 
 
 def _refusal(
@@ -176,6 +204,36 @@ def _refusal(
         return None
     return Refusal(parsed.device_id, owner.resident_id, parsed.channel, rejected.reason,
                    rejected.detail[:MAX_REFUSAL_DETAIL], event, m)  # fmt: skip
+
+
+_CHANNELS: dict[type, Channel] = {Telemetry: Channel.TELEMETRY, DeviceEvent: Channel.EVENTS,
+                                  ImuWindow: Channel.IMU, StatusReport: Channel.STATUS}  # fmt: skip
+
+
+def stored_refusal(accepted: Accepted, detail: str) -> Refusal | None:
+    """What the alert engine hears of a valid message the database refused (now a dead
+    letter): as for decode's refusals (:func:`_refusal`), only a paired band's, and a
+    redelivery only if it holds an emergency. An SOS or band fall goes in it (without
+    its ``data``, which is what the database refuses): until 2026-12-04 salvage ran
+    for decode's refusals only, and a press refused by the database was never raised.
+    """
+    message = accepted.message
+    if accepted.resident_id is None:
+        return None
+    event = None
+    if isinstance(message, DeviceEvent) and message.type in EMERGENCIES:
+        event = without_data(message)
+    if accepted.raw is not None and accepted.raw.dup and event is None:
+        return None
+    return Refusal(message.device_id, accepted.resident_id, _CHANNELS[type(message)],
+                   RejectReason.INVALID, detail[:MAX_REFUSAL_DETAIL], event,
+                   accepted.raw)  # fmt: skip
+
+
+def without_data(event: DeviceEvent) -> DeviceEvent:
+    """The event without its free-form ``data``: what is left when the database refuses
+    that (a string holding NUL, which jsonb cannot store)."""
+    return msgspec.structs.replace(event, data=None)
 
 
 def ms_to_datetime(ms: int) -> datetime:

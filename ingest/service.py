@@ -5,7 +5,9 @@ what the inbox holds (a full batch, or whatever is older than the batch age),
 classifies it; the writer commits it and only then acknowledges every message
 of the batch to the broker. While the database is away the writer retries the
 same batch, the queue and then the inbox fill, and the broker stops sending
-(backpressure); nothing is acked that is not committed.
+(backpressure); nothing is acked that is not committed. A database that stops
+answering is given up on after a deadline (:mod:`ingest.database`), and a stop
+abandons a write still in flight ``STOP_GRACE_S`` after it (left unacked).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
 from eldercare.db import StoragePath
@@ -29,6 +32,7 @@ from eldercare.settings import Settings
 from eldercare.storage import RetentionPolicy, apply_timescale_policies, maintain
 from eldercare.topics import INGESTED, parse_device_topic, uplink_filters
 from eldercare.waiting import backoff_delay, stopped_within
+from ingest.database import AbandonedError, DbTimeouts, connect, unless, within
 from ingest.devices import DeviceDirectory
 from ingest.handoff import Handler, IngestedBatch, deliver, encode_batches
 from ingest.mqtt_source import Inbox, MqttSource
@@ -37,11 +41,10 @@ from ingest.writer import BatchWriter, WriteResult
 
 log = get_logger(__name__)
 _RETRYABLE = (psycopg.OperationalError, psycopg.InterfaceError)
-
-
-class _AbandonedError(Exception):
-    """Told to stop while waiting for the database: what is not committed is not acked,
-    so the broker sends it again to the next ingest process (as after ``kill -9``)."""
+# After a stop, how long a write or registry lookup in flight may still take (to drain
+# what had arrived) before it is abandoned: a database that does not answer must not
+# hold the stop (systemd and Docker kill after 10 s).
+STOP_GRACE_S = 5.0
 
 
 @dataclass(slots=True)
@@ -74,11 +77,14 @@ async def prepare_database(
     None if ``stop`` is set while waiting: a service told to stop before its database
     came up stops (before, SIGTERM was ignored until the database answered)."""
     url = settings.require_database_url()
+    timeouts = DbTimeouts.from_settings(settings)
+    # migrations may rightly run long: connect and TCP limits only
+    bounded_url = make_conninfo(url, **timeouts.options(url, statement_timeout=False))
     stop = stop or asyncio.Event()
     attempt = 0
     while True:
         try:
-            path, _ = await asyncio.to_thread(migrate, url)
+            path, _ = await asyncio.to_thread(migrate, bounded_url)
             break
         except _RETRYABLE as exc:
             delay = backoff_delay(attempt, rnd=random.random())  # noqa: S311
@@ -87,7 +93,7 @@ async def prepare_database(
                         retry_in_s=round(delay, 2))  # fmt: skip
             if await stopped_within(stop, delay):
                 return None
-    async with await psycopg.AsyncConnection.connect(url) as conn:
+    async with await connect(url, timeouts, statement_timeout=False) as conn:
         if path is StoragePath.TIMESCALE:
             await apply_timescale_policies(conn, retention_policy(settings))
         else:
@@ -101,12 +107,14 @@ class IngestService:
         self.handlers: list[Handler] = list(handlers or [])
         self.stats = IngestStats()
         self.directory = DeviceDirectory()
+        self._timeouts = DbTimeouts.from_settings(settings)
         self.ready = asyncio.Event()  # connected and subscribed
         self._queue: asyncio.Queue[tuple[list[RawMessage], SortedBatch]] = asyncio.Queue(2)
         self._source: MqttSource | None = None
         self._inbox: Inbox | None = None
         self._drain_left: int | None = None
         self._stop = asyncio.Event()  # run's: ends a wait for the database
+        self._give_up = asyncio.Event()  # STOP_GRACE_S after the stop: abandon the database
         self._lookup_conn: psycopg.AsyncConnection[TupleRow] | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -116,8 +124,10 @@ class IngestService:
         path = await prepare_database(settings, stop)
         if path is None:
             return
-        async with await psycopg.AsyncConnection.connect(url) as conn:
-            await self.directory.load_all(conn)
+        try:
+            await unless(stop, self._load_directory(url))
+        except AbandonedError:
+            return
         loop = asyncio.get_running_loop()
         capacity = max(settings.ingest_receive_maximum * 2, settings.ingest_batch_max * 4)
         self._inbox = Inbox(capacity=capacity, wake_at=settings.ingest_batch_max, loop=loop)
@@ -134,24 +144,35 @@ class IngestService:
             loop.call_soon_threadsafe(self.ready.set)
 
         self._source.on_connected = connected
-        writer = BatchWriter(url, path)
+        writer = BatchWriter(url, path, timeouts=self._timeouts)
         log.info("ingest_starting", storage=path.value, wristbands=len(self.directory))
         self._source.start()
+        grace = asyncio.create_task(self._grace_after(stop), name="ingest-stop-grace")
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._decode_loop(url, stop), name="ingest-decode")
                 tg.create_task(self._write_loop(writer), name="ingest-write")
                 tg.create_task(self._maintenance_loop(url, path, stop), name="ingest-upkeep")
                 tg.create_task(self._directory_loop(url, stop), name="ingest-directory")
-        except* _AbandonedError:
+        except* AbandonedError:
             log.warning("ingest_stopped_database_away", waiting_unacked=len(self._inbox))
         finally:
+            grace.cancel()
             self._source.stop()
             await writer.close()
             if self._lookup_conn is not None:
                 await self._lookup_conn.close()
             blocked = round(self._inbox.blocked_s, 1)  # time the MQTT thread waited on a full inbox
             log.info("ingest_stopped", inbox_blocked_s=blocked, **self.summary())
+
+    async def _grace_after(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        await asyncio.sleep(STOP_GRACE_S)
+        self._give_up.set()
+
+    async def _load_directory(self, url: str) -> None:
+        async with await connect(url, self._timeouts) as conn:
+            await within(conn, self.directory.load_all(conn), seconds=self._timeouts.reply_s)
 
     def summary(self) -> dict[str, object]:
         s = self.stats
@@ -208,8 +229,10 @@ class IngestService:
         while True:
             try:
                 if self._lookup_conn is None or self._lookup_conn.closed:
-                    self._lookup_conn = await psycopg.AsyncConnection.connect(url)
-                await self.directory.resolve_missing(self._lookup_conn, ids)
+                    self._lookup_conn = await unless(self._give_up, connect(url, self._timeouts))
+                conn = self._lookup_conn
+                lookup = self.directory.resolve_missing(conn, ids)
+                await unless(self._give_up, within(conn, lookup, seconds=self._timeouts.reply_s))
             except _RETRYABLE as exc:
                 if self._lookup_conn is not None:
                     with contextlib.suppress(psycopg.Error):
@@ -247,10 +270,14 @@ class IngestService:
             source.ack(raw)
 
     async def _write_with_retry(self, writer: BatchWriter, batch: SortedBatch) -> WriteResult:
+        """Commit ``batch``, retrying on a new connection after a lost one; the result's
+        keys include what earlier attempts committed (:meth:`BatchWriter.write`)."""
         attempt = 0
+        attempts = WriteResult()
         while True:
             try:
-                return await writer.write(batch, now_ms=int(time.time() * 1000))
+                write = writer.write(batch, now_ms=int(time.time() * 1000), attempts=attempts)
+                return await unless(self._give_up, write)
             except _RETRYABLE as exc:
                 writer.drop_connection()
                 delay = backoff_delay(attempt, base=0.2, cap=5.0, rnd=random.random())  # noqa: S311
@@ -263,15 +290,18 @@ class IngestService:
 
     async def _pause(self, delay: float) -> None:
         """Wait ``delay`` before trying the database again, unless told to stop meanwhile:
-        then give up (:class:`_AbandonedError`), leaving what is not committed unacked.
+        then give up (:class:`AbandonedError`), leaving what is not committed unacked.
         Before, a SIGTERM during an outage went unheard until the database was back."""
         if await stopped_within(self._stop, delay):
-            raise _AbandonedError
+            raise AbandonedError
 
     def _account(self, raw: list[RawMessage], batch: SortedBatch, result: WriteResult,
                  started: float) -> None:  # fmt: skip
         s = self.stats
         stored = len(result.new_telemetry) + len(result.new_events) + len(result.new_imu)
+        # the refused include status reports, which are never duplicates (before
+        # 2026-12-04 each one the database refused took the count down by one)
+        refused_readings = len(result.refused) - (len(batch.status) - len(result.status))
         s.batches += 1
         s.committed += len(raw)
         s.stored += stored
@@ -281,9 +311,9 @@ class IngestService:
             + len(batch.events)
             + len(batch.imu)
             - stored
-            - sum(1 for d in result.refused)
+            - refused_readings
         )
-        for d in [*batch.dead, *result.refused]:
+        for d in [*batch.dead, *result.refused, *(letter for _, letter in result.stripped)]:
             s.dead_letters[d.reason.value] += 1
         s.last_commit_ms = (time.perf_counter() - started) * 1000
         if batch.dead or result.split:
@@ -298,23 +328,27 @@ class IngestService:
         def new(group: list[Accepted], keys: set[ReadingKey]) -> list[Accepted]:
             """The newly stored, and what the broker sent again (DUP): stored by a
             process that may have died before handing it on. A band's own resend of a
-            stored reading is not handed on (it would count twice in a persistence run)."""
+            stored reading is not handed on (it would count twice in a persistence run),
+            nor a message the database refused (a dead letter, handed on as a refusal)."""
             if len(keys) == len(group):  # the usual case: nothing was a redelivery
                 return group
             return [
                 a
                 for a in group
                 if not isinstance(a.message, StatusReport)  # status has no seq; never in these
-                and ((a.message.device_id, a.message.ts, a.message.seq) in keys
-                     or (a.raw is not None and a.raw.dup))
+                and ((key := _key(a)) in keys
+                     or (a.raw is not None and a.raw.dup and key not in result.refused_keys))
             ]  # fmt: skip
 
+        bare = {_key(a): a for a, _ in result.stripped}
         out = IngestedBatch(
             telemetry=new(batch.telemetry, result.new_telemetry),
-            events=new(batch.events, result.new_events),
+            # an event stored without its data is handed on so (the engine may store
+            # what it reads of it, and the database would refuse that again)
+            events=[bare.get(_key(a), a) for a in new(batch.events, result.new_events)],
             imu=new(batch.imu, result.new_imu),
-            status=batch.status,
-            refused=batch.refused,
+            status=result.status,  # not those the database refused (dead letters now)
+            refused=[*batch.refused, *result.refusals],
         )
         if not out:
             return
@@ -326,16 +360,31 @@ class IngestService:
     async def _maintenance_loop(self, url: str, path: StoragePath, stop: asyncio.Event) -> None:
         while not await stopped_within(stop, 3600):
             try:
-                async with await psycopg.AsyncConnection.connect(url) as conn:
-                    await maintain(conn, path, retention_policy(self.settings),
-                                   now=datetime.now(UTC))  # fmt: skip
+                await unless(stop, self._maintain(url, path))
+            except AbandonedError:
+                return
             except psycopg.Error as exc:
                 log.warning("maintenance_failed", error=str(exc).splitlines()[0])
+
+    async def _maintain(self, url: str, path: StoragePath) -> None:
+        # upkeep may rightly run long (dropping a partition waits for its readers)
+        async with await connect(url, self._timeouts, statement_timeout=False) as conn:
+            upkeep = maintain(conn, path, retention_policy(self.settings), now=datetime.now(UTC))
+            await within(conn, upkeep, seconds=None)
 
     async def _directory_loop(self, url: str, stop: asyncio.Event) -> None:
         while not await stopped_within(stop, 60):
             try:
-                async with await psycopg.AsyncConnection.connect(url) as conn:
-                    await self.directory.load_all(conn)
+                await unless(stop, self._load_directory(url))
+            except AbandonedError:
+                return
             except psycopg.Error as exc:
                 log.warning("directory_refresh_failed", error=str(exc).splitlines()[0])
+
+
+def _key(a: Accepted) -> ReadingKey:
+    """The key a reading is stored under (device, ts, seq); a status report has none."""
+    m = a.message
+    if isinstance(m, StatusReport):
+        raise TypeError("a status report is not stored under a key")
+    return (m.device_id, m.ts, m.seq)

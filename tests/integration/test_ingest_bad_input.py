@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import psycopg
 
-from eldercare.protocol import Telemetry, encode
+from eldercare.protocol import (
+    DeviceEvent,
+    EventType,
+    RejectReason,
+    StatusReport,
+    Telemetry,
+    encode,
+)
 from eldercare.topics import Channel, device_topic
 from ingest.handoff import IngestedBatch
 from tests.conftest import Broker
@@ -15,6 +22,7 @@ from tests.support import (
     ingest_settings,
     publish_all,
     register_bands,
+    rows,
     running_ingest,
     scalar,
 )
@@ -148,3 +156,79 @@ async def test_a_band_that_restarted_its_sequence_is_not_mistaken_for_a_redelive
         await eventually(settled)
     assert sorted(handed_on) == [(now - 60_000, 1), (now - 1_000, 1)]
     assert await scalar(db_url, "SELECT count(*) FROM telemetry") == 2
+
+
+async def test_an_sos_whose_data_the_database_refuses_is_stored_without_it_and_raised(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """jsonb refuses a string holding NUL; decode does not. Such an SOS is stored without
+    its ``data`` (the dead letter keeps the payload) and handed on like any other press.
+    A reading the database refuses reaches the engine as a refusal. Before 2026-12-04
+    the press was dead-lettered whole and, salvage running only for decode's refusals,
+    never raised."""
+    dev = f"{topic_prefix}-nul"
+    [resident] = await register_bands(db_url, [dev])
+    now = NOW_MS()
+    sos = (device_topic(dev, Channel.EVENTS),
+           b'{"device_id": "%s", "seq": 7, "ts": %d, "type": "sos", "data": {"note": "a\\u0000b"}}'
+           % (dev.encode(), now - 1000))  # fmt: skip
+    reading = (device_topic(dev, Channel.TELEMETRY),
+               b'{"device_id": "%s", "seq": 8, "ts": %d, "extra": {"k": "a\\u0000b"}}'
+               % (dev.encode(), now))  # fmt: skip
+    handed_on: list[IngestedBatch] = []
+    async with running_ingest(ingest_settings(db_url, broker.url),
+                              handlers=[handed_on.append]) as service:  # fmt: skip
+        publish_all(broker.url, [sos, reading])
+
+        async def settled() -> bool:
+            return service.stats.committed >= 2
+
+        await eventually(settled)
+    press = DeviceEvent(device_id=dev, seq=7, ts=now - 1000, type=EventType.SOS)
+    assert [(a.message, a.resident_id) for b in handed_on for a in b.events] == [(press, resident)]
+    assert [(r.channel, r.reason, r.event) for b in handed_on for r in b.refused] == [
+        (Channel.TELEMETRY, RejectReason.INVALID, None)
+    ]
+    assert await rows(db_url, "SELECT seq, type, data FROM device_events") == [(7, "sos", None)]
+    letters = await rows(db_url, "SELECT detail, payload FROM dead_letters ORDER BY detail")
+    assert [(d.split(";")[0], bytes(p)) for d, p in letters] == [
+        ("database refused it: unsupported Unicode escape sequence", reading[1]),
+        ("stored without its data", sos[1]),
+    ]
+    assert (service.stats.stored, service.stats.duplicates) == (1, 0)
+    assert service.stats.dead_letters == {"invalid": 2}
+
+
+async def test_a_status_the_database_refuses_is_not_handed_on_nor_counted_a_duplicate(
+    db_url: str, broker: Broker, topic_prefix: str
+) -> None:
+    """Before 2026-12-04 a status report the database refused (a NUL in ``firmware``) was
+    dead-lettered and still handed on as accepted, and took the duplicates count down."""
+    dev = f"{topic_prefix}-fw"
+    await register_bands(db_url, [dev])
+    now = NOW_MS()
+    status = device_topic(dev, Channel.STATUS)
+    messages = [
+        (status, b'{"device_id": "%s", "state": "online", "firmware": "1.0\\u0000"}'
+         % dev.encode()),
+        (device_topic(dev, Channel.TELEMETRY),
+         encode(Telemetry(device_id=dev, seq=1, ts=now, hr=70))),
+        (status, encode(StatusReport(device_id=dev, state="offline"))),
+    ]  # fmt: skip
+    handed_on: list[IngestedBatch] = []
+    async with running_ingest(ingest_settings(db_url, broker.url),
+                              handlers=[handed_on.append]) as service:  # fmt: skip
+        publish_all(broker.url, messages)
+
+        async def settled() -> bool:
+            return service.stats.committed >= len(messages)
+
+        await eventually(settled)
+    shown = [a.message for b in handed_on for a in b.status]
+    assert [(s.state, s.firmware) for s in shown] == [("offline", None)]  # type: ignore[union-attr]
+    assert [(r.channel, r.reason) for b in handed_on for r in b.refused] == [
+        (Channel.STATUS, RejectReason.INVALID)
+    ]
+    assert (service.stats.stored, service.stats.duplicates) == (1, 0)
+    assert await scalar(db_url, "SELECT count(*) FROM dead_letters") == 1
+    assert await rows(db_url, "SELECT online FROM device_state") == [(False,)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from eldercare.protocol import (
     Location,
     LocationSource,
     RejectReason,
+    StatusReport,
+    Telemetry,
     encode,
     salvage_emergency,
 )
@@ -27,6 +30,7 @@ from ingest.rows import (
     RawMessage,
     Refusal,
     sort_batch,
+    stored_refusal,
 )
 
 NOW = 1_740_000_000_000
@@ -141,3 +145,87 @@ def test_an_item_of_an_unknown_channel_is_skipped_not_the_batch() -> None:
         {"channel": "events", "resident_id": 7, "message": json.loads(encode(press))},
     ]).encode()  # fmt: skip
     assert decode_batch(data) == IngestedBatch(events=[Accepted(press, 7)])
+
+
+def deep(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+@pytest.mark.parametrize("levels", [1_000, 5_000, 100_000])
+def test_an_sos_with_data_nested_however_deep_is_salvaged_whole(levels: int) -> None:
+    """Before 2026-12-04, from ~1,000 levels on, decode refused it as malformed and
+    salvage failed the same way (msgspec recurses to skip a value): the press was lost."""
+    fix = b'{"lat": 32.38, "lon": 120.56, "acc_m": 12.0, "src": "gps"}'
+    payload = (b'{"v": 1, "device_id": "wb-1", "seq": 5, "ts": %d, "type": "sos",'
+               b' "data": {"log": %s}, "loc": %s}' % (NOW - 2000, deep(levels), fix))  # fmt: skip
+    assert salvage(payload) == DeviceEvent(
+        device_id="wb-1", seq=5, ts=NOW - 2000, type=EventType.SOS,
+        loc=Location(32.38, 120.56, 12.0, LocationSource.GPS),
+    )  # fmt: skip
+    # a fix nested too deep is no fix; the press stands
+    assert salvage(b'{"type": "fall", "loc": %s, "x": %s}' % (deep(3000), deep(3000))) == (
+        DeviceEvent(device_id="wb-1", seq=0, ts=NOW, type=EventType.FALL)
+    )
+    # not JSON is still nothing, however deep
+    for broken in (b'{"type": "sos", "data": ' + b"[" * 3000,
+                   b'{"type": "sos", "data": %s} trailing' % deep(3000),
+                   b'{"type": "sos" "data": %s}' % deep(3000),
+                   b'{"type": "im_ok", "data": %s}' % deep(3000)):  # fmt: skip
+        assert salvage(broken) is None, broken[:40]
+
+
+@settings(max_examples=200, deadline=None)
+@given(JSON)
+def test_a_member_nested_too_deep_to_parse_changes_nothing_else(value: object) -> None:
+    """The reader that skips deep values finds what msgspec finds beside them."""
+    if not isinstance(value, dict):
+        value = {"type": "sos", "seq": 1, "other": value}
+    plain = json.dumps(value).encode()
+    nested = b'{"deep": %s, ' % deep(2000) + plain[1:] if value else plain
+    assert salvage(nested) == salvage(plain)
+
+
+def test_a_valid_message_the_database_refuses_is_handed_on_with_its_emergency() -> None:
+    """Before 2026-12-04 only decode's refusals were salvaged: an SOS the database
+    refused (a NUL in its data) was kept as a dead letter and never raised."""
+    press = DeviceEvent(device_id="wb-1", seq=3, ts=NOW, type=EventType.SOS, data={"k": "\0"})
+    got = stored_refusal(Accepted(press, 7, raw(EVENTS, encode(press))), "refused")
+    assert got is not None
+    assert (got.channel, got.reason, got.event) == (
+        Channel.EVENTS, RejectReason.INVALID, DeviceEvent(device_id="wb-1", seq=3, ts=NOW,
+                                                          type=EventType.SOS),
+    )  # fmt: skip
+    reading = Telemetry(device_id="wb-1", seq=4, ts=NOW, extra={"k": "\0"})
+    got = stored_refusal(Accepted(reading, 7), "x" * 1000)
+    assert got is not None
+    assert (got.channel, got.event, len(got.detail)) == (Channel.TELEMETRY, None,
+                                                         MAX_REFUSAL_DETAIL)  # fmt: skip
+    assert stored_refusal(Accepted(reading, None), "unpaired") is None
+    redelivered = raw(device_topic("wb-1", Channel.TELEMETRY), b"{}", dup=True)
+    assert stored_refusal(Accepted(reading, 7, redelivered), "counted before") is None
+
+
+def test_a_retained_reading_is_refused_whole_and_nothing_salvaged_from_it() -> None:
+    """The broker's retained copy comes again on every subscription: before 2026-12-04
+    a retained SOS refused for its clock was salvaged at every ingest restart, stamped
+    with that arrival, and raised each time."""
+    ahead = json.dumps({"device_id": "wb-1", "seq": 5, "ts": NOW + 3_600_000,
+                        "type": "sos"}).encode()  # fmt: skip
+    fine = encode(Telemetry(device_id="wb-1", seq=6, ts=NOW, hr=70))
+    online = encode(StatusReport(device_id="wb-1", state="online"))
+    messages = [
+        RawMessage(1, 1, EVENTS, ahead, retain=True),
+        RawMessage(2, 1, device_topic("wb-1", Channel.TELEMETRY), fine, retain=True),
+        RawMessage(3, 1, device_topic("wb-1", Channel.STATUS), online, retain=True),
+        RawMessage(4, 1, EVENTS, ahead),  # the live publish: salvaged as before
+    ]
+    batch = sort_batch(messages, lookup=BANDS.get, now_ms=NOW, limits=LIMITS)
+    assert [(d.reason, d.payload) for d in batch.dead] == [
+        (RejectReason.INVALID, ahead), (RejectReason.INVALID, fine),
+        (RejectReason.FUTURE_TIMESTAMP, ahead),
+    ]  # fmt: skip
+    assert "retained" in batch.dead[0].detail
+    assert [r.event for r in batch.refused] == [
+        DeviceEvent(device_id="wb-1", seq=5, ts=NOW, type=EventType.SOS)
+    ]
+    assert [a.message for a in batch.status] == [StatusReport(device_id="wb-1", state="online")]
