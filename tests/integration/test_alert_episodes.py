@@ -10,7 +10,7 @@ import psycopg
 
 from alerts.engine import AlertEngine
 from alerts.lifecycle import Outcome
-from alerts.store import acknowledge, resolve
+from alerts.store import acknowledge, dispatch, resolve
 from eldercare.protocol import DeviceEvent, EventType
 from ingest.handoff import IngestedBatch
 from ingest.rows import Accepted
@@ -26,6 +26,30 @@ def _event(dev: str, seq: int, kind: EventType, at: datetime, resident: int) -> 
 def _engine(db_url: str, clock: Clock) -> AlertEngine:
     return AlertEngine(ingest_settings(db_url, "mqtt://127.0.0.1:1"), fall_model=MODEL,
                        clock=clock)  # fmt: skip
+
+
+async def _fall_acknowledged_long_lie_resolved(
+    engine: AlertEngine, clock: Clock, dev: str, resident: int, *, dispatched: bool = False
+) -> int:
+    """A band's fall at the clock's time, confirmed, then its long lie; the operator
+    acknowledges the fall (``dispatched``: and a worker is on the way) and resolves the
+    long lie; the engine learns of it. Returns the fall alert's id."""
+    t0 = clock.at
+    await engine.on_batch(_event(dev, 1, EventType.FALL, t0, resident))
+    for seconds in (31, 11 * 60):
+        clock.at = t0 + timedelta(seconds=seconds)
+        await engine.tick()
+    db_url = engine.settings.require_database_url()
+    ids = {t: i for i, t in await rows(db_url, "SELECT id, type FROM alerts"
+                                       " WHERE resident_id = %s", resident)}  # fmt: skip
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await acknowledge(conn, ids["fall"], actor="operator:1", at=clock.at)
+        if dispatched:  # as dispatch records a worker's acceptance
+            await dispatch(conn, ids["fall"], actor="dispatcher", at=clock.at)
+        await resolve(conn, ids["long_lie"], outcome=Outcome.ACTIONABLE, actor="operator:1",
+                      at=clock.at)  # fmt: skip
+    await engine.refresh()
+    return ids["fall"]
 
 
 async def test_a_second_press_keeps_the_escalation_so_nobody_is_paged_twice(
@@ -64,16 +88,7 @@ async def test_a_new_fall_after_its_long_lie_was_resolved_is_a_new_alert(
     engine = _engine(db_url, clock)
     query = "SELECT id, type, state FROM alerts WHERE type IN ('fall', 'long_lie') ORDER BY id"
     try:
-        await engine.on_batch(_event(dev, 1, EventType.FALL, t0, resident))
-        for seconds in (31, 11 * 60):
-            clock.at = t0 + timedelta(seconds=seconds)
-            await engine.tick()
-        (fall, _), (long_lie, _) = [(r[0], r[1]) for r in await rows(db_url, query)]
-        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-            await acknowledge(conn, fall, actor="operator:1", at=clock.at)
-            await resolve(conn, long_lie, outcome=Outcome.ACTIONABLE, actor="operator:1",
-                          at=clock.at)  # fmt: skip
-        await engine.refresh()
+        fall = await _fall_acknowledged_long_lie_resolved(engine, clock, dev, resident)
         t1 = t0 + timedelta(days=1)
         clock.at = t1
         await engine.on_batch(_event(dev, 2, EventType.FALL, t1, resident))
@@ -106,18 +121,8 @@ async def test_a_new_fall_meeting_a_dispatched_one_is_kept_on_it(
     engine = _engine(db_url, clock)
     query = "SELECT type, state, repeat_count FROM alerts WHERE type = 'fall' ORDER BY id"
     try:
-        await engine.on_batch(_event(dev, 1, EventType.FALL, t0, resident))
-        for seconds in (31, 11 * 60):
-            clock.at = t0 + timedelta(seconds=seconds)
-            await engine.tick()
-        ids = {t: i for i, t in await rows(db_url, "SELECT id, type FROM alerts")}
-        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
-            await acknowledge(conn, ids["fall"], actor="operator:1", at=clock.at)
-            await conn.execute("UPDATE alerts SET state = 'dispatched' WHERE id = %s",
-                               (ids["fall"],))  # fmt: skip
-            await resolve(conn, ids["long_lie"], outcome=Outcome.ACTIONABLE, actor="operator:1",
-                          at=clock.at)  # fmt: skip
-        await engine.refresh()
+        await _fall_acknowledged_long_lie_resolved(engine, clock, dev, resident,
+                                                   dispatched=True)  # fmt: skip
         clock.at = t0 + timedelta(hours=1)
         await engine.on_batch(_event(dev, 2, EventType.FALL, clock.at, resident))
         clock.at += timedelta(seconds=31)

@@ -26,6 +26,7 @@ from tests.unit.test_fall_restart import (
     im_ok,
     ms,
     raised,
+    raised_across_downtime,
     restarted_at,
     run,
     tele,
@@ -78,17 +79,8 @@ def test_a_restart_while_a_band_report_is_held_raises_what_running_on_would(
     The same alerts are raised (at the restart's ticks rather than on time)."""
     items = band_script(increments, ok_at_s)
     down_at, up_at = T0 + down_at_s * S, T0 + (down_at_s + down_s) * S
-    cut = next(k for k, (at, _) in enumerate(items) if at >= down_at)
-    back = next((k for k, (at, _) in enumerate(items) if at >= up_at), len(items) - 1)
-    _, continuous = run(items, ResidentState())
-    store = Store()
-    _, before = run(items[:cut], ResidentState(), store)
-    reports = [i for _, i in items[:back] if isinstance(i, Accepted)]
-    state, at_start = restarted_at(store, reports, now=items[back][0],
-                                   held=held_reports(items[:cut]))  # fmt: skip
-    _, after = run(items[back:], state)
-    got = sorted(t.value for t, _ in raised(before) + raised(at_start) + raised(after))
-    assert got == sorted(t.value for t, _ in raised(continuous))
+    got, continuous, _ = raised_across_downtime(items, down_at, up_at, held=held_reports)
+    assert got == continuous
 
 
 def test_a_held_report_lost_to_a_restart_is_raised_then_a_long_lie() -> None:
