@@ -136,7 +136,10 @@ def parse_overrides(raw: Any, profile: Profile) -> Profile:
             changes[key] = float(value)
     if "min_alert_score" in raw:
         score = raw["min_alert_score"]
-        if isinstance(score, bool) or score not in (1, 2, 3):
+        if isinstance(score, float) and score.is_integer():
+            score = int(score)  # JSON's 2.0: before 2026-12-04 kept a float, and the
+            # persistence rule's range() raised on every abnormal reading of the resident
+        if isinstance(score, bool) or not isinstance(score, int) or score not in (1, 2, 3):
             raise ThresholdError("must be 1, 2 or 3", key="min_alert_score")
         changes["min_alert_score"] = score
     seconds: dict[str, timedelta] = {}

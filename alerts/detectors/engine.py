@@ -25,6 +25,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
+import msgspec
+
 from alerts.detectors import (
     baseline,
     device_health,
@@ -111,6 +113,11 @@ def _telemetry(
     events: list[AlertEvent] = []
     devices, evs = device_health.step(s.devices, profile, t, now)
     events += evs
+    if t.worn is None and (track := devices.devices.get(t.device_id)) and track.not_worn_since:
+        # a band that reports its wear state by events (docs/protocol.md) and said
+        # "removed": its sensors read a bedside table. Before 2026-12-04 its readings
+        # were judged as the wearer's (a low heart rate and SpO2 raised, high)
+        t = msgspec.structs.replace(t, worn=False)
     delta, last_steps, steps_at = 0, s.last_steps, s.steps_at
     kept_at = s.steps_at.get(t.device_id)
     if t.steps is not None and (kept_at is None or t.ts >= kept_at):

@@ -4,7 +4,11 @@ A :class:`GradedTrack` follows one parameter. Each reading says which side of
 normal it is on and how bad (``level`` 1..3), and whether it is inside the
 narrower "all clear" band. An alert becomes active at level L when readings at
 level >= L on the same side have run without a break for ``min_readings`` AND
-``min_duration`` (a silence longer than ``max_gap`` is a break). While active,
+``min_duration`` (a silence longer than ``max_gap``, or than ``SPARSE_FACTOR``
+times the track's last interval between readings if that is longer, up to
+``SPARSE_MAX_GAP``, is a break:
+a band that measures SpO2 or blood pressure every 30 min has runs too; before
+2026-12-04 it never raised, however long the value stayed dangerous). While active,
 the level only escalates; the alert clears when ``clear_readings`` consecutive
 readings spanning ``clear_duration`` were all inside the all-clear band.
 Readings at or before the last one seen are ignored (late or reordered).
@@ -19,6 +23,8 @@ from alerts.detectors.news2 import Direction
 from alerts.detectors.types import Persistence
 
 LEVELS = 3
+SPARSE_FACTOR = 2.5  # a silence this many of the parameter's own intervals is a break
+SPARSE_MAX_GAP = timedelta(hours=3)  # ...at most: a day-old reading joins no run of today's
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,11 @@ class GradedTrack:
     active: int = 0  # 0: no alert; else the level the alert holds
     active_side: Direction | None = None
     last_at: datetime | None = None
+    interval: timedelta | None = None  # between the last two readings: the cadence
+
+
+def _interval(track: GradedTrack, at: datetime) -> timedelta | None:
+    return None if track.last_at is None else at - track.last_at
 
 
 def observe_idle(track: GradedTrack, *, at: datetime, side: Direction | None) -> GradedTrack | None:
@@ -58,7 +69,7 @@ def observe_idle(track: GradedTrack, *, at: datetime, side: Direction | None) ->
         return None
     if track.last_at is not None and at <= track.last_at:
         return track
-    return GradedTrack(last_at=at)
+    return GradedTrack(last_at=at, interval=_interval(track, at))
 
 
 def observe(
@@ -78,6 +89,8 @@ def observe(
     if track.last_at is not None and at <= track.last_at:
         return track
     gap = rules.max_gap
+    if track.interval is not None and track.interval * SPARSE_FACTOR > gap:
+        gap = max(gap, min(track.interval * SPARSE_FACTOR, SPARSE_MAX_GAP))
     held = track.runs if side is track.side else (None,) * LEVELS
     runs = tuple(
         extend(held[i], side is not None and level >= i + 1, at, gap) for i in range(LEVELS)
@@ -101,4 +114,4 @@ def observe(
             active, active_side, clear = 0, None, None
     elif reached:
         active, active_side, clear = reached, side, None
-    return GradedTrack(side, runs, clear, active, active_side, at)
+    return GradedTrack(side, runs, clear, active, active_side, at, _interval(track, at))

@@ -193,7 +193,8 @@ class Thresholds:
     fever_rise_c: float = 1.1
 
     def __post_init__(self) -> None:
-        if not 1 <= self.min_alert_score <= 3:
+        score = self.min_alert_score
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 3:
             raise ValueError("min_alert_score must be 1, 2 or 3")
         if self.fever_rise_c <= 0:
             raise ValueError("fever_rise_c must be positive")

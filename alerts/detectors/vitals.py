@@ -44,7 +44,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from alerts.detectors.lifecycle import OpenAlerts, Want, reconcile
-from alerts.detectors.news2 import Direction, VitalParam
+from alerts.detectors.news2 import DEFAULT_BANDS, Direction, VitalParam
 from alerts.detectors.persistence import GradedTrack, observe, observe_idle
 from alerts.detectors.types import (
     CORE_REFERENCE_C,
@@ -130,12 +130,19 @@ def core_estimate(
     Personal: 36.8 plus the deviation from the resident's own median (same part
     of the day); without a baseline, the population offset (a clinician may
     calibrate it per resident). ``skin_shift_c``: the rise every resident's wrist
-    shares now (hot weather, :mod:`alerts.detectors.ambient`), taken off.
+    shares now (hot weather, :mod:`alerts.detectors.ambient`), taken off a warm
+    estimate, down to the reference at most: it explains a warm wrist, never a cold one.
+    Before 2026-12-04 it was taken off every estimate, and on a hot day a wrist at its
+    usual temperature in an air-conditioned home read as hypothermic (high severity).
     """
     baseline = profile.baseline(VitalParam.TEMP, night=night)
     if baseline is not None:
-        return round(CORE_REFERENCE_C + skin_c - baseline.median - skin_shift_c, 1)
-    return round(skin_c + profile.thresholds.skin_temp_offset_c - skin_shift_c, 1)
+        core = CORE_REFERENCE_C + skin_c - baseline.median
+    else:
+        core = skin_c + profile.thresholds.skin_temp_offset_c
+    if skin_shift_c and core > CORE_REFERENCE_C:
+        core = max(core - skin_shift_c, CORE_REFERENCE_C)
+    return round(core, 1)
 
 
 def readings(
@@ -177,8 +184,11 @@ def grade(
     """
     th = profile.thresholds
     level, side = th.bands(param, profile.conditions).score(value)
-    if param is VitalParam.SBP and side is Direction.HIGH and level < RED_SCORE:
-        # the crisis band below NEWS2's red: not for pressures the resident routinely reaches
+    if (param is VitalParam.SBP and side is Direction.HIGH and level < RED_SCORE
+            and th.sbp == DEFAULT_BANDS[VitalParam.SBP]):  # fmt: skip
+        # the crisis band below NEWS2's red: not for pressures the resident routinely
+        # reaches. A clinician's own bands are their judgement of this resident and are
+        # applied as set (before 2026-12-04 this excused readings under their limit too)
         baseline = profile.baseline(param, night=night)
         if baseline is not None and baseline.high is not None and value <= baseline.high:
             level, side = 0, None
