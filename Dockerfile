@@ -18,6 +18,11 @@ COPY api/ api/
 COPY simulators/ simulators/
 RUN pip install -c constraints.txt . && rm -rf /src
 
+# The web pages (operators' console, family and worker pages) the API serves: not part of
+# the installed package, so copied beside it (before 2026-12-04 the image had none).
+COPY web/ /opt/eldercare/web/
+ENV ELDERCARE_API_WEB_DIR=/opt/eldercare/web
+
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/eldercare \
         --shell /usr/sbin/nologin eldercare
 USER eldercare

@@ -84,7 +84,9 @@ class Settings(BaseSettings):
 
     # Dispatch
     dispatch_client_id: str = "eldercare-dispatch"
-    dispatch_auto_severities: list[str] = ["critical"]  # alerts that create emergency orders
+    # alerts that create emergency orders; a value no alert has is refused at start (before
+    # 2026-12-04 "Critical" silently turned emergency dispatch off)
+    dispatch_auto_severities: list[Literal["critical", "high", "medium", "low"]] = ["critical"]
     dispatch_auto_types: list[str] = []  # empty: every type of those severities
     dispatch_sla_s: float = Field(default=900.0, gt=0)  # the 15-minute service circle
     dispatch_offer_timeout_s: float = Field(default=60.0, gt=0)
@@ -128,11 +130,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
-        if (
-            self.environment == "production"
-            and self.api_secret_key.get_secret_value() == DEV_API_SECRET
-        ):
-            raise ValueError("ELDERCARE_API_SECRET_KEY must be set in production")
+        secret = self.api_secret_key.get_secret_value()
+        if self.environment == "production" and (
+            secret == DEV_API_SECRET or "change-me" in secret or len(secret.encode()) < 32
+        ):  # .env.example's placeholder, or a key too short to sign tokens with
+            raise ValueError(
+                "ELDERCARE_API_SECRET_KEY must be set in production: a random key of at least"
+                " 32 bytes (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         return self
 
     def limits(self) -> Limits:

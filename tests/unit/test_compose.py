@@ -33,7 +33,7 @@ MOSQUITTO_DEFAULTS = {"max_inflight_messages": 20, "max_queued_messages": 1000}
 SECRET_KEY = re.compile(r"(PASSWORD|SECRET|TOKEN|_KEY)$", re.IGNORECASE)
 REQUIRED_VAR = re.compile(r"^\$\{[A-Z][A-Z0-9_]*(:\?[^}]*)?\}$")  # ${VAR} or ${VAR:?message}
 INTERPOLATION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)[^}]*\}")
-DUMMY = "x0123456789abcdef"
+DUMMY = "x0123456789abcdef0123456789abcdef0123456789"  # long enough for a secret key
 
 
 def load_compose(path: Path = COMPOSE) -> dict[str, Any]:
@@ -288,3 +288,21 @@ def test_compose_check_catches_an_invalid_port(compose: list[str], tmp_path: Pat
         encoding="utf-8",
     )
     assert compose_config(compose, broken, {"WEB_PORT": DUMMY}).returncode != 0
+
+
+@pytest.mark.parametrize(
+    "key", ["change-me-api-secret-key", "short-but-not-a-placeholder", DUMMY.replace("x", "")[:31]]
+)
+def test_production_refuses_a_placeholder_or_short_api_secret(key: str) -> None:
+    """.env.example's placeholder passed before 2026-12-04 (only the built-in development
+    key was refused), as did a key of any length."""
+    with pytest.raises(ValueError, match="ELDERCARE_API_SECRET_KEY"):
+        Settings(environment="production", api_secret_key=key)
+    Settings(environment="production", api_secret_key="k" * 32)
+
+
+def test_an_auto_dispatch_severity_no_alert_has_is_refused_at_start() -> None:
+    """ "Critical" (a capital) silently turned emergency dispatch off before 2026-12-04."""
+    with pytest.raises(ValueError, match="dispatch_auto_severities"):
+        Settings(dispatch_auto_severities=["Critical"])
+    assert Settings(dispatch_auto_severities=["critical", "high"]).dispatch_auto_severities
