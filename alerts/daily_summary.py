@@ -22,7 +22,7 @@ two plain tables (migration 009, both storage paths):
 * ``resident_daily_night`` (migration 010): the steps of the day's two night
   parts (before waking start, after waking end), counted as the engine counts
   them (:func:`alerts.detectors.night_activity.steps_in`; a report's new steps
-  against the band's previous report, up to an hour before the part, not while
+  against the band's previous report of the day or the hour before it, not while
   off the wrist), and the seconds of each part a worn band covered (reports at
   most 15 min apart); :func:`alerts.detectors.night_activity.night_totals` joins
   them into nights.
@@ -129,8 +129,13 @@ GROUP BY resident_id
 
 
 # Steps and worn coverage of the day's night parts: [start, wake) and [sleep, end). The lag
-# looks back an hour before each part, so a part's first report counts its steps against
-# the report before it, as the live engine does (alerts.detectors.types.steps_delta).
+# runs over all the band's reports of the day (and of the hour before it), and only then
+# are the night parts kept, so a part's first report counts its steps against the band's
+# previous report, as the live engine does (alerts.detectors.types.steps_delta;
+# night_activity.steps_in). Before 2026-12-04 the lag ran over rows already cut to the
+# night parts and the hour before the evening: a band silent from 21:00 to 22:00 had its
+# first evening report counted against its last one before 07:00, the day's steps (~6,000)
+# became night steps, and with them the usual night; restless nights were never raised.
 _NIGHT = """
 INSERT INTO resident_daily_night
     (resident_id, day, morning_steps, morning_covered_s, evening_steps, evening_covered_s)
@@ -139,7 +144,6 @@ WITH s AS (
            lag(steps) OVER w AS prev, lag(time) OVER w AS prev_time
     FROM telemetry
     WHERE time >= %(start)s - interval '1 hour' AND time < %(end)s
-      AND (time < %(wake)s OR time >= %(sleep)s - interval '1 hour')
       AND resident_id IS NOT NULL AND steps IS NOT NULL
     WINDOW w AS (PARTITION BY device_id ORDER BY time, seq)
 ), d AS (

@@ -90,7 +90,8 @@ async def load_held_reports(conn: Conn, *, since: datetime, now: datetime) -> li
 
 
 # Each band's new steps since ``since`` (a report's steps against the band's previous
-# report, up to an hour before; not while off the wrist) and its last step counter.
+# report, up to an hour before; not while off the wrist), its last step counter and that
+# report's band time (the engine ignores older readings against it: alerts.restart_night).
 _TONIGHT = """
 WITH s AS (
     SELECT resident_id, device_id, time, seq, worn IS NOT FALSE AS on_wrist, steps,
@@ -102,7 +103,8 @@ WITH s AS (
 SELECT resident_id, device_id,
        coalesce(sum(CASE WHEN time < %(since)s OR NOT on_wrist OR prev IS NULL THEN 0
                          WHEN steps >= prev THEN steps - prev ELSE steps END), 0),
-       (array_agg(steps ORDER BY time DESC, seq DESC))[1]
+       (array_agg(steps ORDER BY time DESC, seq DESC))[1],
+       max(time)
 FROM s
 GROUP BY resident_id, device_id
 """
@@ -122,11 +124,12 @@ async def load_night_evidence(
     out: dict[int, NightEvidence] = {}
     for since, residents in groups.items():
         cur = await conn.execute(_TONIGHT, {"since": since, "residents": residents})
-        for rid, device_id, steps, last in await cur.fetchall():
+        for rid, device_id, steps, last, last_at in await cur.fetchall():
             r = int(rid)
             got = out.get(r) or NightEvidence(nights[r], 0, {})
+            counter = (int(last), last_at)
             out[r] = NightEvidence(got.night, got.steps + int(steps),
-                                   {**got.counters, str(device_id): int(last)})  # fmt: skip
+                                   {**got.counters, str(device_id): counter})  # fmt: skip
     await conn.commit()
     return out
 

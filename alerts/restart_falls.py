@@ -27,6 +27,7 @@ from alerts.detectors import AlertEvent, AlertType, Profile, ResidentState, fall
 from alerts.detectors.fall_evidence import answers
 from alerts.detectors.falls import SAME_FALL, FallEpisode, FallsState, FallStage, red_heart_rate
 from alerts.detectors.types import steps_delta
+from alerts.restart_night import with_counters
 from alerts.store import StoredAlert
 
 
@@ -219,7 +220,10 @@ def with_evidence(
     Steps walked since the fall count towards recovery (the next tick settles it); an
     unconfirmed fall's watch ended by "I'm OK" or the band off the wrist is dropped,
     unless a red heart rate came first (:func:`with_alert_evidence` then shows it again); the
-    band's last step counter is kept so the next report's new steps are counted.
+    band's last step counter is kept, with its band time, so the next report's new steps
+    are counted and an older reading delivered after the restart is not (before
+    2026-12-04 the counter was kept alone: such a reading's lower count was taken for
+    the counter's midnight restart, and its phantom steps ended the watch as walking).
 
     What came after the long lie fell due (``long_lie_after`` from the suspicion) ends
     nothing, as in the running engine, which had raised the long lie by then: steps
@@ -237,9 +241,10 @@ def with_evidence(
         ended_at = found.ended_at()
         ended = (ended_at is not None and (red is None or ended_at < red[1])
                  and (due is None or ended_at < due))  # fmt: skip
-        last_steps = state.last_steps
+        counted = state  # with the band's last counter and its band time (older: late)
         if found.counters:
-            last_steps = {**last_steps, ep.device_id: found.counters[-1][1]}
+            last_at, last = found.counters[-1]
+            counted = with_counters(state, {ep.device_id: (last, last_at)})
         base = found.base_at(ep.impact_at)
         if base is not None:
             walked = found.walked(ep.impact_at, until=due)
@@ -253,9 +258,7 @@ def with_evidence(
             new_ep = None
         elif ep.stage is FallStage.PENDING:
             new_ep = _held(ep, found, profile, red)
-        out[resident_id] = replace(
-            state, falls=FallsState(new_ep, state.falls.open), last_steps=last_steps
-        )
+        out[resident_id] = replace(counted, falls=FallsState(new_ep, state.falls.open))
     return out
 
 

@@ -44,8 +44,10 @@ def with_fixes(
     profiles: Mapping[int, Profile],
 ) -> dict[int, ResidentState]:
     """Pure: each resident's fixes replayed through the geofence in time order, keeping
-    the clocks they set (left at, outside fixes, walking away) and the stored open
-    alerts; what the replay would have raised is left to the next tick, at now."""
+    the clocks they set (left at, outside fixes, walking away, the newest fix's time)
+    and the stored open alerts; what the replay would have raised is left to the next
+    tick, at now. A fix the replay took and the broker delivers again after the restart
+    (it was stored, not yet decided on) is then ignored as repeated."""
     out = dict(states)
     for resident_id, seen in fixes.items():
         profile = profiles.get(resident_id)
@@ -55,6 +57,6 @@ def with_fixes(
         stored = state.geofence.open
         geo = geofence.GeofenceState(open=stored)
         for at, device_id, loc in sorted(seen, key=lambda fix: fix[0]):
-            geo, _ = geofence.step(geo, profile, loc, device_id, at)
+            geo, _ = geofence.step(geo, profile, loc, device_id, at, at=at)
         out[resident_id] = replace(state, geofence=replace(geo, open=stored))
     return out

@@ -6,8 +6,13 @@ resident's recent days in the database, separately for waking hours
 night-time heart rate is the resting baseline). A reading z = (value - median) / scale with
 |z| >= 3 is level 1 (low), >= 5 level 2 (medium); it must persist under
 :data:`BASELINE_PERSISTENCE` and clears once |z| < 2 for a while. Heart rate is
-compared at night only (the resting baseline); SpO2 only downwards. One alert
-covers all drifting parameters; its severity is the worst of them.
+compared at night only (the resting baseline), so its drift ends with the night:
+the first reading of waking hours drops the heart rate's track, and clears the
+alert if nothing else drifts. Before 2026-12-04 daytime heart rates never
+reached the track, and a deviation raised at 03:30 stayed open all day (SpO2
+readings refreshing it) until enough usual heart rates the next night. SpO2
+only downwards. One alert covers all drifting parameters; its severity is the
+worst of them.
 """
 
 from __future__ import annotations
@@ -75,6 +80,38 @@ def _level(z: float, param: VitalParam) -> tuple[int, Direction | None]:
     return level, side if level else None
 
 
+def _night_running(track: GradedTrack | None, observed_at: datetime) -> bool:
+    """A heart-rate track with a run or an alert before ``observed_at``: a night's drift
+    that a waking-hours reading then ends (an older one, arriving late, does not)."""
+    return (
+        track is not None
+        and (track.active > 0 or track.side is not None)
+        and (track.last_at is None or observed_at > track.last_at)
+    )
+
+
+def _night_over(
+    state: BaselineState, profile: Profile, observed_at: datetime, now: datetime
+) -> tuple[BaselineState, list[AlertEvent]]:
+    """A reading of waking hours at ``observed_at``: the heart rate's night track ends (a
+    resting heart rate is not judged by day; the next night starts afresh, and a night
+    reading from before ``observed_at`` arriving late is ignored as late). The alert is
+    cleared if no other parameter drifts; otherwise the next reading of one updates it
+    without the heart rate (the rest of the same message, as a rule)."""
+    tracks = {**state.tracks, VitalParam.HR: GradedTrack(last_at=observed_at)}
+    if any(t.active for t in tracks.values()):
+        return BaselineState(tracks, state.open), []
+    opened, events = reconcile(
+        state.open,
+        AlertType.BASELINE_DEVIATION,
+        None,
+        resident_id=profile.resident_id,
+        at=now,
+        clear_reason=ClearReason.RESOLVED,
+    )
+    return BaselineState(tracks, opened), events
+
+
 def step_value(
     state: BaselineState,
     profile: Profile,
@@ -91,14 +128,17 @@ def step_value(
         return state, []
     if night is None:
         night = vitals_night(observed_at, profile)
+    ended: list[AlertEvent] = []
+    if not night and _night_running(state.tracks.get(VitalParam.HR), observed_at):
+        state, ended = _night_over(state, profile, observed_at, now)
     if param is VitalParam.HR:
         if not night:
-            return state, []  # resting heart rate: compared at night only
+            return state, ended  # resting heart rate: compared at night only
         baseline = profile.night_baselines.get(param)
     else:
         baseline = profile.baseline(param, night=night)
     if baseline is None:
-        return state, []
+        return state, ended
     z = baseline.z(value)
     level, side = _level(z, param)
     track = state.tracks.get(param, GradedTrack())
@@ -136,4 +176,4 @@ def step_value(
         at=now,
         clear_reason=ClearReason.RESOLVED,
     )
-    return BaselineState(tracks, opened), events
+    return BaselineState(tracks, opened), ended + events

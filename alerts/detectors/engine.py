@@ -44,6 +44,7 @@ from alerts.detectors.types import (
     AlertType,
     Profile,
     Severity,
+    ms_to_utc,
     steps_delta,
 )
 from alerts.falls import FallModel
@@ -153,7 +154,7 @@ def _telemetry(
     events += evs
     geo = s.geofence
     if t.loc is not None:
-        geo, evs = geofence.step(geo, profile, t.loc, t.device_id, now)
+        geo, evs = geofence.step(geo, profile, t.loc, t.device_id, now, at=msg.observed_at)
         events += evs
     restless = s.night
     if t.steps is not None and msg.night:  # by day night_activity.step does nothing
@@ -186,7 +187,7 @@ def _event(
     events += evs
     geo = s.geofence
     if e.loc is not None:
-        geo, evs = geofence.step(geo, profile, e.loc, e.device_id, now)
+        geo, evs = geofence.step(geo, profile, e.loc, e.device_id, now, at=ms_to_utc(e.ts))
         events += evs
     return replace(s, sos=so, falls=fal, inactivity=ina, geofence=geo, devices=devices), events
 

@@ -31,6 +31,19 @@ its centre is inside a zone with an accuracy no larger than that zone's
 radius; other fixes are ignored. ``MIN_OUTSIDE_FIXES`` consecutive outside
 fixes are needed (GPS jumps).
 
+A fix belongs to its own (band) time, as a vital-sign reading does: when the
+resident left and the run of walking away are counted from the fixes' times,
+and a fix at or before the newest one taken is ignored (late or repeated). Before
+2026-12-04 every fix was taken as of its arrival: a band's backlog of old fixes,
+sent after its newest report (an SOS pressed at home), raised a night exit for
+a resident at home, and one GPS outlier delivered twice (at least once, after
+an ingest crash) was the two fixes an exit needs.
+
+A resident with no safe zone (a clinician removed them) cannot be outside one:
+an open exit is cleared and the clocks reset. Before 2026-12-04 it stayed open
+and every tick of that resident raised, so none of their time-driven rules
+(offline, inactivity, long lie) was decided any more.
+
 Why twice the radius: a reported accuracy is the radius of 68 % confidence
 (Android's definition; a band's radius is read the same way), so one fix in
 three lies beyond it. Under a two-dimensional normal error, twice that radius
@@ -163,9 +176,28 @@ class WalkAway:
 class GeofenceState:
     outside_fixes: int = 0
     last_fix: Location | None = None
-    left_at: datetime | None = None
+    left_at: datetime | None = None  # band time of the first outside fix
     open: OpenAlerts = field(default_factory=dict)
     walk: WalkAway | None = None
+    fix_at: datetime | None = None  # band time of the newest fix taken: none at or before it
+
+
+def _zones_removed(
+    state: GeofenceState, profile: Profile, now: datetime
+) -> tuple[GeofenceState, list[AlertEvent]]:
+    """No safe zone left: nobody is outside one. An open exit is cleared (``resolved``:
+    the resident did not return, the condition is gone; a reason of its own would be a
+    new ``ClearReason``, and the lifecycle auto-clears every reason but a false alarm's
+    alike) and the outside clocks reset, so zones set again start afresh."""
+    opened, events = reconcile(
+        state.open,
+        AlertType.GEOFENCE_EXIT,
+        None,
+        resident_id=profile.resident_id,
+        at=now,
+        clear_reason=ClearReason.RESOLVED,
+    )
+    return GeofenceState(last_fix=state.last_fix, open=opened, fix_at=state.fix_at), events
 
 
 def evaluate(
@@ -173,6 +205,8 @@ def evaluate(
 ) -> tuple[GeofenceState, list[AlertEvent]]:
     if not state.outside_fixes and not state.open:
         return state, []  # inside (or never seen outside), nothing open: nothing to do
+    if not profile.safe_zones:
+        return _zones_removed(state, profile, now)
     want = None
     surely_out_by = 0.0  # how far outside at least, given the fix's accuracy
     if state.outside_fixes and state.last_fix is not None and profile.safe_zones:
@@ -210,18 +244,36 @@ def evaluate(
 
 
 def step(
-    state: GeofenceState, profile: Profile, loc: Location, device_id: str, now: datetime
+    state: GeofenceState,
+    profile: Profile,
+    loc: Location,
+    device_id: str,
+    now: datetime,
+    *,
+    at: datetime | None = None,
 ) -> tuple[GeofenceState, list[AlertEvent]]:
-    """One location fix."""
+    """One location fix, taken at ``at`` (the band's ``ts``); ``now`` is the platform
+    clock. A fix at or before the newest one taken is ignored: a band's backlog sent
+    after newer reports, or the same message delivered again. ``at`` None (a caller
+    without the band's time): the fix is taken as of ``now`` and not ordered."""
+    if at is not None and state.fix_at is not None and at <= state.fix_at:
+        return state, []  # late or repeated: says nothing about where the resident is now
+    taken = at if at is not None else now
+    if at is not None:
+        state = replace(state, fix_at=at)
     if not profile.safe_zones:
-        return state, []
+        return evaluate(state, profile, now, device_id)  # nothing to judge; clears what was
     margin, zone = margin_outside(loc, profile.safe_zones)
     if margin > OUTSIDE_CONFIDENCE * loc.acc_m:
-        left_at = state.left_at or now
-        walk = state.walk.after(now, margin) if state.walk else WalkAway(now, margin, now, margin)
-        state = GeofenceState(state.outside_fixes + 1, loc, left_at, state.open, walk)
+        walk = (
+            state.walk.after(taken, margin)
+            if state.walk
+            else WalkAway(taken, margin, taken, margin)
+        )
+        state = replace(state, outside_fixes=state.outside_fixes + 1, last_fix=loc,
+                        left_at=state.left_at or taken, walk=walk)  # fmt: skip
     elif surely_inside(loc, margin, zone):
-        state = GeofenceState(0, loc, None, state.open)
+        state = replace(state, outside_fixes=0, last_fix=loc, left_at=None, walk=None)
     else:
         return state, []  # too uncertain to say either way
     return evaluate(state, profile, now, device_id)

@@ -96,6 +96,52 @@ async def test_night_parts_count_steps_as_the_pure_rule_does(db_url: str) -> Non
     assert any(r[3] < 7 * 3600 for r in got)  # some silences were not covered
 
 
+def silent_evening_rows() -> list[Row]:
+    """A band reporting every 5 min, ~6,000 steps by day, 10 at 02:00, and off from 20:30
+    to 22:10 every evening (a flat battery); on 2 March it still counted 30 steps in the
+    silence (a band that counts but does not send)."""
+    out: list[Row] = []
+    at = datetime.combine(FIRST, time(0), ZONE).astimezone(UTC)
+    steps, seq = 0, 0
+    while at < datetime.combine(FIRST + timedelta(days=4), time(0), ZONE).astimezone(UTC):
+        local = at.astimezone(ZONE)
+        steps = 0 if local.time() == time(0) else steps
+        steps += 40 if 7 <= local.hour < 20 else 10 if (local.hour, local.minute) == (2, 0) else 0
+        steps += 30 if (local.date(), local.hour, local.minute) == (date(2025, 3, 2), 21, 0) else 0
+        if not time(20, 30) <= local.time() < time(22, 10):
+            out.append((at, "wb-silent", seq, 3, steps, True))
+            seq += 1
+        at += timedelta(minutes=5)
+    return out
+
+
+async def test_a_band_silent_before_the_evening_counts_its_first_report_against_its_last(
+    db_url: str,
+) -> None:
+    """The first report after the silence counts its steps against the band's report of
+    20:25, as the engine does (steps_in), not against its last report before 07:00: the
+    day's ~6,000 steps were the evening's, and the usual night ~6,000 (review, 2026-12-04)."""
+    rows = silent_evening_rows()
+    await write(db_url, rows)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        await summarise_days(conn, now=NOW, tz=TZ, days=7)
+        cur = await conn.execute(
+            "SELECT day, morning_steps, evening_steps FROM resident_daily_night"
+            " WHERE resident_id = 3 ORDER BY day"
+        )
+        got = await cur.fetchall()
+    reports = [(band, at, steps, worn) for at, band, _, _, steps, worn in rows]
+    want = []
+    for day in (FIRST + timedelta(days=i) for i in range(4)):
+        start, end = local_day_bounds(day, TZ)
+        wake = datetime.combine(day, time(7), ZONE).astimezone(UTC)
+        sleep = datetime.combine(day, time(22), ZONE).astimezone(UTC)
+        want.append((day, steps_in(reports, start, wake), steps_in(reports, sleep, end)))
+    assert got == want
+    assert [e for _, _, e in got] == [0, 30, 0, 0]  # what the band counted in the silence
+    assert [m for _, m, _ in got] == [10, 10, 10, 10]
+
+
 # -- restart --------------------------------------------------------------------------------
 
 # the night of 2 March; 02:00 local is a restart in the middle of it
@@ -159,6 +205,11 @@ async def test_a_restart_rebuilds_tonights_count_and_raises_once(
     engine = AlertEngine(settings, fall_model=None, clock=clock)
     try:
         await engine.tick()  # loads: baselines, and tonight's 250 steps
+        # the band's last counter with its band time: an older reading redelivered is late
+        seeded = engine.states[resident]
+        assert (seeded.last_steps, seeded.steps_at) == (
+            {dev: 50}, {dev: int(local(1, 50).timestamp() * 1000)}
+        )  # fmt: skip
         profile = engine.profiles[resident]
         assert profile.night_activity == NightActivityBaseline(300, 50.0, 7)
         await report(engine, db_url, dev, resident, at=T2, seq=6, steps=120)  # +70: 320 > 300

@@ -30,6 +30,7 @@ from alerts.detectors.types import (
     Profile,
     Severity,
 )
+from alerts.restart_night import NightEvidence, with_night
 from eldercare.protocol import Telemetry
 from ingest.rows import Accepted
 
@@ -234,3 +235,18 @@ def test_raised_once_iff_tonights_worn_steps_pass_the_threshold(
         assert events == []
     else:
         assert [(type(e), e.at) for e in events] == [(AlertRaised, crossed_at)]
+
+
+def test_readings_queued_while_down_older_than_the_seeded_counter_add_no_steps() -> None:
+    """A restart at 23:05:30 seeds tonight's 5 steps and the band's counter, 6065 at 23:05;
+    the batches the broker kept while the engine was down (23:01-23:05: 6061-6065) arrive
+    after it. They are late, not the counter's midnight restart: before 2026-12-04 each
+    added the day's whole count (6,000 phantom night steps, night_activity at once)."""
+    evidence = NightEvidence(NIGHT_D, 5, {"wb-4": (6065, EVENING + 65 * M)})
+    seeded = with_night({4: ResidentState()}, {4: evidence})[4]
+    assert seeded.steps_at == {"wb-4": int((EVENING + 65 * M).timestamp() * 1000)}
+    queued = [(EVENING + (60 + k) * M, 6060 + k, True) for k in range(1, 6)]
+    state, events = walk(P, queued, seeded)
+    assert (events, state.night.steps) == ([], 5)
+    state, events = walk(P, [(EVENING + 70 * M, 6070, True)], state)  # the next new report
+    assert (events, state.night.steps) == ([], 10)

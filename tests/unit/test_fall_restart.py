@@ -252,6 +252,24 @@ def test_steps_in_the_report_that_spans_the_impact_are_not_getting_up() -> None:
     assert raised(events) == [(AlertType.LONG_LIE, later)]
 
 
+def test_reports_redelivered_after_a_restart_older_than_its_counter_are_not_walking() -> None:
+    """The wearer shuffled 5 steps (not getting up) while the engine was down; the broker's
+    queued batches arrive after the restart, older than the counter it seeded. Their
+    lower count is not the counter's midnight restart: before 2026-12-04 it made 1,000
+    phantom steps, the watch ended as walking and the long lie was never raised."""
+    items = script([], None)
+    store = Store()
+    run(items[:3], ResidentState(), store)
+    downtime = [tele(T0 + 60 * S, 1000), tele(T0 + 120 * S, 1005)]
+    state = restarted(store, [i for _, i in items[:3] if isinstance(i, Accepted)] + downtime)
+    assert (state.last_steps, state.steps_at) == ({DEV: 1005}, {DEV: ms(T0 + 120 * S)})
+    state, _ = run([(T0 + 150 * S + k * S, r) for k, r in enumerate(downtime)], state)
+    assert state.falls.episode is not None
+    later = T0 + 30 * 60 * S
+    _, events = step(P, state, Tick(later), now=later)
+    assert (AlertType.LONG_LIE, later) in raised(events)  # (and the band silent since: offline)
+
+
 def test_an_operator_closing_the_long_lie_ends_the_episode_for_good() -> None:
     items = script([], None)
     store = Store()
