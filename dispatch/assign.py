@@ -10,12 +10,13 @@ declined routine order never does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 
+from dispatch.declines import Decline, still_excluded
 from dispatch.emergency import (
     Candidate,
     EmergencyPolicy,
@@ -101,16 +102,58 @@ async def resident_home(conn: Conn, resident_id: int) -> Point:
 async def candidates(
     conn: Conn, order: StoredOrder, *, now: datetime, settings: AssignSettings, limit: int = 10
 ) -> list[Candidate]:
-    return await rank_for(
+    """Those who have not declined the order, best first. For an emergency, also not those
+    who failed an earlier order of its alert; and when nobody else is left, those who
+    declined come back once they have cooled down (:mod:`dispatch.declines`)."""
+    emergency = order.kind == OrderKind.EMERGENCY
+    exclude = set(order.declined_by)
+    declines: list[Decline] = []
+    if emergency and order.alert_id is not None:
+        declines = await _declines(conn, order.id, order.alert_id)
+        exclude |= {d.worker_id for d in declines}
+    ranked = await rank_for(
         conn,
         order.resident_id,
         order.service_type,
-        emergency=order.kind == OrderKind.EMERGENCY,
-        exclude=order.declined_by,
+        emergency=emergency,
+        exclude=sorted(exclude),
         now=now,
         settings=settings,
         limit=limit,
     )
+    if ranked or not emergency or not exclude:
+        return ranked
+    cooling = still_excluded(exclude, declines, now=now, policy=settings.policy)
+    if cooling == exclude:
+        return ranked
+    return await rank_for(
+        conn,
+        order.resident_id,
+        order.service_type,
+        emergency=True,
+        exclude=sorted(cooling),
+        now=now,
+        settings=settings,
+        limit=limit,
+    )
+
+
+async def _declines(conn: Conn, order_id: int, alert_id: int) -> list[Decline]:
+    """The offers of this emergency rejected or let time out, and the earlier orders of its
+    alert that a worker failed or that were dropped other than by an operator (an
+    operator's cancel is a choice of who goes, not the worker's)."""
+    cur = await conn.execute(
+        "SELECT e.worker_id, e.kind, e.at FROM work_order_events e"
+        " JOIN work_orders o ON o.id = e.order_id WHERE o.alert_id = %(alert)s"
+        " AND e.worker_id IS NOT NULL AND ((e.order_id = %(order)s"
+        "   AND e.kind IN ('rejected', 'timed_out'))"
+        " OR (e.order_id < %(order)s AND (e.kind = 'failed'"
+        "   OR (e.kind = 'cancelled' AND e.actor NOT LIKE 'operator:%%'))))",
+        {"alert": alert_id, "order": order_id},
+    )
+    rows = await cur.fetchall()
+    await conn.commit()
+    return [Decline(str(r[0]), str(r[1]), r[2]) for r in rows]
 
 
 async def rank_for(
@@ -174,28 +217,22 @@ async def offer_best(
                 " (skills, shift, status or declined)"
             )
     emergency = order.kind == OrderKind.EMERGENCY
-    elapsed = (now - order.created_at).total_seconds()
     changes: list[OrderChange] = []
     escalated = False
-    if emergency:
-        verdict = _verdict(ranked, order, elapsed, settings)
-        escalated = verdict is not None
-        if verdict is not None:
-            detail: dict[str, Any] = {
-                "targets": list(verdict.targets),
-                "best_eta_s": verdict.best_eta_s,
-                "sla_s": verdict.sla_s,
-            }
-            change = await record_escalation(conn, order_id, actor=actor, now=now, detail=detail)
-            if change is not None:
-                changes.append(change)
     timeout = settings.offer_timeout_s if emergency else settings.routine_offer_timeout_s
     for c in ranked[: settings.tries]:
+        # escalation is decided on the worker actually offered: the ranking is by arrival,
+        # so one refused by the database is followed by a later one (before 2026-12-04 it
+        # was decided on the best ranked, and an offer to a later worker past the SLA,
+        # the best having been taken meanwhile, was never escalated)
+        if emergency and not escalated:
+            escalated = await _escalate(conn, _verdict(order, c, now=now, settings=settings),
+                                        changes, actor=actor, now=now)  # fmt: skip
         if emergency:  # booked from when they can leave (after non-interruptible work)
             start = now + timedelta(seconds=c.wait_s)
             until = now + timedelta(seconds=c.eta_s, minutes=order.duration_min)
-        else:
-            start = max(now + timedelta(seconds=c.eta_s), order.window_start)
+        else:  # in UTC: the session's zone would add across a DST change on the wall clock
+            start = max(now + timedelta(seconds=c.eta_s), order.window_start.astimezone(UTC))
             until = start + timedelta(minutes=order.duration_min)
         detail = {
             "eta_s": round(c.eta_s),
@@ -221,18 +258,43 @@ async def offer_best(
         if settings.fleet is not None:
             settings.fleet.invalidate()  # this worker is taken now
         return Assignment(made[-1].order, changes, c, escalated)
+    if emergency and not escalated:  # nobody could be offered: nobody is coming
+        escalated = await _escalate(conn, _verdict(order, None, now=now, settings=settings),
+                                    changes, actor=actor, now=now)  # fmt: skip
     return Assignment(await get_order(conn, order_id), changes, None, escalated)
 
 
+async def _escalate(
+    conn: Conn, verdict: Escalate | None, changes: list[OrderChange], *, actor: str, now: datetime
+) -> bool:
+    """Record the escalation (once per order) if there is one; whether there is."""
+    if verdict is None or verdict.order_id is None:
+        return False
+    detail: dict[str, Any] = {
+        "targets": list(verdict.targets),
+        "best_eta_s": verdict.best_eta_s,
+        "sla_s": verdict.sla_s,
+    }
+    change = await record_escalation(conn, verdict.order_id, actor=actor, now=now, detail=detail)
+    if change is not None:
+        changes.append(change)
+    return True
+
+
 def _verdict(
-    ranked: list[Candidate], order: StoredOrder, elapsed: float, settings: AssignSettings
+    order: StoredOrder, offered: Candidate | None, *, now: datetime, settings: AssignSettings
 ) -> Escalate | None:
+    """Escalate if the worker offered (None: nobody) arrives past the order's SLA, counting
+    the time already spent. In UTC: the database returns times in the session's zone, and
+    Python subtracts two times of one zone on the wall clock, an hour off across a DST
+    change (before 2026-12-04 a 43-minute arrival was not escalated on such a night)."""
+    created = order.created_at.astimezone(UTC)
     sla = settings.policy.sla_s
     if order.sla_due_at is not None:
-        sla = (order.sla_due_at - order.created_at).total_seconds()
-    best = ranked[0].eta_s if ranked else None
-    if best is None or elapsed + best > sla:
-        return Escalate(order.id, best, sla)
+        sla = (order.sla_due_at.astimezone(UTC) - created).total_seconds()
+    elapsed = (now.astimezone(UTC) - created).total_seconds()
+    if offered is None or elapsed + offered.eta_s > sla:
+        return Escalate(order.id, None if offered is None else offered.eta_s, sla)
     return None
 
 
@@ -264,7 +326,7 @@ async def emergency_for_alert(
         raise AlertAlreadyClosed(alert_id, str(row[3]))
     catalogue = await catalogue_from_db(conn)
     service = catalogue.emergency_type()
-    opened: datetime = row[1]
+    opened: datetime = row[1].astimezone(UTC)  # 15 minutes of real time, whatever the DST
     sla_due = opened + timedelta(seconds=settings.policy.sla_s)
     return await create_order(
         conn,

@@ -12,6 +12,9 @@ Who counts, and how long they need before they can set off:
   en route to it: ``handover_s`` to hand the job over safely; taking such a
   worker **pre-empts** that order, which is re-slotted and its family told;
 * on non-interruptible work (bathing, nursing): the rest of that service;
+* holding routine work not started yet (offered or accepted, not en route): 0 s,
+  and taking them releases it, as the store does (before 2026-12-04 an accepted
+  bath starting within 5 minutes counted as busy until it ended, ~66 min);
 * on an emergency already, or off shift, or without the skills, or having
   declined this order: not a candidate.
 
@@ -37,8 +40,9 @@ from dispatch.travel import Floats, HaversineTravel, TravelModel
 _BIT: Final = {skill: 1 << i for i, skill in enumerate(sorted(SKILLS))}
 ESCALATION_TARGETS: Final = ("backup_workers", "family_keyholder", "emergency_services")
 
-# what a worker is doing, as a code in the snapshot
-FREE, INTERRUPTIBLE, BUSY, EMERGENCY, OFF = 0, 1, 2, 3, 4
+# what a worker is doing, as a code in the snapshot; RELEASABLE: routine work offered or
+# accepted but not under way (an emergency releases it; routine work waits for its end)
+FREE, INTERRUPTIBLE, BUSY, EMERGENCY, OFF, RELEASABLE = 0, 1, 2, 3, 4, 5
 
 
 def skill_mask(skills: Iterable[str]) -> int:
@@ -56,6 +60,7 @@ class Commitment:
     interruptible: bool
     emergency: bool
     ends_at: datetime  # when the service is expected to end
+    started: bool = True  # en route or on site; False: offered or accepted only
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,9 @@ class FleetSnapshot:
                 current[i] = c.order_id
                 if c.emergency:
                     doing[i] = EMERGENCY
+                elif not c.started:
+                    doing[i] = RELEASABLE
+                    busy[i] = max(0.0, (c.ends_at - now).total_seconds())
                 elif c.interruptible:
                     doing[i] = INTERRUPTIBLE
                 else:
@@ -146,6 +154,10 @@ class EmergencyPolicy:
     sla_s: float = 15 * 60.0  # the 15-minute service circle
     handover_s: float = 120.0  # to leave interruptible work safely
     allow_preemption: bool = True
+    # when nobody else is left, an emergency goes back to those who declined it, this long
+    # after their last decline (see dispatch.declines)
+    timed_out_again_s: float = 60.0  # missed the offer: may well be free now
+    rejected_again_s: float = 600.0  # said no, or failed an earlier order of the alert
 
 
 def rank(
@@ -171,7 +183,14 @@ def rank(
     if idx.size == 0:
         return []
     km = model.distance_km(fleet.lat[idx], fleet.lon[idx], np.float64(at.lat), np.float64(at.lon))
-    wait = np.where(fleet.doing[idx] == INTERRUPTIBLE, policy.handover_s, fleet.busy_s[idx])
+    doing = fleet.doing[idx]
+    # work not started is left where it is, no handover; without pre-emption it is kept
+    # and the worker waits for its end, as for work under way
+    released = (doing == RELEASABLE) & policy.allow_preemption
+    wait = np.where(
+        doing == INTERRUPTIBLE, policy.handover_s, np.where(released, 0.0, fleet.busy_s[idx])
+    )
+    preempting = (doing == INTERRUPTIBLE) | released
     eta = km / fleet.speed_kmh[idx] * 3600.0 + wait
     k = min(limit, idx.size)
     top = np.argpartition(eta, k - 1)[:k] if idx.size > k else np.arange(idx.size)
@@ -179,7 +198,7 @@ def rank(
     out: list[Candidate] = []
     for j in top:
         i = int(idx[j])
-        preempts = int(fleet.current_order[i]) if fleet.doing[i] == INTERRUPTIBLE else None
+        preempts = int(fleet.current_order[i]) if preempting[j] else None
         waits = 0.0 if preempts is not None else float(wait[j])
         out.append(Candidate(fleet.ids[i], float(eta[j]), float(km[j]), preempts, waits))
     return out

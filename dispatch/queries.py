@@ -3,7 +3,7 @@ and the progress of the help sent for an alert."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -90,14 +90,16 @@ async def order_events(conn: Conn, order_id: int) -> list[dict[str, Any]]:
 
 
 async def alert_progress(
-    conn: Conn, alert_id: int, *, travel: TravelModel | None = None
+    conn: Conn, alert_id: int, *, travel: TravelModel | None = None, now: datetime | None = None
 ) -> dict[str, Any] | None:
     """Who is coming for an alert and when: ``{order_id, worker_id, worker_name, eta_s,
     status}`` (the order's state), None when no worker is on it. ``eta_s`` is recomputed
-    from the worker's last reported location (0 once on site)."""
+    from the worker's last reported location (0 once on site), plus, until they set off,
+    the wait before they can leave (booked from the end of a bath: :func:`wait_to_leave_s`)."""
     model = travel or HaversineTravel()
+    t = now or datetime.now(UTC)
     cur = await conn.execute(
-        "SELECT o.id, o.state, o.worker_id, w.name, coalesce(w.lat, w.home_lat),"
+        "SELECT o.id, o.state, o.worker_id, o.booked_from, w.name, coalesce(w.lat, w.home_lat),"
         " coalesce(w.lon, w.home_lon), w.mode, r.home_lat, r.home_lon"
         " FROM work_orders o JOIN residents r USING (resident_id)"
         " LEFT JOIN service_workers w ON w.worker_id = o.worker_id"
@@ -109,7 +111,7 @@ async def alert_progress(
     await conn.commit()
     if row is None:
         return None
-    order_id, state, worker_id, name, lat, lon, mode, hlat, hlon = row
+    order_id, state, worker_id, booked_from, name, lat, lon, mode, hlat, hlon = row
     eta: float | None = 0.0
     if state in ("offered", "accepted", "en_route"):
         if None in (lat, lon, hlat, hlon):
@@ -120,7 +122,9 @@ async def alert_progress(
                     np.float64(lat), np.float64(lon), np.float64(hlat), np.float64(hlon)
                 )
             )
-            eta = km / model.speed_kmh(Mode(mode)) * 3600.0
+            eta = km / model.speed_kmh(Mode(mode)) * 3600.0 + wait_to_leave_s(
+                state, booked_from, now=t
+            )
     return {
         "order_id": int(order_id),
         "worker_id": worker_id,
@@ -128,3 +132,13 @@ async def alert_progress(
         "eta_s": None if eta is None else round(eta),
         "status": state,
     }
+
+
+def wait_to_leave_s(state: str, booked_from: datetime | None, *, now: datetime) -> float:
+    """Seconds before the worker can set off: an offer or acceptance is booked from when
+    they can leave (now, or the end of work that may not be left); en route, none. Before
+    2026-12-04 the family was shown the travel time alone: "2 minutes" for a worker who
+    would leave after an hour's bath."""
+    if state not in ("offered", "accepted") or booked_from is None:
+        return 0.0
+    return max(0.0, (booked_from - now).total_seconds())

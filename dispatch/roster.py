@@ -186,19 +186,37 @@ async def load_fleet(
     shifts: dict[str, list[Shift]] = {}
     for wid, a, b in await cur2.fetchall():
         shifts.setdefault(wid, []).append(Shift(a, b))
+    # work under way whenever it was booked from; offered or accepted work from 5 minutes
+    # ahead (it is not started, so an emergency releases it: Commitment.started)
     cur3 = await conn.execute(
-        "SELECT worker_id, id, service_type, kind, booked_until FROM work_orders"
+        "SELECT worker_id, id, service_type, kind, booked_until, state FROM work_orders"
         " WHERE state IN ('accepted', 'en_route', 'on_site', 'offered')"
-        " AND booked_from <= %s ORDER BY booked_from",
+        " AND (booked_from <= %s OR state IN ('en_route', 'on_site')) ORDER BY booked_from",
         (now + timedelta(minutes=5),),
     )
     commitments: dict[str, Commitment] = {}
-    for wid, oid, code, kind, until in await cur3.fetchall():
+    for wid, oid, code, kind, until, state in await cur3.fetchall():
         service = catalogue.services.get(code)
-        interruptible = bool(service and service.interruptible)
-        emergency = kind == "emergency"
+        c = Commitment(
+            int(oid),
+            bool(service and service.interruptible),
+            kind == "emergency",
+            until,
+            started=state in ("en_route", "on_site"),
+        )
         prior = commitments.get(wid)
-        if prior is None or emergency or not interruptible:
-            commitments[wid] = Commitment(int(oid), interruptible, emergency, until)
+        if prior is None or _holds(c) > _holds(prior):
+            commitments[wid] = c
     await conn.commit()
     return [r.to_worker(tuple(shifts.get(r.worker_id, ()))) for r in rows], commitments
+
+
+def _holds(c: Commitment) -> int:
+    """How firmly a commitment holds its worker; of several, the decision sees the firmest:
+    an emergency, then work under way that may not be left, work under way, work not started.
+    Before 2026-12-04 an offered or accepted bath not started counted as busy until its end."""
+    if c.emergency:
+        return 3
+    if c.started:
+        return 1 if c.interruptible else 2
+    return 0

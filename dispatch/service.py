@@ -176,7 +176,7 @@ async def assign_order(
     if not qualified(skills, needed):
         lacks = ", ".join(sorted(needed - skills))
         raise DispatchError(f"worker {worker_id!r} lacks {lacks} for {o.service_type}")
-    start = max(o.window_start, t)
+    start = max(o.window_start.astimezone(UTC), t)  # UTC: no wall-clock sum across DST
     changes = await offer(
         conn,
         order_id,

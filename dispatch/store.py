@@ -303,9 +303,10 @@ async def act(
                 "booked_until = NULL",
                 "offer_expires_at = NULL",
             ]
-            if action is not Action.PREEMPT and o.worker_id:
-                sets.append("declined_by = array_append(declined_by, %s)")
-                params.append(o.worker_id)
+            if action is not Action.PREEMPT and o.worker_id:  # once: they may be asked again
+                sets.append("declined_by = CASE WHEN %s = ANY(declined_by) THEN declined_by"
+                            " ELSE array_append(declined_by, %s) END")  # fmt: skip
+                params += [o.worker_id, o.worker_id]
         elif action is Action.CHECK_OUT:
             sets += ["completed_at = %s", "outcome = %s"]
             params += [now, outcome or "done"]

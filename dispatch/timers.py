@@ -5,7 +5,8 @@ and emergencies are offered to the next candidate. Every ``dispatch_retry_s``
 (:func:`retry_waiting`): emergencies whose alert has closed are cancelled;
 emergencies still waiting for a worker, and routine orders displaced by one, are
 offered again; open alerts of the configured kinds without an order (raised while
-the service was down) are dispatched.
+the service was down), and alerts still open whose emergency order failed or was
+dropped (:func:`_dropped_alerts`), are dispatched.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ async def retry_waiting(
                 conn, alert_id, actor="dispatcher", now=now, settings=assign
             )
             log.info("dispatch_caught_up", alert_id=alert_id)
+    for alert_id in await _dropped_alerts(conn, now):
+        with contextlib.suppress(DispatchError, ValueError):
+            await service.dispatch_alert(
+                conn, alert_id, actor="dispatcher", now=now, settings=assign
+            )
+            log.info("dispatch_again", alert_id=alert_id)
 
 
 async def _cancel_for_closed_alerts(conn: Any) -> None:
@@ -99,6 +106,31 @@ async def _missed_alerts(conn: Any, now: datetime, s: Settings) -> list[int]:
         " AND NOT EXISTS (SELECT 1 FROM work_orders o WHERE o.alert_id = a.id)"
         " ORDER BY a.opened_at LIMIT 50",
         (s.dispatch_auto_severities, s.dispatch_auto_types, s.dispatch_auto_types, now),
+    )
+    ids = [int(r[0]) for r in await cur.fetchall()]
+    await conn.commit()
+    return ids
+
+
+async def _dropped_alerts(conn: Any, now: datetime) -> list[int]:
+    """Alerts still open (any state short of closed: ``dispatched`` too) whose last
+    emergency order failed (the worker fell ill on the way, could not get in) or was
+    cancelled by anyone but an operator, with no live order: nobody is coming, so they
+    are dispatched again (a new order; the worker who dropped it is asked last,
+    :mod:`dispatch.declines`). An operator's cancel is a decision about who goes (they
+    dispatch again themselves), and an alert closed is not dispatched at all. The alert
+    stays ``dispatched`` meanwhile: the alert lifecycle has no way back, and help is
+    being sent. Before 2026-12-04 such an alert stayed ``dispatched`` with nobody on
+    it, and a new fall was folded into it as an update, not sent anyone."""
+    cur = await conn.execute(
+        "SELECT a.id FROM alerts a JOIN LATERAL (SELECT o.id, o.state FROM work_orders o"
+        "   WHERE o.alert_id = a.id AND o.kind = 'emergency' ORDER BY o.id DESC LIMIT 1) last"
+        " ON true WHERE a.closed_at IS NULL AND a.opened_at > %s - interval '1 day'"
+        " AND (last.state = 'failed' OR (last.state = 'cancelled' AND NOT EXISTS"
+        "   (SELECT 1 FROM work_order_events e WHERE e.order_id = last.id"
+        "    AND e.kind = 'cancelled' AND e.actor LIKE 'operator:%%')))"
+        " ORDER BY a.opened_at LIMIT 50",
+        (now,),
     )
     ids = [int(r[0]) for r in await cur.fetchall()]
     await conn.commit()

@@ -349,3 +349,73 @@ async def test_the_order_and_its_alert_move_together_inside_a_callers_transactio
         assert await _states(db_url, order.id, alert_id) == ("on_site", "dispatched")
         await service.check_out(conn, order.id, worker_id="W1", actor="worker:W1", now=t)
         assert await _states(db_url, order.id, alert_id) == ("completed", "resolved")
+
+
+@pytest.mark.parametrize("accepted", [True, False], ids=["accepted", "offered"])
+async def test_a_bath_not_started_yet_is_released_for_an_emergency(
+    db_url: str, accepted: bool
+) -> None:
+    """A worker holding a bath that starts in 4 minutes has not left for it: they are free
+    now, and the store releases the bath for an emergency. Before 2026-12-04 they were
+    ranked busy until the bath's end (~66 min) and a worker 5 km away was sent."""
+    rids = await seed(
+        db_url,
+        now=T0,
+        residents=[HOME, east(0.3)],
+        workers=[
+            ("NEAR", east(0.5), frozenset({"caregiver", "bathing"})),
+            ("FAR", east(5.0), CARE),
+        ],
+    )
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        bath, _ = await service.book_order(
+            conn,
+            resident_id=rids[1],
+            service_type="bathing",
+            window_start=T0 + timedelta(minutes=4),
+            window_end=T0 + timedelta(hours=2),
+            actor="operator:1",
+            now=T0,
+        )
+        await service.assign_order(conn, bath.id, "NEAR", actor="operator:1", now=T0)
+        if accepted:
+            await service.accept(conn, bath.id, worker_id="NEAR", actor="worker:NEAR", now=T0)
+        alert_id = await open_alert(db_url, rids[0], at=T0)
+        ranked = await service.candidates_for_alert(conn, alert_id, now=T0)
+        assert ranked[0]["worker_id"] == "NEAR"
+        assert ranked[0]["preempts_order_id"] == bath.id
+        assert ranked[0]["eta_s"] < 3 * 60  # 650 m by e-bike, no wait
+        done = await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=T0)
+        assert (done.order.worker_id, done.escalated) == ("NEAR", False)
+        assert done.order.booked_from == T0
+        released = await service.get_order(conn, bath.id)
+        assert (released.state, released.worker_id) == ("created", None)
+
+
+async def test_the_familys_eta_counts_the_wait_before_the_worker_can_leave(db_url: str) -> None:
+    """The only worker is bathing a neighbour for the next hour: offered the emergency
+    from the bath's end, they are an hour and 2 minutes away, not 2 minutes (before
+    2026-12-04 the family was shown the travel time alone)."""
+    skills = frozenset({"caregiver", "bathing"})
+    rids = await seed(
+        db_url, now=T0, residents=[HOME, east(0.3)], workers=[("ONLY", east(0.3), skills)]
+    )
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await _on_site(conn, rids[1], "ONLY", "bathing", T0)
+        alert_id = await open_alert(db_url, rids[0], at=T0)
+        done = await service.dispatch_alert(conn, alert_id, actor="dispatcher", now=T0)
+        assert done.candidate is not None
+        assert done.order.booked_from == T0 + timedelta(hours=1)
+        progress = await service.alert_progress(conn, alert_id, now=T0)
+        assert progress is not None
+        assert progress["status"] == "offered"
+        assert progress["eta_s"] == pytest.approx(done.candidate.eta_s, abs=2)
+        assert progress["eta_s"] > 60 * 60
+        later = await service.alert_progress(conn, alert_id, now=T0 + timedelta(minutes=50))
+        assert later is not None
+        assert later["eta_s"] == pytest.approx(done.candidate.eta_s - 50 * 60, abs=2)
+        await service.accept(conn, done.order.id, worker_id="ONLY", actor="worker:ONLY", now=T0)
+        gone = T0 + timedelta(hours=2)  # past the booked start: the travel time alone
+        progress = await service.alert_progress(conn, alert_id, now=gone)
+        assert progress is not None
+        assert progress["eta_s"] == pytest.approx(done.candidate.eta_s - 60 * 60, abs=2)

@@ -104,6 +104,25 @@ def test_interruptible_work_is_preempted_and_the_rest_waits_or_is_skipped() -> N
     assert "CLEANING" not in [c.worker_id for c in no_preempt]
 
 
+def test_routine_work_not_started_is_released_for_an_emergency_only() -> None:
+    """Offered or accepted, not en route: the emergency takes the worker at once (the store
+    releases that order); routine re-slotting never pre-empts, so it waits for its end.
+    Before 2026-12-04 such a bath counted as under way: busy until it ended."""
+    later = NOW + timedelta(minutes=64)
+    fleet = snapshot(
+        [worker("BOOKED", 0.5), worker("FREE", 5.0)],
+        {"BOOKED": Commitment(21, False, False, later, started=False)},
+    )
+    ranked = rank(fleet, HOME, required=CARE, policy=POLICY)
+    assert [c.worker_id for c in ranked] == ["BOOKED", "FREE"]
+    assert (ranked[0].preempts_order_id, ranked[0].wait_s) == (21, 0.0)
+    assert ranked[0].eta_s == approx(0.5 * 1.3 / 18 * 3600)
+    routine = rank(fleet, HOME, required=CARE, policy=EmergencyPolicy(allow_preemption=False))
+    assert [c.worker_id for c in routine] == ["FREE", "BOOKED"]
+    assert routine[1].preempts_order_id is None
+    assert routine[1].wait_s == approx(64 * 60)
+
+
 def test_escalates_past_the_sla_but_still_sends_someone() -> None:
     fleet = snapshot([worker("FAR", 6.0)])
     decisions = decide(fleet, HOME, order_id=7, required=CARE, policy=POLICY)
