@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import signal
 import sys
@@ -246,6 +247,39 @@ def _add_alerts(sub: Any) -> None:
     p.set_defaults(func=cmd_alerts)
 
 
+def _count(text: str) -> int:
+    """A whole number >= 1 (argparse reports the error and exits 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A finite number of seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds > 0")
+    return value
+
+
+def _port(text: str) -> int:
+    """A TCP port, 0-65535 (0: none)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port (0-65535, 0: none)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eldercare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -294,11 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("demo", help="run the whole platform with embedded services and a fleet")
-    p.add_argument("--bands", type=int, default=50)
-    p.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    p.add_argument("--bands", type=_count, default=50, help="residents and wristbands (>= 1)")
+    p.add_argument(
+        "--duration", type=_seconds, default=None, help="seconds > 0 (default: until Ctrl-C)"
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument(
-        "--api-port", type=int, default=8000, help="API and web pages on 127.0.0.1 (0: none)"
+        "--api-port", type=_port, default=8000, help="API and web pages on 127.0.0.1 (0: none)"
     )
     p.set_defaults(func=cmd_demo)
 

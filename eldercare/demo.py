@@ -15,19 +15,24 @@ fits in a short demo; the scenario adds a fall a few seconds in.
 
 The API and the web pages run too (eldercare.demo_web, 127.0.0.1:8000 unless
 ``--api-port`` says otherwise, 0 for none), with one user per role whose
-passwords are printed at start.
+passwords are printed at start and who are disabled when it stops. Bad options
+and a busy API port are refused before anything starts, and so is a database
+(ELDERCARE_DATABASE_URL) that already holds an earlier demo's residents.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import yaml
@@ -48,7 +53,9 @@ from simulators.transport import MqttTransport
 from simulators.workers import Behaviour, VirtualWorkers, resident_homes, seed_workers
 
 DEMO_HOME = Path.home() / ".eldercare"
+DEMO_PREFIX = "DEMO"  # the demo fleet's device ids: DEMO-000000 ...
 WORKER_TIME_SCALE = 120.0  # virtual workers' simulated seconds per wall second
+UVICORN_STARTUP_FAILURE = 3  # uvicorn.server.STARTUP_FAILURE: it calls sys.exit with it
 EARLY_FALL = {
     "type": "fall",
     "at": 4,
@@ -164,9 +171,10 @@ async def _demo(
     counts = _Counts()
     if await prepare_database(settings, stop) is None:
         return
-    fleet = Fleet.create(seed=seed, bands=bands, prefix="DEMO", interval_s=10)
-    await fleet.register(settings.require_database_url())
     url = settings.require_database_url()
+    await refuse_an_earlier_demo(url)
+    fleet = Fleet.create(seed=seed, bands=bands, prefix=DEMO_PREFIX, interval_s=10)
+    await fleet.register(url)
     homes, districts = await resident_homes(url)
     crew = await seed_workers(
         url,
@@ -178,56 +186,61 @@ async def _demo(
         spread_km=1.0,
     )
     web = await start_web(settings, port=api_port, worker_id=crew[0].worker_id if crew else None)
-    engine = AlertEngine(settings, fall_model=load_model())
-    service = IngestService(settings, handlers=[counts.on_batch, engine.on_batch])
-    ingest = asyncio.create_task(service.run(stop), name="ingest")
-    alerts = asyncio.create_task(engine.run(stop), name="alerts")
-    dispatcher = DispatchRunner(settings)
-    dispatching = asyncio.create_task(dispatcher.run(stop), name="dispatch")
-    workers = VirtualWorkers(
-        settings.mqtt_url or "", crew, seed=seed, behaviour=Behaviour(time_scale=WORKER_TIME_SCALE)
-    )
-    working = asyncio.create_task(workers.run(stop), name="virtual-workers")
-    await asyncio.wait(
-        {dispatching, asyncio.create_task(dispatcher.ready.wait())},
-        return_when=asyncio.FIRST_COMPLETED,
-    )
-    if dispatching.done():
-        dispatching.result()
-    await asyncio.wait(
-        {ingest, asyncio.create_task(service.ready.wait())}, return_when=asyncio.FIRST_COMPLETED
-    )
-    if ingest.done():
-        ingest.result()
-    print(
-        f"registered {bands} residents and wristbands and {len(crew)} virtual workers;"
-        " streaming (Ctrl-C stops) ...",
-        flush=True,
-    )
-    scenario_file = resources.files("simulators") / "scenarios" / "emergencies.yaml"
-    plan = (
-        yaml.safe_load(scenario_file.read_text(encoding="utf-8")) if scenario_file.is_file() else {}
-    )
-    plan["events"] = [EARLY_FALL, *(plan.get("events") or [])]
-    scenario = Scenario.from_dict(plan, where="demo")
-    loops = _Loops()
-    transport = MqttTransport(
-        settings.mqtt_url or "", protocol=settings.mqtt_protocol, per_band=False, connections=2
-    )
-    await transport.start()
-    reporter = asyncio.create_task(_report(settings, service, counts, bands, stop, loops=loops))
-    sim = fleet.simulate(duration_s=duration_s or 7 * 86_400, start=None, scenario=scenario)
-    try:
-        await run(sim, transport, speed=1.0, stop=stop)
-    finally:
-        stop.set()
-        await transport.close(drain_timeout_s=5)
-        await reporter
-        await ingest
-        await alerts
-        await dispatching
-        await working
-        await web.aclose()
+    async with web:  # the API stops and the demo accounts are disabled, come what may
+        engine = AlertEngine(settings, fall_model=load_model())
+        service = IngestService(settings, handlers=[counts.on_batch, engine.on_batch])
+        ingest = asyncio.create_task(service.run(stop), name="ingest")
+        alerts = asyncio.create_task(engine.run(stop), name="alerts")
+        dispatcher = DispatchRunner(settings)
+        dispatching = asyncio.create_task(dispatcher.run(stop), name="dispatch")
+        workers = VirtualWorkers(
+            settings.mqtt_url or "",
+            crew,
+            seed=seed,
+            behaviour=Behaviour(time_scale=WORKER_TIME_SCALE),
+        )
+        working = asyncio.create_task(workers.run(stop), name="virtual-workers")
+        await asyncio.wait(
+            {dispatching, asyncio.create_task(dispatcher.ready.wait())},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if dispatching.done():
+            dispatching.result()
+        await asyncio.wait(
+            {ingest, asyncio.create_task(service.ready.wait())}, return_when=asyncio.FIRST_COMPLETED
+        )
+        if ingest.done():
+            ingest.result()
+        print(
+            f"registered {bands} residents and wristbands and {len(crew)} virtual workers;"
+            " streaming (Ctrl-C stops) ...",
+            flush=True,
+        )
+        scenario_file = resources.files("simulators") / "scenarios" / "emergencies.yaml"
+        plan = (
+            yaml.safe_load(scenario_file.read_text(encoding="utf-8"))
+            if scenario_file.is_file()
+            else {}
+        )
+        plan["events"] = [EARLY_FALL, *(plan.get("events") or [])]
+        scenario = Scenario.from_dict(plan, where="demo")
+        loops = _Loops()
+        transport = MqttTransport(
+            settings.mqtt_url or "", protocol=settings.mqtt_protocol, per_band=False, connections=2
+        )
+        await transport.start()
+        reporter = asyncio.create_task(_report(settings, service, counts, bands, stop, loops=loops))
+        sim = fleet.simulate(duration_s=duration_s or 7 * 86_400, start=None, scenario=scenario)
+        try:
+            await run(sim, transport, speed=1.0, stop=stop)
+        finally:
+            stop.set()
+            await transport.close(drain_timeout_s=5)
+            await reporter
+            await ingest
+            await alerts
+            await dispatching
+            await working
     _summary(service, workers, loops, dispatcher)
 
 
@@ -244,8 +257,72 @@ def _summary(
     )
 
 
+class DemoError(RuntimeError):
+    """The demo cannot start as asked; the message says why (no traceback)."""
+
+
+async def refuse_an_earlier_demo(url: str) -> None:
+    """Refuse a database that already holds an earlier demo's residents.
+
+    The demo registers its own fleet (``DEMO-000000`` ...); run a second time against
+    the same real database it failed in a UniqueViolation traceback. (The embedded
+    database is made afresh on every run, so only ELDERCARE_DATABASE_URL can hit this.)
+    """
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM residents WHERE external_ref LIKE %s",
+            (f"sim:{DEMO_PREFIX}-%",),
+        )
+        row = await cur.fetchone()
+    earlier = int(row[0]) if row else 0
+    if earlier:
+        raise DemoError(
+            f"this database already holds {earlier} residents of an earlier demo"
+            f" (sim:{DEMO_PREFIX}-...); the demo registers its own: point"
+            " ELDERCARE_DATABASE_URL at a fresh database, or leave it unset for an"
+            " embedded one"
+        )
+
+
+def check_api_port(port: int, host: str = "127.0.0.1") -> None:
+    """Refuse a port the API could not listen on, before anything is started.
+
+    Until 2026-12-04 a busy ``--api-port`` was found only by uvicorn, after
+    PostgreSQL and the broker had started and the fleet was registered, and it
+    ended the demo with uvicorn's SystemExit and a long traceback.
+    """
+    if not port:
+        return
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio's server binds
+        try:
+            s.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise DemoError(
+                    f"port {port} is in use on {host}: choose another with --api-port,"
+                    " or --api-port 0 for no web"
+                ) from None
+            raise DemoError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def _quiet_startup_exit(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """uvicorn's task ended with SystemExit: reported as a DemoError, not a traceback."""
+    if not isinstance(context.get("exception"), SystemExit):
+        loop.default_exception_handler(context)
+
+
 def run_demo(*, bands: int, duration_s: float | None, seed: int, api_port: int = 8000) -> int:
+    check_api_port(api_port)
     settings = Settings()
-    with _services(settings) as live:
-        asyncio.run(_demo(live, bands=bands, duration_s=duration_s, seed=seed, api_port=api_port))
+    with _services(settings) as live, asyncio.Runner() as runner:
+        runner.get_loop().set_exception_handler(_quiet_startup_exit)
+        try:
+            runner.run(
+                _demo(live, bands=bands, duration_s=duration_s, seed=seed, api_port=api_port)
+            )
+        except SystemExit as exc:  # uvicorn's start-up failure: the port was taken meanwhile
+            if exc.code != UVICORN_STARTUP_FAILURE or not api_port:
+                raise
+            raise DemoError(f"the API could not listen on 127.0.0.1:{api_port}") from None
     return 0

@@ -2,7 +2,9 @@
 
 Each run makes fresh random passwords (printed once) and a random token secret,
 so the demo never runs on a known secret; accounts from an earlier run of the
-same demo database get the new passwords.
+same demo database get the new passwords. When the demo stops, its accounts are
+disabled (a database given with ELDERCARE_DATABASE_URL outlives the demo; before
+2026-12-04 the accounts stayed there with working passwords).
 """
 
 from __future__ import annotations
@@ -57,12 +59,21 @@ async def demo_users(url: str, *, worker_id: str | None) -> list[DemoUser]:
                 await create_user(conn, username=username, password=password, role=role, **extra)
             except IdentityError:  # an earlier demo run: same account, new password
                 await conn.execute(
-                    "UPDATE users SET password_hash = %s, worker_id = COALESCE(%s, worker_id)"
-                    " WHERE username = %s",
+                    "UPDATE users SET password_hash = %s, worker_id = COALESCE(%s, worker_id),"
+                    " disabled_at = NULL WHERE username = %s",
                     (hash_password(password), extra.get("worker_id"), username),
                 )
             users.append(DemoUser(username, password, role.value, page))
     return users
+
+
+async def disable_demo_users(url: str, usernames: list[str]) -> None:
+    """Disable the demo's accounts: no sign-in with the printed passwords after the demo."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(
+            "UPDATE users SET disabled_at = now() WHERE username = ANY(%s) AND disabled_at IS NULL",
+            (usernames,),
+        )
 
 
 @contextlib.asynccontextmanager
@@ -83,10 +94,14 @@ async def start_web(
     web = contextlib.AsyncExitStack()
     if not port:
         return web
-    users = await demo_users(settings.require_database_url(), worker_id=worker_id)
+    url = settings.require_database_url()
+    users = await demo_users(url, worker_id=worker_id)
+    # pushed first, so it runs last: after the API has stopped
+    web.push_async_callback(disable_demo_users, url, [u.username for u in users])
     base = await web.enter_async_context(served_api(settings, port))
     print(f"web: {base}/console/ (operators), {base}/family/, {base}/worker/;"
-          f" API {base}/docs. Sign in (passwords of this run only):", flush=True)  # fmt: skip
+          f" API {base}/docs. Sign in (passwords of this run only; the accounts are"
+          " disabled when the demo stops):", flush=True)  # fmt: skip
     for u in users:
         print(f"  {u.role:<9} {u.username:<14} {u.password}  -> {base}/{u.page}/", flush=True)
     return web

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import socket
+import asyncio
+import uuid
 
+import aiomqtt
 import psycopg
 
 from eldercare.db import storage_path
-from eldercare.settings import Settings
+from eldercare.mqtt_client import aiomqtt_client
+from eldercare.settings import MqttEndpoint, Settings
+
+MQTT_TIMEOUT_S = 5.0  # TCP connect and CONNACK together
 
 
 async def doctor(settings: Settings) -> dict[str, str]:
@@ -48,20 +53,49 @@ async def doctor(settings: Settings) -> dict[str, str]:
     if not settings.mqtt_url:
         report["mqtt"] = "not configured (ELDERCARE_MQTT_URL)"
     else:
-        endpoint = settings.mqtt()
-        try:
-            with socket.create_connection((endpoint.host, endpoint.port), timeout=3):
-                report["mqtt"] = f"reachable at {endpoint.host}:{endpoint.port}"
-        except OSError as exc:
-            report["mqtt"] = f"unreachable: {exc}"
+        report["mqtt"] = await mqtt_check(settings.mqtt(), protocol=settings.mqtt_protocol)
     return report
+
+
+async def mqtt_check(
+    endpoint: MqttEndpoint, *, protocol: str, timeout_s: float = MQTT_TIMEOUT_S
+) -> str:
+    """A real MQTT CONNECT with the configured credentials, then DISCONNECT.
+
+    ``connected ...`` when the broker accepted (CONNACK 0), ``refused ...`` with the
+    CONNACK reason when it answered but said no (wrong password, not authorised),
+    ``unreachable ...`` when nothing answered. A bare TCP connect (before 2026-12-04)
+    called a broker that refuses the platform's credentials "reachable".
+    """
+    where = f"{endpoint.host}:{endpoint.port}"
+    as_user = f", as {endpoint.username}" if endpoint.username else ", anonymous"
+    version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
+    client = aiomqtt_client(
+        endpoint,
+        identifier=f"eldercare-doctor-{uuid.uuid4().hex[:8]}",
+        protocol=version,
+        timeout=timeout_s,
+    )
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with client:
+                pass
+    except aiomqtt.MqttCodeError as exc:
+        return f"refused by {where} (MQTT {protocol}{as_user}): {exc}"
+    except aiomqtt.MqttError as exc:
+        return f"unreachable: {where}: {exc}"
+    except TimeoutError:
+        return f"unreachable: {where}: no CONNACK within {timeout_s:g} s"
+    return f"connected to {where} (MQTT {protocol}{as_user})"
 
 
 def healthy(report: dict[str, str]) -> bool:
     """What ``eldercare doctor`` exits 0 for: the database reachable and migrated, and
-    the broker reachable if one is configured (a health check can rely on the status)."""
+    the broker accepting the configured credentials if one is configured (a health
+    check can rely on the status)."""
+    mqtt = report.get("mqtt", "")
     return (
         report.get("database") == "ok"
         and not report.get("storage_path", "").startswith("not migrated")
-        and not report.get("mqtt", "").startswith("unreachable")
+        and (mqtt.startswith("connected") or mqtt.startswith("not configured"))
     )

@@ -149,6 +149,8 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     scenario = Scenario.load(args.scenario) if args.scenario else None
     fleet = Fleet.create(seed=args.seed, bands=args.bands, prefix=args.prefix,
                          interval_s=args.interval)  # fmt: skip
+    if scenario is not None:  # before anything is registered or connected
+        scenario.check_fleet(len(fleet))
     if args.output:
         sim = fleet.simulate(duration_s=args.duration, start=_start(args, speed),
                              scenario=scenario)  # fmt: skip

@@ -14,6 +14,8 @@ from typing import Any
 
 LOCAL_OFFSET_MS = 8 * 3_600_000  # Asia/Shanghai: UTC+8 all year (no DST since 1991)
 DAY_MS = 86_400_000
+# The conditions make_profile draws (a scenario's `where: {conditions: ...}` names these).
+CONDITIONS = ("hypertension", "copd", "copd_hypercapnic", "heart_failure", "dementia", "frailty")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import json
+import math
 import threading
 import time
 import uuid
@@ -34,6 +36,10 @@ from simulators.transport import MqttProtocol, MqttTransport, TransportError, ma
 DEFAULT_FILTER = f"{ROOT}/devices/#"
 
 
+class RecordingError(ValueError):
+    """A recording that cannot be replayed; the message names the file and line."""
+
+
 @dataclass(frozen=True, slots=True)
 class Recorded:
     t: float
@@ -49,16 +55,55 @@ class Recorded:
 
     @classmethod
     def from_line(cls, line: str) -> Recorded:
-        d = json.loads(line)
-        return cls(t=float(d["t"]), topic=str(d["topic"]), payload=base64.b64decode(d["payload"]),
-                   qos=int(d.get("qos", 1)), retain=bool(d.get("retain", False)))  # fmt: skip
+        """One recording line; ``RecordingError`` says what is wrong with it."""
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise RecordingError(f"not JSON ({exc.msg})") from None
+        if not isinstance(d, dict):
+            raise RecordingError("a line is a JSON object {t, topic, payload, qos, retain}")
+        missing = [k for k in ("t", "topic", "payload") if k not in d]
+        if missing:
+            raise RecordingError(f"missing {missing}")
+        t, topic, payload = d["t"], d["topic"], d["payload"]
+        qos, retain = d.get("qos", 1), d.get("retain", False)
+        if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t) or t < 0:
+            raise RecordingError(f"t: {t!r} is not seconds >= 0")
+        if not isinstance(topic, str) or not topic:
+            raise RecordingError(f"topic: {topic!r} is not a topic")
+        if qos not in (0, 1, 2) or isinstance(qos, bool):
+            raise RecordingError(f"qos: {qos!r} is not 0, 1 or 2")
+        if not isinstance(retain, bool):
+            raise RecordingError(f"retain: {retain!r} is not true or false")
+        try:
+            data = base64.b64decode(payload, validate=True) if isinstance(payload, str) else None
+        except binascii.Error:
+            data = None
+        if data is None:
+            raise RecordingError("payload: not base64")
+        return cls(t=float(t), topic=topic, payload=data, qos=qos, retain=retain)
 
 
 def read_recording(path: str | Path) -> Iterator[Recorded]:
-    with Path(path).open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield Recorded.from_line(line)
+    """Every message of a recording; a bad line is a ``RecordingError`` naming file and line."""
+    try:
+        f = Path(path).open(encoding="utf-8")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise RecordingError(f"{path}: cannot read the recording: {exc.strerror}") from None
+    with f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                rec = Recorded.from_line(line)
+            except RecordingError as exc:
+                raise RecordingError(f"{path}: line {n}: {exc}") from None
+            yield rec
+
+
+def check_recording(path: str | Path) -> int:
+    """Read a whole recording (``RecordingError`` on the first bad line); its length."""
+    return sum(1 for _ in read_recording(path))
 
 
 class Recorder:
@@ -193,7 +238,11 @@ async def replay(
     connections: int = 4,
     stop: asyncio.Event | None = None,
 ) -> int:
-    """Publish a recording again at ``speed`` (None: as fast as possible); returns the count."""
+    """Publish a recording again at ``speed`` (None: as fast as possible); returns the count.
+
+    The whole file is read first: a bad line is refused before anything is published.
+    """
+    check_recording(path)
     transport = MqttTransport(url, protocol=protocol, connections=connections)
     await transport.start()
     n = 0

@@ -28,7 +28,8 @@ from typing import Any
 import yaml
 
 from simulators.motion import ADL_KINDS, FALL_DIRECTIONS, FALL_ORIGINS
-from simulators.profiles import DAY_MS, LOCAL_OFFSET_MS, Profile
+from simulators.profiles import CONDITIONS, DAY_MS, LOCAL_OFFSET_MS, Profile
+from simulators.scenario_params import params_problem
 
 EPISODE_TYPES = frozenset({
     "fall", "sos", "tachycardia", "bradycardia", "hypoxaemia", "fever", "hypertensive_crisis",
@@ -79,6 +80,7 @@ class Injection:
     duration_s: tuple[float, float] | None = None
     local_hours: tuple[float, float] | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
+    where_given: str = field(default="", compare=False)  # "file.yaml: events[3]", for errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,35 +97,75 @@ class Scenario:
         except yaml.YAMLError as exc:  # the parser's message says where: line and column
             message = "not YAML: " + " ".join(str(exc).split())
             raise ScenarioError(message, where=str(path)) from None
+        except (OSError, UnicodeDecodeError) as exc:  # missing, unreadable, not text
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ScenarioError(f"cannot read the scenario: {reason}", where=str(path)) from None
         return cls.from_dict(data, where=str(path))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, where: str = "scenario") -> Scenario:
         if not isinstance(data, Mapping):
             raise ScenarioError("a scenario is a mapping", where=where)
-        try:
-            background = Background(**(data.get("background") or {}))
-        except TypeError as exc:
-            raise ScenarioError(str(exc), where=f"{where}: background") from exc
+        unknown = sorted(
+            str(k) for k in set(data) - {"name", "description", "background", "events"}
+        )
+        if unknown:
+            raise ScenarioError(f"unknown keys {unknown}", where=where)
+        events = data.get("events") or []
+        if not isinstance(events, list):
+            raise ScenarioError("events is a list of events", where=where)
         return cls(
             name=str(data.get("name", Path(where).stem)),
             description=str(data.get("description", "")),
-            background=background,
+            background=_background(data.get("background"), where=f"{where}: background"),
             injections=tuple(
-                _injection(e, where=f"{where}: events[{i}]")
-                for i, e in enumerate(data.get("events") or [])
+                _injection(e, where=f"{where}: events[{i}]") for i, e in enumerate(events)
             ),
         )
 
+    def check_fleet(self, bands: int) -> None:
+        """Refuse fleet indices a fleet of ``bands`` does not have (an episode would be
+        dropped without a word); ``plan`` checks this too."""
+        for inj in self.injections:
+            if isinstance(inj.bands, tuple):
+                missing = [b for b in inj.bands if b >= bands]
+                if missing:
+                    raise ScenarioError(
+                        f"bands {missing}: the fleet has {bands} band(s), indices 0-{bands - 1}"
+                        if bands
+                        else f"bands {missing}: the fleet has no bands",
+                        where=inj.where_given,
+                    )
+
+
+def _background(value: Any, where: str) -> Background:
+    if value is None:
+        return Background()
+    if not isinstance(value, Mapping):
+        raise ScenarioError("background is a mapping", where=where)
+    try:
+        background = Background(**value)
+    except TypeError as exc:
+        raise ScenarioError(str(exc), where=where) from exc
+    for key, v in value.items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+            raise ScenarioError(f"{key}: {v!r} is not a number >= 0", where=where)
+        if key in ("duplicate_on_reconnect", "dropout") and v > 1:
+            raise ScenarioError(f"{key}: {v!r} is a probability, 0 to 1", where=where)
+    return background
+
 
 def _pair(value: Any, where: str) -> tuple[float, float]:
-    if isinstance(value, int | float):
+    def number(v: Any) -> bool:
+        return isinstance(v, int | float) and not isinstance(v, bool) and v >= 0
+
+    if number(value):
         return float(value), float(value)
-    if isinstance(value, Sequence) and len(value) == 2:
+    if isinstance(value, Sequence) and len(value) == 2 and all(number(v) for v in value):
         lo, hi = float(value[0]), float(value[1])
         if lo <= hi:
             return lo, hi
-    raise ScenarioError(f"expected a number or [min, max], got {value!r}", where=where)
+    raise ScenarioError(f"expected a number >= 0 or [min, max], got {value!r}", where=where)
 
 
 def _injection(e: Any, *, where: str) -> Injection:
@@ -143,32 +185,69 @@ def _injection(e: Any, *, where: str) -> Injection:
         raise ScenarioError("rate_per_day is a number >= 0 or 'profile'", where=where)
     bands = e.get("bands", 1)
     if isinstance(bands, list):
-        bands = tuple(int(b) for b in bands)
-    elif not (bands == "all" or (isinstance(bands, int) and bands >= 0)):
+        if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 0 for b in bands):
+            raise ScenarioError(f"bands {bands!r}: fleet indices are whole numbers >= 0",
+                                where=where)  # fmt: skip
+        bands = tuple(bands)
+    elif not (bands == "all" or (isinstance(bands, int) and not isinstance(bands, bool)
+                                 and bands >= 0)):  # fmt: skip
         raise ScenarioError("bands is a count, 'all' or a list of indices", where=where)
-    where_ = e.get("where") or {}
-    alone = where_.get("living_alone") if isinstance(where_, Mapping) else None
-    if alone is not None and not isinstance(alone, bool):
-        raise ScenarioError("where.living_alone is true or false", where=where)
+    conditions, alone = _where(e.get("where"), where)
+    params = e.get("params") or {}
+    if not isinstance(params, Mapping):
+        raise ScenarioError(f"params is a mapping, got {params!r}", where=where)
+    problem = params_problem(kind, params)
+    if problem:
+        raise ScenarioError(problem, where=where)
+    local_hours = _pair(e["local_hours"], where) if "local_hours" in e else None
+    if local_hours is not None and local_hours[1] > 24:
+        raise ScenarioError("local_hours are hours of the day, 0 to 24", where=where)
     return Injection(
         type=kind,
         at_s=_offset_s(e["at"], where) if e.get("at") is not None else None,
         rate_per_day=rate,
         bands=bands,
-        where=tuple(where_.get("conditions", ())) if isinstance(where_, Mapping) else (),
+        where=conditions,
         living_alone=alone,
         duration_s=_pair(e["duration_s"], where) if "duration_s" in e else None,
-        local_hours=_pair(e["local_hours"], where) if "local_hours" in e else None,
-        params=dict(e.get("params") or {}),
+        local_hours=local_hours,
+        params=dict(params),
+        where_given=where,
     )
+
+
+def _where(value: Any, where: str) -> tuple[tuple[str, ...], bool | None]:
+    """``where: {conditions: [...], living_alone: true|false}``, checked."""
+    if value is None:
+        return (), None
+    if not isinstance(value, Mapping):
+        raise ScenarioError("where is a mapping (conditions, living_alone)", where=where)
+    unknown = sorted(str(k) for k in set(value) - {"conditions", "living_alone"})
+    if unknown:
+        raise ScenarioError(f"where: unknown keys {unknown}", where=where)
+    alone = value.get("living_alone")
+    if alone is not None and not isinstance(alone, bool):
+        raise ScenarioError("where.living_alone is true or false", where=where)
+    conditions = value.get("conditions") or []
+    if not isinstance(conditions, list):
+        raise ScenarioError("where.conditions is a list", where=where)
+    strange = [c for c in conditions if c not in CONDITIONS]
+    if strange:
+        raise ScenarioError(
+            f"where.conditions {strange}: a simulated resident has only {list(CONDITIONS)}",
+            where=where,
+        )
+    return tuple(conditions), alone
 
 
 def _offset_s(value: Any, where: str) -> float:
     """Seconds after the start: a number, or ``HH:MM:SS``."""
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0 or not math.isfinite(value):
+            raise ScenarioError(f"`at` is seconds >= 0 after the start, got {value!r}", where=where)
         return float(value)
     parts = str(value).split(":")
-    if len(parts) == 3 and all(p.replace(".", "").isdigit() for p in parts):
+    if len(parts) == 3 and all(p.replace(".", "", 1).isdigit() for p in parts):
         return float(parts[0]) * 3600 + float(parts[1]) * 60 + float(parts[2])
     raise ScenarioError(f"`at` is seconds or HH:MM:SS, got {value!r}", where=where)
 
@@ -247,6 +326,7 @@ def plan(
     seed: int,
 ) -> list[Episode]:
     """Concrete episodes for a run (pure and deterministic)."""
+    scenario.check_fleet(len(profiles))
     rng = random.Random(f"scenario:{seed}:{scenario.name}")
     episodes: list[Episode] = []
     end_ms = start_ms + duration_ms

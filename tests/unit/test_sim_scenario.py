@@ -11,9 +11,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from simulators.cli import simulate_main
 from simulators.fleet import Fleet
 from simulators.location import distance_m
-from simulators.scenario import Scenario, ScenarioError
+from simulators.scenario import EPISODE_TYPES, Scenario, ScenarioError
+from simulators.scenario_params import PARAMS
 
 START = datetime(2025, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Rugao
 SCENARIOS = sorted(Path("simulators/scenarios").glob("*.yaml"))
@@ -167,3 +169,121 @@ def test_where_living_alone_narrows_the_residents() -> None:
     assert {e.index for e in sim.episodes} == alone
     with pytest.raises(ScenarioError, match="living_alone"):
         Scenario.from_dict({"events": [{"type": "sos", "at": 1, "where": {"living_alone": "y"}}]})
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"direction": "upward"}, r"params\.direction: 'upward' is not one of"),
+        ({"origin": "sofa"}, r"params\.origin: 'sofa' is not one of"),
+        ({"lond_lie": True}, r"params: unknown \['lond_lie'\] \(fall takes"),
+        ({"long_lie": "yes"}, r"params\.long_lie: 'yes' is not true or false"),
+    ],
+)
+def test_fall_params_are_checked_at_load(params: dict[str, Any], match: str) -> None:
+    data = {"events": [{"type": "fall", "at": 60, "bands": 1, "params": params}]}
+    with pytest.raises(ScenarioError, match=r"^test\.yaml: events\[0\]: " + match):
+        Scenario.from_dict(data, where="test.yaml")
+
+
+@pytest.mark.parametrize(
+    ("event", "match"),
+    [
+        ({"type": "adl", "params": {"kind": "dancing"}}, r"params\.kind"),
+        ({"type": "sos", "params": {"cancel": 1.5}}, r"params\.cancel: 1\.5 is not a number"),
+        ({"type": "tachycardia", "params": {"hr": 60}}, r"params\.hr: 60"),
+        ({"type": "tachycardia", "params": {"spo2": 80}}, r"unknown \['spo2'\]"),
+        ({"type": "hypoxaemia", "params": {"spo2": "low"}}, r"params\.spo2"),
+        ({"type": "device_offline", "params": {"x": 1}}, r"takes no params"),
+        ({"type": "fall", "params": ["long_lie"]}, r"params is a mapping"),
+        ({"type": "fall", "bands": [0, "one"]}, r"fleet indices are whole numbers"),
+        ({"type": "fall", "bands": [-1]}, r"fleet indices are whole numbers"),
+        ({"type": "fall", "where": {"conditons": ["dementia"]}}, r"where: unknown keys"),
+        ({"type": "fall", "where": {"conditions": ["gout"]}}, r"where\.conditions \['gout'\]"),
+        ({"type": "fall", "duration_s": ["a", 5]}, r"min, max"),
+        ({"type": "fall", "at": -5}, r"seconds >= 0"),
+    ],
+)
+def test_each_episode_kinds_params_and_targets_are_checked(
+    event: dict[str, Any], match: str
+) -> None:
+    with pytest.raises(ScenarioError, match=r"^test\.yaml: events\[0\]: .*" + match):
+        Scenario.from_dict({"events": [{"at": 60, **event}]}, where="test.yaml")
+
+
+def test_every_episode_type_says_what_params_it_takes() -> None:
+    assert set(PARAMS) == EPISODE_TYPES
+
+
+def test_the_params_a_scenario_may_set_are_the_ones_episodes_are_given() -> None:
+    """Every parameter the planner draws is one a scenario may set, and vice versa."""
+    fleet = Fleet.create(seed=2, bands=40, prefix="P")
+    events = [{"type": kind, "at": 60, "bands": "all"} for kind in sorted(EPISODE_TYPES)]
+    sim = fleet.simulate(
+        duration_s=120, start=START, scenario=Scenario.from_dict({"events": events})
+    )
+    drawn: dict[str, set[str]] = defaultdict(set)
+    for e in sim.episodes:
+        drawn[e.type] |= set(e.params)
+    for kind in EPISODE_TYPES:
+        assert drawn[kind] == set(PARAMS[kind]) - {"cancel"}, kind  # sos: cancel -> cancelled
+
+
+def test_a_scenario_with_an_unknown_top_level_key_is_refused() -> None:
+    with pytest.raises(ScenarioError, match=r"unknown keys \['event'\]"):
+        Scenario.from_dict({"event": [{"type": "fall", "at": 1}]}, where="test.yaml")
+
+
+def test_fleet_indices_beyond_the_fleet_are_refused_not_dropped() -> None:
+    scenario = Scenario.from_dict(
+        {"events": [{"type": "sos", "at": 5}, {"type": "fall", "at": 60, "bands": [0, 9]}]},
+        where="s.yaml",
+    )
+    fleet = Fleet.create(seed=1, bands=2, prefix="B")
+    with pytest.raises(ScenarioError, match=r"^s\.yaml: events\[1\]: bands \[9\]: the fleet has 2"):
+        scenario.check_fleet(len(fleet))
+    with pytest.raises(ScenarioError, match=r"bands \[9\]"):  # and programmatic use, too
+        fleet.simulate(duration_s=120, start=START, scenario=scenario)
+    assert len(Fleet.create(seed=1, bands=10, prefix="B").simulate(
+        duration_s=120, start=START, scenario=scenario).episodes) == 3  # fmt: skip
+
+
+def test_a_missing_scenario_file_is_a_scenario_error(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"nowhere\.yaml: cannot read the scenario"):
+        Scenario.load(tmp_path / "nowhere.yaml")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nevents:\n  - {type: fall, at: 60, bands: 1, params: {direction: upward}}\n",
+         "params.direction: 'upward' is not one of"),
+        ("name: x\nevents:\n  - {type: fall, at: 60, bands: 1, params: {origin: sofa}}\n",
+         "params.origin: 'sofa'"),
+        ("name: x\nevents:\n  - {type: fall, at: 60, bands: 1, params: {lond_lie: true}}\n",
+         "unknown ['lond_lie']"),
+        ("name: x\nevents:\n  - {type: fall, at: 60, bands: [9]}\n",
+         "events[0]: bands [9]: the fleet has 2 band(s)"),
+    ],
+)  # fmt: skip
+def test_the_command_line_exits_2_naming_the_file_for_a_bad_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    argv = ["--bands", "2", "--duration", "120", "--start", "2025-03-01T00:00:00Z",
+            "--scenario", str(path), "--output", str(tmp_path / "out.jsonl")]  # fmt: skip
+    assert simulate_main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{path}: " in err
+    assert message in err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_the_command_line_exits_2_for_a_missing_scenario(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--bands", "2", "--duration", "60", "--scenario", str(tmp_path / "gone.yaml"),
+            "--output", str(tmp_path / "out.jsonl")]  # fmt: skip
+    assert simulate_main(argv) == 2
+    assert "gone.yaml: cannot read the scenario" in capsys.readouterr().err
