@@ -48,6 +48,7 @@ from dispatch.inbox import Inbox
 from dispatch.model import load_catalogue
 from dispatch.outbox import Outbox
 from dispatch.roster import sync_catalogue
+from dispatch.rotation import Rotation
 from eldercare.db import open_pool
 from eldercare.logs import get_logger
 from eldercare.migrate import migrate
@@ -71,6 +72,7 @@ class DispatchRunner:
         self.published = 0
         self.db_retries = 0  # messages tried again while the database was away
         self._holding = False  # a message waits for the database (see _handle, tick)
+        self._rotation = Rotation()  # where each retry queue's page ended (dispatch.rotation)
         self._inbox = Inbox(settings, self.assign, self._conn)
         self._outbox = Outbox()
         self._pool: AsyncConnectionPool | None = None
@@ -127,7 +129,8 @@ class DispatchRunner:
         alerts that were missed (raised while this service was down)."""
         now = _now()
         async with self._conn() as conn:
-            await timers.retry_waiting(conn, now=now, settings=self.settings, assign=self.assign)
+            await timers.retry_waiting(conn, now=now, settings=self.settings, assign=self.assign,
+                                       rotation=self._rotation)  # fmt: skip
 
     # -- outbox ----------------------------------------------------------------------------
 

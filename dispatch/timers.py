@@ -6,7 +6,9 @@ and emergencies are offered to the next candidate. Every ``dispatch_retry_s``
 emergencies still waiting for a worker, and routine orders displaced by one, are
 offered again; open alerts of the configured kinds without an order (raised while
 the service was down), and alerts still open whose emergency order failed or was
-dropped (:func:`_dropped_alerts`), are dispatched.
+dropped (:func:`_dropped_alerts`), are dispatched. Each of these queues is
+visited a bounded number at a time, its head and a page that moves on
+(:class:`dispatch.rotation.Rotation`), so nothing waits behind what cannot be served.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 from dispatch import service
 from dispatch.assign import AssignSettings, offer_best
+from dispatch.rotation import Rotation
 from dispatch.store import DispatchError, expire_offers
 from eldercare.logs import get_logger
 from eldercare.settings import Settings
@@ -25,6 +28,7 @@ log = get_logger(__name__)
 # the states of an emergency order that its alert's closing cancels: the worker is not
 # at the door yet (on site, they finish the visit)
 NOT_AT_THE_DOOR = "('created', 'offered', 'accepted', 'en_route')"
+QUEUE_MAX = 10_000  # ids read per queue and retry: a day's emergencies, and far more
 
 
 async def expire_and_reoffer(conn: Any, *, now: datetime, assign: AssignSettings) -> None:
@@ -35,32 +39,39 @@ async def expire_and_reoffer(conn: Any, *, now: datetime, assign: AssignSettings
 
 
 async def retry_waiting(
-    conn: Any, *, now: datetime, settings: Settings, assign: AssignSettings
+    conn: Any,
+    *,
+    now: datetime,
+    settings: Settings,
+    assign: AssignSettings,
+    rotation: Rotation | None = None,
 ) -> None:
     """Offer again what waits for a worker: emergencies (past their SLA too: someone
     must still go), displaced routine orders within their window; and dispatch open
     alerts that were missed (raised while this service was down). First, cancel the
-    emergencies whose alert has closed unheard (:func:`_cancel_for_closed_alerts`)."""
-    await _cancel_for_closed_alerts(conn)
-    cur = await conn.execute(
-        "SELECT id FROM work_orders o WHERE state = 'created' AND ((kind = 'emergency'"
+    emergencies whose alert has closed unheard (:func:`_cancel_for_closed_alerts`).
+    ``rotation``: where each queue's page ended last time (the caller keeps it between
+    retries; without it, each retry visits the head and the first page)."""
+    rotation = rotation if rotation is not None else Rotation()
+    await _cancel_for_closed_alerts(conn, rotation)
+    waiting = await _queue(
+        conn,
+        "SELECT priority, id FROM work_orders o WHERE state = 'created' AND ((kind = 'emergency'"
         "   AND created_at > %(now)s - interval '1 day')"
         " OR (window_end > %(now)s AND EXISTS (SELECT 1 FROM work_order_events e"
         "   WHERE e.order_id = o.id AND e.kind = 'preempted')))"
-        " ORDER BY priority, id LIMIT 50",
-        {"now": now},
+        " ORDER BY priority, id LIMIT %(max)s",
+        {"now": now, "max": QUEUE_MAX},
     )
-    ids = [int(r[0]) for r in await cur.fetchall()]
-    await conn.commit()
-    for order_id in ids:
+    for order_id in rotation.pick("waiting", waiting):
         await _reoffer(conn, order_id, now, assign)
-    for alert_id in await _missed_alerts(conn, now, settings):
+    for alert_id in rotation.pick("missed", await _missed_alerts(conn, now, settings)):
         with contextlib.suppress(DispatchError, ValueError):
             await service.dispatch_alert(
                 conn, alert_id, actor="dispatcher", now=now, settings=assign
             )
             log.info("dispatch_caught_up", alert_id=alert_id)
-    for alert_id in await _dropped_alerts(conn, now):
+    for alert_id in rotation.pick("dropped", await _dropped_alerts(conn, now)):
         with contextlib.suppress(DispatchError, ValueError):
             await service.dispatch_alert(
                 conn, alert_id, actor="dispatcher", now=now, settings=assign
@@ -68,7 +79,16 @@ async def retry_waiting(
             log.info("dispatch_again", alert_id=alert_id)
 
 
-async def _cancel_for_closed_alerts(conn: Any) -> None:
+async def _queue(conn: Any, sql: str, params: Any) -> list[tuple[tuple[int, ...], int]]:
+    """(key, id) of each row of ``sql``, whose last column is the id and whose columns
+    are its queue order."""
+    cur = await conn.execute(sql, params)
+    out = [(tuple(int(v) for v in r), int(r[-1])) for r in await cur.fetchall()]
+    await conn.commit()
+    return out
+
+
+async def _cancel_for_closed_alerts(conn: Any, rotation: Rotation) -> None:
     """Emergency orders still under way whose alert is closed (a false alarm, resolved),
     cancelled as the closed alert's message would have (unless the worker is at the
     door): the message is lost when the alert closes while this service is down, or
@@ -77,11 +97,13 @@ async def _cancel_for_closed_alerts(conn: Any) -> None:
     cur = await conn.execute(
         "SELECT o.id, a.id, a.state FROM work_orders o JOIN alerts a ON a.id = o.alert_id"
         f" WHERE o.state IN {NOT_AT_THE_DOOR}"
-        " AND a.closed_at IS NOT NULL ORDER BY o.id LIMIT 50"
+        " AND a.closed_at IS NOT NULL ORDER BY o.id LIMIT %s",
+        (QUEUE_MAX,),
     )
-    rows = [(int(r[0]), int(r[1]), str(r[2])) for r in await cur.fetchall()]
+    rows = {int(r[0]): (int(r[1]), str(r[2])) for r in await cur.fetchall()}
     await conn.commit()
-    for order_id, alert_id, state in rows:
+    for order_id in rotation.pick("closed", [((o,), o) for o in rows]):
+        alert_id, state = rows[order_id]
         await cancel_for_closed_alert(conn, order_id, alert_id=alert_id, alert_state=state)
 
 
@@ -97,22 +119,23 @@ async def cancel_for_closed_alert(
                  alert_state=alert_state)  # fmt: skip
 
 
-async def _missed_alerts(conn: Any, now: datetime, s: Settings) -> list[int]:
-    cur = await conn.execute(
+async def _missed_alerts(
+    conn: Any, now: datetime, s: Settings
+) -> list[tuple[tuple[int, ...], int]]:
+    return await _queue(
+        conn,
         "SELECT a.id FROM alerts a WHERE a.closed_at IS NULL"
         " AND a.state IN ('open', 'acknowledged') AND a.severity = ANY(%s)"
         " AND (cardinality(%s::text[]) = 0 OR a.type = ANY(%s))"
         " AND a.opened_at > %s - interval '1 day'"
         " AND NOT EXISTS (SELECT 1 FROM work_orders o WHERE o.alert_id = a.id)"
-        " ORDER BY a.opened_at LIMIT 50",
-        (s.dispatch_auto_severities, s.dispatch_auto_types, s.dispatch_auto_types, now),
-    )
-    ids = [int(r[0]) for r in await cur.fetchall()]
-    await conn.commit()
-    return ids
+        " ORDER BY a.id LIMIT %s",
+        (s.dispatch_auto_severities, s.dispatch_auto_types, s.dispatch_auto_types, now,
+         QUEUE_MAX),
+    )  # fmt: skip
 
 
-async def _dropped_alerts(conn: Any, now: datetime) -> list[int]:
+async def _dropped_alerts(conn: Any, now: datetime) -> list[tuple[tuple[int, ...], int]]:
     """Alerts still open (any state short of closed: ``dispatched`` too) whose last
     emergency order failed (the worker fell ill on the way, could not get in) or was
     cancelled by anyone but an operator, with no live order: nobody is coming, so they
@@ -122,19 +145,17 @@ async def _dropped_alerts(conn: Any, now: datetime) -> list[int]:
     stays ``dispatched`` meanwhile: the alert lifecycle has no way back, and help is
     being sent. Before 2026-12-04 such an alert stayed ``dispatched`` with nobody on
     it, and a new fall was folded into it as an update, not sent anyone."""
-    cur = await conn.execute(
+    return await _queue(
+        conn,
         "SELECT a.id FROM alerts a JOIN LATERAL (SELECT o.id, o.state FROM work_orders o"
         "   WHERE o.alert_id = a.id AND o.kind = 'emergency' ORDER BY o.id DESC LIMIT 1) last"
         " ON true WHERE a.closed_at IS NULL AND a.opened_at > %s - interval '1 day'"
         " AND (last.state = 'failed' OR (last.state = 'cancelled' AND NOT EXISTS"
         "   (SELECT 1 FROM work_order_events e WHERE e.order_id = last.id"
         "    AND e.kind = 'cancelled' AND e.actor LIKE 'operator:%%')))"
-        " ORDER BY a.opened_at LIMIT 50",
-        (now,),
+        " ORDER BY a.id LIMIT %s",
+        (now, QUEUE_MAX),
     )
-    ids = [int(r[0]) for r in await cur.fetchall()]
-    await conn.commit()
-    return ids
 
 
 async def _reoffer(conn: Any, order_id: int, now: datetime, assign: AssignSettings) -> None:
