@@ -129,6 +129,20 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _known_auto_dispatch_types(self) -> Settings:
+        if not self.dispatch_auto_types:
+            return self
+        from alerts.detectors.types import AlertType  # noqa: PLC0415  (the engine owns the types)
+
+        unknown = sorted(set(self.dispatch_auto_types) - {t.value for t in AlertType})
+        if unknown:  # before 2026-12-04 "falls" silently sent nobody to any fall
+            raise ValueError(
+                f"ELDERCARE_DISPATCH_AUTO_TYPES: no alert has type {', '.join(unknown)}"
+                f" (the types: {', '.join(t.value for t in AlertType)})"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:
         secret = self.api_secret_key.get_secret_value()
         if self.environment == "production" and (

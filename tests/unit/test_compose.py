@@ -306,3 +306,10 @@ def test_an_auto_dispatch_severity_no_alert_has_is_refused_at_start() -> None:
     with pytest.raises(ValueError, match="dispatch_auto_severities"):
         Settings(dispatch_auto_severities=["Critical"])
     assert Settings(dispatch_auto_severities=["critical", "high"]).dispatch_auto_severities
+
+
+def test_an_auto_dispatch_type_no_alert_has_is_refused_at_start() -> None:
+    """ "falls" (for "fall") silently sent nobody to any fall before 2026-12-04."""
+    with pytest.raises(ValueError, match="DISPATCH_AUTO_TYPES: no alert has type falls"):
+        Settings(dispatch_auto_types=["sos", "falls"])
+    assert Settings(dispatch_auto_types=["sos", "fall", "long_lie"]).dispatch_auto_types
