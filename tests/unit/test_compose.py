@@ -209,6 +209,22 @@ def test_dockerfile_installs_every_package() -> None:
     assert all((REPO / c).is_dir() for c in copied)
 
 
+def test_build_context_leaves_out_secrets_and_keeps_what_the_dockerfile_copies() -> None:
+    """No .dockerignore before 2026-12-04: `docker build .` sent .env and .venv to the
+    daemon."""
+    ignore = (REPO / ".dockerignore").read_text(encoding="utf-8").splitlines()
+    patterns = [p.strip() for p in ignore if p.strip() and not p.startswith("#")]
+    for must in (".env", ".git/", ".venv/"):
+        assert must in patterns
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    copied = [*re.findall(r"^COPY (\S+)/ ", dockerfile, re.MULTILINE),
+              "pyproject.toml", "constraints.txt", "README.md"]  # fmt: skip
+    for source in copied:
+        excluded = [p for p in patterns if not p.startswith("!")
+                    and fnmatch.fnmatch(source, p.rstrip("/"))]  # fmt: skip
+        assert not excluded, f"{source} is copied by the Dockerfile but ignored by {excluded}"
+
+
 def test_constraints_pin_every_dependency_within_its_range() -> None:
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     wanted = [Requirement(r) for r in pyproject["dependencies"]]
