@@ -197,9 +197,10 @@ def _add_band_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_wristband_passwd)
 
     p = sub.add_parser("dead-letters", help="what ingest refused lately, per band and reason")
-    p.add_argument("--hours", type=float, default=24.0, help="look back this far (default 24)")
+    # a negative or zero look-back listed nothing, as if ingest had refused nothing
+    p.add_argument("--hours", type=_hours, default=24.0, help="look back this far (default 24)")
     p.add_argument("--device", help="one band's device id")
-    p.add_argument("--limit", type=int, default=100, help="at most this many lines")
+    p.add_argument("--limit", type=_count, default=100, help="at most this many lines")
     p.set_defaults(func=cmd_dead_letters)
 
 
@@ -266,6 +267,17 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"{text} is not a number of seconds > 0")
+    return value
+
+
+def _hours(text: str) -> float:
+    """A finite number of hours > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} is not a number of hours > 0")
     return value
 
 
