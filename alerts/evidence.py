@@ -13,7 +13,9 @@ counter; one query per night start (one, unless residents' time zones differ).
 :func:`with_fixes`: the recent location fixes (telemetry and device events) of
 residents whose band's last fix (``device_state``) is not surely inside a safe
 zone; two queries in all.
-:func:`restore_states` is the whole restart: seeds, then the three.
+:func:`load_closed_conditions`: the condition alerts closed lately, with who closed them
+(:mod:`alerts.restart_mutes`); one query.
+:func:`restore_states` is the whole restart: seeds, then the three, then the mutes.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Mapping
 from datetime import datetime
 
 import psycopg
-from psycopg.rows import TupleRow
+from psycopg.rows import TupleRow, class_row
 
 from alerts.detectors import AlertEvent, Profile, ResidentState
 from alerts.detectors.night_activity import night_of, night_start
@@ -36,9 +38,10 @@ from alerts.restart_falls import (
     with_held_reports,
 )
 from alerts.restart_geofence import Fix, geofence_lookback, may_be_outside, with_fixes
+from alerts.restart_mutes import CONDITIONS, MUTE_LOOKBACK, ClosedAlert, with_restored_mutes
 from alerts.restart_night import NightEvidence, with_night
 from alerts.shard import EVERYONE, Shard
-from alerts.store import open_alerts, recently_closed
+from alerts.store import COLUMNS, open_alerts, recently_closed
 from eldercare.protocol import Location, LocationSource
 
 Conn = psycopg.AsyncConnection[TupleRow]
@@ -188,6 +191,28 @@ async def load_fixes(
     return fixes
 
 
+# Condition alerts closed since %(since)s, each with the actor of its last transition
+# (the one that closed it: nothing is recorded on a closed alert).
+_CLOSED_CONDITIONS = f"""
+SELECT {COLUMNS}, last.actor AS closed_by
+FROM alerts
+CROSS JOIN LATERAL (SELECT actor FROM alert_transitions t WHERE t.alert_id = alerts.id
+                    ORDER BY t.id DESC LIMIT 1) AS last
+WHERE type = ANY(%(types)s) AND closed_at >= %(since)s
+ORDER BY opened_at, id
+"""
+
+
+async def load_closed_conditions(conn: Conn, *, since: datetime) -> list[ClosedAlert]:
+    """Condition alerts (:data:`alerts.restart_mutes.CONDITIONS`) closed at or after
+    ``since``, oldest first, with who closed them (any shard's)."""
+    async with conn.cursor(row_factory=class_row(ClosedAlert)) as cur:
+        await cur.execute(_CLOSED_CONDITIONS, {"types": sorted(CONDITIONS), "since": since})
+        rows = await cur.fetchall()
+    await conn.commit()
+    return rows
+
+
 async def restore_states(
     conn: Conn, profiles: Mapping[int, Profile], *, now: datetime, shard: Shard = EVERYONE
 ) -> tuple[dict[int, ResidentState], list[AlertEvent]]:
@@ -195,7 +220,10 @@ async def restore_states(
     have been holding, what bands reported since a fall, tonight's steps and the recent
     fixes of residents who may be out (see :mod:`alerts.restart`); of the ``shard``'s
     residents only (``profiles`` are the shard's). With them, the alert events that what the bands
-    reported while the engine was down calls for now (a red heart rate after a fall)."""
+    reported while the engine was down calls for now (a red heart rate after a fall).
+    Last, the condition alerts an operator closed are muted again
+    (:mod:`alerts.restart_mutes`), after the replays: one a detector holds open again is
+    an ordinary mute at once."""
     stored = await open_alerts(conn)
     ended = await recently_closed(conn, types=("fall", "long_lie", "sos"),
                                   since=now - WATCH_LOOKBACK)  # fmt: skip
@@ -211,4 +239,7 @@ async def restore_states(
     states = with_evidence(states, fall_evidence, profiles)
     states, events = with_alert_evidence(states, fall_evidence, profiles, now=now)
     states = with_night(states, await load_night_evidence(conn, profiles, now=now))
-    return with_fixes(states, await load_fixes(conn, profiles, now=now), profiles), events
+    states = with_fixes(states, await load_fixes(conn, profiles, now=now), profiles)
+    conditions = await load_closed_conditions(conn, since=now - MUTE_LOOKBACK)
+    mine = [a for a in conditions if shard.owns(a.resident_id)]
+    return with_restored_mutes(states, mine, stored, now=now), events

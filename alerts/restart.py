@@ -20,7 +20,8 @@ raised again.
 What was read back since is folded into the seeded states by the rest of the
 restart: what bands reported after a fall (:mod:`alerts.restart_falls`),
 tonight's steps (:mod:`alerts.restart_night`) and the location fixes of
-residents who may be out (:mod:`alerts.restart_geofence`).
+residents who may be out (:mod:`alerts.restart_geofence`); last, the condition alerts
+an operator closed are muted again (:mod:`alerts.restart_mutes`).
 :func:`alerts.evidence.restore_states` reads them and runs the whole restart.
 """
 
@@ -64,7 +65,7 @@ def _seed_sos(alert: StoredAlert) -> SosState:
                     counted=press_ids(d.get("presses_seen")))  # fmt: skip
 
 
-def _cleared_reason(alert: StoredAlert) -> str | None:
+def cleared_reason(alert: StoredAlert) -> str | None:
     """Why the engine closed it (or, for a dispatched alert it kept open, wanted to)."""
     for key in ("cleared", "detector_cleared"):
         cleared = alert.detail.get(key)
@@ -126,7 +127,7 @@ def _seed_watch(
     fall: StoredAlert, long_lie: StoredAlert | None, closed_since: list[StoredAlert]
 ) -> FallsState | None:
     """An unconfirmed fall still watched, or None when it ended (see the module doc)."""
-    if _cleared_reason(fall) != ClearReason.NOT_CONFIRMED:
+    if cleared_reason(fall) != ClearReason.NOT_CONFIRMED:
         return None
     if any(a.opened_at > fall.opened_at for a in closed_since):
         return None  # a later fall or long lie, closed: the episode ended
@@ -188,7 +189,7 @@ def seed_states(
                 "presses_seen"))))  # fmt: skip
         fall = alerts_of.get(AlertType.FALL)
         long_lie = alerts_of.get(AlertType.LONG_LIE)
-        if fall is not None and _cleared_reason(fall) != ClearReason.NOT_CONFIRMED:
+        if fall is not None and cleared_reason(fall) != ClearReason.NOT_CONFIRMED:
             state = replace(state, falls=_seed_falls(fall, long_lie))
         else:  # the full window did not confirm it (closed, or kept open as dispatched)
             retracted = [a for a in closed_of if a.type == AlertType.FALL]

@@ -16,6 +16,11 @@ condition clears it unmutes silently, so the same condition is not raised
 again until it recurs. If it grows worse than the operator saw it (a heart
 rate from medium to high, a day-time outing that runs into the night), that
 is news: it unmutes and is raised afresh.
+
+A restart rebuilds such mutes from the database (:mod:`alerts.restart_mutes`) with a
+deadline (``mute_until``): the detectors start empty, so no clear would ever end them.
+Raised again (at most at the muted severity) before the deadline, the type is held
+open and the mute becomes an ordinary one; not raised by then, the mute is lifted.
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ class ResidentState:
         default_factory=night_activity.NightActivityState
     )
     steps_at: dict[str, int] = field(default_factory=dict)  # band ts of each last_steps
+    # restored at a restart (a subset of muted): lifted at this time unless raised before
+    mute_until: Mapping[AlertType, datetime] = field(default_factory=dict)
 
     def open_alerts(self) -> dict[AlertType, OpenAlert]:
         """Every alert the detectors hold open, at most one per type."""
@@ -163,7 +170,7 @@ def _telemetry(
                                             device_id=t.device_id, now=now)  # fmt: skip
         events += evs
     new = ResidentState(s.sos, fal, vit, base, ina, geo, devices, last_steps, s.muted, restless,
-                        steps_at=steps_at)  # fmt: skip
+                        steps_at=steps_at, mute_until=s.mute_until)  # fmt: skip
     return new, events
 
 
@@ -238,26 +245,41 @@ def _close(s: ResidentState, alert_type: AlertType) -> ResidentState:
     return s
 
 
-def _mute(s: ResidentState, events: list[AlertEvent]) -> tuple[ResidentState, list[AlertEvent]]:
+def _mute(
+    s: ResidentState, events: list[AlertEvent], now: datetime
+) -> tuple[ResidentState, list[AlertEvent]]:
     """Drop a muted type's events; its clear unmutes it, and so does a severity above the
     one it was closed at (passed on: the store opens a new alert for an update of a
     closed one). Before 2026-12-04 a muted type stayed silent at any severity until it
     cleared: a heart rate of 150 for an hour, after a medium alert was closed, raised
-    nothing."""
+    nothing.
+
+    A mute restored at a restart (``mute_until``) whose deadline has passed is lifted
+    first: the detector has not raised the type since, so what it raises now is a new
+    episode. One it raises before the deadline is held open from then on: an ordinary
+    mute, ended by the detector's clear."""
     if not s.muted:
         return s, events
     out: list[AlertEvent] = []
-    muted = dict(s.muted)
+    muted, until = dict(s.muted), dict(s.mute_until)
+    for alert_type, deadline in s.mute_until.items():
+        if now >= deadline:
+            muted.pop(alert_type, None)
+            del until[alert_type]
     for e in events:
         seen = muted.get(e.type)  # the severity it was closed at
         if seen is None:
             out.append(e)
         elif isinstance(e, AlertCleared):
             del muted[e.type]
+            until.pop(e.type, None)
         elif e.severity.rank > seen.rank:
             del muted[e.type]
+            until.pop(e.type, None)
             out.append(e)
-    return replace(s, muted=muted), out
+        else:  # dropped; the detector holds it open now, and its clear will unmute it
+            until.pop(e.type, None)
+    return replace(s, muted=muted, mute_until=until), out
 
 
 def step(
@@ -286,7 +308,7 @@ def step(
     if isinstance(item, Tick):
         state, evs = _tick(profile, state, now)
     elif item.resident_id is None:
-        return _mute(state, events)  # an unpaired band: nobody to alert about
+        return _mute(state, events, now)  # an unpaired band: nobody to alert about
     elif item.resident_id != profile.resident_id:
         raise ValueError(f"input for resident {item.resident_id}, profile {profile.resident_id}")
     elif isinstance(item, Refusal):
@@ -307,7 +329,7 @@ def step(
         else:
             devices, evs = device_health.step(state.devices, profile, m, now)
             state = replace(state, devices=devices)
-    return _mute(state, events + evs)
+    return _mute(state, events + evs, now)
 
 
 def rebanded(
@@ -318,7 +340,7 @@ def rebanded(
     devices, events = device_health.keep_bands(state.devices, profile, now)
     if devices is state.devices:
         return state, []
-    return _mute(replace(state, devices=devices), events)
+    return _mute(replace(state, devices=devices), events, now)
 
 
 def sos_only(
