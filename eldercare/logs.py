@@ -12,6 +12,25 @@ import sys
 import structlog
 
 
+class _StderrLogger:
+    """structlog's output, written to whatever ``sys.stderr`` is at the time of writing.
+
+    ``PrintLoggerFactory(file=sys.stderr)`` kept the stream it was configured with: once
+    that stream was closed (a CLI command run in-process, say, under pytest's capture
+    of it), every later log line raised ``ValueError: I/O operation on closed file``
+    in the service that logged it (until 2026-12-04 this ended the dispatch service's
+    message loop and ingest's consumer in the tests that ran after such a command)."""
+
+    def msg(self, message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_args: object) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
     use_json = (not sys.stderr.isatty()) if json is None else json
     renderer: structlog.typing.Processor = (
@@ -27,7 +46,7 @@ def configure_logging(level: str = "INFO", *, json: bool | None = None) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
 
