@@ -14,12 +14,28 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import psycopg
+import pytest
 
 from api.security import verify_password
 from simulators.fleet import Fleet
 from tests.conftest import Broker, free_port
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path) -> Iterator[Broker]:
+    """A broker of the test's own: the demo's bands leave their retained status on the
+    broker they used (as real bands do), and on the session's broker every later
+    ingest test read them as messages from unregistered bands."""
+    b = Broker(tmp_path)
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
 
 
 def run_demo(db_url: str, mqtt_url: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -38,10 +54,10 @@ def count(db_url: str, sql: str) -> int:
 
 
 def test_a_database_with_an_earlier_demo_is_refused_before_anything_is_written(
-    db_url: str, broker: Broker
+    db_url: str, own_broker: Broker
 ) -> None:
     asyncio.run(Fleet.create(seed=1, bands=2, prefix="DEMO").register(db_url))  # an earlier demo
-    done = run_demo(db_url, broker.url, "--api-port", "0", "--duration", "5")
+    done = run_demo(db_url, own_broker.url, "--api-port", "0", "--duration", "5")
     assert done.returncode == 2, done.stderr[-2000:]
     assert "already holds 2 residents of an earlier demo" in done.stderr
     assert "Traceback" not in done.stderr
@@ -49,8 +65,8 @@ def test_a_database_with_an_earlier_demo_is_refused_before_anything_is_written(
     assert count(db_url, "SELECT count(*) FROM service_workers") == 0
 
 
-def test_the_demo_disables_its_accounts_when_it_stops(db_url: str, broker: Broker) -> None:
-    done = run_demo(db_url, broker.url, "--api-port", str(free_port()), "--duration", "2")
+def test_the_demo_disables_its_accounts_when_it_stops(db_url: str, own_broker: Broker) -> None:
+    done = run_demo(db_url, own_broker.url, "--api-port", str(free_port()), "--duration", "2")
     assert done.returncode == 0, done.stderr[-2000:]
     printed = dict(re.findall(r"^\s+\w+\s+(demo-\w+)\s+(\S+)\s+->", done.stdout, re.MULTILINE))
     assert set(printed) == {"demo-admin", "demo-operator", "demo-family", "demo-worker"}
