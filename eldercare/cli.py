@@ -259,26 +259,23 @@ def _count(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
-    """A finite number of seconds > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} is not a number of seconds > 0")
-    return value
+def _positive(unit: str) -> Callable[[str], float]:
+    """An argparse type: a finite number of ``unit`` > 0."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{text} is not a number of {unit} > 0")
+        return value
+
+    return parse
 
 
-def _hours(text: str) -> float:
-    """A finite number of hours > 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of hours") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} is not a number of hours > 0")
-    return value
+_seconds = _positive("seconds")
+_hours = _positive("hours")
 
 
 def _port(text: str) -> int:
