@@ -1,13 +1,14 @@
-"""Restart: the mutes of condition alerts an operator closed, rebuilt from stored alerts.
+"""Restart: the mutes of condition alerts closed by people, rebuilt from stored alerts.
 
 Pure (stored rows in, states out). A condition alert (anything but SOS, fall, long lie
-and night activity: what :mod:`alerts.detectors.engine` mutes when it is closed) that an
-operator closed while its condition held is muted in the running engine at the severity
+and night activity: what :mod:`alerts.detectors.engine` mutes when it is closed) that
+anyone but the engine closed while its condition held (an operator; a worker whose
+completed order resolved it) is muted in the running engine at the severity
 it had, until the detector clears it. The mute lives in memory; before 2026-12-04 each
 restart re-derived the condition from fresh data and raised it as a new alert.
 
 :func:`with_restored_mutes` mutes it again when, within ``MUTE_LOOKBACK``, it was closed
-by an operator (its last transition's actor), the engine had not cleared it (no
+by anyone but the engine (its last transition's actor), the engine had not cleared it (no
 ``cleared`` or ``detector_cleared`` in its detail) and no later alert of the resident
 and type was opened. The detectors hold nothing open after a restart, so no clear would
 end such a mute: it carries a deadline (``RESTORED_MUTE_FOR``, ``mute_until``) by which
@@ -24,9 +25,9 @@ from typing import Final
 
 from alerts.detectors import AlertType, ResidentState, Severity
 from alerts.restart import cleared_reason
-from alerts.store import StoredAlert
+from alerts.store import ENGINE, StoredAlert
 
-# How far back an operator's close counts. The database does not know whether the
+# How far back a close counts. The database does not know whether the
 # condition ended after the close (a muted type's clear is dropped, nothing is written),
 # so an old close says little about now; a day bounds the read, and a condition that
 # still holds is shown again at most once a day: a low battery nobody charged is news.
@@ -38,7 +39,6 @@ MUTE_LOOKBACK: Final = timedelta(hours=24)
 # unrecorded is not silenced for long. Slower ones (inactivity after 3 h or the
 # resident's routine) are raised once more after a restart, as before: the safer error.
 RESTORED_MUTE_FOR: Final = timedelta(hours=2)
-OPERATOR: Final = "operator:"
 # the types AlertClosed mutes; the others end an episode (alerts.detectors.engine._close)
 CONDITIONS: Final = frozenset(AlertType) - {
     AlertType.SOS, AlertType.FALL, AlertType.LONG_LIE, AlertType.NIGHT_ACTIVITY,
@@ -55,9 +55,9 @@ class ClosedAlert(StoredAlert):
 def restored_mutes(
     closed: Iterable[ClosedAlert], open_alerts: Iterable[StoredAlert]
 ) -> dict[int, dict[AlertType, Severity]]:
-    """resident -> condition type -> the severity an operator closed it at, for each
+    """resident -> condition type -> the severity it was closed at, for each
     (resident, type) whose newest alert (``closed`` and ``open_alerts`` together) is a
-    condition an operator closed that the engine had not cleared."""
+    condition closed by anyone but the engine, which had not cleared it."""
     newest: dict[tuple[int, str], StoredAlert] = {}
     for a in (*closed, *open_alerts):
         got = newest.get((a.resident_id, a.type))
@@ -66,7 +66,7 @@ def restored_mutes(
     out: dict[int, dict[AlertType, Severity]] = {}
     for (resident_id, alert_type), a in newest.items():
         if (alert_type in CONDITIONS and isinstance(a, ClosedAlert)
-                and a.closed_by.startswith(OPERATOR) and cleared_reason(a) is None):  # fmt: skip
+                and a.closed_by != ENGINE and cleared_reason(a) is None):  # fmt: skip
             out.setdefault(resident_id, {})[AlertType(alert_type)] = Severity(a.severity)
     return out
 
