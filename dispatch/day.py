@@ -6,7 +6,13 @@
 care, the worker who last completed a visit to each resident; plans with
 PyVRP (:func:`dispatch.planner.plan_day`), and offers every planned visit to
 its worker for its planned time (the no-double-booking constraint still has
-the last word: a visit it refuses stays waiting). Re-planning after an
+the last word: a visit it refuses stays waiting). The worker has until
+``PLANNED_ANSWER_LEAD`` before the visit to accept it (at least
+``PLANNED_ANSWER_MIN`` from the offer); unanswered by then, the offer times out
+like any other and the order waits again, visible to the centre and planned again
+by the next run, and the worker's time is free. Until 2026-12-04 a planned offer
+never expired: an unanswered visit held the worker's time and never happened,
+and nothing showed it. Re-planning after an
 emergency is the same call later in the day: only orders still waiting are
 planned, around what workers already hold.
 """
@@ -36,6 +42,8 @@ from eldercare.settings import Settings
 
 Conn = psycopg.AsyncConnection[TupleRow]
 PLANNER = "planner"
+PLANNED_ANSWER_LEAD = timedelta(minutes=30)  # accept a planned visit by this long before it
+PLANNED_ANSWER_MIN = timedelta(minutes=15)  # the least time to answer (a re-plan at noon)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +164,7 @@ async def plan_and_offer(
                 now=now,
                 booked_from=v.start,
                 booked_until=v.start + o.duration,
-                expires_at=None,
+                expires_at=answer_by(v.start, now),
                 detail={"planned_start": v.start.isoformat(), "on_time": v.on_time},
             )
             offered += 1
@@ -172,6 +180,11 @@ async def plan_and_offer(
         round(stats.on_time, 3),
         round(took, 2),
     )
+
+
+def answer_by(planned_start: datetime, now: datetime) -> datetime:
+    """When a planned visit's offer expires unanswered (see the module doc)."""
+    return max(planned_start - PLANNED_ANSWER_LEAD, now + PLANNED_ANSWER_MIN)
 
 
 def plan_main(

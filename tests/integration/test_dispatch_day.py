@@ -12,9 +12,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-from dispatch.day import make_recurring, plan_and_offer
+from dispatch.day import PLANNED_ANSWER_LEAD, make_recurring, plan_and_offer
 from dispatch.recurring import load_recurring
 from dispatch.roster import add_shift
+from dispatch.store import expire_offers
 from tests.integration.dispatch_support import HOME, east, seed
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -63,6 +64,36 @@ async def test_recurring_then_plan_and_offer(db_url: str) -> None:
         await conn.commit()
         again = await plan_and_offer(conn, MONDAY, tz=TZ, now=NOW, seconds=0.5)
         assert again.orders == 0  # nothing left waiting
+
+
+async def test_a_planned_visit_nobody_accepted_waits_again_before_its_time(db_url: str) -> None:
+    """Until 2026-12-04 a planned offer never expired: unanswered, it held the worker's
+    time and the visit never happened, with nothing to show it."""
+    rids = await seed(db_url, now=NOW, residents=[HOME, east(0.4)],
+                      workers=[("A", HOME, frozenset({"caregiver"}))])  # fmt: skip
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await add_shift(conn, "A", NOW + timedelta(hours=1), NOW + timedelta(hours=10))
+        assert await make_recurring(conn, load_recurring(), MONDAY, now=NOW) == len(rids)
+        report = await plan_and_offer(conn, MONDAY, tz=TZ, now=NOW, seconds=0.5)
+        assert report.offered == len(rids)
+        cur = await conn.execute(
+            "SELECT id, booked_from, offer_expires_at FROM work_orders WHERE state = 'offered'"
+            " ORDER BY booked_from"
+        )
+        offered = await cur.fetchall()
+        await conn.commit()
+        for _, start, expires in offered:
+            assert expires == max(start - PLANNED_ANSWER_LEAD, NOW + timedelta(minutes=15))
+        first, start, expires = offered[0]
+        assert await expire_offers(conn, now=expires - timedelta(seconds=1)) == []
+        timed_out = await expire_offers(conn, now=expires)
+        assert [c.order.id for c in timed_out] == [first]
+        cur = await conn.execute(
+            "SELECT state, worker_id, booked_from FROM work_orders WHERE id = %s", (first,)
+        )
+        assert await cur.fetchone() == ("created", None, None)  # waiting; A's time is free
+        cur = await conn.execute("SELECT count(*) FROM work_orders WHERE state = 'offered'")
+        assert await cur.fetchone() == (len(rids) - 1,)  # the later one still has time
 
 
 async def test_eldercare_dispatch_plan_command(db_url: str) -> None:
