@@ -105,7 +105,7 @@ async def plan_and_offer(
         "SELECT o.id, o.resident_id, o.service_type, r.home_lat, r.home_lon,"
         " greatest(o.window_start, %(now)s), o.window_end, o.duration_min, o.priority, o.district,"
         " (SELECT p.worker_id FROM work_orders p WHERE p.resident_id = o.resident_id"
-        "   AND p.state = 'completed' ORDER BY p.completed_at DESC LIMIT 1)"
+        "   AND p.state = 'completed' ORDER BY p.completed_at DESC LIMIT 1), o.declined_by"
         " FROM work_orders o JOIN residents r USING (resident_id)"
         " WHERE o.state = 'created' AND o.kind <> 'emergency' AND o.window_start < %(b)s"
         " AND o.window_end > greatest(%(a)s, %(now)s) AND r.home_lat IS NOT NULL"
@@ -125,8 +125,9 @@ async def plan_and_offer(
             priority=int(pri),
             preferred_worker=pref,
             district=dist,
+            declined_by=frozenset(declined or ()),
         )
-        for i, rid, code, lat, lon, ws, we, dur, pri, dist, pref in await cur.fetchall()
+        for i, rid, code, lat, lon, ws, we, dur, pri, dist, pref, declined in await cur.fetchall()
         if we >= ws
     ]
     cur = await conn.execute(

@@ -212,6 +212,8 @@ class Order:
     priority: int = 3
     preferred_worker: str | None = None  # continuity of care: who served this resident before
     district: str = ""
+    # who rejected it or let its offer time out: a plan does not give it to them again
+    declined_by: frozenset[str] = field(default_factory=frozenset)
 
     def __post_init__(self) -> None:
         if self.window_end < self.window_start:
@@ -220,3 +222,10 @@ class Order:
 
 def qualified(worker_skills: frozenset[str], required: Sequence[str] | frozenset[str]) -> bool:
     return all(s in worker_skills for s in required)
+
+
+def may_plan(worker_id: str, worker_skills: frozenset[str], order: Order) -> bool:
+    """Whether a plan may give ``order`` to this worker: qualified, and not one who
+    declined it (before 2026-12-04 a planned visit a worker let time out was planned
+    for that worker again)."""
+    return qualified(worker_skills, order.skills) and worker_id not in order.declined_by

@@ -27,7 +27,7 @@ import pyvrp
 from pyvrp.exceptions import PenaltyBoundWarning
 from pyvrp.stop import MaxRuntime
 
-from dispatch.model import Order, qualified
+from dispatch.model import Order, may_plan
 from dispatch.routing import Plan, PlanProblem, PlanWorker, by_district
 
 FORBIDDEN = 10**7  # metres (10,000 km) or seconds (115 days) no prize pays for
@@ -84,7 +84,7 @@ def _district_plan(
         dur = np.rint(km / w.speed_kmh * 3600.0).astype(np.int64)
         for j, o in enumerate(orders):
             col = nw + j
-            if not qualified(w.skills, o.skills):
+            if not may_plan(w.worker_id, w.skills, o):
                 dist[:, col] = FORBIDDEN
                 dur[:, col] = FORBIDDEN
             elif o.preferred_worker == w.worker_id:
@@ -115,7 +115,7 @@ def _district_plan(
     for route in result.best.routes():
         w = workers[route.vehicle_type()]
         seq = [orders[a.idx] for a in route.schedule() if a.is_client()]
-        ok = [o.order_id for o in seq if qualified(w.skills, o.skills)]  # never trust blindly
+        ok = [o.order_id for o in seq if may_plan(w.worker_id, w.skills, o)]  # never trust blindly
         if ok:
             routes[w.worker_id] = ok
             placed.update(ok)

@@ -152,7 +152,8 @@ def evaluate(problem: PlanProblem, plan: Plan) -> PlanStats:
 
 def greedy_plan(problem: PlanProblem) -> Plan:
     """Baseline: orders by window opening; each to the nearest qualified worker who is on
-    time (else the earliest arrival), appended to the end of that worker's route."""
+    time (else the earliest arrival) and has not declined it, appended to the end of that
+    worker's route."""
     ws = list(problem.workers)
     cap = problem.capacities()
     lat = np.array([w.start.lat for w in ws])
@@ -163,6 +164,7 @@ def greedy_plan(problem: PlanProblem) -> Plan:
     left = np.array([cap[w.worker_id] for w in ws])
     masks = np.array([skill_mask(w.skills) for w in ws], dtype=np.int64)
     district = np.array([w.district for w in ws], dtype=object)
+    ids = np.array([w.worker_id for w in ws], dtype=object)
     routes: dict[str, list[int]] = {w.worker_id: [] for w in ws}
     unassigned: list[int] = []
     for o in sorted(problem.orders, key=lambda o: (o.window_start, o.priority, o.order_id)):
@@ -171,6 +173,8 @@ def greedy_plan(problem: PlanProblem) -> Plan:
         start = np.maximum(free + km / speed * 3600.0, o.window_start.timestamp())
         dur = o.duration.total_seconds()
         ok = ((masks & need) == need) & (left > 0) & (start + dur <= end) & (district == o.district)
+        if o.declined_by:
+            ok &= ~np.isin(ids, list(o.declined_by))
         if not ok.any():
             unassigned.append(o.order_id)
             continue

@@ -94,6 +94,10 @@ async def test_a_planned_visit_nobody_accepted_waits_again_before_its_time(db_ur
         assert await cur.fetchone() == ("created", None, None)  # waiting; A's time is free
         cur = await conn.execute("SELECT count(*) FROM work_orders WHERE state = 'offered'")
         assert await cur.fetchone() == (len(rids) - 1,)  # the later one still has time
+        await conn.commit()
+        # a re-plan does not give it to A again (A let it time out), and A is the only one
+        again = await plan_and_offer(conn, MONDAY, tz=TZ, now=expires, seconds=0.5)
+        assert (again.orders, again.offered, again.unassigned) == (1, 0, 1)
 
 
 async def test_eldercare_dispatch_plan_command(db_url: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -80,6 +81,7 @@ def assert_valid(problem: PlanProblem, plan: Plan) -> None:
         for i in seq:
             assert orders[i].skills <= w.skills, "an unqualified worker"
             assert orders[i].district == w.district, "outside the service area"
+            assert wid not in orders[i].declined_by, "given to a worker who declined it"
         visits, _ = schedule(w, [orders[i] for i in seq], problem.travel)
         for a, b in itertools.pairwise(visits):  # never two places at once
             assert a.start + orders[a.order_id].duration <= b.start
@@ -114,6 +116,30 @@ def test_an_order_nobody_may_serve_stays_unassigned() -> None:
     problem = PlanProblem([*problem.orders, odd], problem.workers, TRAVEL)
     assert 999 in plan_day(problem, PlannerSettings(seconds=0.5)).unassigned
     assert 999 in greedy_plan(problem).unassigned
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_an_order_is_never_planned_for_a_worker_who_declined_it(seed: int) -> None:
+    """Before 2026-12-04 the planner did not read ``declined_by``: a planned visit a
+    worker rejected or let time out was planned for that worker again."""
+    base = day(40, 6, seed)
+    declined = []
+    for o in base.orders:
+        able = sorted(w.worker_id for w in base.workers
+                      if o.skills <= w.skills and w.district == o.district)  # fmt: skip
+        # its preferred worker (continuity would pull the plan to them), else the first
+        chosen = {o.preferred_worker} if o.preferred_worker else set(able[:1])
+        declined.append(replace(o, declined_by=frozenset(chosen)))
+    problem = PlanProblem(declined, base.workers, TRAVEL)
+    for plan in (greedy_plan(problem), plan_day(problem, PlannerSettings(seconds=1.0, seed=seed))):
+        assert_valid(problem, plan)
+        assert len(plan.unassigned) < len(problem.orders)  # the others still take the work
+    # declined by every worker who could serve it: nobody is given it
+    o = declined[0]
+    able = frozenset(w.worker_id for w in base.workers if o.skills <= w.skills)
+    alone = PlanProblem([replace(o, declined_by=able)], base.workers, TRAVEL)
+    assert plan_day(alone, PlannerSettings(seconds=0.5)).unassigned == [o.order_id]
+    assert greedy_plan(alone).unassigned == [o.order_id]
 
 
 def test_schedule_waits_for_the_window_and_counts_the_way_home() -> None:
