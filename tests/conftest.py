@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import psycopg
@@ -111,14 +111,38 @@ class Broker:
             self.proc = None
 
 
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    b = Broker(tmp_path_factory.mktemp("mosquitto"))
+@contextlib.contextmanager
+def running_broker(
+    workdir: Path, *, users: Mapping[str, str] | None = None, acl: Path | None = None
+) -> Iterator[Broker]:
+    """A private Mosquitto in ``workdir``, stopped on leaving. With ``users`` (name ->
+    password) it refuses anonymous clients and knows only them (the test skips without
+    mosquitto_passwd); with ``acl``, that access list applies."""
+    b = Broker(workdir)
+    if users is not None:
+        tool = shutil.which("mosquitto_passwd")
+        if tool is None:
+            pytest.skip("mosquitto_passwd is not installed")
+        passwd = workdir / "passwd"
+        for n, (user, password) in enumerate(sorted(users.items())):
+            flags = ["-c", "-b"] if n == 0 else ["-b"]
+            subprocess.run([tool, *flags, str(passwd), user, password], check=True)
+        conf = b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
+        conf += f"password_file {passwd}\n"
+        if acl is not None:
+            conf += f"acl_file {acl}\n"
+        b.conf.write_text(conf)
     b.start()
     try:
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
+    with running_broker(tmp_path_factory.mktemp("mosquitto")) as b:
+        yield b
 
 
 @pytest.fixture

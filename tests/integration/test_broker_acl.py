@@ -13,8 +13,6 @@ steps of the README and have a section of its own in the ACL.
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from eldercare.topics import ALERTS, DISPATCH, INGESTED, Channel, device_topic, worker_topic
-from tests.conftest import REPO, Broker
+from tests.conftest import REPO, Broker, running_broker
 from tests.unit.test_compose import environment, load_compose
 
 MOSQUITTO_DIR = REPO / "deploy" / "mosquitto"
@@ -52,23 +50,10 @@ def compose_users() -> set[str]:
 
 @pytest.fixture(scope="module")
 def acl_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    tool = shutil.which("mosquitto_passwd")
-    if tool is None:
-        pytest.skip("mosquitto_passwd is not installed")
-    workdir = tmp_path_factory.mktemp("acl-broker")
-    passwd = workdir / "passwd"
-    for n, user in enumerate(sorted(PUBLISHES)):
-        flags = ["-c", "-b"] if n == 0 else ["-b"]
-        subprocess.run([tool, *flags, str(passwd), user, PASSWORD], check=True)
-    b = Broker(workdir)
-    conf = b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
-    conf += f"password_file {passwd}\nacl_file {MOSQUITTO_DIR / 'acl'}\n"
-    b.conf.write_text(conf)
-    b.start()
-    try:
+    users = dict.fromkeys(PUBLISHES, PASSWORD)
+    with running_broker(tmp_path_factory.mktemp("acl-broker"), users=users,
+                        acl=MOSQUITTO_DIR / "acl") as b:  # fmt: skip
         yield b
-    finally:
-        b.stop()
 
 
 def publish_reason(port: int, user: str, topic: str) -> ReasonCode:

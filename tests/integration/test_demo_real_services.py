@@ -22,7 +22,7 @@ import pytest
 
 from api.security import verify_password
 from simulators.fleet import Fleet
-from tests.conftest import Broker, free_port
+from tests.conftest import Broker, free_port, running_broker
 
 
 @pytest.fixture
@@ -30,12 +30,8 @@ def own_broker(tmp_path: Path) -> Iterator[Broker]:
     """A broker of the test's own: the demo's bands leave their retained status on the
     broker they used (as real bands do), and on the session's broker every later
     ingest test read them as messages from unregistered bands."""
-    b = Broker(tmp_path)
-    b.start()
-    try:
+    with running_broker(tmp_path) as b:
         yield b
-    finally:
-        b.stop()
 
 
 def run_demo(db_url: str, mqtt_url: str, *args: str) -> subprocess.CompletedProcess[str]:

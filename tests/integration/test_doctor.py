@@ -9,7 +9,6 @@ is down for it.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ import pytest
 
 from eldercare.doctor import doctor, healthy
 from eldercare.settings import Settings
-from tests.conftest import Broker
+from tests.conftest import Broker, running_broker
 
 USER = "eldercare-ingest"
 PASSWORD = "test-only-password"
@@ -27,20 +26,8 @@ PASSWORD = "test-only-password"
 @pytest.fixture(scope="module")
 def password_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
     """A private Mosquitto that refuses anonymous clients and knows one user."""
-    tool = shutil.which("mosquitto_passwd")
-    if tool is None:
-        pytest.skip("mosquitto_passwd is not installed")
-    workdir = tmp_path_factory.mktemp("doctor-broker")
-    passwd = workdir / "passwd"
-    subprocess.run([tool, "-c", "-b", str(passwd), USER, PASSWORD], check=True)
-    b = Broker(workdir)
-    conf = b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false")
-    b.conf.write_text(conf + f"password_file {passwd}\n")
-    b.start()
-    try:
+    with running_broker(tmp_path_factory.mktemp("doctor-broker"), users={USER: PASSWORD}) as b:
         yield b
-    finally:
-        b.stop()
 
 
 def url(broker: Broker, password: str | None) -> str:
