@@ -221,7 +221,7 @@ async def restore_states(
     fixes of residents who may be out (see :mod:`alerts.restart`); of the ``shard``'s
     residents only (``profiles`` are the shard's). With them, the alert events that what the bands
     reported while the engine was down calls for now (a red heart rate after a fall).
-    Last, the condition alerts an operator closed are muted again
+    Last, the condition alerts people closed (anyone but the engine) are muted again
     (:mod:`alerts.restart_mutes`), after the replays: one a detector holds open again is
     an ordinary mute at once."""
     stored = await open_alerts(conn)

@@ -21,7 +21,7 @@ What was read back since is folded into the seeded states by the rest of the
 restart: what bands reported after a fall (:mod:`alerts.restart_falls`),
 tonight's steps (:mod:`alerts.restart_night`) and the location fixes of
 residents who may be out (:mod:`alerts.restart_geofence`); last, the condition alerts
-an operator closed are muted again (:mod:`alerts.restart_mutes`).
+anyone but the engine closed are muted again (:mod:`alerts.restart_mutes`).
 :func:`alerts.evidence.restore_states` reads them and runs the whole restart.
 """
 
