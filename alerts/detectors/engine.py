@@ -169,6 +169,8 @@ def _telemetry(
                                             observed_at=msg.observed_at,
                                             device_id=t.device_id, now=now)  # fmt: skip
         events += evs
+    # built whole, not with dataclasses.replace (3.2 against 5.3 µs, on every reading):
+    # a field added to ResidentState must be passed on here, or each reading drops it
     new = ResidentState(s.sos, fal, vit, base, ina, geo, devices, last_steps, s.muted, restless,
                         steps_at=steps_at, mute_until=s.mute_until)  # fmt: skip
     return new, events
