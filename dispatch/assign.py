@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import TupleRow
 
+from dispatch import joins
 from dispatch.declines import Decline, still_excluded
 from dispatch.emergency import (
     Candidate,
@@ -207,7 +208,7 @@ async def offer_best(
     if OrderState(order.state) is not OrderState.CREATED:
         raise DispatchError(f"order {order_id} is {order.state}, not waiting for a worker")
     if order.alert_id is not None:
-        await _refuse_closed_alert(conn, order.alert_id)
+        await _refuse_closed_alerts(conn, order)
     ranked = await candidates(conn, order, now=now, settings=settings, limit=200)
     if worker_id is not None:
         ranked = [c for c in ranked if c.worker_id == worker_id]
@@ -298,21 +299,36 @@ def _verdict(
     return None
 
 
-async def _refuse_closed_alert(conn: Conn, alert_id: int) -> None:
-    """:class:`AlertAlreadyClosed` if the alert is closed (a false alarm, resolved): an
-    offer made now would send someone for nothing."""
-    cur = await conn.execute("SELECT state FROM alerts WHERE id = %s AND closed_at IS NOT NULL",
-                             (alert_id,))  # fmt: skip
-    row = await cur.fetchone()
+async def _refuse_closed_alerts(conn: Conn, order: StoredOrder) -> None:
+    """:class:`AlertAlreadyClosed` if every alert the order answers is closed (a false
+    alarm, resolved): an offer made now would send someone for nothing. An alert that
+    joined it (:mod:`dispatch.joins`) still open keeps it going."""
+    cur = await conn.execute(
+        "SELECT a.state, a.closed_at IS NOT NULL FROM alert_orders ao"
+        " JOIN alerts a ON a.id = ao.alert_id WHERE ao.order_id = %s"
+        " ORDER BY a.id = %s DESC",  # the order's own alert first
+        (order.id, order.alert_id),
+    )
+    states = await cur.fetchall()
     await conn.commit()
-    if row is not None:
-        raise AlertAlreadyClosed(alert_id, str(row[0]))
+    if states and all(closed for _, closed in states):
+        raise AlertAlreadyClosed(order.alert_id or 0, str(states[0][0]))
 
 
 async def emergency_for_alert(
-    conn: Conn, alert_id: int, *, now: datetime, actor: str, settings: AssignSettings
+    conn: Conn,
+    alert_id: int,
+    *,
+    now: datetime,
+    actor: str,
+    settings: AssignSettings,
+    join: bool = True,
 ) -> tuple[StoredOrder, bool]:
-    """The live emergency order of an alert, made now if there is none."""
+    """The live emergency order of an alert, made now (``True``) if there is none.
+
+    With ``join``, an alert whose resident already has a live emergency order for
+    another alert joins that order instead of getting one of its own
+    (:mod:`dispatch.joins`): one visit for a fall, its long lie and an SOS."""
     cur = await conn.execute(
         "SELECT resident_id, opened_at, type, state, closed_at IS NOT NULL FROM alerts"
         " WHERE id = %s",
@@ -324,24 +340,39 @@ async def emergency_for_alert(
         raise DispatchError(f"no alert {alert_id}")
     if row[4]:  # a false alarm, or resolved: an order made now would send someone for nothing
         raise AlertAlreadyClosed(alert_id, str(row[3]))
+    resident_id, alert_type = int(row[0]), str(row[2])
     catalogue = await catalogue_from_db(conn)
     service = catalogue.emergency_type()
     opened: datetime = row[1].astimezone(UTC)  # 15 minutes of real time, whatever the DST
     sla_due = opened + timedelta(seconds=settings.policy.sla_s)
-    return await create_order(
-        conn,
-        kind=OrderKind.EMERGENCY,
-        resident_id=int(row[0]),
-        service=service,
-        window_start=opened,
-        window_end=sla_due,
-        actor=actor,
-        now=now,
-        priority=1,
-        alert_id=alert_id,
-        sla_due_at=sla_due,
-        notes=f"alert {alert_id}: {row[2]}",
-    )
+    async with conn.transaction():
+        await joins.lock_resident(conn, resident_id)
+        cur = await conn.execute(
+            f"SELECT 1 FROM work_orders WHERE alert_id = %s AND state IN {joins.LIVE}",
+            (alert_id,),
+        )
+        if join and await cur.fetchone() is None:  # no order of its own under way
+            joined = await joins.joined_order(conn, alert_id)
+            if joined is None:
+                joined = await joins.join_live_order(
+                    conn, alert_id, resident_id, alert_type, now=now, actor=actor
+                )
+            if joined is not None:
+                return joined, False
+        return await create_order(
+            conn,
+            kind=OrderKind.EMERGENCY,
+            resident_id=resident_id,
+            service=service,
+            window_start=opened,
+            window_end=sla_due,
+            actor=actor,
+            now=now,
+            priority=1,
+            alert_id=alert_id,
+            sla_due_at=sla_due,
+            notes=f"alert {alert_id}: {alert_type}",
+        )
 
 
 async def dispatch_alert(
@@ -354,7 +385,7 @@ async def dispatch_alert(
     worker_id: str | None = None,
 ) -> Assignment:
     order, _created = await emergency_for_alert(
-        conn, alert_id, now=now, actor=actor, settings=settings
+        conn, alert_id, now=now, actor=actor, settings=settings, join=worker_id is None
     )
     if OrderState(order.state) is not OrderState.CREATED:
         return Assignment(order, [], None, False)  # already on offer or on its way

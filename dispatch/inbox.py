@@ -26,6 +26,7 @@ import aiomqtt
 
 from dispatch import service
 from dispatch.assign import AssignSettings
+from dispatch.joins import OTHER_ALERTS_CLOSED
 from dispatch.store import DispatchError
 from dispatch.throttle import Throttle
 from dispatch.timers import NOT_AT_THE_DOOR, cancel_for_closed_alert
@@ -114,11 +115,14 @@ class Inbox:
 
     async def _alert_closed(self, alert_id: int, state: str) -> None:
         """A closed alert (cancelled by the wearer, a false alarm, resolved by an operator)
-        cancels its emergency order unless the worker is already at the door."""
+        cancels its emergency order unless the worker is already at the door, or another
+        alert on the order is still open (:mod:`dispatch.joins`)."""
         async with self._conn() as conn:
             cur = await conn.execute(
-                f"SELECT id FROM work_orders WHERE alert_id = %s AND state IN {NOT_AT_THE_DOOR}",
-                (alert_id,),
+                f"SELECT o.id FROM work_orders o WHERE o.state IN {NOT_AT_THE_DOOR}"
+                " AND o.id IN (SELECT order_id FROM alert_orders WHERE alert_id = %s)"
+                f" AND {OTHER_ALERTS_CLOSED} ORDER BY o.id LIMIT 1",
+                (alert_id, alert_id),
             )
             row = await cur.fetchone()
             await conn.commit()

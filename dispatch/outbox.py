@@ -135,8 +135,9 @@ class Outbox:
                 await client.publish(worker_topic(wid, "offers"), json.dumps(offer).encode(), qos=1)
             elif kind in _TELL_WORKER and wid:  # the phone drops the job
                 await client.publish(worker_topic(wid, "offers"), json.dumps(event).encode(), qos=1)
-            moved = await service.alert_moved_by(conn, stored, kind=kind, actor=actor, at=at)
-            if moved is not None:  # the alert's own subscribers hear of it too
+            for moved in await service.alert_moved_by(
+                conn, stored, kind=kind, actor=actor, at=at, detail=detail
+            ):  # the alerts' own subscribers hear of it too
                 payload = json.dumps(moved.to_json(), default=str, separators=(",", ":"))
                 await client.publish(ALERTS, payload.encode(), qos=1)
             self.cursor.took(eid)

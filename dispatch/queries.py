@@ -93,7 +93,8 @@ async def alert_progress(
     conn: Conn, alert_id: int, *, travel: TravelModel | None = None, now: datetime | None = None
 ) -> dict[str, Any] | None:
     """Who is coming for an alert and when: ``{order_id, worker_id, worker_name, eta_s,
-    status}`` (the order's state), None when no worker is on it. ``eta_s`` is recomputed
+    status}`` (the state of its order, or of the order it joined: :mod:`dispatch.joins`),
+    None when no worker is on it. ``eta_s`` is recomputed
     from the worker's last reported location (0 once on site), plus, until they set off,
     the wait before they can leave (booked from the end of a bath: :func:`wait_to_leave_s`)."""
     model = travel or HaversineTravel()
@@ -103,7 +104,8 @@ async def alert_progress(
         " coalesce(w.lon, w.home_lon), w.mode, r.home_lat, r.home_lon"
         " FROM work_orders o JOIN residents r USING (resident_id)"
         " LEFT JOIN service_workers w ON w.worker_id = o.worker_id"
-        " WHERE o.alert_id = %s AND o.state NOT IN ('cancelled', 'failed') AND"
+        " WHERE o.id IN (SELECT order_id FROM alert_orders WHERE alert_id = %s)"
+        " AND o.state NOT IN ('cancelled', 'failed') AND"
         " o.worker_id IS NOT NULL ORDER BY o.id DESC LIMIT 1",
         (alert_id,),
     )

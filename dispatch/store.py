@@ -56,6 +56,7 @@ __all__ = [
     "get_order",
     "offer",
     "record_escalation",
+    "record_event",
 ]
 
 Conn = psycopg.AsyncConnection[TupleRow]
@@ -76,7 +77,7 @@ async def _locked(conn: Conn, order_id: int) -> StoredOrder:
     return o
 
 
-async def _event(conn: Conn, change: OrderChange, from_state: str | None) -> OrderChange:
+async def record_event(conn: Conn, change: OrderChange, from_state: str | None) -> OrderChange:
     await conn.execute(
         "INSERT INTO work_order_events (order_id, at, kind, from_state, to_state, worker_id,"
         " actor, detail) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -157,7 +158,7 @@ async def create_order(
             ),
         )
         if new is not None:
-            await _event(conn, OrderChange("created", new, actor, now), None)
+            await record_event(conn, OrderChange("created", new, actor, now), None)
             return new, True
         existing = await _order(
             conn,
@@ -219,7 +220,7 @@ async def offer(
             if new is None:
                 raise UnknownOrder(order_id)
             changes.append(
-                await _event(
+                await record_event(
                     conn, OrderChange("offered", new, actor, now, dict(detail or {})), o.state
                 )
             )
@@ -262,7 +263,8 @@ async def _preempt_overlapping(
         if new is None:
             raise UnknownOrder(d.id)
         info = {"worker_id": worker_id, "by_order": by_order, "notify": "family"}
-        out.append(await _event(conn, OrderChange("preempted", new, actor, now, info), d.state))
+        change = OrderChange("preempted", new, actor, now, info)
+        out.append(await record_event(conn, change, d.state))
     return out
 
 
@@ -326,7 +328,8 @@ async def act(
             detail["outcome"] = outcome
         if notes and action is Action.REJECT:  # for the centre; the family reads the notes
             detail["reason"] = notes
-        return await _event(conn, OrderChange(EVENT_KIND[action], new, actor, now, detail), o.state)
+        change = OrderChange(EVENT_KIND[action], new, actor, now, detail)
+        return await record_event(conn, change, o.state)
 
 
 async def _check_near_home(conn: Conn, o: StoredOrder, at: Point | None, radius_m: float) -> None:
@@ -383,7 +386,7 @@ async def record_escalation(
         )
         if await cur.fetchone() is not None:
             return None
-        return await _event(conn, OrderChange("escalated", o, actor, now, detail), o.state)
+        return await record_event(conn, OrderChange("escalated", o, actor, now, detail), o.state)
 
 
 async def expire_offers(

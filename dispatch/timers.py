@@ -19,6 +19,7 @@ from typing import Any
 
 from dispatch import service
 from dispatch.assign import AssignSettings, offer_best
+from dispatch.joins import ALL_ITS_ALERTS_CLOSED
 from dispatch.rotation import Rotation
 from dispatch.store import DispatchError, expire_offers
 from eldercare.logs import get_logger
@@ -97,7 +98,7 @@ async def _cancel_for_closed_alerts(conn: Any, rotation: Rotation) -> None:
     cur = await conn.execute(
         "SELECT o.id, a.id, a.state FROM work_orders o JOIN alerts a ON a.id = o.alert_id"
         f" WHERE o.state IN {NOT_AT_THE_DOOR}"
-        " AND a.closed_at IS NOT NULL ORDER BY o.id LIMIT %s",
+        f" AND a.closed_at IS NOT NULL AND {ALL_ITS_ALERTS_CLOSED} ORDER BY o.id LIMIT %s",
         (QUEUE_MAX,),
     )
     rows = {int(r[0]): (int(r[1]), str(r[2])) for r in await cur.fetchall()}
@@ -128,7 +129,7 @@ async def _missed_alerts(
         " AND a.state IN ('open', 'acknowledged') AND a.severity = ANY(%s)"
         " AND (cardinality(%s::text[]) = 0 OR a.type = ANY(%s))"
         " AND a.opened_at > %s - interval '1 day'"
-        " AND NOT EXISTS (SELECT 1 FROM work_orders o WHERE o.alert_id = a.id)"
+        " AND NOT EXISTS (SELECT 1 FROM alert_orders ao WHERE ao.alert_id = a.id)"
         " ORDER BY a.id LIMIT %s",
         (s.dispatch_auto_severities, s.dispatch_auto_types, s.dispatch_auto_types, now,
          QUEUE_MAX),
@@ -147,8 +148,9 @@ async def _dropped_alerts(conn: Any, now: datetime) -> list[tuple[tuple[int, ...
     it, and a new fall was folded into it as an update, not sent anyone."""
     return await _queue(
         conn,
-        "SELECT a.id FROM alerts a JOIN LATERAL (SELECT o.id, o.state FROM work_orders o"
-        "   WHERE o.alert_id = a.id AND o.kind = 'emergency' ORDER BY o.id DESC LIMIT 1) last"
+        "SELECT a.id FROM alerts a JOIN LATERAL (SELECT o.id, o.state FROM alert_orders ao"
+        "   JOIN work_orders o ON o.id = ao.order_id"
+        "   WHERE ao.alert_id = a.id AND o.kind = 'emergency' ORDER BY o.id DESC LIMIT 1) last"
         " ON true WHERE a.closed_at IS NULL AND a.opened_at > %s - interval '1 day'"
         " AND (last.state = 'failed' OR (last.state = 'cancelled' AND NOT EXISTS"
         "   (SELECT 1 FROM work_order_events e WHERE e.order_id = last.id"
