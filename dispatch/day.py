@@ -6,7 +6,9 @@
 care, the worker who last completed a visit to each resident; plans with
 PyVRP (:func:`dispatch.planner.plan_day`), and offers every planned visit to
 its worker for its planned time (the no-double-booking constraint still has
-the last word: a visit it refuses stays waiting). The worker has until
+the last word: a visit it refuses stays waiting). The visits workers already hold
+(offered, accepted, under way) are planned as fixed stops at their booked times, so
+a re-plan fits new work around them (:mod:`dispatch.routing`). The worker has until
 ``PLANNED_ANSWER_LEAD`` before the visit to accept it (at least
 ``PLANNED_ANSWER_MIN`` from the offer); unanswered by then, the offer times out
 like any other and the order waits again, visible to the centre and planned again
@@ -14,7 +16,9 @@ by the next run, and the worker's time is free. Until 2026-12-04 a planned offer
 never expired: an unanswered visit held the worker's time and never happened,
 and nothing showed it. Re-planning after an
 emergency is the same call later in the day: only orders still waiting are
-planned, around what workers already hold.
+planned, around what workers already hold (before 2026-12-04 it did not look at what
+they held, and visits planned over a worker's accepted ones were refused and left
+waiting).
 """
 
 from __future__ import annotations
@@ -147,7 +151,8 @@ async def plan_and_offer(
         for w in await list_workers(conn, district=district)
         if w.worker_id in shifts
     ]
-    problem = PlanProblem(orders, workers, model)
+    held = await _held(conn, workers, start=start, end=end, now=now)
+    problem = PlanProblem(orders, workers, model, held=held)
     t = datetime.now(tz)
     plan = plan_day(problem, PlannerSettings(seconds=seconds))
     took = (datetime.now(tz) - t).total_seconds()
@@ -181,6 +186,39 @@ async def plan_and_offer(
         round(stats.on_time, 3),
         round(took, 2),
     )
+
+
+async def _held(
+    conn: Conn, workers: list[PlanWorker], *, start: datetime, end: datetime, now: datetime
+) -> list[Order]:
+    """The visits these workers hold in the day from ``now`` (offered, accepted or under
+    way, routine or emergency), each at its booked time; one begun is what is left of it."""
+    district = {w.worker_id: w.district for w in workers}
+    cur = await conn.execute(
+        "SELECT o.id, o.resident_id, o.service_type, r.home_lat, r.home_lon,"
+        " greatest(o.booked_from, %(now)s), o.booked_until, o.worker_id"
+        " FROM work_orders o JOIN residents r USING (resident_id)"
+        " WHERE o.state IN ('offered', 'accepted', 'en_route', 'on_site')"
+        " AND o.worker_id = ANY(%(w)s) AND o.booked_from < %(b)s"
+        " AND o.booked_until > greatest(%(a)s, %(now)s) AND r.home_lat IS NOT NULL",
+        {"a": start, "b": end, "now": now, "w": list(district)},
+    )
+    rows = await cur.fetchall()
+    await conn.commit()
+    return [
+        Order(
+            int(i),
+            int(rid),
+            code,
+            Point(lat, lon),
+            ws,
+            ws,
+            we - ws,
+            district=district[wid],
+            held_by=wid,
+        )
+        for i, rid, code, lat, lon, ws, we, wid in rows
+    ]
 
 
 def answer_by(planned_start: datetime, now: datetime) -> datetime:

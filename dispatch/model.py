@@ -214,6 +214,9 @@ class Order:
     district: str = ""
     # who rejected it or let its offer time out: a plan does not give it to them again
     declined_by: frozenset[str] = field(default_factory=frozenset)
+    # a visit this worker already holds (offered, accepted, under way): a re-plan keeps
+    # it at its booked time (window_start) for them and plans the rest around it
+    held_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.window_end < self.window_start:
@@ -227,5 +230,7 @@ def qualified(worker_skills: frozenset[str], required: Sequence[str] | frozenset
 def may_plan(worker_id: str, worker_skills: frozenset[str], order: Order) -> bool:
     """Whether a plan may give ``order`` to this worker: qualified, and not one who
     declined it (before 2026-12-04 a planned visit a worker let time out was planned
-    for that worker again)."""
+    for that worker again); a visit a worker holds, to that worker only."""
+    if order.held_by is not None:
+        return worker_id == order.held_by
     return qualified(worker_skills, order.skills) and worker_id not in order.declined_by

@@ -13,6 +13,11 @@ made unreachable (a distance and duration no prize pays for); and continuity
 of care, a discount on the distance into the residents they served before, so
 the solver keeps the same worker for the same resident when it costs little.
 Travel km is reported from the true distances (:func:`dispatch.routing.evaluate`).
+
+A visit a worker already holds (a re-plan later in the day) is a client of that
+worker's profile only, with its booked start as its window and a prize ten times any
+order's: the solver plans the new orders around it. It takes no capacity (the fair
+share is of the new orders).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from dispatch.routing import Plan, PlanProblem, PlanWorker, by_district
 
 FORBIDDEN = 10**7  # metres (10,000 km) or seconds (115 days) no prize pays for
 PRIZE_M = 1_000_000  # visiting an order is worth 1,000 km of travel
+HELD_PRIZE_M = 50 * PRIZE_M  # keeping a held visit is worth ten of the best order's
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +59,14 @@ def _district_plan(
     capacity: dict[str, int],
     seconds: float,
     settings: PlannerSettings,
+    held: Sequence[Order] = (),
 ) -> Plan:
     if not workers:
         return Plan({}, [o.order_id for o in orders])
     if not orders:
         return Plan({}, [])
+    new = len(orders)
+    orders = [*orders, *held]  # the held visits are clients too, after the new orders
     t0 = min(w.shift_start for w in workers)
     nw = len(workers)
     lat = np.array([w.start.lat for w in workers] + [o.where.lat for o in orders])
@@ -69,11 +78,11 @@ def _district_plan(
     clients = [
         pyvrp.Client(
             nw + j,
-            delivery=[1],
+            delivery=[1 if j < new else 0],
             service_duration=round(o.duration.total_seconds()),
             tw_early=_secs(o.window_start, t0),
             tw_late=_secs(o.window_end, t0),
-            prize=PRIZE_M * (6 - o.priority),
+            prize=PRIZE_M * (6 - o.priority) if j < new else HELD_PRIZE_M,
             required=False,
         )
         for j, o in enumerate(orders)
@@ -119,7 +128,7 @@ def _district_plan(
         if ok:
             routes[w.worker_id] = ok
             placed.update(ok)
-    return Plan(routes, [o.order_id for o in orders if o.order_id not in placed])
+    return Plan(routes, [o.order_id for o in orders[:new] if o.order_id not in placed])
 
 
 def plan_day(problem: PlanProblem, settings: PlannerSettings | None = None) -> Plan:
@@ -129,11 +138,10 @@ def plan_day(problem: PlanProblem, settings: PlannerSettings | None = None) -> P
     total = max(1, len(problem.orders))
     routes: dict[str, Sequence[int]] = {}
     unassigned: list[int] = []
-    for _district, (orders, workers) in sorted(by_district(problem).items()):
+    for _district, (orders, workers, held) in sorted(by_district(problem).items()):
         seconds = max(0.5, s.seconds * len(orders) / total)
-        part = _district_plan(
-            orders, workers, problem=problem, capacity=capacity, seconds=seconds, settings=s
-        )
+        part = _district_plan(orders, workers, problem=problem, capacity=capacity,
+                              seconds=seconds, settings=s, held=held)  # fmt: skip
         routes.update(part.routes)
         unassigned.extend(part.unassigned)
     return Plan(routes, unassigned)

@@ -12,10 +12,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from dispatch.assign import catalogue_from_db
 from dispatch.day import PLANNED_ANSWER_LEAD, make_recurring, plan_and_offer
+from dispatch.lifecycle import Action
+from dispatch.model import OrderKind
 from dispatch.recurring import load_recurring
 from dispatch.roster import add_shift
-from dispatch.store import expire_offers
+from dispatch.store import act, create_order, expire_offers, offer
 from tests.integration.dispatch_support import HOME, east, seed
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -147,3 +150,36 @@ async def test_eldercare_dispatch_plan_command(db_url: str) -> None:
     _, err = await asyncio.wait_for(bad.communicate(), 60)
     assert bad.returncode == 2
     assert b"someday" in err
+
+
+async def test_a_replan_plans_around_the_visits_workers_hold(db_url: str) -> None:
+    """A re-plan later in the day: A holds an accepted visit at 10:00-11:00, and a new
+    visit may be done 09:30-12:00. Before 2026-12-04 the plan saw A free all day and put
+    it at 09:30, over the held one; the database refused the booking and it waited."""
+    rids = await seed(db_url, now=NOW, residents=[HOME, east(0.4)],
+                      workers=[("A", HOME, frozenset({"caregiver"}))])  # fmt: skip
+    day0 = datetime.combine(MONDAY, time(0), tzinfo=TZ)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await add_shift(conn, "A", day0 + timedelta(hours=8), day0 + timedelta(hours=17))
+        service = (await catalogue_from_db(conn))["personal_care"]  # 45 minutes
+
+        async def order(rid: int, start: float, end: float) -> int:
+            o, _ = await create_order(conn, kind=OrderKind.BOOKED, resident_id=rid,
+                                      service=service, window_start=day0 + timedelta(hours=start),
+                                      window_end=day0 + timedelta(hours=end), actor="t",
+                                      now=NOW)  # fmt: skip
+            return o.id
+
+        held = await order(rids[0], 10, 10)
+        await offer(conn, held, "A", actor="t", now=NOW, booked_from=day0 + timedelta(hours=10),
+                    booked_until=day0 + timedelta(hours=11), expires_at=None)  # fmt: skip
+        await act(conn, held, Action.ACCEPT, actor="worker:A", now=NOW, worker_id="A")
+        new = await order(rids[1], 9.5, 12)
+        report = await plan_and_offer(conn, MONDAY, tz=TZ, now=NOW, seconds=0.5)
+        assert (report.orders, report.offered, report.refused) == (1, 1, 0)
+        cur = await conn.execute(
+            "SELECT id, state, booked_from FROM work_orders WHERE worker_id = 'A' ORDER BY id"
+        )
+        got = await cur.fetchall()
+    assert [(i, s) for i, s, _ in got] == [(held, "accepted"), (new, "offered")]
+    assert got[1][2] >= day0 + timedelta(hours=11)  # after the held visit, not over it

@@ -70,21 +70,29 @@ def day(n_orders: int, n_workers: int, seed: int) -> PlanProblem:
 def assert_valid(problem: PlanProblem, plan: Plan) -> None:
     workers = {w.worker_id: w for w in problem.workers}
     orders = {o.order_id: o for o in problem.orders}
+    held = {o.order_id: o for o in problem.held}
     placed = [i for seq in plan.routes.values() for i in seq]
     assert len(placed) == len(set(placed)), "an order is in two routes"
-    assert set(placed) | set(plan.unassigned) == set(orders)
+    assert set(placed) - set(held) | set(plan.unassigned) == set(orders)
     assert not set(placed) & set(plan.unassigned)
     capacity = problem.capacities()
     for wid, seq in plan.routes.items():
         w = workers[wid]
-        assert len(seq) <= capacity[wid]
+        assert sum(i not in held for i in seq) <= capacity[wid]
         for i in seq:
+            if i in held:
+                assert held[i].held_by == wid, "a held visit moved to another worker"
+                continue
             assert orders[i].skills <= w.skills, "an unqualified worker"
             assert orders[i].district == w.district, "outside the service area"
             assert wid not in orders[i].declined_by, "given to a worker who declined it"
-        visits, _ = schedule(w, [orders[i] for i in seq], problem.travel)
+        stops = {**orders, **held}
+        visits, _ = schedule(w, [stops[i] for i in seq], problem.travel)
         for a, b in itertools.pairwise(visits):  # never two places at once
-            assert a.start + orders[a.order_id].duration <= b.start
+            assert a.start + stops[a.order_id].duration <= b.start
+        for v in visits:  # a held visit stays at its booked time
+            if v.order_id in held:
+                assert v.start == held[v.order_id].window_start, "a held visit moved"
 
 
 @pytest.mark.parametrize("seed", [1, 2])
@@ -187,4 +195,41 @@ def test_schedule_waits_for_the_window_and_counts_the_way_home() -> None:
 @given(st.integers(1, 60), st.integers(1, 6), st.integers(0, 10_000))
 def test_greedy_never_double_books(n_orders: int, n_workers: int, seed: int) -> None:
     problem = day(n_orders, n_workers, seed)
+    assert_valid(problem, greedy_plan(problem))
+
+
+def with_held(problem: PlanProblem, seed: int) -> PlanProblem:
+    """``problem`` with each worker holding two visits booked earlier (a re-plan)."""
+    rng = random.Random(seed)
+    held = []
+    for k, w in enumerate(problem.workers):
+        for n, hour in enumerate(rng.sample([9, 11, 13, 15], 2)):
+            at = DAY + timedelta(hours=hour, minutes=rng.choice([0, 15]))
+            held.append(Order(10_000 + 10 * k + n, 900 + k, "x", pt(rng), at, at,
+                              timedelta(minutes=rng.choice([30, 45, 60])),
+                              district=w.district, held_by=w.worker_id))  # fmt: skip
+    return PlanProblem(problem.orders, problem.workers, TRAVEL, held=held)
+
+
+@pytest.mark.parametrize("seed", [6, 7])
+def test_a_replan_fits_new_orders_around_the_visits_workers_hold(seed: int) -> None:
+    """Before 2026-12-04 a re-plan saw every worker free all day: new visits were
+    planned over the ones they held, and the database refused them."""
+    problem = with_held(day(40, 6, seed), seed)
+    for plan in (greedy_plan(problem), plan_day(problem, PlannerSettings(seconds=1.0, seed=seed))):
+        assert_valid(problem, plan)
+        for h in problem.held:
+            assert h.order_id in plan.routes[str(h.held_by)]
+        stats = evaluate(problem, plan)
+        assert {v.order_id for v in stats.visits} <= {o.order_id for o in problem.orders}
+        assert len(stats.visits) + stats.unassigned == len(problem.orders)
+        assert stats.unassigned < len(problem.orders) // 2  # the gaps still take work
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 5), st.integers(0, 10_000))
+def test_greedy_never_double_books_around_held_visits(
+    n_orders: int, n_workers: int, seed: int
+) -> None:
+    problem = with_held(day(n_orders, n_workers, seed), seed)
     assert_valid(problem, greedy_plan(problem))
