@@ -47,9 +47,10 @@ from eldercare.waiting import stopped_within
 from ingest.handoff import IngestedBatch
 from ingest.service import IngestService, prepare_database
 from simulators.fleet import Fleet
+from simulators.record import clear_retained, status_topics
 from simulators.runner import run
 from simulators.scenario import Scenario
-from simulators.transport import MqttTransport
+from simulators.transport import MqttTransport, TransportError
 from simulators.workers import Behaviour, VirtualWorkers, resident_homes, seed_workers
 
 DEMO_HOME = Path.home() / ".eldercare"
@@ -216,14 +217,7 @@ async def _demo(
             " streaming (Ctrl-C stops) ...",
             flush=True,
         )
-        scenario_file = resources.files("simulators") / "scenarios" / "emergencies.yaml"
-        plan = (
-            yaml.safe_load(scenario_file.read_text(encoding="utf-8"))
-            if scenario_file.is_file()
-            else {}
-        )
-        plan["events"] = [EARLY_FALL, *(plan.get("events") or [])]
-        scenario = Scenario.from_dict(plan, where="demo")
+        scenario = _scenario()
         loops = _Loops()
         transport = MqttTransport(
             settings.mqtt_url or "", protocol=settings.mqtt_protocol, per_band=False, connections=2
@@ -236,12 +230,30 @@ async def _demo(
         finally:
             stop.set()
             await transport.close(drain_timeout_s=5)
-            await reporter
-            await ingest
-            await alerts
-            await dispatching
-            await working
+            for task in (reporter, ingest, alerts, dispatching, working):
+                await task
+            await _clear_statuses(settings, fleet)
     _summary(service, workers, loops, dispatcher)
+
+
+def _scenario() -> Scenario:
+    """The packaged emergencies, and a fall early enough to see in a short run."""
+    scenario_file = resources.files("simulators") / "scenarios" / "emergencies.yaml"
+    plan = (
+        yaml.safe_load(scenario_file.read_text(encoding="utf-8")) if scenario_file.is_file() else {}
+    )
+    plan["events"] = [EARLY_FALL, *(plan.get("events") or [])]
+    return Scenario.from_dict(plan, where="demo")
+
+
+async def _clear_statuses(settings: Settings, fleet: Fleet) -> None:
+    """Delete the demo bands' retained status messages from the broker. Real bands leave
+    theirs, but these bands stop with the demo: before 2026-12-04 an ingest on that
+    broker whose database does not hold the demo's bands dead-lettered each one as an
+    unknown band, at every subscription. A broker already gone has nothing to keep."""
+    topics = status_topics(p.device_id for p in fleet.profiles)
+    with contextlib.suppress(TransportError, OSError):
+        await clear_retained(settings.mqtt_url or "", topics, protocol=settings.mqtt_protocol)
 
 
 def _summary(

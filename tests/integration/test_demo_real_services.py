@@ -17,6 +17,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiomqtt
 import psycopg
 import pytest
 
@@ -27,9 +28,10 @@ from tests.conftest import Broker, free_port, running_broker
 
 @pytest.fixture
 def own_broker(tmp_path: Path) -> Iterator[Broker]:
-    """A broker of the test's own: the demo's bands leave their retained status on the
-    broker they used (as real bands do), and on the session's broker every later
-    ingest test read them as messages from unregistered bands."""
+    """A broker of the test's own: the demo's bands publish retained statuses (as real
+    bands do); the demo deletes them when it stops, but one that fails half-way may not,
+    and on the session's broker every later ingest test read them as messages from
+    unregistered bands."""
     with running_broker(tmp_path) as b:
         yield b
 
@@ -76,3 +78,22 @@ def test_the_demo_disables_its_accounts_when_it_stops(db_url: str, own_broker: B
         assert verify_password(printed[name], password_hash)  # the printed password ...
         assert disabled, name  # ... of an account that no longer signs in
     assert "disabled when the demo stops" in done.stdout  # and the demo says so
+    # and its bands' retained statuses are gone from the broker (before 2026-12-04 they
+    # stayed, and an ingest on another database dead-lettered each as an unknown band)
+    assert asyncio.run(retained_statuses(own_broker)) == []
+
+
+async def retained_statuses(broker: Broker) -> list[str]:
+    """The device status topics holding a retained message on ``broker``: they arrive on
+    subscribing, before a message published after the subscription."""
+    async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+        await client.subscribe("eldercare/v1/devices/+/status", qos=1)
+        await client.subscribe("test/marker", qos=1)
+        await client.publish("test/marker", b"end", qos=1)
+        got = []
+        async for m in client.messages:
+            if str(m.topic) == "test/marker":
+                return got
+            if m.retain:
+                got.append(str(m.topic))
+    return got
