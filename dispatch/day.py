@@ -18,7 +18,8 @@ and nothing showed it. Re-planning after an
 emergency is the same call later in the day: only orders still waiting are
 planned, around what workers already hold (before 2026-12-04 it did not look at what
 they held, and visits planned over a worker's accepted ones were refused and left
-waiting).
+waiting). A worker's day runs from their first shift's start to their last one's end;
+the breaks between shifts are held stops at home, so nothing is planned in them.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from dispatch.model import Order, OrderKind, Point, load_catalogue
 from dispatch.planner import PlannerSettings, plan_day
 from dispatch.recurring import Recurring, ResidentRef, expand, load_recurring
 from dispatch.roster import list_workers, sync_catalogue
-from dispatch.routing import PlanProblem, PlanWorker, evaluate
+from dispatch.routing import PlanProblem, PlanWorker, evaluate, working_day
 from dispatch.store import DispatchError, WorkerBusy, create_order, offer
 from dispatch.travel import HaversineTravel, TravelModel
 from eldercare.migrate import migrate
@@ -135,23 +136,27 @@ async def plan_and_offer(
         if we >= ws
     ]
     cur = await conn.execute(
-        "SELECT worker_id, min(greatest(starts_at, %(now)s)), max(ends_at) FROM worker_shifts"
-        " WHERE starts_at < %(b)s AND ends_at > greatest(%(a)s, %(now)s) GROUP BY 1",
+        "SELECT worker_id, greatest(starts_at, %(now)s), ends_at FROM worker_shifts"
+        " WHERE starts_at < %(b)s AND ends_at > greatest(%(a)s, %(now)s)",
         {"a": start, "b": end, "now": now},
     )
-    shifts = {w: (a, b) for w, a, b in await cur.fetchall()}
+    spans: dict[str, list[tuple[datetime, datetime]]] = {}
+    for w, a, b in await cur.fetchall():
+        spans.setdefault(w, []).append((a, b))
     await conn.commit()
+    days = {w: working_day(s) for w, s in spans.items()}
     workers = [
         PlanWorker.from_worker(
             w.to_worker(),
-            shift_start=shifts[w.worker_id][0],
-            shift_end=shifts[w.worker_id][1],
+            shift_start=days[w.worker_id][0],
+            shift_end=days[w.worker_id][1],
             travel=model,
         )
         for w in await list_workers(conn, district=district)
-        if w.worker_id in shifts
+        if w.worker_id in days
     ]
     held = await _held(conn, workers, start=start, end=end, now=now)
+    held += _breaks(workers, {w: d[2] for w, d in days.items()})
     problem = PlanProblem(orders, workers, model, held=held)
     t = datetime.now(tz)
     plan = plan_day(problem, PlannerSettings(seconds=seconds))
@@ -219,6 +224,20 @@ async def _held(
         )
         for i, rid, code, lat, lon, ws, we, wid in rows
     ]
+
+
+def _breaks(
+    workers: list[PlanWorker], gaps: dict[str, list[tuple[datetime, datetime]]]
+) -> list[Order]:
+    """The breaks between a worker's shifts as held stops at home (negative ids, never
+    offered): the plan gives a split shift's worker nothing between the two. Before
+    2026-12-04 the day's shifts were merged into one, and the midday was planned."""
+    out: list[Order] = []
+    for w in workers:
+        for a, b in gaps.get(w.worker_id, []):
+            out.append(Order(-(len(out) + 1), 0, "break", w.end, a, a, b - a,
+                             district=w.district, held_by=w.worker_id))  # fmt: skip
+    return out
 
 
 def answer_by(planned_start: datetime, now: datetime) -> datetime:

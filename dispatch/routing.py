@@ -19,6 +19,7 @@ accepted ones were refused by the database and left waiting, though others were 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -271,6 +272,24 @@ class _Held:
             return True
         km = travel.distance_km(self.lat, self.lon, np.float64(where.lat), np.float64(where.lon))
         return done_at + km / speed * 3600.0 <= self.at
+
+
+def working_day(
+    shifts: Sequence[tuple[datetime, datetime]],
+) -> tuple[datetime, datetime, list[tuple[datetime, datetime]]]:
+    """A worker's shifts in a day (any order, overlapping or not) as one span: the first
+    start, the last end, and the breaks between them (a split shift's midday)."""
+    spans = sorted(s for s in shifts if s[1] > s[0])
+    if not spans:
+        raise ValueError("no shift")
+    merged = [list(spans[0])]
+    for a, b in spans[1:]:
+        if a <= merged[-1][1]:  # overlaps or touches the previous one
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    gaps = [(x[1], y[0]) for x, y in itertools.pairwise(merged)]
+    return merged[0][0], merged[-1][1], gaps
 
 
 def by_district(

@@ -183,3 +183,32 @@ async def test_a_replan_plans_around_the_visits_workers_hold(db_url: str) -> Non
         got = await cur.fetchall()
     assert [(i, s) for i, s, _ in got] == [(held, "accepted"), (new, "offered")]
     assert got[1][2] >= day0 + timedelta(hours=11)  # after the held visit, not over it
+
+
+async def test_nothing_is_planned_between_a_split_shifts_two_halves(db_url: str) -> None:
+    """A shift 08:00-12:00 and another 14:00-18:00. Before 2026-12-04 the day's shifts
+    were merged into 08:00-18:00, and a visit was offered for the worker's midday off."""
+    rids = await seed(db_url, now=NOW, residents=[HOME, east(0.4)],
+                      workers=[("A", HOME, frozenset({"caregiver"}))])  # fmt: skip
+    day0 = datetime.combine(MONDAY, time(0), tzinfo=TZ)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        for a, b in ((8, 12), (14, 18)):
+            await add_shift(conn, "A", day0 + timedelta(hours=a), day0 + timedelta(hours=b))
+        service = (await catalogue_from_db(conn))["personal_care"]  # 45 minutes
+        ids = []
+        for rid, (a, b) in zip(rids, ((12, 13.5), (11.5, 15)), strict=True):
+            o, _ = await create_order(conn, kind=OrderKind.BOOKED, resident_id=rid,
+                                      service=service, window_start=day0 + timedelta(hours=a),
+                                      window_end=day0 + timedelta(hours=b), actor="t",
+                                      now=NOW)  # fmt: skip
+            ids.append(o.id)
+        report = await plan_and_offer(conn, MONDAY, tz=TZ, now=NOW, seconds=0.5)
+        cur = await conn.execute(
+            "SELECT id, state, booked_from, booked_until FROM work_orders ORDER BY id"
+        )
+        got = await cur.fetchall()
+    assert (report.orders, report.offered, report.unassigned) == (2, 1, 1)
+    assert got[0][:2] == (ids[0], "created")  # only possible in the break: not planned
+    assert got[1][:2] == (ids[1], "offered")
+    off = (day0 + timedelta(hours=12), day0 + timedelta(hours=14))
+    assert got[1][3] <= off[0] or got[1][2] >= off[1]  # before the break or after it

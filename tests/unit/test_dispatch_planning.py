@@ -14,7 +14,15 @@ from hypothesis import strategies as st
 
 from dispatch.model import Order, Point
 from dispatch.planner import PlannerSettings, plan_day
-from dispatch.routing import Plan, PlanProblem, PlanWorker, evaluate, greedy_plan, schedule
+from dispatch.routing import (
+    Plan,
+    PlanProblem,
+    PlanWorker,
+    evaluate,
+    greedy_plan,
+    schedule,
+    working_day,
+)
 from dispatch.travel import HaversineTravel
 
 DAY = datetime(2026, 11, 24, tzinfo=UTC)
@@ -233,3 +241,15 @@ def test_greedy_never_double_books_around_held_visits(
 ) -> None:
     problem = with_held(day(n_orders, n_workers, seed), seed)
     assert_valid(problem, greedy_plan(problem))
+
+
+def test_a_workers_shifts_make_one_day_with_its_breaks() -> None:
+    h = [DAY + timedelta(hours=x) for x in range(24)]
+    assert working_day([(h[14], h[18]), (h[8], h[12])]) == (h[8], h[18], [(h[12], h[14])])
+    # overlapping and touching shifts are one stretch of work
+    assert working_day([(h[8], h[11]), (h[10], h[12]), (h[12], h[13])]) == (h[8], h[13], [])
+    assert working_day([(h[8], h[9]), (h[10], h[11]), (h[12], h[13])])[2] == [
+        (h[9], h[10]), (h[11], h[12]),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="no shift"):
+        working_day([])
