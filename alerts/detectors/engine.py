@@ -136,7 +136,8 @@ def _telemetry(
     # daily count, kept as the latest, made the next reading look like thousands of new
     # steps (a fallen wearer "walked"; found on 2026-12-03). It says nothing new.
     msg = vitals.reading(t, profile, skin_shift_c=skin_shift_c)
-    vit, evs = vitals.step(s.vitals, profile, t, now, msg)
+    away = s.geofence.outside_fixes >= geofence.MIN_OUTSIDE_FIXES  # as the geofence counts it
+    vit, evs = vitals.step(s.vitals, profile, t, now, msg, away=away)
     events += evs
     base = s.baseline
     if profile.baselines or profile.night_baselines:

@@ -33,7 +33,8 @@ is what that person is like, not a deterioration. Below :data:`ALWAYS_ALARM`
 (SpO2 <= 80 %, heart rate <= 35/min, systolic <= 80 mmHg) no baseline
 excuses a reading. Without a baseline (a new resident, too little history)
 NEWS2 alone decides. High readings are excused only in the crisis band (below). Readings from a band
-reported off the wrist are ignored.
+reported off the wrist are ignored. A low temperature is not judged while the wearer
+walks, for 30 minutes after, or while they are away from home (:data:`COLD_AFTER_ACTIVE`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,15 @@ RED_SCORE: Final = 3  # NEWS2's red sub-score: no personal baseline excuses it
 # judged at rest only; 131/min or more is judged whatever the wearer is doing.
 ACTIVE_CADENCE: Final = 20.0
 REST_BEFORE: Final = timedelta(minutes=5)
+# A cold wrist is the weather, not hypothermia, while the wearer walks and for
+# COLD_AFTER_ACTIVE after (hands warm up again for half an hour after coming in from
+# the cold), and while they are away from home (their band's last fix outside every
+# safe zone): a low temperature estimate is then not judged (neither raises nor clears).
+# Wrist skin runs several degrees colder outdoors in winter; before 2026-12-04 a
+# 40-minute walk in the cold raised hypothermia (high). Accidental hypothermia of older
+# people happens still, at home, in a cold flat, which is still raised; being out in
+# the cold is for the geofence, the long-lie and inactivity rules to raise.
+COLD_AFTER_ACTIVE: Final = timedelta(minutes=30)
 
 
 def activity(
@@ -242,15 +252,19 @@ def step_value(
     dbp: float | None = None,
     resting: bool = True,
     skin_shift_c: float = 0.0,
+    cold_excused: bool = False,
 ) -> tuple[VitalsState, list[AlertEvent]]:
     """One reading of one parameter (``dbp``: the diastolic of a systolic reading;
     ``resting``: no walking in the last :data:`REST_BEFORE`; ``skin_shift_c``: the
-    hot-weather rise already taken off a temperature, shown on its alert)."""
+    hot-weather rise already taken off a temperature, shown on its alert;
+    ``cold_excused``: a cold wrist is the weather, :data:`COLD_AFTER_ACTIVE`)."""
     th = profile.thresholds
     track = state.tracks.get(param, GradedTrack())
     level, side = grade(param, value, profile, night=night, dbp=dbp)
     if not resting and param is VitalParam.HR and side is Direction.HIGH and level < RED_SCORE:
         return state, []  # the heart rate of exertion: not judged (module doc)
+    if cold_excused and param is VitalParam.TEMP and side is Direction.LOW:
+        return state, []  # the cold of outdoors, not hypothermia
     new = observe_idle(track, at=observed_at, side=side)
     if new is None:
         new = observe(
@@ -323,9 +337,12 @@ def step(
     telemetry: Telemetry,
     now: datetime,
     message: Reading | None = None,
+    *,
+    away: bool = False,
 ) -> tuple[VitalsState, list[AlertEvent]]:
     """Fold every vital sign of one telemetry message into the state (``message``:
-    its :func:`reading`, if the caller has it already)."""
+    its :func:`reading`, if the caller has it already; ``away``: the wearer is outside
+    every safe zone, :data:`COLD_AFTER_ACTIVE`)."""
     events: list[AlertEvent] = []
     msg = message or reading(telemetry, profile)
     observed_at = msg.observed_at
@@ -334,6 +351,10 @@ def step(
         seen, until = activity(state, telemetry, observed_at)
         state = VitalsState(state.tracks, state.open, seen, until)
     resting = state.active_until is None or observed_at >= state.active_until
+    cold_excused = away or (
+        state.active_until is not None
+        and observed_at < state.active_until - REST_BEFORE + COLD_AFTER_ACTIVE
+    )
     for param, value in msg.values.items():
         if param is VitalParam.SBP and not resting:
             continue
@@ -349,6 +370,7 @@ def step(
             dbp=dbp if param is VitalParam.SBP else None,
             resting=resting,
             skin_shift_c=msg.skin_shift_c if param is VitalParam.TEMP else 0.0,
+            cold_excused=cold_excused,
         )
         events.extend(evs)
     return state, events

@@ -479,3 +479,22 @@ def test_local_time_is_right_minute_by_minute_through_daylight_saving_changes() 
         for minute in range(-90, 91):
             now = change + timedelta(minutes=minute, seconds=30)
             assert local_time(now, tz) == now.astimezone(ZoneInfo(tz)).time()
+
+
+def test_a_cold_wrist_is_judged_at_home_not_away_from_it() -> None:
+    """Outside every safe zone (two fixes, as the geofence counts), a cold wrist is the
+    weather: not hypothermia (before 2026-12-04, high after 30 minutes on a bench)."""
+    cold = Profile(resident_id=9, safe_zones=(HOME,),
+                   baselines={VitalParam.TEMP: compute_baseline([33.0] * 200)})  # fmt: skip
+
+    def readings(metres: float) -> list[tuple[datetime, object]]:
+        out: list[tuple[datetime, object]] = []
+        for i in range(15):
+            at = DAY + 3 * i * M
+            loc = Location(lat=HOME.lat + metres / 111_195.0, lon=HOME.lon, acc_m=10.0,
+                           src=LocationSource.GPS)  # fmt: skip
+            out.append((at, tele(at, skin_temp_c=28.0, loc=loc)))
+        return out
+
+    assert AlertType.VITAL_TEMP_LOW in [e.type for e in run(cold, readings(20))[1]]  # at home
+    assert AlertType.VITAL_TEMP_LOW not in [e.type for e in run(cold, readings(800))[1]]

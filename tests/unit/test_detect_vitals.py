@@ -277,3 +277,49 @@ def test_hysteresis_never_clears_while_the_value_is_still_out_of_range(
             margin = PROFILE.thresholds.margin(VitalParam.HR)
             shifted = v + margin if cleared_side is Direction.HIGH else v - margin
             assert HR_BANDS.score_towards(shifted, cleared_side) < need
+
+
+# --- a cold wrist outdoors ------------------------------------------------------
+
+COLD = replace(PROFILE, baselines={VitalParam.TEMP: Baseline(33.0, 0.5, 500)})
+
+
+def _walk(
+    minutes: int, *, steps_per_min: int, skin: float, start: int = 0
+) -> list[tuple[datetime, dict[str, object]]]:
+    return [(T0 + timedelta(minutes=m),
+             {"skin_temp_c": skin, "steps": 1000 + steps_per_min * m})
+            for m in range(start, start + minutes, 3)]  # fmt: skip
+
+
+def test_a_cold_wrist_on_a_walk_in_winter_is_not_hypothermia() -> None:
+    """28 C at a wrist whose usual is 33 C reads as a core of 31.8 C. Before 2026-12-04
+    a walk of 40 minutes in the cold raised hypothermia, high."""
+    walked = _walk(40, steps_per_min=80, skin=28.0)
+    assert feed(COLD, walked) == []
+    # back home and still, the hand warms up: 30 minutes are not judged ...
+    home = _walk(27, steps_per_min=0, skin=28.0, start=42)
+    assert feed(COLD, walked + home) == []
+    # ... and a wrist still that cold afterwards is judged as usual
+    later = _walk(40, steps_per_min=0, skin=28.0, start=72)
+    events = feed(COLD, walked + home + later)
+    assert [e.type for e in events] == [AlertType.VITAL_TEMP_LOW]  # type: ignore[attr-defined]
+
+
+def test_a_cold_wrist_sitting_still_at_home_is_raised() -> None:
+    still = _walk(40, steps_per_min=0, skin=28.0)
+    events = feed(COLD, still)
+    assert [e.type for e in events] == [AlertType.VITAL_TEMP_LOW]  # type: ignore[attr-defined]
+    assert events[0].severity is Severity.HIGH  # type: ignore[attr-defined]
+
+
+def test_a_cold_wrist_away_from_home_is_not_judged_a_fever_is() -> None:
+    state, out = vitals.VitalsState(), []
+    for at, v in _walk(40, steps_per_min=0, skin=28.0):
+        state, events = vitals.step(state, COLD, tele(at, **v), at, away=True)
+        out.extend(events)
+    assert out == []
+    for at, v in _walk(40, steps_per_min=0, skin=34.5, start=45):  # a rise of 1.5 C
+        state, events = vitals.step(state, COLD, tele(at, **v), at, away=True)
+        out.extend(events)
+    assert [e.type for e in out] == [AlertType.VITAL_TEMP_HIGH]  # type: ignore[attr-defined]
