@@ -99,6 +99,12 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_workers_add(args: argparse.Namespace) -> int:
+    from dispatch.roster_file import add_workers_file
+
+    return add_workers_file(_settings(), args.file)
+
+
 def cmd_workers_simulate(args: argparse.Namespace) -> int:
     from simulators.workers import simulate_main
 
@@ -324,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     workers = sub.add_parser("workers", help="service workers").add_subparsers(
         dest="workers_cmd", required=True
     )
+    p = workers.add_parser(
+        "add", help="register service workers and their shifts from a JSON file (docs/dispatch.md)"
+    )
+    p.add_argument("file")
+    p.set_defaults(func=cmd_workers_add)
     p = workers.add_parser("simulate", help="register and run virtual workers near the residents")
     p.add_argument("--count", type=int, default=20)
     p.add_argument("--seed", type=int, default=1)
