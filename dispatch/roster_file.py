@@ -25,28 +25,24 @@ import asyncio
 import itertools
 import json
 from datetime import datetime
-from pathlib import Path
 
 import psycopg
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 
 from dispatch.model import SKILLS, Mode, Point
 from dispatch.roster import Conn, NewWorker, add_workers
+from eldercare.json_files import Strict, read_json, validated
 from eldercare.settings import Settings
 
 WORKER_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"  # as service_workers checks it
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default
-
-
-class ShiftIn(_Strict):
+class ShiftIn(Strict):
     starts_at: AwareDatetime
     ends_at: AwareDatetime
 
 
-class WorkerIn(_Strict):
+class WorkerIn(Strict):
     worker_id: str = Field(pattern=WORKER_ID)
     name: str = Field(min_length=1, max_length=200)
     district: str = Field(default="", max_length=100)
@@ -74,7 +70,7 @@ class WorkerIn(_Strict):
                          max_orders_per_day=self.max_orders_per_day)  # fmt: skip
 
 
-class RosterFile(_Strict):
+class RosterFile(Strict):
     workers: list[WorkerIn] = Field(min_length=1)
 
 
@@ -82,14 +78,7 @@ def roster(data: object) -> RosterFile:
     """Validate a roster document; ValueError names every field that is wrong, a worker
     given twice, and a shift that ends before it starts or overlaps another of its
     worker's."""
-    try:
-        doc = RosterFile.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or 'file'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ValueError(problems) from None
+    doc = validated(RosterFile, data)
     seen: set[str] = set()
     for i, w in enumerate(doc.workers):
         if w.worker_id in seen:
@@ -155,12 +144,7 @@ async def load_roster(url: str, doc: RosterFile) -> dict[str, int]:
 
 
 def add_workers_file(settings: Settings, file: str) -> int:
-    try:
-        data = json.loads(Path(file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"cannot read {file}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{file} is not JSON: {exc}") from None
+    data = read_json(file)
     try:
         doc = roster(data)
         done = asyncio.run(load_roster(settings.require_database_url(), doc))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Literal
 
 import psycopg
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
+from eldercare.json_files import Strict, read_json, validated
 from eldercare.registry import (
     EmergencyContact,
     NewResident,
@@ -23,24 +23,20 @@ from eldercare.registry import (
 from eldercare.settings import Settings
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a default
-
-
-class ContactIn(_Strict):
+class ContactIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     relation: str = Field(max_length=100)
     phone: str = Field(min_length=1, max_length=50)
 
 
-class WristbandIn(_Strict):
+class WristbandIn(Strict):
     device_id: str = Field(min_length=1, max_length=100)
     model: str = Field(default="", max_length=100)
     firmware: str = Field(default="", max_length=100)
     interval_s: int = Field(default=60, ge=1, le=86_400)
 
 
-class ResidentIn(_Strict):
+class ResidentIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     birth_year: int = Field(ge=1900, le=2100)
     sex: Literal["female", "male"] | None = None
@@ -55,7 +51,7 @@ class ResidentIn(_Strict):
     wristband: WristbandIn | None = None
 
 
-class RegistrationFile(_Strict):
+class RegistrationFile(Strict):
     """``{"residents": [{..., "wristband": {"device_id": ...}}]}``, as `register` reads it."""
 
     residents: list[ResidentIn]
@@ -63,14 +59,7 @@ class RegistrationFile(_Strict):
 
 def registration(data: object) -> RegistrationFile:
     """Validate a registration document; ValueError names every field that is wrong."""
-    try:
-        return RegistrationFile.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in e['loc']) or 'file'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ValueError(problems) from None
+    return validated(RegistrationFile, data)
 
 
 def resident_from_json(item: ResidentIn) -> NewResident:
@@ -117,12 +106,7 @@ async def register(url: str, data: object) -> list[dict[str, str]]:
 
 
 def register_file(settings: Settings, file: str) -> int:
-    try:
-        data = json.loads(Path(file).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ValueError(f"cannot read {file}: {exc.strerror or exc}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{file} is not JSON: {exc}") from None
+    data = read_json(file)
     try:
         document = registration(data)
     except ValueError as exc:
