@@ -105,6 +105,7 @@ class SortedBatch:
     dead: list[DeadLetter] = field(default_factory=list)
     refused: list[Refusal] = field(default_factory=list)  # of ``dead``: paired bands' own
     duplicates_in_batch: int = 0
+    stale_statuses: int = 0  # retained statuses of revoked or unknown bands (sort_batch)
 
 
 def sort_batch(
@@ -140,6 +141,13 @@ def sort_batch(
             continue
         info = lookup(decoded.device_id)
         if info is None or info.revoked:
+            if m.retain and isinstance(decoded, StatusReport):
+                # the broker's copy of a gone band's last status, sent again on every
+                # subscription: counted, not a dead letter each time (before 2026-12-04
+                # every ingest restart wrote one per revoked band). The live publish,
+                # without the flag, was a dead letter as below.
+                out.stale_statuses += 1
+                continue
             reason = RejectReason.UNKNOWN_DEVICE if info is None else RejectReason.REVOKED_DEVICE
             state = "not registered" if info is None else "revoked"
             detail = f"wristband {decoded.device_id} is {state}"

@@ -54,6 +54,7 @@ class IngestStats:
     stored: int = 0  # new rows (telemetry + events + imu)
     duplicates: int = 0  # redeliveries and repeats that were not stored again
     dead_letters: Counter[str] = field(default_factory=Counter)
+    stale_statuses: int = 0  # retained statuses of revoked or unknown bands, not stored
     batches: int = 0
     db_retries: int = 0
     last_commit_ms: float = 0.0
@@ -316,6 +317,10 @@ class IngestService:
         for d in [*batch.dead, *result.refused, *(letter for _, letter in result.stripped)]:
             s.dead_letters[d.reason.value] += 1
         s.last_commit_ms = (time.perf_counter() - started) * 1000
+        s.stale_statuses += batch.stale_statuses
+        if batch.stale_statuses:
+            # retained statuses of revoked or unknown bands, replayed by the broker
+            log.info("stale_statuses_skipped", count=batch.stale_statuses)
         if batch.dead or result.split:
             log.info("batch_committed", messages=len(raw), stored=stored,
                      dead_letters=result.dead_letters, split=result.split,

@@ -229,3 +229,23 @@ def test_a_retained_reading_is_refused_whole_and_nothing_salvaged_from_it() -> N
         DeviceEvent(device_id="wb-1", seq=5, ts=NOW, type=EventType.SOS)
     ]
     assert [a.message for a in batch.status] == [StatusReport(device_id="wb-1", state="online")]
+
+
+def test_a_retained_status_of_a_revoked_or_unknown_band_is_counted_not_dead_lettered() -> None:
+    """The broker replays a gone band's last retained status on every subscription:
+    before 2026-12-04 each ingest restart wrote a dead letter per revoked band."""
+    def status(band: str, *, retain: bool) -> RawMessage:
+        payload = encode(StatusReport(device_id=band, state="offline"))
+        return RawMessage(1, 1, device_topic(band, Channel.STATUS), payload, retain=retain)
+
+    replayed = [status("wb-3", retain=True), status("wb-9", retain=True)]  # revoked, unknown
+    batch = sort_batch(replayed, lookup=BANDS.get, now_ms=NOW, limits=LIMITS)
+    assert (batch.dead, batch.status, batch.stale_statuses) == ([], [], 2)
+    live = [status("wb-3", retain=False), status("wb-9", retain=False)]  # as they happen
+    batch = sort_batch(live, lookup=BANDS.get, now_ms=NOW, limits=LIMITS)
+    assert [d.reason for d in batch.dead] == [RejectReason.REVOKED_DEVICE,
+                                              RejectReason.UNKNOWN_DEVICE]  # fmt: skip
+    assert batch.stale_statuses == 0
+    # a registered band's retained status is its status, as before
+    mine = sort_batch([status("wb-1", retain=True)], lookup=BANDS.get, now_ms=NOW, limits=LIMITS)
+    assert len(mine.status) == 1
