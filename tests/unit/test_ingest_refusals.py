@@ -234,6 +234,7 @@ def test_a_retained_reading_is_refused_whole_and_nothing_salvaged_from_it() -> N
 def test_a_retained_status_of_a_revoked_or_unknown_band_is_counted_not_dead_lettered() -> None:
     """The broker replays a gone band's last retained status on every subscription:
     before 2026-12-04 each ingest restart wrote a dead letter per revoked band."""
+
     def status(band: str, *, retain: bool) -> RawMessage:
         payload = encode(StatusReport(device_id=band, state="offline"))
         return RawMessage(1, 1, device_topic(band, Channel.STATUS), payload, retain=retain)
