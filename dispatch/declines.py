@@ -13,13 +13,17 @@ was for good, and an emergency that every nearby worker had declined waited in
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from dispatch.emergency import EmergencyPolicy
 
 TIMED_OUT = "timed_out"
+# emergency offers in a row a worker lets time out, heard from in no other way, before
+# they are set off shift (gone_quiet)
+MISSED_IN_A_ROW: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +46,18 @@ def still_excluded(
         left = cool_s - (now - d.at).total_seconds()
         until[d.worker_id] = max(left, until.get(d.worker_id, left))
     return frozenset(w for w in declined if until.get(w, 1.0) > 0)
+
+
+def gone_quiet(outcomes: Sequence[tuple[str, datetime]], heard_at: datetime | None) -> bool:
+    """Whether a worker has gone quiet: their last :data:`MISSED_IN_A_ROW` emergency
+    offers (``outcomes``: each offer's end, ``timed_out``, ``accepted``, ``rejected``...
+    and when, newest first) all timed out, and nothing was heard from them since the
+    first of those (``heard_at``: their last answer, status change or position).
+
+    A phone that is off, out of battery or in a bag still counts its worker as available;
+    each emergency near them was offered to them first and waited out the offer's
+    minute before going to the next. Before 2026-12-04 that went on all shift."""
+    last = outcomes[:MISSED_IN_A_ROW]
+    if len(last) < MISSED_IN_A_ROW or any(kind != TIMED_OUT for kind, _ in last):
+        return False
+    return heard_at is None or heard_at <= last[-1][1]

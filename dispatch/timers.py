@@ -19,6 +19,7 @@ from typing import Any
 
 from dispatch import service
 from dispatch.assign import AssignSettings, offer_best
+from dispatch.declines import MISSED_IN_A_ROW, gone_quiet
 from dispatch.joins import ALL_ITS_ALERTS_CLOSED
 from dispatch.rotation import Rotation
 from dispatch.store import DispatchError, expire_offers
@@ -33,10 +34,51 @@ QUEUE_MAX = 10_000  # ids read per queue and retry: a day's emergencies, and far
 
 
 async def expire_and_reoffer(conn: Any, *, now: datetime, assign: AssignSettings) -> None:
-    """Time out offers, re-offering emergencies."""
+    """Time out offers, re-offering emergencies; a worker who has gone quiet
+    (:func:`dispatch.declines.gone_quiet`) is set off shift first."""
     for change in await expire_offers(conn, now=now):
         if change.order.kind == "emergency":
+            if worker_id := change.detail.get("worker_id"):
+                await _set_aside_if_quiet(conn, str(worker_id), now, assign)
             await _reoffer(conn, change.order.id, now, assign)
+
+
+async def _set_aside_if_quiet(
+    conn: Any, worker_id: str, now: datetime, assign: AssignSettings
+) -> bool:
+    """Set an available worker who has gone quiet off shift (True if done): no more
+    emergencies wait a minute each on their phone. Their phone, or the centre, sets them
+    available again; the status change is theirs to see on the worker page."""
+    cur = await conn.execute(
+        "SELECT e.kind, e.at FROM work_order_events e JOIN work_orders o ON o.id = e.order_id"
+        " WHERE e.worker_id = %s AND o.kind = 'emergency' AND e.kind IN"
+        " ('timed_out', 'accepted', 'rejected') ORDER BY e.id DESC LIMIT %s",
+        (worker_id, MISSED_IN_A_ROW),
+    )
+    outcomes = [(str(k), at) for k, at in await cur.fetchall()]
+    cur = await conn.execute(
+        "SELECT greatest(w.location_at, w.status_at, (SELECT max(e.at) FROM work_order_events e"
+        "  WHERE e.actor = 'worker:' || w.worker_id)) FROM service_workers w"
+        " WHERE w.worker_id = %s",
+        (worker_id,),
+    )
+    row = await cur.fetchone()
+    await conn.commit()
+    if row is None or not gone_quiet(outcomes, row[0]):
+        return False
+    cur = await conn.execute(
+        "UPDATE service_workers SET status = 'off_shift', status_at = %s"
+        " WHERE worker_id = %s AND status = 'available'",
+        (now, worker_id),
+    )
+    await conn.commit()
+    if not cur.rowcount:
+        return False
+    if assign.fleet is not None:  # the next decision must not find them available
+        assign.fleet.invalidate()
+    log.warning("dispatch_worker_set_aside", worker_id=worker_id,
+                missed_in_a_row=MISSED_IN_A_ROW)  # fmt: skip
+    return True
 
 
 async def retry_waiting(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dispatch.declines import Decline, still_excluded
+from dispatch.declines import Decline, gone_quiet, still_excluded
 from dispatch.emergency import EmergencyPolicy
 
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
@@ -36,3 +36,14 @@ def test_the_longest_cool_down_of_a_workers_declines_holds() -> None:
 
 def test_a_decline_with_no_date_stays_excluded() -> None:
     assert still_excluded(["W1"], [], now=NOW, policy=POLICY) == {"W1"}
+
+
+def test_a_worker_has_gone_quiet_after_two_missed_emergencies_and_nothing_else() -> None:
+    t0 = datetime(2026, 12, 4, 9, 0, tzinfo=UTC)
+    missed = [("timed_out", t0 + timedelta(minutes=3)), ("timed_out", t0)]  # newest first
+    assert gone_quiet(missed, None)
+    assert gone_quiet(missed, t0 - timedelta(hours=1))  # last heard before the first miss
+    assert not gone_quiet(missed, t0 + timedelta(minutes=1))  # a position in between
+    assert not gone_quiet(missed[:1], None)  # one miss is a missed call
+    assert not gone_quiet([missed[0], ("rejected", t0)], None)  # a no is an answer
+    assert not gone_quiet([("accepted", t0 + timedelta(minutes=3)), *missed], None)
