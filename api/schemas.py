@@ -226,6 +226,10 @@ class WristbandCreate(Strict):
     expected_interval_s: int = Field(default=60, ge=1, le=86_400)
 
 
+class WristbandPair(Strict):
+    resident_id: int = Field(ge=1, le=2**63 - 1)
+
+
 class WristbandOut(BaseModel):
     device_id: str
     resident_id: int | None

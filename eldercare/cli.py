@@ -146,6 +146,12 @@ def cmd_wristband_passwd(_args: argparse.Namespace) -> int:
     return password_file(_settings())
 
 
+def cmd_wristband_pair(args: argparse.Namespace) -> int:
+    from eldercare.registry_cli import pair
+
+    return pair(_settings(), args.device_id, args.resident_id)
+
+
 def cmd_wristband_revoke(args: argparse.Namespace) -> int:
     from eldercare.registry_cli import revoke
 
@@ -196,6 +202,10 @@ def _add_band_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     p = bands.add_parser("list")
     p.set_defaults(func=cmd_wristband_list)
+    p = bands.add_parser("pair", help="pair a band (from stock, or moved) with a resident")
+    p.add_argument("device_id")
+    p.add_argument("resident_id", type=_count)
+    p.set_defaults(func=cmd_wristband_pair)
     p = bands.add_parser("revoke")
     p.add_argument("device_id")
     p.set_defaults(func=cmd_wristband_revoke)

@@ -152,6 +152,39 @@ async def provision_wristbands(
     return out
 
 
+async def pair_wristband(
+    conn: psycopg.AsyncConnection[TupleRow], device_id: str, resident_id: int
+) -> int | None:
+    """Pair a band with a resident: a band kept unpaired (a centre's stock) when it is
+    handed out, or a band moved to another resident; returns the resident it was paired
+    with before (None: unpaired). RegistryError for a band that is unknown or revoked, a
+    resident who is unknown or already wears another band. No commit. Ingest takes the
+    pairing at its next directory refresh; the alert engine then clears what the band
+    held open for its previous wearer (``band_unpaired``). Before 2026-12-04 a band
+    provisioned unpaired could never be paired: its SOS raised nothing, for anyone."""
+    cur = await conn.execute(
+        "SELECT resident_id, revoked_at IS NOT NULL FROM wristbands WHERE device_id = %s"
+        " FOR UPDATE",
+        (device_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        raise RegistryError(f"no wristband {device_id}")
+    if row[1]:
+        raise RegistryError(f"wristband {device_id} is revoked; provision a new one")
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "UPDATE wristbands SET resident_id = %s WHERE device_id = %s",
+                (resident_id, device_id),
+            )
+    except psycopg.errors.UniqueViolation as exc:
+        raise RegistryError(f"resident {resident_id} already wears another band") from exc
+    except psycopg.errors.ForeignKeyViolation as exc:
+        raise RegistryError(f"no resident {resident_id}") from exc
+    return None if row[0] is None else int(row[0])
+
+
 async def revoke_wristband(conn: psycopg.AsyncConnection[TupleRow], device_id: str) -> bool:
     cur = await conn.execute(
         "UPDATE wristbands SET revoked_at = now(), secret_hash = NULL"

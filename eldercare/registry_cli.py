@@ -17,6 +17,7 @@ from eldercare.registry import (
     add_residents,
     list_wristbands,
     mosquitto_password_lines,
+    pair_wristband,
     provision_wristbands,
     revoke_wristband,
 )
@@ -132,6 +133,22 @@ def list_bands(settings: Settings) -> int:
                     "expected_interval_s": band.expected_interval_s}))  # fmt: skip
 
     asyncio.run(go())
+    return 0
+
+
+def pair(settings: Settings, device_id: str, resident_id: int) -> int:
+    async def go() -> int | None:
+        async with await psycopg.AsyncConnection.connect(settings.require_database_url()) as c:
+            before = await pair_wristband(c, device_id, resident_id)
+            await c.commit()
+            return before
+
+    try:
+        before = asyncio.run(go())
+    except RegistryError as exc:
+        raise ValueError(str(exc)) from None
+    print(json.dumps({"device_id": device_id, "resident_id": resident_id,
+                      "previous_resident_id": before}))  # fmt: skip
     return 0
 
 

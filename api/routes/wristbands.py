@@ -1,4 +1,4 @@
-"""Wristbands: provision (the MQTT credentials are returned once), rotate, revoke.
+"""Wristbands: provision (the MQTT credentials are returned once), pair, rotate, revoke.
 
 A band is in scope when its resident is; an unpaired band only for admins.
 Revoking removes the band's hash, so the password file exported for the broker
@@ -16,10 +16,15 @@ from psycopg.rows import dict_row
 from api.deps import Ctx, Db, Tx, require, utcnow
 from api.principal import Perm, Principal, Role
 from api.problems import Problem, not_found
-from api.schemas import WristbandCreate, WristbandCredentials, WristbandOut
+from api.schemas import WristbandCreate, WristbandCredentials, WristbandOut, WristbandPair
 from api.scoping import ensure_resident, json_response
 from eldercare.credentials import hash_secret, new_secret
-from eldercare.registry import RegistryError, provision_wristbands, revoke_wristband
+from eldercare.registry import (
+    RegistryError,
+    pair_wristband,
+    provision_wristbands,
+    revoke_wristband,
+)
 
 router = APIRouter(tags=["wristbands"])
 Manager = Annotated[Principal, Depends(require(Perm.MANAGE_WRISTBANDS))]
@@ -97,6 +102,32 @@ async def provision(body: WristbandCreate, me: Manager, ctx: Ctx, db: Tx) -> Res
         },
         status=201,
     )
+
+
+@router.post(
+    "/wristbands/{device_id}/pair",
+    response_model=WristbandOut,
+    responses={
+        404: {"description": "no such band, or resident, in your scope"},
+        409: {"description": "the band is revoked, or the resident wears another band"},
+    },
+)
+async def pair(device_id: str, body: WristbandPair, me: Manager, ctx: Ctx, db: Tx) -> Response:
+    """Pair a band with a resident: one kept unpaired (an admin's stock) when it is handed
+    out, or one moved from another resident (who then has none). Before 2026-12-04 a band
+    provisioned unpaired could never be paired."""
+    band = await _scoped_band(db, me, device_id)
+    await ensure_resident(db, me, body.resident_id)
+    try:
+        before = await pair_wristband(db, device_id, body.resident_id)
+    except RegistryError as exc:
+        raise Problem(409, str(exc)) from exc
+    ctx.audit.record(me, "pair_wristband", f"wristband:{device_id}", at=utcnow(),
+                     resident_id=body.resident_id)  # fmt: skip
+    if before is not None and before != body.resident_id:  # the previous wearer's record too
+        ctx.audit.record(me, "unpair_wristband", f"wristband:{device_id}", at=utcnow(),
+                         resident_id=before)  # fmt: skip
+    return json_response({**band, "resident_id": body.resident_id})
 
 
 @router.post(

@@ -205,6 +205,12 @@ def cases(s: Seed) -> list[tuple[str, str, dict[str, Any] | None, dict[str, set[
             {"device_id": "WB-NEW-{n}", "resident_id": s.residents["a2"]},
             {**{r: {201, 409} for r in CENTRE_A}, **centre_write},
         ),
+        (
+            "POST",
+            "/wristbands/WB-A2/pair",
+            {"resident_id": s.residents["a2"]},  # to the resident it is paired with: no change
+            {**dict.fromkeys(CENTRE_A, OK), **centre_write},
+        ),
         ("POST", "/wristbands/WB-A2/rotate", None, {**dict.fromkeys(CENTRE_A, OK), **centre_write}),
         (
             "POST",
