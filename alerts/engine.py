@@ -52,6 +52,7 @@ from alerts.engine_states import ResidentStates
 from alerts.escalation_store import record_escalations, unacknowledged
 from alerts.evidence import restore_states
 from alerts.falls import FallModel, load_model
+from alerts.feed import FeedWatch
 from alerts.lifecycle import EscalationPolicy, due_escalations
 from alerts.profiles import load_profile, load_profiles
 from alerts.publisher import AlertPublisher
@@ -117,6 +118,7 @@ class AlertEngine:
         self.escalation = escalation or EscalationPolicy()
         self._baselines = HeldBaselines(settings, self.shard, clock, baseline_days)
         self.skin = SkinShift()  # hot weather: the wrist-temperature rise everyone shares
+        self._feed = FeedWatch(started=clock())  # a platform outage is not every band's
         self._baseline_every = max(1, baseline_every)  # ticks between reloads
         self._lock = asyncio.Lock()  # one decision at a time: states and the connection
         self._loaded = False
@@ -129,6 +131,7 @@ class AlertEngine:
         async with self._lock:
             await self._ensure_loaded()
             now = self._clock()
+            self._feed.heard(now)
             events: list[AlertEvent] = []
             fresh: dict[int, ResidentState] = {}  # kept once the events are recorded
             # what ingest refused first: a window accepted in the same batch has the last word
@@ -171,6 +174,7 @@ class AlertEngine:
             if everyone:
                 self.skin.update(now)
             ids = list(self.profiles) if everyone else sorted(self._book.pending)
+            tick = Tick(now, feed_since=self._feed.feed_since(now, len(self.profiles)))
         for start in range(0, len(ids), TICK_SLICE):
             await asyncio.sleep(0)  # the waiting readings go first: a free lock never yields
             async with self._lock:
@@ -182,7 +186,7 @@ class AlertEngine:
                         continue
                     old = self.states.get(resident_id)
                     try:
-                        state, evs = step(profile, old or ResidentState(), Tick(now), now=now,
+                        state, evs = step(profile, old or ResidentState(), tick, now=now,
                                           fall_model=self.fall_model)  # fmt: skip
                     except Exception as exc:  # as in on_batch: one resident's, not everyone's
                         self._step_failed(resident_id, "Tick", exc)

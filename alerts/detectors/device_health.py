@@ -161,8 +161,12 @@ def offline_after(track: DeviceTrack, profile: Profile) -> timedelta:
     return after
 
 
-def is_offline(track: DeviceTrack, profile: Profile, now: datetime) -> bool:
-    return now - track.last_seen > offline_after(track, profile)
+def is_offline(
+    track: DeviceTrack, profile: Profile, now: datetime, *, since: datetime | None = None
+) -> bool:
+    """Silent past its limit (and, with ``since``, for that long since ``since`` too)."""
+    last = track.last_seen if since is None else max(track.last_seen, since)
+    return now - last > offline_after(track, profile)
 
 
 def _wants(
@@ -257,9 +261,22 @@ def _clear_reason(alert_type: AlertType, state: DeviceHealthState) -> ClearReaso
 
 
 def evaluate(
-    state: DeviceHealthState, profile: Profile, now: datetime
+    state: DeviceHealthState, profile: Profile, now: datetime, *, feed_since: datetime | None = None
 ) -> tuple[DeviceHealthState, list[AlertEvent]]:
-    """The time-driven part: what should be open at ``now``."""
+    """The time-driven part: what should be open at ``now``.
+
+    ``feed_since``: since when the platform has heard its bands without a break (the
+    alert engine's feed from ingest, :mod:`alerts.feed`). A band silent past its limit,
+    but for less than that limit since the feed came back, may be silent only because the
+    platform was (a broker, ingest or network outage): nothing is raised or cleared for
+    the resident's bands at this tick; their backlog or their silence will tell. Before
+    2026-12-04 a ten-minute outage raised ``device_offline`` for every band in the city
+    at once."""
+    if feed_since is not None and any(
+        is_offline(t, profile, now) and not is_offline(t, profile, now, since=feed_since)
+        for t in state.devices.values()
+    ):
+        return state, []
     opened, events = state.open, []
     reconciled = False
     for alert_type, want in _wants(state, profile, now).items():

@@ -60,6 +60,9 @@ from ingest.rows import Accepted, Refusal
 @dataclass(frozen=True, slots=True)
 class Tick:
     now: datetime
+    # since when the engine has heard ingest's feed without a break (alerts.feed); None:
+    # not known (a small deployment), bands' silences are judged as they are
+    feed_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,10 +223,10 @@ def _imu(
 
 
 def _tick(
-    profile: Profile, s: ResidentState, now: datetime
+    profile: Profile, s: ResidentState, now: datetime, feed_since: datetime | None = None
 ) -> tuple[ResidentState, list[AlertEvent]]:
     events: list[AlertEvent] = []
-    devices, evs = device_health.evaluate(s.devices, profile, now)
+    devices, evs = device_health.evaluate(s.devices, profile, now, feed_since=feed_since)
     events += evs
     usable = device_health.band_usable(devices, profile, now)
     ina, evs = inactivity.step(s.inactivity, profile, moved=False, usable=usable, now=now)
@@ -309,7 +312,7 @@ def step(
     if fal is not state.falls:
         state = replace(state, falls=fal)
     if isinstance(item, Tick):
-        state, evs = _tick(profile, state, now)
+        state, evs = _tick(profile, state, now, item.feed_since)
     elif item.resident_id is None:
         return _mute(state, events, now)  # an unpaired band: nobody to alert about
     elif item.resident_id != profile.resident_id:
