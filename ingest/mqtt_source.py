@@ -115,18 +115,35 @@ class _BufferedClient(mqtt.Client):
         return super().reconnect()
 
 
+# payload bytes the inbox holds before the paho thread waits: 256 MiB is ~1.3 million
+# readings of ~200 bytes (count, not bytes, is the bound then), but only 512 of the
+# largest movement windows the protocol allows (512 KiB), against 8,000 before 2026-12-04
+INBOX_MAX_BYTES = 256 * 1024 * 1024
+
+
 class Inbox:
     """Deliveries between the paho thread and the asyncio pipeline.
 
     Full policy: the paho thread waits (backpressure: the socket is not read,
     the broker holds the messages). It never drops. With MQTT v5 the broker's
-    Receive Maximum keeps it from filling at all.
+    Receive Maximum keeps it from filling at all. Full is ``capacity`` messages or
+    ``max_bytes`` of payload, whichever comes first; a message larger than that
+    alone still goes in when the inbox is empty.
     """
 
-    def __init__(self, *, capacity: int, wake_at: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        *,
+        capacity: int,
+        wake_at: int,
+        loop: asyncio.AbstractEventLoop,
+        max_bytes: int = INBOX_MAX_BYTES,
+    ) -> None:
         self._items: list[RawMessage] = []
         self._cond = threading.Condition()
         self._capacity = capacity
+        self._max_bytes = max_bytes
+        self._bytes = 0
         self._wake_at = wake_at
         self._loop = loop
         self.nonempty = asyncio.Event()
@@ -134,14 +151,22 @@ class Inbox:
         self.first_at = 0.0
         self.blocked_s = 0.0
 
+    def _full(self, adding: int) -> bool:
+        items = self._items
+        return len(items) >= self._capacity or (
+            bool(items) and self._bytes + adding > self._max_bytes
+        )
+
     def put(self, message: RawMessage) -> None:  # paho thread
+        size = len(message.payload)
         with self._cond:
-            if len(self._items) >= self._capacity:
+            if self._full(size):
                 started = time.monotonic()
-                while len(self._items) >= self._capacity:
+                while self._full(size):
                     self._cond.wait(0.5)
                 self.blocked_s += time.monotonic() - started
             self._items.append(message)
+            self._bytes += size
             n = len(self._items)
             if n == 1:
                 self.first_at = time.monotonic()
@@ -154,6 +179,7 @@ class Inbox:
         with self._cond:
             batch = self._items[:limit]
             del self._items[:limit]
+            self._bytes -= sum(len(m.payload) for m in batch)
             remaining = len(self._items)
             if remaining:
                 self.first_at = time.monotonic()
