@@ -10,6 +10,7 @@ en route or on site) for another alert, **joins** that order (``emergency_joins`
 
 * its state follows the order as the order's own alert does (accepted: dispatched at
   once if the worker has already accepted; completed: resolved);
+* the order's notes gain a line ``alert N: long_lie``, which the worker page shows;
 * the order is cancelled for closed alerts only when every alert on it is closed (a
   fall the wearer cancelled with "I'm OK" does not call off the worker their SOS needs);
 * if the order fails or is dropped by anyone but an operator, the joined alert is
@@ -98,6 +99,13 @@ async def join_live_order(
         " ON CONFLICT (alert_id) DO UPDATE SET order_id = EXCLUDED.order_id,"
         " joined_at = EXCLUDED.joined_at",
         (alert_id, order.id, now),
+    )
+    # the worker reads the order's notes (the worker page): a long lie or an SOS on the
+    # way changes what they bring and whom they call
+    await conn.execute(
+        "UPDATE work_orders SET notes = CASE WHEN notes = '' THEN %s"
+        " ELSE notes || E'\n' || %s END, updated_at = %s WHERE id = %s",
+        (f"alert {alert_id}: {alert_type}", f"alert {alert_id}: {alert_type}", now, order.id),
     )
     detail = {"alert_id": alert_id, "type": alert_type}
     await record_event(conn, OrderChange("joined", order, actor, now, detail), order.state)

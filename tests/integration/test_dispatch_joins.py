@@ -85,6 +85,9 @@ async def test_a_long_lie_joins_the_falls_order_and_follows_it(db_url: str) -> N
         db_url, "SELECT kind, detail->>'type' FROM work_order_events WHERE kind = 'joined'"
     )
     assert events == [("joined", "long_lie")]
+    # the worker page shows the order's notes: the worker knows of the long lie
+    notes = await rows(db_url, "SELECT notes FROM work_orders")
+    assert notes == [(f"alert {fall}: fall\nalert {long_lie}: long_lie",)]
 
 
 async def test_an_sos_keeps_the_worker_coming_when_the_fall_is_cancelled(db_url: str) -> None:
