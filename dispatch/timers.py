@@ -56,10 +56,11 @@ async def _set_aside_if_quiet(
         (worker_id, MISSED_IN_A_ROW),
     )
     outcomes = [(str(k), at) for k, at in await cur.fetchall()]
+    # the worker's own last action on any order (their answers carry their id)
     cur = await conn.execute(
-        "SELECT greatest(w.location_at, w.status_at, (SELECT max(e.at) FROM work_order_events e"
-        "  WHERE e.actor = 'worker:' || w.worker_id)) FROM service_workers w"
-        " WHERE w.worker_id = %s",
+        "SELECT greatest(w.location_at, w.status_at, (SELECT e.at FROM work_order_events e"
+        "  WHERE e.worker_id = w.worker_id AND e.actor = 'worker:' || w.worker_id"
+        "  ORDER BY e.id DESC LIMIT 1)) FROM service_workers w WHERE w.worker_id = %s",
         (worker_id,),
     )
     row = await cur.fetchone()
