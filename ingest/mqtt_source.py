@@ -160,14 +160,16 @@ class Inbox:
     def put(self, message: RawMessage) -> None:  # paho thread
         size = len(message.payload)
         with self._cond:
-            if self._full(size):
+            items = self._items
+            # the check inlined: this runs for every delivery on the MQTT thread
+            if len(items) >= self._capacity or self._bytes + size > self._max_bytes:
                 started = time.monotonic()
                 while self._full(size):
                     self._cond.wait(0.5)
                 self.blocked_s += time.monotonic() - started
-            self._items.append(message)
+            items.append(message)
             self._bytes += size
-            n = len(self._items)
+            n = len(items)
             if n == 1:
                 self.first_at = time.monotonic()
         if n == 1:
@@ -179,7 +181,7 @@ class Inbox:
         with self._cond:
             batch = self._items[:limit]
             del self._items[:limit]
-            self._bytes -= sum(len(m.payload) for m in batch)
+            self._bytes -= sum(map(len, (m.payload for m in batch)))
             remaining = len(self._items)
             if remaining:
                 self.first_at = time.monotonic()
