@@ -16,8 +16,9 @@ Travel km is reported from the true distances (:func:`dispatch.routing.evaluate`
 
 A visit a worker already holds (a re-plan later in the day) is a client of that
 worker's profile only, with its booked start as its window and a prize ten times any
-order's: the solver plans the new orders around it. It takes no capacity (the fair
-share is of the new orders).
+order's: the solver plans the new orders around it. It takes none of the vehicle's
+capacity, which counts new orders only and is already reduced by the visits held
+(:meth:`PlanProblem.capacities`).
 """
 
 from __future__ import annotations
@@ -91,9 +92,10 @@ def _district_plan(
     for k, w in enumerate(workers):
         dist = base_m.copy()
         dur = np.rint(km / w.speed_kmh * 3600.0).astype(np.int64)
+        full = capacity[w.worker_id] == 0  # holds their day's worth: nothing new
         for j, o in enumerate(orders):
             col = nw + j
-            if not may_plan(w.worker_id, w.skills, o):
+            if not may_plan(w.worker_id, w.skills, o) or (full and j < new):
                 dist[:, col] = FORBIDDEN
                 dur[:, col] = FORBIDDEN
             elif o.preferred_worker == w.worker_id:
@@ -121,14 +123,29 @@ def _district_plan(
         result = pyvrp.solve(data, MaxRuntime(seconds), seed=settings.seed, collect_stats=False)
     routes: dict[str, list[int]] = {}
     placed: set[int] = set()
+    held_ids = {o.order_id for o in orders[new:]}
     for route in result.best.routes():
         w = workers[route.vehicle_type()]
         seq = [orders[a.idx] for a in route.schedule() if a.is_client()]
         ok = [o.order_id for o in seq if may_plan(w.worker_id, w.skills, o)]  # never trust blindly
+        ok = _within_capacity(ok, held_ids, capacity[w.worker_id])
         if ok:
             routes[w.worker_id] = ok
             placed.update(ok)
     return Plan(routes, [o.order_id for o in orders[:new] if o.order_id not in placed])
+
+
+def _within_capacity(route: list[int], held: set[int], room: int) -> list[int]:
+    """The route with its new orders past ``room`` left out: PyVRP only penalises a
+    route over its capacity, and the best solution it finds may be one."""
+    kept = []
+    for order_id in route:
+        if order_id in held:
+            kept.append(order_id)
+        elif room > 0:
+            kept.append(order_id)
+            room -= 1
+    return kept
 
 
 def plan_day(problem: PlanProblem, settings: PlannerSettings | None = None) -> Plan:

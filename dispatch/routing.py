@@ -77,17 +77,25 @@ class PlanProblem:
     held: Sequence[Order] = ()  # visits workers hold already (``Order.held_by``)
 
     def capacities(self) -> dict[str, int]:
-        """Per worker: own capacity, capped at ``fairness_slack`` x the district's share."""
+        """Per worker, the new orders they may take: own capacity less the visits they
+        hold (a break between shifts is none), capped at ``fairness_slack`` x the
+        district's share. Before 2026-12-04 a re-plan gave a worker holding nine visits
+        of their ten a day up to their full share of new ones."""
         orders: dict[str, int] = {}
         workers: dict[str, int] = {}
+        holds: dict[str, int] = {}
         for o in self.orders:
             orders[o.district] = orders.get(o.district, 0) + 1
         for w in self.workers:
             workers[w.district] = workers.get(w.district, 0) + 1
+        for h in self.held:
+            if h.held_by is not None and h.order_id > 0:  # breaks have negative ids
+                holds[h.held_by] = holds.get(h.held_by, 0) + 1
         out = {}
         for w in self.workers:
             share = orders.get(w.district, 0) / workers[w.district]
-            out[w.worker_id] = min(w.capacity, max(1, math.ceil(share * self.fairness_slack)))
+            own = w.capacity - holds.get(w.worker_id, 0)
+            out[w.worker_id] = max(0, min(own, max(1, math.ceil(share * self.fairness_slack))))
         return out
 
 

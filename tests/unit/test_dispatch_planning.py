@@ -253,3 +253,22 @@ def test_a_workers_shifts_make_one_day_with_its_breaks() -> None:
     ]  # fmt: skip
     with pytest.raises(ValueError, match="no shift"):
         working_day([])
+
+
+def test_a_worker_holding_their_days_capacity_is_given_nothing_new() -> None:
+    """Before 2026-12-04 a re-plan gave a worker who already held their ten visits a
+    day up to a full share of new ones on top."""
+    base = day(12, 2, 9)
+    full = replace(base.workers[0], capacity=3)
+    workers = [full, replace(base.workers[1], district=full.district, skills=full.skills)]
+    orders = [replace(o, district=full.district, skills=frozenset({"caregiver"}),
+                      declined_by=frozenset()) for o in base.orders]  # fmt: skip
+    held = [Order(20_000 + n, 900, "x", full.start, at, at, timedelta(minutes=20),
+                  district=full.district, held_by=full.worker_id)
+            for n, at in enumerate(DAY + timedelta(hours=h) for h in (9, 12, 15))]  # fmt: skip
+    problem = PlanProblem(orders, workers, TRAVEL, held=held)
+    assert problem.capacities()[full.worker_id] == 0
+    for plan in (greedy_plan(problem), plan_day(problem, PlannerSettings(seconds=0.5))):
+        assert_valid(problem, plan)
+        assert [i for i in plan.routes.get(full.worker_id, []) if i < 20_000] == []
+        assert plan.routes[workers[1].worker_id]  # the other worker takes the work
