@@ -53,12 +53,12 @@ async def alert_moved_by(
     """The alert changes that an order event made: an accepted or completed order's
     alerts; a ``joined`` event's alert (dispatched at once when the order was accepted)."""
     if kind == "joined" and detail is not None and isinstance(detail.get("alert_id"), int):
-        moved = await alert_store.recorded_change(
-            conn, int(detail["alert_id"]), to_state=AlertState.DISPATCHED.value,
-            actor=actor, at=at,
-        )  # fmt: skip
-        return [] if moved is None else [moved]
-    found = await _alert_targets(conn, order, kind)
+        found: tuple[list[int], AlertState] | None = (
+            [int(detail["alert_id"])],
+            AlertState.DISPATCHED,
+        )
+    else:
+        found = await _alert_targets(conn, order, kind)
     if found is None:
         return []
     alert_ids, target = found

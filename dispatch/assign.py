@@ -348,7 +348,7 @@ async def emergency_for_alert(
     async with conn.transaction():
         await joins.lock_resident(conn, resident_id)
         cur = await conn.execute(
-            f"SELECT 1 FROM work_orders WHERE alert_id = %s AND state IN {joins.LIVE}",
+            f"SELECT 1 FROM work_orders WHERE alert_id = %s AND state IN {joins.NOT_FINAL}",
             (alert_id,),
         )
         if join and await cur.fetchone() is None:  # no order of its own under way

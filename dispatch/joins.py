@@ -30,17 +30,18 @@ from datetime import datetime
 from typing import Final
 
 import psycopg
-from psycopg.rows import TupleRow, class_row
+from psycopg.rows import TupleRow
 
 from alerts import store as alert_store
 from alerts.lifecycle import InvalidTransition as AlertInvalidTransition
 from dispatch.model import OrderState
 from dispatch.records import COLUMNS, OrderChange, StoredOrder
-from dispatch.store import record_event
+from dispatch.store import APPEND_NOTES, fetch_order, record_event
 
 Conn = psycopg.AsyncConnection[TupleRow]
 
-LIVE: Final = "('created', 'offered', 'accepted', 'en_route', 'on_site')"
+# the states of an order someone may still be sent on: waiting for a worker, or held
+NOT_FINAL: Final = "(" + ", ".join(sorted(f"'{s.value}'" for s in OrderState if not s.final)) + ")"
 # SQL, on an order aliased ``o``: every alert the order answers (its own, those joined)
 # is closed, so nobody needs to go any more; OTHER_ALERTS_CLOSED: every one but the
 # alert given as its parameter (whose closing message is being handled)
@@ -54,19 +55,13 @@ OTHER_ALERTS_CLOSED: Final = f"NOT EXISTS ({_OPEN_ALERT_ON_O} AND x.id <> %s)"
 _ACCEPTED: Final = frozenset({OrderState.ACCEPTED, OrderState.EN_ROUTE, OrderState.ON_SITE})
 
 
-async def _order(conn: Conn, query: str, params: tuple[object, ...]) -> StoredOrder | None:
-    async with conn.cursor(row_factory=class_row(StoredOrder)) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchone()
-
-
 async def joined_order(conn: Conn, alert_id: int) -> StoredOrder | None:
     """The live order this alert joined, if any. Does not commit."""
-    return await _order(
+    return await fetch_order(
         conn,
         f"SELECT {COLUMNS} FROM work_orders WHERE id ="
         " (SELECT order_id FROM emergency_joins WHERE alert_id = %s)"
-        f" AND state IN {LIVE}",
+        f" AND state IN {NOT_FINAL}",
         (alert_id,),
     )
 
@@ -86,10 +81,11 @@ async def join_live_order(
     """Join the alert to its resident's live emergency order for another alert (the
     oldest), or None if there is none. Runs in the caller's transaction, which must hold
     the resident's emergency lock (:func:`lock_resident`)."""
-    order = await _order(
+    order = await fetch_order(
         conn,
         f"SELECT {COLUMNS} FROM work_orders WHERE resident_id = %s AND kind = 'emergency'"
-        f" AND state IN {LIVE} AND alert_id IS DISTINCT FROM %s ORDER BY id LIMIT 1 FOR UPDATE",
+        f" AND state IN {NOT_FINAL} AND alert_id IS DISTINCT FROM %s"
+        " ORDER BY id LIMIT 1 FOR UPDATE",
         (resident_id, alert_id),
     )
     if order is None:
@@ -102,23 +98,19 @@ async def join_live_order(
     )
     # the worker reads the order's notes (the worker page): a long lie or an SOS on the
     # way changes what they bring and whom they call
+    line = f"alert {alert_id}: {alert_type}"
     await conn.execute(
-        "UPDATE work_orders SET notes = CASE WHEN notes = '' THEN %s"
-        " ELSE notes || E'\n' || %s END, updated_at = %s WHERE id = %s",
-        (f"alert {alert_id}: {alert_type}", f"alert {alert_id}: {alert_type}", now, order.id),
+        f"UPDATE work_orders SET {APPEND_NOTES}, updated_at = %s WHERE id = %s",
+        (line, line, now, order.id),
     )
     detail = {"alert_id": alert_id, "type": alert_type}
     await record_event(conn, OrderChange("joined", order, actor, now, detail), order.state)
     if OrderState(order.state) in _ACCEPTED:
         # dispatched already (an operator), or closed meanwhile: it stays as it is
         with contextlib.suppress(AlertInvalidTransition, alert_store.UnknownAlert):
-            await alert_store.dispatch(conn, alert_id, actor=actor, at=now,
-                                       note=joined_note(order))  # fmt: skip
+            note = f"joined work order {order.id}, accepted by {order.worker_id}"
+            await alert_store.dispatch(conn, alert_id, actor=actor, at=now, note=note)
     return order
-
-
-def joined_note(order: StoredOrder) -> str:
-    return f"joined work order {order.id}, accepted by {order.worker_id}"
 
 
 async def lock_resident(conn: Conn, resident_id: int) -> None:

@@ -30,7 +30,7 @@ import psycopg
 from pydantic import AwareDatetime, Field, field_validator
 
 from dispatch.model import SKILLS, Mode, Point
-from dispatch.roster import Conn, NewWorker, add_workers
+from dispatch.roster import Conn, NewWorker, add_shift, add_workers
 from eldercare.json_files import Strict, read_json, validated
 from eldercare.settings import Settings
 
@@ -121,11 +121,7 @@ async def _write_shift(conn: Conn, worker_id: str, s: ShiftIn) -> bool:
     if same:
         raise ValueError(f"worker {worker_id}: shift {_span(s.starts_at, s.ends_at)} overlaps"
                          " one on record")  # fmt: skip
-    await conn.execute(
-        "INSERT INTO worker_shifts (worker_id, starts_at, ends_at) VALUES (%s, %s, %s)",
-        (worker_id, s.starts_at, s.ends_at),
-    )
-    return True
+    return await add_shift(conn, worker_id, s.starts_at, s.ends_at)
 
 
 async def load_roster(url: str, doc: RosterFile) -> dict[str, int]:

@@ -39,6 +39,7 @@ from dispatch.records import (
 )
 
 __all__ = [
+    "APPEND_NOTES",
     "COLUMNS",
     "AlertAlreadyClosed",
     "DispatchError",
@@ -53,6 +54,7 @@ __all__ = [
     "act",
     "create_order",
     "expire_offers",
+    "fetch_order",
     "get_order",
     "offer",
     "record_escalation",
@@ -62,14 +64,19 @@ __all__ = [
 Conn = psycopg.AsyncConnection[TupleRow]
 
 
-async def _order(conn: Conn, query: str, params: tuple[object, ...]) -> StoredOrder | None:
+# SQL: append the first of two equal parameters to an order's notes, on a line of its own
+APPEND_NOTES = "notes = CASE WHEN notes = '' THEN %s ELSE notes || E'\\n' || %s END"
+
+
+async def fetch_order(conn: Conn, query: str, params: tuple[object, ...]) -> StoredOrder | None:
+    """The one order ``query`` selects (its columns: ``COLUMNS``), or None. No commit."""
     async with conn.cursor(row_factory=class_row(StoredOrder)) as cur:
         await cur.execute(query, params)
         return await cur.fetchone()
 
 
 async def _locked(conn: Conn, order_id: int) -> StoredOrder:
-    o = await _order(
+    o = await fetch_order(
         conn, f"SELECT {COLUMNS} FROM work_orders WHERE id = %s FOR UPDATE", (order_id,)
     )
     if o is None:
@@ -96,7 +103,7 @@ async def record_event(conn: Conn, change: OrderChange, from_state: str | None) 
 
 
 async def get_order(conn: Conn, order_id: int) -> StoredOrder:
-    o = await _order(conn, f"SELECT {COLUMNS} FROM work_orders WHERE id = %s", (order_id,))
+    o = await fetch_order(conn, f"SELECT {COLUMNS} FROM work_orders WHERE id = %s", (order_id,))
     await conn.commit()
     if o is None:
         raise UnknownOrder(order_id)
@@ -131,7 +138,7 @@ async def create_order(
         if row is None:
             raise DispatchError(f"no resident {resident_id}")
         conflict = "ON CONFLICT DO NOTHING"
-        new = await _order(
+        new = await fetch_order(
             conn,
             "INSERT INTO work_orders (kind, resident_id, service_type, district, priority,"
             " alert_id, window_start, window_end, duration_min, sla_due_at, idempotency_key,"
@@ -160,7 +167,7 @@ async def create_order(
         if new is not None:
             await record_event(conn, OrderChange("created", new, actor, now), None)
             return new, True
-        existing = await _order(
+        existing = await fetch_order(
             conn,
             f"SELECT {COLUMNS} FROM work_orders WHERE idempotency_key = %s OR (alert_id = %s"
             " AND state NOT IN ('completed', 'cancelled', 'failed')) ORDER BY id LIMIT 1",
@@ -210,7 +217,7 @@ async def offer(
                         end=booked_until,
                     )
                 )
-            new = await _order(
+            new = await fetch_order(
                 conn,
                 "UPDATE work_orders SET state = %s, worker_id = %s, booked_from = %s,"
                 " booked_until = %s, offer_expires_at = %s, updated_at = %s WHERE id = %s"
@@ -253,7 +260,7 @@ async def _preempt_overlapping(
     for d in displaced:
         action = Action.TIME_OUT if d.state == OrderState.OFFERED else Action.PREEMPT
         target = next_state(OrderState(d.state), action, order_id=d.id)
-        new = await _order(
+        new = await fetch_order(
             conn,
             "UPDATE work_orders SET state = %s, worker_id = NULL, booked_from = NULL,"
             " booked_until = NULL, offer_expires_at = NULL, updated_at = %s WHERE id = %s"
@@ -313,9 +320,9 @@ async def act(
             sets += ["completed_at = %s", "outcome = %s"]
             params += [now, outcome or "done"]
         if notes and action is not Action.REJECT:  # a decline's reason: in its event only
-            sets.append("notes = CASE WHEN notes = '' THEN %s ELSE notes || E'\\n' || %s END")
+            sets.append(APPEND_NOTES)
             params += [notes, notes]
-        new = await _order(
+        new = await fetch_order(
             conn,
             f"UPDATE work_orders SET {', '.join(sets)} WHERE id = %s RETURNING {COLUMNS}",
             (*params, order_id),
