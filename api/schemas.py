@@ -10,16 +10,15 @@ from datetime import datetime
 from typing import Annotated, Generic, Literal, TypeVar
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from eldercare.json_files import Strict
 
 T = TypeVar("T")
+MAX_ID = 2**63 - 1  # a bigint id
 RoleName = Literal["admin", "supervisor", "operator", "worker", "family"]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Lon = Annotated[float, Field(ge=-180, le=180)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Page(BaseModel, Generic[T]):
@@ -227,7 +226,7 @@ class WristbandCreate(Strict):
 
 
 class WristbandPair(Strict):
-    resident_id: int = Field(ge=1, le=2**63 - 1)
+    resident_id: int = Field(ge=1, le=MAX_ID)
 
 
 class WristbandOut(BaseModel):
@@ -297,7 +296,6 @@ class AuditOut(BaseModel):
     resident_id: int | None
 
 
-MAX_ID = 2**63 - 1
 ResidentId = Annotated[int, Path(ge=1, le=MAX_ID, description="a resident id")]
 AlertId = Annotated[int, Path(ge=1, le=MAX_ID, description="an alert id")]
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]

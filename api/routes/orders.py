@@ -31,12 +31,13 @@ from api.pagination import MAX_LIMIT, decode_id_cursor, encode_cursor
 from api.principal import Perm, Principal, Role
 from api.problems import Problem, forbidden, not_found
 from api.routes.alerts import scoped_alert
-from api.schemas import MAX_ID, AlertId, Lat, Lon, RowId, Strict
+from api.schemas import MAX_ID, AlertId, Lat, Lon, RowId
 from api.scoping import ensure_resident, json_response
 from dispatch import service
 from dispatch.queries import DEFAULT_ZONE
 from dispatch.recurring import local_zone
 from dispatch.store import StoredOrder
+from eldercare.json_files import Strict
 
 router = APIRouter(tags=["orders"])
 Reader = Annotated[Principal, Depends(require(Perm.READ_ORDERS))]

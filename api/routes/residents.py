@@ -25,9 +25,9 @@ from api.schemas import (
     ResidentId,
     ResidentSummary,
     RowId,
-    Strict,
 )
 from api.scoping import ensure_resident, json_response
+from eldercare.json_files import Strict
 from eldercare.registry import (
     CONDITIONS,
     EmergencyContact,
