@@ -181,7 +181,7 @@ class Inbox:
         with self._cond:
             batch = self._items[:limit]
             del self._items[:limit]
-            self._bytes -= sum(map(len, (m.payload for m in batch)))
+            self._bytes -= sum(len(m.payload) for m in batch)
             remaining = len(self._items)
             if remaining:
                 self.first_at = time.monotonic()
