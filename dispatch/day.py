@@ -18,7 +18,8 @@ and nothing showed it. Re-planning after an
 emergency is the same call later in the day: only orders still waiting are
 planned, around what workers already hold (before 2026-12-04 it did not look at what
 they held, and visits planned over a worker's accepted ones were refused and left
-waiting). A worker's day runs from their first shift's start to their last one's end;
+waiting), and what they completed that day counts against their orders per day. A
+worker's day runs from their first shift's start to their last one's end;
 the breaks between shifts are held stops at home, so nothing is planned in them.
 """
 
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -155,6 +156,7 @@ async def plan_and_offer(
         for w in await list_workers(conn, district=district)
         if w.worker_id in days
     ]
+    workers = await _less_done(conn, workers, start=start, end=end)
     held = await _held(conn, workers, start=start, end=end, now=now)
     held += _breaks(workers, {w: d[2] for w, d in days.items()})
     problem = PlanProblem(orders, workers, model, held=held)
@@ -223,6 +225,27 @@ async def _held(
             held_by=wid,
         )
         for i, rid, code, lat, lon, ws, we, wid in rows
+    ]
+
+
+async def _less_done(
+    conn: Conn, workers: list[PlanWorker], *, start: datetime, end: datetime
+) -> list[PlanWorker]:
+    """The workers with their capacity less the visits they completed in the day (the
+    visits they still hold are taken off by :meth:`PlanProblem.capacities`). Before
+    2026-12-05 a re-plan at noon gave a worker who had done eight of their ten a day up
+    to ten more."""
+    cur = await conn.execute(
+        "SELECT worker_id, count(*) FROM work_orders WHERE state = 'completed'"
+        " AND worker_id = ANY(%(w)s) AND completed_at >= %(a)s AND completed_at < %(b)s"
+        " GROUP BY worker_id",
+        {"a": start, "b": end, "w": [w.worker_id for w in workers]},
+    )
+    done = {str(w): int(n) for w, n in await cur.fetchall()}
+    await conn.commit()
+    return [
+        replace(w, capacity=max(0, w.capacity - done[w.worker_id])) if w.worker_id in done else w
+        for w in workers
     ]
 
 

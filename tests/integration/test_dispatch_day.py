@@ -212,3 +212,41 @@ async def test_nothing_is_planned_between_a_split_shifts_two_halves(db_url: str)
     assert got[1][:2] == (ids[1], "offered")
     off = (day0 + timedelta(hours=12), day0 + timedelta(hours=14))
     assert got[1][3] <= off[0] or got[1][2] >= off[1]  # before the break or after it
+
+
+async def test_a_replan_counts_the_visits_done_today_against_the_days_capacity(
+    db_url: str,
+) -> None:
+    """A does at most 2 visits a day and completed one this morning; a re-plan at noon
+    has three waiting. Before 2026-12-05 only held visits counted, and A got two more."""
+    rids = await seed(db_url, now=NOW, residents=[HOME, east(0.2), east(0.4), east(0.6)],
+                      workers=[("A", HOME, frozenset({"caregiver"}))])  # fmt: skip
+    day0 = datetime.combine(MONDAY, time(0), tzinfo=TZ)
+    noon = day0 + timedelta(hours=12)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await conn.execute("UPDATE service_workers SET max_orders_per_day = 2")
+        await add_shift(conn, "A", day0 + timedelta(hours=8), day0 + timedelta(hours=18))
+        service = (await catalogue_from_db(conn))["personal_care"]  # 45 minutes
+
+        async def order(rid: int, start: float, end: float) -> int:
+            o, _ = await create_order(conn, kind=OrderKind.BOOKED, resident_id=rid,
+                                      service=service, window_start=day0 + timedelta(hours=start),
+                                      window_end=day0 + timedelta(hours=end), actor="t",
+                                      now=NOW)  # fmt: skip
+            return o.id
+
+        done = await order(rids[0], 9, 9)
+        await offer(conn, done, "A", actor="t", now=NOW, booked_from=day0 + timedelta(hours=9),
+                    booked_until=day0 + timedelta(hours=10), expires_at=None)  # fmt: skip
+        at = day0 + timedelta(hours=9)
+        for action in (Action.ACCEPT, Action.EN_ROUTE, Action.CHECK_IN, Action.CHECK_OUT):
+            at += timedelta(minutes=10)
+            await act(conn, done, action, actor="worker:A", now=at, worker_id="A", at=HOME)
+        waiting = [await order(rid, 13, 17) for rid in rids[1:]]
+        report = await plan_and_offer(conn, MONDAY, tz=TZ, now=noon, seconds=0.5)
+        cur = await conn.execute(
+            "SELECT state, count(*) FROM work_orders WHERE id = ANY(%s) GROUP BY 1", [waiting]
+        )
+        got = dict(await cur.fetchall())
+    assert (report.orders, report.offered) == (3, 1)
+    assert got == {"offered": 1, "created": 2}
