@@ -42,8 +42,9 @@ class ShiftIn(Strict):
     ends_at: AwareDatetime
 
 
-class WorkerIn(Strict):
-    worker_id: str = Field(pattern=WORKER_ID)
+class WorkerFields(Strict):
+    """A worker as the file and ``PUT /workers/{worker_id}`` give it, but its id."""
+
     name: str = Field(min_length=1, max_length=200)
     district: str = Field(default="", max_length=100)
     skills: list[str] = Field(min_length=1)
@@ -62,6 +63,10 @@ class WorkerIn(Strict):
             known = ", ".join(sorted(SKILLS))
             raise ValueError(f"unknown skill {', '.join(unknown)} (known: {known})")
         return skills
+
+
+class WorkerIn(WorkerFields):
+    worker_id: str = Field(pattern=WORKER_ID)
 
     def new_worker(self) -> NewWorker:
         return NewWorker(self.worker_id, self.name, self.district, frozenset(self.skills),
@@ -84,11 +89,12 @@ def roster(data: object) -> RosterFile:
         if w.worker_id in seen:
             raise ValueError(f"workers.{i}: worker {w.worker_id} is in the file twice")
         seen.add(w.worker_id)
-        _check_shifts(w)
+        check_shifts(w)
     return doc
 
 
-def _check_shifts(w: WorkerIn) -> None:
+def check_shifts(w: WorkerIn) -> None:
+    """ValueError for a shift that ends before it starts or overlaps another of ``w``'s."""
     spans = sorted((s.starts_at, s.ends_at) for s in w.shifts)
     for a, b in spans:
         if b <= a:
@@ -124,11 +130,12 @@ async def _write_shift(conn: Conn, worker_id: str, s: ShiftIn) -> bool:
     return await add_shift(conn, worker_id, s.starts_at, s.ends_at)
 
 
-async def load_roster(url: str, doc: RosterFile) -> dict[str, int]:
-    """Write the roster in one transaction: ``{"workers", "shifts_added", "shifts_kept"}``.
-    ValueError (nothing written) for a shift that overlaps a different one on record."""
+async def write_roster(conn: Conn, doc: RosterFile) -> dict[str, int]:
+    """Write the roster in one transaction (a savepoint in the caller's): ``{"workers",
+    "shifts_added", "shifts_kept"}``. ValueError (nothing written) for a shift that
+    overlaps a different one on record."""
     added = kept = 0
-    async with await psycopg.AsyncConnection.connect(url) as conn, conn.transaction():
+    async with conn.transaction():
         await add_workers(conn, [w.new_worker() for w in doc.workers])
         for w in doc.workers:
             for s in w.shifts:
@@ -137,6 +144,11 @@ async def load_roster(url: str, doc: RosterFile) -> dict[str, int]:
                 else:
                     kept += 1
     return {"workers": len(doc.workers), "shifts_added": added, "shifts_kept": kept}
+
+
+async def load_roster(url: str, doc: RosterFile) -> dict[str, int]:
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        return await write_roster(conn, doc)
 
 
 def add_workers_file(settings: Settings, file: str) -> int:

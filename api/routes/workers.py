@@ -7,20 +7,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 
-from api.deps import Me, Tx, require
-from api.dispatch_scope import ERRORS, actor_of, dispatch_problem, scoped_worker
+from api.deps import Ctx, Me, Tx, require, utcnow
+from api.dispatch_scope import ERRORS, actor_of, dispatch_problem, scoped_worker, worker_visible
 from api.principal import Perm, Principal, Role
 from api.problems import Problem, forbidden
 from api.routes.orders import PointIn, StatusIn
 from api.scoping import json_response
 from dispatch import service
+from dispatch.records import UnknownWorker
+from dispatch.roster_file import (
+    WORKER_ID,
+    RosterFile,
+    WorkerFields,
+    WorkerIn,
+    check_shifts,
+    write_roster,
+)
 
 router = APIRouter(tags=["workers"])
 WorkerReader = Annotated[Principal, Depends(require(Perm.READ_WORKERS))]
 Worker = Annotated[Principal, Depends(require(Perm.WORK_ORDERS))]
+Manager = Annotated[Principal, Depends(require(Perm.MANAGE_WORKERS))]
 Reporter = Annotated[Principal, Depends(require(Perm.READ_REPORTS))]
 
 
@@ -49,6 +59,43 @@ async def list_workers(
 @router.get("/workers/{worker_id}")
 async def get_worker(worker_id: str, me: WorkerReader, db: Tx) -> Response:
     return json_response((await scoped_worker(db, me, worker_id)).to_json())
+
+
+@router.put("/workers/{worker_id}")
+async def put_worker(
+    worker_id: Annotated[str, Path(pattern=WORKER_ID)],
+    body: WorkerFields,
+    me: Manager,
+    ctx: Ctx,
+    db: Tx,
+) -> Response:
+    """Register a service worker, or update one (name, district, skills, home, mode,
+    capacity), and add the shifts given: one entry of ``eldercare workers add``'s file
+    without its ``worker_id``. A shift already on record as it is stays as it is, so
+    the same request may be sent again; one that overlaps a different shift of the
+    worker's is refused (409) and nothing is written. The centre registers workers of
+    its own district; an admin any."""
+    if me.role is not Role.ADMIN and body.district != me.district:
+        raise Problem(403, "you can only register workers in your own district")
+    try:
+        if not worker_visible(me, await service.get_worker(db, worker_id)):
+            raise Problem(403, f"worker {worker_id} is another district's")
+    except UnknownWorker:
+        pass  # a new worker
+    worker = WorkerIn.model_validate({**body.model_dump(), "worker_id": worker_id})
+    try:
+        check_shifts(worker)
+    except ValueError as exc:
+        raise Problem(422, str(exc)) from exc
+    try:
+        done = await write_roster(db, RosterFile(workers=[worker]))
+    except ValueError as exc:
+        raise Problem(409, str(exc)) from exc
+    ctx.audit.record(me, "put_worker", f"worker:{worker_id}", at=utcnow(),
+                     shifts_added=done["shifts_added"])  # fmt: skip
+    stored = await service.get_worker(db, worker_id)
+    return json_response({"worker": stored.to_json(), "shifts_added": done["shifts_added"],
+                          "shifts_kept": done["shifts_kept"]})  # fmt: skip
 
 
 @router.post("/workers/{worker_id}/status")

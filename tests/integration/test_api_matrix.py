@@ -94,6 +94,18 @@ def order_cases(s: Seed, order: int, spare: int) -> list[tuple[str, str, Any, di
             ),
         ),
         (
+            "PUT",
+            "/workers/1",
+            {
+                "name": "Chen Jing",
+                "district": DISTRICT_A,
+                "skills": ["caregiver", "cleaning"],
+                "home_lat": 32.3830,
+                "home_lon": 120.5650,
+            },  # as add_worker registers it
+            expect({**dict.fromkeys(CENTRE_A, OK), "operator_b": {403}}, default={403}),
+        ),
+        (
             "POST",
             "/workers/1/status",
             {"status": "available"},
