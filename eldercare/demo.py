@@ -17,7 +17,9 @@ The API and the web pages run too (eldercare.demo_web, 127.0.0.1:8000 unless
 ``--api-port`` says otherwise, 0 for none), with one user per role whose
 passwords are printed at start and who are disabled when it stops. Bad options
 and a busy API port are refused before anything starts, and so is a database
-(ELDERCARE_DATABASE_URL) that already holds an earlier demo's residents.
+(ELDERCARE_DATABASE_URL) that already holds an earlier demo's residents, and a
+second demo on the embedded PostgreSQL while one runs (it would drop the first one's
+database; eldercare.embedded).
 """
 
 from __future__ import annotations

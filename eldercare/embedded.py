@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import socket
 import subprocess
 import sys
@@ -39,17 +41,45 @@ def embedded_postgres(datadir: Path, *, database: str) -> Iterator[str]:
             " or set ELDERCARE_DATABASE_URL"
         ) from exc
     datadir.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        server = get_server(datadir, cleanup_mode="stop")
-    try:
-        admin = server.get_uri()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {database}")
-        yield server.get_uri(database)
-    finally:
-        server.cleanup()
+    with _only_user(datadir):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            server = get_server(datadir, cleanup_mode="stop")
+        try:
+            admin = server.get_uri()
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+                conn.execute(f"CREATE DATABASE {database}")
+            yield server.get_uri(database)
+        finally:
+            server.cleanup()
+
+
+@contextlib.contextmanager
+def _only_user(datadir: Path) -> Iterator[None]:
+    """Hold the data directory for this process; RuntimeError if another one holds it.
+
+    Until 2026-12-05 a second demo started while one ran dropped the first one's
+    database (made afresh on every run) and, when it stopped, stopped the server the
+    first was still using."""
+    lock = datadir.parent / f"{datadir.name}.lock"
+    with lock.open("a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise RuntimeError(
+                f"another demo (pid {holder}) is using the embedded PostgreSQL in {datadir}:"
+                " stop it first, or point ELDERCARE_DATABASE_URL at a database of your own"
+            ) from None
+        f.truncate(0)
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)
 
 
 @contextlib.contextmanager
