@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import psycopg
+from psycopg import sql
 from psycopg.rows import TupleRow, class_row
 
 from eldercare.credentials import hash_secret, new_secret
@@ -183,6 +185,51 @@ async def pair_wristband(
     except psycopg.errors.ForeignKeyViolation as exc:
         raise RegistryError(f"no resident {resident_id}") from exc
     return None if row[0] is None else int(row[0])
+
+
+RESIDENT_FIELDS: Final = frozenset({
+    "name", "birth_year", "sex", "address", "district", "home_lat", "home_lon",
+    "living_alone", "conditions", "emergency_contacts", "external_ref",
+})  # fmt: skip
+
+
+async def update_resident(
+    conn: psycopg.AsyncConnection[TupleRow], resident_id: int, changes: Mapping[str, object]
+) -> bool:
+    """Change the given fields of a resident's record (``RESIDENT_FIELDS``; conditions a
+    sequence of names, contacts of :class:`EmergencyContact`); False if there is no such
+    resident. RegistryError for an unknown field or condition. No commit. The alert
+    engine takes the change at its next profile refresh (30 s): a new diagnosis of
+    COPD or dementia, living alone, a moved home."""
+    unknown = set(changes) - RESIDENT_FIELDS
+    if unknown:
+        raise RegistryError(f"unknown resident fields {sorted(unknown)}")
+    values: dict[str, object] = dict(changes)
+    if "conditions" in values:
+        conditions = values["conditions"]
+        if not isinstance(conditions, list | tuple):
+            raise RegistryError("conditions: a list of condition names")
+        bad = set(conditions) - CONDITIONS
+        if bad:
+            raise RegistryError(f"unknown conditions {sorted(bad)}; known: {sorted(CONDITIONS)}")
+        values["conditions"] = list(conditions)
+    if "emergency_contacts" in values:
+        contacts = values["emergency_contacts"]
+        if not isinstance(contacts, list | tuple) or not all(
+            isinstance(c, EmergencyContact) for c in contacts
+        ):
+            raise RegistryError("emergency_contacts: a list of EmergencyContact")
+        values["emergency_contacts"] = json.dumps([_contact(c) for c in contacts])
+    if not values:
+        cur = await conn.execute("SELECT 1 FROM residents WHERE resident_id = %s", (resident_id,))
+        return await cur.fetchone() is not None
+    names = sorted(values)
+    sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names)
+    cur = await conn.execute(
+        sql.SQL("UPDATE residents SET {}, updated_at = now() WHERE resident_id = %s").format(sets),
+        [*(values[n] for n in names), resident_id],
+    )
+    return cur.rowcount == 1
 
 
 async def revoke_wristband(conn: psycopg.AsyncConnection[TupleRow], device_id: str) -> bool:

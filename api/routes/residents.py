@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import psycopg
 from fastapi import APIRouter, Depends, Header, Query
@@ -34,6 +34,7 @@ from eldercare.registry import (
     NewResident,
     RegistryError,
     add_residents,
+    update_resident,
 )
 
 router = APIRouter(tags=["residents"])
@@ -197,6 +198,81 @@ async def create_resident(
 
     fingerprint = request_hash("POST", "/residents", body.model_dump(mode="json"))
     return await idempotent(db, me, idempotency_key, fingerprint=fingerprint, create=create)
+
+
+NULLABLE: Final = frozenset({"sex", "home_lat", "home_lon", "external_ref"})
+
+
+class ResidentUpdate(Strict):
+    """The fields to change; those left out stay as they are. ``sex``, the home and
+    ``external_ref`` may be set to null; the home's two coordinates go together."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    birth_year: int | None = Field(default=None, ge=1900, le=2100)
+    sex: str | None = Field(default=None, pattern="^(female|male)$")
+    address: str | None = Field(default=None, max_length=500)
+    district: str | None = Field(default=None, min_length=1, max_length=100)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+    living_alone: bool | None = None
+    conditions: list[str] | None = Field(default=None, max_length=len(CONDITIONS))
+    contacts: list[Contact] | None = Field(default=None, max_length=10)
+    external_ref: str | None = Field(default=None, max_length=100)
+
+    @model_validator(mode="after")
+    def _complete(self) -> ResidentUpdate:
+        given = self.model_fields_set
+        if ("home_lat" in given) != ("home_lon" in given) or (
+            (self.home_lat is None) != (self.home_lon is None)
+        ):
+            raise ValueError("home_lat and home_lon go together: give both, or both null")
+        for name in sorted(given - NULLABLE):
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, object]:
+        """The given fields, as :func:`eldercare.registry.update_resident` takes them."""
+        out: dict[str, object] = {n: getattr(self, n) for n in self.model_fields_set}
+        if "contacts" in out:
+            contacts = self.contacts or []
+            out.pop("contacts")
+            out["emergency_contacts"] = [
+                EmergencyContact(c.name, c.relation, c.phone) for c in contacts
+            ]
+        return out
+
+
+@router.patch(
+    "/residents/{resident_id}",
+    response_model=ResidentDetail,
+    responses={
+        404: {"description": "no such resident in your scope"},
+        409: {"description": "another resident has this external_ref"},
+    },
+)
+async def update_resident_record(
+    resident_id: ResidentId, body: ResidentUpdate, me: Writer, ctx: Ctx, db: Tx
+) -> Response:
+    """Change a resident's record: contacts, address and home, conditions (a new
+    diagnosis of COPD or dementia changes how their alerts are judged), living alone.
+    The alert engine takes the change at its next profile refresh (30 s). Moving a
+    resident to another district is for an admin. Before 2026-12-05 a record could
+    only be created: a family's new phone number could not be entered."""
+    await ensure_resident(db, me, resident_id)
+    if (body.district is not None and me.role is not Role.ADMIN
+            and body.district != me.district):  # fmt: skip
+        raise Problem(403, "only an admin moves a resident to another district")
+    changes = body.changes()
+    try:
+        await update_resident(db, resident_id, changes)
+    except RegistryError as exc:
+        raise Problem(422, str(exc)) from exc
+    except psycopg.errors.UniqueViolation as exc:
+        raise Problem(409, "another resident has this external_ref") from exc
+    ctx.audit.record(me, "update_resident", f"resident:{resident_id}", at=utcnow(),
+                     resident_id=resident_id, fields=sorted(changes))  # fmt: skip
+    return json_response(await resident_detail(db, resident_id))
 
 
 @router.post(

@@ -167,6 +167,12 @@ def cases(s: Seed) -> list[tuple[str, str, dict[str, Any] | None, dict[str, set[
             expect({r: {201} for r in CENTRE_A}, default={403}),
         ),
         (
+            "PATCH",
+            f"/residents/{a1}",
+            {"address": "1 Matrix Road"},
+            {**dict.fromkeys(CENTRE_A, OK), **centre_write},
+        ),
+        (
             "POST",
             f"/residents/{a1}/geofences",
             {"name": "park", "lat": 32.38, "lon": 120.56, "radius_m": 200},
