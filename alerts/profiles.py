@@ -87,7 +87,7 @@ async def load_profiles(
 ) -> dict[int, Profile]:
     """The Profile of every resident of ``shard``, by resident id. The rows become profiles
     in a worker thread, so a city's registry does not hold the event loop."""
-    where = " WHERE r.resident_id %% %(n)s = %(k)s"
+    where = " WHERE r.resident_id %% %(n)s = %(k)s AND r.left_at IS NULL"  # eldercare.leaving
     async with conn.cursor(row_factory=class_row(ResidentRow)) as cur:
         await cur.execute(_QUERY + where + _GROUP, {"n": shard.count, "k": shard.index})
         rows = await cur.fetchall()
@@ -97,6 +97,7 @@ async def load_profiles(
 async def load_profile(conn: psycopg.AsyncConnection[TupleRow], resident_id: int) -> Profile | None:
     """One resident's Profile (a resident registered after the engine started)."""
     async with conn.cursor(row_factory=class_row(ResidentRow)) as cur:
-        await cur.execute(_QUERY + " WHERE r.resident_id = %s" + _GROUP, (resident_id,))
+        await cur.execute(_QUERY + " WHERE r.resident_id = %s AND r.left_at IS NULL" + _GROUP,
+                          (resident_id,))  # fmt: skip
         row = await cur.fetchone()
     return None if row is None else profile_from_row(row)

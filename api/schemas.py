@@ -140,6 +140,8 @@ class ResidentDetail(BaseModel):
     geofences: list[Geofence]
     thresholds: dict[str, object]
     wristbands: list[dict[str, object]]
+    left_at: datetime | None = None  # left the service (POST /residents/{id}/leave)
+    left_reason: str | None = None
 
 
 # --- status (family view) -----------------------------------------------------

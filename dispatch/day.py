@@ -71,7 +71,9 @@ async def make_recurring(
     conn: Conn, recurring: Recurring, day: date, *, now: datetime, actor: str = "recurring"
 ) -> int:
     """Book the day's recurring orders; returns how many were new."""
-    cur = await conn.execute("SELECT resident_id, living_alone FROM residents ORDER BY 1")
+    cur = await conn.execute(
+        "SELECT resident_id, living_alone FROM residents WHERE left_at IS NULL ORDER BY 1"
+    )
     people = [ResidentRef(int(r), bool(a)) for r, a in await cur.fetchall()]
     await conn.commit()
     catalogue = await catalogue_from_db(conn)

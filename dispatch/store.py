@@ -132,11 +132,13 @@ async def create_order(
         raise DispatchError("window_end is before window_start")
     async with conn.transaction():
         cur = await conn.execute(
-            "SELECT district FROM residents WHERE resident_id = %s", (resident_id,)
+            "SELECT district, left_at FROM residents WHERE resident_id = %s", (resident_id,)
         )
         row = await cur.fetchone()
         if row is None:
             raise DispatchError(f"no resident {resident_id}")
+        if row[1] is not None:  # eldercare.leaving
+            raise DispatchError(f"resident {resident_id} left the service on {row[1]:%Y-%m-%d}")
         conflict = "ON CONFLICT DO NOTHING"
         new = await fetch_order(
             conn,

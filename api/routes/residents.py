@@ -28,6 +28,7 @@ from api.schemas import (
 )
 from api.scoping import ensure_resident, json_response
 from eldercare.json_files import Strict
+from eldercare.leaving import CannotLeaveError, leave_service
 from eldercare.registry import (
     CONDITIONS,
     EmergencyContact,
@@ -119,7 +120,8 @@ async def resident_detail(db: Db, resident_id: int) -> dict[str, Any]:
     async with db.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT r.resident_id AS id, r.external_ref, r.name, r.birth_year, r.sex, r.district,"
-            " r.address, r.home_lat, r.home_lon, r.living_alone, r.conditions,"
+            " r.address, r.home_lat, r.home_lon, r.living_alone, r.conditions, r.left_at,"
+            " r.left_reason,"
             " r.emergency_contacts AS contacts,"
             " COALESCE((SELECT json_agg(json_build_object('id', g.id, 'name', g.name,"
             "  'lat', g.lat, 'lon', g.lon, 'radius_m', g.radius_m) ORDER BY g.id)"
@@ -273,6 +275,36 @@ async def update_resident_record(
     ctx.audit.record(me, "update_resident", f"resident:{resident_id}", at=utcnow(),
                      resident_id=resident_id, fields=sorted(changes))  # fmt: skip
     return json_response(await resident_detail(db, resident_id))
+
+
+class LeaveIn(Strict):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post(
+    "/residents/{resident_id}/leave",
+    responses={
+        404: {"description": "no such resident in your scope"},
+        409: {"description": "left already, or an open alert or a visit under way first"},
+    },
+)
+async def leave(resident_id: ResidentId, body: LeaveIn, me: Writer, ctx: Ctx, db: Tx) -> Response:
+    """The resident leaves the service (moved into a care home, moved away, died): their
+    band is revoked and the visits not begun are cancelled; nothing more is booked for
+    them. Refused (409) while they have an open alert or a worker on the way or on site:
+    close or finish that first. The record and its history stay."""
+    await ensure_resident(db, me, resident_id)
+    try:
+        left = await leave_service(db, resident_id, reason=body.reason, actor=me.actor,
+                                   now=utcnow())  # fmt: skip
+    except CannotLeaveError as exc:
+        raise Problem(409, str(exc)) from exc
+    ctx.audit.record(me, "resident_left", f"resident:{resident_id}", at=utcnow(),
+                     resident_id=resident_id, cancelled_orders=list(left.cancelled_orders),
+                     revoked_bands=list(left.revoked_bands))  # fmt: skip
+    detail = await resident_detail(db, resident_id)
+    return json_response({**detail, "revoked_bands": list(left.revoked_bands),
+                          "cancelled_orders": list(left.cancelled_orders)})  # fmt: skip
 
 
 @router.post(

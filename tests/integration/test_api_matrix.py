@@ -139,6 +139,12 @@ def order_cases(s: Seed, order: int, spare: int) -> list[tuple[str, str, Any, di
             None,
             expect(dict.fromkeys(("admin", "supervisor"), OK), default={403}),
         ),
+        (  # last: a2 has left the service after it
+            "POST",
+            f"/residents/{s.residents['a2']}/leave",
+            {"reason": "matrix"},
+            expect({**dict.fromkeys(CENTRE_A, CONFLICT), "operator_b": {404}}, default={403}),
+        ),
     ]
 
 
