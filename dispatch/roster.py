@@ -13,7 +13,7 @@ from psycopg.rows import TupleRow, class_row
 
 from dispatch.emergency import Commitment
 from dispatch.model import Catalogue, Mode, Point, Shift, Worker, WorkerStatus
-from dispatch.store import UnknownWorker
+from dispatch.store import DispatchError, UnknownWorker
 
 Conn = psycopg.AsyncConnection[TupleRow]
 _COLUMNS = (
@@ -122,6 +122,52 @@ async def add_shift(conn: Conn, worker_id: str, starts_at: datetime, ends_at: da
             (worker_id, starts_at, ends_at),
         )
         return cur.rowcount == 1
+
+
+async def list_shifts(
+    conn: Conn, worker_id: str, *, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The worker's shifts that overlap [start, end), in order."""
+    cur = await conn.execute(
+        "SELECT starts_at, ends_at FROM worker_shifts WHERE worker_id = %s"
+        " AND starts_at < %s AND ends_at > %s ORDER BY starts_at",
+        (worker_id, end, start),
+    )
+    return [(a, b) for a, b in await cur.fetchall()]
+
+
+class ShiftInUse(DispatchError):  # noqa: N818  (as the other dispatch errors)
+    """A shift the worker holds visits in; the message names them."""
+
+
+async def remove_shift(conn: Conn, worker_id: str, starts_at: datetime) -> bool:
+    """Remove the worker's shift that starts at ``starts_at`` (False: there is none).
+    :class:`ShiftInUse` while the worker holds visits booked in it (offered, accepted or
+    under way): the centre gives them to someone else first. No commit."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT ends_at FROM worker_shifts WHERE worker_id = %s AND starts_at = %s"
+            " FOR UPDATE",
+            (worker_id, starts_at),
+        )
+        row = await cur.fetchone()
+        if row is None:
+            return False
+        cur = await conn.execute(
+            "SELECT id FROM work_orders WHERE worker_id = %s"
+            " AND state IN ('offered', 'accepted', 'en_route', 'on_site')"
+            " AND booked_from < %s AND booked_until > %s ORDER BY id",
+            (worker_id, row[0], starts_at),
+        )
+        held = [str(r[0]) for r in await cur.fetchall()]
+        if held:
+            raise ShiftInUse(f"worker {worker_id} holds order {', '.join(held)} in this shift:"
+                             " give it to someone else first")  # fmt: skip
+        await conn.execute(
+            "DELETE FROM worker_shifts WHERE worker_id = %s AND starts_at = %s",
+            (worker_id, starts_at),
+        )
+    return True
 
 
 async def list_workers(conn: Conn, *, district: str | None = None) -> list[StoredWorker]:

@@ -4,8 +4,8 @@ only their own record; families none. Out of scope answers 404."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from datetime import datetime, timedelta
+from typing import Annotated, Final
 
 from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
@@ -13,11 +13,12 @@ from fastapi.responses import Response
 from api.deps import Ctx, Me, Tx, require, utcnow
 from api.dispatch_scope import ERRORS, actor_of, dispatch_problem, scoped_worker, worker_visible
 from api.principal import Perm, Principal, Role
-from api.problems import Problem, forbidden
+from api.problems import Problem, forbidden, not_found
 from api.routes.orders import PointIn, StatusIn
 from api.scoping import json_response
 from dispatch import service
 from dispatch.records import UnknownWorker
+from dispatch.roster import ShiftInUse, list_shifts, remove_shift
 from dispatch.roster_file import (
     WORKER_ID,
     RosterFile,
@@ -31,6 +32,8 @@ router = APIRouter(tags=["workers"])
 WorkerReader = Annotated[Principal, Depends(require(Perm.READ_WORKERS))]
 Worker = Annotated[Principal, Depends(require(Perm.WORK_ORDERS))]
 Manager = Annotated[Principal, Depends(require(Perm.MANAGE_WORKERS))]
+SHIFTS_SHOWN: Final = timedelta(days=14)  # GET /workers/{id}/shifts without an end
+SHIFTS_SPAN: Final = timedelta(days=92)  # the longest span one request reads
 Reporter = Annotated[Principal, Depends(require(Perm.READ_REPORTS))]
 
 
@@ -96,6 +99,46 @@ async def put_worker(
     stored = await service.get_worker(db, worker_id)
     return json_response({"worker": stored.to_json(), "shifts_added": done["shifts_added"],
                           "shifts_kept": done["shifts_kept"]})  # fmt: skip
+
+
+@router.get("/workers/{worker_id}/shifts")
+async def worker_shifts(
+    worker_id: str,
+    me: WorkerReader,
+    db: Tx,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Response:
+    """The worker's shifts that overlap [start, end): by default the next 14 days. The
+    worker themselves, or the centre of their district."""
+    await scoped_worker(db, me, worker_id)
+    start = start or utcnow()
+    end = end or start + SHIFTS_SHOWN
+    if start.tzinfo is None or end.tzinfo is None or not start < end:
+        raise Problem(400, "start and end need a time zone, start before end")
+    if end - start > SHIFTS_SPAN:
+        raise Problem(400, f"at most {SHIFTS_SPAN.days} days at a time")
+    shifts = await list_shifts(db, worker_id, start=start, end=end)
+    return json_response([{"starts_at": a.isoformat(), "ends_at": b.isoformat()}
+                          for a, b in shifts])  # fmt: skip
+
+
+@router.delete("/workers/{worker_id}/shifts", status_code=204)
+async def delete_shift(worker_id: str, starts_at: datetime, me: Manager, ctx: Ctx, db: Tx) -> None:
+    """Remove the worker's shift that starts at ``starts_at`` (a worker off sick, a
+    changed rota): the day planner no longer plans them in it. Refused (409) while they
+    hold visits booked in it; give those to someone else first."""
+    await scoped_worker(db, me, worker_id)
+    if starts_at.tzinfo is None:
+        raise Problem(400, "starts_at needs a time zone")
+    try:
+        found = await remove_shift(db, worker_id, starts_at)
+    except ShiftInUse as exc:
+        raise Problem(409, str(exc)) from exc
+    if not found:
+        raise not_found(f"shift of worker {worker_id} starting {starts_at.isoformat()}")
+    ctx.audit.record(me, "delete_shift", f"worker:{worker_id}", at=utcnow(),
+                     starts_at=starts_at.isoformat())  # fmt: skip
 
 
 @router.post("/workers/{worker_id}/status")

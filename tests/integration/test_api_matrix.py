@@ -106,6 +106,20 @@ def order_cases(s: Seed, order: int, spare: int) -> list[tuple[str, str, Any, di
             expect({**dict.fromkeys(CENTRE_A, OK), "operator_b": {403}}, default={403}),
         ),
         (
+            "GET",
+            "/workers/1/shifts",
+            None,
+            expect(
+                {**dict.fromkeys((*CENTRE_A, "worker"), OK), "operator_b": {404}}, default={403}
+            ),
+        ),
+        (
+            "DELETE",
+            "/workers/1/shifts?starts_at=2026-01-01T00:00:00Z",  # none starts then
+            None,
+            expect({key: {404} for key in (*CENTRE_A, "operator_b")}, default={403}),
+        ),
+        (
             "POST",
             "/workers/1/status",
             {"status": "available"},

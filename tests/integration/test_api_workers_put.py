@@ -4,12 +4,19 @@ API could list workers and set their status, but registering one took the CLI or
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import httpx
+import psycopg
+
+from dispatch import service
+from dispatch.store import offer
 from tests.api_support import DISTRICT_A, DISTRICT_B, api_client, api_settings, bearer, login, seed
 from tests.integration.test_api_orders import add_worker
 from tests.support import rows
 
+CST = timezone(timedelta(hours=8))
 SHIFTS = [
     {"starts_at": "2026-12-07T08:00:00+08:00", "ends_at": "2026-12-07T12:00:00+08:00"},
     {"starts_at": "2026-12-07T14:00:00+08:00", "ends_at": "2026-12-07T18:00:00+08:00"},
@@ -88,3 +95,46 @@ async def test_a_district_registers_only_its_own_workers(db_url: str) -> None:
         assert r.status_code == 200
     got = await rows(db_url, "SELECT worker_id, district FROM service_workers ORDER BY 1")
     assert got == [("1", DISTRICT_A), ("W003", DISTRICT_B)]
+
+
+async def test_the_centre_reads_and_removes_a_workers_shifts(db_url: str) -> None:
+    s = await seed(db_url)
+    await add_worker(db_url)  # worker "1", the seed's worker user, on shift now
+    async with api_client(api_settings(db_url)) as (_app, client):
+        op = bearer((await login(client, "operator"))["access_token"])
+        assert (await client.put("/workers/W001", json=body(), headers=op)).status_code == 200
+        r = await client.get("/workers/W001/shifts?start=2026-12-07T00:00:00Z", headers=op)
+        assert r.status_code == 200, r.text
+        assert [(x["starts_at"][:16], x["ends_at"][:16]) for x in r.json()] == [
+            ("2026-12-07T00:00", "2026-12-07T04:00"),
+            ("2026-12-07T06:00", "2026-12-07T10:00"),
+        ]  # in UTC: 08:00-12:00 and 14:00-18:00 at +08:00
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            order, _ = await service.book_order(
+                conn, resident_id=s.residents["a1"], service_type="cleaning", actor="operator:1",
+                window_start=datetime(2026, 12, 7, 9, tzinfo=CST),
+                window_end=datetime(2026, 12, 7, 11, tzinfo=CST), now=datetime.now(UTC),
+            )  # fmt: skip
+            await offer(conn, order.id, "W001", actor="t", now=datetime.now(UTC),
+                        booked_from=datetime(2026, 12, 7, 9, tzinfo=CST),
+                        booked_until=datetime(2026, 12, 7, 10, tzinfo=CST),
+                        expires_at=None)  # fmt: skip
+
+        async def delete(worker: str, at: str, headers: dict[str, str]) -> httpx.Response:
+            return await client.delete(f"/workers/{worker}/shifts", params={"starts_at": at},
+                                       headers=headers)  # fmt: skip
+
+        r = await delete("W001", "2026-12-07T08:00:00+08:00", op)  # holds the visit
+        assert r.status_code == 409, r.text
+        assert f"order {order.id}" in r.json()["detail"]
+        assert (await delete("W001", "2026-12-07T14:00:00+08:00", op)).status_code == 204
+        assert (await delete("W001", "2026-12-07T14:00:00+08:00", op)).status_code == 404
+        op_b = bearer((await login(client, "operator_b"))["access_token"])
+        assert (await delete("W001", "2026-12-07T08:00:00+08:00", op_b)).status_code == 404
+        worker = bearer((await login(client, "worker"))["access_token"])
+        assert (await client.get("/workers/1/shifts", headers=worker)).status_code == 200
+        assert (await delete("1", "2026-12-07T08:00:00+08:00", worker)).status_code == 403
+        r = await client.get("/workers/W001/shifts?start=2026-12-07T00:00:00Z", headers=op)
+        assert [x["starts_at"][:16] for x in r.json()] == ["2026-12-07T00:00"]
+    audit = await rows(db_url, "SELECT resource FROM audit_log WHERE action = 'delete_shift'")
+    assert audit == [("worker:W001",)]
