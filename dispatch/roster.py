@@ -146,8 +146,7 @@ async def remove_shift(conn: Conn, worker_id: str, starts_at: datetime) -> bool:
     under way): the centre gives them to someone else first. No commit."""
     async with conn.transaction():
         cur = await conn.execute(
-            "SELECT ends_at FROM worker_shifts WHERE worker_id = %s AND starts_at = %s"
-            " FOR UPDATE",
+            "SELECT ends_at FROM worker_shifts WHERE worker_id = %s AND starts_at = %s FOR UPDATE",
             (worker_id, starts_at),
         )
         row = await cur.fetchone()
