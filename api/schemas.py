@@ -123,6 +123,7 @@ class ResidentSummary(BaseModel):
     living_alone: bool
     open_alerts: int
     home: dict[str, float] | None = None  # the centre's map; not for families or workers
+    left_at: datetime | None = None  # listed only with include_left
 
 
 class ResidentDetail(BaseModel):

@@ -84,9 +84,14 @@ async def list_residents(
     q: Annotated[str | None, Query(max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
+    include_left: bool = False,
 ) -> Response:
+    """The residents in the caller's scope; those who have left the service only with
+    ``include_left`` (then with their ``left_at``)."""
     scope, params = me.resident_scope("r.resident_id", "r.district")
     where, args = [scope], list(params)
+    if not include_left:
+        where.append("r.left_at IS NULL")
     if district is not None:
         where.append("r.district = %s")
         args.append(district)
@@ -100,7 +105,7 @@ async def list_residents(
     async with db.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT r.resident_id AS id, r.name, r.district, r.birth_year, r.living_alone,"
-            " r.home_lat, r.home_lon,"
+            " r.home_lat, r.home_lon, r.left_at,"
             " (SELECT count(*) FROM alerts a WHERE a.resident_id = r.resident_id"
             "  AND a.closed_at IS NULL)::int AS open_alerts"
             f" FROM residents r WHERE {' AND '.join(where)} ORDER BY r.resident_id LIMIT %s",

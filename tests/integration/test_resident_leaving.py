@@ -56,6 +56,10 @@ async def test_a_resident_leaves_the_service(db_url: str) -> None:
         assert r.status_code == 422
         assert "left the service" in r.json()["detail"]
         assert (await client.get(f"/residents/{a1}", headers=family)).status_code == 200
+        listed = (await client.get("/residents", headers=op)).json()["items"]
+        assert a1 not in [x["id"] for x in listed]
+        listed = (await client.get("/residents?include_left=true", headers=op)).json()["items"]
+        assert [x["left_at"] is not None for x in listed if x["id"] == a1] == [True]
     states = await rows(db_url, "SELECT id, state FROM work_orders WHERE resident_id = %s"
                         " ORDER BY id", a1)  # fmt: skip
     assert states == [(waiting, "cancelled"), (offered, "cancelled")]
