@@ -218,6 +218,7 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         assert await accessibility_violations(worker) == []
         await offer.get_by_role("button", name="接单").click()
         await worker.locator("#route li.state-accepted").wait_for(timeout=10_000)
+        assert await worker.locator("#shifts li:not(.empty)").count() == 1  # on shift now
         await shot(worker, "worker-route.png", full_page=True)
 
         # the console shows who is coming and that the worker accepted, live

@@ -1,10 +1,11 @@
 // The worker page: the current offer (accept / reject), today's route, on the way, check in
-// and out with notes. Position is shared with the centre only while on shift.
+// and out with notes, the next two weeks' shifts. Position is shared with the centre only
+// while on shift.
 import { ApiError, all, api, live, query } from "../lib/api.js";
 import { signIn, userBar } from "../lib/auth.js";
 import { ordersOfToday } from "../lib/orders.js";
 import { h, notify, replace } from "../lib/dom.js";
-import { clock, duration, secondsSince } from "../lib/fmt.js";
+import { clock, dateTime, duration, secondsSince } from "../lib/fmt.js";
 import { label, t } from "../lib/i18n.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +15,7 @@ const LOCATION_EVERY_MS = 60000;
 let me = null;
 let worker = null;
 let orders = [];
+let shifts = []; // the next two weeks' shifts, as the centre has them
 let lastFix = null;
 let lastSent = 0;
 const notes = new Map(); // order id -> note being typed
@@ -37,11 +39,13 @@ async function start(user) {
 
 async function load() {
   try {
-    const [w, list] = await Promise.all([
+    const [w, list, rota] = await Promise.all([
       api(`/workers/${encodeURIComponent(me.worker_id)}`),
       ordersOfToday({ worker_id: me.worker_id }),
+      api(`/workers/${encodeURIComponent(me.worker_id)}/shifts`).catch(() => null),
     ]);
     worker = w;
+    if (rota) shifts = rota;
     // an offer can be for later than today (never mind the date filter): ask for offers too
     const offered = await all(`/orders${query({ worker_id: me.worker_id, state: "offered" })}`).catch(() => []);
     const seen = new Set(list.map((o) => o.id));
@@ -72,6 +76,9 @@ function render() {
   const route = orders.filter((o) => o.state !== "offered" && o.state !== "cancelled")
     .sort((a, b) => Date.parse(a.booked_from ?? a.window_start) - Date.parse(b.booked_from ?? b.window_start));
   replace($("route"), route.length ? route.map(stop) : h("li", { class: "empty" }, t("worker.no_orders")));
+  replace($("shifts"), shifts.length
+    ? shifts.map((x) => h("li", {}, `${dateTime(x.starts_at)} – ${clock(x.ends_at)}`))
+    : h("li", { class: "empty" }, t("worker.no_shifts")));
   tick();
 }
 
