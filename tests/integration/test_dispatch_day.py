@@ -7,15 +7,17 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Awaitable
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import psycopg
+from psycopg.rows import TupleRow
 
 from dispatch.assign import catalogue_from_db
 from dispatch.day import PLANNED_ANSWER_LEAD, make_recurring, plan_and_offer
 from dispatch.lifecycle import Action
-from dispatch.model import OrderKind
+from dispatch.model import OrderKind, ServiceType
 from dispatch.recurring import load_recurring
 from dispatch.roster import add_shift
 from dispatch.store import act, create_order, expire_offers, offer
@@ -24,6 +26,49 @@ from tests.integration.dispatch_support import HOME, east, seed
 TZ = ZoneInfo("Asia/Shanghai")
 MONDAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 7, 0, tzinfo=TZ)
+
+
+async def book(
+    conn: psycopg.AsyncConnection[TupleRow],
+    service: ServiceType,
+    rid: int,
+    day0: datetime,
+    hours: tuple[float, float],
+) -> int:
+    """A booked visit of ``service`` whose window is the day's ``hours`` (from, to)."""
+    start, end = hours
+    o, _ = await create_order(
+        conn,
+        kind=OrderKind.BOOKED,
+        resident_id=rid,
+        service=service,
+        window_start=day0 + timedelta(hours=start),
+        window_end=day0 + timedelta(hours=end),
+        actor="t",
+        now=NOW,
+    )
+    return o.id
+
+
+async def offer_at(
+    conn: psycopg.AsyncConnection[TupleRow],
+    order_id: int,
+    worker: str,
+    day0: datetime,
+    hours: tuple[float, float],
+) -> None:
+    """The order offered to ``worker``, booked for the day's ``hours`` (from, to)."""
+    start, end = hours
+    await offer(
+        conn,
+        order_id,
+        worker,
+        actor="t",
+        now=NOW,
+        booked_from=day0 + timedelta(hours=start),
+        booked_until=day0 + timedelta(hours=end),
+        expires_at=None,
+    )
 
 
 async def test_recurring_then_plan_and_offer(db_url: str) -> None:
@@ -163,16 +208,11 @@ async def test_a_replan_plans_around_the_visits_workers_hold(db_url: str) -> Non
         await add_shift(conn, "A", day0 + timedelta(hours=8), day0 + timedelta(hours=17))
         service = (await catalogue_from_db(conn))["personal_care"]  # 45 minutes
 
-        async def order(rid: int, start: float, end: float) -> int:
-            o, _ = await create_order(conn, kind=OrderKind.BOOKED, resident_id=rid,
-                                      service=service, window_start=day0 + timedelta(hours=start),
-                                      window_end=day0 + timedelta(hours=end), actor="t",
-                                      now=NOW)  # fmt: skip
-            return o.id
+        def order(rid: int, start: float, end: float) -> Awaitable[int]:
+            return book(conn, service, rid, day0, (start, end))
 
         held = await order(rids[0], 10, 10)
-        await offer(conn, held, "A", actor="t", now=NOW, booked_from=day0 + timedelta(hours=10),
-                    booked_until=day0 + timedelta(hours=11), expires_at=None)  # fmt: skip
+        await offer_at(conn, held, "A", day0, (10, 11))
         await act(conn, held, Action.ACCEPT, actor="worker:A", now=NOW, worker_id="A")
         new = await order(rids[1], 9.5, 12)
         report = await plan_and_offer(conn, MONDAY, tz=TZ, now=NOW, seconds=0.5)
@@ -228,16 +268,11 @@ async def test_a_replan_counts_the_visits_done_today_against_the_days_capacity(
         await add_shift(conn, "A", day0 + timedelta(hours=8), day0 + timedelta(hours=18))
         service = (await catalogue_from_db(conn))["personal_care"]  # 45 minutes
 
-        async def order(rid: int, start: float, end: float) -> int:
-            o, _ = await create_order(conn, kind=OrderKind.BOOKED, resident_id=rid,
-                                      service=service, window_start=day0 + timedelta(hours=start),
-                                      window_end=day0 + timedelta(hours=end), actor="t",
-                                      now=NOW)  # fmt: skip
-            return o.id
+        def order(rid: int, start: float, end: float) -> Awaitable[int]:
+            return book(conn, service, rid, day0, (start, end))
 
         done = await order(rids[0], 9, 9)
-        await offer(conn, done, "A", actor="t", now=NOW, booked_from=day0 + timedelta(hours=9),
-                    booked_until=day0 + timedelta(hours=10), expires_at=None)  # fmt: skip
+        await offer_at(conn, done, "A", day0, (9, 10))
         at = day0 + timedelta(hours=9)
         for action in (Action.ACCEPT, Action.EN_ROUTE, Action.CHECK_IN, Action.CHECK_OUT):
             at += timedelta(minutes=10)
