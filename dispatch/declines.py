@@ -24,6 +24,7 @@ TIMED_OUT = "timed_out"
 # emergency offers in a row a worker lets time out, heard from in no other way, before
 # they are set off shift (gone_quiet)
 MISSED_IN_A_ROW: Final = 2
+MISSED_OFFERS: Final = "missed_offers"  # status_note of a worker set off shift for it
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from dispatch.store import DispatchError, UnknownWorker
 Conn = psycopg.AsyncConnection[TupleRow]
 _COLUMNS = (
     "worker_id, name, district, skills, certificates, mode, home_lat, home_lon,"
-    " max_orders_per_day, status, lat, lon, location_at, status_at, active"
+    " max_orders_per_day, status, lat, lon, location_at, status_at, active, status_note"
 )
 
 
@@ -39,6 +39,7 @@ class StoredWorker:
     location_at: datetime | None
     status_at: datetime
     active: bool
+    status_note: str = ""  # why the platform set the status ('missed_offers'); '' otherwise
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -198,7 +199,8 @@ async def set_status(
 ) -> StoredWorker:
     async with conn.transaction():
         cur = await conn.execute(
-            "UPDATE service_workers SET status = %s, status_at = %s WHERE worker_id = %s",
+            "UPDATE service_workers SET status = %s, status_at = %s, status_note = ''"
+            " WHERE worker_id = %s",
             (status.value, now, worker_id),
         )
         if cur.rowcount == 0:

@@ -19,7 +19,7 @@ from typing import Any
 
 from dispatch import service
 from dispatch.assign import AssignSettings, offer_best
-from dispatch.declines import MISSED_IN_A_ROW, gone_quiet
+from dispatch.declines import MISSED_IN_A_ROW, MISSED_OFFERS, gone_quiet
 from dispatch.joins import ALL_ITS_ALERTS_CLOSED
 from dispatch.rotation import Rotation
 from dispatch.store import DispatchError, expire_offers
@@ -48,7 +48,8 @@ async def _set_aside_if_quiet(
 ) -> bool:
     """Set an available worker who has gone quiet off shift (True if done): no more
     emergencies wait a minute each on their phone. Their phone, or the centre, sets them
-    available again; the status change is theirs to see on the worker page."""
+    available again; the worker page shows the status and why (``status_note``
+    ``missed_offers``; until 2026-12-05 it showed "off shift" with no reason)."""
     cur = await conn.execute(
         "SELECT e.kind, e.at FROM work_order_events e JOIN work_orders o ON o.id = e.order_id"
         " WHERE e.worker_id = %s AND o.kind = 'emergency' AND e.kind IN"
@@ -68,9 +69,9 @@ async def _set_aside_if_quiet(
     if row is None or not gone_quiet(outcomes, row[0]):
         return False
     cur = await conn.execute(
-        "UPDATE service_workers SET status = 'off_shift', status_at = %s"
+        "UPDATE service_workers SET status = 'off_shift', status_at = %s, status_note = %s"
         " WHERE worker_id = %s AND status = 'available'",
-        (now, worker_id),
+        (now, MISSED_OFFERS, worker_id),
     )
     await conn.commit()
     if not cur.rowcount:

@@ -11,6 +11,7 @@ import pytest
 
 from dispatch import service, timers
 from dispatch.assign import AssignSettings
+from dispatch.model import WorkerStatus
 from dispatch.roster import set_location
 from tests.integration.dispatch_support import HOME, east, open_alert, seed
 from tests.support import scalar
@@ -23,6 +24,10 @@ WORKERS = [("W1", east(0.3), CARE), ("W2", east(2.0), CARE), ("W3", east(3.0), C
 
 async def _status(db_url: str) -> object:
     return await scalar(db_url, "SELECT status FROM service_workers WHERE worker_id = 'W1'")
+
+
+async def _why(db_url: str) -> object:
+    return await scalar(db_url, "SELECT status_note FROM service_workers WHERE worker_id = 'W1'")
 
 
 @pytest.mark.parametrize("heard_between", [False, True])
@@ -52,7 +57,11 @@ async def test_a_worker_who_misses_two_emergencies_in_a_row_is_set_aside(
         t += timedelta(seconds=61)
         await timers.expire_and_reoffer(conn, now=t, assign=assign)
         assert await _status(db_url) == ("available" if heard_between else "off_shift")
+        # the worker page says why (before 2026-12-05: "off shift", no reason)
+        assert await _why(db_url) == ("" if heard_between else "missed_offers")
         third = await dispatch(c, t + timedelta(seconds=5))
+        back = await service.worker_status(conn, "W1", WorkerStatus.AVAILABLE, actor="worker:W1")
+        assert (back.status, back.status_note) == ("available", "")
     # W2 and W3 hold the first two offers: the quiet W1 is passed over for W4
     assert third == ("W1" if heard_between else "W4")
 

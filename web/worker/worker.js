@@ -71,6 +71,10 @@ function render() {
   $("duty-state").className = `chip status-${worker.status}`;
   $("duty-state").textContent = label("worker.status", worker.status);
   $("duty-toggle").textContent = onShift ? t("worker.go_off") : t("worker.go_on");
+  // why the platform set the status (dispatch's status_note), e.g. missed emergency offers
+  const why = !onShift && worker.status_note === "missed_offers" ? t("worker.note_missed_offers") : "";
+  $("duty-note").textContent = why;
+  $("duty-note").hidden = !why;
   const offers = orders.filter((o) => o.state === "offered");
   replace($("offers"), h("h2", { id: "offers-title", class: "visually-hidden" }, t("worker.offers")), offers.map(offerCard));
   const route = orders.filter((o) => o.state !== "offered" && o.state !== "cancelled")
