@@ -23,7 +23,7 @@ from psycopg.rows import TupleRow, class_row
 from psycopg.types.json import Jsonb
 
 from dispatch.lifecycle import EVENT_KIND, WORKER_ACTIONS, Action, near_home, next_state
-from dispatch.model import OrderKind, OrderState, Point, ServiceType
+from dispatch.model import FINAL, OrderKind, OrderState, Point, ServiceType
 from dispatch.records import (
     COLUMNS,
     AlertAlreadyClosed,
@@ -275,6 +275,17 @@ async def _preempt_overlapping(
         change = OrderChange("preempted", new, actor, now, info)
         out.append(await record_event(conn, change, d.state))
     return out
+
+
+async def follow_resident_district(conn: Conn, resident_id: int, district: str) -> int:
+    """The resident's orders not yet ended take the district the resident moved to, so
+    that its centre sees and dispatches them; returns how many. No commit."""
+    cur = await conn.execute(
+        "UPDATE work_orders SET district = %s WHERE resident_id = %s AND district <> %s"
+        " AND NOT (state = ANY(%s))",
+        (district, resident_id, district, sorted(s.value for s in FINAL)),
+    )
+    return cur.rowcount
 
 
 async def act(

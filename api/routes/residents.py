@@ -27,6 +27,7 @@ from api.schemas import (
     RowId,
 )
 from api.scoping import ensure_resident, json_response
+from dispatch.store import follow_resident_district
 from eldercare.json_files import Strict
 from eldercare.leaving import CannotLeaveError, leave_service
 from eldercare.registry import (
@@ -277,6 +278,8 @@ async def update_resident_record(
         raise Problem(422, str(exc)) from exc
     except psycopg.errors.UniqueViolation as exc:
         raise Problem(409, "another resident has this external_ref") from exc
+    if body.district is not None:  # their visits not yet ended go with them
+        await follow_resident_district(db, resident_id, body.district)
     ctx.audit.record(me, "update_resident", f"resident:{resident_id}", at=utcnow(),
                      resident_id=resident_id, fields=sorted(changes))  # fmt: skip
     return json_response(await resident_detail(db, resident_id))

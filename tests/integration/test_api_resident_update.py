@@ -8,6 +8,7 @@ import psycopg
 
 from alerts.profiles import load_profile
 from tests.api_support import DISTRICT_A, DISTRICT_B, api_client, api_settings, bearer, login, seed
+from tests.integration.test_api_orders import add_worker, booking
 from tests.support import rows
 
 CONTACTS = [{"name": "Wang Lei", "relation": "son", "phone": "139 0000 0000"},
@@ -42,6 +43,7 @@ async def test_the_centre_changes_a_record_and_the_engine_sees_it(db_url: str) -
 
 async def test_a_wrong_change_is_refused_and_writes_nothing(db_url: str) -> None:
     s = await seed(db_url)
+    await add_worker(db_url)  # and the service catalogue
     a1, b1 = s.residents["a1"], s.residents["b1"]
     async with api_client(api_settings(db_url)) as (_app, client):
         op = bearer((await login(client, "operator"))["access_token"])
@@ -61,9 +63,15 @@ async def test_a_wrong_change_is_refused_and_writes_nothing(db_url: str) -> None
         worker = bearer((await login(client, "worker"))["access_token"])
         r = await client.patch(f"/residents/{a1}", json={"address": "x"}, headers=worker)
         assert r.status_code == 403
+        booked = await client.post("/orders", json=booking(s), headers=op)
+        assert booked.status_code == 201, booked.text
         admin = bearer((await login(client, "admin"))["access_token"])
         r = await client.patch(f"/residents/{a1}", json={"district": DISTRICT_B}, headers=admin)
         assert r.status_code == 200
+        # the visit not yet done goes with the resident: district B's centre sees it now
+        op_b = bearer((await login(client, "operator_b"))["access_token"])
+        seen = await client.get(f"/orders/{booked.json()['id']}", headers=op_b)
+        assert seen.status_code == 200
     got = await rows(db_url, "SELECT conditions, home_lat, name, external_ref, district"
                      " FROM residents WHERE resident_id = %s", a1)  # fmt: skip
     assert got == [(["hypertension"], 32.3812, "Wang Fang", None, DISTRICT_B)]
