@@ -54,7 +54,9 @@ export async function renderBoard(panel, { workers, residents = [] }) {
       h("ol", { class: "lanes" },
         [...byWorker.entries()].map(([id, list]) => {
           const w = staff.get(id);
-          return lane(w?.name ?? id, w ? ` ${label("worker.status", w.status)}` : "", list);
+          // set off shift by dispatch for missed emergency offers: the centre may call them
+          const why = w?.status_note === "missed_offers" ? ` · ${t("board.missed_offers")}` : "";
+          return lane(w?.name ?? id, w ? ` ${label("worker.status", w.status)}${why}` : "", list);
         }),
         unassigned.length ? lane(t("board.unassigned"), "", unassigned) : null)),
     orders.length ? null : h("p", { class: "empty" }, t("board.empty")));

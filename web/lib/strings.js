@@ -265,6 +265,7 @@ export const zh = {
 
   "board.title": "今日工单 {date}",
   "board.unassigned": "未分配",
+  "board.missed_offers": "连续未响应紧急任务",
   "board.empty": "今天没有工单",
 
   "figures.title": "中心数据（近 30 天）",
@@ -617,6 +618,7 @@ export const en = {
 
   "board.title": "Today's work orders {date}",
   "board.unassigned": "Unassigned",
+  "board.missed_offers": "missed emergency offers",
   "board.empty": "No work orders today",
 
   "figures.title": "Centre figures (last 30 days)",
