@@ -2,11 +2,14 @@
 
 :func:`leave_service`, in the caller's transaction: refused while the resident has
 an open alert (the centre closes it first, with its outcome) or a worker on the way
-or on site; otherwise their bands are revoked (nothing more is alerted for them),
-the visits not begun yet are cancelled (the worker holding one is told through the
-order's event, as for any cancellation), and the resident is marked as left. From
-then on dispatch books nothing for them (:func:`dispatch.store.create_order`) and
-the recurring rules skip them. The record and its history stay readable.
+or on site; otherwise their bands go back to the admin's stock (unpaired: nothing
+more is alerted for them, and the band can be handed to someone else with
+:func:`eldercare.registry.pair_wristband`), the visits not begun yet are cancelled
+(the worker holding one is told through the order's event, as for any cancellation),
+and the resident is marked as left. From then on dispatch books nothing for them
+(:func:`dispatch.store.create_order`), the recurring rules skip them and the alert
+engine does not load them. The record and its history stay readable, and
+:func:`return_to_service` undoes the mark (a mistake, a return from hospital care).
 Until 2026-12-05 a resident could not be marked as gone: recurring visits went on
 being booked for them.
 """
@@ -20,7 +23,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from dispatch.service import cancel_order
-from eldercare.registry import RegistryError, revoke_wristband
+from eldercare.registry import RegistryError
 
 Conn = psycopg.AsyncConnection[TupleRow]
 
@@ -32,7 +35,7 @@ class CannotLeaveError(RegistryError):
 @dataclass(frozen=True, slots=True)
 class Left:
     resident_id: int
-    revoked_bands: tuple[str, ...]
+    unpaired_bands: tuple[str, ...]
     cancelled_orders: tuple[int, ...]
 
 
@@ -72,19 +75,33 @@ async def leave_service(
                            now=now)  # fmt: skip
         cancelled.append(order_id)
     cur = await conn.execute(
-        "SELECT device_id FROM wristbands WHERE resident_id = %s AND revoked_at IS NULL"
-        " ORDER BY device_id",
+        "UPDATE wristbands SET resident_id = NULL WHERE resident_id = %s AND revoked_at IS NULL"
+        " RETURNING device_id",
         (resident_id,),
     )
-    bands = [str(r[0]) for r in await cur.fetchall()]
-    for device_id in bands:
-        await revoke_wristband(conn, device_id)
+    bands = sorted(str(r[0]) for r in await cur.fetchall())
     await conn.execute(
         "UPDATE residents SET left_at = %s, left_reason = %s, updated_at = %s"
         " WHERE resident_id = %s",
         (now, reason, now, resident_id),
     )
     return Left(resident_id, tuple(bands), tuple(cancelled))
+
+
+async def return_to_service(conn: Conn, resident_id: int) -> None:
+    """Undo :func:`leave_service`: the resident is watched and served again (pair a band
+    with them for alerts). RegistryError if unknown, :class:`CannotLeaveError` if they
+    have not left. The visits cancelled when they left stay cancelled."""
+    cur = await conn.execute(
+        "UPDATE residents SET left_at = NULL, left_reason = NULL, updated_at = now()"
+        " WHERE resident_id = %s AND left_at IS NOT NULL RETURNING 1",
+        (resident_id,),
+    )
+    if await cur.fetchone() is None:
+        found = await conn.execute("SELECT 1 FROM residents WHERE resident_id = %s", (resident_id,))
+        if await found.fetchone() is None:
+            raise RegistryError(f"no resident {resident_id}")
+        raise CannotLeaveError(f"resident {resident_id} has not left the service")
 
 
 def _ids(ids: list[int]) -> str:

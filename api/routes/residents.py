@@ -29,7 +29,7 @@ from api.schemas import (
 from api.scoping import ensure_resident, json_response
 from dispatch.store import follow_resident_district
 from eldercare.json_files import Strict
-from eldercare.leaving import CannotLeaveError, leave_service
+from eldercare.leaving import CannotLeaveError, leave_service, return_to_service
 from eldercare.registry import (
     CONDITIONS,
     EmergencyContact,
@@ -298,9 +298,10 @@ class LeaveIn(Strict):
 )
 async def leave(resident_id: ResidentId, body: LeaveIn, me: Writer, ctx: Ctx, db: Tx) -> Response:
     """The resident leaves the service (moved into a care home, moved away, died): their
-    band is revoked and the visits not begun are cancelled; nothing more is booked for
-    them. Refused (409) while they have an open alert or a worker on the way or on site:
-    close or finish that first. The record and its history stay."""
+    band goes back to stock (unpaired) and the visits not begun are cancelled; nothing
+    more is booked for them. Refused (409) while they have an open alert or a worker on
+    the way or on site: close or finish that first. The record and its history stay;
+    ``POST /residents/{id}/return`` undoes it."""
     await ensure_resident(db, me, resident_id)
     try:
         left = await leave_service(db, resident_id, reason=body.reason, actor=me.actor,
@@ -309,10 +310,31 @@ async def leave(resident_id: ResidentId, body: LeaveIn, me: Writer, ctx: Ctx, db
         raise Problem(409, str(exc)) from exc
     ctx.audit.record(me, "resident_left", f"resident:{resident_id}", at=utcnow(),
                      resident_id=resident_id, cancelled_orders=list(left.cancelled_orders),
-                     revoked_bands=list(left.revoked_bands))  # fmt: skip
+                     unpaired_bands=list(left.unpaired_bands))  # fmt: skip
     detail = await resident_detail(db, resident_id)
-    return json_response({**detail, "revoked_bands": list(left.revoked_bands),
+    return json_response({**detail, "unpaired_bands": list(left.unpaired_bands),
                           "cancelled_orders": list(left.cancelled_orders)})  # fmt: skip
+
+
+@router.post(
+    "/residents/{resident_id}/return",
+    response_model=ResidentDetail,
+    responses={
+        404: {"description": "no such resident in your scope"},
+        409: {"description": "the resident has not left the service"},
+    },
+)
+async def come_back(resident_id: ResidentId, me: Writer, ctx: Ctx, db: Tx) -> Response:
+    """Undo a leave (a mistake, a return from hospital care): the resident is watched
+    and served again. Pair a band with them (``POST /wristbands/{id}/pair``) for alerts."""
+    await ensure_resident(db, me, resident_id)
+    try:
+        await return_to_service(db, resident_id)
+    except CannotLeaveError as exc:
+        raise Problem(409, str(exc)) from exc
+    ctx.audit.record(me, "resident_returned", f"resident:{resident_id}", at=utcnow(),
+                     resident_id=resident_id)  # fmt: skip
+    return json_response(await resident_detail(db, resident_id))
 
 
 @router.post(

@@ -159,6 +159,12 @@ def order_cases(s: Seed, order: int, spare: int) -> list[tuple[str, str, Any, di
             {"reason": "matrix"},
             expect({**dict.fromkeys(CENTRE_A, CONFLICT), "operator_b": {404}}, default={403}),
         ),
+        (  # and back
+            "POST",
+            f"/residents/{s.residents['a2']}/return",
+            None,
+            expect({**dict.fromkeys(CENTRE_A, CONFLICT), "operator_b": {404}}, default={403}),
+        ),
     ]
 
 

@@ -1,6 +1,6 @@
 """`POST /residents/{id}/leave`: a resident leaves the service (care home, moved, died).
-Refused while an alert is open or a worker is on the way; then the band is revoked,
-the visits not begun are cancelled, nothing more is booked (by the centre, the family
+Refused while an alert is open or a worker is on the way; then the band goes back to
+stock, the visits not begun are cancelled, nothing more is booked (by the centre, the family
 or the recurring rules) and the alert engine stops watching. Before 2026-12-05 a
 resident could not be marked as gone, and recurring visits went on being booked."""
 
@@ -46,8 +46,8 @@ async def test_a_resident_leaves_the_service(db_url: str) -> None:
         got = r.json()
         assert got["left_reason"] == "moved into a care home"
         assert got["left_at"] is not None
-        assert (got["revoked_bands"], got["cancelled_orders"]) == (["WB-A1"], [waiting, offered])
-        assert got["wristbands"] == [{"device_id": "WB-A1", "model": "", "revoked": True}]
+        assert (got["unpaired_bands"], got["cancelled_orders"]) == (["WB-A1"], [waiting, offered])
+        assert got["wristbands"] == []  # back in the admin's stock, for someone else
         again = await client.post(f"/residents/{a1}/leave", json=leave, headers=op)
         assert again.status_code == 409
         assert "left the service" in again.json()["detail"]
@@ -71,6 +71,38 @@ async def test_a_resident_leaves_the_service(db_url: str) -> None:
     booked = await rows(db_url, "SELECT count(*) FROM work_orders WHERE resident_id = %s"
                         " AND state = 'created'", a1)  # fmt: skip
     assert booked == [(0,)]
+    assert await rows(db_url, "SELECT resident_id, revoked_at FROM wristbands") == [(None, None)]
+
+
+async def test_a_resident_marked_as_left_by_mistake_comes_back(db_url: str) -> None:
+    s = await seed(db_url)
+    await add_worker(db_url)
+    a2 = s.residents["a2"]
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await provision_wristbands(conn, [("WB-A2", a2)])
+        await conn.commit()
+    async with api_client(api_settings(db_url)) as (_app, client):
+        op = bearer((await login(client, "operator"))["access_token"])
+        r = await client.post(f"/residents/{a2}/return", headers=op)
+        assert r.status_code == 409  # has not left
+        r = await client.post(f"/residents/{a2}/leave", json={"reason": "wrong one"}, headers=op)
+        assert r.status_code == 200, r.text
+        r = await client.post(f"/residents/{a2}/return", headers=op)
+        assert r.status_code == 200, r.text
+        assert (r.json()["left_at"], r.json()["left_reason"]) == (None, None)
+        admin = bearer((await login(client, "admin"))["access_token"])  # the stock is theirs
+        r = await client.post("/wristbands/WB-A2/pair", json={"resident_id": a2}, headers=admin)
+        assert r.status_code == 200, r.text
+        order = {**booking(s), "resident_id": a2}
+        assert (await client.post("/orders", json=order, headers=op)).status_code == 201
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        profile = await load_profile(conn, a2)
+    assert profile is not None
+    assert profile.bands == frozenset({"WB-A2"})
+    audit = await rows(db_url, "SELECT action FROM audit_log WHERE resource = %s ORDER BY id",
+                       f"resident:{a2}")  # fmt: skip
+    assert [a for (a,) in audit if a.startswith("resident_")] == ["resident_left",
+                                                                 "resident_returned"]  # fmt: skip
 
 
 async def test_not_while_a_worker_is_on_the_way(db_url: str) -> None:
