@@ -235,7 +235,7 @@ async def _less_done(
 ) -> list[PlanWorker]:
     """The workers with their capacity less the visits they completed in the day (the
     visits they still hold are taken off by :meth:`PlanProblem.capacities`). Before
-    2026-12-05 a re-plan at noon gave a worker who had done eight of their ten a day up
+    2026-12-04 a re-plan at noon gave a worker who had done eight of their ten a day up
     to ten more."""
     cur = await conn.execute(
         "SELECT worker_id, count(*) FROM work_orders WHERE state = 'completed'"

@@ -49,7 +49,7 @@ async def _set_aside_if_quiet(
     """Set an available worker who has gone quiet off shift (True if done): no more
     emergencies wait a minute each on their phone. Their phone, or the centre, sets them
     available again; the worker page shows the status and why (``status_note``
-    ``missed_offers``; until 2026-12-05 it showed "off shift" with no reason)."""
+    ``missed_offers``; until 2026-12-04 it showed "off shift" with no reason)."""
     cur = await conn.execute(
         "SELECT e.kind, e.at FROM work_order_events e JOIN work_orders o ON o.id = e.order_id"
         " WHERE e.worker_id = %s AND o.kind = 'emergency' AND e.kind IN"

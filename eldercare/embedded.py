@@ -59,7 +59,7 @@ def embedded_postgres(datadir: Path, *, database: str) -> Iterator[str]:
 def _only_user(datadir: Path) -> Iterator[None]:
     """Hold the data directory for this process; RuntimeError if another one holds it.
 
-    Until 2026-12-05 a second demo started while one ran dropped the first one's
+    Until 2026-12-04 a second demo started while one ran dropped the first one's
     database (made afresh on every run) and, when it stopped, stopped the server the
     first was still using."""
     lock = datadir.parent / f"{datadir.name}.lock"

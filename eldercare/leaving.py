@@ -10,7 +10,7 @@ and the resident is marked as left. From then on dispatch books nothing for them
 (:func:`dispatch.store.create_order`), the recurring rules skip them and the alert
 engine does not load them. The record and its history stay readable, and
 :func:`return_to_service` undoes the mark (a mistake, a return from hospital care).
-Until 2026-12-05 a resident could not be marked as gone: recurring visits went on
+Until 2026-12-04 a resident could not be marked as gone: recurring visits went on
 being booked for them.
 """
 

@@ -265,7 +265,7 @@ async def update_resident_record(
     """Change a resident's record: contacts, address and home, conditions (a new
     diagnosis of COPD or dementia changes how their alerts are judged), living alone.
     The alert engine takes the change at its next profile refresh (30 s). Moving a
-    resident to another district is for an admin. Before 2026-12-05 a record could
+    resident to another district is for an admin. Before 2026-12-04 a record could
     only be created: a family's new phone number could not be entered."""
     await ensure_resident(db, me, resident_id)
     if (body.district is not None and me.role is not Role.ADMIN

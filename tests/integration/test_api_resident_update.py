@@ -1,5 +1,5 @@
 """`PATCH /residents/{id}`: the centre changes a resident's record (contacts, home,
-conditions, living alone), and the alert engine's profile follows. Before 2026-12-05
+conditions, living alone), and the alert engine's profile follows. Before 2026-12-04
 a record could only be created: a family's new phone number could not be entered."""
 
 from __future__ import annotations

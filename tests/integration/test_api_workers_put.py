@@ -1,5 +1,5 @@
 """`PUT /workers/{worker_id}`: the centre registers a service worker and their shifts
-through the API, as `eldercare workers add` does from a file. Before 2026-12-05 the
+through the API, as `eldercare workers add` does from a file. Before 2026-12-04 the
 API could list workers and set their status, but registering one took the CLI or SQL."""
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ async def test_a_replan_counts_the_visits_done_today_against_the_days_capacity(
     db_url: str,
 ) -> None:
     """A does at most 2 visits a day and completed one this morning; a re-plan at noon
-    has three waiting. Before 2026-12-05 only held visits counted, and A got two more."""
+    has three waiting. Before 2026-12-04 only held visits counted, and A got two more."""
     rids = await seed(db_url, now=NOW, residents=[HOME, east(0.2), east(0.4), east(0.6)],
                       workers=[("A", HOME, frozenset({"caregiver"}))])  # fmt: skip
     day0 = datetime.combine(MONDAY, time(0), tzinfo=TZ)

@@ -57,7 +57,7 @@ async def test_a_worker_who_misses_two_emergencies_in_a_row_is_set_aside(
         t += timedelta(seconds=61)
         await timers.expire_and_reoffer(conn, now=t, assign=assign)
         assert await _status(db_url) == ("available" if heard_between else "off_shift")
-        # the worker page says why (before 2026-12-05: "off shift", no reason)
+        # the worker page says why (before 2026-12-04: "off shift", no reason)
         assert await _why(db_url) == ("" if heard_between else "missed_offers")
         third = await dispatch(c, t + timedelta(seconds=5))
         back = await service.worker_status(conn, "W1", WorkerStatus.AVAILABLE, actor="worker:W1")

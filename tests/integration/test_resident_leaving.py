@@ -1,7 +1,7 @@
 """`POST /residents/{id}/leave`: a resident leaves the service (care home, moved, died).
 Refused while an alert is open or a worker is on the way; then the band goes back to
 stock, the visits not begun are cancelled, nothing more is booked (by the centre, the family
-or the recurring rules) and the alert engine stops watching. Before 2026-12-05 a
+or the recurring rules) and the alert engine stops watching. Before 2026-12-04 a
 resident could not be marked as gone, and recurring visits went on being booked."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One demo at a time per embedded data directory: before 2026-12-05 a second demo
+"""One demo at a time per embedded data directory: before 2026-12-04 a second demo
 started while one ran dropped the first one's database, and stopped its server."""
 
 from __future__ import annotations
