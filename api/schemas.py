@@ -262,6 +262,7 @@ class AlertOut(BaseModel):
     repeat_count: int
     resident_name: str
     district: str
+    progress: Progress | None = None  # who is coming, when (the status view's)
 
 
 class Transition(BaseModel):

@@ -25,6 +25,7 @@ from api.order_view import WHOLE
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
 from api.principal import CENTRE_ROLES, Perm, Principal
 from api.problems import Problem, not_found
+from api.routes.status import ALERT_PROGRESS_SQL
 from api.schemas import MAX_ID, AlertDetail, AlertId, AlertOut, NoteIn, Page, ResolveIn
 from api.scoping import json_response
 
@@ -50,7 +51,9 @@ async def list_alerts(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     cursor: str | None = None,
 ) -> Response:
-    """Newest first. ``state=open`` means not closed (open, acknowledged, dispatched)."""
+    """Newest first. ``state=open`` means not closed (open, acknowledged, dispatched).
+    Each row carries ``progress``, who is coming and when, as the status view has it
+    (until 2026-12-04 the console's queue showed it only after the next order event)."""
     scope, params = me.resident_scope("a.resident_id", "r.district")
     where, args = [scope], list(params)
     if state == "open":
@@ -72,7 +75,8 @@ async def list_alerts(
         args.append(before)
     async with db.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {_COLUMNS} FROM alerts a JOIN residents r ON r.resident_id = a.resident_id"
+            f"SELECT {_COLUMNS}, {ALERT_PROGRESS_SQL} AS progress FROM alerts a"
+            " JOIN residents r ON r.resident_id = a.resident_id"
             f" WHERE {' AND '.join(where)} ORDER BY a.id DESC LIMIT %s",
             [*args, limit + 1],
         )

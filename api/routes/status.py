@@ -24,7 +24,9 @@ router = APIRouter(tags=["health"])
 HealthReader = Annotated[Principal, Depends(require(Perm.READ_HEALTH))]
 
 # Dispatch's orders (migration 006): each open alert's progress (who is coming, when,
-# where they are in the job) and the resident's upcoming and past services.
+# where they are in the job) and the resident's upcoming and past services. An alert's
+# orders are its own and the one it joined (view alert_orders, dispatch/joins.py): until
+# 2026-12-04 a fall that joined the SOS's order showed nobody coming.
 _LIVE = "('offered', 'accepted', 'en_route')"
 ALERT_PROGRESS_SQL = (
     "(SELECT json_build_object('order_id', o.id, 'worker_name', w.name, 'status', o.state,"
@@ -32,7 +34,8 @@ ALERT_PROGRESS_SQL = (
     "   extract(epoch FROM o.booked_until - make_interval(mins => o.duration_min) - now()))::int"
     "  END, 'outcome', o.outcome)"
     " FROM work_orders o LEFT JOIN service_workers w ON w.worker_id = o.worker_id"
-    " WHERE o.alert_id = a.id ORDER BY o.id DESC LIMIT 1)"
+    " WHERE o.id IN (SELECT ao.order_id FROM alert_orders ao WHERE ao.alert_id = a.id)"
+    " ORDER BY o.id DESC LIMIT 1)"
 )
 _SERVICE = (
     "SELECT o.id, o.service_type, o.state, o.window_start, o.window_end, o.outcome,"
