@@ -15,7 +15,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from api.app import create_app
-from api.identity import IdentityError, create_api_key, create_user
+from api.identity import IdentityError, create_api_key, create_user, disable_user
 from api.principal import Role
 from eldercare.migrate import migrate
 from eldercare.settings import Settings
@@ -116,4 +116,23 @@ def add_api_key(settings: Settings, *, name: str, scopes: list[str],
     except IdentityError as exc:
         raise ValueError(str(exc)) from exc
     print(json.dumps({"id": key_id, "key": key, "note": "shown once; store it now"}))
+    return 0
+
+
+def disable_user_named(settings: Settings, *, username: str) -> int:
+    """`eldercare user disable USERNAME`: as ``POST /users/{id}/disable`` (sessions
+    revoked; API processes refuse its tokens within their principal cache time)."""
+
+    async def run() -> bool | None:
+        async with await psycopg.AsyncConnection.connect(settings.require_database_url()) as conn:
+            cur = await conn.execute("SELECT id FROM users WHERE username = %s", (username,))
+            row = await cur.fetchone()
+            done = None if row is None else await disable_user(conn, int(row[0]))
+            await conn.commit()
+        return done
+
+    done = asyncio.run(run())
+    if done is None:
+        raise ValueError(f"no user {username!r}")
+    print(json.dumps({"username": username, "disabled": True, "already": not done}))
     return 0

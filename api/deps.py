@@ -46,6 +46,13 @@ class ApiContext:
             if p.session_id == session_id:
                 del self.principals[token]
 
+    def forget_actor(self, actor: str) -> None:
+        """Drop cached principals of a disabled user or revoked key (``user:7``,
+        ``key:3``): this process refuses their tokens at once."""
+        for token, (_, p) in list(self.principals.items()):
+            if p.actor == actor:
+                del self.principals[token]
+
     @property
     def access_ttl(self) -> timedelta:
         return timedelta(seconds=self.settings.api_access_ttl_s)

@@ -172,6 +172,38 @@ async def revoke_session(conn: Conn, sid: uuid.UUID, *, reason: str) -> None:
     )
 
 
+async def disable_user(conn: Conn, user_id: int) -> bool | None:
+    """Disable an account and revoke its sessions: its tokens stop working (other API
+    processes within their principal cache time) and it cannot sign in. True if done,
+    False if it was disabled already, None if there is no such user. No commit."""
+    cur = await conn.execute(
+        "UPDATE users SET disabled_at = coalesce(disabled_at, now()) WHERE id = %s"
+        " RETURNING disabled_at = now()",
+        (user_id,),
+    )
+    row = await cur.fetchone()
+    if row is None:
+        return None
+    await conn.execute(
+        "UPDATE auth_sessions SET revoked_at = now(), revoked_reason = 'user disabled'"
+        " WHERE user_id = %s AND revoked_at IS NULL",
+        (user_id,),
+    )
+    return bool(row[0])
+
+
+async def revoke_api_key(conn: Conn, key_id: int) -> bool | None:
+    """Revoke a machine client's key (True; False if revoked already; None if unknown).
+    No commit."""
+    cur = await conn.execute(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE id = %s"
+        " RETURNING revoked_at = now()",
+        (key_id,),
+    )
+    row = await cur.fetchone()
+    return None if row is None else bool(row[0])
+
+
 async def load_user_principal(
     conn: Conn, user_id: int, sid: uuid.UUID, *, now: datetime
 ) -> Principal | None:

@@ -185,6 +185,12 @@ def cmd_user_add(args: argparse.Namespace) -> int:
                     password_env=args.password_env)  # fmt: skip
 
 
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from api.cli import disable_user_named
+
+    return disable_user_named(_settings(), username=args.username)
+
+
 def cmd_apikey_add(args: argparse.Namespace) -> int:
     from api.cli import add_api_key
 
@@ -240,6 +246,9 @@ def _add_api_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.add_argument("--password-env", default=None,
                    help="read the password from this variable, not a prompt")  # fmt: skip
     p.set_defaults(func=cmd_user_add)
+    p = users.add_parser("disable", help="disable an account: sessions revoked, no sign-in")
+    p.add_argument("username")
+    p.set_defaults(func=cmd_user_disable)
 
     keys = sub.add_parser("apikey", help="API keys of machine clients").add_subparsers(
         dest="apikey_cmd", required=True

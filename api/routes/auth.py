@@ -7,22 +7,33 @@ import contextlib
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 
 from api.deps import Ctx, Me, Tx, require, utcnow
 from api.identity import (
     IdentityError,
     create_api_key,
     create_user,
+    disable_user,
     find_login,
     is_service_worker,
     open_session,
+    revoke_api_key,
     revoke_session,
     rotate_session,
 )
 from api.principal import Perm, Principal, Role
-from api.problems import Problem
-from api.schemas import ApiKeyCreate, ApiKeyOut, MeOut, RefreshIn, TokenOut, UserCreate, UserOut
+from api.problems import Problem, not_found
+from api.schemas import (
+    MAX_ID,
+    ApiKeyCreate,
+    ApiKeyOut,
+    MeOut,
+    RefreshIn,
+    TokenOut,
+    UserCreate,
+    UserOut,
+)
 from api.security import InvalidToken, issue_access_token, split_refresh_token, verify_password
 
 router = APIRouter(tags=["auth"])
@@ -147,3 +158,38 @@ async def add_api_key(
         db, name=body.name, scopes=body.scopes, district=body.district, created_by=admin.user_id
     )
     return ApiKeyOut(id=key_id, key=key)
+
+
+Admin = Annotated[Principal, Depends(require(Perm.MANAGE_USERS))]
+RowKey = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.post("/users/{user_id}/disable", status_code=204, tags=["admin"],
+             responses={404: {"description": "no such user"},
+                        409: {"description": "your own account"}})  # fmt: skip
+async def disable(user_id: RowKey, admin: Admin, ctx: Ctx, db: Tx) -> None:
+    """Disable an account (someone who left the centre, a family member who should no
+    longer see the resident): its sessions are revoked, its tokens refused, and it
+    cannot sign in again. Its past acts stay in the audit log under its id. Before
+    2026-12-04 an account could not be disabled at all."""
+    if user_id == admin.user_id:
+        raise Problem(409, "you cannot disable your own account")
+    done = await disable_user(db, user_id)
+    if done is None:
+        raise not_found(f"user {user_id}")
+    ctx.forget_actor(f"user:{user_id}")
+    if done:
+        ctx.audit.record(admin, "disable_user", f"user:{user_id}", at=utcnow())
+
+
+@router.post("/api-keys/{key_id}/revoke", status_code=204, tags=["admin"],
+             responses={404: {"description": "no such key"}})  # fmt: skip
+async def revoke_key(key_id: RowKey, admin: Admin, ctx: Ctx, db: Tx) -> None:
+    """Revoke a machine client's API key (leaked, or the client retired): it is refused
+    from then on. Before 2026-12-04 a key could not be revoked."""
+    done = await revoke_api_key(db, key_id)
+    if done is None:
+        raise not_found(f"API key {key_id}")
+    ctx.forget_actor(f"key:{key_id}")
+    if done:
+        ctx.audit.record(admin, "revoke_api_key", f"key:{key_id}", at=utcnow())

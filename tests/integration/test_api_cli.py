@@ -1,4 +1,4 @@
-"""`eldercare user add` and `eldercare apikey add` write what the API then accepts.
+"""`eldercare user add`, `user disable` and `apikey add` write what the API then accepts.
 
 The parser is the real one; the commands' functions are called with the test's own
 Settings (``main()`` would configure logging to pytest's captured stream).
@@ -11,9 +11,9 @@ import json
 
 import pytest
 
-from api.cli import add_api_key, add_user
-from eldercare.cli import build_parser, cmd_apikey_add, cmd_user_add
-from tests.api_support import api_client, api_settings, bearer, seed
+from api.cli import add_api_key, add_user, disable_user_named
+from eldercare.cli import build_parser, cmd_apikey_add, cmd_user_add, cmd_user_disable
+from tests.api_support import api_client, api_settings, bearer, password, seed
 
 
 async def test_cli_user_and_key_work_against_the_api(
@@ -77,3 +77,18 @@ async def test_cli_user_and_key_work_against_the_api(
         assert me.json()["resident_ids"] == [s.residents["a2"]]
         listed = await client.get("/residents", headers=bearer(key))
         assert len(listed.json()["items"]) == 3
+
+
+async def test_cli_user_disable(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    await seed(db_url)
+    settings = api_settings(db_url)
+    args = build_parser().parse_args(["user", "disable", "family"])
+    assert args.func is cmd_user_disable
+    assert await asyncio.to_thread(disable_user_named, settings, username=args.username) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["already"] is False
+    with pytest.raises(ValueError, match="no user"):
+        await asyncio.to_thread(disable_user_named, settings, username="nobody")
+    async with api_client(settings) as (_app, client):
+        r = await client.post("/auth/token", data={"username": "family",
+                                                   "password": password("family")})  # fmt: skip
+        assert r.status_code == 401
