@@ -99,7 +99,7 @@ async def add_workers(conn: Conn, workers: Iterable[NewWorker]) -> None:
                 " name = EXCLUDED.name, district = EXCLUDED.district, skills = EXCLUDED.skills,"
                 " certificates = EXCLUDED.certificates, mode = EXCLUDED.mode,"
                 " home_lat = EXCLUDED.home_lat, home_lon = EXCLUDED.home_lon,"
-                " max_orders_per_day = EXCLUDED.max_orders_per_day",
+                " max_orders_per_day = EXCLUDED.max_orders_per_day, active = true",
                 (
                     w.worker_id,
                     w.name,
@@ -137,13 +137,13 @@ async def list_shifts(
     return [(a, b) for a, b in await cur.fetchall()]
 
 
-class ShiftInUse(DispatchError):  # noqa: N818  (as the other dispatch errors)
-    """A shift the worker holds visits in; the message names them."""
+class HoldsVisits(DispatchError):  # noqa: N818  (as the other dispatch errors)
+    """The worker holds visits that the change would orphan; the message names them."""
 
 
 async def remove_shift(conn: Conn, worker_id: str, starts_at: datetime) -> bool:
     """Remove the worker's shift that starts at ``starts_at`` (False: there is none).
-    :class:`ShiftInUse` while the worker holds visits booked in it (offered, accepted or
+    :class:`HoldsVisits` while the worker holds visits booked in it (offered, accepted or
     under way): the centre gives them to someone else first. No commit."""
     async with conn.transaction():
         cur = await conn.execute(
@@ -161,13 +161,44 @@ async def remove_shift(conn: Conn, worker_id: str, starts_at: datetime) -> bool:
         )
         held = [str(r[0]) for r in await cur.fetchall()]
         if held:
-            raise ShiftInUse(f"worker {worker_id} holds order {', '.join(held)} in this shift:"
+            raise HoldsVisits(f"worker {worker_id} holds order {', '.join(held)} in this shift:"
                              " give it to someone else first")  # fmt: skip
         await conn.execute(
             "DELETE FROM worker_shifts WHERE worker_id = %s AND starts_at = %s",
             (worker_id, starts_at),
         )
     return True
+
+
+async def retire_worker(conn: Conn, worker_id: str, *, now: datetime) -> None:
+    """A worker who has left the centre: no longer offered work, planned or listed
+    (``active`` false; registering them again makes them active), set off shift, and
+    their shifts from now on removed. :class:`HoldsVisits` while they hold a visit
+    (offered, accepted or under way): give it to someone else first. No commit."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            "SELECT 1 FROM service_workers WHERE worker_id = %s FOR UPDATE", (worker_id,)
+        )
+        if await cur.fetchone() is None:
+            raise UnknownWorker(worker_id)
+        cur = await conn.execute(
+            "SELECT id FROM work_orders WHERE worker_id = %s"
+            " AND state IN ('offered', 'accepted', 'en_route', 'on_site') ORDER BY id",
+            (worker_id,),
+        )
+        held = [str(r[0]) for r in await cur.fetchall()]
+        if held:
+            raise HoldsVisits(f"worker {worker_id} holds order {', '.join(held)}:"
+                              " give it to someone else first")  # fmt: skip
+        await conn.execute(
+            "UPDATE service_workers SET active = false, status = 'off_shift', status_at = %s,"
+            " status_note = '' WHERE worker_id = %s",
+            (now, worker_id),
+        )
+        await conn.execute(
+            "DELETE FROM worker_shifts WHERE worker_id = %s AND starts_at >= %s",
+            (worker_id, now),
+        )
 
 
 async def list_workers(conn: Conn, *, district: str | None = None) -> list[StoredWorker]:

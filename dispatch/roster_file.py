@@ -11,7 +11,8 @@ shift that day. The file::
                   "shifts": [{"starts_at": "2026-12-07T08:00:00+08:00",
                               "ends_at": "2026-12-07T12:00:00+08:00"}]}]}
 
-A worker already on record is updated (name, district, skills, home, mode, capacity);
+A worker already on record is updated (name, district, skills, home, mode, capacity)
+and is active again if they had been retired (``POST /workers/{id}/retire``);
 a shift already on record as it is (same start and end) is left as it is, so the same
 file may be loaded again. Everything is checked first and written in one transaction:
 an unknown skill, a time without its UTC offset, a shift that overlaps another of the

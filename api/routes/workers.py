@@ -18,7 +18,7 @@ from api.routes.orders import PointIn, StatusIn
 from api.scoping import json_response
 from dispatch import service
 from dispatch.records import UnknownWorker
-from dispatch.roster import ShiftInUse, list_shifts, remove_shift
+from dispatch.roster import HoldsVisits, list_shifts, remove_shift, retire_worker
 from dispatch.roster_file import (
     WORKER_ID,
     RosterFile,
@@ -133,12 +133,28 @@ async def delete_shift(worker_id: str, starts_at: datetime, me: Manager, ctx: Ct
         raise Problem(400, "starts_at needs a time zone")
     try:
         found = await remove_shift(db, worker_id, starts_at)
-    except ShiftInUse as exc:
+    except HoldsVisits as exc:
         raise Problem(409, str(exc)) from exc
     if not found:
         raise not_found(f"shift of worker {worker_id} starting {starts_at.isoformat()}")
     ctx.audit.record(me, "delete_shift", f"worker:{worker_id}", at=utcnow(),
                      starts_at=starts_at.isoformat())  # fmt: skip
+
+
+@router.post("/workers/{worker_id}/retire", status_code=204)
+async def retire(worker_id: str, me: Manager, ctx: Ctx, db: Tx) -> None:
+    """A worker who has left the centre: no longer offered work, planned or listed, and
+    their shifts from now on are removed (``PUT /workers/{id}`` makes them active again).
+    Refused (409) while they hold a visit: give it to someone else first. Their account
+    is disabled apart (``POST /users/{id}/disable``). Before 2026-12-04 a worker could
+    not be taken off the roster: emergencies were offered to them until their phone was
+    found quiet."""
+    await scoped_worker(db, me, worker_id)
+    try:
+        await retire_worker(db, worker_id, now=utcnow())
+    except HoldsVisits as exc:
+        raise Problem(409, str(exc)) from exc
+    ctx.audit.record(me, "retire_worker", f"worker:{worker_id}", at=utcnow())
 
 
 @router.post("/workers/{worker_id}/status")

@@ -165,6 +165,12 @@ def order_cases(s: Seed, order: int, spare: int) -> list[tuple[str, str, Any, di
             None,
             expect({**dict.fromkeys(CENTRE_A, CONFLICT), "operator_b": {404}}, default={403}),
         ),
+        (  # last of all: worker 1 leaves the roster (409 while holding a visit)
+            "POST",
+            "/workers/1/retire",
+            None,
+            expect({**{k: {204, 409} for k in CENTRE_A}, "operator_b": {404}}, default={403}),
+        ),
     ]
 
 

@@ -11,9 +11,10 @@ import httpx
 import psycopg
 
 from dispatch import service
+from dispatch.roster import add_shift
 from dispatch.store import offer
 from tests.api_support import DISTRICT_A, DISTRICT_B, api_client, api_settings, bearer, login, seed
-from tests.integration.test_api_orders import add_worker
+from tests.integration.test_api_orders import add_worker, booking
 from tests.support import rows
 
 CST = timezone(timedelta(hours=8))
@@ -138,3 +139,37 @@ async def test_the_centre_reads_and_removes_a_workers_shifts(db_url: str) -> Non
         assert [x["starts_at"][:16] for x in r.json()] == ["2026-12-07T00:00"]
     audit = await rows(db_url, "SELECT resource FROM audit_log WHERE action = 'delete_shift'")
     assert audit == [("worker:W001",)]
+
+
+async def test_a_worker_who_left_is_taken_off_the_roster(db_url: str) -> None:
+    s = await seed(db_url)
+    await add_worker(db_url)  # worker "1", on shift now
+    tomorrow = datetime.now(UTC) + timedelta(days=1)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        await add_shift(conn, "1", tomorrow, tomorrow + timedelta(hours=4))
+        await conn.commit()
+    async with api_client(api_settings(db_url)) as (_app, client):
+        op = bearer((await login(client, "operator"))["access_token"])
+        order = (await client.post("/orders", json=booking(s), headers=op)).json()["id"]
+        r = await client.post(f"/orders/{order}/assign", json={"worker_id": "1"}, headers=op)
+        assert r.status_code == 200, r.text
+        r = await client.post("/workers/1/retire", headers=op)
+        assert r.status_code == 409  # holds the visit
+        assert f"order {order}" in r.json()["detail"]
+        assert (await client.post(f"/orders/{order}/cancel", headers=op)).status_code == 200
+        assert (await client.post("/workers/1/retire", headers=op)).status_code == 204
+        listed = (await client.get("/workers", headers=op)).json()
+        assert "1" not in [w["worker_id"] for w in listed]
+        record = (await client.get("/workers/1", headers=op)).json()
+        assert (record["active"], record["status"]) == (False, "off_shift")
+        other = (await client.post("/orders", json=booking(s, hours=5), headers=op)).json()["id"]
+        r = await client.post(f"/orders/{other}/assign", json={"worker_id": "1"}, headers=op)
+        assert r.status_code == 404  # no longer anyone to send
+        shifts = (await client.get("/workers/1/shifts", headers=op)).json()
+        # the shift under way stays on record; tomorrow's is gone
+        assert [datetime.fromisoformat(x["starts_at"]) < tomorrow for x in shifts] == [True]
+        back = await client.put("/workers/1", json=body(name="Chen Jing"), headers=op)
+        assert back.status_code == 200  # registered again: active
+        assert back.json()["worker"]["active"] is True
+    audit = await rows(db_url, "SELECT resource FROM audit_log WHERE action = 'retire_worker'")
+    assert audit == [("worker:1",)]
