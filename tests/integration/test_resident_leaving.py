@@ -15,18 +15,24 @@ from dispatch import service
 from dispatch.day import make_recurring
 from dispatch.recurring import load_recurring
 from eldercare.registry import provision_wristbands
-from tests.api_support import api_client, api_settings, bearer, login, seed
+from tests.api_support import Seed, api_client, api_settings, bearer, login, seed
 from tests.integration.test_api_orders import add_worker, booking
 from tests.support import rows
 
 
-async def test_a_resident_leaves_the_service(db_url: str) -> None:
+async def seed_with_band(db_url: str, who: str) -> tuple[Seed, int]:
+    """The API seed, worker "1", and a band WB-<WHO> on resident ``who`` (a1, a2)."""
     s = await seed(db_url)
     await add_worker(db_url)
-    a1 = s.residents["a1"]
+    rid = s.residents[who]
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        await provision_wristbands(conn, [("WB-A1", a1)])
+        await provision_wristbands(conn, [(f"WB-{who.upper()}", rid)])
         await conn.commit()
+    return s, rid
+
+
+async def test_a_resident_leaves_the_service(db_url: str) -> None:
+    s, a1 = await seed_with_band(db_url, "a1")
     async with api_client(api_settings(db_url)) as (_app, client):
         op = bearer((await login(client, "operator"))["access_token"])
         leave = {"reason": "moved into a care home"}
@@ -75,12 +81,7 @@ async def test_a_resident_leaves_the_service(db_url: str) -> None:
 
 
 async def test_a_resident_marked_as_left_by_mistake_comes_back(db_url: str) -> None:
-    s = await seed(db_url)
-    await add_worker(db_url)
-    a2 = s.residents["a2"]
-    async with await psycopg.AsyncConnection.connect(db_url) as conn:
-        await provision_wristbands(conn, [("WB-A2", a2)])
-        await conn.commit()
+    s, a2 = await seed_with_band(db_url, "a2")
     async with api_client(api_settings(db_url)) as (_app, client):
         op = bearer((await login(client, "operator"))["access_token"])
         r = await client.post(f"/residents/{a2}/return", headers=op)
