@@ -8,8 +8,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import Response
+from psycopg.rows import dict_row
 
-from api.deps import Ctx, Me, Tx, require, utcnow
+from api.deps import Ctx, Db, Me, Tx, require, utcnow
 from api.identity import (
     IdentityError,
     create_api_key,
@@ -34,6 +36,7 @@ from api.schemas import (
     UserCreate,
     UserOut,
 )
+from api.scoping import json_response
 from api.security import InvalidToken, issue_access_token, split_refresh_token, verify_password
 
 router = APIRouter(tags=["auth"])
@@ -162,6 +165,31 @@ async def add_api_key(
 
 Admin = Annotated[Principal, Depends(require(Perm.MANAGE_USERS))]
 RowKey = Annotated[int, Path(ge=1, le=MAX_ID)]
+
+
+@router.get("/users", tags=["admin"])
+async def list_users(admin: Admin, db: Db) -> Response:
+    """Every account (disabled ones too, with ``disabled_at``): what ``/disable`` needs."""
+    del admin
+    async with db.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, username, display_name, role, district, worker_id, created_at,"
+            " disabled_at FROM users ORDER BY id LIMIT 10000"
+        )
+        return json_response(await cur.fetchall())
+
+
+@router.get("/api-keys", tags=["admin"])
+async def list_api_keys(admin: Admin, db: Db) -> Response:
+    """Every machine client's key by its prefix (never the key), with its scopes and
+    whether it is revoked: what ``/revoke`` needs."""
+    del admin
+    async with db.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id, prefix, name, scopes, district, created_at, revoked_at FROM api_keys"
+            " ORDER BY id LIMIT 10000"
+        )
+        return json_response(await cur.fetchall())
 
 
 @router.post("/users/{user_id}/disable", status_code=204, tags=["admin"],

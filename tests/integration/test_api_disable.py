@@ -18,6 +18,9 @@ async def test_a_disabled_account_is_refused_everywhere(db_url: str) -> None:
         assert (await client.get("/me", headers=op)).status_code == 200  # cached from here on
         no = await client.post(f"/users/{operator}/disable", headers=op)
         assert no.status_code == 403
+        assert (await client.get("/users", headers=op)).status_code == 403
+        listed = {u["id"]: u for u in (await client.get("/users", headers=admin)).json()}
+        assert (listed[operator]["username"], listed[operator]["disabled_at"]) == ("operator", None)
         r = await client.post(f"/users/{operator}/disable", headers=admin)
         assert r.status_code == 204, r.text
         assert (await client.get("/me", headers=op)).status_code == 401
@@ -32,6 +35,9 @@ async def test_a_disabled_account_is_refused_everywhere(db_url: str) -> None:
         r = await client.post(f"/users/{s.users['admin']}/disable", headers=admin)
         assert r.status_code == 409  # not one's own: the centre would lose its admin
         assert (await client.get("/me", headers=admin)).status_code == 200
+        listed = {u["id"]: u for u in (await client.get("/users", headers=admin)).json()}
+        assert listed[operator]["disabled_at"] is not None
+        assert listed[s.users["admin"]]["disabled_at"] is None
     audit = await rows(db_url, "SELECT resource FROM audit_log WHERE action = 'disable_user'")
     assert audit == [(f"user:{operator}",)]  # once, though asked twice
 
@@ -47,6 +53,12 @@ async def test_a_revoked_key_is_refused(db_url: str) -> None:
         assert (await client.get("/alerts", headers=key)).status_code == 200
         assert (await client.post(f"/api-keys/{key_id}/revoke", headers=admin)).status_code == 204
         assert (await client.get("/alerts", headers=key)).status_code == 401
+        keys = (await client.get("/api-keys", headers=admin)).json()
+        assert [(k["id"], k["name"], k["revoked_at"] is not None) for k in keys] == [
+            (key_id, "hospital", True)
+        ]
+        assert "key" not in keys[0]
+        assert f"_{keys[0]['prefix']}_" in r.json()["key"]  # told apart by its prefix
         assert (await client.post("/api-keys/999999/revoke", headers=admin)).status_code == 404
     audit = await rows(db_url, "SELECT resource FROM audit_log WHERE action = 'revoke_api_key'")
     assert audit == [(f"key:{key_id}",)]

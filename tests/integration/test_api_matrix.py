@@ -281,6 +281,8 @@ def cases(s: Seed) -> list[tuple[str, str, dict[str, Any] | None, dict[str, set[
             admin_only,
         ),
         ("POST", "/api-keys", {"name": "k", "scopes": ["alerts:read"]}, admin_only),
+        ("GET", "/users", None, expect({"admin": OK}, default={403})),
+        ("GET", "/api-keys", None, expect({"admin": OK}, default={403})),
         ("POST", "/users/999999/disable", None, expect({"admin": {404}}, default={403})),
         ("POST", "/api-keys/999999/revoke", None, expect({"admin": {404}}, default={403})),
     ]
