@@ -300,10 +300,12 @@ async def candidates_for_alert(
     """Best first: ``{worker_id, name, eta_s, distance_km, status, preempts_order_id}``.
     Read only: no order is made (workers who declined this alert's order are left out)."""
     t = _now(now)
+    # the alert's live order: its own, or the one it joined (dispatch.joins)
     cur = await conn.execute(
         "SELECT a.resident_id, o.service_type, coalesce(o.declined_by, '{}') FROM alerts a"
-        " LEFT JOIN work_orders o ON o.alert_id = a.id"
-        " AND o.state NOT IN ('completed', 'cancelled', 'failed') WHERE a.id = %s",
+        " LEFT JOIN work_orders o ON o.id IN (SELECT ao.order_id FROM alert_orders ao"
+        "  WHERE ao.alert_id = a.id) AND o.state NOT IN ('completed', 'cancelled', 'failed')"
+        " WHERE a.id = %s ORDER BY o.id DESC NULLS LAST LIMIT 1",
         (alert_id,),
     )
     row = await cur.fetchone()

@@ -41,3 +41,25 @@ async def test_both_alerts_show_the_worker_on_the_way(db_url: str) -> None:
         }
         assert progress[fall]["order_id"] == first.id
         assert progress[fall]["status"] == "offered"
+
+
+async def test_the_candidates_of_a_joined_alert_leave_out_who_declined_its_order(
+    db_url: str,
+) -> None:
+    """Worker 1 turns the SOS's visit down; a fall then joins that visit. Before
+    2026-12-04 the fall's candidates read only orders made for the fall itself, and
+    offered the operator worker 1 again."""
+    s = await seed(db_url)
+    await add_worker(db_url)
+    a1, sos = s.residents["a1"], s.alerts["a1"]
+    now = datetime.now(UTC)
+    async with await psycopg.AsyncConnection.connect(db_url) as conn:
+        order = (await service.dispatch_alert(conn, sos, actor="operator:1", now=now)).order
+        assert order.worker_id == "1"
+        await service.reject(conn, order.id, worker_id="1", actor="worker:1", now=now)
+        fall = await open_alert(db_url, a1, at=now)
+        joined = (await service.dispatch_alert(conn, fall, actor="operator:1", now=now)).order
+        assert joined.id == order.id
+        for alert in (sos, fall):
+            ranked = await service.candidates_for_alert(conn, alert, now=now)
+            assert "1" not in [c["worker_id"] for c in ranked]
