@@ -12,7 +12,7 @@ import psycopg
 from psycopg.rows import TupleRow, class_row
 
 from dispatch.emergency import Commitment
-from dispatch.model import Catalogue, Mode, Point, Shift, Worker, WorkerStatus
+from dispatch.model import LIVE, Catalogue, Mode, Point, Shift, Worker, WorkerStatus
 from dispatch.store import DispatchError, UnknownWorker
 
 Conn = psycopg.AsyncConnection[TupleRow]
@@ -141,6 +141,24 @@ class HoldsVisits(DispatchError):  # noqa: N818  (as the other dispatch errors)
     """The worker holds visits that the change would orphan; the message names them."""
 
 
+async def _refuse_if_holding(
+    conn: Conn, worker_id: str, *, within: tuple[datetime, datetime] | None = None
+) -> None:
+    """:class:`HoldsVisits` naming the visits the worker holds (``model.LIVE``: offered,
+    accepted or under way), those booked within the span ``within`` if one is given."""
+    start, end = within or (None, None)  # an unbounded range: every visit
+    cur = await conn.execute(
+        "SELECT id FROM work_orders WHERE worker_id = %s AND state = ANY(%s)"
+        " AND tstzrange(booked_from, booked_until) && tstzrange(%s, %s) ORDER BY id",
+        (worker_id, sorted(s.value for s in LIVE), start, end),
+    )
+    held = ", ".join(str(r[0]) for r in await cur.fetchall())
+    if held:
+        where = " in this shift" if within else ""
+        raise HoldsVisits(f"worker {worker_id} holds order {held}{where}:"
+                          " give it to someone else first")  # fmt: skip
+
+
 async def remove_shift(conn: Conn, worker_id: str, starts_at: datetime) -> bool:
     """Remove the worker's shift that starts at ``starts_at`` (False: there is none).
     :class:`HoldsVisits` while the worker holds visits booked in it (offered, accepted or
@@ -153,16 +171,7 @@ async def remove_shift(conn: Conn, worker_id: str, starts_at: datetime) -> bool:
         row = await cur.fetchone()
         if row is None:
             return False
-        cur = await conn.execute(
-            "SELECT id FROM work_orders WHERE worker_id = %s"
-            " AND state IN ('offered', 'accepted', 'en_route', 'on_site')"
-            " AND booked_from < %s AND booked_until > %s ORDER BY id",
-            (worker_id, row[0], starts_at),
-        )
-        held = [str(r[0]) for r in await cur.fetchall()]
-        if held:
-            raise HoldsVisits(f"worker {worker_id} holds order {', '.join(held)} in this shift:"
-                             " give it to someone else first")  # fmt: skip
+        await _refuse_if_holding(conn, worker_id, within=(starts_at, row[0]))
         await conn.execute(
             "DELETE FROM worker_shifts WHERE worker_id = %s AND starts_at = %s",
             (worker_id, starts_at),
@@ -181,15 +190,7 @@ async def retire_worker(conn: Conn, worker_id: str, *, now: datetime) -> None:
         )
         if await cur.fetchone() is None:
             raise UnknownWorker(worker_id)
-        cur = await conn.execute(
-            "SELECT id FROM work_orders WHERE worker_id = %s"
-            " AND state IN ('offered', 'accepted', 'en_route', 'on_site') ORDER BY id",
-            (worker_id,),
-        )
-        held = [str(r[0]) for r in await cur.fetchall()]
-        if held:
-            raise HoldsVisits(f"worker {worker_id} holds order {', '.join(held)}:"
-                              " give it to someone else first")  # fmt: skip
+        await _refuse_if_holding(conn, worker_id)
         await conn.execute(
             "UPDATE service_workers SET active = false, status = 'off_shift', status_at = %s,"
             " status_note = '' WHERE worker_id = %s",
