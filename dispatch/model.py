@@ -65,6 +65,8 @@ LIVE: Final = frozenset(
     {OrderState.OFFERED, OrderState.ACCEPTED, OrderState.EN_ROUTE, OrderState.ON_SITE}
 )
 FINAL: Final = frozenset({OrderState.COMPLETED, OrderState.CANCELLED, OrderState.FAILED})
+# the worker has set off or arrived: the visit is under way
+UNDER_WAY: Final = frozenset({OrderState.EN_ROUTE, OrderState.ON_SITE})
 
 
 class CatalogueError(ValueError):

@@ -23,7 +23,7 @@ from psycopg.rows import TupleRow, class_row
 from psycopg.types.json import Jsonb
 
 from dispatch.lifecycle import EVENT_KIND, WORKER_ACTIONS, Action, near_home, next_state
-from dispatch.model import FINAL, OrderKind, OrderState, Point, ServiceType
+from dispatch.model import FINAL, UNDER_WAY, OrderKind, OrderState, Point, ServiceType
 from dispatch.records import (
     COLUMNS,
     AlertAlreadyClosed,
@@ -373,9 +373,6 @@ _WORKER_STATUS = {
 }
 
 
-_UNDER_WAY = frozenset({OrderState.EN_ROUTE, OrderState.ON_SITE})
-
-
 async def _worker_follows(
     conn: Conn, worker_id: str | None, source: OrderState, target: OrderState, now: datetime
 ) -> None:
@@ -385,7 +382,7 @@ async def _worker_follows(
     status = _WORKER_STATUS.get(target)
     if worker_id is None or status is None:
         return
-    if status == "available" and source not in _UNDER_WAY:
+    if status == "available" and source not in UNDER_WAY:
         return
     await conn.execute(
         "UPDATE service_workers SET status = %s, status_at = %s WHERE worker_id = %s"

@@ -22,6 +22,7 @@ from datetime import datetime
 import psycopg
 from psycopg.rows import TupleRow
 
+from dispatch.model import FINAL, UNDER_WAY, OrderState
 from dispatch.service import cancel_order
 from eldercare.registry import RegistryError
 
@@ -61,11 +62,11 @@ async def leave_service(
         raise CannotLeaveError(f"close the resident's open alerts first: {_ids(open_alerts)}")
     cur = await conn.execute(
         "SELECT id, state FROM work_orders WHERE resident_id = %s"
-        " AND state IN ('created', 'offered', 'accepted', 'en_route', 'on_site') ORDER BY id",
-        (resident_id,),
+        " AND NOT (state = ANY(%s)) ORDER BY id",
+        (resident_id, sorted(s.value for s in FINAL)),
     )
-    live = [(int(i), str(s)) for i, s in await cur.fetchall()]
-    under_way = [i for i, s in live if s in ("en_route", "on_site")]
+    live = [(int(i), OrderState(s)) for i, s in await cur.fetchall()]
+    under_way = [i for i, s in live if s in UNDER_WAY]
     if under_way:
         raise CannotLeaveError(f"a worker is on the way or on site: finish or cancel order"
                           f" {_ids(under_way)} first")  # fmt: skip
