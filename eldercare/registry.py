@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -54,11 +54,14 @@ class NewResident:
     external_ref: str | None = None
 
     def __post_init__(self) -> None:
-        unknown = set(self.conditions) - CONDITIONS
-        if unknown:
-            raise RegistryError(
-                f"unknown conditions {sorted(unknown)}; known: {sorted(CONDITIONS)}"
-            )
+        check_conditions(self.conditions)
+
+
+def check_conditions(conditions: Iterable[str]) -> None:
+    """RegistryError naming the conditions that are not in ``CONDITIONS``."""
+    unknown = set(conditions) - CONDITIONS
+    if unknown:
+        raise RegistryError(f"unknown conditions {sorted(unknown)}; known: {sorted(CONDITIONS)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,9 +212,7 @@ async def update_resident(
         conditions = values["conditions"]
         if not isinstance(conditions, list | tuple):
             raise RegistryError("conditions: a list of condition names")
-        bad = set(conditions) - CONDITIONS
-        if bad:
-            raise RegistryError(f"unknown conditions {sorted(bad)}; known: {sorted(CONDITIONS)}")
+        check_conditions(conditions)
         values["conditions"] = list(conditions)
     if "emergency_contacts" in values:
         contacts = values["emergency_contacts"]
