@@ -90,11 +90,11 @@ def roster(data: object) -> RosterFile:
         if w.worker_id in seen:
             raise ValueError(f"workers.{i}: worker {w.worker_id} is in the file twice")
         seen.add(w.worker_id)
-        check_shifts(w)
+        _check_shifts(w)
     return doc
 
 
-def check_shifts(w: WorkerIn) -> None:
+def _check_shifts(w: WorkerIn) -> None:
     """ValueError for a shift that ends before it starts or overlaps another of ``w``'s."""
     spans = sorted((s.starts_at, s.ends_at) for s in w.shifts)
     for a, b in spans:

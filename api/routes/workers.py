@@ -19,14 +19,7 @@ from api.scoping import json_response
 from dispatch import service
 from dispatch.records import UnknownWorker
 from dispatch.roster import HoldsVisits, list_shifts, remove_shift, retire_worker
-from dispatch.roster_file import (
-    WORKER_ID,
-    RosterFile,
-    WorkerFields,
-    WorkerIn,
-    check_shifts,
-    write_roster,
-)
+from dispatch.roster_file import WORKER_ID, WorkerFields, roster, write_roster
 
 router = APIRouter(tags=["workers"])
 WorkerReader = Annotated[Principal, Depends(require(Perm.READ_WORKERS))]
@@ -85,13 +78,12 @@ async def put_worker(
             raise Problem(403, f"worker {worker_id} is another district's")
     except UnknownWorker:
         pass  # a new worker
-    worker = WorkerIn.model_validate({**body.model_dump(), "worker_id": worker_id})
-    try:
-        check_shifts(worker)
+    try:  # the roster file's own checks, on a file of this one worker
+        doc = roster({"workers": [{**body.model_dump(mode="json"), "worker_id": worker_id}]})
     except ValueError as exc:
         raise Problem(422, str(exc)) from exc
     try:
-        done = await write_roster(db, RosterFile(workers=[worker]))
+        done = await write_roster(db, doc)
     except ValueError as exc:
         raise Problem(409, str(exc)) from exc
     ctx.audit.record(me, "put_worker", f"worker:{worker_id}", at=utcnow(),
