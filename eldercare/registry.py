@@ -198,9 +198,9 @@ RESIDENT_FIELDS: Final = frozenset({
 
 async def update_resident(
     conn: psycopg.AsyncConnection[TupleRow], resident_id: int, changes: Mapping[str, object]
-) -> bool:
+) -> None:
     """Change the given fields of a resident's record (``RESIDENT_FIELDS``; conditions a
-    sequence of names, contacts of :class:`EmergencyContact`); False if there is no such
+    sequence of names, contacts of :class:`EmergencyContact`); the caller has found the
     resident. RegistryError for an unknown field or condition. No commit. The alert
     engine takes the change at its next profile refresh (30 s): a new diagnosis of
     COPD or dementia, living alone, a moved home."""
@@ -222,15 +222,13 @@ async def update_resident(
             raise RegistryError("emergency_contacts: a list of EmergencyContact")
         values["emergency_contacts"] = json.dumps([_contact(c) for c in contacts])
     if not values:
-        cur = await conn.execute("SELECT 1 FROM residents WHERE resident_id = %s", (resident_id,))
-        return await cur.fetchone() is not None
+        return
     names = sorted(values)
     sets = sql.SQL(", ").join(sql.SQL("{} = %s").format(sql.Identifier(n)) for n in names)
-    cur = await conn.execute(
+    await conn.execute(
         sql.SQL("UPDATE residents SET {}, updated_at = now() WHERE resident_id = %s").format(sets),
         [*(values[n] for n in names), resident_id],
     )
-    return cur.rowcount == 1
 
 
 async def revoke_wristband(conn: psycopg.AsyncConnection[TupleRow], device_id: str) -> bool:
