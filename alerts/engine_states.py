@@ -47,11 +47,13 @@ class ResidentStates:
     def closed_elsewhere(
         self, still_open: set[tuple[int, str]]
     ) -> Iterator[tuple[int, ResidentState, list[AlertType]]]:
-        """(resident, state, alert types) the detectors hold open, not muted, that the
-        database has closed; ``still_open``: (resident, type) of the alerts not closed."""
+        """(resident, state, alert types) the detectors hold open, not muted nor held while
+        the resident is away (never in the database), that the database has closed;
+        ``still_open``: (resident, type) of the alerts not closed."""
         for resident_id in list(self.holding):
             state = self.states[resident_id]
             closed = [t for t in state.open_alerts()
-                      if t not in state.muted and (resident_id, t) not in still_open]  # fmt: skip
+                      if t not in state.muted and t not in state.away_held
+                      and (resident_id, t) not in still_open]  # fmt: skip
             if closed:
                 yield resident_id, state, closed

@@ -5,7 +5,8 @@ Conditions and living alone come from ``residents``; the home becomes a
 of the resident's geofences (``resident_geofences``, set through the API) one
 more safe zone; the
 expected telemetry interval is the shortest of the resident's active bands' (which
-are listed too, so that a band paired to someone else is forgotten).
+are listed too, so that a band paired to someone else is forgotten). An absence from
+home (``away_from``/``away_until``, :mod:`eldercare.absence`) becomes ``Profile.away``.
 A clinician's overrides (``resident_alert_thresholds``, :mod:`alerts.thresholds`)
 are applied on top of the defaults (NEWS2); an override row that does not
 validate is logged and ignored (the defaults apply), never a crash. Personal
@@ -16,12 +17,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 import psycopg
 from psycopg.rows import TupleRow, class_row
 
-from alerts.detectors.types import Profile, SafeZone
+from alerts.detectors.types import Away, Profile, SafeZone
 from alerts.shard import EVERYONE, Shard
 from alerts.thresholds import ThresholdError, parse_overrides
 from eldercare.logs import get_logger
@@ -32,7 +34,7 @@ HOME_RADIUS_M: Final = 150.0
 
 _QUERY = (
     "SELECT r.resident_id, r.conditions, r.living_alone, r.home_lat, r.home_lon,"
-    " min(w.expected_interval_s) AS expected_interval_s, t.overrides,"
+    " r.away_from, r.away_until, min(w.expected_interval_s) AS expected_interval_s, t.overrides,"
     " coalesce(array_agg(w.device_id) FILTER (WHERE w.device_id IS NOT NULL), '{}') AS bands,"
     " (SELECT json_agg(json_build_array(g.lat, g.lon, g.radius_m, g.name) ORDER BY g.id)"
     "  FROM resident_geofences g WHERE g.resident_id = r.resident_id) AS geofences"
@@ -54,6 +56,8 @@ class ResidentRow:
     overrides: dict[str, Any] | None = None
     geofences: list[list[Any]] | None = None  # [lat, lon, radius_m, name] each
     bands: list[str] | None = None  # not revoked; None: not known
+    away_from: datetime | None = None  # an absence from home (eldercare.absence)
+    away_until: datetime | None = None
 
 
 def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) -> Profile:
@@ -72,6 +76,7 @@ def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) 
         safe_zones=zones,
         expected_interval_s=row.expected_interval_s or 60,
         bands=None if row.bands is None else frozenset(row.bands),
+        away=_away(row),
     )
     if row.overrides is None:
         return profile
@@ -80,6 +85,12 @@ def profile_from_row(row: ResidentRow, *, home_radius_m: float = HOME_RADIUS_M) 
     except ThresholdError as exc:
         log.warning("alert_thresholds_invalid", resident_id=row.resident_id, key=exc.key)
         return profile
+
+
+def _away(row: ResidentRow) -> Away | None:
+    if row.away_from is None or row.away_until is None or row.away_until <= row.away_from:
+        return None  # none recorded (the table's check keeps the rest out)
+    return Away(row.away_from, row.away_until)
 
 
 async def load_profiles(

@@ -284,6 +284,22 @@ class SafeZone:
 
 
 @dataclass(frozen=True, slots=True)
+class Away:
+    """The resident is away from home from ``starts_at`` until ``ends_at`` (a hospital
+    stay, a week with family): :mod:`alerts.detectors.away`."""
+
+    starts_at: datetime
+    ends_at: datetime
+
+    def __post_init__(self) -> None:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("an absence must end after it starts")
+
+    def covers(self, at: datetime) -> bool:
+        return self.starts_at <= at < self.ends_at
+
+
+@dataclass(frozen=True, slots=True)
 class FallRules:
     cancel_window: timedelta = timedelta(seconds=45)
     long_lie_after: timedelta = timedelta(minutes=10)
@@ -345,6 +361,7 @@ class Profile:
     # the resident's readings come from counts). A band re-paired to someone else is
     # forgotten (device_health.keep_bands).
     bands: frozenset[str] | None = None
+    away: Away | None = None  # current or planned absence from home (eldercare.absence)
 
     def __post_init__(self) -> None:
         if self.expected_interval_s < 1:
