@@ -26,7 +26,18 @@ from api.audit import AuditWriter
 from api.deps import ApiContext
 from api.fastpath import StatusFastPath
 from api.live import LiveHub
-from api.routes import alerts, audit, auth, live, orders, residents, status, workers, wristbands
+from api.routes import (
+    absence,
+    alerts,
+    audit,
+    auth,
+    live,
+    orders,
+    residents,
+    status,
+    workers,
+    wristbands,
+)
 from api.security import LoginLimiter
 from eldercare.db import checked_pool
 from eldercare.logs import get_logger
@@ -94,7 +105,8 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
     app.add_middleware(StatusFastPath)
     problems.install(app)
     openapi.install(app)
-    for module in (auth, residents, status, wristbands, alerts, orders, workers, audit, live):
+    for module in (auth, residents, absence, status, wristbands, alerts, orders, workers, audit,
+                   live):  # fmt: skip
         app.include_router(module.router)
     _mount_pages(app, web_dir(settings))
     return app

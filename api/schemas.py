@@ -126,6 +126,12 @@ class ResidentSummary(BaseModel):
     left_at: datetime | None = None  # listed only with include_left
 
 
+class Away(BaseModel):
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+
+
 class ResidentDetail(BaseModel):
     id: int
     external_ref: str | None
@@ -143,6 +149,7 @@ class ResidentDetail(BaseModel):
     wristbands: list[dict[str, object]]
     left_at: datetime | None = None  # left the service (POST /residents/{id}/leave)
     left_reason: str | None = None
+    away: Away | None = None  # away from home, now or planned (PUT /residents/{id}/away)
 
 
 # --- status (family view) -----------------------------------------------------

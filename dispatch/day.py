@@ -36,7 +36,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from dispatch.assign import catalogue_from_db
-from dispatch.model import Order, OrderKind, Point, load_catalogue
+from dispatch.model import Order, OrderKind, Point, load_catalogue, meets_absence
 from dispatch.planner import PlannerSettings, plan_day
 from dispatch.recurring import Recurring, ResidentRef, expand, load_recurring
 from dispatch.roster import list_workers, sync_catalogue
@@ -70,15 +70,21 @@ class DayPlanReport:
 async def make_recurring(
     conn: Conn, recurring: Recurring, day: date, *, now: datetime, actor: str = "recurring"
 ) -> int:
-    """Book the day's recurring orders; returns how many were new."""
+    """Book the day's recurring orders; returns how many were new. A resident away from
+    home (eldercare.absence) gets none whose window meets the absence."""
     cur = await conn.execute(
-        "SELECT resident_id, living_alone FROM residents WHERE left_at IS NULL ORDER BY 1"
+        "SELECT resident_id, living_alone, away_from, away_until FROM residents"
+        " WHERE left_at IS NULL ORDER BY 1"
     )
-    people = [ResidentRef(int(r), bool(a)) for r, a in await cur.fetchall()]
+    rows = await cur.fetchall()
+    people = [ResidentRef(int(r), bool(a)) for r, a, _, _ in rows]
+    away = {int(r): (f, u) for r, _, f, u in rows}  # away from home: eldercare.absence
     await conn.commit()
     catalogue = await catalogue_from_db(conn)
     made = 0
     for due in expand(recurring, people, day):
+        if meets_absence(due.window_start, due.window_end, *away[due.resident_id]):
+            continue  # away from home then: create_order would refuse it
         _, new = await create_order(
             conn,
             kind=OrderKind.RECURRING,

@@ -69,6 +69,19 @@ FINAL: Final = frozenset({OrderState.COMPLETED, OrderState.CANCELLED, OrderState
 UNDER_WAY: Final = frozenset({OrderState.EN_ROUTE, OrderState.ON_SITE})
 
 
+def meets_absence(
+    window_start: datetime,
+    window_end: datetime,
+    away_from: datetime | None,
+    away_until: datetime | None,
+) -> bool:
+    """Does a visit's window meet the resident's absence from home (eldercare.absence)?
+    Any overlap counts: nobody is home to let the worker in."""
+    if away_from is None or away_until is None:
+        return False
+    return window_start < away_until and window_end > away_from
+
+
 class CatalogueError(ValueError):
     """A service catalogue that cannot be used."""
 

@@ -14,7 +14,7 @@ Concurrency (two dispatchers, the API and the dispatch service at once):
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -23,7 +23,15 @@ from psycopg.rows import TupleRow, class_row
 from psycopg.types.json import Jsonb
 
 from dispatch.lifecycle import EVENT_KIND, WORKER_ACTIONS, Action, near_home, next_state
-from dispatch.model import FINAL, UNDER_WAY, OrderKind, OrderState, Point, ServiceType
+from dispatch.model import (
+    FINAL,
+    UNDER_WAY,
+    OrderKind,
+    OrderState,
+    Point,
+    ServiceType,
+    meets_absence,
+)
 from dispatch.records import (
     COLUMNS,
     AlertAlreadyClosed,
@@ -132,13 +140,20 @@ async def create_order(
         raise DispatchError("window_end is before window_start")
     async with conn.transaction():
         cur = await conn.execute(
-            "SELECT district, left_at FROM residents WHERE resident_id = %s", (resident_id,)
+            "SELECT district, left_at, away_from, away_until FROM residents WHERE resident_id = %s",
+            (resident_id,),
         )
         row = await cur.fetchone()
         if row is None:
             raise DispatchError(f"no resident {resident_id}")
         if row[1] is not None:  # eldercare.leaving
             raise DispatchError(f"resident {resident_id} left the service on {row[1]:%Y-%m-%d}")
+        if kind is not OrderKind.EMERGENCY and meets_absence(window_start, window_end, *row[2:]):
+            since, until = row[2].astimezone(UTC), row[3].astimezone(UTC)
+            raise DispatchError(
+                f"resident {resident_id} is away from home from {since:%Y-%m-%d %H:%M} to"
+                f" {until:%Y-%m-%d %H:%M} UTC: no visit can be booked in that time"
+            )
         conflict = "ON CONFLICT DO NOTHING"
         new = await fetch_order(
             conn,

@@ -128,6 +128,8 @@ async def resident_detail(db: Db, resident_id: int) -> dict[str, Any]:
             "SELECT r.resident_id AS id, r.external_ref, r.name, r.birth_year, r.sex, r.district,"
             " r.address, r.home_lat, r.home_lon, r.living_alone, r.conditions, r.left_at,"
             " r.left_reason,"
+            " CASE WHEN r.away_until > now() THEN json_build_object('starts_at', r.away_from,"
+            "  'ends_at', r.away_until, 'reason', r.away_reason) END AS away,"
             " r.emergency_contacts AS contacts,"
             " COALESCE((SELECT json_agg(json_build_object('id', g.id, 'name', g.name,"
             "  'lat', g.lat, 'lon', g.lon, 'radius_m', g.radius_m) ORDER BY g.id)"

@@ -14,12 +14,14 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
+import psycopg
 import pytest
 
+from eldercare.absence import set_away
 from eldercare.protocol import DeviceEvent, EventType, encode
 from eldercare.topics import Channel, device_topic
 from tests.conftest import Broker
@@ -76,6 +78,11 @@ async def fall_in_the_queue(
     then the parent's fall published through the broker. The fall must be in the operator's
     queue within 2 s of its publication."""
     world = await seed(db_url, topic_prefix)
+    async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+        now = datetime.now(UTC)  # in hospital for now: her fall is raised all the same
+        await set_away(conn, world.parent, starts_at=now - timedelta(hours=1),
+                       ends_at=now + timedelta(hours=2), reason="住院", actor="user:1",
+                       now=now)  # fmt: skip
     settings = ingest_settings(db_url, broker.url)
     errors = PageErrors()
     async with (
@@ -118,6 +125,7 @@ async def open_the_fall(console: Page) -> None:
     detail = console.locator("#detail")
     await detail.get_by_text("老人信息").wait_for()
     await detail.get_by_text(CONTACT.phone).wait_for()  # the emergency contact
+    assert "住院" in await detail.get_by_test_id("away").inner_text()  # away from home
     await detail.locator(".vital-chart path.series[d^='M']").first.wait_for()  # 24 h chart
 
 

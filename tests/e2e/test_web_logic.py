@@ -217,7 +217,7 @@ DETAILS: dict[str, dict[str, Any]] = {
     "device_offline": {"cause": "powered_off", "response": "technical_check", "devices": ["a"],
                        "last_seen": AT, "expected_within_s": 900.0},
     "battery_low": {"cause": "battery_low", "response": "battery_visit", "battery_pct": 8,
-                    "devices": ["a", "b"]},
+                    "devices": ["a", "b"], "held_while_away_since": AT},
     "band_not_worn": {"cause": "band_not_worn", "response": "welfare_check", "since": AT,
                       "charging": False, "devices": ["a"]},
     "imu_refused": {"cause": "imu_refused", "response": "band_configuration",
@@ -271,6 +271,7 @@ async def test_every_alert_says_why_in_words(web_url: str) -> None:
     assert shown["inactivity"]["Still in waking hours"] == "3:30:00"
     assert shown["inactivity"]["Allowed"] == "3:00:00 (from the resident's routine)"
     assert shown["night_activity"]["Steps tonight"] == "1,240"
+    assert shown["battery_low"]["Held while away, since"]  # raised when they were due back
     assert shown["night_activity"]["Usual night (median)"] == "130"
     assert shown["geofence_exit"]["Nearest safe zone"] == "<b>Home</b>"  # shown as text
     assert shown["geofence_exit"]["Still walking away"].startswith("1,640 m (")

@@ -165,6 +165,22 @@ def order_cases(s: Seed, order: int, spare: int) -> list[tuple[str, str, Any, di
             None,
             expect({**dict.fromkeys(CENTRE_A, CONFLICT), "operator_b": {404}}, default={403}),
         ),
+        (  # a2 away from home next month (nothing of a2's booked then)
+            "PUT",
+            f"/residents/{s.residents['a2']}/away",
+            {
+                "starts_at": (now + timedelta(days=30)).isoformat(),
+                "ends_at": (now + timedelta(days=31)).isoformat(),
+                "reason": "matrix",
+            },
+            expect({**dict.fromkeys(CENTRE_A, OK), "operator_b": {404}}, default={403}),
+        ),
+        (  # and not after all: 404 once it is off
+            "DELETE",
+            f"/residents/{s.residents['a2']}/away",
+            None,
+            expect({**{k: {200, 404} for k in CENTRE_A}, "operator_b": {404}}, default={403}),
+        ),
         (  # last of all: worker 1 leaves the roster (409 while holding a visit)
             "POST",
             "/workers/1/retire",

@@ -173,6 +173,8 @@ function residentCard(a, r) {
       h("dt", {}, t("detail.age")), h("dd", {}, age(r.birth_year) ?? "–", r.sex ? ` · ${label("sex", r.sex)}` : ""),
       h("dt", {}, t("detail.address")), h("dd", {}, r.address || "–", r.district ? ` (${districtName(r.district, lang())})` : ""),
       h("dt", {}, t("detail.living_alone")), h("dd", {}, r.living_alone ? t("common.yes") : t("common.no")),
+      ...(r.away ? [h("dt", {}, t("detail.away")), h("dd", { "data-testid": "away" },
+        t("detail.away_until", { until: dateTime(r.away.ends_at), reason: r.away.reason }))] : []),
       h("dt", {}, t("detail.conditions")),
       h("dd", {}, conditions.length ? conditions.map((c) => h("span", { class: "chip" }, label("condition", c))) : t("common.none"))),
     h("h3", {}, t("detail.contacts")),

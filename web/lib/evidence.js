@@ -138,6 +138,8 @@ export function evidence(alert) {
   const d = record(alert?.detail);
   const type = typeof alert?.type === "string" ? alert.type : "";
   const make = type.startsWith("vital_") ? vital : Object.hasOwn(BY_TYPE, type) ? BY_TYPE[type] : () => [];
-  const rows = make(d);
+  // held back while the resident was away from home, raised when they were due back
+  const held = d.held_while_away_since ? [["evidence.held_while_away_since", dateTime(d.held_while_away_since)]] : [];
+  const rows = [...make(d), ...held];
   return rows.filter(([, text]) => given(text));
 }
