@@ -35,6 +35,7 @@ from api.routes import (
     orders,
     residents,
     status,
+    subscriptions,
     workers,
     wristbands,
 )
@@ -105,8 +106,8 @@ def create_app(settings: Settings, *, allow_dev_secret: bool = False) -> FastAPI
     app.add_middleware(StatusFastPath)
     problems.install(app)
     openapi.install(app)
-    for module in (auth, residents, absence, status, wristbands, alerts, orders, workers, audit,
-                   live):  # fmt: skip
+    for module in (auth, residents, absence, status, wristbands, alerts, orders, subscriptions,
+                   workers, audit, live):  # fmt: skip
         app.include_router(module.router)
     _mount_pages(app, web_dir(settings))
     return app

@@ -2,9 +2,11 @@
 
 Rules live beside the catalogue (``recurring:`` in ``catalogue.yaml``): a weekly
 welfare visit for everyone living alone, a daily meal delivery for the
-residents who subscribed (``who: none`` until a subscription list exists), in
-the city's local time. Each expanded order carries an idempotency key made of
-rule, resident and date, so making a day's orders twice books nothing twice.
+residents listed, in the city's local time. Each resident's own standing services
+(:class:`Subscription`: meals on weekdays at 11:00-12:30, a bath every Wednesday;
+``POST /residents/{id}/services``, :mod:`dispatch.subscriptions`) are expanded the same
+way. Each expanded order carries an idempotency key made of rule, resident and date,
+so making a day's orders twice books nothing twice.
 """
 
 from __future__ import annotations
@@ -116,6 +118,53 @@ def local_zone(path: str | None = None) -> ZoneInfo:
     plans in, and so the one a "day" means when orders are listed by date. Read once per
     process (a city does not change its zone)."""
     return _zone(read_catalogue_yaml(path))
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A resident's standing service: ``service`` on ``weekdays`` (0 = Monday) between
+    ``start`` and ``end`` local time, from ``starts_on`` to ``ends_on`` (inclusive; None:
+    until ended)."""
+
+    id: int
+    resident_id: int
+    service: str
+    weekdays: frozenset[int]
+    start: time
+    end: time
+    starts_on: date
+    ends_on: date | None = None
+
+    def __post_init__(self) -> None:
+        if not self.weekdays or not self.weekdays <= set(range(7)):
+            raise CatalogueError("weekdays must be some of mon..sun")
+        if self.end <= self.start:
+            raise CatalogueError("the window must end after it starts")
+
+    @staticmethod
+    def rule_of(subscription_id: int) -> str:
+        """The ``recurrence`` of the orders it makes."""
+        return f"subscription:{subscription_id}"
+
+    @property
+    def rule(self) -> str:
+        return self.rule_of(self.id)
+
+    def applies(self, day: date) -> bool:
+        return (day.weekday() in self.weekdays and self.starts_on <= day
+                and (self.ends_on is None or day <= self.ends_on))  # fmt: skip
+
+
+def expand_subscriptions(
+    subscriptions: Iterable[Subscription], day: date, tz: ZoneInfo
+) -> list[DueOrder]:
+    """The visits the residents' standing services make for ``day`` (local), in order."""
+    out: list[DueOrder] = []
+    for s in subscriptions:
+        if s.applies(day):
+            start, end = (datetime.combine(day, t, tzinfo=tz) for t in (s.start, s.end))
+            out.append(DueOrder(s.rule, s.service, s.resident_id, start, end))
+    return out
 
 
 def expand(recurring: Recurring, residents: Iterable[ResidentRef], day: date) -> list[DueOrder]:

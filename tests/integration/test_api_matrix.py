@@ -238,6 +238,27 @@ def cases(s: Seed) -> list[tuple[str, str, dict[str, Any] | None, dict[str, set[
             None,
             {**{r: {404} for r in CENTRE_A}, **centre_write},
         ),
+        ("GET", f"/residents/{a1}/services", None, a1_reader(OK)),
+        (
+            "POST",
+            f"/residents/{a1}/services",
+            {"service_type": "cleaning", "weekdays": ["tue"], "start": "09:00", "end": "11:00"},
+            {
+                **{r: {201} for r in (*CENTRE_A, "family")},
+                "worker": {403},
+                "operator_b": {404},
+                "family_b": {404},
+            },
+        ),
+        (
+            "DELETE",
+            f"/residents/{a1}/services/999999",
+            None,
+            {
+                **{r: {404} for r in (*CENTRE_A, "family", "operator_b", "family_b")},
+                "worker": {403},
+            },
+        ),
         ("GET", "/alerts", None, expect({}, default=OK)),
         ("GET", f"/alerts/{al_a1}", None, a1_reader(OK)),
         ("GET", "/alerts/999999", None, expect({}, default={404})),

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, time
+from datetime import date, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from dispatch.model import CatalogueError
 from dispatch.recurring import (
     ResidentRef,
+    Subscription,
     expand,
+    expand_subscriptions,
     load_recurring,
     local_zone,
     recurring_from_dict,
@@ -114,3 +117,29 @@ def test_an_unknown_timezone_is_a_catalogue_error(zone: str) -> None:
 
 def test_the_local_zone_is_the_catalogues() -> None:
     assert local_zone().key == "Asia/Shanghai"  # the packaged catalogue's
+
+
+def test_a_standing_service_books_its_weekdays_in_force_in_local_time() -> None:
+    meals = Subscription(7, 2, "meal_delivery", frozenset({0, 2, 4}), time(11), time(12, 30),
+                         starts_on=date(2026, 11, 25), ends_on=date(2026, 12, 4))  # fmt: skip
+    zone = ZoneInfo("Asia/Shanghai")
+    days = [date(2026, 11, 23) + timedelta(days=i) for i in range(14)]
+    booked = [d for d in days if expand_subscriptions([meals], d, zone)]
+    # Mon 23 is before it starts; Wed 25, Fri 27, Mon 30, Wed 2, Fri 4; none after the 4th
+    assert [d.day for d in booked] == [25, 27, 30, 2, 4]
+    (due,) = expand_subscriptions([meals], date(2026, 11, 25), zone)
+    assert (due.resident_id, due.service, due.rule) == (2, "meal_delivery", "subscription:7")
+    assert due.window_start.isoformat() == "2026-11-25T11:00:00+08:00"
+    assert due.idempotency_key == "recurring:subscription:7:2:2026-11-25"
+
+
+@pytest.mark.parametrize(
+    ("weekdays", "start", "end"),
+    [(frozenset(), time(9), time(10)), (frozenset({7}), time(9), time(10)),
+     (frozenset({1}), time(10), time(10))],
+)  # fmt: skip
+def test_a_standing_service_needs_a_weekday_and_a_window(
+    weekdays: frozenset[int], start: time, end: time
+) -> None:
+    with pytest.raises(CatalogueError):
+        Subscription(1, 1, "cleaning", weekdays, start, end, date(2026, 1, 1))
