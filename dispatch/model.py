@@ -67,6 +67,8 @@ LIVE: Final = frozenset(
 FINAL: Final = frozenset({OrderState.COMPLETED, OrderState.CANCELLED, OrderState.FAILED})
 # the worker has set off or arrived: the visit is under way
 UNDER_WAY: Final = frozenset({OrderState.EN_ROUTE, OrderState.ON_SITE})
+# created, offered or accepted: nobody has set off yet (cancelling it troubles no one)
+NOT_BEGUN: Final = frozenset({OrderState.CREATED, OrderState.OFFERED, OrderState.ACCEPTED})
 
 
 def meets_absence(

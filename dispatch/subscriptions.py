@@ -16,7 +16,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from dispatch.assign import catalogue_from_db
-from dispatch.model import FINAL, UNDER_WAY, CatalogueError, OrderState
+from dispatch.model import NOT_BEGUN, CatalogueError
 from dispatch.records import DispatchError
 from dispatch.recurring import WEEKDAYS, Subscription
 from dispatch.service import cancel_order
@@ -29,7 +29,6 @@ _COLUMNS = (
 )
 # in force or ahead on the day given: a day still to run (ending one sets ends_on before it)
 _IN_FORCE: Final = "(ends_on IS NULL OR ends_on >= GREATEST(starts_on, %s))"
-_NOT_BEGUN: Final = sorted(s.value for s in set(OrderState) - FINAL - UNDER_WAY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +146,12 @@ async def end_subscription(
     cur = await conn.execute(
         "SELECT id FROM work_orders WHERE resident_id = %s AND recurrence = %s"
         " AND state = ANY(%s) AND window_end > %s ORDER BY id",
-        (resident_id, Subscription.rule_of(subscription_id), _NOT_BEGUN, now),
+        (
+            resident_id,
+            Subscription.rule_of(subscription_id),
+            sorted(s.value for s in NOT_BEGUN),
+            now,
+        ),
     )
     cancelled = tuple(int(r[0]) for r in await cur.fetchall())
     for order_id in cancelled:

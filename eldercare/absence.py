@@ -30,14 +30,13 @@ from typing import Final
 import psycopg
 from psycopg.rows import TupleRow
 
-from dispatch.model import FINAL, UNDER_WAY, OrderKind, OrderState
+from dispatch.model import NOT_BEGUN, OrderKind
 from dispatch.service import cancel_order
+from eldercare.leaving import lock_if_present
 from eldercare.registry import RegistryError
 
 Conn = psycopg.AsyncConnection[TupleRow]
 MAX_AWAY: Final = timedelta(days=366)
-# created, offered or accepted: no worker has set off yet
-_NOT_BEGUN: Final = sorted(s.value for s in set(OrderState) - FINAL - UNDER_WAY)
 
 
 class AwaySpanError(ValueError):
@@ -83,18 +82,17 @@ async def set_away(
     :class:`CannotBeAwayError` if they left the service, :class:`AwaySpanError` for times
     that cannot be taken. No commit."""
     check_span(starts_at, ends_at, now=now)
-    cur = await conn.execute(
-        "SELECT left_at FROM residents WHERE resident_id = %s FOR UPDATE", (resident_id,)
-    )
-    row = await cur.fetchone()
-    if row is None:
-        raise RegistryError(f"no resident {resident_id}")
-    if row[0] is not None:
-        raise CannotBeAwayError(f"resident {resident_id} left the service on {row[0]:%Y-%m-%d}")
+    await lock_if_present(conn, resident_id, refuse=CannotBeAwayError)
     cur = await conn.execute(
         "SELECT id FROM work_orders WHERE resident_id = %s AND kind <> %s"
         " AND state = ANY(%s) AND window_start < %s AND window_end > %s ORDER BY id",
-        (resident_id, OrderKind.EMERGENCY.value, _NOT_BEGUN, ends_at, starts_at),
+        (
+            resident_id,
+            OrderKind.EMERGENCY.value,
+            sorted(s.value for s in NOT_BEGUN),
+            ends_at,
+            starts_at,
+        ),
     )
     cancelled = [int(r[0]) for r in await cur.fetchall()]
     for order_id in cancelled:

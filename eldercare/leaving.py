@@ -40,11 +40,9 @@ class Left:
     cancelled_orders: tuple[int, ...]
 
 
-async def leave_service(
-    conn: Conn, resident_id: int, *, reason: str, actor: str, now: datetime
-) -> Left:
-    """Mark the resident as left (see the module doc); RegistryError if unknown,
-    :class:`CannotLeaveError` if they have left already or something is still under way."""
+async def lock_if_present(conn: Conn, resident_id: int, *, refuse: type[RegistryError]) -> None:
+    """Lock the resident's row for the caller's transaction; RegistryError if unknown,
+    ``refuse`` (a RegistryError) if they have left the service."""
     cur = await conn.execute(
         "SELECT left_at FROM residents WHERE resident_id = %s FOR UPDATE", (resident_id,)
     )
@@ -52,7 +50,15 @@ async def leave_service(
     if row is None:
         raise RegistryError(f"no resident {resident_id}")
     if row[0] is not None:
-        raise CannotLeaveError(f"resident {resident_id} left the service on {row[0]:%Y-%m-%d}")
+        raise refuse(f"resident {resident_id} left the service on {row[0]:%Y-%m-%d}")
+
+
+async def leave_service(
+    conn: Conn, resident_id: int, *, reason: str, actor: str, now: datetime
+) -> Left:
+    """Mark the resident as left (see the module doc); RegistryError if unknown,
+    :class:`CannotLeaveError` if they have left already or something is still under way."""
+    await lock_if_present(conn, resident_id, refuse=CannotLeaveError)
     cur = await conn.execute(
         "SELECT id FROM alerts WHERE resident_id = %s AND closed_at IS NULL ORDER BY id",
         (resident_id,),
