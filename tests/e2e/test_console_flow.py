@@ -154,6 +154,16 @@ async def test_a_fall_is_in_the_queue_within_2_s_by_priority_and_the_operator_cl
         assert "来源" in await why.inner_text()
         await shot(console, "alert-detail.png")
         assert await accessibility_violations(console) == []
+        # she is back from hospital; and then, as the family tells the operator, in again
+        card = console.locator("#detail")
+        await card.get_by_role("button", name="已回家").click()
+        await card.get_by_role("button", name="记录离家").wait_for()
+        assert await card.get_by_test_id("away").count() == 0
+        await card.get_by_label("原因").select_option("hospital")
+        await card.get_by_role("button", name="记录离家").click()
+        assert "住院" in await card.get_by_test_id("away").inner_text()
+        await shot(console, "alert-detail-away.png", full_page=True)
+        assert await accessibility_violations(console) == []
         await console.locator("#detail").get_by_role("button", name="在地图上显示").click()
         assert (
             await console.get_by_role("tab", name="地图").get_attribute("aria-selected") == "true"

@@ -49,7 +49,7 @@ export async function showDetail(pane, id, ctx) {
     actions(alert, items(candidates), ctx, status?.alerts?.find((x) => x.id === alert.id)?.progress ?? null),
     progress(alert, status),
     why(alert),
-    residentCard(alert, resident),
+    residentCard(alert, resident, ctx),
     vitals(status, items(telemetry), start, end),
     locationCard(status, resident, ctx),
     candidateTable(alert, items(candidates), ctx),
@@ -163,7 +163,64 @@ function age(birthYear) {
   return birthYear ? new Date().getFullYear() - birthYear : null;
 }
 
-function residentCard(a, r) {
+// Away from home (a hospital stay, a week with family): the alerts about the home are held
+// back until the day they are due back (docs/alerts.md, "Away from home"). Recorded from
+// here because this is where an operator learns it: calling about an inactivity alert.
+const AWAY_REASONS = ["hospital", "family", "other"];
+
+function tomorrow() {
+  const d = new Date(Date.now() + 24 * 3600e3);
+  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+}
+
+function awayForm(a, r, ctx) {
+  const rerender = () => showDetail(document.getElementById("detail"), a.id, ctx);
+  if (r.id == null) return null;
+  if (r.away) {
+    const back = h("button", { type: "button", "data-action": "back-home" }, t("detail.back_home"));
+    back.addEventListener("click", async () => {
+      back.disabled = true;
+      try {
+        await api(`/residents/${r.id}/away`, { method: "DELETE" });
+        notify(t("detail.back_home_done"));
+      } catch (e) {
+        notify(e instanceof ApiError ? e.message : t("common.network_error"), "error");
+      }
+      rerender();
+    });
+    return h("div", { class: "actions" }, back);
+  }
+  const until = h("input", { id: "away-until", name: "until", type: "date", required: true, value: tomorrow() });
+  const reason = h("select", { id: "away-reason", name: "reason" },
+    AWAY_REASONS.map((x) => h("option", { value: x }, t(`detail.away_reason.${x}`))));
+  const save = h("button", { type: "submit", "data-action": "away" }, t("detail.record_away"));
+  const form = h("form", { class: "resolve away-form", "aria-label": t("detail.record_away") },
+    h("label", { for: "away-until" }, t("detail.away_back_on")), until,
+    h("label", { for: "away-reason" }, t("detail.away_reason")), reason, save);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const [y, m, d] = until.value.split("-").map(Number);
+    if (!y || !m || !d) {
+      until.focus();
+      return;
+    }
+    save.disabled = true;
+    try { // held back until the start of the day after the one they are due back
+      const ends = new Date(y, m - 1, d + 1);
+      await api(`/residents/${r.id}/away`, { method: "PUT",
+        body: { ends_at: ends.toISOString(), reason: t(`detail.away_reason.${reason.value}`) } });
+      notify(t("detail.away_recorded"));
+    } catch (e) {
+      notify(e instanceof ApiError ? e.message : t("common.network_error"), "error");
+    } finally {
+      save.disabled = false;
+    }
+    rerender();
+  });
+  return form;
+}
+
+function residentCard(a, r, ctx) {
   const contacts = r.contacts ?? r.emergency_contacts ?? [];
   const conditions = r.conditions ?? [];
   return h("section", { class: "card" },
@@ -182,7 +239,8 @@ function residentCard(a, r) {
       ? h("ul", { class: "contacts" }, contacts.map((c) => h("li", {},
         `${c.name ?? ""}${c.relation ? ` (${c.relation})` : ""} `,
         c.phone ? h("a", { href: `tel:${c.phone}` }, c.phone) : null)))
-      : h("p", { class: "muted" }, t("common.none")));
+      : h("p", { class: "muted" }, t("common.none")),
+    awayForm(a, r, ctx));
 }
 
 function telemetryValue(row, p) {
