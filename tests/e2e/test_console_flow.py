@@ -176,6 +176,7 @@ async def test_a_fall_is_in_the_queue_within_2_s_by_priority_and_the_operator_cl
         family = await sign_in(browser, f"{api_url}/family/", "family1", scene.errors,
                                viewport=PHONE)  # fmt: skip
         await family.locator(".big-state.attention").wait_for()
+        assert "住院" in await family.get_by_test_id("away").inner_text()  # as the centre set it
         await family.locator(".alert-box").get_by_text("跌倒").wait_for()
         assert OTHER_NAME not in await family.locator("body").inner_text()
         await shot(family, "family.png", full_page=True)
@@ -271,9 +272,22 @@ async def test_the_suggested_worker_is_dispatched_accepts_and_everyone_sees_the_
         await family.locator("#svc-h + .list").get_by_text("送餐").wait_for(timeout=10_000)
         # the page drew itself again after the booking; the history the reader opened stays open
         assert await family.locator(".alert-box details.alert-history[open]").count() == 1
+        # and cleaning every week on that day from then on: a standing service, then stopped
+        await family.get_by_label("服务项目").select_option("cleaning")
+        await family.get_by_label("开始").fill("14:00")
+        await family.get_by_label("结束").fill("16:00")
+        await family.get_by_label("每周这一天都要").check()
+        await family.get_by_role("button", name="提交预约").click()
+        standing = family.locator("ul.standing li")
+        await standing.get_by_text("保洁").wait_for(timeout=10_000)
+        weekday = "一二三四五六日"[datetime.fromisoformat(tomorrow).weekday()]
+        assert f"每周 {weekday}" in await standing.inner_text()
+        assert "14:00–16:00" in await standing.inner_text()
         await shot(family, "family.png", full_page=True)
         assert await fits_a_phone(family)
         assert await accessibility_violations(family) == []
+        await standing.get_by_role("button", name="停止").click()
+        await standing.wait_for(state="detached", timeout=10_000)
 
         await console.get_by_role("tab", name="今日工单").click()
         await console.locator("#panel-board .block.kind-emergency").wait_for()

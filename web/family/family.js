@@ -54,6 +54,8 @@ async function start(user) {
 }
 
 let lastActivity = [];
+let lastAway = null; // away from home, as the centre recorded it (GET /residents/{id})
+let lastStanding = []; // standing services (GET /residents/{id}/services)
 let lastHistory = new Map(); // open alert id -> its transitions (GET /alerts/{id}: roles, not staff ids)
 const historyShown = new Set(); // alert ids whose history the reader opened: kept open across refreshes
 
@@ -64,10 +66,14 @@ async function load() {
   }
   try {
     const day = today();
-    const [status, activity] = await Promise.all([
+    const [status, activity, detail, standing] = await Promise.all([
       api(`/residents/${current}/status`),
       api(`/residents/${current}/telemetry${query({ start: day.start, end: new Date().toISOString(), bucket: "30m" })}`).catch(() => null),
+      api(`/residents/${current}`).catch(() => null),
+      api(`/residents/${current}/services`).catch(() => []),
     ]);
+    lastAway = detail?.away ?? null;
+    lastStanding = Array.isArray(standing) ? standing : [];
     lastHistory = new Map(await Promise.all(openAlerts(status).map((a) =>
       api(`/alerts/${a.id}`).then((d) => [a.id, d.transitions ?? []]).catch(() => [a.id, null]))));
     lastStatus = status;
@@ -97,6 +103,8 @@ function render(s) {
       h("span", {}, t("family.last_seen", { when: ago(s.last_seen) })),
       s.battery_pct !== null && s.battery_pct !== undefined ? h("span", {}, t("family.battery", { pct: num(s.battery_pct) })) : null,
       h("span", {}, s.worn === false ? t("family.not_worn") : t("family.worn"))),
+    lastAway ? h("p", { class: "away-note", "data-testid": "away" },
+      t("family.away", { until: dateTime(lastAway.ends_at), reason: lastAway.reason })) : null,
     open.map((a) => h("section", { class: "alert-box", "aria-labelledby": `alert-${a.id}` },
       h("h2", { id: `alert-${a.id}` }, badge(a.severity), " ", label("alert.type", a.type)),
       h("p", {}, t("family.alert_since", { at: clock(a.opened_at) }), " · ", label("alert.state", a.state)),
@@ -122,6 +130,8 @@ function render(s) {
     h("section", { class: "card", "aria-labelledby": "svc-h" },
       h("h2", { id: "svc-h" }, t("family.upcoming")),
       upcoming.length ? h("ul", { class: "list" }, upcoming.map(service)) : h("p", { class: "empty" }, t("family.no_upcoming")),
+      lastStanding.length ? [h("h3", { id: "standing-h" }, t("family.standing")),
+        h("ul", { class: "list standing", "aria-labelledby": "standing-h" }, lastStanding.map(standingService))] : null,
       past.length ? h("details", {}, h("summary", {}, t("family.past")), h("ul", { class: "list" }, past.map(service))) : null));
 }
 
@@ -156,6 +166,28 @@ function service(o) {
     o.worker_name ? h("div", { class: "muted" }, t("family.worker", { name: o.worker_name })) : null);
 }
 
+const WEEKDAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]; // Date.getDay() order
+
+/** A standing service: its days and times (the city's), and a way to stop it. */
+function standingService(x) {
+  const stop = h("button", { type: "button", "data-action": "stop-standing" }, t("family.stop"));
+  stop.addEventListener("click", async () => {
+    stop.disabled = true;
+    try {
+      await api(`/residents/${current}/services/${x.id}`, { method: "DELETE" });
+      notify(t("family.stopped"));
+    } catch (e) {
+      notify(e instanceof ApiError ? e.message : t("common.network_error"), "error");
+    }
+    load();
+  });
+  return h("li", { class: "row" },
+    h("div", { class: "grow" },
+      h("div", {}, label("service", x.service_type), " · ", t("family.every"), " ", x.weekdays.map((d) => t(`family.wd.${d}`)).join("、")),
+      h("div", { class: "muted" }, `${x.start}–${x.end}`)),
+    stop);
+}
+
 async function loadServiceTypes() {
   const sel = $("book-type");
   const keep = sel.value;
@@ -187,15 +219,24 @@ async function book(ev) {
   const button = form.querySelector("button[type=submit]");
   button.disabled = true;
   form.dataset.key ??= crypto.randomUUID(); // the same key for a retry of this booking
+  const weekly = data.get("weekly") === "on";
   try {
-    await api("/orders", {
-      method: "POST",
-      headers: { "Idempotency-Key": form.dataset.key },
-      body: { resident_id: current, service_type: data.get("service_type"), window_start: start.toISOString(), window_end: end.toISOString(), notes: String(data.get("notes") ?? "") },
-    });
+    if (weekly) { // a standing service from that day on, every week on its weekday
+      await api(`/residents/${current}/services`, {
+        method: "POST",
+        body: { service_type: data.get("service_type"), weekdays: [WEEKDAYS[start.getDay()]], start: data.get("from"), end: data.get("to"), starts_on: data.get("date"), notes: String(data.get("notes") ?? "") },
+      });
+    } else {
+      await api("/orders", {
+        method: "POST",
+        headers: { "Idempotency-Key": form.dataset.key },
+        body: { resident_id: current, service_type: data.get("service_type"), window_start: start.toISOString(), window_end: end.toISOString(), notes: String(data.get("notes") ?? "") },
+      });
+    }
     delete form.dataset.key;
     form.querySelector("textarea").value = "";
-    notify(t("family.booked"));
+    form.querySelector("#book-weekly").checked = false;
+    notify(t(weekly ? "family.booked_weekly" : "family.booked"));
     load();
   } catch (e) {
     err.textContent = e instanceof ApiError ? e.message : t("common.network_error");
