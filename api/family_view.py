@@ -100,6 +100,7 @@ def build_status(
         "location": location,
         "alerts": alerts,
         "services": {"upcoming": row.get("upcoming") or [], "past": row.get("past") or []},
+        "away": row.get("away"),  # away from home, as the centre recorded it
     }
 
 

@@ -199,6 +199,7 @@ class StatusOut(BaseModel):
     location: Location | None
     alerts: list[StatusAlert]
     services: Services
+    away: Away | None = None  # away from home, as the centre recorded it
 
 
 # --- telemetry ----------------------------------------------------------------

@@ -16,6 +16,7 @@ from api.idempotency import idempotent, request_hash
 from api.pagination import MAX_LIMIT, decode_id_cursor, page
 from api.principal import CENTRE_ROLES, Perm, Principal, Role
 from api.problems import Problem, not_found
+from api.routes.status import AWAY_SQL
 from api.schemas import (
     Contact,
     Geofence,
@@ -127,9 +128,7 @@ async def resident_detail(db: Db, resident_id: int) -> dict[str, Any]:
         await cur.execute(
             "SELECT r.resident_id AS id, r.external_ref, r.name, r.birth_year, r.sex, r.district,"
             " r.address, r.home_lat, r.home_lon, r.living_alone, r.conditions, r.left_at,"
-            " r.left_reason,"
-            " CASE WHEN r.away_until > now() THEN json_build_object('starts_at', r.away_from,"
-            "  'ends_at', r.away_until, 'reason', r.away_reason) END AS away,"
+            f" r.left_reason, {AWAY_SQL},"
             " r.emergency_contacts AS contacts,"
             " COALESCE((SELECT json_agg(json_build_object('id', g.id, 'name', g.name,"
             "  'lat', g.lat, 'lon', g.lon, 'radius_m', g.radius_m) ORDER BY g.id)"

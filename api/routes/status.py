@@ -53,12 +53,20 @@ SERVICES_SQL = (
 )
 
 
+# an absence from home not over yet (eldercare/absence.py), as the resident's record and
+# the family view show it
+AWAY_SQL = (
+    "CASE WHEN r.away_until > now() THEN json_build_object('starts_at', r.away_from,"
+    " 'ends_at', r.away_until, 'reason', r.away_reason) END AS away"
+)
+
+
 @functools.lru_cache(maxsize=16)
 def status_query(scope: str) -> str:
     return (
         "SELECT r.resident_id, r.name, r.conditions, d.last_seen, d.battery_pct, d.worn,"
         " d.hr, d.spo2, d.bp_sys, d.skin_temp_c, d.vitals_at, d.steps, d.steps_at,"
-        " d.lat, d.lon, d.loc_acc_m, d.loc_at,"
+        f" d.lat, d.lon, d.loc_acc_m, d.loc_at, {AWAY_SQL},"
         " COALESCE((SELECT json_agg(json_build_object('id', a.id, 'type', a.type,"
         "   'severity', a.severity, 'state', a.state, 'opened_at', a.opened_at,"
         f"  'progress', {ALERT_PROGRESS_SQL}) ORDER BY a.opened_at)"

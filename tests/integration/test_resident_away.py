@@ -51,6 +51,8 @@ async def test_a_resident_in_hospital_gets_no_visits_and_the_engine_knows(db_url
         assert r.status_code == 422
         assert "away from home" in r.json()["detail"]
         assert (await client.get(f"/residents/{a1}", headers=family)).json()["away"] is not None
+        status = (await client.get(f"/residents/{a1}/status", headers=family)).json()
+        assert status["away"]["reason"] == "hospital"  # the family page reads it here
 
         early = (back - timedelta(hours=1)).isoformat()
         refused = [
@@ -108,6 +110,7 @@ async def test_back_early_the_absence_ends_and_visits_can_be_booked(db_url: str)
         r = await client.delete(f"/residents/{a1}/away", headers=op)
         assert r.status_code == 200, r.text
         assert r.json()["away"] is None
+        assert (await client.get(f"/residents/{a1}/status", headers=op)).json()["away"] is None
     async with await psycopg.AsyncConnection.connect(db_url) as conn:
         profile = await load_profile(conn, a1)
     assert profile is not None

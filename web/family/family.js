@@ -54,7 +54,6 @@ async function start(user) {
 }
 
 let lastActivity = [];
-let lastAway = null; // away from home, as the centre recorded it (GET /residents/{id})
 let lastStanding = []; // standing services (GET /residents/{id}/services)
 let lastHistory = new Map(); // open alert id -> its transitions (GET /alerts/{id}: roles, not staff ids)
 const historyShown = new Set(); // alert ids whose history the reader opened: kept open across refreshes
@@ -66,13 +65,11 @@ async function load() {
   }
   try {
     const day = today();
-    const [status, activity, detail, standing] = await Promise.all([
+    const [status, activity, standing] = await Promise.all([
       api(`/residents/${current}/status`),
       api(`/residents/${current}/telemetry${query({ start: day.start, end: new Date().toISOString(), bucket: "30m" })}`).catch(() => null),
-      api(`/residents/${current}`).catch(() => null),
       api(`/residents/${current}/services`).catch(() => []),
     ]);
-    lastAway = detail?.away ?? null;
     lastStanding = Array.isArray(standing) ? standing : [];
     lastHistory = new Map(await Promise.all(openAlerts(status).map((a) =>
       api(`/alerts/${a.id}`).then((d) => [a.id, d.transitions ?? []]).catch(() => [a.id, null]))));
@@ -103,8 +100,8 @@ function render(s) {
       h("span", {}, t("family.last_seen", { when: ago(s.last_seen) })),
       s.battery_pct !== null && s.battery_pct !== undefined ? h("span", {}, t("family.battery", { pct: num(s.battery_pct) })) : null,
       h("span", {}, s.worn === false ? t("family.not_worn") : t("family.worn"))),
-    lastAway ? h("p", { class: "away-note", "data-testid": "away" },
-      t("family.away", { until: dateTime(lastAway.ends_at), reason: lastAway.reason })) : null,
+    s.away ? h("p", { class: "away-note", "data-testid": "away" },
+      t("family.away", { until: dateTime(s.away.ends_at), reason: s.away.reason })) : null,
     open.map((a) => h("section", { class: "alert-box", "aria-labelledby": `alert-${a.id}` },
       h("h2", { id: `alert-${a.id}` }, badge(a.severity), " ", label("alert.type", a.type)),
       h("p", {}, t("family.alert_since", { at: clock(a.opened_at) }), " · ", label("alert.state", a.state)),
