@@ -36,7 +36,7 @@ import psycopg
 from psycopg.rows import TupleRow
 
 from dispatch.assign import catalogue_from_db
-from dispatch.model import Order, OrderKind, Point, load_catalogue, meets_absence
+from dispatch.model import Order, OrderKind, Point, load_catalogue
 from dispatch.planner import PlannerSettings, plan_day
 from dispatch.recurring import (
     Recurring,
@@ -47,7 +47,7 @@ from dispatch.recurring import (
 )
 from dispatch.roster import list_workers, sync_catalogue
 from dispatch.routing import PlanProblem, PlanWorker, evaluate, working_day
-from dispatch.store import DispatchError, WorkerBusy, create_order, offer
+from dispatch.store import DispatchError, ResidentAway, WorkerBusy, create_order, offer
 from dispatch.subscriptions import due_subscriptions
 from dispatch.travel import HaversineTravel, TravelModel
 from eldercare.migrate import migrate
@@ -74,42 +74,38 @@ class DayPlanReport:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-_NEVER: tuple[None, None] = (None, None)  # no absence recorded
-
-
 async def make_recurring(
     conn: Conn, recurring: Recurring, day: date, *, now: datetime, actor: str = "recurring"
 ) -> int:
     """Book the day's recurring orders, from the catalogue's rules and the residents' own
     standing services (:mod:`dispatch.subscriptions`); returns how many were new. A
-    resident away from home (eldercare.absence) gets none whose window meets the absence."""
+    resident away from home (eldercare.absence) gets none whose window meets the absence:
+    :func:`create_order` refuses it."""
     cur = await conn.execute(
-        "SELECT resident_id, living_alone, away_from, away_until FROM residents"
-        " WHERE left_at IS NULL ORDER BY 1"
+        "SELECT resident_id, living_alone FROM residents WHERE left_at IS NULL ORDER BY 1"
     )
-    rows = await cur.fetchall()
-    people = [ResidentRef(int(r), bool(a)) for r, a, _, _ in rows]
-    away = {int(r): (f, u) for r, _, f, u in rows}  # away from home: eldercare.absence
+    people = [ResidentRef(int(r), bool(a)) for r, a in await cur.fetchall()]
     standing = await due_subscriptions(conn, day)
     await conn.commit()
     catalogue = await catalogue_from_db(conn)
     made = 0
     dues = expand(recurring, people, day) + expand_subscriptions(standing, day, recurring.timezone)
     for due in dues:
-        if meets_absence(due.window_start, due.window_end, *away.get(due.resident_id, _NEVER)):
-            continue  # away from home then: create_order would refuse it
-        _, new = await create_order(
-            conn,
-            kind=OrderKind.RECURRING,
-            resident_id=due.resident_id,
-            service=catalogue[due.service],
-            window_start=due.window_start,
-            window_end=due.window_end,
-            actor=actor,
-            now=now,
-            idempotency_key=due.idempotency_key,
-            recurrence=due.rule,
-        )
+        try:
+            _, new = await create_order(
+                conn,
+                kind=OrderKind.RECURRING,
+                resident_id=due.resident_id,
+                service=catalogue[due.service],
+                window_start=due.window_start,
+                window_end=due.window_end,
+                actor=actor,
+                now=now,
+                idempotency_key=due.idempotency_key,
+                recurrence=due.rule,
+            )
+        except ResidentAway:
+            continue  # away from home then: no visit
         made += new
     return made
 

@@ -54,6 +54,11 @@ class TooFarFromHome(DispatchError):  # noqa: N818
         super().__init__(f"order {order_id}: check-in must be within {radius_m:.0f} m of the home")
 
 
+class ResidentAway(DispatchError):  # noqa: N818
+    """A routine visit whose window meets the resident's absence from home
+    (eldercare.absence): nobody is home to let the worker in."""
+
+
 class NoHomeOnRecord(DispatchError):  # noqa: N818
     """Check-in is proven by being near the home: without one there is nothing to prove
     it against, so it is refused rather than accepted from anywhere."""

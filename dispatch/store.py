@@ -39,6 +39,7 @@ from dispatch.records import (
     NoHomeOnRecord,
     NotYourOrder,
     OrderChange,
+    ResidentAway,
     StoredOrder,
     TooFarFromHome,
     UnknownOrder,
@@ -54,6 +55,7 @@ __all__ = [
     "NoHomeOnRecord",
     "NotYourOrder",
     "OrderChange",
+    "ResidentAway",
     "StoredOrder",
     "TooFarFromHome",
     "UnknownOrder",
@@ -150,7 +152,7 @@ async def create_order(
             raise DispatchError(f"resident {resident_id} left the service on {row[1]:%Y-%m-%d}")
         if kind is not OrderKind.EMERGENCY and meets_absence(window_start, window_end, *row[2:]):
             since, until = row[2].astimezone(UTC), row[3].astimezone(UTC)
-            raise DispatchError(
+            raise ResidentAway(
                 f"resident {resident_id} is away from home from {since:%Y-%m-%d %H:%M} to"
                 f" {until:%Y-%m-%d %H:%M} UTC: no visit can be booked in that time"
             )
