@@ -163,10 +163,9 @@ async def end_subscription(
 async def due_subscriptions(conn: Conn, day: date) -> list[Subscription]:
     """The standing services in force on ``day`` of residents still in the service."""
     cur = await conn.execute(
-        f"SELECT {', '.join('s.' + c.strip() for c in _COLUMNS.split(','))}"
-        " FROM resident_services s JOIN residents r ON r.resident_id = s.resident_id"
-        " WHERE r.left_at IS NULL AND s.starts_on <= %s AND (s.ends_on IS NULL OR s.ends_on >= %s)"
-        " ORDER BY s.id",
+        f"SELECT {_COLUMNS} FROM resident_services WHERE starts_on <= %s AND {_IN_FORCE}"
+        " AND resident_id IN (SELECT resident_id FROM residents WHERE left_at IS NULL)"
+        " ORDER BY id",
         (day, day),
     )
     return [_row(r).to_subscription() for r in await cur.fetchall()]
